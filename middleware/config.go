@@ -1,0 +1,324 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+// Defaults for the Config fields whose zero value means "the default".
+const (
+	DefaultMaxTokenSize     = 8 << 10
+	DefaultLeeway           = 30 * time.Second
+	DefaultTokenCacheSize   = 10_000
+	DefaultTokenCacheMaxAge = 10 * time.Minute
+	DefaultRealm            = "jwtgate"
+	DefaultRetryAfter       = 5 * time.Second
+	DefaultMinRSABits       = 2048
+)
+
+// DefaultAlgorithms is the allow-list used when Config.Algorithms is empty:
+// every asymmetric JWS algorithm, never "none" and never HS*.
+func DefaultAlgorithms() []string {
+	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+}
+
+// Config configures a Verifier. The zero value of every field is a safe
+// default; New copies the Config, so changing it afterwards has no effect.
+type Config struct {
+	// Keys is the key set for every token: a *cache.Cache, or any
+	// jwkset.Storage (tests: jwkset.NewMemoryStorage()). Exactly one of Keys,
+	// KeysByIssuer and HMACSecret-only (Algorithms all HS*) must supply keys.
+	Keys jwkset.Storage
+	// KeysByIssuer holds one key set per issuer (for example
+	// (*cache.Multi).Storages()). The token's iss picks the set; an iss that
+	// is not in the map is rejected (401) before any key look-up. Its keys
+	// are also the accepted issuers when Issuers is empty.
+	KeysByIssuer map[string]jwkset.Storage
+
+	// Issuers are the accepted iss values. Empty: iss is not checked (unless
+	// KeysByIssuer is set, whose keys are then the accepted issuers).
+	Issuers []string
+	// Audiences are the accepted aud values; the token's aud (a string or an
+	// array) must contain one of them. Empty: aud is not checked.
+	Audiences []string
+	// Algorithms is the alg allow-list. Empty: DefaultAlgorithms() (RS*,
+	// PS*, ES*, EdDSA). "none" is always refused. HS256/384/512 may be listed
+	// only together with HMACSecret.
+	Algorithms []string
+	// HMACSecret is the shared secret for HS* tokens. HS* tokens are verified
+	// with this secret only, never with a key from a JWK Set. Nil: HS* is
+	// refused. It must be at least as long as the largest listed HS* hash
+	// (32 bytes for HS256).
+	HMACSecret []byte
+	// KIDOptional accepts tokens without a kid header. The key set must then
+	// hold exactly one key usable with the token's alg. False (default): a
+	// token without kid is rejected (401).
+	KIDOptional bool
+	// MinRSABits is the smallest RSA modulus accepted. 0 means 2048.
+	MinRSABits int
+
+	// Leeway is the clock skew allowed for exp, nbf and iat. 0 means 30s;
+	// a negative value means no leeway.
+	Leeway time.Duration
+	// ExpOptional accepts tokens without exp. False (default): exp is
+	// required.
+	ExpOptional bool
+	// RequiredClaims are claim names that must be present (any value).
+	RequiredClaims []string
+	// Validate is called after the signature and the registered claims
+	// check out, on every request (also on a verified-token cache hit), with
+	// the request's context. A non-nil error rejects the token as
+	// ErrClaimsInvalid (401); its text never reaches the client. Nil: no
+	// extra check.
+	Validate func(ctx context.Context, c *Claims) error
+
+	// MaxTokenSize is the largest token accepted, in bytes, checked before
+	// any decoding. 0 means 8 KiB.
+	MaxTokenSize int
+	// CookieName, when set, also reads the token from this cookie.
+	CookieName string
+	// HeaderName, when set, also reads the raw token (no "Bearer ") from
+	// this header.
+	HeaderName string
+	// AllowQuery also reads the token from the access_token query parameter
+	// (RFC 6750 §2.3; discouraged: URLs end up in logs). False (default): a
+	// request with access_token in its query is refused with 400.
+	AllowQuery bool
+	// DisableAuthorizationHeader stops reading "Authorization: Bearer".
+	// False (default): the Authorization header is read.
+	DisableAuthorizationHeader bool
+	// Optional lets requests without any token through without claims; a
+	// token that is present must still be valid. False (default): no token
+	// is 401.
+	Optional bool
+
+	// TokenCacheSize bounds the verified-token cache. 0 means 10,000
+	// entries; a negative value turns the cache off.
+	TokenCacheSize int
+	// TokenCacheMaxAge bounds how long a verified token is reused without
+	// checking its signature again; an entry also ends at the token's exp.
+	// 0 means 10 minutes.
+	TokenCacheMaxAge time.Duration
+
+	// ClaimHeaders forwards claims to the next handler as request headers:
+	// claim name → header name. A header the client sent with the same name
+	// is removed first, so clients cannot forge it. Claims that are strings,
+	// numbers or booleans are forwarded as text, arrays of strings joined
+	// with ","; other claims are skipped. Nil: nothing is forwarded.
+	ClaimHeaders map[string]string
+
+	// RateLimit limits requests per verified subject after the token
+	// verifies. The zero value (nil Limiter, no Tiers) means no limit.
+	RateLimit RateLimit
+
+	// Realm is the realm in WWW-Authenticate challenges. "" means "jwtgate".
+	Realm string
+	// RetryAfter is the Retry-After sent with 503 when keys are
+	// unavailable. 0 means 5s.
+	RetryAfter time.Duration
+	// ErrorHandler writes the response for a rejected request. Nil: the
+	// package's writer (status, WWW-Authenticate, small JSON body; see
+	// WriteError) with Realm and RetryAfter.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+
+	// OnVerify is called once per request the Verifier decides on, with the
+	// outcome and how long verification took. It runs on the request path:
+	// keep it fast. Nil: nothing is reported.
+	OnVerify func(VerifyEvent)
+	// Logger receives one debug line per rejected request with the reason
+	// (never the token). Nil: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+}
+
+// VerifyEvent describes one verification, for metrics.
+type VerifyEvent struct {
+	// Reason is Reason(Err): "ok", "expired", "signature", …
+	Reason string
+	// Err is nil when the token was accepted.
+	Err error
+	// Duration is the time spent extracting and verifying the token (not
+	// the rate limiter or the next handler).
+	Duration time.Duration
+	// CacheHit reports whether the verified-token cache answered.
+	CacheHit bool
+	// Alg is the token's algorithm, when the header got that far.
+	Alg string
+}
+
+// RateLimit configures the limiter the Verifier calls after a token
+// verifies. The zero value means no limit.
+type RateLimit struct {
+	// Limiter is the default limiter. Nil: no limit, except for tokens whose
+	// tier (see TierClaim) has a limiter in Tiers.
+	Limiter ratelimit.Limiter
+	// Key names the bucket a request spends from. Nil: the verified sub,
+	// falling back to azp, then client_id. A request whose key is "" is not
+	// limited (it has no verified identity to be limited by; reported to
+	// OnDecision with Reason "no_key").
+	Key func(c *Claims, r *http.Request) string
+	// Cost is how many units a request spends. Nil: 1. Values below 1 are
+	// treated as 1.
+	Cost func(c *Claims, r *http.Request) int
+	// TierClaim names a string claim (for example "plan") whose value picks
+	// a limiter from Tiers. "": no tiers.
+	TierClaim string
+	// Tiers maps TierClaim values to limiters. A value not in the map (or a
+	// missing claim) uses Limiter.
+	Tiers map[string]ratelimit.Limiter
+	// OnError decides what happens when the limiter returns an error. It
+	// returns nil to let the request through, or an error to reject it.
+	// Nil: the request is rejected with ErrLimiterUnavailable (503).
+	OnError func(r *http.Request, err error) error
+	// OnDecision is called for every limiter call (allowed, limited or
+	// error), for metrics. Nil: nothing is reported.
+	OnDecision func(RateLimitEvent)
+}
+
+// RateLimitEvent describes one limiter call.
+type RateLimitEvent struct {
+	// Reason is "allowed", "limited", "error" or "no_key".
+	Reason   string
+	Key      string
+	Tier     string
+	Cost     int
+	Decision ratelimit.Decision
+	Err      error
+}
+
+func (rl *RateLimit) enabled() bool {
+	return rl.Limiter != nil || len(rl.Tiers) > 0
+}
+
+var (
+	errConfig = errors.New("middleware: invalid config")
+)
+
+func configErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errConfig}, args...)...)
+}
+
+var hmacMinLen = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
+
+func (c *Config) normalize() error {
+	if c.MaxTokenSize < 0 {
+		return configErr("MaxTokenSize must not be negative")
+	}
+	if c.MaxTokenSize == 0 {
+		c.MaxTokenSize = DefaultMaxTokenSize
+	}
+	switch {
+	case c.Leeway == 0:
+		c.Leeway = DefaultLeeway
+	case c.Leeway < 0:
+		c.Leeway = 0
+	}
+	if c.TokenCacheSize == 0 {
+		c.TokenCacheSize = DefaultTokenCacheSize
+	}
+	if c.TokenCacheMaxAge < 0 {
+		return configErr("TokenCacheMaxAge must not be negative")
+	}
+	if c.TokenCacheMaxAge == 0 {
+		c.TokenCacheMaxAge = DefaultTokenCacheMaxAge
+	}
+	if c.MinRSABits < 0 {
+		return configErr("MinRSABits must not be negative")
+	}
+	if c.MinRSABits == 0 {
+		c.MinRSABits = DefaultMinRSABits
+	}
+	if c.Realm == "" {
+		c.Realm = DefaultRealm
+	}
+	if strings.ContainsAny(c.Realm, "\"\\\r\n") {
+		return configErr("Realm must not contain quotes, backslashes or line breaks")
+	}
+	if c.RetryAfter < 0 {
+		return configErr("RetryAfter must not be negative")
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = DefaultRetryAfter
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if len(c.Algorithms) == 0 {
+		c.Algorithms = DefaultAlgorithms()
+	} else {
+		c.Algorithms = slices.Clone(c.Algorithms)
+	}
+	asym := false
+	for _, a := range c.Algorithms {
+		if strings.EqualFold(a, "none") {
+			return configErr(`alg "none" is never accepted`)
+		}
+		if n, ok := hmacMinLen[a]; ok {
+			if len(c.HMACSecret) == 0 {
+				return configErr("%s listed without HMACSecret", a)
+			}
+			if len(c.HMACSecret) < n {
+				return configErr("HMACSecret is shorter than %d bytes, too short for %s", n, a)
+			}
+			continue
+		}
+		if algSpecs[a] == nil {
+			return configErr("unsupported algorithm %q", a)
+		}
+		asym = true
+	}
+	if len(c.HMACSecret) > 0 && !slices.ContainsFunc(c.Algorithms, func(a string) bool { return hmacMinLen[a] > 0 }) {
+		return configErr("HMACSecret set but no HS* algorithm listed in Algorithms")
+	}
+	c.HMACSecret = slices.Clone(c.HMACSecret)
+	if c.Keys != nil && len(c.KeysByIssuer) > 0 {
+		return configErr("set Keys or KeysByIssuer, not both")
+	}
+	if asym && c.Keys == nil && len(c.KeysByIssuer) == 0 {
+		return configErr("no key set: set Keys or KeysByIssuer")
+	}
+	for iss, s := range c.KeysByIssuer {
+		if iss == "" || s == nil {
+			return configErr("KeysByIssuer has an empty issuer or a nil storage")
+		}
+	}
+	if len(c.KeysByIssuer) > 0 {
+		if len(c.Issuers) == 0 {
+			for iss := range c.KeysByIssuer {
+				c.Issuers = append(c.Issuers, iss)
+			}
+		} else {
+			for _, iss := range c.Issuers {
+				if _, ok := c.KeysByIssuer[iss]; !ok {
+					return configErr("issuer %q has no key set in KeysByIssuer", iss)
+				}
+			}
+		}
+	}
+	c.Issuers = slices.Clone(c.Issuers)
+	c.Audiences = slices.Clone(c.Audiences)
+	c.RequiredClaims = slices.Clone(c.RequiredClaims)
+	for name, h := range c.ClaimHeaders {
+		if name == "" || h == "" || http.CanonicalHeaderKey(h) == "Authorization" {
+			return configErr("ClaimHeaders: bad mapping %q → %q", name, h)
+		}
+	}
+	if c.RateLimit.TierClaim == "" && len(c.RateLimit.Tiers) > 0 {
+		return configErr("RateLimit.Tiers set without RateLimit.TierClaim")
+	}
+	return nil
+}

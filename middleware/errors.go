@@ -1,0 +1,130 @@
+package middleware
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+// Sentinel errors, for errors.Is. Every error the Verifier returns wraps
+// exactly one of them (through *Error), and WriteError maps each to one HTTP
+// answer; see the README's error table.
+var (
+	// ErrTokenMissing: the request carries no token (401, no error code).
+	ErrTokenMissing = errors.New("middleware: token missing")
+	// ErrInvalidRequest: more than one token, or a token where none is
+	// allowed (400 invalid_request).
+	ErrInvalidRequest = errors.New("middleware: invalid request")
+	// ErrTokenMalformed: not a well-formed compact JWS/JWT, too large, or a
+	// header the Verifier does not accept (401 invalid_token).
+	ErrTokenMalformed = errors.New("middleware: token malformed")
+	// ErrAlgorithmNotAllowed: the header's alg is not in the allow-list, or
+	// the key cannot be used with it (401 invalid_token).
+	ErrAlgorithmNotAllowed = errors.New("middleware: algorithm not allowed")
+	// ErrUnknownKID: no key with the token's kid (401 invalid_token).
+	ErrUnknownKID = errors.New("middleware: unknown key id")
+	// ErrSignatureInvalid: the signature does not verify (401 invalid_token).
+	ErrSignatureInvalid = errors.New("middleware: signature invalid")
+	// ErrTokenExpired: exp is in the past, beyond the leeway (401 invalid_token).
+	ErrTokenExpired = errors.New("middleware: token expired")
+	// ErrTokenNotYetValid: nbf or iat is in the future, beyond the leeway
+	// (401 invalid_token).
+	ErrTokenNotYetValid = errors.New("middleware: token not yet valid")
+	// ErrClaimsInvalid: iss, aud, a required claim or the Validate hook
+	// rejected the token (401 invalid_token).
+	ErrClaimsInvalid = errors.New("middleware: claims invalid")
+	// ErrInsufficientScope: the token lacks a scope the route requires
+	// (403 insufficient_scope).
+	ErrInsufficientScope = errors.New("middleware: insufficient scope")
+	// ErrRateLimited: the subject is over its rate (429). The *Error carries
+	// the limiter's Decision.
+	ErrRateLimited = errors.New("middleware: rate limited")
+	// ErrKeysUnavailable: no usable key set (never loaded, or stale beyond
+	// the cache's MaxStale). Infrastructure trouble, so 503 + Retry-After,
+	// never 401. It also matches cache.ErrKeysUnavailable when that was the
+	// cause.
+	ErrKeysUnavailable = errors.New("middleware: keys unavailable")
+	// ErrLimiterUnavailable: the rate limiter could not decide and the
+	// configured policy did not allow the request (503 + Retry-After).
+	ErrLimiterUnavailable = errors.New("middleware: rate limiter unavailable")
+)
+
+// Error is the one typed error of this package: the sentinel (Kind), a short
+// description that is safe to show to the client, and, for ErrRateLimited,
+// the limiter's Decision. It never contains the token.
+//
+// Use errors.Is(err, ErrTokenExpired) to classify and errors.As(err, &e) to
+// reach the description or the Decision.
+type Error struct {
+	// Kind is one of the package's sentinel errors.
+	Kind error
+	// Description is a short, fixed, client-safe text
+	// ("token expired"), used as error_description.
+	Description string
+	// Decision is set for ErrRateLimited (and for allowed requests it is
+	// what the RateLimit-* headers were filled from).
+	Decision *ratelimit.Decision
+	// Cause is the underlying error, if any (for logs, never for clients).
+	Cause error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Kind.Error())
+	if e.Description != "" && !strings.HasSuffix(e.Kind.Error(), e.Description) {
+		b.WriteString(": ")
+		b.WriteString(e.Description)
+	}
+	if e.Cause != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Cause.Error())
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, e.Kind) true.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+// Unwrap returns the cause, so errors.Is also matches it (for example
+// cache.ErrKeysUnavailable behind ErrKeysUnavailable).
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Reason returns a short, stable, low-cardinality label for err, for metrics
+// and logs: "ok" for nil, then "missing", "invalid_request", "malformed",
+// "alg", "unknown_kid", "signature", "expired", "not_yet_valid", "claims",
+// "scope", "rate_limited", "keys_unavailable", "limiter_unavailable" or
+// "other".
+func Reason(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrTokenMissing):
+		return "missing"
+	case errors.Is(err, ErrInvalidRequest):
+		return "invalid_request"
+	case errors.Is(err, ErrTokenMalformed):
+		return "malformed"
+	case errors.Is(err, ErrAlgorithmNotAllowed):
+		return "alg"
+	case errors.Is(err, ErrUnknownKID):
+		return "unknown_kid"
+	case errors.Is(err, ErrSignatureInvalid):
+		return "signature"
+	case errors.Is(err, ErrTokenExpired):
+		return "expired"
+	case errors.Is(err, ErrTokenNotYetValid):
+		return "not_yet_valid"
+	case errors.Is(err, ErrClaimsInvalid):
+		return "claims"
+	case errors.Is(err, ErrInsufficientScope):
+		return "scope"
+	case errors.Is(err, ErrRateLimited):
+		return "rate_limited"
+	case errors.Is(err, ErrKeysUnavailable):
+		return "keys_unavailable"
+	case errors.Is(err, ErrLimiterUnavailable):
+		return "limiter_unavailable"
+	}
+	return "other"
+}

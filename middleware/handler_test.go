@@ -1,0 +1,188 @@
+package middleware
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func TestOptionalAuth(t *testing.T) {
+	k := keys(t)
+	cfg := baseConfig(memKeys(t))
+	cfg.Optional = true
+	v, _ := New(cfg)
+	h := v.Handler(okHandler)
+	if got := do(h, bearerReq("")); got.status != 200 || got.body != "anonymous" {
+		t.Fatalf("no token: %d %q", got.status, got.body)
+	}
+	if got := do(h, bearerReq(sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, goodClaims()))); got.status != 200 || got.body != "hello user-1" {
+		t.Fatalf("good token: %d %q", got.status, got.body)
+	}
+	bad := sign(t, jwt.SigningMethodRS256, k.rsa2, "rsa1", nil, goodClaims())
+	if got := do(h, bearerReq(bad)); got.status != 401 || got.www != wwwInvalid("signature invalid") {
+		t.Fatalf("bad token in optional mode: %d %q", got.status, got.www)
+	}
+}
+
+func TestClaimHeadersOverwriteClientHeaders(t *testing.T) {
+	k := keys(t)
+	cfg := baseConfig(memKeys(t))
+	cfg.ClaimHeaders = map[string]string{"sub": "X-User", "tenant": "X-Tenant", "roles": "X-Roles", "missing": "X-Missing"}
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen http.Header
+	h := v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header.Clone() }))
+	r := bearerReq(sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, with(goodClaims(), "tenant", "acme", "roles", []string{"a", "b"})))
+	r.Header.Set("X-User", "forged")
+	r.Header.Add("X-Tenant", "forged")
+	r.Header.Set("X-Missing", "forged")
+	for range 2 { // second round: from the verified-token cache
+		rr := r.Clone(context.Background())
+		if got := do(h, rr); got.status != 200 {
+			t.Fatal(got.status)
+		}
+		if seen.Values("X-User")[0] != "user-1" || len(seen.Values("X-User")) != 1 ||
+			seen.Get("X-Tenant") != "acme" || len(seen.Values("X-Tenant")) != 1 ||
+			seen.Get("X-Roles") != "a,b" || seen.Get("X-Missing") != "" {
+			t.Fatalf("upstream saw %v", seen)
+		}
+	}
+}
+
+func TestCookieAndCustomHeader(t *testing.T) {
+	k := keys(t)
+	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, goodClaims())
+	cfg := baseConfig(memKeys(t))
+	cfg.CookieName = "at"
+	cfg.HeaderName = "X-Token"
+	v, _ := New(cfg)
+	h := v.Handler(okHandler)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: "at", Value: tok})
+	if got := do(h, r); got.status != 200 {
+		t.Fatalf("cookie: %d %s", got.status, got.body)
+	}
+	r = httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("X-Token", tok)
+	if got := do(h, r); got.status != 200 {
+		t.Fatalf("header: %d %s", got.status, got.body)
+	}
+	r.AddCookie(&http.Cookie{Name: "at", Value: tok})
+	if got := do(h, r); got.status != 400 {
+		t.Fatalf("cookie and header: %d, want 400", got.status)
+	}
+	r = httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: "at", Value: tok})
+	r.AddCookie(&http.Cookie{Name: "at", Value: tok})
+	if got := do(h, r); got.status != 400 {
+		t.Fatalf("two cookies: %d, want 400", got.status)
+	}
+	cfg.DisableAuthorizationHeader = true
+	v, _ = New(cfg)
+	if got := do(v.Handler(okHandler), bearerReq(tok)); got.status != 401 || got.www != wwwMissing {
+		t.Fatalf("Authorization disabled: %d %q", got.status, got.www)
+	}
+}
+
+func TestRequireScopes(t *testing.T) {
+	k := keys(t)
+	v, _ := New(baseConfig(memKeys(t)))
+	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, with(goodClaims(), "scope", "read", "scp", []string{"write admin"}))
+	for _, tc := range []struct {
+		scopes []string
+		status int
+	}{{[]string{"read"}, 200}, {[]string{"read", "admin"}, 200}, {[]string{"delete"}, 403}} {
+		h := v.Handler(v.RequireScopes(tc.scopes...)(okHandler))
+		if got := do(h, bearerReq(tok)); got.status != tc.status {
+			t.Errorf("scopes %v: %d, want %d", tc.scopes, got.status, tc.status)
+		}
+	}
+	if got := do(v.RequireScopes("read")(okHandler), bearerReq(tok)); got.status != 401 {
+		t.Errorf("RequireScopes without Handler: %d, want 401", got.status)
+	}
+}
+
+func TestErrorHandlerReplacesWriter(t *testing.T) {
+	cfg := baseConfig(memKeys(t))
+	var got error
+	cfg.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		got = err
+		w.WriteHeader(499)
+	}
+	v, _ := New(cfg)
+	if res := do(v.Handler(okHandler), bearerReq("x.y.z")); res.status != 499 || Reason(got) != "malformed" {
+		t.Fatalf("%d %v", res.status, got)
+	}
+}
+
+func TestResponsesNeverEchoTheToken(t *testing.T) {
+	k := keys(t)
+	v, _ := New(baseConfig(memKeys(t)))
+	h := v.Handler(okHandler)
+	for _, tok := range []string{
+		sign(t, jwt.SigningMethodRS256, k.rsa, "kid-<secret>", nil, goodClaims()),
+		sign(t, jwt.SigningMethodRS256, k.rsa2, "rsa1", nil, goodClaims()),
+		"eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln",
+	} {
+		got := do(h, bearerReq(tok))
+		all := got.body + got.www
+		for _, part := range strings.Split(tok, ".") {
+			if strings.Contains(all, part) {
+				t.Fatalf("response %q echoes the token", all)
+			}
+		}
+		if strings.Contains(all, "secret") {
+			t.Fatalf("response %q echoes the kid", all)
+		}
+	}
+}
+
+func TestHugeTokenRejectedCheaply(t *testing.T) {
+	v, _ := New(baseConfig(memKeys(t)))
+	huge := strings.Repeat("a", 1<<20)
+	hugeDots := strings.Repeat("eyJh.", 1<<18)
+	r := bearerReq(huge)
+	ctx := context.Background()
+	for _, tok := range []string{huge, hugeDots} {
+		if allocs := testing.AllocsPerRun(100, func() {
+			if _, err := v.Verify(ctx, tok); Reason(err) != "malformed" {
+				t.Fatal(err)
+			}
+		}); allocs > 0 {
+			t.Errorf("Verify of a 1 MB token: %.0f allocations, want 0", allocs)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		if _, err := v.Extract(r); Reason(err) != "malformed" {
+			t.Fatal(err)
+		}
+	}); allocs > 0 {
+		t.Errorf("Extract of a 1 MB header: %.0f allocations, want 0", allocs)
+	}
+	w := &discardWriter{h: http.Header{}}
+	h := v.Handler(okHandler)
+	if allocs := testing.AllocsPerRun(100, func() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+		if w.status != 401 {
+			t.Fatal(w.status)
+		}
+	}); allocs > 10 {
+		t.Errorf("Handler answering a 1 MB token: %.0f allocations, want ≤ 10 (the error response only)", allocs)
+	}
+}
+
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(s int)           { d.status = s }

@@ -1,0 +1,164 @@
+package middleware
+
+import (
+	"strings"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// algSpec ties a JWS alg to the golang-jwt signing method that checks it and
+// to the key type (and curve) the key must have.
+type algSpec struct {
+	name   string
+	method jwt.SigningMethod
+	kty    jwkset.KTY
+	crv    jwkset.CRV // EC only
+	hmac   bool
+}
+
+var algSpecs = map[string]*algSpec{
+	"RS256": {name: "RS256", method: jwt.SigningMethodRS256, kty: jwkset.KtyRSA},
+	"RS384": {name: "RS384", method: jwt.SigningMethodRS384, kty: jwkset.KtyRSA},
+	"RS512": {name: "RS512", method: jwt.SigningMethodRS512, kty: jwkset.KtyRSA},
+	"PS256": {name: "PS256", method: jwt.SigningMethodPS256, kty: jwkset.KtyRSA},
+	"PS384": {name: "PS384", method: jwt.SigningMethodPS384, kty: jwkset.KtyRSA},
+	"PS512": {name: "PS512", method: jwt.SigningMethodPS512, kty: jwkset.KtyRSA},
+	"ES256": {name: "ES256", method: jwt.SigningMethodES256, kty: jwkset.KtyEC, crv: jwkset.CrvP256},
+	"ES384": {name: "ES384", method: jwt.SigningMethodES384, kty: jwkset.KtyEC, crv: jwkset.CrvP384},
+	"ES512": {name: "ES512", method: jwt.SigningMethodES512, kty: jwkset.KtyEC, crv: jwkset.CrvP521},
+	"EdDSA": {name: "EdDSA", method: jwt.SigningMethodEdDSA, kty: jwkset.KtyOKP, crv: jwkset.CrvEd25519},
+	"HS256": {name: "HS256", method: jwt.SigningMethodHS256, kty: jwkset.KtyOct, hmac: true},
+	"HS384": {name: "HS384", method: jwt.SigningMethodHS384, kty: jwkset.KtyOct, hmac: true},
+	"HS512": {name: "HS512", method: jwt.SigningMethodHS512, kty: jwkset.KtyOct, hmac: true},
+}
+
+// jws is a compact JWS split and decoded, before any key is involved.
+type jws struct {
+	signingInput string // header.payload, exactly as received
+	alg          string
+	kid          string
+	hasKID       bool
+	spec         *algSpec
+	payload      []byte
+	sig          []byte
+}
+
+// Pre-built rejections for the cheapest, most attacker-repeatable failures,
+// so that refusing junk (for example a 1 MB header) allocates nothing.
+var (
+	errTooLarge     = &Error{Kind: ErrTokenMalformed, Description: "token too large"}
+	errSegments     = &Error{Kind: ErrTokenMalformed, Description: "token is not a compact JWS"}
+	errBase64       = &Error{Kind: ErrTokenMalformed, Description: "token is not canonical base64url"}
+	errHeader       = &Error{Kind: ErrTokenMalformed, Description: "token header invalid"}
+	errCrit         = &Error{Kind: ErrTokenMalformed, Description: "token header has unsupported critical parameters"}
+	errAlg          = &Error{Kind: ErrAlgorithmNotAllowed, Description: "algorithm not allowed"}
+	errNoKID        = &Error{Kind: ErrTokenMalformed, Description: "token header has no kid"}
+	errPayload      = &Error{Kind: ErrTokenMalformed, Description: "token payload is not a JSON claims object"}
+	errSig          = &Error{Kind: ErrSignatureInvalid, Description: "signature invalid"}
+	errUnknownKID   = &Error{Kind: ErrUnknownKID, Description: "unknown key id"}
+	errKeyUnusable  = &Error{Kind: ErrAlgorithmNotAllowed, Description: "key not usable with this algorithm"}
+	errExpired      = &Error{Kind: ErrTokenExpired, Description: "token expired"}
+	errNotYet       = &Error{Kind: ErrTokenNotYetValid, Description: "token not yet valid"}
+	errIssuedFuture = &Error{Kind: ErrTokenNotYetValid, Description: "token issued in the future"}
+	errNoExp        = &Error{Kind: ErrClaimsInvalid, Description: "token has no exp"}
+	errIssuer       = &Error{Kind: ErrClaimsInvalid, Description: "issuer not accepted"}
+	errAudience     = &Error{Kind: ErrClaimsInvalid, Description: "audience not accepted"}
+	errRequired     = &Error{Kind: ErrClaimsInvalid, Description: "required claim missing"}
+	errMissing      = &Error{Kind: ErrTokenMissing}
+	errMultiple     = &Error{Kind: ErrInvalidRequest, Description: "more than one token in the request"}
+	errQuery        = &Error{Kind: ErrInvalidRequest, Description: "token not allowed in the query"}
+	errEmptyBearer  = &Error{Kind: ErrInvalidRequest, Description: "empty bearer token"}
+	errKeysNotReady = &Error{Kind: ErrKeysUnavailable, Description: "keys unavailable"}
+)
+
+// b64dec maps the base64url alphabet to its values and every other byte to
+// 0xFF. Go's decoder silently skips '\r' and '\n'; this one accepts exactly
+// the canonical unpadded encoding: alphabet only, no length ≡ 1 (mod 4), and
+// zero trailing bits, so one byte string has one accepted spelling.
+var b64dec = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xFF
+	}
+	for i, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		t[c] = byte(i)
+	}
+	return t
+}()
+
+// decodedLen is the decoded size of a canonical unpadded base64url string,
+// or -1 when no canonical string has that length.
+func decodedLen(n int) int {
+	if n%4 == 1 {
+		return -1
+	}
+	return n/4*3 + (n%4*6)/8
+}
+
+// b64Decode decodes the canonical base64url src into dst (of decodedLen(len(src)))
+// and reports whether src was canonical.
+func b64Decode(dst []byte, src string) bool {
+	var bad byte
+	di := 0
+	i := 0
+	for ; i+4 <= len(src); i += 4 {
+		a, b, c, d := b64dec[src[i]], b64dec[src[i+1]], b64dec[src[i+2]], b64dec[src[i+3]]
+		bad |= a | b | c | d
+		dst[di] = a<<2 | b>>4
+		dst[di+1] = b<<4 | c>>2
+		dst[di+2] = c<<6 | d
+		di += 3
+	}
+	switch len(src) - i {
+	case 0:
+	case 2:
+		a, b := b64dec[src[i]], b64dec[src[i+1]]
+		bad |= a | b
+		if b&0x0F != 0 {
+			return false
+		}
+		dst[di] = a<<2 | b>>4
+	case 3:
+		a, b, c := b64dec[src[i]], b64dec[src[i+1]], b64dec[src[i+2]]
+		bad |= a | b | c
+		if c&0x03 != 0 {
+			return false
+		}
+		dst[di] = a<<2 | b>>4
+		dst[di+1] = b<<4 | c>>2
+	default:
+		return false
+	}
+	// Valid values are < 64; 0xFF (invalid) sets the top bits.
+	return bad&0xC0 == 0
+}
+
+// splitJWS checks the token's shape and decodes its three segments into one
+// buffer. It does not look at the header's content.
+func splitJWS(token string, maxSize int) (hdr, payload, sig []byte, signingInput string, err *Error) {
+	if len(token) > maxSize {
+		return nil, nil, nil, "", errTooLarge
+	}
+	d1 := strings.IndexByte(token, '.')
+	if d1 <= 0 {
+		return nil, nil, nil, "", errSegments
+	}
+	d2 := strings.IndexByte(token[d1+1:], '.')
+	if d2 <= 0 {
+		return nil, nil, nil, "", errSegments
+	}
+	d2 += d1 + 1
+	if d2+1 == len(token) || strings.IndexByte(token[d2+1:], '.') >= 0 {
+		return nil, nil, nil, "", errSegments
+	}
+	h, p, s := token[:d1], token[d1+1:d2], token[d2+1:]
+	hl, pl, sl := decodedLen(len(h)), decodedLen(len(p)), decodedLen(len(s))
+	if hl < 0 || pl < 0 || sl < 0 {
+		return nil, nil, nil, "", errBase64
+	}
+	buf := make([]byte, hl+pl+sl)
+	if !b64Decode(buf[:hl], h) || !b64Decode(buf[hl:hl+pl], p) || !b64Decode(buf[hl+pl:], s) {
+		return nil, nil, nil, "", errBase64
+	}
+	return buf[:hl:hl], buf[hl : hl+pl : hl+pl], buf[hl+pl:], token[:d2], nil
+}

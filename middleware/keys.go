@@ -1,0 +1,154 @@
+package middleware
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"errors"
+	"slices"
+
+	"github.com/MicahParks/jwkset"
+
+	"github.com/jwtgate/jwtgate/cache"
+)
+
+// The request path needs only these from a key provider. Ready and
+// Generation are optional capabilities (a *cache.Cache has both), found by
+// type assertion the way httputil.ReverseProxy finds http.Hijacker.
+type (
+	keyReader interface {
+		KeyRead(ctx context.Context, kid string) (jwkset.JWK, error)
+		KeyReadAll(ctx context.Context) ([]jwkset.JWK, error)
+	}
+	readier interface{ Ready() bool }
+	// generationer: Generation increases whenever the served key set's
+	// content changes. Verified tokens remember it; a hit under a newer
+	// generation re-checks that its key is still served.
+	generationer interface{ Generation() uint64 }
+)
+
+// keySource is one key provider with its capabilities resolved once in New.
+type keySource struct {
+	store keyReader
+	ready readier      // nil: always ready
+	gen   generationer // nil: every cache hit re-checks its key
+}
+
+func newKeySource(s jwkset.Storage) *keySource {
+	ks := &keySource{store: s}
+	ks.ready, _ = s.(readier)
+	ks.gen, _ = s.(generationer)
+	return ks
+}
+
+// generation returns the provider's generation, and false when it has none.
+func (ks *keySource) generation() (uint64, bool) {
+	if ks.gen == nil {
+		return 0, false
+	}
+	return ks.gen.Generation(), true
+}
+
+// lookup finds the key for j and applies the checks keyfunc/v3 applies (the
+// JWK's alg must match the token's) and those it leaves out: kty and curve
+// must fit alg, use must be "sig", key_ops must include "verify", RSA keys
+// must be big enough. It does its own look-up rather than going through
+// keyfunc.Keyfunc, because that needs a *jwt.Token with a header map (the
+// allocations the cold path is trying to avoid) and would hand an "oct" key
+// from a JWK Set to an HS* token, which must never happen here.
+func (v *Verifier) lookup(ctx context.Context, ks *keySource, j *jws) (any, *Error) {
+	if ks.ready != nil && !ks.ready.Ready() {
+		return nil, errKeysNotReady
+	}
+	if j.hasKID {
+		jwk, err := ks.store.KeyRead(ctx, j.kid)
+		if err != nil {
+			return nil, storageErr(err)
+		}
+		return v.usableKey(jwk, j.spec)
+	}
+	all, err := ks.store.KeyReadAll(ctx)
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	var found any
+	for _, jwk := range all {
+		if k, e := v.usableKey(jwk, j.spec); e == nil {
+			if found != nil {
+				return nil, &Error{Kind: ErrUnknownKID, Description: "token has no kid and several keys fit"}
+			}
+			found = k
+		}
+	}
+	if found == nil {
+		return nil, errUnknownKID
+	}
+	return found, nil
+}
+
+func storageErr(err error) *Error {
+	switch {
+	case errors.Is(err, jwkset.ErrKeyNotFound):
+		return errUnknownKID
+	case errors.Is(err, cache.ErrKeysUnavailable):
+		return &Error{Kind: ErrKeysUnavailable, Description: "keys unavailable", Cause: err}
+	}
+	// Anything else from the key provider is infrastructure trouble, not the
+	// client's fault.
+	return &Error{Kind: ErrKeysUnavailable, Description: "keys unavailable", Cause: err}
+}
+
+// usableKey returns jwk's public key if it may verify spec's algorithm.
+func (v *Verifier) usableKey(jwk jwkset.JWK, spec *algSpec) (any, *Error) {
+	m := jwk.Marshal()
+	if m.KTY != spec.kty || spec.hmac {
+		return nil, errKeyUnusable
+	}
+	if m.ALG != "" && string(m.ALG) != spec.name {
+		return nil, errKeyUnusable
+	}
+	if m.USE != "" && m.USE != jwkset.UseSig {
+		return nil, errKeyUnusable
+	}
+	if len(m.KEYOPS) > 0 && !slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify) {
+		return nil, errKeyUnusable
+	}
+	key := jwk.Key()
+	if pk, ok := key.(interface{ Public() crypto.PublicKey }); ok {
+		if _, isPub := key.(ed25519.PublicKey); !isPub {
+			key = pk.Public()
+		}
+	}
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		if spec.kty == jwkset.KtyRSA && k.N != nil && k.N.BitLen() >= v.cfg.MinRSABits {
+			return k, nil
+		}
+	case *ecdsa.PublicKey:
+		if spec.kty == jwkset.KtyEC && k.Curve != nil && k.Curve.Params().Name == curveName[spec.crv] {
+			return k, nil
+		}
+	case ed25519.PublicKey:
+		if spec.kty == jwkset.KtyOKP && m.CRV == jwkset.CrvEd25519 && len(k) == ed25519.PublicKeySize {
+			return k, nil
+		}
+	}
+	return nil, errKeyUnusable
+}
+
+var curveName = map[jwkset.CRV]string{
+	jwkset.CrvP256: "P-256",
+	jwkset.CrvP384: "P-384",
+	jwkset.CrvP521: "P-521",
+}
+
+// sameKey reports whether two public keys are the same key.
+func sameKey(a, b any) bool {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if e, ok := a.(equaler); ok {
+		return e.Equal(b)
+	}
+	return false
+}

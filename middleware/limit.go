@@ -1,0 +1,77 @@
+package middleware
+
+import (
+	"net/http"
+)
+
+// DefaultRateLimitKey is the key used when RateLimit.Key is nil: the
+// verified sub, else azp, else client_id ("" when none is set).
+func DefaultRateLimitKey(c *Claims, _ *http.Request) string {
+	switch {
+	case c.Subject != "":
+		return c.Subject
+	case c.AuthorizedParty != "":
+		return c.AuthorizedParty
+	}
+	return c.ClientID
+}
+
+// limit spends the request's cost from its key's bucket and sets the
+// RateLimit-* headers; over the limit it returns ErrRateLimited with the
+// Decision.
+func (v *Verifier) limit(w http.ResponseWriter, r *http.Request, c *Claims, rl *RateLimit) *Error {
+	lim := rl.Limiter
+	tier := ""
+	if rl.TierClaim != "" {
+		if t, ok := c.String(rl.TierClaim); ok {
+			tier = t
+			if l, ok := rl.Tiers[t]; ok {
+				lim = l
+			}
+		}
+	}
+	if lim == nil {
+		return nil
+	}
+	keyFn := rl.Key
+	if keyFn == nil {
+		keyFn = DefaultRateLimitKey
+	}
+	key := keyFn(c, r)
+	if key == "" {
+		if rl.OnDecision != nil {
+			rl.OnDecision(RateLimitEvent{Reason: "no_key", Tier: tier})
+		}
+		return nil
+	}
+	cost := 1
+	if rl.Cost != nil {
+		cost = max(rl.Cost(c, r), 1)
+	}
+	d, err := lim.Allow(r.Context(), key, cost)
+	if err != nil {
+		if rl.OnDecision != nil {
+			rl.OnDecision(RateLimitEvent{Reason: "error", Key: key, Tier: tier, Cost: cost, Err: err})
+		}
+		if rl.OnError != nil {
+			if herr := rl.OnError(r, err); herr == nil {
+				return nil
+			} else {
+				return &Error{Kind: ErrLimiterUnavailable, Description: "rate limiter unavailable", Cause: herr}
+			}
+		}
+		return &Error{Kind: ErrLimiterUnavailable, Description: "rate limiter unavailable", Cause: err}
+	}
+	if rl.OnDecision != nil {
+		reason := "allowed"
+		if !d.Allowed {
+			reason = "limited"
+		}
+		rl.OnDecision(RateLimitEvent{Reason: reason, Key: key, Tier: tier, Cost: cost, Decision: d})
+	}
+	setRateLimitHeaders(w.Header(), d)
+	if !d.Allowed {
+		return &Error{Kind: ErrRateLimited, Description: "rate limit exceeded", Decision: &d}
+	}
+	return nil
+}

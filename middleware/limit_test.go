@@ -1,0 +1,212 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
+
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+// bucketLimiter is a small real limiter over golang.org/x/time/rate, one
+// bucket per key, on an injected clock, so the wiring is tested against
+// real token-bucket arithmetic.
+type bucketLimiter struct {
+	mu      sync.Mutex
+	r       rate.Limit
+	burst   int
+	now     func() time.Time
+	buckets map[string]*rate.Limiter // guarded by mu
+	calls   []string                 // keys seen, guarded by mu
+}
+
+func newBucketLimiter(perSec float64, burst int, now func() time.Time) *bucketLimiter {
+	return &bucketLimiter{r: rate.Limit(perSec), burst: burst, now: now, buckets: map[string]*rate.Limiter{}}
+}
+
+func (l *bucketLimiter) Allow(_ context.Context, key string, cost int) (ratelimit.Decision, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, key+"/"+strconv.Itoa(cost))
+	b := l.buckets[key]
+	if b == nil {
+		b = rate.NewLimiter(l.r, l.burst)
+		l.buckets[key] = b
+	}
+	now := l.now()
+	res := b.ReserveN(now, cost)
+	d := ratelimit.Decision{Limit: l.burst}
+	if !res.OK() {
+		return d, nil
+	}
+	if delay := res.DelayFrom(now); delay > 0 {
+		res.CancelAt(now)
+		d.RetryAfter = delay
+	} else {
+		d.Allowed = true
+	}
+	tokens := b.TokensAt(now)
+	d.Remaining = int(tokens)
+	d.ResetAfter = time.Duration((float64(l.burst) - tokens) / float64(l.r) * float64(time.Second))
+	return d, nil
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func TestRateLimit(t *testing.T) {
+	k := keys(t)
+	clk := &fakeClock{t: testNow}
+	lim := newBucketLimiter(1, 2, clk.Now) // 1/s, burst 2
+	cfg := baseConfig(memKeys(t))
+	cfg.RateLimit = RateLimit{Limiter: lim}
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Handler(okHandler)
+	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, goodClaims())
+	other := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, with(goodClaims(), "sub", "user-2"))
+
+	for i, wantRemaining := range []string{"1", "0"} {
+		got := do(h, bearerReq(tok))
+		if got.status != 200 {
+			t.Fatalf("request %d: %d %s", i, got.status, got.body)
+		}
+		if got.header.Get("RateLimit-Limit") != "2" || got.header.Get("RateLimit-Remaining") != wantRemaining || got.header.Get("RateLimit-Reset") == "" {
+			t.Errorf("request %d: allowed response headers %v", i, got.header)
+		}
+	}
+	got := do(h, bearerReq(tok))
+	if got.status != http.StatusTooManyRequests {
+		t.Fatalf("third request: %d, want 429", got.status)
+	}
+	if got.header.Get("Retry-After") != "1" || got.header.Get("RateLimit-Limit") != "2" || got.header.Get("RateLimit-Remaining") != "0" || got.header.Get("RateLimit-Reset") != "2" {
+		t.Errorf("429 headers: %v", got.header)
+	}
+	if got.body != bodyOf("rate_limited", "rate limit exceeded")+"\n" {
+		t.Errorf("429 body %q", got.body)
+	}
+	// Another subject has its own bucket.
+	if got := do(h, bearerReq(other)); got.status != 200 {
+		t.Fatalf("other subject: %d", got.status)
+	}
+	// Time refills the bucket.
+	clk.Advance(time.Second)
+	if got := do(h, bearerReq(tok)); got.status != 200 {
+		t.Fatalf("after refill: %d", got.status)
+	}
+	// The error carries the Decision.
+	rec := do(h, bearerReq(tok))
+	if rec.status != 429 {
+		t.Fatalf("want 429, got %d", rec.status)
+	}
+	_, aerr := v.Authenticate(newRecorder(), bearerReq(tok))
+	var e *Error
+	if !errors.Is(aerr, ErrRateLimited) || !errors.As(aerr, &e) || e.Decision == nil || e.Decision.Allowed || e.Decision.RetryAfter <= 0 {
+		t.Fatalf("Authenticate over the limit: %v (%+v)", aerr, e)
+	}
+}
+
+func TestRateLimitKeyCostTiersAndRoutes(t *testing.T) {
+	k := keys(t)
+	clk := &fakeClock{t: testNow}
+	free := newBucketLimiter(1, 1, clk.Now)
+	pro := newBucketLimiter(1, 100, clk.Now)
+	def := newBucketLimiter(1, 5, clk.Now)
+	cfg := baseConfig(memKeys(t))
+	var events []RateLimitEvent
+	cfg.RateLimit = RateLimit{
+		Limiter:    def,
+		TierClaim:  "plan",
+		Tiers:      map[string]ratelimit.Limiter{"free": free, "pro": pro},
+		Cost:       func(c *Claims, r *http.Request) int { n, _ := strconv.Atoi(r.Header.Get("X-Cost")); return n },
+		OnDecision: func(e RateLimitEvent) { events = append(events, e) },
+	}
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Handler(okHandler)
+	req := func(claims map[string]any, cost string) *http.Request {
+		r := bearerReq(sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, claims))
+		r.Header.Set("X-Cost", cost)
+		return r
+	}
+	if got := do(h, req(with(goodClaims(), "plan", "free"), "1")); got.status != 200 || got.header.Get("RateLimit-Limit") != "1" {
+		t.Fatalf("free tier first: %d %v", got.status, got.header)
+	}
+	if got := do(h, req(with(goodClaims(), "plan", "free"), "1")); got.status != 429 {
+		t.Fatalf("free tier second: %d", got.status)
+	}
+	if got := do(h, req(with(goodClaims(), "plan", "pro"), "60")); got.status != 200 || got.header.Get("RateLimit-Remaining") != "40" {
+		t.Fatalf("pro tier cost 60: %d %v", got.status, got.header)
+	}
+	if got := do(h, req(with(goodClaims(), "plan", "gold"), "0")); got.status != 200 || got.header.Get("RateLimit-Limit") != "5" {
+		t.Fatalf("unknown tier uses default: %d %v", got.status, got.header)
+	}
+	if def.calls[0] != "user-1/1" {
+		t.Errorf("default limiter calls %v: cost 0 must count as 1", def.calls)
+	}
+	// Key falls back to azp, then client_id.
+	do(h, req(with(goodClaims(), "sub", nil, "azp", "app-7"), "1"))
+	do(h, req(with(goodClaims(), "sub", nil, "client_id", "cli-9"), "1"))
+	if got := def.calls[1:]; len(got) != 2 || got[0] != "app-7/1" || got[1] != "cli-9/1" {
+		t.Errorf("fallback keys %v", got)
+	}
+	if len(events) != 6 || events[1].Reason != "limited" || events[0].Tier != "free" {
+		t.Errorf("events %+v", events)
+	}
+
+	// A route with its own policy; a zero RateLimit turns limiting off.
+	strict := newBucketLimiter(1, 1, clk.Now)
+	rh := v.With(Route{RateLimit: &RateLimit{Limiter: strict}}).Handler(okHandler)
+	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, with(goodClaims(), "sub", "route-user"))
+	if got := do(rh, bearerReq(tok)); got.status != 200 {
+		t.Fatal(got.status)
+	}
+	if got := do(rh, bearerReq(tok)); got.status != 429 {
+		t.Fatalf("route limit: %d", got.status)
+	}
+	off := v.With(Route{RateLimit: &RateLimit{}}).Handler(okHandler)
+	for range 3 {
+		if got := do(off, bearerReq(tok)); got.status != 200 || got.header.Get("RateLimit-Limit") != "" {
+			t.Fatalf("route without limit: %d %v", got.status, got.header)
+		}
+	}
+}
+
+type erroringLimiter struct{}
+
+func (erroringLimiter) Allow(context.Context, string, int) (ratelimit.Decision, error) {
+	return ratelimit.Decision{}, errors.New("redis: connection refused")
+}
+
+func TestRateLimiterErrorPolicy(t *testing.T) {
+	k := keys(t)
+	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, goodClaims())
+	cfg := baseConfig(memKeys(t))
+	cfg.RateLimit = RateLimit{Limiter: erroringLimiter{}}
+	v, _ := New(cfg)
+	got := do(v.Handler(okHandler), bearerReq(tok))
+	if got.status != 503 || got.header.Get("Retry-After") == "" || got.body != bodyOf("temporarily_unavailable", "rate limiter unavailable")+"\n" {
+		t.Fatalf("default policy: %d %q %v", got.status, got.body, got.header)
+	}
+	cfg.RateLimit.OnError = func(*http.Request, error) error { return nil }
+	v, _ = New(cfg)
+	if got := do(v.Handler(okHandler), bearerReq(tok)); got.status != 200 {
+		t.Fatalf("fail-open policy: %d", got.status)
+	}
+}

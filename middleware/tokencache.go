@@ -1,0 +1,130 @@
+package middleware
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+)
+
+const cacheShards = 16
+
+// tokenCache remembers verified tokens so that a repeated token costs a hash
+// and a map look-up instead of a signature check. It is bounded (entries are
+// evicted, roughly at random, when a shard is full) and keyed by a seeded
+// hash of the token, with the full token kept in the entry and compared, so
+// a hash collision can never hand one token's claims to another.
+type tokenCache struct {
+	seed     maphash.Seed
+	perShard int
+	shards   [cacheShards]cacheShard
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[uint64]*cacheEntry // guarded by mu; entries are immutable except gen
+}
+
+type cacheEntry struct {
+	token  string
+	claims *Claims
+	until  int64 // unix nanoseconds: min(exp, verified + max age)
+	// Key provenance, to re-check after the key set changes. src is nil for
+	// HS* tokens (the secret cannot change under a running Verifier).
+	src *keySource
+	key any
+	j   jwsKeyRef
+	gen atomic.Uint64 // the provider generation this entry was last checked under
+}
+
+// jwsKeyRef is what a re-check needs from the original token's header.
+type jwsKeyRef struct {
+	spec   *algSpec
+	kid    string
+	hasKID bool
+}
+
+func newTokenCache(size int) *tokenCache {
+	per := (size + cacheShards - 1) / cacheShards
+	c := &tokenCache{seed: maphash.MakeSeed(), perShard: per}
+	for i := range c.shards {
+		c.shards[i].m = make(map[uint64]*cacheEntry)
+	}
+	return c
+}
+
+func (c *tokenCache) get(token string, nowNano int64) (*cacheEntry, uint64) {
+	h := maphash.String(c.seed, token)
+	s := &c.shards[h%cacheShards]
+	s.mu.RLock()
+	e := s.m[h]
+	s.mu.RUnlock()
+	if e == nil || e.token != token {
+		return nil, h
+	}
+	if nowNano >= e.until {
+		c.remove(h, e)
+		return nil, h
+	}
+	return e, h
+}
+
+func (c *tokenCache) put(h uint64, e *cacheEntry) {
+	s := &c.shards[h%cacheShards]
+	s.mu.Lock()
+	if _, ok := s.m[h]; !ok && len(s.m) >= c.perShard {
+		// Map iteration starts at a random place: this evicts a random entry.
+		for k := range s.m {
+			delete(s.m, k)
+			break
+		}
+	}
+	s.m[h] = e
+	s.mu.Unlock()
+}
+
+func (c *tokenCache) remove(h uint64, e *cacheEntry) {
+	s := &c.shards[h%cacheShards]
+	s.mu.Lock()
+	if s.m[h] == e {
+		delete(s.m, h)
+	}
+	s.mu.Unlock()
+}
+
+func (c *tokenCache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// stillValid reports whether e's key is still what the provider serves.
+// Under an unchanged generation that is known without any look-up; after a
+// change (rotation, removal) the key is looked up again, once per entry and
+// generation, and an entry whose key is gone or different stops counting.
+func (v *Verifier) stillValid(ctx context.Context, e *cacheEntry) bool {
+	if e.src == nil {
+		return true
+	}
+	g, ok := e.src.generation()
+	if ok && g == e.gen.Load() {
+		return true
+	}
+	if e.src.ready != nil && !e.src.ready.Ready() {
+		return false
+	}
+	j := jws{spec: e.j.spec, kid: e.j.kid, hasKID: e.j.hasKID}
+	key, err := v.lookup(ctx, e.src, &j)
+	if err != nil || !sameKey(key, e.key) {
+		return false
+	}
+	if ok {
+		e.gen.Store(g)
+	}
+	return true
+}

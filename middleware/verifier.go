@@ -1,0 +1,426 @@
+package middleware
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// Verifier checks JWTs: in HTTP requests (Handler, Authenticate) and for
+// non-HTTP callers (Verify). Create it with New; it is safe for concurrent
+// use and starts no goroutines, so it needs no Close.
+type Verifier struct {
+	*shared
+	route Route
+}
+
+// shared is what every Verifier derived with With uses together.
+type shared struct {
+	cfg        Config
+	algs       map[string]*algSpec
+	keys       *keySource            // nil when KeysByIssuer is used
+	byIssuer   map[string]*keySource // nil when Keys is used
+	issuers    map[string]struct{}
+	cache      *tokenCache // nil: off
+	extraNames []string    // string claims kept typed in Claims (ClaimHeaders, TierClaim)
+}
+
+// Route holds per-route requirements, applied by a Verifier derived with
+// With. The zero value adds nothing.
+type Route struct {
+	// Scopes that the token must all have (else 403 insufficient_scope).
+	Scopes []string
+	// RateLimit replaces the Verifier's RateLimit for this route. Nil: the
+	// Verifier's. A pointer to a zero RateLimit turns limiting off here.
+	RateLimit *RateLimit
+}
+
+// New checks cfg, fills its defaults and returns a Verifier. A bad Config is
+// an error, never a panic.
+func New(cfg Config) (*Verifier, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	s := &shared{cfg: cfg, algs: make(map[string]*algSpec)}
+	for _, a := range cfg.Algorithms {
+		s.algs[a] = algSpecs[a]
+	}
+	if cfg.Keys != nil {
+		s.keys = newKeySource(cfg.Keys)
+	}
+	if len(cfg.KeysByIssuer) > 0 {
+		s.byIssuer = make(map[string]*keySource, len(cfg.KeysByIssuer))
+		for iss, st := range cfg.KeysByIssuer {
+			s.byIssuer[iss] = newKeySource(st)
+		}
+	}
+	if len(cfg.Issuers) > 0 {
+		s.issuers = make(map[string]struct{}, len(cfg.Issuers))
+		for _, iss := range cfg.Issuers {
+			s.issuers[iss] = struct{}{}
+		}
+	}
+	if cfg.TokenCacheSize > 0 {
+		s.cache = newTokenCache(cfg.TokenCacheSize)
+	}
+	for name := range cfg.ClaimHeaders {
+		s.extraNames = append(s.extraNames, name)
+	}
+	if cfg.RateLimit.TierClaim != "" {
+		s.extraNames = append(s.extraNames, cfg.RateLimit.TierClaim)
+	}
+	slices.Sort(s.extraNames)
+	s.extraNames = slices.Compact(s.extraNames)
+	return &Verifier{shared: s}, nil
+}
+
+// With returns a Verifier for one route: it shares v's keys and
+// verified-token cache and adds the route's requirements. Cheap; call it
+// once per route when building the router.
+func (v *Verifier) With(rt Route) *Verifier {
+	rt.Scopes = slices.Clone(rt.Scopes)
+	if rt.RateLimit != nil {
+		rl := *rt.RateLimit
+		rt.RateLimit = &rl
+	}
+	return &Verifier{shared: v.shared, route: rt}
+}
+
+// Verify checks token (the compact JWS, without "Bearer ") and returns its
+// claims. ctx bounds any key look-up. It applies everything except the
+// route's scopes and the rate limit, which need a request.
+func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	c, _, err := v.verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Error) {
+	now := v.cfg.Now()
+	var h uint64
+	if v.cache != nil {
+		var e *cacheEntry
+		e, h = v.cache.get(token, now.UnixNano())
+		if e != nil {
+			if v.stillValid(ctx, e) {
+				if err := v.runValidate(ctx, e.claims); err != nil {
+					return nil, true, err
+				}
+				return e.claims, true, nil
+			}
+			v.cache.remove(h, e)
+		}
+	}
+	if len(token) > v.cfg.MaxTokenSize {
+		return nil, false, errTooLarge
+	}
+	hdr, payload, sig, signingInput, err := splitJWS(token, v.cfg.MaxTokenSize)
+	if err != nil {
+		return nil, false, err
+	}
+	j := jws{signingInput: signingInput, payload: payload, sig: sig}
+	if err := parseHeader(hdr, &j); err != nil {
+		return nil, false, err
+	}
+	spec := v.algs[j.alg]
+	if spec == nil {
+		return nil, false, errAlg
+	}
+	j.spec = spec
+	if !j.hasKID && !v.cfg.KIDOptional && !spec.hmac {
+		return nil, false, errNoKID
+	}
+	c, w, err := v.decodeClaims(payload)
+	if err != nil {
+		return nil, false, err
+	}
+	var (
+		key    any
+		ks     *keySource
+		gen    uint64
+		genSet bool
+	)
+	if spec.hmac {
+		key = v.cfg.HMACSecret
+	} else {
+		ks = v.keys
+		if v.byIssuer != nil {
+			// Only a configured issuer gets as far as a key look-up.
+			if w.Iss == nil {
+				return nil, false, errIssuer
+			}
+			if ks = v.byIssuer[c.Issuer]; ks == nil {
+				return nil, false, errIssuer
+			}
+		}
+		// Read the generation before the look-up: if the set changes in
+		// between, the entry carries the older number and is re-checked.
+		gen, genSet = ks.generation()
+		if key, err = v.lookup(ctx, ks, &j); err != nil {
+			return nil, false, err
+		}
+	}
+	if spec.method.Verify(signingInput, sig, key) != nil {
+		return nil, false, errSig
+	}
+	if err := v.checkClaims(c, w, now); err != nil {
+		return nil, false, err
+	}
+	if err := v.runValidate(ctx, c); err != nil {
+		return nil, false, err
+	}
+	if v.cache != nil {
+		until := now.Add(v.cfg.TokenCacheMaxAge)
+		if w.Exp.set && c.ExpiresAt.Before(until) {
+			until = c.ExpiresAt
+		}
+		e := &cacheEntry{token: token, claims: c, until: until.UnixNano(), src: ks, key: key,
+			j: jwsKeyRef{spec: spec, kid: j.kid, hasKID: j.hasKID}}
+		if genSet {
+			e.gen.Store(gen)
+		} else if ks != nil {
+			// No generation: every hit re-checks the key.
+			e.gen.Store(^uint64(0))
+		}
+		v.cache.put(h, e)
+	}
+	return c, false, nil
+}
+
+// parseHeader reads the protected header. Keys carried in the header (jwk,
+// jku, x5u, x5c) are ignored: keys only ever come from the configured
+// provider. Any crit is refused, since no extension is understood.
+func parseHeader(hdr []byte, j *jws) *Error {
+	var h struct {
+		Alg  *string         `json:"alg"`
+		Kid  *string         `json:"kid"`
+		Crit json.RawMessage `json:"crit"`
+		B64  json.RawMessage `json:"b64"`
+	}
+	if len(hdr) == 0 || hdr[0] != '{' || json.Unmarshal(hdr, &h) != nil {
+		return errHeader
+	}
+	if h.Crit != nil || h.B64 != nil {
+		return errCrit
+	}
+	if h.Alg == nil {
+		return errHeader
+	}
+	j.alg = *h.Alg
+	if h.Kid != nil {
+		j.kid, j.hasKID = *h.Kid, true
+	}
+	return nil
+}
+
+func (v *Verifier) decodeClaims(payload []byte) (*Claims, *wireClaims, *Error) {
+	c, w, err := decodeClaims(payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(v.extraNames) > 0 || len(v.cfg.RequiredClaims) > 0 {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(payload, &m) != nil {
+			return nil, nil, errPayload
+		}
+		for _, name := range v.cfg.RequiredClaims {
+			if _, ok := m[name]; !ok {
+				return nil, nil, errRequired
+			}
+		}
+		for _, name := range v.extraNames {
+			if raw, ok := m[name]; ok {
+				if s, ok := rawToText(raw); ok {
+					c.extra = append(c.extra, claimText{name, s})
+				}
+			}
+		}
+	}
+	return c, w, nil
+}
+
+func (v *Verifier) checkClaims(c *Claims, w *wireClaims, now time.Time) *Error {
+	leeway := v.cfg.Leeway
+	if w.Exp.set {
+		if !now.Before(c.ExpiresAt.Add(leeway)) {
+			return errExpired
+		}
+	} else if !v.cfg.ExpOptional {
+		return errNoExp
+	}
+	if w.Nbf.set && now.Add(leeway).Before(c.NotBefore) {
+		return errNotYet
+	}
+	if w.Iat.set && now.Add(leeway).Before(c.IssuedAt) {
+		return errIssuedFuture
+	}
+	if v.issuers != nil {
+		if _, ok := v.issuers[c.Issuer]; !ok || w.Iss == nil {
+			return errIssuer
+		}
+	}
+	if len(v.cfg.Audiences) > 0 {
+		ok := false
+		for _, a := range c.Audience {
+			if slices.Contains(v.cfg.Audiences, a) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return errAudience
+		}
+	}
+	return nil
+}
+
+func (v *Verifier) runValidate(ctx context.Context, c *Claims) *Error {
+	if v.cfg.Validate == nil {
+		return nil
+	}
+	if err := v.cfg.Validate(ctx, c); err != nil {
+		return &Error{Kind: ErrClaimsInvalid, Description: "token rejected", Cause: err}
+	}
+	return nil
+}
+
+// Authenticate is Handler's work without calling the next handler, for
+// adapters: it extracts and verifies the token, applies the route's scopes,
+// forwards claims as headers (ClaimHeaders) and applies the rate limit,
+// setting the RateLimit-* headers on w. It returns the claims, or an error
+// to pass to v.WriteError. With Optional set, a request without a token
+// returns (nil, nil).
+func (v *Verifier) Authenticate(w http.ResponseWriter, r *http.Request) (*Claims, error) {
+	c, err := v.authenticate(w, r)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims, *Error) {
+	var start time.Time
+	if v.cfg.OnVerify != nil {
+		start = time.Now()
+	}
+	token, err := v.extract(r)
+	var (
+		c   *Claims
+		hit bool
+	)
+	if err == nil {
+		c, hit, err = v.verify(r.Context(), token)
+	} else if err == errMissing && v.cfg.Optional {
+		if v.cfg.OnVerify != nil {
+			v.cfg.OnVerify(VerifyEvent{Reason: "anonymous", Duration: time.Since(start)})
+		}
+		return nil, nil
+	}
+	if v.cfg.OnVerify != nil {
+		v.cfg.OnVerify(VerifyEvent{Reason: reasonOf(err), Err: errOrNil(err), Duration: time.Since(start), CacheHit: hit})
+	}
+	if err != nil {
+		v.logReject(r, err)
+		return nil, err
+	}
+	if len(v.route.Scopes) > 0 && !c.HasScopes(v.route.Scopes...) {
+		err := &Error{Kind: ErrInsufficientScope, Description: "insufficient scope"}
+		v.logReject(r, err)
+		return nil, err
+	}
+	if len(v.cfg.ClaimHeaders) > 0 {
+		v.forwardClaims(r, c)
+	}
+	rl := &v.cfg.RateLimit
+	if v.route.RateLimit != nil {
+		rl = v.route.RateLimit
+	}
+	if rl.enabled() {
+		if err := v.limit(w, r, c, rl); err != nil {
+			v.logReject(r, err)
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func errOrNil(e *Error) error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
+func reasonOf(e *Error) string {
+	if e == nil {
+		return "ok"
+	}
+	return Reason(e)
+}
+
+func (v *Verifier) logReject(r *http.Request, err *Error) {
+	l := v.cfg.Logger
+	if !l.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
+	l.LogAttrs(r.Context(), slog.LevelDebug, "jwtgate: request rejected",
+		slog.String("reason", Reason(err)),
+		slog.String("description", err.Description),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path))
+}
+
+// forwardClaims sets the configured claim headers, after deleting whatever
+// the client sent under those names.
+func (v *Verifier) forwardClaims(r *http.Request, c *Claims) {
+	for name, header := range v.cfg.ClaimHeaders {
+		r.Header.Del(header)
+		if s, ok := c.String(name); ok {
+			r.Header.Set(header, s)
+		}
+	}
+}
+
+// Handler verifies every request before next runs: it answers a rejected
+// request itself (through the ErrorHandler) and passes an accepted one on
+// with the claims in its context (ClaimsFromContext).
+func (v *Verifier) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := v.authenticate(w, r)
+		if err != nil {
+			v.WriteError(w, r, err)
+			return
+		}
+		if c != nil {
+			r = r.WithContext(ContextWithClaims(r.Context(), c))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RequireScopes returns middleware for a handler that already runs behind
+// v.Handler (or an adapter): it answers 403 insufficient_scope unless the
+// request's claims have every one of scopes, and 401 when there are no
+// claims at all.
+func (v *Verifier) RequireScopes(scopes ...string) func(http.Handler) http.Handler {
+	scopes = slices.Clone(scopes)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, ok := ClaimsFromContext(r.Context())
+			if !ok {
+				v.WriteError(w, r, errMissing)
+				return
+			}
+			if !c.HasScopes(scopes...) {
+				v.WriteError(w, r, &Error{Kind: ErrInsufficientScope, Description: "insufficient scope"})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

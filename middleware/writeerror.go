@@ -1,0 +1,151 @@
+package middleware
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+// WriteError is THE mapping from errors to HTTP answers, used by Handler and
+// every adapter (through (*Verifier).WriteError), with realm "jwtgate" and a
+// 5 s Retry-After for 503:
+//
+//	ErrTokenMissing                       401  WWW-Authenticate: Bearer realm="jwtgate"
+//	ErrInvalidRequest                     400  Bearer realm, error="invalid_request"
+//	ErrTokenMalformed, ErrAlgorithmNotAllowed, ErrUnknownKID, ErrSignatureInvalid,
+//	ErrTokenExpired, ErrTokenNotYetValid, ErrClaimsInvalid
+//	                                      401  Bearer realm, error="invalid_token"
+//	ErrInsufficientScope                  403  Bearer realm, error="insufficient_scope"
+//	ErrRateLimited                        429  Retry-After, RateLimit-Limit/-Remaining/-Reset
+//	ErrKeysUnavailable, ErrLimiterUnavailable 503  Retry-After
+//	anything else                         500
+//
+// The body is small JSON, {"error":"…","error_description":"…"}, with a
+// fixed description; it never echoes the token or an internal error's text.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, err, DefaultRealm, DefaultRetryAfter)
+}
+
+// WriteError answers a rejected request: through Config.ErrorHandler when set,
+// otherwise like the package's WriteError with the configured Realm and
+// RetryAfter. Adapters call this.
+func (v *Verifier) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if v.cfg.ErrorHandler != nil {
+		v.cfg.ErrorHandler(w, r, err)
+		return
+	}
+	writeError(w, err, v.cfg.Realm, v.cfg.RetryAfter)
+}
+
+// Status returns the HTTP status WriteError uses for err.
+func Status(err error) int {
+	st, _ := classify(err)
+	return st
+}
+
+// classify returns the status and the RFC 6750 error code ("" for none).
+func classify(err error) (int, string) {
+	switch {
+	case errors.Is(err, ErrTokenMissing):
+		return http.StatusUnauthorized, ""
+	case errors.Is(err, ErrInvalidRequest):
+		return http.StatusBadRequest, "invalid_request"
+	case errors.Is(err, ErrTokenMalformed), errors.Is(err, ErrAlgorithmNotAllowed),
+		errors.Is(err, ErrUnknownKID), errors.Is(err, ErrSignatureInvalid),
+		errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenNotYetValid),
+		errors.Is(err, ErrClaimsInvalid):
+		return http.StatusUnauthorized, "invalid_token"
+	case errors.Is(err, ErrInsufficientScope):
+		return http.StatusForbidden, "insufficient_scope"
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, ErrKeysUnavailable), errors.Is(err, ErrLimiterUnavailable):
+		return http.StatusServiceUnavailable, "temporarily_unavailable"
+	}
+	return http.StatusInternalServerError, "server_error"
+}
+
+var defaultDescription = map[int]string{
+	http.StatusUnauthorized:        "authentication required",
+	http.StatusBadRequest:          "invalid request",
+	http.StatusForbidden:           "insufficient scope",
+	http.StatusTooManyRequests:     "rate limit exceeded",
+	http.StatusServiceUnavailable:  "temporarily unavailable",
+	http.StatusInternalServerError: "internal error",
+}
+
+func writeError(w http.ResponseWriter, err error, realm string, retryAfter time.Duration) {
+	if err == nil {
+		return
+	}
+	status, code := classify(err)
+	desc := defaultDescription[status]
+	var e *Error
+	if errors.As(err, &e) && e.Description != "" && status != http.StatusInternalServerError {
+		desc = e.Description
+	}
+	if status == http.StatusUnauthorized && code == "invalid_token" {
+		desc = invalidTokenDescription(err, desc)
+	}
+	h := w.Header()
+	switch status {
+	case http.StatusUnauthorized, http.StatusBadRequest, http.StatusForbidden:
+		www := `Bearer realm="` + realm + `"`
+		if code != "" {
+			www = `Bearer realm="` + realm + `", error="` + code + `", error_description="` + desc + `"`
+		}
+		h.Set("WWW-Authenticate", www)
+	case http.StatusTooManyRequests:
+		if e != nil && e.Decision != nil {
+			setRateLimitHeaders(h, *e.Decision)
+			h.Set("Retry-After", seconds(e.Decision.RetryAfter))
+		} else {
+			h.Set("Retry-After", "1")
+		}
+	case http.StatusServiceUnavailable:
+		h.Set("Retry-After", seconds(retryAfter))
+	}
+	if status == http.StatusUnauthorized && code == "" {
+		code = "unauthorized"
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	body := make([]byte, 0, 48+len(code)+len(desc))
+	body = append(body, `{"error":`...)
+	body = strconv.AppendQuote(body, code)
+	body = append(body, `,"error_description":`...)
+	body = strconv.AppendQuote(body, desc)
+	body = append(body, "}\n"...)
+	_, _ = w.Write(body)
+}
+
+// invalidTokenDescription keeps descriptions to a fixed vocabulary even when
+// an ErrorHandler-less caller passes a foreign error that wraps a sentinel.
+func invalidTokenDescription(err error, desc string) string {
+	for _, c := range []rune(desc) {
+		if c == '"' || c == '\\' || c < 0x20 || c > 0x7e {
+			return "invalid token"
+		}
+	}
+	return desc
+}
+
+func setRateLimitHeaders(h http.Header, d ratelimit.Decision) {
+	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(max(d.Remaining, 0)))
+	h.Set("RateLimit-Reset", seconds(d.ResetAfter))
+}
+
+// seconds renders d as whole seconds, rounded up, never below 1 for a
+// positive d (Retry-After: 0 would invite an immediate retry).
+func seconds(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
