@@ -83,7 +83,7 @@ type Token struct {
 type Provider struct {
 	cfg ProviderConfig
 
-	mu   sync.Mutex   // guards keys
+	mu   sync.Mutex    // guards keys
 	keys []*signingKey // newest (active) first
 }
 
