@@ -1,0 +1,431 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ErrConfig is wrapped by every configuration error: bad flags, an
+// unreadable or invalid config file, a missing environment variable.
+var ErrConfig = errors.New("gateway: invalid configuration")
+
+// DefaultListen is where the gateway listens when neither -listen nor the
+// config file says otherwise. Loopback: exposing it is a deliberate choice.
+const DefaultListen = "127.0.0.1:8080"
+
+// maxConfigBytes bounds the config file; a real one is a few KiB.
+const maxConfigBytes = 1 << 20
+
+// Config is the gateway's whole configuration, as the YAML config file spells
+// it. Flags override the top-level fields. The zero value is not valid:
+// Validate needs at least an issuer or a JWKS URL and one route.
+type Config struct {
+	// Listen is the gateway's address. Empty means DefaultListen.
+	Listen string `yaml:"listen"`
+	// Issuer is the accepted `iss`. Without JWKSURL the JWK Set is found
+	// from it by OIDC discovery.
+	Issuer string `yaml:"issuer"`
+	// JWKSURL is the JWK Set's URL. Empty means discovery from Issuer.
+	JWKSURL string `yaml:"jwks_url"`
+	// Audiences are the accepted `aud` values (any one matches) for routes
+	// that don't set their own. Empty means the audience is not checked.
+	Audiences []string `yaml:"audiences"`
+	// Algorithms is the allow-list. Empty means the middleware's asymmetric
+	// default.
+	Algorithms []string `yaml:"algorithms"`
+	// Rate is the requests (weight units) per second each subject may spend,
+	// for routes that don't set their own. 0 means no limit.
+	Rate float64 `yaml:"rate"`
+	// Burst is how many units a subject may spend at once. 0 means
+	// max(1, ceil(Rate)).
+	Burst int `yaml:"burst"`
+	// Redis is a Redis address (host:port); when set, limits are shared by
+	// every replica using it. Empty means in-process limits.
+	Redis string `yaml:"redis"`
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// after SIGINT/SIGTERM. 0 means 15s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Routes maps path prefixes to upstreams; the longest matching prefix
+	// wins. -upstream adds a catch-all "/" route.
+	Routes []Route `yaml:"routes"`
+}
+
+// Route sends requests under a path prefix to one upstream, with its own
+// requirements.
+type Route struct {
+	// Prefix is the path prefix, starting with "/". "/api" matches "/api"
+	// and "/api/…" but not "/apiary".
+	Prefix string `yaml:"prefix"`
+	// Upstream is the absolute http(s) URL requests are proxied to; its path
+	// is prepended to the request's.
+	Upstream string `yaml:"upstream"`
+	// StripPrefix removes Prefix from the path before proxying.
+	StripPrefix bool `yaml:"strip_prefix"`
+	// Scopes the token must all hold. Empty means none.
+	Scopes []string `yaml:"scopes"`
+	// Audiences overrides the top-level Audiences for this route.
+	Audiences []string `yaml:"audiences"`
+	// Rate and Burst override the top-level policy for this route; nil
+	// inherits it, and a rate of 0 means no limit on this route.
+	Rate  *float64 `yaml:"rate"`
+	Burst *int     `yaml:"burst"`
+	// Weight is how many rate units one request costs (an LLM completion
+	// may cost more than a lookup). 0 means 1.
+	Weight int `yaml:"weight"`
+	// DropAuthorization removes the client's Authorization header before
+	// proxying, so the client's token never reaches the upstream.
+	DropAuthorization bool `yaml:"drop_authorization"`
+	// UpstreamAuth, when set, sets a credential for the upstream from an
+	// environment variable (read at start; unset or empty is an error).
+	UpstreamAuth *UpstreamAuth `yaml:"upstream_auth"`
+	// ClaimHeaders maps a claim name to the header that carries it
+	// upstream. A same-named header from the client is always replaced,
+	// and removed when the token lacks the claim.
+	ClaimHeaders map[string]string `yaml:"claim_headers"`
+}
+
+// UpstreamAuth is a credential the gateway sends upstream in the client's
+// stead.
+type UpstreamAuth struct {
+	// Header is the header to set. Empty means Authorization.
+	Header string `yaml:"header"`
+	// Scheme is prepended with a space ("Bearer"). Empty means Bearer when
+	// Header is Authorization, and nothing otherwise.
+	Scheme string `yaml:"scheme"`
+	// Env is the environment variable holding the credential. Required.
+	Env string `yaml:"env"`
+}
+
+// LoadFile reads a YAML config file. Unknown keys are errors, so a typo
+// fails loudly instead of silently meaning "default".
+func LoadFile(name string) (Config, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: read %s: %w", ErrConfig, name, err)
+	}
+	if len(b) > maxConfigBytes {
+		return Config{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrConfig, name, maxConfigBytes)
+	}
+	cfg, err := ParseYAML(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return cfg, nil
+}
+
+// ParseYAML decodes a config document without validating it.
+func ParseYAML(b []byte) (Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return cfg, nil
+}
+
+// Options are the command line's settings beyond Config.
+type Options struct {
+	// Demo is true when no flag names a provider, upstream or config file:
+	// the gateway then runs its embedded demo provider and upstream.
+	Demo bool
+	// ListenSet reports whether the listen address was chosen explicitly;
+	// demo mode falls back to a free port only when it was not.
+	ListenSet bool
+}
+
+// ParseArgs parses the command line (without the program name). A -config
+// file is loaded first and the flags that were given override its fields.
+// The result is not validated yet, except for flag syntax.
+func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		listen, upstream, jwksURL, issuer, audience, redis, configFile string
+		rate                                                           float64
+		burst                                                          int
+		shutdown                                                       time.Duration
+	)
+	fs.StringVar(&listen, "listen", DefaultListen, "address to listen on")
+	fs.StringVar(&upstream, "upstream", "", "upstream URL for the catch-all route \"/\"")
+	fs.StringVar(&jwksURL, "jwks-url", "", "JWK Set URL (default: OIDC discovery from -issuer)")
+	fs.StringVar(&issuer, "issuer", "", "accepted token issuer (iss)")
+	fs.StringVar(&audience, "audience", "", "accepted audience(s), comma-separated")
+	fs.Float64Var(&rate, "rate", 0, "requests per second per subject (0: no limit)")
+	fs.IntVar(&burst, "burst", 0, "burst per subject (0: max(1, ceil(rate)))")
+	fs.StringVar(&redis, "redis", "", "Redis address host:port to share rate limits across replicas")
+	fs.StringVar(&configFile, "config", "", "YAML config file (flags override its top-level fields)")
+	fs.DurationVar(&shutdown, "shutdown-timeout", 0, "how long in-flight requests may finish after SIGTERM (0: 15s)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nWith no flags: a demo identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, Options{}, err
+		}
+		return Config{}, Options{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, Options{}, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var cfg Config
+	if configFile != "" {
+		var err error
+		if cfg, err = LoadFile(configFile); err != nil {
+			return Config{}, Options{}, err
+		}
+	}
+	opts := Options{
+		Demo:      !set["config"] && !set["upstream"] && !set["issuer"] && !set["jwks-url"],
+		ListenSet: set["listen"] || cfg.Listen != "",
+	}
+	if set["listen"] || cfg.Listen == "" {
+		cfg.Listen = listen
+	}
+	if set["issuer"] {
+		cfg.Issuer = issuer
+	}
+	if set["jwks-url"] {
+		cfg.JWKSURL = jwksURL
+	}
+	if set["audience"] {
+		cfg.Audiences = splitList(audience)
+	}
+	if set["rate"] {
+		cfg.Rate = rate
+	}
+	if set["burst"] {
+		cfg.Burst = burst
+	}
+	if set["redis"] {
+		cfg.Redis = redis
+	}
+	if set["shutdown-timeout"] {
+		cfg.ShutdownTimeout = shutdown
+	}
+	if set["upstream"] {
+		for _, r := range cfg.Routes {
+			if r.Prefix == "/" {
+				return Config{}, Options{}, fmt.Errorf("%w: -upstream adds the route \"/\", which the config file already has", ErrConfig)
+			}
+		}
+		cfg.Routes = append(cfg.Routes, Route{Prefix: "/", Upstream: upstream})
+	}
+	return cfg, opts, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// reservedPaths are the gateway's own endpoints; no route may claim them.
+var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
+
+// Validate fills defaults and checks everything that can be checked without
+// the network, including that every UpstreamAuth variable is set. lookupEnv
+// nil means os.LookupEnv. The returned config is normalised: routes sorted
+// longest prefix first, each with its effective audiences, rate and burst.
+func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		bad("listen %q: want host:port", cfg.Listen)
+	}
+	switch {
+	case cfg.Issuer == "" && cfg.JWKSURL == "":
+		bad("need -issuer (OIDC discovery) or -jwks-url")
+	case cfg.JWKSURL == "":
+		if !isHTTPURL(cfg.Issuer) {
+			bad("issuer %q: discovery needs an absolute http(s) URL (or set -jwks-url)", cfg.Issuer)
+		}
+	default:
+		if !isHTTPURL(cfg.JWKSURL) {
+			bad("jwks-url %q: want an absolute http(s) URL", cfg.JWKSURL)
+		}
+	}
+	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
+		bad("rate %v: want a number >= 0", cfg.Rate)
+	}
+	if cfg.Burst < 0 {
+		bad("burst %d: want >= 0", cfg.Burst)
+	}
+	if cfg.Redis != "" {
+		if _, _, err := net.SplitHostPort(cfg.Redis); err != nil {
+			bad("redis %q: want host:port", cfg.Redis)
+		}
+	}
+	if cfg.ShutdownTimeout < 0 {
+		bad("shutdown_timeout %v: want >= 0", cfg.ShutdownTimeout)
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 15 * time.Second
+	}
+	if len(cfg.Routes) == 0 {
+		bad("no routes: give -upstream URL or routes in -config FILE")
+	}
+
+	routes := make([]Route, len(cfg.Routes))
+	seen := map[string]bool{}
+	for i, r := range cfg.Routes {
+		where := fmt.Sprintf("route %d (%q)", i+1, r.Prefix)
+		if !strings.HasPrefix(r.Prefix, "/") || cleanPath(r.Prefix) != r.Prefix {
+			bad("%s: prefix must be a clean absolute path", where)
+		}
+		if seen[r.Prefix] {
+			bad("%s: duplicate prefix", where)
+		}
+		seen[r.Prefix] = true
+		for _, p := range reservedPaths {
+			if prefixMatches(r.Prefix, p) && r.Prefix != "/" {
+				bad("%s: overlaps the gateway's own %s", where, p)
+			}
+		}
+		if !isHTTPURL(r.Upstream) {
+			bad("%s: upstream %q: want an absolute http(s) URL", where, r.Upstream)
+		}
+		if len(r.Audiences) == 0 {
+			r.Audiences = cfg.Audiences
+		}
+		if r.Rate == nil {
+			v := cfg.Rate
+			r.Rate = &v
+		} else if *r.Rate < 0 || math.IsNaN(*r.Rate) || math.IsInf(*r.Rate, 0) {
+			bad("%s: rate %v: want a number >= 0", where, *r.Rate)
+		}
+		if r.Burst == nil {
+			v := cfg.Burst
+			r.Burst = &v
+		} else if *r.Burst < 0 {
+			bad("%s: burst %d: want >= 0", where, *r.Burst)
+		}
+		if *r.Rate > 0 && *r.Burst == 0 {
+			v := max(1, int(math.Ceil(*r.Rate)))
+			r.Burst = &v
+		}
+		if r.Weight < 0 {
+			bad("%s: weight %d: want >= 0", where, r.Weight)
+		}
+		if r.Weight == 0 {
+			r.Weight = 1
+		}
+		if *r.Rate > 0 && r.Weight > *r.Burst {
+			bad("%s: weight %d exceeds burst %d: no request could ever pass", where, r.Weight, *r.Burst)
+		}
+		for claim, h := range r.ClaimHeaders {
+			if claim == "" || !validHeaderName(h) || isHopOrReserved(h) {
+				bad("%s: claim_headers %q: %q is not a header the gateway may set", where, claim, h)
+			}
+		}
+		if ua := r.UpstreamAuth; ua != nil {
+			cp := *ua
+			if cp.Header == "" {
+				cp.Header = "Authorization"
+			}
+			if !validHeaderName(cp.Header) {
+				bad("%s: upstream_auth header %q is not a valid header name", where, cp.Header)
+			}
+			if cp.Env == "" {
+				bad("%s: upstream_auth needs env (the variable holding the credential)", where)
+			} else if v, ok := lookupEnv(cp.Env); !ok || v == "" {
+				bad("%s: upstream_auth: environment variable %s is not set", where, cp.Env)
+			}
+			r.UpstreamAuth = &cp
+		}
+		routes[i] = r
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(errs))
+	}
+	sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].Prefix) > len(routes[j].Prefix) })
+	cfg.Routes = routes
+	return cfg, nil
+}
+
+// joinLines joins errors one per line, so a config with several mistakes
+// reports them all at once.
+func joinLines(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
+
+// cleanPath is path.Clean keeping a trailing slash.
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// prefixMatches reports whether p is under prefix, on a segment boundary.
+func prefixMatches(prefix, p string) bool {
+	if !strings.HasPrefix(p, prefix) {
+		return false
+	}
+	return len(p) == len(prefix) || strings.HasSuffix(prefix, "/") || p[len(prefix)] == '/'
+}
+
+func validHeaderName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for _, c := range h {
+		if c > 127 || !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func isHopOrReserved(h string) bool {
+	switch strings.ToLower(h) {
+	case "authorization", "host", "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+		"te", "trailer", "transfer-encoding", "upgrade", "content-length", "cookie", "x-forwarded-for",
+		"x-forwarded-host", "x-forwarded-proto", "forwarded":
+		return true
+	}
+	return false
+}
