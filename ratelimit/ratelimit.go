@@ -9,7 +9,17 @@ import (
 //
 // Implementations are safe for concurrent use. An error means the limiter
 // could not decide (for example Redis was unreachable); what the caller does
-// then is a policy choice, not the limiter's.
+// then is a policy choice, not the limiter's. The implementations in this
+// package decide whenever they can: [Redis] applies its [FailurePolicy] and
+// returns a nil error with [Decision.Degraded] set, so a non-nil error from
+// them only reports a caller mistake (a negative cost) or a caller context
+// that ended; in every error case Decision.Allowed is false.
+//
+// A cost of zero spends nothing and reports the key's state. A cost above
+// the burst can never be allowed: the answer is Allowed false with
+// [Decision.CostExceedsLimit] set, never an error, so a caller that lets
+// requests through on limiter errors cannot be tricked into it by a large
+// cost.
 type Limiter interface {
 	Allow(ctx context.Context, key string, cost int) (Decision, error)
 }
@@ -26,6 +36,18 @@ type Decision struct {
 	// ResetAfter is how long until the key's bucket is full again.
 	ResetAfter time.Duration
 	// RetryAfter is how long to wait before the same request would be
-	// allowed; zero when Allowed is true.
+	// allowed; zero when Allowed is true. When CostExceedsLimit is set no
+	// wait is enough, and RetryAfter is the time an empty bucket takes to
+	// fill (a sane back-off, never zero).
 	RetryAfter time.Duration
+	// CostExceedsLimit reports that the cost asked for is above Limit, so
+	// this request can never be allowed at this limit however long the
+	// client waits. Allowed is false. A caller may answer it differently
+	// from an ordinary 429 (for example 413), or treat it as one.
+	CostExceedsLimit bool
+	// Degraded reports that the shared store (Redis) could not be used and
+	// the limiter's failure policy decided instead. Remaining and ResetAfter
+	// are then the policy's guess (see [FailurePolicy]); callers may leave
+	// out the RateLimit-* headers for such decisions.
+	Degraded bool
 }

@@ -1,0 +1,230 @@
+// Package redistest starts throw-away redis-server processes for tests, on a
+// free loopback port, and stops them when the test ends.
+//
+// Quick start:
+//
+//	srv := redistest.Start(t) // t.Fatal when redis-server is missing
+//	client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+//	srv.Stop()    // Redis goes away mid-test
+//	srv.Restart() // and comes back on the same port, empty
+//	srv.Pause()   // accepts connections but answers nothing (SIGSTOP)
+//	srv.Resume()
+//
+// The server keeps no data on disk (--save '' --appendonly no). A missing
+// redis-server binary fails the test with a message saying how to install
+// it; it is never a skip.
+package redistest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startTimeout bounds how long a redis-server may take to answer PING.
+const startTimeout = 10 * time.Second
+
+// Server is one redis-server process owned by a test. Its methods are safe
+// for concurrent use; they fail the test (tb.Fatal) on trouble, so call
+// them from the test's goroutine.
+type Server struct {
+	// Addr is "127.0.0.1:port", stable across Restart.
+	Addr string
+	// Port is the TCP port, stable across Restart.
+	Port int
+
+	tb  testing.TB
+	bin string
+	dir string
+
+	mu     sync.Mutex // guards the fields below
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when cmd has exited and been waited for
+	out    *bytes.Buffer // the process's output, readable once done is closed
+	paused bool
+}
+
+// Start starts redis-server on a free loopback port, waits until it
+// answers PING and registers its Stop with tb.Cleanup.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	bin := binary(tb)
+	var lastErr error
+	// A port found free can be taken before redis-server binds it; try a
+	// few.
+	for range 5 {
+		port, err := freePort()
+		if err != nil {
+			tb.Fatalf("redistest: finding a free port: %v", err)
+		}
+		s := &Server{
+			Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+			Port: port,
+			tb:   tb,
+			bin:  bin,
+			dir:  tb.TempDir(),
+		}
+		if lastErr = s.start(); lastErr == nil {
+			tb.Cleanup(s.Stop)
+			return s
+		}
+	}
+	tb.Fatalf("redistest: %v", lastErr)
+	return nil
+}
+
+func binary(tb testing.TB) string {
+	tb.Helper()
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p
+	}
+	const debian = "/usr/bin/redis-server"
+	if _, err := os.Stat(debian); err == nil {
+		return debian
+	}
+	tb.Fatalf("redistest: redis-server not found on PATH nor at %s: these tests need a real Redis; "+
+		"install it (Debian/Ubuntu: apt-get install redis-server; .ci/run does this)", debian)
+	return ""
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// start runs the process and waits for PING; it returns an error (with the
+// server's output) when the process exits or does not answer in time.
+func (s *Server) start() error {
+	cmd := exec.Command(s.bin,
+		"--port", strconv.Itoa(s.Port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--daemonize", "no",
+		"--protected-mode", "no",
+		"--loglevel", "warning",
+	)
+	out := new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", s.bin, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	s.mu.Lock()
+	s.cmd, s.done, s.out, s.paused = cmd, done, out, false
+	s.mu.Unlock()
+
+	deadline := time.Now().Add(startTimeout)
+	for {
+		if err := s.Ping(100 * time.Millisecond); err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("redis-server on port %d exited at start: %s", s.Port, strings.TrimSpace(out.String()))
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.kill()
+			return fmt.Errorf("redis-server on port %d did not answer PING within %v: %s", s.Port, startTimeout, strings.TrimSpace(out.String()))
+		}
+		// Polling an external process's readiness, not waiting for
+		// behaviour under test.
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Ping sends PING over a fresh connection and expects +PONG within
+// timeout.
+func (s *Server) Ping(timeout time.Duration) error {
+	conn, err := net.DialTimeout("tcp", s.Addr, timeout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(line) != "+PONG" {
+		return fmt.Errorf("redistest: PING answered %q", line)
+	}
+	return nil
+}
+
+// Stop kills the server and waits for it to exit. It is idempotent and
+// also runs at cleanup.
+func (s *Server) Stop() { s.kill() }
+
+func (s *Server) kill() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.paused = false
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	// SIGKILL also ends a paused (SIGSTOPped) process.
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+}
+
+// Restart starts a stopped server again on the same port, empty. It fails
+// the test if the server is running or does not come up.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.mu.Lock()
+	running := s.cmd != nil
+	s.mu.Unlock()
+	if running {
+		s.tb.Fatalf("redistest: Restart of a running server on port %d", s.Port)
+	}
+	if err := s.start(); err != nil {
+		s.tb.Fatalf("redistest: restart: %v", err)
+	}
+}
+
+// Pause stops the process with SIGSTOP: connections are still accepted
+// by the kernel, but nothing is answered, like a Redis stuck or far away.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP, true) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT, false) }
+
+func (s *Server) signal(sig syscall.Signal, paused bool) {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		s.tb.Fatalf("redistest: %v to a stopped server on port %d", sig, s.Port)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.tb.Fatalf("redistest: %v: %v", sig, err)
+	}
+	s.paused = paused
+}

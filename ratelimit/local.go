@@ -1,0 +1,255 @@
+package ratelimit
+
+import (
+	"context"
+	"hash/maphash"
+	"math"
+	"math/bits"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Defaults for LocalConfig.
+const (
+	DefaultMaxKeys     = 100_000
+	DefaultLocalShards = 32
+	maxLocalShards     = 1024
+)
+
+// LocalConfig configures NewLocal. The zero value is not usable: Rate must
+// be set; every other field has a default.
+type LocalConfig struct {
+	// Rate is how many units a key earns per Period. Must be positive.
+	Rate int
+	// Period is the time over which Rate units are earned. 0 means one
+	// second, so Rate is then "per second".
+	Period time.Duration
+	// Burst is the bucket size: the most units a key can spend at once,
+	// and what a new key starts with. 0 means Rate.
+	Burst int
+	// MaxKeys bounds how many keys are tracked at once. 0 means 100,000.
+	// When a shard is full, its least recently used key is forgotten; see
+	// Local for what that means for the forgotten key.
+	MaxKeys int
+	// Shards is how many independently locked parts the keys are spread
+	// over, so that concurrent callers rarely wait for each other. 0 means
+	// 32; other values are rounded up to a power of two, at most 1024, and
+	// lowered to fit MaxKeys.
+	Shards int
+	// Now is the clock. nil means time.Now.
+	Now func() time.Time
+	// Observer, when not nil, is called after every decision, on the
+	// calling goroutine, with no lock held. It must be fast and safe for
+	// concurrent use. nil means no calls.
+	Observer func(Event)
+}
+
+// Local is an in-process Limiter: one token bucket (golang.org/x/time/rate)
+// per key. A key earns Rate units per Period up to Burst, and a new key
+// starts with a full bucket.
+//
+// Memory is bounded: at most MaxKeys keys are held, spread over shards that
+// each evict their least recently used key to admit a new one. A key that
+// has been evicted comes back with a full bucket, as if it were new. That
+// is harmless for a key idle long enough to have refilled (Burst/Rate
+// periods), which is what the least recently used key usually is; a flood
+// of more than MaxKeys active keys can, however, hand evicted keys fresh
+// bursts, so size MaxKeys above the number of keys active within one refill
+// time.
+//
+// Local starts no goroutines and needs no Close. Its zero value is not
+// usable; use NewLocal. It is safe for concurrent use.
+type Local struct {
+	lim     limit
+	now     func() time.Time
+	observe func(Event)
+	seed    maphash.Seed
+	mask    uint64
+	shards  []shard
+}
+
+var _ Limiter = (*Local)(nil)
+
+type shard struct {
+	mu sync.Mutex // guards everything below
+	m  map[string]*entry
+	// lru is the sentinel of a circular list of the shard's entries:
+	// lru.next is the most recently used, lru.prev the least.
+	lru      entry
+	capacity int
+	_        [64]byte // keeps neighbouring shards' locks off one cache line
+}
+
+type entry struct {
+	key        string
+	prev, next *entry
+	bucket     rate.Limiter
+}
+
+// NewLocal validates cfg, fills its defaults and returns a ready limiter.
+func NewLocal(cfg LocalConfig) (*Local, error) {
+	lim, err := newLimit(cfg.Rate, cfg.Period, cfg.Burst)
+	if err != nil {
+		return nil, err
+	}
+	maxKeys := cfg.MaxKeys
+	switch {
+	case maxKeys < 0:
+		return nil, &ConfigError{Field: "MaxKeys", Reason: "must not be negative"}
+	case maxKeys == 0:
+		maxKeys = DefaultMaxKeys
+	}
+	n := cfg.Shards
+	switch {
+	case n < 0:
+		return nil, &ConfigError{Field: "Shards", Reason: "must not be negative"}
+	case n == 0:
+		n = DefaultLocalShards
+	case n > maxLocalShards:
+		n = maxLocalShards
+	}
+	n = 1 << bits.Len(uint(n-1)) // round up to a power of two
+	for n > maxKeys {
+		n >>= 1
+	}
+	l := &Local{
+		lim:     lim,
+		now:     cfg.Now,
+		observe: cfg.Observer,
+		seed:    maphash.MakeSeed(),
+		mask:    uint64(n - 1),
+		shards:  make([]shard, n),
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.m = make(map[string]*entry)
+		s.lru.next, s.lru.prev = &s.lru, &s.lru
+		// Spread MaxKeys exactly, so the shards together never hold more.
+		s.capacity = maxKeys / n
+		if i < maxKeys%n {
+			s.capacity++
+		}
+	}
+	return l, nil
+}
+
+// Allow spends cost units of key's bucket if it holds that many, and says
+// what is left. It never blocks on I/O and ignores ctx. A cost above the
+// burst is refused with CostExceedsLimit (nothing is spent); a negative cost
+// is ErrInvalidCost.
+func (l *Local) Allow(_ context.Context, key string, cost int) (Decision, error) {
+	if cost < 0 {
+		return Decision{Limit: l.lim.burst}, ErrInvalidCost
+	}
+	d := l.allow(key, cost)
+	if l.observe != nil {
+		o := OutcomeAllowed
+		if !d.Allowed {
+			o = OutcomeLimited
+		}
+		l.observe(Event{Backend: "local", Outcome: o, Key: key, Cost: cost, Decision: d})
+	}
+	return d, nil
+}
+
+func (l *Local) allow(key string, cost int) Decision {
+	s := &l.shards[maphash.String(l.seed, key)&l.mask]
+	burst := l.lim.burst
+
+	if cost > burst {
+		// Never allowed: report the key's state without tracking a new key.
+		tokens := float64(burst)
+		s.mu.Lock()
+		if e := s.m[key]; e != nil {
+			tokens = e.bucket.TokensAt(l.now())
+		}
+		s.mu.Unlock()
+		return l.lim.tooCostly(remaining(tokens), l.lim.earn(float64(burst)-tokens))
+	}
+
+	s.mu.Lock()
+	// Read the clock under the lock so one bucket never sees time go
+	// backwards between callers (x/time/rate would then refill twice).
+	now := l.now()
+	e := s.m[key]
+	if e == nil {
+		e = s.admit(key, l.lim)
+	} else if s.lru.next != e {
+		s.unlink(e)
+		s.pushFront(e)
+	}
+	ok := e.bucket.AllowN(now, cost)
+	tokens := e.bucket.TokensAt(now)
+	s.mu.Unlock()
+
+	d := Decision{
+		Allowed:    ok,
+		Limit:      burst,
+		Remaining:  remaining(tokens),
+		ResetAfter: l.lim.earn(float64(burst) - tokens),
+	}
+	if !ok {
+		d.RetryAfter = l.lim.earn(float64(cost) - tokens)
+	}
+	return d
+}
+
+// admit adds key with a full bucket, evicting the least recently used key
+// when the shard is full (its entry is reused). Called with s.mu held.
+func (s *shard) admit(key string, lim limit) *entry {
+	var e *entry
+	if len(s.m) >= s.capacity {
+		e = s.lru.prev
+		s.unlink(e)
+		delete(s.m, e.key)
+	} else {
+		e = new(entry)
+		e.bucket.SetBurstAt(time.Time{}, lim.burst)
+	}
+	// Setting the limit "at" the zero time leaves the bucket's last update
+	// there, so the first AllowN sees centuries of refill: a full bucket,
+	// for a new entry and a reused one alike, without allocating.
+	e.bucket.SetLimitAt(time.Time{}, lim.perSec)
+	e.key = key
+	s.m[key] = e
+	s.pushFront(e)
+	return e
+}
+
+func (s *shard) unlink(e *entry) {
+	e.prev.next = e.next
+	e.next.prev = e.prev
+	e.prev, e.next = nil, nil
+}
+
+func (s *shard) pushFront(e *entry) {
+	e.prev = &s.lru
+	e.next = s.lru.next
+	s.lru.next.prev = e
+	s.lru.next = e
+}
+
+// Len reports how many keys are tracked right now (at most MaxKeys).
+func (l *Local) Len() int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// remaining turns a bucket's fractional tokens into whole units left.
+func remaining(tokens float64) int {
+	if tokens <= 0 {
+		return 0
+	}
+	return int(math.Floor(tokens))
+}

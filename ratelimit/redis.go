@@ -1,0 +1,405 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+)
+
+// FailurePolicy says what a Redis limiter answers when Redis cannot be used
+// (down, slow past Timeout, erroring). Every such decision has
+// Decision.Degraded set, is counted (Stats), reaches the Observer as
+// OutcomeError, and the first one after a success is logged at Warn level
+// (and the recovery at Info), so an outage shows without flooding the log.
+type FailurePolicy uint8
+
+const (
+	// FailOpen allows the request, as if the key's bucket were full:
+	// Remaining is Limit-cost and ResetAfter the time to earn cost back.
+	// A cost above the burst is still refused. It is the default: a
+	// rate-limit store outage should not become an outage of the service.
+	FailOpen FailurePolicy = iota
+	// FailClosed denies the request: Remaining 0, ResetAfter one full
+	// refill, RetryAfter one second.
+	FailClosed
+	// FailLocal asks an in-process Local limiter with the same rate and
+	// burst. Each replica then enforces the limit on its own, so a client
+	// spread over N replicas may get up to N times the limit until Redis
+	// is back. The local buckets start full and are kept across outages.
+	FailLocal
+)
+
+// String returns "open", "closed" or "local".
+func (p FailurePolicy) String() string {
+	switch p {
+	case FailOpen:
+		return "open"
+	case FailClosed:
+		return "closed"
+	case FailLocal:
+		return "local"
+	}
+	return fmt.Sprintf("FailurePolicy(%d)", uint8(p))
+}
+
+// Defaults for RedisConfig.
+const (
+	DefaultRedisPrefix     = "jwtgate:rl:"
+	DefaultRedisTimeout    = 50 * time.Millisecond
+	DefaultBreakerFailures = 3
+	DefaultBreakerCooldown = time.Second
+	// failClosedRetryAfter is the Retry-After of a FailClosed denial: long
+	// enough not to hammer a degraded service, short enough to come back
+	// quickly once Redis does.
+	failClosedRetryAfter = time.Second
+)
+
+// RedisConfig configures NewRedis. The zero value is not usable: Rate and
+// one of Client or Addr must be set; every other field has a default.
+type RedisConfig struct {
+	// Client is the Redis client to use; several limiters (tiers, routes)
+	// may share one. It must honour context deadlines, or Timeout cannot
+	// hold: for *redis.Client, *redis.ClusterClient and *redis.Ring
+	// NewRedis requires ContextTimeoutEnabled. Close never closes a client
+	// it was given. nil means NewRedis makes its own client for Addr.
+	Client redis.UniversalClient
+	// Addr is the "host:port" of the Redis server, used when Client is
+	// nil. The client made for it honours deadlines, retries a failed
+	// command once (within Timeout) and is closed by Close.
+	Addr string
+	// Prefix is put before every key, so that a shared Redis keeps the
+	// limiter's keys apart. "" means "jwtgate:rl:". redis_rate adds its
+	// own "rate:" in front: the Redis key is "rate:" + Prefix + key. Give
+	// each limit (tier, route) sharing a Redis its own Prefix.
+	Prefix string
+	// Rate is how many units a key earns per Period. Must be positive.
+	Rate int
+	// Period is the time over which Rate units are earned. 0 means one
+	// second.
+	Period time.Duration
+	// Burst is the most units a key can spend at once. 0 means Rate.
+	Burst int
+	// Timeout bounds each Allow's time in Redis, so a slow Redis never
+	// stalls requests: past it, the failure policy decides. 0 means 50ms.
+	Timeout time.Duration
+	// FailurePolicy is what to answer when Redis cannot be used. The zero
+	// value is FailOpen.
+	FailurePolicy FailurePolicy
+	// LocalMaxKeys bounds the FailLocal fallback limiter's keys. 0 means
+	// DefaultMaxKeys. Ignored for other policies.
+	LocalMaxKeys int
+	// BreakerFailures is how many consecutive Redis failures make the
+	// limiter stop trying Redis for BreakerCooldown (the failure policy
+	// answers at once meanwhile); after the cooldown one call probes Redis
+	// and a success resumes normal operation. 0 means 3. Negative means
+	// never stop: every call tries Redis.
+	BreakerFailures int
+	// BreakerCooldown is how long to stop trying Redis. 0 means one second.
+	BreakerCooldown time.Duration
+	// Now is the clock for the breaker and the FailLocal fallback (Redis
+	// itself keeps time with its TIME command). nil means time.Now.
+	Now func() time.Time
+	// Logger receives the outage and recovery messages. nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Observer, when not nil, is called after every decision, on the
+	// calling goroutine, with no lock held. It must be fast and safe for
+	// concurrent use. nil means no calls.
+	Observer func(Event)
+}
+
+// RedisStats are a Redis limiter's counters since NewRedis.
+type RedisStats struct {
+	// RedisErrors counts calls to Redis that failed or ran past Timeout.
+	RedisErrors uint64
+	// PolicyDecisions counts decisions made by the failure policy (after
+	// a Redis error, or with Redis skipped by the breaker).
+	PolicyDecisions uint64
+	// BreakerOpen reports whether calls are currently kept from Redis.
+	BreakerOpen bool
+}
+
+// Redis is a Limiter shared by every replica that uses the same Redis and
+// Prefix: the generic cell rate algorithm (GCRA) of redis_rate, run as one
+// Lua script per call, with Redis's own clock, so replicas agree exactly
+// whatever their clocks say. Keys expire in Redis once their bucket is full
+// again, so Redis memory is bounded by the keys active within one refill.
+//
+// Each call spends at most Timeout waiting for Redis; when Redis fails, the
+// FailurePolicy decides. It recovers by itself: after a failure the next
+// call tries Redis again, and after BreakerFailures failures in a row one
+// call per BreakerCooldown does.
+//
+// Its zero value is not usable; use NewRedis. It is safe for concurrent use.
+// Close releases the client if NewRedis made it.
+type Redis struct {
+	lim      limit
+	rl       *redis_rate.Limiter
+	rlimit   redis_rate.Limit
+	client   redis.UniversalClient
+	owned    bool // Close closes client
+	prefix   string
+	timeout  time.Duration
+	policy   FailurePolicy
+	local    *Local // FailLocal only
+	now      func() time.Time
+	log      *slog.Logger
+	observe  func(Event)
+	breaker  backoff
+	down     atomic.Bool           // between a logged outage and its logged recovery
+	lastErr  atomic.Pointer[error] // the latest Redis failure, for skipped calls
+	errs     atomic.Uint64
+	policied atomic.Uint64
+	closing  sync.Once
+}
+
+var _ Limiter = (*Redis)(nil)
+
+// NewRedis validates cfg, fills its defaults and returns a limiter. It does
+// not contact Redis: a Redis that is down at start is not an error, the
+// failure policy covers it.
+func NewRedis(cfg RedisConfig) (*Redis, error) {
+	lim, err := newLimit(cfg.Rate, cfg.Period, cfg.Burst)
+	if err != nil {
+		return nil, err
+	}
+	r := &Redis{
+		lim:     lim,
+		rlimit:  redis_rate.Limit{Rate: lim.rate, Burst: lim.burst, Period: lim.period},
+		prefix:  cfg.Prefix,
+		timeout: cfg.Timeout,
+		policy:  cfg.FailurePolicy,
+		now:     cfg.Now,
+		log:     cfg.Logger,
+		observe: cfg.Observer,
+	}
+	if r.prefix == "" {
+		r.prefix = DefaultRedisPrefix
+	}
+	switch {
+	case r.timeout < 0:
+		return nil, &ConfigError{Field: "Timeout", Reason: "must not be negative"}
+	case r.timeout == 0:
+		r.timeout = DefaultRedisTimeout
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	switch r.policy {
+	case FailOpen, FailClosed:
+	case FailLocal:
+		r.local, err = NewLocal(LocalConfig{
+			Rate: lim.rate, Period: lim.period, Burst: lim.burst,
+			MaxKeys: cfg.LocalMaxKeys, Now: r.now,
+		})
+		if err != nil {
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				ce.Field = "Local" + ce.Field
+			}
+			return nil, err
+		}
+	default:
+		return nil, &ConfigError{Field: "FailurePolicy", Reason: fmt.Sprintf("unknown policy %d", uint8(r.policy))}
+	}
+	switch n := cfg.BreakerFailures; {
+	case n < 0:
+		r.breaker.threshold = 0
+	case n == 0:
+		r.breaker.threshold = DefaultBreakerFailures
+	default:
+		r.breaker.threshold = int64(n)
+	}
+	switch c := cfg.BreakerCooldown; {
+	case c < 0:
+		return nil, &ConfigError{Field: "BreakerCooldown", Reason: "must not be negative"}
+	case c == 0:
+		r.breaker.cooldown = DefaultBreakerCooldown
+	default:
+		r.breaker.cooldown = c
+	}
+
+	switch c := cfg.Client.(type) {
+	case nil:
+		if cfg.Addr == "" {
+			return nil, &ConfigError{Field: "Addr", Reason: "set Client or Addr"}
+		}
+		r.client = redis.NewClient(&redis.Options{
+			Addr:                  cfg.Addr,
+			ContextTimeoutEnabled: true,
+			// Upper bounds only: each call's context (Timeout) is
+			// shorter. A dial outlives the call that started it, so
+			// the next call finds a connection ready.
+			DialTimeout:  time.Second,
+			ReadTimeout:  time.Second,
+			WriteTimeout: time.Second,
+			// One retry gets a fresh connection after Redis restarted
+			// and left the pool's connections dead.
+			MaxRetries: 1,
+		})
+		r.owned = true
+	case *redis.Client:
+		if c == nil || !c.Options().ContextTimeoutEnabled {
+			return nil, errNoContextTimeout
+		}
+		r.client = c
+	case *redis.ClusterClient:
+		if c == nil || !c.Options().ContextTimeoutEnabled {
+			return nil, errNoContextTimeout
+		}
+		r.client = c
+	case *redis.Ring:
+		if c == nil || !c.Options().ContextTimeoutEnabled {
+			return nil, errNoContextTimeout
+		}
+		r.client = c
+	default:
+		r.client = c
+	}
+	r.rl = redis_rate.NewLimiter(r.client)
+	return r, nil
+}
+
+var errNoContextTimeout = &ConfigError{Field: "Client", Reason: "needs ContextTimeoutEnabled so that Timeout holds"}
+
+// Allow spends cost units of key's shared bucket if it holds that many.
+// A cost above the burst is refused with CostExceedsLimit (nothing is
+// spent); a negative cost is ErrInvalidCost. When Redis cannot be used the
+// failure policy decides and the error is nil; the error is the caller's
+// own ctx.Err() (wrapped) when ctx ends before Redis answers.
+func (r *Redis) Allow(ctx context.Context, key string, cost int) (Decision, error) {
+	if cost < 0 {
+		return Decision{Limit: r.lim.burst}, ErrInvalidCost
+	}
+	if err := ctx.Err(); err != nil {
+		return Decision{Limit: r.lim.burst}, fmt.Errorf("ratelimit: %w", err)
+	}
+	if !r.breaker.try(r.now()) {
+		var err error = ErrUnavailable
+		if p := r.lastErr.Load(); p != nil {
+			err = *p
+		}
+		return r.fallback(key, cost, err, true, 0), nil
+	}
+
+	// A cost above the burst is never allowed; ask Redis for the key's
+	// state without spending (n = 0) so the answer still says what is left.
+	n := cost
+	if cost > r.lim.burst {
+		n = 0
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.timeout)
+	start := time.Now() // latency is a measurement, not behaviour: real clock
+	res, err := r.rl.AllowN(cctx, r.prefix+key, r.rlimit, n)
+	latency := time.Since(start)
+	cancel()
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			// The caller gave up; Redis is not to blame.
+			return Decision{Limit: r.lim.burst}, fmt.Errorf("ratelimit: %w", cerr)
+		}
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		r.failed(err)
+		return r.fallback(key, cost, err, false, latency), nil
+	}
+	r.recovered()
+
+	var d Decision
+	if n != cost {
+		d = r.lim.tooCostly(res.Remaining, max(res.ResetAfter, 0))
+	} else {
+		d = Decision{
+			// redis_rate reports Allowed = cost, which is 0 for a cost
+			// of 0; a cost of 0 is always allowed (RetryAfter is -1).
+			Allowed:    res.Allowed > 0 || (n == 0 && res.RetryAfter < 0),
+			Limit:      r.lim.burst,
+			Remaining:  max(res.Remaining, 0),
+			ResetAfter: max(res.ResetAfter, 0),
+		}
+		if !d.Allowed {
+			d.RetryAfter = max(res.RetryAfter, time.Nanosecond)
+		}
+	}
+	if r.observe != nil {
+		o := OutcomeAllowed
+		if !d.Allowed {
+			o = OutcomeLimited
+		}
+		r.observe(Event{Backend: "redis", Outcome: o, Key: key, Cost: cost, Decision: d, Latency: latency})
+	}
+	return d, nil
+}
+
+// fallback is the failure policy's decision.
+func (r *Redis) fallback(key string, cost int, err error, skipped bool, latency time.Duration) Decision {
+	r.policied.Add(1)
+	burst := r.lim.burst
+	var d Decision
+	switch {
+	case r.policy == FailLocal:
+		d = r.local.allow(key, cost)
+	case cost > burst:
+		d = r.lim.tooCostly(burst, 0)
+	case r.policy == FailClosed:
+		d = Decision{Limit: burst, ResetAfter: r.lim.earn(float64(burst)), RetryAfter: failClosedRetryAfter}
+	default: // FailOpen
+		d = Decision{Allowed: true, Limit: burst, Remaining: burst - cost, ResetAfter: r.lim.earn(float64(cost))}
+	}
+	d.Degraded = true
+	if r.observe != nil {
+		r.observe(Event{
+			Backend: "redis", Outcome: OutcomeError, Key: key, Cost: cost, Decision: d,
+			Err: err, Policy: r.policy, RedisSkipped: skipped, Latency: latency,
+		})
+	}
+	return d
+}
+
+func (r *Redis) failed(err error) {
+	r.errs.Add(1)
+	r.lastErr.Store(&err)
+	r.breaker.failure(r.now())
+	if r.down.CompareAndSwap(false, true) {
+		r.log.Warn("ratelimit: redis unavailable, failure policy decides until it is back",
+			"policy", r.policy.String(), "err", err)
+	}
+}
+
+func (r *Redis) recovered() {
+	r.breaker.success()
+	if r.down.Load() && r.down.CompareAndSwap(true, false) {
+		r.log.Info("ratelimit: redis available again", "policy", r.policy.String())
+	}
+}
+
+// Stats returns the limiter's counters.
+func (r *Redis) Stats() RedisStats {
+	return RedisStats{
+		RedisErrors:     r.errs.Load(),
+		PolicyDecisions: r.policied.Load(),
+		BreakerOpen:     r.breaker.open(),
+	}
+}
+
+// Close closes the Redis client if NewRedis made it (from Addr); a client
+// passed in Config.Client is left open. It is idempotent. Allow after Close
+// answers by the failure policy.
+func (r *Redis) Close() error {
+	var err error
+	r.closing.Do(func() {
+		if r.owned {
+			err = r.client.Close()
+		}
+	})
+	return err
+}
