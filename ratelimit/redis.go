@@ -246,21 +246,34 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 			// One retry gets a fresh connection after Redis restarted
 			// and left the pool's connections dead.
 			MaxRetries: 1,
+			// One dial attempt per call: the next call dials again, and
+			// go-redis's default of five attempts 100ms apart could
+			// never fit in Timeout anyway.
+			DialerRetries: 1,
 		})
 		r.owned = true
 	case *redis.Client:
-		if c == nil || !c.Options().ContextTimeoutEnabled {
-			return nil, errNoContextTimeout
+		if c == nil {
+			return nil, errNilClient()
+		}
+		if !c.Options().ContextTimeoutEnabled {
+			return nil, errNoContextTimeout()
 		}
 		r.client = c
 	case *redis.ClusterClient:
-		if c == nil || !c.Options().ContextTimeoutEnabled {
-			return nil, errNoContextTimeout
+		if c == nil {
+			return nil, errNilClient()
+		}
+		if !c.Options().ContextTimeoutEnabled {
+			return nil, errNoContextTimeout()
 		}
 		r.client = c
 	case *redis.Ring:
-		if c == nil || !c.Options().ContextTimeoutEnabled {
-			return nil, errNoContextTimeout
+		if c == nil {
+			return nil, errNilClient()
+		}
+		if !c.Options().ContextTimeoutEnabled {
+			return nil, errNoContextTimeout()
 		}
 		r.client = c
 	default:
@@ -270,7 +283,11 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	return r, nil
 }
 
-var errNoContextTimeout = &ConfigError{Field: "Client", Reason: "needs ContextTimeoutEnabled so that Timeout holds"}
+func errNoContextTimeout() error {
+	return &ConfigError{Field: "Client", Reason: "needs ContextTimeoutEnabled so that Timeout holds"}
+}
+
+func errNilClient() error { return &ConfigError{Field: "Client", Reason: "is a nil pointer"} }
 
 // Allow spends cost units of key's shared bucket if it holds that many.
 // A cost above the burst is refused with CostExceedsLimit (nothing is

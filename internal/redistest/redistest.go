@@ -10,7 +10,7 @@
 //	srv.Pause()   // accepts connections but answers nothing (SIGSTOP)
 //	srv.Resume()
 //
-// The server keeps no data on disk (--save '' --appendonly no). A missing
+// The server keeps no data on disk (--save ” --appendonly no). A missing
 // redis-server binary fails the test with a message saying how to install
 // it; it is never a skip.
 package redistest

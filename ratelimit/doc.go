@@ -1,0 +1,44 @@
+// Package ratelimit limits how fast each key (typically a token's verified
+// subject) may spend units, in one process or shared by every replica of a
+// service.
+//
+// Both limiters implement [Limiter] and answer with a [Decision], which
+// carries what the RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and
+// Retry-After response headers need:
+//
+//   - [Local] keeps one token bucket (golang.org/x/time/rate) per key in
+//     memory: no network, ~100-200ns and no allocation per call. Memory is
+//     bounded by MaxKeys (default 100,000), least recently used keys being
+//     forgotten; a forgotten key comes back with a full bucket. Each replica
+//     counts on its own.
+//   - [Redis] keeps the buckets in Redis (GCRA, github.com/go-redis/redis_rate),
+//     so every replica shares one limit exactly. Each call waits at most
+//     Timeout (default 50ms); when Redis is down or slow, the
+//     [FailurePolicy] decides (default [FailOpen]: allow, count, log) and
+//     the limiter goes back to Redis by itself when it returns.
+//
+// A Limiter is keyed by what the caller passes: key by a verified subject,
+// never by a raw header or a client address, so that a client cannot mint
+// itself fresh buckets. Use one limiter per rate (per tier or route), and
+// with Redis give each its own Prefix.
+//
+// # Quick start
+//
+//	lim, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 10, Burst: 20}) // 10/s, bursts of 20
+//	if err != nil { ... }
+//	d, err := lim.Allow(ctx, claims.Subject, 1)
+//	if err == nil && !d.Allowed { /* 429, Retry-After: d.RetryAfter */ }
+//
+// Shared across replicas:
+//
+//	lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{
+//		Addr: "redis:6379", Rate: 10, Burst: 20,
+//		FailurePolicy: ratelimit.FailLocal, // when Redis is down: per-replica limits
+//	})
+//	if err != nil { ... }
+//	defer lim.Close()
+//
+// Observers: both configs take an Observer func([Event]) called after each
+// decision (allowed, limited, or error with the policy's answer), for a
+// metrics package to count; this package imports no metrics library.
+package ratelimit

@@ -1,0 +1,319 @@
+package ratelimit_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+func newLocal(t testing.TB, cfg ratelimit.LocalConfig) *ratelimit.Local {
+	t.Helper()
+	l, err := ratelimit.NewLocal(cfg)
+	if err != nil {
+		t.Fatalf("NewLocal: %v", err)
+	}
+	return l
+}
+
+func allow(t testing.TB, l ratelimit.Limiter, key string, cost int) ratelimit.Decision {
+	t.Helper()
+	d, err := l.Allow(context.Background(), key, cost)
+	if err != nil {
+		t.Fatalf("Allow(%q, %d): %v", key, cost, err)
+	}
+	return d
+}
+
+func TestLocalBurstThenRefill(t *testing.T) {
+	clk := newFakeClock()
+	// 10 per second: one unit every 100ms, five at once.
+	l := newLocal(t, ratelimit.LocalConfig{Rate: 10, Burst: 5, Now: clk.Now})
+
+	for i := range 5 {
+		d := allow(t, l, "alice", 1)
+		if !d.Allowed || d.Limit != 5 || d.Remaining != 4-i || d.RetryAfter != 0 {
+			t.Fatalf("request %d: %+v, want allowed with %d remaining of 5", i+1, d, 4-i)
+		}
+		if want := time.Duration(i+1) * 100 * time.Millisecond; !near(d.ResetAfter, want) {
+			t.Fatalf("request %d: ResetAfter %v, want %v", i+1, d.ResetAfter, want)
+		}
+	}
+	d := allow(t, l, "alice", 1)
+	if d.Allowed || d.Remaining != 0 || !near(d.RetryAfter, 100*time.Millisecond) || !near(d.ResetAfter, 500*time.Millisecond) {
+		t.Fatalf("over the burst: %+v, want denied, retry after 100ms, reset after 500ms", d)
+	}
+	if d.CostExceedsLimit || d.Degraded {
+		t.Fatalf("ordinary denial flagged: %+v", d)
+	}
+
+	// Another key has its own bucket.
+	if d := allow(t, l, "bob", 1); !d.Allowed || d.Remaining != 4 {
+		t.Fatalf("bob: %+v", d)
+	}
+
+	clk.Advance(99 * time.Millisecond)
+	if d := allow(t, l, "alice", 1); d.Allowed {
+		t.Fatalf("after 99ms: %+v, want still denied", d)
+	}
+	clk.Advance(time.Millisecond)
+	if d := allow(t, l, "alice", 1); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after 100ms: %+v, want allowed with 0 remaining", d)
+	}
+
+	// A long idle time refills to the burst, never beyond.
+	clk.Advance(time.Hour)
+	if d := allow(t, l, "alice", 1); !d.Allowed || d.Remaining != 4 {
+		t.Fatalf("after an hour: %+v, want allowed with 4 remaining", d)
+	}
+}
+
+func TestLocalRetryAfterIsEnough(t *testing.T) {
+	for _, tc := range []struct {
+		rate   int
+		period time.Duration
+		burst  int
+		cost   int
+	}{
+		{3, time.Second, 3, 1},
+		{7, time.Second, 10, 4},
+		{1, time.Minute, 2, 2},
+		{1000, time.Second, 50, 17},
+	} {
+		clk := newFakeClock()
+		l := newLocal(t, ratelimit.LocalConfig{Rate: tc.rate, Period: tc.period, Burst: tc.burst, Now: clk.Now})
+		var denied ratelimit.Decision
+		for range tc.burst + 1 {
+			if denied = allow(t, l, "k", tc.cost); !denied.Allowed {
+				break
+			}
+			clk.Advance(time.Millisecond / 3)
+		}
+		if denied.Allowed || denied.RetryAfter <= 0 {
+			t.Fatalf("%+v: never denied: %+v", tc, denied)
+		}
+		// Just before RetryAfter (by a microsecond, or a rounding
+		// error's worth) it is still too early; at RetryAfter it is not.
+		if denied.RetryAfter > time.Microsecond {
+			clk.Advance(denied.RetryAfter - time.Microsecond)
+			if d := allow(t, l, "k", tc.cost); d.Allowed {
+				t.Fatalf("%+v: allowed before RetryAfter %v", tc, denied.RetryAfter)
+			}
+			clk.Advance(time.Microsecond)
+		} else {
+			clk.Advance(denied.RetryAfter)
+		}
+		if d := allow(t, l, "k", tc.cost); !d.Allowed {
+			t.Fatalf("%+v: denied after waiting RetryAfter %v: %+v", tc, denied.RetryAfter, d)
+		}
+	}
+}
+
+func TestLocalCost(t *testing.T) {
+	clk := newFakeClock()
+	l := newLocal(t, ratelimit.LocalConfig{Rate: 10, Burst: 5, Now: clk.Now})
+
+	if d := allow(t, l, "k", 3); !d.Allowed || d.Remaining != 2 || !near(d.ResetAfter, 300*time.Millisecond) {
+		t.Fatalf("cost 3 of 5: %+v", d)
+	}
+	if d := allow(t, l, "k", 0); !d.Allowed || d.Remaining != 2 {
+		t.Fatalf("cost 0 must spend nothing and report the state: %+v", d)
+	}
+	d := allow(t, l, "k", 3)
+	if d.Allowed || d.Remaining != 2 || !near(d.RetryAfter, 100*time.Millisecond) {
+		t.Fatalf("cost 3 with 2 left: %+v, want denied, retry after 100ms", d)
+	}
+	// A denied request spends nothing.
+	if d := allow(t, l, "k", 2); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("cost 2 with 2 left: %+v", d)
+	}
+}
+
+func TestLocalCostAboveBurstNeverAllowed(t *testing.T) {
+	clk := newFakeClock()
+	l := newLocal(t, ratelimit.LocalConfig{Rate: 10, Burst: 5, Now: clk.Now})
+
+	d := allow(t, l, "fresh", 6)
+	if d.Allowed || !d.CostExceedsLimit || d.Limit != 5 || d.Remaining != 5 || !near(d.RetryAfter, 500*time.Millisecond) {
+		t.Fatalf("cost 6 of 5 on a fresh key: %+v, want denied, CostExceedsLimit, 5 remaining, retry 500ms", d)
+	}
+	if n := l.Len(); n != 0 {
+		t.Fatalf("a refused cost above the burst admitted the key: Len %d", n)
+	}
+	allow(t, l, "used", 2)
+	clk.Advance(time.Hour)
+	d = allow(t, l, "used", 1000)
+	if d.Allowed || !d.CostExceedsLimit || d.Remaining != 5 {
+		t.Fatalf("cost 1000 after a full refill: %+v", d)
+	}
+	if d := allow(t, l, "used", 5); !d.Allowed {
+		t.Fatalf("the refused request spent units: %+v", d)
+	}
+}
+
+func TestLocalNegativeCost(t *testing.T) {
+	l := newLocal(t, ratelimit.LocalConfig{Rate: 1})
+	d, err := l.Allow(context.Background(), "k", -1)
+	if !errors.Is(err, ratelimit.ErrInvalidCost) || d.Allowed {
+		t.Fatalf("cost -1: %+v, %v; want denied with ErrInvalidCost", d, err)
+	}
+}
+
+func TestLocalConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cfg   ratelimit.LocalConfig
+		field string
+	}{
+		{"zero", ratelimit.LocalConfig{}, "Rate"},
+		{"negative rate", ratelimit.LocalConfig{Rate: -1}, "Rate"},
+		{"negative period", ratelimit.LocalConfig{Rate: 1, Period: -time.Second}, "Period"},
+		{"negative burst", ratelimit.LocalConfig{Rate: 1, Burst: -1}, "Burst"},
+		{"negative max keys", ratelimit.LocalConfig{Rate: 1, MaxKeys: -1}, "MaxKeys"},
+		{"negative shards", ratelimit.LocalConfig{Rate: 1, Shards: -1}, "Shards"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := ratelimit.NewLocal(tc.cfg)
+			var ce *ratelimit.ConfigError
+			if l != nil || !errors.Is(err, ratelimit.ErrInvalidConfig) || !errors.As(err, &ce) || ce.Field != tc.field {
+				t.Fatalf("NewLocal(%+v) = %v, %v; want a ConfigError on %s", tc.cfg, l, err, tc.field)
+			}
+		})
+	}
+
+	// Defaults: per second, burst = rate.
+	clk := newFakeClock()
+	l := newLocal(t, ratelimit.LocalConfig{Rate: 4, Now: clk.Now})
+	if d := allow(t, l, "k", 1); d.Limit != 4 || !near(d.ResetAfter, 250*time.Millisecond) {
+		t.Fatalf("defaults: %+v, want burst 4 and 250ms per unit", d)
+	}
+	// Odd shard counts and tiny MaxKeys work and keep the bound.
+	for _, c := range []ratelimit.LocalConfig{
+		{Rate: 1, MaxKeys: 1},
+		{Rate: 1, MaxKeys: 3, Shards: 5},
+		{Rate: 1, MaxKeys: 100, Shards: 5000},
+	} {
+		l := newLocal(t, c)
+		for i := range 1000 {
+			allow(t, l, strconv.Itoa(i), 1)
+		}
+		if got := l.Len(); got != c.MaxKeys {
+			t.Fatalf("%+v: Len %d after 1000 keys, want %d", c, got, c.MaxKeys)
+		}
+	}
+}
+
+func TestLocalEvictsLeastRecentlyUsedWithFullBucket(t *testing.T) {
+	clk := newFakeClock()
+	l := newLocal(t, ratelimit.LocalConfig{Rate: 1, Period: time.Hour, Burst: 2, MaxKeys: 3, Shards: 1, Now: clk.Now})
+	for _, k := range []string{"a", "b", "c"} {
+		allow(t, l, k, 2) // empty each bucket
+	}
+	allow(t, l, "a", 0) // a is now more recent than b
+	allow(t, l, "d", 1) // evicts b, the least recently used
+	if n := l.Len(); n != 3 {
+		t.Fatalf("Len %d, want 3", n)
+	}
+	if d := allow(t, l, "a", 1); d.Allowed {
+		t.Fatalf("a was evicted instead of b: %+v", d)
+	}
+	// b comes back as new: a full bucket (documented).
+	if d := allow(t, l, "b", 1); !d.Allowed || d.Remaining != 1 {
+		t.Fatalf("evicted key b: %+v, want a full bucket", d)
+	}
+	// Admitting b evicted c (a and d were used since).
+	if d := allow(t, l, "c", 2); !d.Allowed {
+		t.Fatalf("c should have been evicted and come back full: %+v", d)
+	}
+}
+
+func TestLocalMillionKeysStayBounded(t *testing.T) {
+	const keys = 1_000_000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+
+	l := newLocal(t, ratelimit.LocalConfig{Rate: 10}) // MaxKeys: default 100,000
+	ctx := context.Background()
+	buf := make([]byte, 0, 32)
+	for i := range keys {
+		buf = strconv.AppendInt(append(buf[:0], "subject-"...), int64(i), 10)
+		if _, err := l.Allow(ctx, string(buf), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := l.Len(); n != ratelimit.DefaultMaxKeys {
+		t.Fatalf("held keys after %d distinct keys: %d, want exactly %d", keys, n, ratelimit.DefaultMaxKeys)
+	}
+
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	// ~200 bytes a held key (entry, key, map slot) fits 100,000 keys in
+	// ~20 MB; 1,000,000 held keys would take ten times that.
+	const bound = 40 << 20
+	t.Logf("heap grew %.1f MiB for %d held keys (%d bytes/key)", float64(grown)/(1<<20), l.Len(), grown/int64(l.Len()))
+	if grown > bound {
+		t.Fatalf("heap grew %d bytes, more than %d for %d held keys", grown, bound, l.Len())
+	}
+	runtime.KeepAlive(l)
+}
+
+func TestLocalConcurrentUseIsExact(t *testing.T) {
+	clk := newFakeClock() // frozen: no refill, so exactly Burst per key pass
+	var observed atomic.Int64
+	l := newLocal(t, ratelimit.LocalConfig{
+		Rate: 1, Period: time.Hour, Burst: 50, MaxKeys: 10_000, Shards: 16, Now: clk.Now,
+		Observer: func(e ratelimit.Event) {
+			if e.Backend != "local" || (e.Outcome == ratelimit.OutcomeAllowed) != e.Decision.Allowed {
+				t.Errorf("inconsistent event %+v", e)
+			}
+			observed.Add(1)
+		},
+	})
+	const workers, perWorker, hot = 8, 2000, 4
+	var allowed [hot]atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				k := i % hot
+				d, err := l.Allow(context.Background(), "hot-"+strconv.Itoa(k), 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if d.Allowed {
+					allowed[k].Add(1)
+				}
+				// Cold keys churn the LRU lists at the same time.
+				_, _ = l.Allow(context.Background(), "cold-"+strconv.Itoa(w)+"-"+strconv.Itoa(i), 1)
+			}
+		})
+	}
+	wg.Wait()
+	for k := range hot {
+		if got := allowed[k].Load(); got != 50 {
+			t.Errorf("hot key %d: %d allowed, want exactly the burst, 50", k, got)
+		}
+	}
+	if got, want := observed.Load(), int64(2*workers*perWorker); got != want {
+		t.Errorf("observer saw %d events, want %d", got, want)
+	}
+	if n := l.Len(); n > 10_000 {
+		t.Errorf("Len %d above MaxKeys", n)
+	}
+}
+
+// near reports whether got is want give or take a microsecond (float
+// rounding in the bucket arithmetic).
+func near(got, want time.Duration) bool {
+	d := got - want
+	return d > -time.Microsecond && d < time.Microsecond
+}

@@ -1,0 +1,494 @@
+package ratelimit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/jwtgate/jwtgate/internal/redistest"
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+func newRedis(t testing.TB, cfg ratelimit.RedisConfig) *ratelimit.Redis {
+	t.Helper()
+	r, err := ratelimit.NewRedis(cfg)
+	if err != nil {
+		t.Fatalf("NewRedis: %v", err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+// slow is a generous bound for "did not hang": far above the 50ms Timeout,
+// far below anything a stalled Redis (5s socket time-outs) would take.
+const slow = time.Second
+
+// timedAllow is allow that also fails the test when the call took longer
+// than slow.
+func timedAllow(t testing.TB, l ratelimit.Limiter, key string, cost int) ratelimit.Decision {
+	t.Helper()
+	start := time.Now()
+	d := allow(t, l, key, cost)
+	if took := time.Since(start); took > slow {
+		t.Fatalf("Allow(%q) took %v, want well under %v", key, took, slow)
+	}
+	return d
+}
+
+// lockedBuffer collects log output from concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// eventLog records observer events.
+type eventLog struct {
+	mu     sync.Mutex
+	events []ratelimit.Event
+}
+
+func (e *eventLog) observe(ev ratelimit.Event) {
+	e.mu.Lock()
+	e.events = append(e.events, ev)
+	e.mu.Unlock()
+}
+
+func (e *eventLog) last() ratelimit.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.events) == 0 {
+		return ratelimit.Event{}
+	}
+	return e.events[len(e.events)-1]
+}
+
+func TestRedisReplicasShareOneLimitExactly(t *testing.T) {
+	srv := redistest.Start(t)
+	// This test is about exactness, not deadlines: a generous Timeout keeps
+	// a loaded machine's first dials from turning into FailOpen answers.
+	cfg := ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 10, Timeout: 5 * time.Second}
+	// Two limiters with their own clients stand for two replicas.
+	replicas := []*ratelimit.Redis{newRedis(t, cfg), newRedis(t, cfg)}
+
+	for i := range 10 {
+		d := timedAllow(t, replicas[i%2], "alice", 1)
+		if !d.Allowed || d.Degraded || d.Limit != 10 || d.Remaining != 9-i {
+			t.Fatalf("request %d on replica %d: %+v, want allowed with %d remaining", i+1, i%2, d, 9-i)
+		}
+	}
+	for i := range 2 {
+		d := timedAllow(t, replicas[i], "alice", 1)
+		if d.Allowed || d.Remaining != 0 || d.CostExceedsLimit || d.Degraded {
+			t.Fatalf("replica %d past the shared burst: %+v, want denied", i, d)
+		}
+		// One unit per hour: the next one is about an hour away, and the
+		// bucket is full again after about ten.
+		if d.RetryAfter <= 59*time.Minute || d.RetryAfter > time.Hour {
+			t.Fatalf("replica %d: RetryAfter %v, want just under an hour", i, d.RetryAfter)
+		}
+		if d.ResetAfter <= 9*time.Hour+59*time.Minute || d.ResetAfter > 10*time.Hour {
+			t.Fatalf("replica %d: ResetAfter %v, want just under ten hours", i, d.ResetAfter)
+		}
+	}
+
+	// Concurrently, from both replicas at once: still exactly the burst.
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for _, r := range replicas {
+		for range 4 {
+			wg.Go(func() {
+				for range 10 {
+					d, err := r.Allow(context.Background(), "bob", 1)
+					if err != nil || d.Degraded {
+						t.Errorf("Allow: %+v, %v", d, err)
+						return
+					}
+					if d.Allowed {
+						allowed.Add(1)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if got := allowed.Load(); got != 10 {
+		t.Fatalf("80 concurrent requests from two replicas: %d allowed, want exactly 10", got)
+	}
+}
+
+func TestRedisCost(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 5, Timeout: 5 * time.Second})
+
+	if d := timedAllow(t, r, "k", 3); !d.Allowed || d.Remaining != 2 {
+		t.Fatalf("cost 3 of 5: %+v", d)
+	}
+	if d := timedAllow(t, r, "k", 3); d.Allowed || d.Remaining != 0 || d.RetryAfter <= 59*time.Minute {
+		t.Fatalf("cost 3 with 2 left: %+v, want denied, an hour to wait", d)
+	}
+	if d := timedAllow(t, r, "k", 0); !d.Allowed || d.Remaining != 2 {
+		t.Fatalf("cost 0: %+v, want allowed with 2 remaining", d)
+	}
+	d := timedAllow(t, r, "k", 6)
+	if d.Allowed || !d.CostExceedsLimit || d.Remaining != 2 || d.RetryAfter != 5*time.Hour+1 {
+		t.Fatalf("cost 6 of 5: %+v, want denied, CostExceedsLimit, 2 remaining, retry after a full refill", d)
+	}
+	if d := timedAllow(t, r, "k", 2); !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("cost 2 after the refused cost 6: %+v, want allowed (nothing was spent)", d)
+	}
+	if _, err := r.Allow(context.Background(), "k", -1); !errors.Is(err, ratelimit.ErrInvalidCost) {
+		t.Fatalf("cost -1: %v, want ErrInvalidCost", err)
+	}
+}
+
+func TestRedisKeysUnderPrefix(t *testing.T) {
+	srv := redistest.Start(t)
+	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = raw.Close() })
+	ctx := context.Background()
+
+	def := newRedis(t, ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 1, Timeout: 5 * time.Second})
+	ok := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = ok.Close() })
+	free := newRedis(t, ratelimit.RedisConfig{Client: ok, Prefix: "tier:free:", Rate: 1, Period: time.Hour, Burst: 1, Timeout: 5 * time.Second})
+
+	if d := allow(t, def, "alice", 1); !d.Allowed || d.Degraded {
+		t.Fatalf("default prefix: %+v", d)
+	}
+	// Same key, other prefix: a bucket of its own.
+	if d := allow(t, free, "alice", 1); !d.Allowed || d.Degraded {
+		t.Fatalf("other prefix: %+v", d)
+	}
+	for _, key := range []string{"rate:jwtgate:rl:alice", "rate:tier:free:alice"} {
+		n, err := raw.Exists(ctx, key).Result()
+		if err != nil || n != 1 {
+			t.Fatalf("EXISTS %s = %d, %v; want 1", key, n, err)
+		}
+		// Keys expire once the bucket would be full again.
+		ttl, err := raw.TTL(ctx, key).Result()
+		if err != nil || ttl <= 0 || ttl > time.Hour {
+			t.Fatalf("TTL %s = %v, %v; want at most an hour", key, ttl, err)
+		}
+	}
+	if err := free.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ok.Ping(ctx).Err(); err != nil {
+		t.Fatalf("Close closed a client it was given: %v", err)
+	}
+}
+
+func TestRedisConfig(t *testing.T) {
+	noDeadlines := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = noDeadlines.Close() })
+	for _, tc := range []struct {
+		name  string
+		cfg   ratelimit.RedisConfig
+		field string
+	}{
+		{"no address", ratelimit.RedisConfig{Rate: 1}, "Addr"},
+		{"no rate", ratelimit.RedisConfig{Addr: "127.0.0.1:1"}, "Rate"},
+		{"negative timeout", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, Timeout: -1}, "Timeout"},
+		{"unknown policy", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: 9}, "FailurePolicy"},
+		{"negative cooldown", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, BreakerCooldown: -1}, "BreakerCooldown"},
+		{"negative local keys", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: ratelimit.FailLocal, LocalMaxKeys: -1}, "LocalMaxKeys"},
+		{"client ignoring deadlines", ratelimit.RedisConfig{Client: noDeadlines, Rate: 1}, "Client"},
+		{"nil client pointer", ratelimit.RedisConfig{Client: (*redis.Client)(nil), Rate: 1}, "Client"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := ratelimit.NewRedis(tc.cfg)
+			var ce *ratelimit.ConfigError
+			if r != nil || !errors.Is(err, ratelimit.ErrInvalidConfig) || !errors.As(err, &ce) || ce.Field != tc.field {
+				t.Fatalf("NewRedis = %v, %v; want a ConfigError on %s", r, err, tc.field)
+			}
+		})
+	}
+}
+
+func TestRedisFailurePolicies(t *testing.T) {
+	for _, policy := range []ratelimit.FailurePolicy{ratelimit.FailOpen, ratelimit.FailClosed, ratelimit.FailLocal} {
+		t.Run(policy.String(), func(t *testing.T) {
+			srv := redistest.Start(t)
+			clk := newFakeClock()
+			var logs lockedBuffer
+			var events eventLog
+			r := newRedis(t, ratelimit.RedisConfig{
+				Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 3,
+				// Short, but with room for a loaded CI machine while
+				// Redis is up; the stalled-Redis test checks the default.
+				Timeout:         250 * time.Millisecond,
+				FailurePolicy:   policy,
+				BreakerFailures: -1, // every call tries Redis
+				Now:             clk.Now,
+				Logger:          slog.New(slog.NewTextHandler(&logs, nil)),
+				Observer:        events.observe,
+			})
+
+			if d := waitUntilRedisUsed(t, r, clk, "warm-up"); d.Degraded {
+				t.Fatalf("Redis never answered: %+v", d)
+			}
+			if d := timedAllow(t, r, "k", 2); !d.Allowed || d.Degraded || d.Remaining != 1 {
+				t.Fatalf("with Redis up: %+v", d)
+			}
+
+			logged := len(logs.String())
+			srv.Stop()
+			var got []ratelimit.Decision
+			for i := range 4 {
+				d := timedAllow(t, r, "k", 1)
+				if !d.Degraded {
+					t.Fatalf("call %d with Redis down: %+v, want Degraded", i+1, d)
+				}
+				ev := events.last()
+				if ev.Outcome != ratelimit.OutcomeError || !errors.Is(ev.Err, ratelimit.ErrUnavailable) ||
+					ev.Policy != policy || ev.RedisSkipped || ev.Decision != d || ev.Backend != "redis" {
+					t.Fatalf("call %d: event %+v", i+1, ev)
+				}
+				got = append(got, d)
+			}
+			for i, d := range got {
+				switch policy {
+				case ratelimit.FailOpen:
+					if !d.Allowed || d.Remaining != 2 || d.Limit != 3 {
+						t.Fatalf("FailOpen call %d: %+v, want allowed as from a full bucket", i+1, d)
+					}
+				case ratelimit.FailClosed:
+					if d.Allowed || d.RetryAfter != time.Second || d.Remaining != 0 {
+						t.Fatalf("FailClosed call %d: %+v, want denied, retry after 1s", i+1, d)
+					}
+				case ratelimit.FailLocal:
+					// A fresh local bucket of 3 for this replica.
+					if d.Allowed != (i < 3) || (!d.Allowed && d.RetryAfter <= 59*time.Minute) {
+						t.Fatalf("FailLocal call %d: %+v, want the local limit (3 allowed, then denied)", i+1, d)
+					}
+				}
+			}
+			if d := timedAllow(t, r, "k", 4); d.Allowed || !d.CostExceedsLimit || !d.Degraded {
+				t.Fatalf("cost above the burst with Redis down: %+v, want denied whatever the policy", d)
+			}
+			st := r.Stats()
+			if st.RedisErrors < 5 || st.PolicyDecisions < 5 || st.RedisErrors != st.PolicyDecisions || st.BreakerOpen {
+				t.Fatalf("stats %+v, want 5 errors, 5 policy decisions, breaker never opened", st)
+			}
+			if n := strings.Count(logs.String()[logged:], "level=WARN"); n != 1 {
+				t.Fatalf("outage logged %d times, want once:\n%s", n, logs.String())
+			}
+
+			// Redis comes back, empty, on the same port: limiting resumes
+			// by itself.
+			srv.Restart()
+			resumed := waitUntilRedisUsed(t, r, clk, "probe")
+			if resumed.Degraded {
+				t.Fatalf("limiting did not resume: %+v", resumed)
+			}
+			for i := range 3 {
+				if d := timedAllow(t, r, "k", 1); !d.Allowed || d.Degraded || d.Remaining != 2-i {
+					t.Fatalf("after recovery, request %d: %+v", i+1, d)
+				}
+			}
+			if d := timedAllow(t, r, "k", 1); d.Allowed || d.Degraded {
+				t.Fatalf("after recovery, past the burst: %+v, want limited by Redis", d)
+			}
+			if !strings.Contains(logs.String()[logged:], "redis available again") {
+				t.Fatalf("recovery not logged:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// waitUntilRedisUsed calls Allow until a decision comes from Redis again,
+// moving the limiter's clock past any breaker cooldown between tries. The
+// real-time bound covers go-redis's own reconnect back-off (it re-dials at
+// most once a second after repeated dial errors).
+func waitUntilRedisUsed(t *testing.T, r *ratelimit.Redis, clk *fakeClock, key string) ratelimit.Decision {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := timedAllow(t, r, key, 1)
+		if !d.Degraded || time.Now().After(deadline) {
+			return d
+		}
+		clk.Advance(time.Second)
+		time.Sleep(10 * time.Millisecond) // polling an external process, not behaviour under test
+	}
+}
+
+func TestRedisSlowRedisNeverStallsRequests(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := newFakeClock()
+	var events eventLog
+	r := newRedis(t, ratelimit.RedisConfig{
+		Addr: srv.Addr, Rate: 10, Burst: 10,
+		FailurePolicy:   ratelimit.FailClosed,
+		BreakerFailures: -1,
+		Now:             clk.Now,
+		Logger:          slog.New(slog.NewTextHandler(&lockedBuffer{}, nil)),
+		Observer:        events.observe,
+	})
+	if d := waitUntilRedisUsed(t, r, clk, "k"); !d.Allowed || d.Degraded {
+		t.Fatalf("before the stall: %+v", d)
+	}
+
+	srv.Pause() // connections hang: only the 50ms Timeout ends a call
+	var longest time.Duration
+	for i := range 5 {
+		start := time.Now()
+		d := timedAllow(t, r, "k", 1)
+		longest = max(longest, time.Since(start))
+		if d.Allowed || !d.Degraded {
+			t.Fatalf("call %d against a stalled Redis with FailClosed: %+v", i+1, d)
+		}
+		if ev := events.last(); !errors.Is(ev.Err, ratelimit.ErrUnavailable) || ev.Latency < 40*time.Millisecond {
+			t.Fatalf("call %d: event %+v, want a timeout after ~50ms", i+1, ev)
+		}
+	}
+	t.Logf("longest call against a stalled Redis: %v (Timeout 50ms)", longest)
+
+	srv.Resume()
+	if d := waitUntilRedisUsed(t, r, clk, "k"); d.Degraded || !d.Allowed {
+		t.Fatalf("after the stall: %+v, want Redis deciding again", d)
+	}
+}
+
+func TestRedisBreakerSkipsRedisThenProbes(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := newFakeClock()
+	var events eventLog
+	r := newRedis(t, ratelimit.RedisConfig{
+		Addr: srv.Addr, Rate: 10,
+		Timeout:         250 * time.Millisecond,
+		BreakerFailures: 2,
+		BreakerCooldown: 5 * time.Second,
+		Now:             clk.Now,
+		Logger:          slog.New(slog.NewTextHandler(&lockedBuffer{}, nil)),
+		Observer:        events.observe,
+	})
+	if d := waitUntilRedisUsed(t, r, clk, "k"); d.Degraded {
+		t.Fatalf("Redis never answered: %+v", d)
+	}
+	srv.Stop()
+
+	for i := range 2 {
+		if d := timedAllow(t, r, "k", 1); !d.Allowed || !d.Degraded || events.last().RedisSkipped {
+			t.Fatalf("failure %d: %+v, %+v; want FailOpen after trying Redis", i+1, d, events.last())
+		}
+	}
+	if !r.Stats().BreakerOpen {
+		t.Fatal("breaker not open after 2 failures")
+	}
+	for i := range 3 {
+		d := timedAllow(t, r, "k", 1)
+		ev := events.last()
+		if !d.Allowed || !d.Degraded || !ev.RedisSkipped || ev.Latency != 0 || !errors.Is(ev.Err, ratelimit.ErrUnavailable) {
+			t.Fatalf("call %d while open: %+v, %+v; want FailOpen without trying Redis", i+1, d, ev)
+		}
+	}
+	before := r.Stats()
+	if d := timedAllow(t, r, "k", 1); !d.Degraded || !events.last().RedisSkipped {
+		t.Fatalf("still open: %+v", d)
+	}
+	if st := r.Stats(); st.RedisErrors != before.RedisErrors || st.PolicyDecisions != before.PolicyDecisions+1 {
+		t.Fatalf("stats %+v after %+v: a skipped call must count as a policy decision, not a Redis error", st, before)
+	}
+
+	clk.Advance(5 * time.Second)
+	timedAllow(t, r, "k", 1) // the probe: tries Redis, fails, reopens
+	if ev := events.last(); ev.RedisSkipped {
+		t.Fatalf("after the cooldown: %+v, want a probe of Redis", ev)
+	}
+	timedAllow(t, r, "k", 1)
+	if ev := events.last(); !ev.RedisSkipped {
+		t.Fatalf("right after a failed probe: %+v, want Redis skipped", ev)
+	}
+
+	srv.Restart()
+	if d := waitUntilRedisUsed(t, r, clk, "k"); d.Degraded {
+		t.Fatalf("Redis back: %+v, want it used again", d)
+	}
+	if r.Stats().BreakerOpen {
+		t.Fatal("breaker still open after a successful probe")
+	}
+}
+
+func TestRedisCallerContextEnded(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, ratelimit.RedisConfig{Addr: srv.Addr, Rate: 10})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	d, err := r.Allow(ctx, "k", 1)
+	if !errors.Is(err, context.Canceled) || d.Allowed {
+		t.Fatalf("Allow with a cancelled context: %+v, %v", d, err)
+	}
+	if st := r.Stats(); st.RedisErrors != 0 || st.PolicyDecisions != 0 {
+		t.Fatalf("the caller's cancellation counted as a Redis failure: %+v", st)
+	}
+}
+
+func TestRedisAllowAfterCloseUsesPolicy(t *testing.T) {
+	srv := redistest.Start(t)
+	r := newRedis(t, ratelimit.RedisConfig{
+		Addr: srv.Addr, Rate: 10, FailurePolicy: ratelimit.FailClosed,
+		Logger: slog.New(slog.NewTextHandler(&lockedBuffer{}, nil)),
+	})
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if d := timedAllow(t, r, "k", 1); d.Allowed || !d.Degraded {
+		t.Fatalf("Allow after Close: %+v, want the FailClosed decision", d)
+	}
+}
+
+func BenchmarkRedisAllow(b *testing.B) {
+	srv := redistest.Start(b)
+	r := newRedis(b, ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1 << 30, Timeout: time.Second})
+	keys := benchKeys(1024)
+	ctx := context.Background()
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if d, err := r.Allow(ctx, keys[i&1023], 1); err != nil || d.Degraded {
+				b.Fatal(d, err)
+			}
+			i++
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		var seq atomic.Uint32
+		b.RunParallel(func(pb *testing.PB) {
+			i := int(seq.Add(1)) * 7919
+			for pb.Next() {
+				if d, err := r.Allow(ctx, keys[i&1023], 1); err != nil || d.Degraded {
+					b.Error(fmt.Sprint(d, err))
+					return
+				}
+				i++
+			}
+		})
+	})
+}
