@@ -1,0 +1,69 @@
+package benchmarks
+
+import (
+	"testing"
+
+	"github.com/jwtgate/jwtgate/benchmarks/cases"
+	"github.com/jwtgate/jwtgate/benchmarks/fixture"
+)
+
+// BenchmarkSerial is one request at a time through each case.
+// benchmarks/run counts its instructions under callgrind, collecting only
+// inside benchLoop.
+func BenchmarkSerial(b *testing.B) { benchAll(b, false) }
+
+// BenchmarkParallel is the same with b.RunParallel (GOMAXPROCS goroutines).
+func BenchmarkParallel(b *testing.B) { benchAll(b, true) }
+
+func benchAll(b *testing.B, parallel bool) {
+	for _, c := range cases.All() {
+		for _, alg := range fixture.Algs {
+			b.Run("case="+c.Name+"/alg="+alg, func(b *testing.B) { benchOne(b, c, alg, parallel) })
+		}
+	}
+}
+
+func benchOne(b *testing.B, c cases.Case, alg string, parallel bool) {
+	fx := sharedFixture(b)
+	inst := build(b, c, alg)
+	defer inst.Close()
+	tok := fx.Tokens[alg]
+	// Warm up (first JWKS fetch, first cache fill) outside the timer, and
+	// refuse to measure a case that does not accept the good token.
+	if ok, _ := newCaller(inst, tok).call(); !ok {
+		b.Fatalf("%s/%s rejects the good token", c.Name, alg)
+	}
+	before := fx.Server.Fetches(c.Name)
+	b.ReportAllocs()
+	b.ResetTimer()
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			cl := newCaller(inst, tok)
+			for pb.Next() {
+				if !cl.accepted() {
+					b.Error("rejected the good token")
+					return
+				}
+			}
+		})
+	} else {
+		cl := newCaller(inst, tok)
+		if !benchLoop(b.N, cl) {
+			b.Fatal("rejected the good token")
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(fx.Server.Fetches(c.Name)-before), "jwksfetches")
+}
+
+// benchLoop is the only code callgrind counts (--toggle-collect), so its
+// name is part of benchmarks/run's contract.
+//
+//go:noinline
+func benchLoop(n int, cl *caller) bool {
+	ok := true
+	for range n {
+		ok = cl.accepted() && ok
+	}
+	return ok
+}
