@@ -16,9 +16,11 @@ func BenchmarkSerial(b *testing.B) { benchAll(b, false) }
 func BenchmarkParallel(b *testing.B) { benchAll(b, true) }
 
 func benchAll(b *testing.B, parallel bool) {
-	for _, c := range cases.All() {
-		for _, alg := range fixture.Algs {
-			b.Run("case="+c.Name+"/alg="+alg, func(b *testing.B) { benchOne(b, c, alg, parallel) })
+	// Algorithm-major, so that a case and the crypto_floor it is divided by
+	// run minutes apart at most, not a whole round apart.
+	for _, alg := range fixture.Algs {
+		for _, c := range cases.All() {
+			b.Run("alg="+alg+"/case="+c.Name, func(b *testing.B) { benchOne(b, c, alg, parallel) })
 		}
 	}
 }

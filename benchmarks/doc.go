@@ -8,6 +8,6 @@
 //
 //	cd benchmarks
 //	go test -run TestCases ./...                            # every case really verifies
-//	go test -run '^$' -bench 'Serial/case=keyfunc/' .       # one case
+//	go test -run '^$' -bench 'Serial/alg=RS256/case=keyfunc$' .       # one case
 //	./run                                                    # everything; writes RESULTS.md
 package benchmarks

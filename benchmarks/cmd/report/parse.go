@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// key names one benchmark: mode is "Serial" or "Parallel".
+type key struct{ mode, cas, alg string }
+
+// benchRun is one line of `go test -bench` output.
+type benchRun map[string]float64 // unit → value ("ns/op", "allocs/op", "B/op", "jwksfetches")
+
+var benchLine = regexp.MustCompile(`^Benchmark(Serial|Parallel)/alg=([A-Za-z0-9]+)/case=([A-Za-z0-9_]+?)(?:-\d+)?\s+(\d+)\s+(.*)$`)
+
+// parseBench reads benchmark output; runs keep their order, so the i-th run
+// of two benchmarks come from the same round of -count.
+func parseBench(path string) (map[key][]benchRun, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	out := map[key][]benchRun{}
+	var cpu string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if c, ok := strings.CutPrefix(line, "cpu: "); ok {
+			cpu = c
+			continue
+		}
+		m := benchLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		fields := strings.Fields(m[5])
+		r := benchRun{}
+		for i := 0; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				return nil, "", fmt.Errorf("%s: %q: %w", path, line, err)
+			}
+			r[fields[i+1]] = v
+		}
+		k := key{mode: m[1], cas: m[3], alg: m[2]}
+		out[k] = append(out[k], r)
+	}
+	return out, cpu, sc.Err()
+}
+
+// parseInstr reads "case<TAB>alg<TAB>instructions per request" lines.
+func parseInstr(path string) (map[key]float64, error) {
+	out := map[key]float64{}
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[2], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", path, line, err)
+		}
+		out[key{"Serial", f[0], f[1]}] = v
+	}
+	return out, nil
+}
+
+// Scenario results, as cmd/scenarios writes them.
+type scenarios struct {
+	Load []struct {
+		Case        string  `json:"case"`
+		Alg         string  `json:"alg"`
+		Concurrency int     `json:"concurrency"`
+		Requests    int     `json:"requests"`
+		Errors      int     `json:"errors"`
+		RPS         float64 `json:"rps"`
+		P50us       float64 `json:"p50_us"`
+		P99us       float64 `json:"p99_us"`
+		P999us      float64 `json:"p999_us"`
+	} `json:"load"`
+	Refresh []struct {
+		Case               string  `json:"case"`
+		Alg                string  `json:"alg"`
+		Requests           int     `json:"requests"`
+		Errors             int     `json:"errors"`
+		Refreshes          int     `json:"refreshes"`
+		DuringRefresh      int     `json:"during_refresh"`
+		SteadyP99us        float64 `json:"steady_p99_us"`
+		SteadyMaxus        float64 `json:"steady_max_us"`
+		DuringRefreshMaxus float64 `json:"during_refresh_max_us"`
+		MeetsBar           bool    `json:"meets_bar"`
+	} `json:"refresh"`
+	Flood []struct {
+		Case      string  `json:"case"`
+		Requests  int     `json:"requests"`
+		Accepted  int     `json:"accepted"`
+		Fetches   int64   `json:"fetches"`
+		Seconds   float64 `json:"seconds"`
+		P50us     float64 `json:"p50_us"`
+		P99us     float64 `json:"p99_us"`
+		Maxus     float64 `json:"max_us"`
+		Truncated bool    `json:"truncated"`
+	} `json:"flood"`
+	Memory []struct {
+		What          string  `json:"what"`
+		Entries       int     `json:"entries"`
+		HeldEntries   int     `json:"held_entries"`
+		Bytes         uint64  `json:"bytes"`
+		BytesPerEntry float64 `json:"bytes_per_entry"`
+	} `json:"memory"`
+	Notes []string `json:"notes"`
+}
+
+func parseScenarios(path string) (*scenarios, error) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return &scenarios{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s scenarios
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &s, nil
+}

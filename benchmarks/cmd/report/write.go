@@ -1,0 +1,364 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jwtgate/jwtgate/benchmarks/cases"
+)
+
+// coldBar is the issue's target for jwtgate_cold / crypto_floor.
+var coldBar = map[string]float64{"RS256": 1.15, "ES256": 1.08, "EdDSA": 1.10}
+
+// verdict of one bar.
+type verdict struct {
+	what, target, measured string
+	met                    bool
+	// profiles names the jwtgate benchmarks whose CPU profile explains a miss.
+	profiles []string
+}
+
+func (d *data) bars() []verdict {
+	var vs []verdict
+	if d.has("jwtgate_cold") {
+		for _, alg := range d.algs {
+			t := d.timeRatio("Serial", "jwtgate_cold", alg)
+			in := d.instrRatio("", "jwtgate_cold", alg)
+			bar := coldBar[alg]
+			met := t.ok() && t.med <= bar
+			decided := "time"
+			// Within 5 % of the bar, wall time on this machine cannot tell;
+			// the exact instruction count decides.
+			if in.ok() && t.ok() && math.Abs(t.med-bar)/bar < 0.05 {
+				met, decided = in.med <= bar, "instructions"
+			}
+			vs = append(vs, verdict{
+				what:     "jwtgate_cold / crypto_floor, " + alg,
+				target:   fmt.Sprintf("≤ %.2f", bar),
+				measured: fmt.Sprintf("time %s, instructions %s (decided by %s)", fmtRatio(t), fmtRatio(in), decided),
+				met:      met, profiles: []string{"jwtgate_cold-" + alg},
+			})
+		}
+	}
+	if d.has("jwtgate_hit") {
+		for _, alg := range d.algs {
+			ns := d.ns("Serial", "jwtgate_hit", alg)
+			allocs := spreadOf(values(d.runs("Serial", "jwtgate_hit", alg), "allocs/op"))
+			vs = append(vs, verdict{
+				what:     "jwtgate_hit (verified-token cache hit), " + alg,
+				target:   "< 1 µs, ≤ 1 alloc",
+				measured: fmt.Sprintf("%s, %.0f allocs", fmtSpreadNs(ns), allocs.max),
+				met:      ns.ok() && ns.med < 1000 && allocs.max <= 1, profiles: []string{"jwtgate_hit-" + alg},
+			})
+		}
+	}
+	for _, mode := range []string{"Serial", "Parallel"} {
+		if !d.has("jwtgate_cold") {
+			break
+		}
+		for _, alg := range d.algs {
+			peer := d.bestPeer(mode, alg)
+			if peer == "" {
+				continue
+			}
+			g, p := d.ns(mode, "jwtgate_cold", alg), d.ns(mode, peer, alg)
+			r := spreadOf(pairedRatios(d.runs(mode, "jwtgate_cold", alg), d.runs(mode, peer, alg), "ns/op"))
+			measured := fmt.Sprintf("jwtgate_cold %s vs %s %s: ratio %s", fmtNs(g.med), peer, fmtNs(p.med), fmtRatio(r))
+			met := g.ok() && p.ok() && g.med < p.med
+			if mode == "Serial" {
+				if ip := d.bestPeerInstr(alg); ip != "" {
+					gi, pi := d.instr[key{"Serial", "jwtgate_cold", alg}], d.instr[key{"Serial", ip, alg}]
+					if gi > 0 {
+						measured += fmt.Sprintf("; instructions %s vs %s %s (%.2f)", fmtInstr(gi), ip, fmtInstr(pi), gi/pi)
+						if math.Abs(g.med-p.med)/p.med < 0.05 {
+							met = gi < pi
+						}
+					}
+				}
+			}
+			vs = append(vs, verdict{
+				what:   fmt.Sprintf("jwtgate_cold ahead of every peer, %s, %s", strings.ToLower(mode), alg),
+				target: "< best peer", measured: measured, met: met,
+				profiles: []string{"jwtgate_cold-" + alg},
+			})
+		}
+	}
+	if d.has("jwtgate_echo") {
+		for _, alg := range d.algs {
+			g, p := d.ns("Serial", "jwtgate_echo", alg), d.ns("Serial", "echojwt", alg)
+			vs = append(vs, verdict{
+				what:   "jwtgate_echo ahead of echojwt (same framework), " + alg,
+				target: "< echojwt", measured: fmt.Sprintf("%s vs %s", fmtNs(g.med), fmtNs(p.med)),
+				met: g.ok() && p.ok() && g.med < p.med, profiles: []string{"jwtgate_echo-" + alg},
+			})
+		}
+	}
+	for _, r := range d.sc.Refresh {
+		if strings.HasPrefix(r.Case, "jwtgate") {
+			vs = append(vs, verdict{
+				what:   "no request slower than steady p99 + 1 ms during a (300 ms) JWKS refresh",
+				target: fmt.Sprintf("≤ %s", fmtUs(r.SteadyP99us+1000)),
+				measured: fmt.Sprintf("worst during refresh %s over %d refreshes (%d requests overlapped one)",
+					fmtUs(r.DuringRefreshMaxus), r.Refreshes, r.DuringRefresh),
+				met: r.MeetsBar,
+			})
+		}
+	}
+	for _, f := range d.sc.Flood {
+		if strings.HasPrefix(f.Case, "jwtgate") {
+			vs = append(vs, verdict{
+				what:     fmt.Sprintf("unknown-kid flood (%d requests in %.1f s): JWKS fetches", f.Requests, f.Seconds),
+				target:   "≤ 1 per unknown-kid interval (30 s)",
+				measured: fmt.Sprintf("%d fetches, %d accepted", f.Fetches, f.Accepted),
+				met:      f.Fetches <= int64(1+int(f.Seconds/30)) && f.Accepted == 0,
+			})
+		}
+	}
+	return vs
+}
+
+func (d *data) write(b *strings.Builder, timeChart, instrChart string, haveInstr bool) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("# jwtgate benchmarks: results\n\n")
+	p("Written by `benchmarks/run` (do not edit by hand). Every ratio below is between figures of this one run: ")
+	p("times are medians over %d rounds (`-count`), with (min–max) of the per-round ratios, each round's case divided by the same round's `crypto_floor`; ", d.counts)
+	p("instruction counts come from `valgrind --tool=callgrind` on the same test binary, counting only the benchmark loop, divided per request; they repeat exactly, so small differences are decided by them.\n\n")
+	if d.cpu != "" {
+		p("CPU: %s. ", d.cpu)
+	}
+	p("See [machine and noise](#machine-and-noise) at the end.\n\n")
+
+	p("## Headline\n\n")
+	p("Ratio to `crypto_floor` (the stdlib signature check alone), serial, one request at a time:\n\n")
+	p("| alg | crypto_floor | jwtgate_cold | jwtgate_hit | best peer | best peer ratio | jwtgate_cold / best peer |\n|---|---|---|---|---|---|---|\n")
+	for _, alg := range d.algs {
+		peer := d.bestPeer("Serial", alg)
+		cold := d.timeRatio("Serial", "jwtgate_cold", alg)
+		hit := d.ns("Serial", "jwtgate_hit", alg)
+		vsPeer := spreadOf(pairedRatios(d.runs("Serial", "jwtgate_cold", alg), d.runs("Serial", peer, alg), "ns/op"))
+		coldI, peerI := d.instrRatio("", "jwtgate_cold", alg), d.instrRatio("", peer, alg)
+		p("| %s | %s | %s%s | %s | %s | %s%s | %s |\n", alg, fmtNs(d.ns("Serial", "crypto_floor", alg).med),
+			fmtRatio(cold), instrNote(coldI), fmtNs(hit.med), peer, fmtRatio(d.timeRatio("Serial", peer, alg)), instrNote(peerI), fmtRatio(vsPeer))
+	}
+	p("\n(In brackets after a time ratio: the same ratio by instruction count.)\n\n")
+
+	vs := d.bars()
+	if len(vs) > 0 {
+		p("## The bar\n\n| target | bar | measured | met |\n|---|---|---|---|\n")
+		for _, v := range vs {
+			p("| %s | %s | %s | %s |\n", v.what, v.target, v.measured, yesNo(v.met))
+		}
+		p("\n")
+	} else {
+		p("## The bar\n\njwtgate's own cases were not part of this run (the middleware was not on main yet), so no bar could be checked.\n\n")
+	}
+
+	p("## Charts\n\n![time ratios](%s)\n\n", timeChart)
+	if haveInstr {
+		p("![instruction ratios](%s)\n\n", instrChart)
+	}
+
+	for _, mode := range []string{"Serial", "Parallel"} {
+		title := "Serial (one request at a time)"
+		if mode == "Parallel" {
+			title = "Parallel (`b.RunParallel`, GOMAXPROCS=2 goroutines)"
+		}
+		p("## %s\n\n", title)
+		for _, alg := range d.algs {
+			peer := d.bestPeer(mode, alg)
+			p("### %s\n\n", alg)
+			p("| case | time/request | ÷ crypto_floor | ÷ best peer (%s) | allocs | bytes | JWKS fetches |", peer)
+			if mode == "Serial" {
+				p(" instructions | instr. ÷ crypto_floor |\n|---|---|---|---|---|---|---|---|---|\n")
+			} else {
+				p("\n|---|---|---|---|---|---|---|\n")
+			}
+			for _, c := range d.cases {
+				rs := d.runs(mode, c.Name, alg)
+				if len(rs) == 0 {
+					continue
+				}
+				vsPeer := "–"
+				if c.Kind == cases.Verifier {
+					vsPeer = fmtRatio(spreadOf(pairedRatios(rs, d.runs(mode, peer, alg), "ns/op")))
+				}
+				fetches := 0.0
+				for _, v := range values(rs, "jwksfetches") {
+					fetches += v
+				}
+				p("| %s | %s | %s | %s | %.0f | %.0f | %.0f |", c.Name, fmtSpreadNs(d.ns(mode, c.Name, alg)),
+					fmtRatio(d.timeRatio(mode, c.Name, alg)), vsPeer,
+					spreadOf(values(rs, "allocs/op")).med, spreadOf(values(rs, "B/op")).med, fetches)
+				if mode == "Serial" {
+					if v, ok := d.instr[key{"Serial", c.Name, alg}]; ok {
+						p(" %s | %s |", fmtInstr(v), fmtRatio(d.instrRatio("", c.Name, alg)))
+					} else {
+						p(" – | – |")
+					}
+				}
+				p("\n")
+			}
+			p("\n")
+		}
+	}
+	d.writeScenarios(p)
+	d.writeMisses(p, vs)
+	d.writeMethod(p)
+}
+
+func instrNote(s spread) string {
+	if !s.ok() {
+		return ""
+	}
+	return fmt.Sprintf(" [%.3f]", s.med)
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**NO**"
+}
+
+func (d *data) writeScenarios(p func(string, ...any)) {
+	sc := d.sc
+	if len(sc.Load) > 0 {
+		p("## Load over real TCP\n\n")
+		p("A loopback server per case, a Go load generator with %d keep-alive connections in the same process (the two share the 2 cores, so these are comparative, not capacity, figures).\n\n", sc.Load[0].Concurrency)
+		p("| case | alg | req/s | ÷ nethttp_floor | p50 | p99 | p99.9 | errors |\n|---|---|---|---|---|---|---|---|\n")
+		floor := map[string]float64{}
+		for _, l := range sc.Load {
+			if l.Case == "nethttp_floor" {
+				floor[l.Alg] = l.RPS
+			}
+		}
+		for _, l := range sc.Load {
+			rel := "–"
+			if f := floor[l.Alg]; f > 0 {
+				rel = fmt.Sprintf("%.3f", l.RPS/f)
+			}
+			p("| %s | %s | %.0f | %s | %s | %s | %s | %d |\n", l.Case, l.Alg, l.RPS, rel, fmtUs(l.P50us), fmtUs(l.P99us), fmtUs(l.P999us), l.Errors)
+		}
+		p("\n")
+	}
+	if len(sc.Refresh) > 0 {
+		p("## Refresh under load\n\n")
+		p("Each library refreshes its JWKS every second (its TTL or refresh interval set to 1 s, `Cache-Control: max-age=1`) while 8 connections send ES256 requests; every JWKS fetch takes 300 ms. A request overlapping a fetch counts as during the refresh.\n\n")
+		p("| library | refreshes | requests | during refresh | steady p99 | steady max | worst during refresh | within p99 + 1 ms | errors |\n|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range sc.Refresh {
+			p("| %s | %d | %d | %d | %s | %s | %s | %s | %d |\n", r.Case, r.Refreshes, r.Requests, r.DuringRefresh,
+				fmtUs(r.SteadyP99us), fmtUs(r.SteadyMaxus), fmtUs(r.DuringRefreshMaxus), yesNo(r.MeetsBar), r.Errors)
+		}
+		p("\n")
+	}
+	if len(sc.Flood) > 0 {
+		p("## Unknown-kid flood\n\n")
+		p("Requests with EdDSA tokens signed by a key outside the JWKS, each with a random kid, sent by 8 goroutines straight into the handler.\n\n")
+		p("| library | requests | accepted | JWKS fetches caused | seconds | p50 | p99 | max |\n|---|---|---|---|---|---|---|---|\n")
+		for _, f := range sc.Flood {
+			tr := ""
+			if f.Truncated {
+				tr = " (stopped at the time cap)"
+			}
+			p("| %s | %d%s | %d | %d | %.2f | %s | %s | %s |\n", f.Case, f.Requests, tr, f.Accepted, f.Fetches, f.Seconds,
+				fmtUs(f.P50us), fmtUs(f.P99us), fmtUs(f.Maxus))
+		}
+		p("\n")
+	}
+	if len(sc.Memory) > 0 || len(sc.Notes) > 0 {
+		p("## Memory\n\n")
+		if len(sc.Memory) > 0 {
+			p("Live heap after a GC, before and after filling the structure, with its entries still referenced.\n\n")
+			p("| structure | entries offered | entries held | bytes held | bytes per held entry |\n|---|---|---|---|---|\n")
+			for _, m := range sc.Memory {
+				p("| %s | %d | %d | %.1f MiB | %.0f |\n", m.What, m.Entries, m.HeldEntries, float64(m.Bytes)/(1<<20), m.BytesPerEntry)
+			}
+			p("\n")
+		}
+		for _, n := range sc.Notes {
+			p("- %s\n", n)
+		}
+		p("\n")
+	}
+}
+
+func (d *data) writeMisses(p func(string, ...any), vs []verdict) {
+	var missed []verdict
+	for _, v := range vs {
+		if !v.met {
+			missed = append(missed, v)
+		}
+	}
+	if len(missed) == 0 {
+		if len(vs) > 0 {
+			p("## Where jwtgate misses the bar\n\nNowhere in this run.\n\n")
+		}
+		return
+	}
+	p("## Where jwtgate misses the bar\n\n")
+	for _, v := range missed {
+		p("- **%s**: wanted %s, measured %s.\n", v.what, v.target, v.measured)
+	}
+	p("\nThe CPU profiles of those cases (`go test -cpuprofile`, `go tool pprof -top`), cumulative order, say where the time goes:\n\n")
+	seen := map[string]bool{}
+	for _, v := range missed {
+		for _, prof := range v.profiles {
+			if seen[prof] {
+				continue
+			}
+			seen[prof] = true
+			data, err := os.ReadFile(filepath.Join(d.dir, "profile-"+prof+".txt"))
+			if err != nil {
+				continue
+			}
+			p("<details><summary>%s</summary>\n\n```\n%s```\n</details>\n\n", prof, topLines(string(data), 28))
+		}
+	}
+}
+
+func topLines(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "")
+}
+
+func (d *data) writeMethod(p func(string, ...any)) {
+	p(`## What is measured
+
+One fixture for all: an RSA-2048, a P-256 and an Ed25519 key with kids, one loopback JWKS server
+with a fetch counter per library, one token per algorithm with iss, aud, sub, iat and exp. Every
+verifier checks signature, iss, aud and exp and its inner handler reads ` + "`sub`" + `; a test
+(` + "`TestCasesVerify`" + `, run before the timings) proves each case rejects a bad signature, a wrong
+iss or aud, an expired token and a key outside the JWKS, so no case is measured doing less.
+
+- ` + "`crypto_floor`" + `: base64-decode the signature, SHA-256 the signing input, the stdlib verify with the key in hand. The physical floor.
+- ` + "`nethttp_floor`, `gin_floor`, `echo_floor`" + `: the framework answers with no JWT work at all.
+- ` + "`golangjwt_raw`" + `: golang-jwt/v5 ` + "`ParseWithClaims`" + ` with a kid → key map, no HTTP.
+- ` + "`keyfunc`" + `: golang-jwt + MicahParks/keyfunc/v3 (jwkset HTTP storage) in a minimal net/http middleware.
+- ` + "`auth0`" + `: auth0/go-jwt-middleware/v2 with ` + "`jwks.CachingProvider`" + `. It takes an issuer URL and would discover the JWKS over it;
+  ` + "`jwks.WithCustomJWKSURI`" + ` points it at the loopback plain-HTTP JWKS (v2.3.1 does not insist on https, so no TLS server is needed). Its validator takes one algorithm, so one is built per algorithm.
+- ` + "`echojwt`" + `: labstack/echo-jwt/v4 on echo with keyfunc; its default parse function checks neither iss nor aud, so it gets one that does.
+- ` + "`jwx`" + `: lestrrat-go/jwx/v3 with ` + "`jwk.Cache`" + ` and its ` + "`CachedSet`" + `.
+- ` + "`jwtgate_cold`" + `: jwtgate's Verifier with the verified-token cache off; ` + "`jwtgate_hit`" + `: with it on (every request after the first is a hit); ` + "`jwtgate_gin`, `jwtgate_echo`" + `: through the adapters, on the same frameworks as the floors.
+
+The golang-jwt based peers parse into ` + "`jwt.RegisteredClaims`" + `, golang-jwt's cheapest claims type
+(its default ` + "`jwt.MapClaims`" + ` costs more): each peer is measured in its fastest documented set-up.
+
+Instruction counts: ` + "`valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*benchLoop*'`" + ` on the
+benchmark binary with ` + "`-test.benchtime=Nx`" + ` (the loop runs N+1 times: one calibration run, then N), under
+` + "`GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off`" + ` (valgrind 3.19 neither survives Go's preemption signals nor decodes RDTSCP).
+
+Reproduce: ` + "`benchmarks/run`" + ` (about 10 minutes on 2 cores; ` + "`COUNT`, `BENCHTIME`, `CG_N`" + ` shorten it).
+
+`)
+	p("## Machine and noise\n\n")
+	if d.env != "" {
+		p("```\n%s```\n", d.env)
+	}
+	p("The machine has 2 cores shared with other work; wall-clock figures moved by several per cent between rounds (the min–max brackets above show by how much). Ratios pair each round's case with the same round's floor, which cancels slow phases that hit both; instruction counts are not affected by the noise at all.\n")
+}
