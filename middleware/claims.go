@@ -28,7 +28,7 @@ type Claims struct {
 	ClientID        string    // client_id
 
 	scopes []string
-	raw    json.RawMessage
+	raw    string // the payload as signed
 	extra  []claimText // claims the Verifier's config names, pre-rendered as text
 }
 
@@ -49,22 +49,25 @@ func (c *Claims) HasScopes(scopes ...string) bool {
 	return true
 }
 
-// Raw returns the payload's JSON exactly as signed. It is shared: don't
-// modify it.
-func (c *Claims) Raw() json.RawMessage { return c.raw }
+// Raw returns a copy of the payload's JSON exactly as signed.
+func (c *Claims) Raw() json.RawMessage { return json.RawMessage(c.raw) }
 
 // Get decodes the claim name into dst (as json.Unmarshal would) and reports
 // whether the claim was present.
 func (c *Claims) Get(name string, dst any) (bool, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(c.raw, &m); err != nil {
-		return false, err
+	var found string
+	if !walkObject(c.raw, func(n, v string) bool {
+		if n == name {
+			found = v
+		}
+		return true
+	}) {
+		return false, errPayload
 	}
-	v, ok := m[name]
-	if !ok {
+	if found == "" {
 		return false, nil
 	}
-	return true, json.Unmarshal(v, dst)
+	return true, json.Unmarshal([]byte(found), dst)
 }
 
 // String returns the claim name as text when it is a JSON string, number or
@@ -121,88 +124,115 @@ func rawToText(v json.RawMessage) (string, bool) {
 	return string(v), true // a number, as written
 }
 
-// wireClaims is the typed decoding target; anything not listed stays raw.
-type wireClaims struct {
-	Iss      *string      `json:"iss"`
-	Sub      *string      `json:"sub"`
-	Aud      stringOrList `json:"aud"`
-	Exp      numericDate  `json:"exp"`
-	Nbf      numericDate  `json:"nbf"`
-	Iat      numericDate  `json:"iat"`
-	Jti      string       `json:"jti"`
-	Azp      string       `json:"azp"`
-	ClientID string       `json:"client_id"`
-	Scope    *string      `json:"scope"`
-	Scp      stringOrList `json:"scp"`
+// presence records which registered claims the payload had (a zero time
+// cannot tell "absent" from "1970").
+type presence struct {
+	iss, exp, nbf, iat bool
 }
 
-type stringOrList struct {
-	set  bool
-	list []string
-}
-
-func (s *stringOrList) UnmarshalJSON(b []byte) error {
-	s.set = true
-	if len(b) > 0 && b[0] == '"' {
-		var one string
-		if err := json.Unmarshal(b, &one); err != nil {
-			return err
-		}
-		s.list = []string{one}
-		return nil
+// parseNumericDate reads a JSON number of seconds since the epoch
+// (RFC 7519 §2: fractions allowed).
+func parseNumericDate(v string) (time.Time, bool) {
+	if v == "" || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+		return time.Time{}, false
 	}
-	return json.Unmarshal(b, &s.list)
-}
-
-type numericDate struct {
-	set bool
-	t   time.Time
-}
-
-func (n *numericDate) UnmarshalJSON(b []byte) error {
-	f, err := strconv.ParseFloat(string(b), 64)
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 || n > 1<<40 {
+			return time.Time{}, false
+		}
+		return time.Unix(n, 0), true
+	}
+	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<40 {
-		return errPayload
+		return time.Time{}, false
 	}
 	sec, frac := math.Modf(f)
-	n.set, n.t = true, time.Unix(int64(sec), int64(frac*1e9))
-	return nil
+	return time.Unix(int64(sec), int64(frac*1e9)), true
 }
 
-// decodeClaims parses the payload. It must be a JSON object.
-func decodeClaims(payload []byte) (*Claims, *wireClaims, *Error) {
-	var w wireClaims
-	if len(payload) == 0 || payload[0] != '{' {
-		return nil, nil, errPayload
+// decodeClaims reads the payload (already a string, so every string claim
+// is a substring of it), checks RequiredClaims and pre-renders the claims the
+// config names (ClaimHeaders, TierClaim).
+func (v *Verifier) decodeClaims(payload string) (*Claims, presence, *Error) {
+	c := &Claims{raw: payload}
+	var (
+		p        presence
+		required uint64 // bit i: RequiredClaims[i] seen
+		bad      bool
+		scp      []string
+	)
+	str := func(val string, dst *string) {
+		s, ok := jsonString(val)
+		if !ok {
+			bad = true
+		}
+		*dst = s
 	}
-	if err := json.Unmarshal(payload, &w); err != nil {
-		return nil, nil, errPayload
+	date := func(val string, dst *time.Time, set *bool) {
+		t, ok := parseNumericDate(val)
+		if !ok {
+			bad = true
+		}
+		*dst, *set = t, true
 	}
-	c := &Claims{
-		Audience:        w.Aud.list,
-		ExpiresAt:       w.Exp.t,
-		NotBefore:       w.Nbf.t,
-		IssuedAt:        w.Iat.t,
-		ID:              w.Jti,
-		AuthorizedParty: w.Azp,
-		ClientID:        w.ClientID,
-		raw:             payload,
+	ok := walkObject(payload, func(name, val string) bool {
+		switch name {
+		case "iss":
+			str(val, &c.Issuer)
+			p.iss = true
+		case "sub":
+			str(val, &c.Subject)
+		case "aud":
+			l, ok := jsonStringList(val)
+			bad = bad || !ok
+			c.Audience = l
+		case "exp":
+			date(val, &c.ExpiresAt, &p.exp)
+		case "nbf":
+			date(val, &c.NotBefore, &p.nbf)
+		case "iat":
+			date(val, &c.IssuedAt, &p.iat)
+		case "jti":
+			str(val, &c.ID)
+		case "azp":
+			str(val, &c.AuthorizedParty)
+		case "client_id":
+			str(val, &c.ClientID)
+		case "scope":
+			var s string
+			str(val, &s)
+			c.scopes = strings.Fields(s)
+		case "scp":
+			l, ok := jsonStringList(val)
+			bad = bad || !ok
+			scp = l
+		}
+		for i, r := range v.cfg.RequiredClaims {
+			if r == name && i < 64 {
+				required |= 1 << i
+			}
+		}
+		for _, x := range v.extraNames {
+			if x == name {
+				if s, ok := rawToText(json.RawMessage(val)); ok {
+					c.extra = append(c.extra, claimText{name, s})
+				}
+			}
+		}
+		return !bad
+	})
+	if !ok || bad {
+		return nil, p, errPayload
 	}
-	if w.Iss != nil {
-		c.Issuer = *w.Iss
+	if n := len(v.cfg.RequiredClaims); n > 0 && required != (uint64(1)<<n)-1 {
+		return nil, p, errRequired
 	}
-	if w.Sub != nil {
-		c.Subject = *w.Sub
-	}
-	if w.Scope != nil {
-		c.scopes = strings.Fields(*w.Scope)
-	}
-	for _, l := range w.Scp.list {
+	for _, l := range scp {
 		for _, s := range strings.Fields(l) {
 			if !slices.Contains(c.scopes, s) {
 				c.scopes = append(c.scopes, s)
 			}
 		}
 	}
-	return c, &w, nil
+	return c, p, nil
 }

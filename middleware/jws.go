@@ -40,7 +40,6 @@ type jws struct {
 	kid          string
 	hasKID       bool
 	spec         *algSpec
-	payload      []byte
 	sig          []byte
 }
 
@@ -135,30 +134,34 @@ func b64Decode(dst []byte, src string) bool {
 
 // splitJWS checks the token's shape and decodes its three segments into one
 // buffer. It does not look at the header's content.
-func splitJWS(token string, maxSize int) (hdr, payload, sig []byte, signingInput string, err *Error) {
+//
+// The header and payload come back as one string conversion (substrings of
+// it), so every claim string later is a substring too, not a copy.
+func splitJWS(token string, maxSize int) (hdr, payload string, sig []byte, signingInput string, err *Error) {
 	if len(token) > maxSize {
-		return nil, nil, nil, "", errTooLarge
+		return "", "", nil, "", errTooLarge
 	}
 	d1 := strings.IndexByte(token, '.')
 	if d1 <= 0 {
-		return nil, nil, nil, "", errSegments
+		return "", "", nil, "", errSegments
 	}
 	d2 := strings.IndexByte(token[d1+1:], '.')
 	if d2 <= 0 {
-		return nil, nil, nil, "", errSegments
+		return "", "", nil, "", errSegments
 	}
 	d2 += d1 + 1
 	if d2+1 == len(token) || strings.IndexByte(token[d2+1:], '.') >= 0 {
-		return nil, nil, nil, "", errSegments
+		return "", "", nil, "", errSegments
 	}
 	h, p, s := token[:d1], token[d1+1:d2], token[d2+1:]
 	hl, pl, sl := decodedLen(len(h)), decodedLen(len(p)), decodedLen(len(s))
 	if hl < 0 || pl < 0 || sl < 0 {
-		return nil, nil, nil, "", errBase64
+		return "", "", nil, "", errBase64
 	}
 	buf := make([]byte, hl+pl+sl)
 	if !b64Decode(buf[:hl], h) || !b64Decode(buf[hl:hl+pl], p) || !b64Decode(buf[hl+pl:], s) {
-		return nil, nil, nil, "", errBase64
+		return "", "", nil, "", errBase64
 	}
-	return buf[:hl:hl], buf[hl : hl+pl : hl+pl], buf[hl+pl:], token[:d2], nil
+	text := string(buf[:hl+pl])
+	return text[:hl], text[hl:], buf[hl+pl:], token[:d2], nil
 }

@@ -2,8 +2,7 @@ package middleware
 
 import (
 	"context"
-	"encoding/json"
-	"log/slog"
+		"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -123,7 +122,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Er
 	if err != nil {
 		return nil, false, err
 	}
-	j := jws{signingInput: signingInput, payload: payload, sig: sig}
+	j := jws{signingInput: signingInput, sig: sig}
 	if err := parseHeader(hdr, &j); err != nil {
 		return nil, false, err
 	}
@@ -135,7 +134,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Er
 	if !j.hasKID && !v.cfg.KIDOptional && !spec.hmac {
 		return nil, false, errNoKID
 	}
-	c, w, err := v.decodeClaims(payload)
+	c, p, err := v.decodeClaims(payload)
 	if err != nil {
 		return nil, false, err
 	}
@@ -151,7 +150,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Er
 		ks = v.keys
 		if v.byIssuer != nil {
 			// Only a configured issuer gets as far as a key look-up.
-			if w.Iss == nil {
+			if !p.iss {
 				return nil, false, errIssuer
 			}
 			if ks = v.byIssuer[c.Issuer]; ks == nil {
@@ -168,7 +167,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Er
 	if spec.method.Verify(signingInput, sig, key) != nil {
 		return nil, false, errSig
 	}
-	if err := v.checkClaims(c, w, now); err != nil {
+	if err := v.checkClaims(c, p, now); err != nil {
 		return nil, false, err
 	}
 	if err := v.runValidate(ctx, c); err != nil {
@@ -176,7 +175,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Er
 	}
 	if v.cache != nil {
 		until := now.Add(v.cfg.TokenCacheMaxAge)
-		if w.Exp.set && c.ExpiresAt.Before(until) {
+		if p.exp && c.ExpiresAt.Before(until) {
 			until = c.ExpiresAt
 		}
 		e := &cacheEntry{token: token, claims: c, until: until.UnixNano(), src: ks, key: key,
@@ -194,73 +193,51 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Er
 
 // parseHeader reads the protected header. Keys carried in the header (jwk,
 // jku, x5u, x5c) are ignored: keys only ever come from the configured
-// provider. Any crit is refused, since no extension is understood.
-func parseHeader(hdr []byte, j *jws) *Error {
-	var h struct {
-		Alg  *string         `json:"alg"`
-		Kid  *string         `json:"kid"`
-		Crit json.RawMessage `json:"crit"`
-		B64  json.RawMessage `json:"b64"`
-	}
-	if len(hdr) == 0 || hdr[0] != '{' || json.Unmarshal(hdr, &h) != nil {
+// provider. Any crit is refused, since no extension is understood, and so
+// is b64 (RFC 7797 unencoded payloads).
+func parseHeader(hdr string, j *jws) *Error {
+	var (
+		alg, crit, bad bool
+	)
+	ok := walkObject(hdr, func(name, val string) bool {
+		switch name {
+		case "alg":
+			j.alg, alg = jsonString(val)
+			bad = !alg
+		case "kid":
+			j.kid, j.hasKID = jsonString(val)
+			bad = !j.hasKID
+		case "crit", "b64":
+			crit = true
+		}
+		return !bad
+	})
+	switch {
+	case !ok || bad || !alg:
 		return errHeader
-	}
-	if h.Crit != nil || h.B64 != nil {
+	case crit:
 		return errCrit
-	}
-	if h.Alg == nil {
-		return errHeader
-	}
-	j.alg = *h.Alg
-	if h.Kid != nil {
-		j.kid, j.hasKID = *h.Kid, true
 	}
 	return nil
 }
 
-func (v *Verifier) decodeClaims(payload []byte) (*Claims, *wireClaims, *Error) {
-	c, w, err := decodeClaims(payload)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(v.extraNames) > 0 || len(v.cfg.RequiredClaims) > 0 {
-		var m map[string]json.RawMessage
-		if json.Unmarshal(payload, &m) != nil {
-			return nil, nil, errPayload
-		}
-		for _, name := range v.cfg.RequiredClaims {
-			if _, ok := m[name]; !ok {
-				return nil, nil, errRequired
-			}
-		}
-		for _, name := range v.extraNames {
-			if raw, ok := m[name]; ok {
-				if s, ok := rawToText(raw); ok {
-					c.extra = append(c.extra, claimText{name, s})
-				}
-			}
-		}
-	}
-	return c, w, nil
-}
-
-func (v *Verifier) checkClaims(c *Claims, w *wireClaims, now time.Time) *Error {
+func (v *Verifier) checkClaims(c *Claims, p presence, now time.Time) *Error {
 	leeway := v.cfg.Leeway
-	if w.Exp.set {
+	if p.exp {
 		if !now.Before(c.ExpiresAt.Add(leeway)) {
 			return errExpired
 		}
 	} else if !v.cfg.ExpOptional {
 		return errNoExp
 	}
-	if w.Nbf.set && now.Add(leeway).Before(c.NotBefore) {
+	if p.nbf && now.Add(leeway).Before(c.NotBefore) {
 		return errNotYet
 	}
-	if w.Iat.set && now.Add(leeway).Before(c.IssuedAt) {
+	if p.iat && now.Add(leeway).Before(c.IssuedAt) {
 		return errIssuedFuture
 	}
 	if v.issuers != nil {
-		if _, ok := v.issuers[c.Issuer]; !ok || w.Iss == nil {
+		if _, ok := v.issuers[c.Issuer]; !ok || !p.iss {
 			return errIssuer
 		}
 	}
