@@ -210,3 +210,36 @@ func TestRateLimiterErrorPolicy(t *testing.T) {
 		t.Fatalf("fail-open policy: %d", got.status)
 	}
 }
+
+// TestRateLimitWithRatelimitLocal runs the wiring against the project's
+// ratelimit.Local, on an injected clock.
+func TestRateLimitWithRatelimitLocal(t *testing.T) {
+	k := keys(t)
+	clk := &fakeClock{t: testNow}
+	lim, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 2, Burst: 3, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(memKeys(t))
+	cfg.RateLimit = RateLimit{Limiter: lim}
+	v, _ := New(cfg)
+	h := v.Handler(okHandler)
+	tok := sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, goodClaims())
+	for i := range 3 {
+		got := do(h, bearerReq(tok))
+		if got.status != 200 || got.header.Get("RateLimit-Limit") != "3" || got.header.Get("RateLimit-Remaining") != strconv.Itoa(2-i) {
+			t.Fatalf("request %d: %d %v", i, got.status, got.header)
+		}
+	}
+	got := do(h, bearerReq(tok))
+	if got.status != 429 || got.header.Get("Retry-After") != "1" || got.header.Get("RateLimit-Remaining") != "0" {
+		t.Fatalf("over the limit: %d %v", got.status, got.header)
+	}
+	clk.Advance(500 * time.Millisecond) // one unit back at 2/s
+	if got := do(h, bearerReq(tok)); got.status != 200 {
+		t.Fatalf("after refill: %d", got.status)
+	}
+	if got := do(h, bearerReq(tok)); got.status != 429 {
+		t.Fatalf("refill gave more than one unit: %d", got.status)
+	}
+}
