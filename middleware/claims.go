@@ -28,7 +28,7 @@ type Claims struct {
 	ClientID        string    // client_id
 
 	scopes []string
-	raw    string // the payload as signed
+	raw    string      // the payload as signed
 	extra  []claimText // claims the Verifier's config names, pre-rendered as text
 }
 

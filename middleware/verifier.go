@@ -2,7 +2,7 @@ package middleware
 
 import (
 	"context"
-		"log/slog"
+	"log/slog"
 	"net/http"
 	"slices"
 	"time"
