@@ -67,3 +67,8 @@ func (l limit) tooCostly(remaining int, resetAfter time.Duration) Decision {
 		CostExceedsLimit: true,
 	}
 }
+
+// earnOne is the exact time one unit takes (the GCRA emission interval).
+func (l limit) earnOne() time.Duration {
+	return time.Duration(float64(l.period) / float64(l.rate))
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -345,6 +346,11 @@ func (r *Redis) Allow(ctx context.Context, key string, cost int) (Decision, erro
 		}
 		if !d.Allowed {
 			d.RetryAfter = max(res.RetryAfter, time.Nanosecond)
+			// redis_rate reports 0 remaining on a denial; what is left
+			// follows from the wait: cost minus the units still to earn.
+			// (A small margin absorbs the float text Redis sends back.)
+			left := float64(n) - float64(d.RetryAfter)/float64(r.lim.earnOne())
+			d.Remaining = min(max(int(math.Floor(left+1e-6)), 0), r.lim.burst)
 		}
 	}
 	if r.observe != nil {

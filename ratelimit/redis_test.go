@@ -144,8 +144,8 @@ func TestRedisCost(t *testing.T) {
 	if d := timedAllow(t, r, "k", 3); !d.Allowed || d.Remaining != 2 {
 		t.Fatalf("cost 3 of 5: %+v", d)
 	}
-	if d := timedAllow(t, r, "k", 3); d.Allowed || d.Remaining != 0 || d.RetryAfter <= 59*time.Minute {
-		t.Fatalf("cost 3 with 2 left: %+v, want denied, an hour to wait", d)
+	if d := timedAllow(t, r, "k", 3); d.Allowed || d.Remaining != 2 || d.RetryAfter <= 59*time.Minute || d.RetryAfter > time.Hour {
+		t.Fatalf("cost 3 with 2 left: %+v, want denied, 2 still remaining, an hour to wait", d)
 	}
 	if d := timedAllow(t, r, "k", 0); !d.Allowed || d.Remaining != 2 {
 		t.Fatalf("cost 0: %+v, want allowed with 2 remaining", d)
@@ -491,4 +491,26 @@ func BenchmarkRedisAllow(b *testing.B) {
 			}
 		})
 	})
+}
+
+// Local and Redis give the same answers for the same sequence (no refill
+// to speak of: one unit an hour), so the headers do not depend on which
+// limiter a service runs.
+func TestLocalAndRedisAgree(t *testing.T) {
+	srv := redistest.Start(t)
+	clk := newFakeClock()
+	local := newLocal(t, ratelimit.LocalConfig{Rate: 1, Period: time.Hour, Burst: 5, Now: clk.Now})
+	shared := newRedis(t, ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 5, Timeout: 5 * time.Second})
+	for i, cost := range []int{1, 2, 0, 3, 1, 6, 1, 1, 0, 2} {
+		l, r := allow(t, local, "k", cost), allow(t, shared, "k", cost)
+		if l.Allowed != r.Allowed || l.Remaining != r.Remaining || l.Limit != r.Limit || l.CostExceedsLimit != r.CostExceedsLimit {
+			t.Fatalf("step %d, cost %d: local %+v, redis %+v", i+1, cost, l, r)
+		}
+		// Times differ by the milliseconds the test takes.
+		for _, p := range [][2]time.Duration{{l.RetryAfter, r.RetryAfter}, {l.ResetAfter, r.ResetAfter}} {
+			if d := p[0] - p[1]; d > time.Second || d < -time.Second {
+				t.Fatalf("step %d, cost %d: local %+v, redis %+v", i+1, cost, l, r)
+			}
+		}
+	}
 }
