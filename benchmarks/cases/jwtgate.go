@@ -1,5 +1,99 @@
 package cases
 
-// jwtgateCases are jwtgate's own cases; they join when the middleware and
-// the adapters are on main.
-func jwtgateCases() []Case { return nil }
+import (
+	"context"
+	"net/http"
+
+	"github.com/MicahParks/jwkset"
+
+	"github.com/jwtgate/jwtgate/middleware"
+
+	"github.com/jwtgate/jwtgate/benchmarks/fixture"
+)
+
+// jwtgateCases are jwtgate's own cases.
+func jwtgateCases() []Case {
+	return []Case{
+		{Name: "jwtgate_cold", Framework: "net/http", New: newJwtgateHandler("jwtgate_cold", false)},
+		{Name: "jwtgate_hit", Framework: "net/http", New: newJwtgateHandler("jwtgate_hit", true)},
+		{Name: "jwtgate_verify", New: newJwtgateVerify("jwtgate_verify", false)},
+		{Name: "jwtgate_verify_hit", New: newJwtgateVerify("jwtgate_verify_hit", true)},
+	}
+}
+
+// jwtgateKeys is the key provider behind the Verifier, fetching from peer's
+// JWKS path.
+func jwtgateKeys(ctx context.Context, fx *fixture.Fixture, peer string, o Options) (jwkset.Storage, func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	s, err := jwkset.NewStorageFromHTTP(fx.Server.URL(peer), jwkset.HTTPClientStorageOptions{
+		Client:          fx.Server.Client(),
+		Ctx:             ctx,
+		RefreshInterval: o.refresh(),
+	})
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return s, cancel, nil
+}
+
+// newJwtgateVerifier builds the Verifier as a user would: the fixture's
+// issuer and audience, the three algorithms, and the verified-token cache
+// on (its default size) or off.
+func newJwtgateVerifier(ctx context.Context, fx *fixture.Fixture, peer string, tokenCache bool, o Options) (*middleware.Verifier, func(), error) {
+	keys, stop, err := jwtgateKeys(ctx, fx, peer, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := middleware.Config{
+		Keys:       keys,
+		Issuers:    []string{fixture.Issuer},
+		Audiences:  []string{fixture.Audience},
+		Algorithms: fixture.Algs,
+	}
+	if !tokenCache {
+		cfg.TokenCacheSize = -1
+	}
+	v, err := middleware.New(cfg)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return v, stop, nil
+}
+
+func newJwtgateHandler(peer string, tokenCache bool) func(context.Context, *fixture.Fixture, string, Options) (*Instance, error) {
+	return func(ctx context.Context, fx *fixture.Fixture, _ string, o Options) (*Instance, error) {
+		v, stop, err := newJwtgateVerifier(ctx, fx, peer, tokenCache, o)
+		if err != nil {
+			return nil, err
+		}
+		inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, ok := middleware.ClaimsFromContext(r.Context())
+			if !ok {
+				writeSub(w, "")
+				return
+			}
+			writeSub(w, c.Subject)
+		})
+		return &Instance{Handler: v.Handler(inner), closers: []func(){stop}}, nil
+	}
+}
+
+// newJwtgateVerify is Verifier.Verify with no HTTP around it (for gRPC or
+// queue consumers), comparable with golangjwt_raw.
+func newJwtgateVerify(peer string, tokenCache bool) func(context.Context, *fixture.Fixture, string, Options) (*Instance, error) {
+	return func(ctx context.Context, fx *fixture.Fixture, _ string, o Options) (*Instance, error) {
+		v, stop, err := newJwtgateVerifier(ctx, fx, peer, tokenCache, o)
+		if err != nil {
+			return nil, err
+		}
+		return &Instance{Verify: func(tok string) (string, error) {
+			c, err := v.Verify(ctx, tok)
+			if err != nil {
+				return "", err
+			}
+			return c.Subject, nil
+		}, closers: []func(){stop}}, nil
+	}
+}
