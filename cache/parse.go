@@ -1,0 +1,173 @@
+package cache
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/MicahParks/jwkset"
+)
+
+// minRSABits is the smallest RSA modulus accepted (NIST SP 800-131A).
+const minRSABits = 2048
+
+// SkippedKey records a key of a fetched set that the cache will not serve.
+type SkippedKey struct {
+	Index  int    // position in the set's "keys" array
+	KID    string // the key's kid, possibly empty
+	Reason string // why it was skipped
+}
+
+// parsedSet is the usable content of one JWK Set document.
+type parsedSet struct {
+	keys    []jwkset.JWK           // usable keys, in document order
+	byKID   map[string]*jwkset.JWK // pointers: KeyRead copies the value once, not twice
+	skipped []SkippedKey
+	digest  [sha256.Size]byte // identifies the usable keys' content
+}
+
+// parseJWKS parses a JWK Set document and keeps the keys that can verify
+// signatures. It never panics on any input. A document that is not a JWK
+// Set, has more than maxKeys keys, or has no usable key is an error.
+func parseJWKS(body []byte, maxKeys int) (*parsedSet, error) {
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidJWKS, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data after the json object", ErrInvalidJWKS)
+	}
+	if doc.Keys == nil {
+		return nil, fmt.Errorf("%w: no \"keys\" array", ErrInvalidJWKS)
+	}
+	if len(doc.Keys) > maxKeys {
+		return nil, fmt.Errorf("%w: %d keys, limit %d", ErrTooManyKeys, len(doc.Keys), maxKeys)
+	}
+	ps := &parsedSet{byKID: make(map[string]*jwkset.JWK, len(doc.Keys))}
+	h := sha256.New()
+	for i, raw := range doc.Keys {
+		jwk, kid, reason := parseKey(raw)
+		if reason == "" && kid != "" {
+			if _, dup := ps.byKID[kid]; dup {
+				reason = "duplicate kid"
+			}
+		}
+		if reason != "" {
+			ps.skipped = append(ps.skipped, SkippedKey{Index: i, KID: truncate(kid), Reason: reason})
+			continue
+		}
+		if kid != "" {
+			ps.byKID[kid] = &jwk
+		}
+		ps.keys = append(ps.keys, jwk)
+		// The digest covers the normalized public parameters, so a reformatted
+		// document with the same keys keeps the same generation.
+		norm, err := json.Marshal(jwk.Marshal())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidJWKS, err)
+		}
+		h.Write(norm)
+		h.Write([]byte{0})
+	}
+	if len(ps.keys) == 0 {
+		return nil, fmt.Errorf("%w (%d skipped)", ErrNoUsableKeys, len(ps.skipped))
+	}
+	h.Sum(ps.digest[:0])
+	return ps, nil
+}
+
+// sigAlgs maps each accepted JWS algorithm to the key type (and curve) it needs.
+var sigAlgs = map[jwkset.ALG]struct {
+	kty jwkset.KTY
+	crv jwkset.CRV
+}{
+	jwkset.AlgRS256: {kty: jwkset.KtyRSA}, jwkset.AlgRS384: {kty: jwkset.KtyRSA}, jwkset.AlgRS512: {kty: jwkset.KtyRSA},
+	jwkset.AlgPS256: {kty: jwkset.KtyRSA}, jwkset.AlgPS384: {kty: jwkset.KtyRSA}, jwkset.AlgPS512: {kty: jwkset.KtyRSA},
+	jwkset.AlgES256: {jwkset.KtyEC, jwkset.CrvP256},
+	jwkset.AlgES384: {jwkset.KtyEC, jwkset.CrvP384},
+	jwkset.AlgES512: {jwkset.KtyEC, jwkset.CrvP521},
+	jwkset.AlgEdDSA: {jwkset.KtyOKP, jwkset.CrvEd25519},
+	"Ed25519":       {jwkset.KtyOKP, jwkset.CrvEd25519}, // RFC 9864's fully specified name
+}
+
+// parseKey returns the key, its kid, and a non-empty reason when the key
+// cannot be used to verify signatures.
+func parseKey(raw json.RawMessage) (jwkset.JWK, string, string) {
+	var m jwkset.JWKMarshal
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return jwkset.JWK{}, "", "malformed key object"
+	}
+	kid := m.KID
+	switch m.KTY {
+	case jwkset.KtyRSA, jwkset.KtyEC:
+	case jwkset.KtyOKP:
+		if m.CRV != jwkset.CrvEd25519 {
+			return jwkset.JWK{}, kid, fmt.Sprintf("unsupported OKP curve %q", truncate(string(m.CRV)))
+		}
+	default:
+		return jwkset.JWK{}, kid, fmt.Sprintf("unsupported kty %q", truncate(string(m.KTY)))
+	}
+	if m.USE != "" && m.USE != jwkset.UseSig {
+		return jwkset.JWK{}, kid, fmt.Sprintf("use %q is not sig", truncate(string(m.USE)))
+	}
+	if len(m.KEYOPS) > 0 && !slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify) {
+		return jwkset.JWK{}, kid, "key_ops lacks verify"
+	}
+	if m.ALG != "" {
+		want, ok := sigAlgs[m.ALG]
+		if !ok {
+			return jwkset.JWK{}, kid, fmt.Sprintf("alg %q is not an accepted signature algorithm", truncate(string(m.ALG)))
+		}
+		if want.kty != m.KTY || (want.crv != "" && want.crv != m.CRV) {
+			return jwkset.JWK{}, kid, fmt.Sprintf("alg %s does not fit kty %s crv %q", m.ALG, m.KTY, truncate(string(m.CRV)))
+		}
+	}
+	// Private parameters in a published set mean the key is compromised.
+	if m.D != "" || m.P != "" || m.Q != "" || m.DP != "" || m.DQ != "" || m.QI != "" || len(m.OTH) > 0 || m.K != "" {
+		return jwkset.JWK{}, kid, "private key material in a public set"
+	}
+	if m.KTY == jwkset.KtyRSA {
+		// jwkset converts "e" through uint64 → int; refuse anything wider
+		// than 4 bytes before that can wrap.
+		e, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(m.E, "="))
+		if err != nil || len(e) == 0 || len(e) > 4 {
+			return jwkset.JWK{}, kid, "broken RSA exponent"
+		}
+	}
+	jwk, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
+	if err != nil {
+		return jwkset.JWK{}, kid, "broken key parameters: " + truncate(err.Error())
+	}
+	switch k := jwk.Key().(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < minRSABits {
+			return jwkset.JWK{}, kid, fmt.Sprintf("RSA key of %d bits is under %d", k.N.BitLen(), minRSABits)
+		}
+		if k.E < 3 || k.E%2 == 0 {
+			return jwkset.JWK{}, kid, "broken RSA exponent"
+		}
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+	default:
+		return jwkset.JWK{}, kid, fmt.Sprintf("unsupported key type %T", k)
+	}
+	return jwk, kid, ""
+}
+
+// truncate bounds attacker-chosen strings before they reach a log line.
+func truncate(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}

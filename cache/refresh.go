@@ -1,0 +1,314 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// run is the cache's one background goroutine: it loads the set, then
+// refreshes it ahead of expiry, backing off after failures.
+func (c *Cache) run() {
+	defer c.wg.Done()
+	reason := ReasonStartup
+	for {
+		ch := c.flight(reason, func(time.Time) bool { return true })
+		if ch == nil {
+			return // closed
+		}
+		var err error
+		select {
+		case r := <-ch:
+			err = r.Err
+		case <-c.ctx.Done():
+			return
+		}
+		// Wait for the next attempt; an unknown-kid refresh may renew the
+		// set meanwhile, which moves the refresh-ahead point.
+		for {
+			now := c.cfg.now()
+			var due time.Time
+			if err == nil || c.consecutiveFailures() == 0 {
+				reason = ReasonScheduled
+				due = now
+				if s := c.snap.Load(); s != nil {
+					due = s.refreshAt
+				}
+			} else {
+				reason = ReasonRetry
+				due = now.Add(backoff(c.consecutiveFailures(), c.cfg.RetryMin, c.cfg.RetryMax, rand.Float64()))
+			}
+			c.mu.Lock()
+			c.nextRefresh = due
+			c.mu.Unlock()
+			// Latch the served snapshot stale when its staleAt passes, for
+			// KeyRead's clock-free hit path.
+			staleT := time.NewTimer(time.Hour) // replaced below when a snapshot can go stale
+			staleT.Stop()
+			s := c.snap.Load()
+			if s != nil && !s.stale.Load() {
+				staleT.Reset(s.staleAt.Sub(now))
+			}
+			t := time.NewTimer(due.Sub(now))
+			select {
+			case <-c.ctx.Done():
+				t.Stop()
+				staleT.Stop()
+				return
+			case <-staleT.C:
+				s.stale.Store(true)
+				t.Stop()
+				continue
+			case <-t.C:
+				staleT.Stop()
+			}
+			if reason == ReasonScheduled {
+				if s := c.snap.Load(); s != nil && s.refreshAt.After(c.cfg.now()) {
+					continue
+				}
+			}
+			break
+		}
+	}
+}
+
+func (c *Cache) consecutiveFailures() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failures
+}
+
+// backoff returns the wait before retry n (n ≥ 1): lo·2^(n-1) capped at hi,
+// of which the upper half is jittered by r ∈ [0, 1).
+func backoff(n int, lo, hi time.Duration, r float64) time.Duration {
+	d := hi
+	if n >= 1 && n < 40 {
+		if x := lo << (n - 1); x > 0 && x < hi {
+			d = x
+		}
+	}
+	return d/2 + time.Duration(r*float64(d/2))
+}
+
+// flight joins the running refresh, or starts one if none runs and
+// mayStart (called with flightMu held) agrees. It returns nil when no
+// refresh runs and none may start, or the cache is closed. Every refresh
+// goes through here, so at most one runs at a time and every caller that
+// wants one shares it. Each flight gets its own singleflight key, so a
+// caller never mistakes a finishing flight for a new one.
+func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) <-chan singleflight.Result {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	if c.closed {
+		return nil
+	}
+	if c.flightActive {
+		// flightActive is cleared inside the flight's function, which
+		// singleflight has not returned from yet: DoChan joins it.
+		return c.sf.DoChan(c.flightKey, c.flightFn)
+	}
+	if !mayStart(c.cfg.now()) {
+		return nil
+	}
+	c.flightSeq++
+	c.flightKey = strconv.FormatUint(c.flightSeq, 10)
+	c.flightActive = true
+	c.wg.Add(1)
+	c.flightFn = func() (any, error) {
+		defer c.wg.Done()
+		defer func() {
+			c.flightMu.Lock()
+			c.flightActive = false
+			c.flightMu.Unlock()
+		}()
+		return nil, c.refresh(reason)
+	}
+	return c.sf.DoChan(c.flightKey, c.flightFn)
+}
+
+// refresh runs one refresh attempt and applies its result.
+func (c *Cache) refresh(reason RefreshReason) error {
+	start := c.cfg.now()
+	old := c.snap.Load()
+	c.mu.Lock()
+	c.lastAttempt = start
+	c.mu.Unlock()
+
+	var resp *response
+	url, err := c.resolveURL()
+	if err == nil {
+		var etag, lm string
+		if old != nil && !old.fromFile && old.url == url {
+			etag, lm = old.etag, old.lastModified
+		}
+		resp, err = c.execute(func() (*response, error) {
+			r, err := c.get(c.ctx, FetchJWKS, url, etag, lm)
+			if err != nil {
+				return nil, err
+			}
+			if !r.notModified {
+				if r.set, err = parseJWKS(r.body, c.cfg.MaxKeys); err != nil {
+					return nil, &FetchError{URL: url, StatusCode: 200, Err: err}
+				}
+			}
+			return r, nil
+		})
+	}
+
+	ev := RefreshEvent{Provider: c.cfg.Name, Reason: reason, Err: err}
+	now := c.cfg.now()
+	switch {
+	case err == nil && resp.notModified:
+		if old == nil {
+			err = fmt.Errorf("cache: 304 Not Modified without a cached set")
+			ev.Outcome, ev.Err = OutcomeFailed, err
+			break
+		}
+		ns := *old
+		ns.stale = new(atomic.Bool)
+		ns.validatedAt = now
+		if resp.etag != "" {
+			ns.etag = resp.etag
+		}
+		if resp.lastModified != "" {
+			ns.lastModified = resp.lastModified
+		}
+		c.setTimes(&ns, now, resp.ttl)
+		c.snap.Store(&ns)
+		c.notModified.Add(1)
+		ev.Outcome = OutcomeNotModified
+		c.persist(&ns)
+	case err == nil:
+		ns := &snapshot{
+			byKID: resp.set.byKID, keys: resp.set.keys, skipped: resp.set.skipped, digest: resp.set.digest,
+			url: url, etag: resp.etag, lastModified: resp.lastModified, body: resp.body,
+			loadedAt: now, validatedAt: now, stale: new(atomic.Bool),
+		}
+		c.setTimes(ns, now, resp.ttl)
+		ev.Outcome = c.install(old, ns)
+		c.persist(ns)
+	case errors.Is(err, ErrBreakerOpen):
+		ev.Outcome = OutcomeRejected
+		c.rejected.Add(1)
+	default:
+		ev.Outcome = OutcomeFailed
+		if old == nil {
+			if ns := c.loadFile(now); ns != nil {
+				c.install(nil, ns)
+				ev.Outcome = OutcomeFromFile
+			}
+		}
+	}
+
+	c.mu.Lock()
+	if ev.Err == nil {
+		c.lastSuccess = now
+		c.failures = 0
+	} else {
+		c.lastErr, c.lastErrAt = ev.Err, now
+		c.failures++
+	}
+	c.mu.Unlock()
+
+	if s := c.snap.Load(); s != nil {
+		ev.Keys, ev.Generation, ev.ExpiresAt = len(s.keys), s.generation, s.expiresAt
+		c.loadedOnce.Do(func() { close(c.loaded) })
+	}
+	if resp != nil && resp.set != nil {
+		ev.SkippedKeys = len(resp.set.skipped)
+	}
+	ev.Duration = c.cfg.now().Sub(start)
+	c.logRefresh(ev)
+	c.flushBreakerEvents()
+	if h := c.cfg.Observer.OnRefresh; h != nil {
+		h(ev)
+	}
+	return ev.Err
+}
+
+// install serves ns, carrying over the generation when the keys did not change.
+func (c *Cache) install(old, ns *snapshot) RefreshOutcome {
+	out := OutcomeUpdated
+	switch {
+	case old == nil:
+		ns.generation = 1
+	case old.digest == ns.digest:
+		ns.generation, ns.loadedAt = old.generation, old.loadedAt
+		out = OutcomeUnchanged
+	default:
+		ns.generation = old.generation + 1
+	}
+	if out == OutcomeUpdated {
+		for _, sk := range ns.skipped {
+			c.log.Warn("cache: skipping unusable key", slog.Int("index", sk.Index),
+				slog.String("kid", sk.KID), slog.String("reason", sk.Reason))
+		}
+		c.log.Info("cache: key set updated", slog.Int("keys", len(ns.keys)),
+			slog.Uint64("generation", ns.generation), slog.Bool("from_file", ns.fromFile))
+	}
+	c.snap.Store(ns)
+	return out
+}
+
+// setTimes sets a snapshot's expiry, staleness and refresh-ahead point from
+// a TTL, with jitter so replicas do not refresh in lock-step.
+func (c *Cache) setTimes(s *snapshot, now time.Time, ttl time.Duration) {
+	s.expiresAt = now.Add(ttl)
+	s.staleAt = s.expiresAt.Add(c.cfg.MaxStale)
+	ahead := c.cfg.RefreshAhead - c.cfg.RefreshJitter*rand.Float64()
+	s.refreshAt = now.Add(time.Duration(float64(ttl) * ahead))
+}
+
+// execute runs fn through the circuit breaker, translating its refusals to ErrBreakerOpen.
+func (c *Cache) execute(fn func() (*response, error)) (*response, error) {
+	r, err := c.breaker.Execute(func() (*response, error) {
+		c.fetches.Add(1)
+		r, err := fn()
+		if err != nil {
+			c.fetchErrors.Add(1)
+		}
+		return r, err
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return nil, fmt.Errorf("%w: %w", ErrBreakerOpen, err)
+	}
+	return r, err
+}
+
+// flushBreakerEvents delivers the queued breaker transitions, outside
+// gobreaker's lock. Only refresh calls it, and refreshes never overlap, so
+// the events arrive in order.
+func (c *Cache) flushBreakerEvents() {
+	c.brkMu.Lock()
+	evs := c.brkPending
+	c.brkPending = nil
+	c.brkMu.Unlock()
+	for _, ev := range evs {
+		lvl := slog.LevelInfo
+		if ev.To == gobreaker.StateOpen.String() {
+			lvl = slog.LevelWarn
+		}
+		c.log.Log(c.ctx, lvl, "cache: circuit breaker state changed", slog.String("from", ev.From), slog.String("to", ev.To))
+		if h := c.cfg.Observer.OnBreakerStateChange; h != nil {
+			h(ev)
+		}
+	}
+}
+
+func (c *Cache) logRefresh(ev RefreshEvent) {
+	attrs := []any{slog.String("reason", string(ev.Reason)), slog.String("outcome", string(ev.Outcome)),
+		slog.Duration("duration", ev.Duration), slog.Int("keys", ev.Keys)}
+	switch ev.Outcome {
+	case OutcomeFailed, OutcomeRejected, OutcomeFromFile:
+		c.log.Warn("cache: key set refresh failed", append(attrs, slog.Any("error", ev.Err))...)
+	default:
+		c.log.Debug("cache: key set refreshed", attrs...)
+	}
+}
