@@ -123,18 +123,26 @@ func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) 
 	c.wg.Add(1)
 	c.flightFn = func() (any, error) {
 		defer c.wg.Done()
-		defer func() {
-			c.flightMu.Lock()
-			c.flightActive = false
-			c.flightMu.Unlock()
-		}()
-		return nil, c.refresh(reason)
+		ev := c.refresh(reason)
+		c.flightMu.Lock()
+		c.flightActive = false
+		c.flightMu.Unlock()
+		// WaitReady's callers and the hook are released once the flight no
+		// longer accepts joiners, so that reading an unknown kid right
+		// after starts a new refresh instead of joining this finished one.
+		if c.snap.Load() != nil {
+			c.loadedOnce.Do(func() { close(c.loaded) })
+		}
+		if h := c.cfg.Observer.OnRefresh; h != nil {
+			h(ev)
+		}
+		return nil, ev.Err
 	}
 	return c.sf.DoChan(c.flightKey, c.flightFn)
 }
 
-// refresh runs one refresh attempt and applies its result.
-func (c *Cache) refresh(reason RefreshReason) error {
+// refresh runs one refresh attempt, applies its result and describes it.
+func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 	start := c.cfg.now()
 	old := c.snap.Load()
 	c.mu.Lock()
@@ -219,7 +227,6 @@ func (c *Cache) refresh(reason RefreshReason) error {
 
 	if s := c.snap.Load(); s != nil {
 		ev.Keys, ev.Generation, ev.ExpiresAt = len(s.keys), s.generation, s.expiresAt
-		c.loadedOnce.Do(func() { close(c.loaded) })
 	}
 	if resp != nil && resp.set != nil {
 		ev.SkippedKeys = len(resp.set.skipped)
@@ -227,10 +234,7 @@ func (c *Cache) refresh(reason RefreshReason) error {
 	ev.Duration = c.cfg.now().Sub(start)
 	c.logRefresh(ev)
 	c.flushBreakerEvents()
-	if h := c.cfg.Observer.OnRefresh; h != nil {
-		h(ev)
-	}
-	return ev.Err
+	return ev
 }
 
 // install serves ns, carrying over the generation when the keys did not change.
