@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"crypto/rsa"
 	"strings"
 
 	"github.com/MicahParks/jwkset"
@@ -21,9 +22,9 @@ var algSpecs = map[string]*algSpec{
 	"RS256": {name: "RS256", method: jwt.SigningMethodRS256, kty: jwkset.KtyRSA},
 	"RS384": {name: "RS384", method: jwt.SigningMethodRS384, kty: jwkset.KtyRSA},
 	"RS512": {name: "RS512", method: jwt.SigningMethodRS512, kty: jwkset.KtyRSA},
-	"PS256": {name: "PS256", method: jwt.SigningMethodPS256, kty: jwkset.KtyRSA},
-	"PS384": {name: "PS384", method: jwt.SigningMethodPS384, kty: jwkset.KtyRSA},
-	"PS512": {name: "PS512", method: jwt.SigningMethodPS512, kty: jwkset.KtyRSA},
+	"PS256": {name: "PS256", method: strictPSS(jwt.SigningMethodPS256), kty: jwkset.KtyRSA},
+	"PS384": {name: "PS384", method: strictPSS(jwt.SigningMethodPS384), kty: jwkset.KtyRSA},
+	"PS512": {name: "PS512", method: strictPSS(jwt.SigningMethodPS512), kty: jwkset.KtyRSA},
 	"ES256": {name: "ES256", method: jwt.SigningMethodES256, kty: jwkset.KtyEC, crv: jwkset.CrvP256},
 	"ES384": {name: "ES384", method: jwt.SigningMethodES384, kty: jwkset.KtyEC, crv: jwkset.CrvP384},
 	"ES512": {name: "ES512", method: jwt.SigningMethodES512, kty: jwkset.KtyEC, crv: jwkset.CrvP521},
@@ -31,6 +32,16 @@ var algSpecs = map[string]*algSpec{
 	"HS256": {name: "HS256", method: jwt.SigningMethodHS256, kty: jwkset.KtyOct, hmac: true},
 	"HS384": {name: "HS384", method: jwt.SigningMethodHS384, kty: jwkset.KtyOct, hmac: true},
 	"HS512": {name: "HS512", method: jwt.SigningMethodHS512, kty: jwkset.KtyOct, hmac: true},
+}
+
+// strictPSS is golang-jwt's PS* method without its lenient VerifyOptions
+// (salt length "auto"): RFC 7518 §3.5 fixes the salt length to the hash
+// size, and Wycheproof's PSS vectors with other salt lengths are invalid.
+func strictPSS(m *jwt.SigningMethodRSAPSS) *jwt.SigningMethodRSAPSS {
+	return &jwt.SigningMethodRSAPSS{
+		SigningMethodRSA: m.SigningMethodRSA,
+		Options:          &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash},
+	}
 }
 
 // jws is a compact JWS split and decoded, before any key is involved.
@@ -145,8 +156,10 @@ func splitJWS(token string, maxSize int) (hdr, payload string, sig []byte, signi
 	if d1 <= 0 {
 		return "", "", nil, "", errSegments
 	}
+	// An empty payload is a valid JWS (RFC 7515 allows it); the claims step
+	// rejects it as a JWT.
 	d2 := strings.IndexByte(token[d1+1:], '.')
-	if d2 <= 0 {
+	if d2 < 0 {
 		return "", "", nil, "", errSegments
 	}
 	d2 += d1 + 1

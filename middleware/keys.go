@@ -67,7 +67,15 @@ func (v *Verifier) lookup(ctx context.Context, ks *keySource, j *jws) (any, *Err
 		if err != nil {
 			return nil, storageErr(err)
 		}
-		return v.usableKey(jwk, j.spec)
+		key, uerr := v.usableKey(jwk, j.spec)
+		if uerr == nil {
+			return key, nil
+		}
+		// Some providers publish one kid for keys of several types (RFC 7520
+		// §3 does); KeyRead returns just one of them. Off the hot path, look
+		// for the one key under this kid that fits the alg; none or several
+		// is a deterministic rejection.
+		return v.uniqueUsable(ctx, ks, j, uerr)
 	}
 	all, err := ks.store.KeyReadAll(ctx)
 	if err != nil {
@@ -84,6 +92,27 @@ func (v *Verifier) lookup(ctx context.Context, ks *keySource, j *jws) (any, *Err
 	}
 	if found == nil {
 		return nil, errUnknownKID
+	}
+	return found, nil
+}
+
+func (v *Verifier) uniqueUsable(ctx context.Context, ks *keySource, j *jws, first *Error) (any, *Error) {
+	all, err := ks.store.KeyReadAll(ctx)
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	var found any
+	n := 0
+	for _, jwk := range all {
+		if jwk.Marshal().KID != j.kid {
+			continue
+		}
+		if k, e := v.usableKey(jwk, j.spec); e == nil {
+			found, n = k, n+1
+		}
+	}
+	if n != 1 {
+		return nil, first
 	}
 	return found, nil
 }
@@ -123,7 +152,7 @@ func (v *Verifier) usableKey(jwk jwkset.JWK, spec *algSpec) (any, *Error) {
 	}
 	switch k := key.(type) {
 	case *rsa.PublicKey:
-		if spec.kty == jwkset.KtyRSA && k.N != nil && k.N.BitLen() >= v.cfg.MinRSABits {
+		if spec.kty == jwkset.KtyRSA && v.rsaCheck.usable(k, v.cfg.MinRSABits) {
 			return k, nil
 		}
 	case *ecdsa.PublicKey:

@@ -25,6 +25,7 @@ type shared struct {
 	issuers    map[string]struct{}
 	cache      *tokenCache // nil: off
 	extraNames []string    // string claims kept typed in Claims (ClaimHeaders, TierClaim)
+	rsaCheck   rsaCheck
 }
 
 // Route holds per-route requirements, applied by a Verifier derived with
@@ -118,22 +119,11 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Er
 	if len(token) > v.cfg.MaxTokenSize {
 		return nil, false, errTooLarge
 	}
-	hdr, payload, sig, signingInput, err := splitJWS(token, v.cfg.MaxTokenSize)
+	j, payload, err := v.parseJWS(token)
 	if err != nil {
 		return nil, false, err
 	}
-	j := jws{signingInput: signingInput, sig: sig}
-	if err := parseHeader(hdr, &j); err != nil {
-		return nil, false, err
-	}
-	spec := v.algs[j.alg]
-	if spec == nil {
-		return nil, false, errAlg
-	}
-	j.spec = spec
-	if !j.hasKID && !v.cfg.KIDOptional && !spec.hmac {
-		return nil, false, errNoKID
-	}
+	spec := j.spec
 	c, p, err := v.decodeClaims(payload)
 	if err != nil {
 		return nil, false, err
@@ -164,8 +154,8 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Er
 			return nil, false, err
 		}
 	}
-	if spec.method.Verify(signingInput, sig, key) != nil {
-		return nil, false, errSig
+	if err := checkSig(&j, key); err != nil {
+		return nil, false, err
 	}
 	if err := v.checkClaims(c, p, now); err != nil {
 		return nil, false, err
@@ -189,6 +179,36 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Er
 		v.cache.put(h, e)
 	}
 	return c, false, nil
+}
+
+// parseJWS is the JWS-level shape and header step: canonical segments, a
+// header naming an allowed alg, a kid unless configured optional. It returns
+// the payload (not yet read) for the claims step.
+func (v *Verifier) parseJWS(token string) (jws, string, *Error) {
+	hdr, payload, sig, signingInput, err := splitJWS(token, v.cfg.MaxTokenSize)
+	if err != nil {
+		return jws{}, "", err
+	}
+	j := jws{signingInput: signingInput, sig: sig}
+	if err := parseHeader(hdr, &j); err != nil {
+		return jws{}, "", err
+	}
+	if j.spec = v.algs[j.alg]; j.spec == nil {
+		return jws{}, "", errAlg
+	}
+	if !j.hasKID && !v.cfg.KIDOptional && !j.spec.hmac {
+		return jws{}, "", errNoKID
+	}
+	return j, payload, nil
+}
+
+// checkSig verifies j's signature with key through golang-jwt's signing
+// method for j's alg.
+func checkSig(j *jws, key any) *Error {
+	if j.spec.method.Verify(j.signingInput, j.sig, key) != nil {
+		return errSig
+	}
+	return nil
 }
 
 // parseHeader reads the protected header. Keys carried in the header (jwk,
