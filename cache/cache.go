@@ -52,7 +52,8 @@ type Cache struct {
 	flightSeq    uint64
 	flightFn     func() (any, error)
 	lastKID      time.Time // start of the last unknown-kid refresh
-	closed       bool
+
+	closed atomic.Bool // set by Close (under flightMu, so no flight starts after it)
 
 	mu               sync.Mutex // guards the fields up to nextRefresh
 	jwksURL          string     // discovered; "" until discovery succeeds
@@ -152,7 +153,7 @@ func New(ctx context.Context, cfg Config) (*Cache, error) {
 func (c *Cache) Close() error {
 	c.closeOnce.Do(func() {
 		c.flightMu.Lock()
-		c.closed = true
+		c.closed.Store(true)
 		c.flightMu.Unlock()
 		c.cancel()
 		c.wg.Wait()
@@ -171,11 +172,7 @@ func (c *Cache) Ready() bool {
 	return s != nil && !c.isClosed() && c.cfg.now().Before(s.staleAt)
 }
 
-func (c *Cache) isClosed() bool {
-	c.flightMu.Lock()
-	defer c.flightMu.Unlock()
-	return c.closed
-}
+func (c *Cache) isClosed() bool { return c.closed.Load() }
 
 // Generation is a counter that increases whenever the served keys' content
 // changes (0 until the first load). It is one atomic load.

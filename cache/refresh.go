@@ -106,7 +106,7 @@ func backoff(n int, lo, hi time.Duration, r float64) time.Duration {
 func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) <-chan singleflight.Result {
 	c.flightMu.Lock()
 	defer c.flightMu.Unlock()
-	if c.closed {
+	if c.closed.Load() {
 		return nil
 	}
 	if c.flightActive {

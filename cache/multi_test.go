@@ -1,0 +1,114 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/goleak"
+)
+
+func TestMultiServesEachIssuerFromItsOwnProvider(t *testing.T) {
+	pa := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "shared-kid", jwkset.AlgRS256)))
+	pb := newProvider(jwks(jwkJSON(t, rsaKey(t, 1), "shared-kid", jwkset.AlgRS256)))
+	sa, sb := serve(t, pa), serve(t, pb)
+	m, err := NewMulti(context.Background(), []Config{
+		{Issuer: "https://a.example", URL: sa.URL, Logger: discard()},
+		{Issuer: "https://b.example", URL: sb.URL, Logger: discard()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WaitReady(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Ready() {
+		t.Fatal("not ready")
+	}
+	st := m.Storages()
+	if len(st) != 2 {
+		t.Fatalf("%d storages", len(st))
+	}
+	// The same kid names different keys at each issuer.
+	for iss, key := range map[string]int{"https://a.example": 0, "https://b.example": 1} {
+		kf, err := keyfunc.New(keyfunc.Options{Storage: st[iss]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := jwt.Parse(sign(t, jwt.SigningMethodRS256, rsaKey(t, key), "shared-kid"), kf.Keyfunc); err != nil {
+			t.Fatalf("%s: %v", iss, err)
+		}
+		if _, err := jwt.Parse(sign(t, jwt.SigningMethodRS256, rsaKey(t, 1-key), "shared-kid"), kf.Keyfunc); err == nil {
+			t.Fatalf("%s accepted the other issuer's key", iss)
+		}
+	}
+	if s := m.Status(); len(s) != 2 || s["https://b.example"].URL != sb.URL {
+		t.Fatalf("status %+v", s)
+	}
+	if got := m.Issuers(); len(got) != 2 || got[0] != "https://a.example" {
+		t.Fatalf("issuers %v", got)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m.Ready() {
+		t.Fatal("ready after Close")
+	}
+	m.Close() // idempotent
+}
+
+func TestNewMultiValidates(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ok := Config{Issuer: "https://a.example", Logger: discard(), HTTPClient: memClient(http.NotFoundHandler())}
+	for name, cfgs := range map[string][]Config{
+		"empty":       nil,
+		"no issuer":   {ok, {URL: "https://b.example/jwks"}},
+		"duplicate":   {ok, ok},
+		"invalid cfg": {ok, {Issuer: "https://b.example", URL: "http://remote.example/jwks"}},
+	} {
+		m, err := NewMulti(context.Background(), cfgs)
+		if m != nil || !errors.Is(err, ErrInvalidConfig) {
+			t.Fatalf("%s: %v, %v", name, m, err)
+		}
+	}
+}
+
+func TestCloseLeavesNoGoroutineOverRealSockets(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	body := jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256))
+	arrived := make(chan struct{})
+	var served atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) == 1 {
+			w.Write(body)
+			return
+		}
+		close(arrived) // the second request hangs until its client gives up
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	c, err := New(context.Background(), Config{URL: srv.URL, HTTPClient: client, WaitForFirstLoad: true,
+		Logger: discard(), UnknownKIDInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.KeyRead(context.Background(), "unknown") // waits on the hanging fetch
+		done <- err
+	}()
+	<-arrived
+	c.Close()
+	if err := <-done; !errors.Is(err, ErrKeysUnavailable) && !errors.Is(err, jwkset.ErrKeyNotFound) {
+		t.Fatalf("reader released with %v", err)
+	}
+}
