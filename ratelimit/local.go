@@ -38,6 +38,10 @@ type LocalConfig struct {
 	// 32; other values are rounded up to a power of two, at most 1024, and
 	// lowered to fit MaxKeys.
 	Shards int
+	// MaxKeyBytes bounds the bytes stored per key: a longer key is kept
+	// as its SHA-256 instead (33 bytes), which costs that call an
+	// allocation and the hashing. 0 means 128.
+	MaxKeyBytes int
 	// Now is the clock. nil means time.Now.
 	Now func() time.Time
 	// Observer, when not nil, is called after every decision, on the
@@ -51,7 +55,9 @@ type LocalConfig struct {
 // starts with a full bucket.
 //
 // Memory is bounded: at most MaxKeys keys are held, spread over shards that
-// each evict their least recently used key to admit a new one. A key that
+// each hold an equal share and evict their least recently used key to admit
+// a new one (so a shard may evict while another still has room), and a key
+// is stored in at most MaxKeyBytes. A key that
 // has been evicted comes back with a full bucket, as if it were new. That
 // is harmless for a key idle long enough to have refilled (Burst/Rate
 // periods), which is what the least recently used key usually is; a flood
@@ -63,6 +69,7 @@ type LocalConfig struct {
 // usable; use NewLocal. It is safe for concurrent use.
 type Local struct {
 	lim     limit
+	maxKey  int
 	now     func() time.Time
 	observe func(Event)
 	seed    maphash.Seed
@@ -101,6 +108,10 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	case maxKeys == 0:
 		maxKeys = DefaultMaxKeys
 	}
+	maxKey, err := maxKeyBytes(cfg.MaxKeyBytes)
+	if err != nil {
+		return nil, err
+	}
 	n := cfg.Shards
 	switch {
 	case n < 0:
@@ -116,6 +127,7 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	}
 	l := &Local{
 		lim:     lim,
+		maxKey:  maxKey,
 		now:     cfg.Now,
 		observe: cfg.Observer,
 		seed:    maphash.MakeSeed(),
@@ -158,6 +170,7 @@ func (l *Local) Allow(_ context.Context, key string, cost int) (Decision, error)
 }
 
 func (l *Local) allow(key string, cost int) Decision {
+	key = boundKey(key, l.maxKey)
 	s := &l.shards[maphash.String(l.seed, key)&l.mask]
 	burst := l.lim.burst
 

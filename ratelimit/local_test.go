@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,6 +178,7 @@ func TestLocalConfig(t *testing.T) {
 		{"negative burst", ratelimit.LocalConfig{Rate: 1, Burst: -1}, "Burst"},
 		{"negative max keys", ratelimit.LocalConfig{Rate: 1, MaxKeys: -1}, "MaxKeys"},
 		{"negative shards", ratelimit.LocalConfig{Rate: 1, Shards: -1}, "Shards"},
+		{"negative max key bytes", ratelimit.LocalConfig{Rate: 1, MaxKeyBytes: -1}, "MaxKeyBytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := ratelimit.NewLocal(tc.cfg)
@@ -316,4 +318,44 @@ func TestLocalConcurrentUseIsExact(t *testing.T) {
 func near(got, want time.Duration) bool {
 	d := got - want
 	return d > -time.Microsecond && d < time.Microsecond
+}
+
+func TestLocalLongKeysAreBounded(t *testing.T) {
+	clk := newFakeClock()
+	l := newLocal(t, ratelimit.LocalConfig{Rate: 1, Period: time.Hour, Burst: 2, MaxKeys: 1000, MaxKeyBytes: 64, Now: clk.Now})
+
+	// Long keys keep buckets of their own, told apart by their last byte.
+	long := strings.Repeat("x", 8<<10)
+	if d := allow(t, l, long+"a", 2); !d.Allowed {
+		t.Fatalf("long key a: %+v", d)
+	}
+	if d := allow(t, l, long+"a", 1); d.Allowed {
+		t.Fatalf("long key a, past its burst: %+v", d)
+	}
+	if d := allow(t, l, long+"b", 1); !d.Allowed || d.Remaining != 1 {
+		t.Fatalf("long key b shares a's bucket: %+v", d)
+	}
+	// A short key that happens to look like a stand-in is still its own.
+	if d := allow(t, l, "\x00"+strings.Repeat("y", 32), 1); !d.Allowed || d.Remaining != 1 {
+		t.Fatalf("short key: %+v", d)
+	}
+
+	// 1,000 keys of 8 KiB would hold 8 MiB if kept whole.
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 1000 {
+		allow(t, l, strconv.Itoa(i)+long, 1)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 1<<20 {
+		t.Fatalf("1,000 long keys grew the heap by %d bytes, want under 1 MiB", grown)
+	}
+	// Each shard holds its share of MaxKeys, so a few shards may have
+	// evicted while others still have room.
+	if n := l.Len(); n > 1000 || n < 500 {
+		t.Fatalf("Len %d, want close to and at most 1000", n)
+	}
+	runtime.KeepAlive(l)
 }

@@ -87,6 +87,9 @@ type RedisConfig struct {
 	Period time.Duration
 	// Burst is the most units a key can spend at once. 0 means Rate.
 	Burst int
+	// MaxKeyBytes bounds the key bytes sent to and stored in Redis: a
+	// longer key is replaced by its SHA-256 (33 bytes). 0 means 128.
+	MaxKeyBytes int
 	// Timeout bounds each Allow's time in Redis, so a slow Redis never
 	// stalls requests: past it, the failure policy decides. 0 means 50ms.
 	Timeout time.Duration
@@ -147,6 +150,7 @@ type Redis struct {
 	client   redis.UniversalClient
 	owned    bool // Close closes client
 	prefix   string
+	maxKey   int
 	timeout  time.Duration
 	policy   FailurePolicy
 	local    *Local // FailLocal only
@@ -184,6 +188,9 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	if r.prefix == "" {
 		r.prefix = DefaultRedisPrefix
 	}
+	if r.maxKey, err = maxKeyBytes(cfg.MaxKeyBytes); err != nil {
+		return nil, err
+	}
 	switch {
 	case r.timeout < 0:
 		return nil, &ConfigError{Field: "Timeout", Reason: "must not be negative"}
@@ -201,7 +208,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	case FailLocal:
 		r.local, err = NewLocal(LocalConfig{
 			Rate: lim.rate, Period: lim.period, Burst: lim.burst,
-			MaxKeys: cfg.LocalMaxKeys, Now: r.now,
+			MaxKeys: cfg.LocalMaxKeys, MaxKeyBytes: r.maxKey, Now: r.now,
 		})
 		if err != nil {
 			var ce *ConfigError
@@ -318,7 +325,7 @@ func (r *Redis) Allow(ctx context.Context, key string, cost int) (Decision, erro
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	start := time.Now() // latency is a measurement, not behaviour: real clock
-	res, err := r.rl.AllowN(cctx, r.prefix+key, r.rlimit, n)
+	res, err := r.rl.AllowN(cctx, r.prefix+boundKey(key, r.maxKey), r.rlimit, n)
 	latency := time.Since(start)
 	cancel()
 	if err != nil {

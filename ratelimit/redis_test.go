@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -191,6 +192,18 @@ func TestRedisKeysUnderPrefix(t *testing.T) {
 			t.Fatalf("TTL %s = %v, %v; want at most an hour", key, ttl, err)
 		}
 	}
+	// A long key is stored as its SHA-256 behind a zero byte.
+	long := strings.Repeat("z", 4096)
+	if d := allow(t, def, long, 1); !d.Allowed || d.Degraded {
+		t.Fatalf("long key: %+v", d)
+	}
+	if d := allow(t, def, long, 1); d.Allowed {
+		t.Fatalf("long key past its burst of 1: %+v", d)
+	}
+	sum := sha256.Sum256([]byte(long))
+	if n, err := raw.Exists(ctx, "rate:jwtgate:rl:\x00"+string(sum[:])).Result(); err != nil || n != 1 {
+		t.Fatalf("EXISTS for the long key's digest = %d, %v; want 1", n, err)
+	}
 	if err := free.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +225,7 @@ func TestRedisConfig(t *testing.T) {
 		{"negative timeout", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, Timeout: -1}, "Timeout"},
 		{"unknown policy", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: 9}, "FailurePolicy"},
 		{"negative cooldown", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, BreakerCooldown: -1}, "BreakerCooldown"},
+		{"negative max key bytes", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, MaxKeyBytes: -1}, "MaxKeyBytes"},
 		{"negative local keys", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: ratelimit.FailLocal, LocalMaxKeys: -1}, "LocalMaxKeys"},
 		{"client ignoring deadlines", ratelimit.RedisConfig{Client: noDeadlines, Rate: 1}, "Client"},
 		{"nil client pointer", ratelimit.RedisConfig{Client: (*redis.Client)(nil), Rate: 1}, "Client"},

@@ -46,11 +46,10 @@ type Server struct {
 	bin string
 	dir string
 
-	mu     sync.Mutex // guards the fields below
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when cmd has exited and been waited for
-	out    *bytes.Buffer // the process's output, readable once done is closed
-	paused bool
+	mu   sync.Mutex // guards the fields below
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited and been waited for
+	out  *bytes.Buffer // the process's output, readable once done is closed
 }
 
 // Start starts redis-server on a free loopback port, waits until it
@@ -129,7 +128,7 @@ func (s *Server) start() error {
 		close(done)
 	}()
 	s.mu.Lock()
-	s.cmd, s.done, s.out, s.paused = cmd, done, out, false
+	s.cmd, s.done, s.out = cmd, done, out
 	s.mu.Unlock()
 
 	deadline := time.Now().Add(startTimeout)
@@ -184,7 +183,6 @@ func (s *Server) kill() {
 	s.mu.Lock()
 	cmd, done := s.cmd, s.done
 	s.cmd = nil
-	s.paused = false
 	s.mu.Unlock()
 	if cmd == nil {
 		return
@@ -211,12 +209,12 @@ func (s *Server) Restart() {
 
 // Pause stops the process with SIGSTOP: connections are still accepted
 // by the kernel, but nothing is answered, like a Redis stuck or far away.
-func (s *Server) Pause() { s.signal(syscall.SIGSTOP, true) }
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() { s.signal(syscall.SIGCONT, false) }
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
 
-func (s *Server) signal(sig syscall.Signal, paused bool) {
+func (s *Server) signal(sig syscall.Signal) {
 	s.tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -226,5 +224,4 @@ func (s *Server) signal(sig syscall.Signal, paused bool) {
 	if err := s.cmd.Process.Signal(sig); err != nil {
 		s.tb.Fatalf("redistest: %v: %v", sig, err)
 	}
-	s.paused = paused
 }
