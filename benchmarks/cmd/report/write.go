@@ -43,15 +43,18 @@ func (d *data) bars() []verdict {
 			})
 		}
 	}
-	if d.has("jwtgate_hit") {
+	for _, hit := range []string{"jwtgate_verify_hit", "jwtgate_hit"} {
+		if !d.has(hit) {
+			continue
+		}
 		for _, alg := range d.algs {
-			ns := d.ns("Serial", "jwtgate_hit", alg)
-			allocs := spreadOf(values(d.runs("Serial", "jwtgate_hit", alg), "allocs/op"))
+			ns := d.ns("Serial", hit, alg)
+			allocs := spreadOf(values(d.runs("Serial", hit, alg), "allocs/op"))
 			vs = append(vs, verdict{
-				what:     "jwtgate_hit (verified-token cache hit), " + alg,
+				what:     hit + " (verified-token cache hit), " + alg,
 				target:   "< 1 µs, ≤ 1 alloc",
 				measured: fmt.Sprintf("%s, %.0f allocs", fmtSpreadNs(ns), allocs.max),
-				met:      ns.ok() && ns.med < 1000 && allocs.max <= 1, profiles: []string{"jwtgate_hit-" + alg},
+				met:      ns.ok() && ns.med < 1000 && allocs.max <= 1, profiles: []string{hit + "-" + alg},
 			})
 		}
 	}
@@ -344,7 +347,9 @@ iss or aud, an expired token and a key outside the JWKS, so no case is measured 
   ` + "`jwks.WithCustomJWKSURI`" + ` points it at the loopback plain-HTTP JWKS (v2.3.1 does not insist on https, so no TLS server is needed). Its validator takes one algorithm, so one is built per algorithm.
 - ` + "`echojwt`" + `: labstack/echo-jwt/v4 on echo with keyfunc; its default parse function checks neither iss nor aud, so it gets one that does.
 - ` + "`jwx`" + `: lestrrat-go/jwx/v3 with ` + "`jwk.Cache`" + ` and its ` + "`CachedSet`" + `.
-- ` + "`jwtgate_cold`" + `: jwtgate's Verifier with the verified-token cache off; ` + "`jwtgate_hit`" + `: with it on (every request after the first is a hit); ` + "`jwtgate_gin`, `jwtgate_echo`" + `: through the adapters, on the same frameworks as the floors.
+- ` + "`jwtgate_cold`" + `: jwtgate's Verifier (` + "`Handler`" + `, keys from jwtgate's own ` + "`cache.Cache`" + `) with the verified-token cache off; ` + "`jwtgate_hit`" + `: with it on (every request after the first is a hit).
+  ` + "`jwtgate_verify`, `jwtgate_verify_hit`" + `: the same through ` + "`Verifier.Verify`" + ` with no HTTP around it (gRPC or queue consumers; compare with ` + "`golangjwt_raw`" + `).
+  ` + "`jwtgate_gin`, `jwtgate_echo`" + `: through the adapters, on the same frameworks as the floors.
 
 The golang-jwt based peers parse into ` + "`jwt.RegisteredClaims`" + `, golang-jwt's cheapest claims type
 (its default ` + "`jwt.MapClaims`" + ` costs more): each peer is measured in its fastest documented set-up.
