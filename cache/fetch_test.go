@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -69,55 +68,6 @@ func TestBackoffGrowsAndStaysInBounds(t *testing.T) {
 	}
 	if got := backoff(50, lo, hi, 0); got != hi/2 {
 		t.Fatalf("capped retry min = %v, want %v", got, hi/2)
-	}
-}
-
-func TestConfigValidation(t *testing.T) {
-	tests := []struct {
-		name string
-		cfg  Config
-		want error
-	}{
-		{"no url nor issuer", Config{}, ErrInvalidConfig},
-		{"http to a remote host", Config{URL: "http://idp.example.com/jwks"}, ErrInsecureURL},
-		{"http issuer", Config{Issuer: "http://idp.example.com"}, ErrInsecureURL},
-		{"ftp", Config{URL: "ftp://idp.example.com/jwks"}, ErrInsecureURL},
-		{"no host", Config{URL: "https:///jwks"}, ErrInvalidConfig},
-		{"credentials in url", Config{URL: "https://u:p@idp.example.com/jwks"}, ErrInvalidConfig},
-		{"refresh ahead ≥ 1", Config{URL: "https://idp.example.com/jwks", RefreshAhead: 1.5}, ErrInvalidConfig},
-		{"jitter ≥ ahead", Config{URL: "https://idp.example.com/jwks", RefreshJitter: 0.9}, ErrInvalidConfig},
-		{"min > max refresh", Config{URL: "https://idp.example.com/jwks", MinRefreshInterval: 2 * time.Hour, MaxRefreshInterval: time.Hour}, ErrInvalidConfig},
-		{"negative body limit", Config{URL: "https://idp.example.com/jwks", MaxBodyBytes: -1}, ErrInvalidConfig},
-		{"retry range", Config{URL: "https://idp.example.com/jwks", RetryMin: time.Hour, RetryMax: time.Second}, ErrInvalidConfig},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := New(context.Background(), tt.cfg)
-			if c != nil {
-				c.Close()
-				t.Fatal("New returned a cache with an error")
-			}
-			if !errors.Is(err, tt.want) || !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("err = %v, want %v and ErrInvalidConfig", err, tt.want)
-			}
-		})
-	}
-	ok := []Config{
-		{URL: "https://idp.example.com/jwks"},
-		{URL: "http://127.0.0.1:9/jwks"},
-		{URL: "http://[::1]:9/jwks"},
-		{URL: "http://localhost:9/jwks"},
-		{URL: "http://idp.example.com/jwks", AllowInsecureHTTP: true},
-		{Issuer: "https://idp.example.com"},
-	}
-	for _, cfg := range ok {
-		cfg.Logger = discard()
-		cfg.HTTPClient = memClient(http.NotFoundHandler())
-		c, err := New(context.Background(), cfg)
-		if err != nil {
-			t.Fatalf("%+v: %v", cfg.URL+cfg.Issuer, err)
-		}
-		c.Close()
 	}
 }
 

@@ -19,7 +19,9 @@ type Observer struct {
 
 	// OnRefresh is called once at the end of every refresh attempt
 	// (start-up, scheduled, retry or unknown kid), after the served set has
-	// been updated if it was.
+	// been updated if it was and after the refresh stopped accepting
+	// joiners: a KeyRead for an unknown kid made from the hook starts a
+	// new refresh (subject to UnknownKIDInterval).
 	OnRefresh func(RefreshEvent)
 
 	// OnBreakerStateChange is called when the circuit breaker moves between
