@@ -62,6 +62,9 @@ func (v *Verifier) extract(r *http.Request) (string, *Error) {
 			if len(c.Value) > v.cfg.MaxTokenSize {
 				return "", errTooLarge
 			}
+			if c.Value == "" {
+				return "", errEmptyBearer
+			}
 			token = c.Value
 		}
 		if n > 1 {
@@ -83,6 +86,9 @@ func (v *Verifier) extract(r *http.Request) (string, *Error) {
 			}
 			if len(at[0]) > v.cfg.MaxTokenSize {
 				return "", errTooLarge
+			}
+			if at[0] == "" {
+				return "", errEmptyBearer
 			}
 			token, found = at[0], found+len(at)
 		}
