@@ -12,15 +12,32 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
 func Example() {
-	// The identity provider's key (generated here) and its JWK Set.
+	// An identity provider: a generated key, published as a JWK Set.
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	jwk, _ := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "k1", USE: jwkset.UseSig}})
-	keys := jwkset.NewMemoryStorage() // in production: a *cache.Cache
-	_ = keys.KeyWrite(context.Background(), jwk)
+	set := jwkset.NewMemoryStorage()
+	_ = set.KeyWrite(context.Background(), jwk)
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := set.JSONPublic(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	defer idp.Close()
+
+	// The key cache in front of it, and the Verifier over the cache.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	keys, err := cache.New(ctx, cache.Config{URL: idp.URL, WaitForFirstLoad: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer keys.Close()
 
 	v, err := middleware.New(middleware.Config{
 		Keys:      keys,

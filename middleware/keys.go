@@ -96,6 +96,12 @@ func (v *Verifier) lookup(ctx context.Context, ks *keySource, j *jws) (any, *Err
 	return found, nil
 }
 
+// findServed finds j's key among the keys the provider serves now, without
+// any side effect (no unknown-kid refresh).
+func (v *Verifier) findServed(ctx context.Context, ks *keySource, j *jws) (any, *Error) {
+	return v.uniqueUsable(ctx, ks, j, errUnknownKID)
+}
+
 func (v *Verifier) uniqueUsable(ctx context.Context, ks *keySource, j *jws, first *Error) (any, *Error) {
 	all, err := ks.store.KeyReadAll(ctx)
 	if err != nil {

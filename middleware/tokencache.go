@@ -119,7 +119,18 @@ func (v *Verifier) stillValid(ctx context.Context, e *cacheEntry) bool {
 		return false
 	}
 	j := jws{spec: e.j.spec, kid: e.j.kid, hasKID: e.j.hasKID}
-	key, err := v.lookup(ctx, e.src, &j)
+	var (
+		key any
+		err *Error
+	)
+	if ok && j.hasKID {
+		// A refreshing provider: look in the served set only. KeyRead would
+		// treat a withdrawn kid as unknown and wait for a refresh; here a
+		// missing kid simply means the entry no longer counts.
+		key, err = v.findServed(ctx, e.src, &j)
+	} else {
+		key, err = v.lookup(ctx, e.src, &j)
+	}
 	if err != nil || !sameKey(key, e.key) {
 		return false
 	}
