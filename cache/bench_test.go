@@ -57,3 +57,13 @@ func BenchmarkMemoryStorageKeyRead(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkReady(b *testing.B) {
+	c := benchCache(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !c.Ready() {
+			b.Fatal("not ready")
+		}
+	}
+}

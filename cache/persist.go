@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 )
 
@@ -128,6 +127,5 @@ func (c *Cache) readFile(now time.Time) (*snapshot, error) {
 		url: cf.URL, body: cf.JWKS, fromFile: true,
 		loadedAt: now, validatedAt: cf.FetchedAt, expiresAt: cf.ExpiresAt, staleAt: staleAt,
 		refreshAt: now, // the provider is down: the retry schedule decides
-		stale:     new(atomic.Bool),
 	}, nil
 }

@@ -48,26 +48,12 @@ func (c *Cache) run() {
 			c.mu.Lock()
 			c.nextRefresh = due
 			c.mu.Unlock()
-			// Latch the served snapshot stale when its staleAt passes, for
-			// KeyRead's clock-free hit path.
-			staleT := time.NewTimer(time.Hour) // replaced below when a snapshot can go stale
-			staleT.Stop()
-			s := c.snap.Load()
-			if s != nil && !s.stale.Load() {
-				staleT.Reset(s.staleAt.Sub(now))
-			}
 			t := time.NewTimer(due.Sub(now))
 			select {
 			case <-c.ctx.Done():
 				t.Stop()
-				staleT.Stop()
 				return
-			case <-staleT.C:
-				s.stale.Store(true)
-				t.Stop()
-				continue
 			case <-t.C:
-				staleT.Stop()
 			}
 			if reason == ReasonScheduled {
 				if s := c.snap.Load(); s != nil && s.refreshAt.After(c.cfg.now()) {
@@ -180,7 +166,6 @@ func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 			break
 		}
 		ns := *old
-		ns.stale = new(atomic.Bool)
 		ns.validatedAt = now
 		if resp.etag != "" {
 			ns.etag = resp.etag
@@ -189,7 +174,7 @@ func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 			ns.lastModified = resp.lastModified
 		}
 		c.setTimes(&ns, now, resp.ttl)
-		c.snap.Store(&ns)
+		c.serve(&ns)
 		c.notModified.Add(1)
 		ev.Outcome = OutcomeNotModified
 		c.persist(&ns)
@@ -197,7 +182,7 @@ func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 		ns := &snapshot{
 			byKID: resp.set.byKID, keys: resp.set.keys, skipped: resp.set.skipped, digest: resp.set.digest,
 			url: url, etag: resp.etag, lastModified: resp.lastModified, body: resp.body,
-			loadedAt: now, validatedAt: now, stale: new(atomic.Bool),
+			loadedAt: now, validatedAt: now,
 		}
 		c.setTimes(ns, now, resp.ttl)
 		ev.Outcome = c.install(old, ns)
@@ -257,8 +242,25 @@ func (c *Cache) install(old, ns *snapshot) RefreshOutcome {
 		c.log.Info("cache: key set updated", slog.Int("keys", len(ns.keys)),
 			slog.Uint64("generation", ns.generation), slog.Bool("from_file", ns.fromFile))
 	}
-	c.snap.Store(ns)
+	c.serve(ns)
 	return out
+}
+
+// serve makes ns the served snapshot. A timer latches ns stale at its
+// staleAt, so KeyRead's hit path and Ready need no clock read (time.Now
+// costs more than the rest of a hit). Only flights, which never overlap,
+// call it.
+func (c *Cache) serve(ns *snapshot) {
+	ns.stale, ns.staleTimer = new(atomic.Bool), nil
+	if d := ns.staleAt.Sub(c.cfg.now()); d > 0 {
+		latch := ns.stale
+		ns.staleTimer = time.AfterFunc(d, func() { latch.Store(true) })
+	} else {
+		ns.stale.Store(true)
+	}
+	if old := c.snap.Swap(ns); old != nil && old.staleTimer != nil {
+		old.staleTimer.Stop()
+	}
 }
 
 // setTimes sets a snapshot's expiry, staleness and refresh-ahead point from

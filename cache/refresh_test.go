@@ -340,3 +340,28 @@ func TestLastGoodSetServedUntilMaxStaleThenUnavailable(t *testing.T) {
 		}
 	})
 }
+
+func TestStalenessIsExactEvenWhileARefreshHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
+		p.header = map[string]string{"Cache-Control": "max-age=600"}
+		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p),
+			MaxStale: time.Hour, FetchTimeout: 3 * time.Hour, RefreshJitter: -1})
+		synctest.Wait()
+		p.set(func(p *provider) { p.hang = true }) // the refresh at 480s hangs past staleAt
+		time.Sleep(600*time.Second + time.Hour - time.Nanosecond)
+		synctest.Wait()
+		if p.count() != 2 || !c.Ready() {
+			t.Fatalf("fetches %d ready %v just before staleAt", p.count(), c.Ready())
+		}
+		mustRead(t, c, "a")
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if c.Ready() {
+			t.Fatal("ready at staleAt")
+		}
+		if _, err := c.KeyRead(context.Background(), "a"); !errors.Is(err, ErrKeysUnavailable) {
+			t.Fatalf("KeyRead at staleAt: %v", err)
+		}
+	})
+}
