@@ -27,9 +27,10 @@ var _ jwkset.Storage = (*Cache)(nil)
 // JSON/Marshal methods serve the current set; KeyWrite, KeyDelete and
 // KeyReplaceAll return an error wrapping ErrReadOnly.
 type Cache struct {
-	cfg    Config
-	client *http.Client
-	log    *slog.Logger
+	cfg       Config
+	client    *http.Client
+	transport *http.Transport // the client's transport when the cache made it, else nil
+	log       *slog.Logger
 
 	// snap is the served set; refreshes replace it whole and never mutate
 	// what it points to, so readers need no lock.
@@ -113,10 +114,10 @@ func New(ctx context.Context, cfg Config) (*Cache, error) {
 	}
 	c := &Cache{
 		cfg:    cfg,
-		client: httpClient(cfg.HTTPClient, cfg.AllowInsecureHTTP),
 		log:    cfg.Logger.With(slog.String("jwks_provider", cfg.Name)),
 		loaded: make(chan struct{}),
 	}
+	c.client, c.transport = httpClient(cfg.HTTPClient, cfg.AllowInsecureHTTP)
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	c.breaker = gobreaker.NewCircuitBreaker[*response](gobreaker.Settings{
 		Name:        cfg.Name,
@@ -157,6 +158,9 @@ func (c *Cache) Close() error {
 		c.flightMu.Unlock()
 		c.cancel()
 		c.wg.Wait()
+		if c.transport != nil {
+			c.transport.CloseIdleConnections()
+		}
 		// No refresh runs any more: the served snapshot is final.
 		if s := c.snap.Load(); s != nil {
 			s.stale.Store(true)

@@ -45,8 +45,9 @@ type Config struct {
 	// or URL when Issuer is empty.
 	Name string
 
-	// HTTPClient performs every request. nil means a client built from
-	// http.DefaultTransport. The cache uses a shallow copy whose
+	// HTTPClient performs every request. nil means a client with its own
+	// clone of http.DefaultTransport (its idle connections are closed by
+	// Close); the time-out is FetchTimeout. The cache uses a shallow copy whose
 	// CheckRedirect enforces at most 3 redirects and never https → http
 	// (then calls the client's own CheckRedirect, if any).
 	HTTPClient *http.Client
@@ -68,7 +69,7 @@ type Config struct {
 	DefaultTTL time.Duration
 
 	// MinRefreshInterval and MaxRefreshInterval clamp the TTL taken from the
-	// response. 0 means 1 min and 24h.
+	// response. 0 means 1 min and 24h; MinRefreshInterval must be at least 1s.
 	MinRefreshInterval time.Duration
 	MaxRefreshInterval time.Duration
 
@@ -207,6 +208,9 @@ func (cfg Config) validate() error {
 		return bad("MaxKeys %d is negative", cfg.MaxKeys)
 	case cfg.DefaultTTL < 0, cfg.MinRefreshInterval < 0, cfg.MaxRefreshInterval < 0:
 		return bad("TTL and refresh intervals must not be negative")
+	case cfg.MinRefreshInterval < time.Second:
+		// A provider saying max-age=0 must not turn the cache into a fetch loop.
+		return bad("MinRefreshInterval %v is under 1s", cfg.MinRefreshInterval)
 	case cfg.MinRefreshInterval > cfg.MaxRefreshInterval:
 		return bad("MinRefreshInterval %v exceeds MaxRefreshInterval %v", cfg.MinRefreshInterval, cfg.MaxRefreshInterval)
 	case !(cfg.RefreshAhead > 0 && cfg.RefreshAhead < 1):

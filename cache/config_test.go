@@ -23,6 +23,7 @@ func TestConfigValidation(t *testing.T) {
 		{"refresh ahead ≥ 1", Config{URL: "https://idp.example.com/jwks", RefreshAhead: 1.5}, ErrInvalidConfig},
 		{"jitter ≥ ahead", Config{URL: "https://idp.example.com/jwks", RefreshJitter: 0.9}, ErrInvalidConfig},
 		{"min > max refresh", Config{URL: "https://idp.example.com/jwks", MinRefreshInterval: 2 * time.Hour, MaxRefreshInterval: time.Hour}, ErrInvalidConfig},
+		{"min refresh under 1s", Config{URL: "https://idp.example.com/jwks", MinRefreshInterval: time.Millisecond}, ErrInvalidConfig},
 		{"negative body limit", Config{URL: "https://idp.example.com/jwks", MaxBodyBytes: -1}, ErrInvalidConfig},
 		{"retry range", Config{URL: "https://idp.example.com/jwks", RetryMin: time.Hour, RetryMax: time.Second}, ErrInvalidConfig},
 	}

@@ -25,12 +25,17 @@ type response struct {
 	jwksURI      string        // the discovered jwks_uri (discovery fetches)
 }
 
-// httpClient returns a shallow copy of base (or a default client) whose
-// redirect policy enforces the cache's rules before base's own.
-func httpClient(base *http.Client, allowInsecure bool) *http.Client {
+// httpClient returns a shallow copy of base whose redirect policy enforces
+// the cache's rules before base's own. With base nil, the client gets a
+// transport of its own (a clone of http.DefaultTransport), returned as
+// owned so that Close can drop its idle connections.
+func httpClient(base *http.Client, allowInsecure bool) (_ *http.Client, owned *http.Transport) {
 	var c http.Client
 	if base != nil {
 		c = *base
+	} else if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		owned = dt.Clone()
+		c.Transport = owned
 	}
 	user := c.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
@@ -48,7 +53,7 @@ func httpClient(base *http.Client, allowInsecure bool) *http.Client {
 		}
 		return nil
 	}
-	return &c
+	return &c, owned
 }
 
 // get performs one GET under the breaker's accounting (the caller runs it

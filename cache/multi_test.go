@@ -112,3 +112,15 @@ func TestCloseLeavesNoGoroutineOverRealSockets(t *testing.T) {
 		t.Fatalf("reader released with %v", err)
 	}
 }
+
+func TestCloseWithTheDefaultClientLeavesNoGoroutine(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	srv := httptest.NewServer(newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256))))
+	defer srv.Close()
+	c, err := New(context.Background(), Config{URL: srv.URL, WaitForFirstLoad: true, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRead(t, c, "a")
+	c.Close() // stops the loop and drops the keep-alive connection it owns
+}
