@@ -5,7 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -478,32 +478,50 @@ func TestRedisAllowAfterCloseUsesPolicy(t *testing.T) {
 
 func BenchmarkRedisAllow(b *testing.B) {
 	srv := redistest.Start(b)
-	r := newRedis(b, ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1 << 30, Timeout: time.Second})
+	r := newRedis(b, ratelimit.RedisConfig{
+		Addr: srv.Addr, Rate: 1 << 30, Timeout: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
 	keys := benchKeys(1024)
 	ctx := context.Background()
+	// A degraded answer (Redis too slow on a loaded machine) is counted
+	// and reported, not fatal: the number is then worth less, and says so.
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
+		var degraded int
 		i := 0
 		for b.Loop() {
-			if d, err := r.Allow(ctx, keys[i&1023], 1); err != nil || d.Degraded {
-				b.Fatal(d, err)
+			d, err := r.Allow(ctx, keys[i&1023], 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if d.Degraded {
+				degraded++
 			}
 			i++
 		}
+		b.ReportMetric(float64(degraded), "degraded")
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
+		b.SetParallelism(4) // several calls in flight per core: Redis round trips overlap
 		var seq atomic.Uint32
+		var degraded atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
 			i := int(seq.Add(1)) * 7919
 			for pb.Next() {
-				if d, err := r.Allow(ctx, keys[i&1023], 1); err != nil || d.Degraded {
-					b.Error(fmt.Sprint(d, err))
+				d, err := r.Allow(ctx, keys[i&1023], 1)
+				if err != nil {
+					b.Error(err)
 					return
+				}
+				if d.Degraded {
+					degraded.Add(1)
 				}
 				i++
 			}
 		})
+		b.ReportMetric(float64(degraded.Load()), "degraded")
 	})
 }
 
