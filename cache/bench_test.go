@@ -67,3 +67,19 @@ func BenchmarkReady(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkKeyReadUnknownKID is the cost of a flood of random kids once the
+// unknown-kid refresh has run: no fetch, an immediate ErrKeyNotFound.
+func BenchmarkKeyReadUnknownKID(b *testing.B) {
+	c := benchCache(b)
+	ctx := context.Background()
+	c.KeyRead(ctx, "prime-the-interval")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.KeyRead(ctx, "no-such-kid"); err == nil {
+				b.Fatal("found")
+			}
+		}
+	})
+}

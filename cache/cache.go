@@ -54,6 +54,11 @@ type Cache struct {
 	flightFn     func() (any, error)
 	lastKID      time.Time // start of the last unknown-kid refresh
 
+	// Lock-free mirrors of flightActive and lastKID+UnknownKIDInterval, so
+	// that a flood of unknown kids is turned away without taking flightMu.
+	flightRunning atomic.Bool
+	kidNext       atomic.Int64 // unix nanos before which no unknown-kid refresh may start
+
 	closed atomic.Bool // set by Close (under flightMu, so no flight starts after it)
 
 	mu               sync.Mutex // guards the fields up to nextRefresh
@@ -230,8 +235,13 @@ func (c *Cache) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
 	return c.keyReadSlow(ctx, kid)
 }
 
+// errUnknownKID is returned for every kid not in the set. It does not name
+// the kid: that comes from the token, and errors never echo token content.
+var errUnknownKID = fmt.Errorf("cache: unknown kid: %w", jwkset.ErrKeyNotFound)
+
 func (c *Cache) keyReadSlow(ctx context.Context, kid string) (jwkset.JWK, error) {
-	s, err := c.servable()
+	now := c.cfg.now()
+	s, err := c.servable(now)
 	if err != nil {
 		return jwkset.JWK{}, err
 	}
@@ -239,35 +249,39 @@ func (c *Cache) keyReadSlow(ctx context.Context, kid string) (jwkset.JWK, error)
 		return *k, nil
 	}
 	if kid == "" || c.cfg.UnknownKIDInterval < 0 {
-		return jwkset.JWK{}, notFound(kid)
+		return jwkset.JWK{}, errUnknownKID
+	}
+	if !c.flightRunning.Load() && now.UnixNano() < c.kidNext.Load() {
+		return jwkset.JWK{}, errUnknownKID // fast path of the gate below
 	}
 	ch := c.flight(ReasonUnknownKID, func(now time.Time) bool {
 		if !c.lastKID.IsZero() && now.Sub(c.lastKID) < c.cfg.UnknownKIDInterval {
 			return false
 		}
 		c.lastKID = now
+		c.kidNext.Store(now.Add(c.cfg.UnknownKIDInterval).UnixNano())
 		c.kidRefreshes.Add(1)
 		return true
 	})
 	if ch == nil {
-		return jwkset.JWK{}, notFound(kid)
+		return jwkset.JWK{}, errUnknownKID
 	}
 	select {
 	case <-ch:
 	case <-ctx.Done():
-		return jwkset.JWK{}, fmt.Errorf("%w: kid %q: left the refresh: %w", jwkset.ErrKeyNotFound, truncate(kid), ctx.Err())
+		return jwkset.JWK{}, fmt.Errorf("%w: left the refresh: %w", errUnknownKID, ctx.Err())
 	}
-	if s, err = c.servable(); err != nil {
+	if s, err = c.servable(c.cfg.now()); err != nil {
 		return jwkset.JWK{}, err
 	}
 	if k := s.byKID[kid]; k != nil {
 		return *k, nil
 	}
-	return jwkset.JWK{}, notFound(kid)
+	return jwkset.JWK{}, errUnknownKID
 }
 
-// servable returns the current snapshot if it may be served.
-func (c *Cache) servable() (*snapshot, error) {
+// servable returns the current snapshot if it may be served at now.
+func (c *Cache) servable(now time.Time) (*snapshot, error) {
 	if c.isClosed() {
 		return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, ErrClosed)
 	}
@@ -275,7 +289,7 @@ func (c *Cache) servable() (*snapshot, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: no key set loaded yet", ErrKeysUnavailable)
 	}
-	if now := c.cfg.now(); !now.Before(s.staleAt) {
+	if s.stale.Load() || !now.Before(s.staleAt) {
 		s.stale.Store(true)
 		return nil, fmt.Errorf("%w: key set expired at %s, beyond MaxStale %s",
 			ErrKeysUnavailable, s.expiresAt.UTC().Format(time.RFC3339), c.cfg.MaxStale)
@@ -283,14 +297,10 @@ func (c *Cache) servable() (*snapshot, error) {
 	return s, nil
 }
 
-func notFound(kid string) error {
-	return fmt.Errorf("%w: kid %q", jwkset.ErrKeyNotFound, truncate(kid))
-}
-
 // KeyReadAll returns the served keys (a copy of the slice; the keys are shared
 // and read-only). Keys without a kid are included.
 func (c *Cache) KeyReadAll(context.Context) ([]jwkset.JWK, error) {
-	s, err := c.servable()
+	s, err := c.servable(c.cfg.now())
 	if err != nil {
 		return nil, err
 	}

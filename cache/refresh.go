@@ -106,12 +106,14 @@ func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) 
 	c.flightSeq++
 	c.flightKey = strconv.FormatUint(c.flightSeq, 10)
 	c.flightActive = true
+	c.flightRunning.Store(true)
 	c.wg.Add(1)
 	c.flightFn = func() (any, error) {
 		defer c.wg.Done()
 		ev := c.refresh(reason)
 		c.flightMu.Lock()
 		c.flightActive = false
+		c.flightRunning.Store(false)
 		c.flightMu.Unlock()
 		// WaitReady's callers and the hook are released once the flight no
 		// longer accepts joiners, so that reading an unknown kid right
