@@ -252,7 +252,7 @@ func (c *Cache) keyReadSlow(ctx context.Context, kid string) (jwkset.JWK, error)
 		return jwkset.JWK{}, errUnknownKID
 	}
 	if !c.flightRunning.Load() && now.UnixNano() < c.kidNext.Load() {
-		return jwkset.JWK{}, errUnknownKID // fast path of the gate below
+		return c.lastLook(kid) // fast path of the gate below
 	}
 	ch := c.flight(ReasonUnknownKID, func(now time.Time) bool {
 		if !c.lastKID.IsZero() && now.Sub(c.lastKID) < c.cfg.UnknownKIDInterval {
@@ -264,7 +264,7 @@ func (c *Cache) keyReadSlow(ctx context.Context, kid string) (jwkset.JWK, error)
 		return true
 	})
 	if ch == nil {
-		return jwkset.JWK{}, errUnknownKID
+		return c.lastLook(kid)
 	}
 	select {
 	case <-ch:
@@ -276,6 +276,18 @@ func (c *Cache) keyReadSlow(ctx context.Context, kid string) (jwkset.JWK, error)
 	}
 	if k := s.byKID[kid]; k != nil {
 		return *k, nil
+	}
+	return jwkset.JWK{}, errUnknownKID
+}
+
+// lastLook reads kid from the current snapshot after the unknown-kid gate
+// refused a refresh: a refresh that finished since the caller's first look
+// (installing its set before it cleared flightRunning) may have brought it.
+func (c *Cache) lastLook(kid string) (jwkset.JWK, error) {
+	if s := c.snap.Load(); s != nil && !s.stale.Load() {
+		if k := s.byKID[kid]; k != nil {
+			return *k, nil
+		}
 	}
 	return jwkset.JWK{}, errUnknownKID
 }

@@ -283,6 +283,53 @@ func TestUnknownKIDFloodCausesAtMostOneFetch(t *testing.T) {
 	}
 }
 
+func TestConcurrentReadsOfANewKIDShareOneRefreshAndAllFindIt(t *testing.T) {
+	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
+	srv := serve(t, p)
+	c := newTestCache(t, Config{URL: srv.URL, WaitForFirstLoad: true, UnknownKIDInterval: time.Hour})
+	before := p.count()
+	// The provider publishes b; 1,000 requests carrying kid b arrive together.
+	p.set(func(p *provider) {
+		p.body = jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256), jwkJSON(t, rsaKey(t, 1), "b", jwkset.AlgRS256))
+	})
+	var wg sync.WaitGroup
+	var found atomic.Int32
+	start := make(chan struct{})
+	for range 1000 {
+		wg.Go(func() {
+			<-start
+			if _, err := c.KeyRead(context.Background(), "b"); err == nil {
+				found.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if got := p.count() - before; got != 1 {
+		t.Fatalf("%d fetches, want exactly 1", got)
+	}
+	// Readers that arrived after the refresh finished hit the new set directly;
+	// none may have been turned away while it ran.
+	if found.Load() != 1000 {
+		t.Fatalf("%d of 1000 readers found the new key", found.Load())
+	}
+}
+
+func TestKeyReadUnknownKIDWithinIntervalAllocatesNothing(t *testing.T) {
+	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
+	c := newTestCache(t, Config{URL: serve(t, p).URL, WaitForFirstLoad: true})
+	ctx := context.Background()
+	c.KeyRead(ctx, "first-miss-refreshes")
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := c.KeyRead(ctx, "unknown"); !errors.Is(err, jwkset.ErrKeyNotFound) {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("unknown-kid miss: %v allocations, want 0", allocs)
+	}
+}
+
 func TestEmptyKIDNeverTriggersRefresh(t *testing.T) {
 	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
 	srv := serve(t, p)

@@ -100,13 +100,16 @@ func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) 
 		// singleflight has not returned from yet: DoChan joins it.
 		return c.sf.DoChan(c.flightKey, c.flightFn)
 	}
+	// flightRunning goes up before mayStart can move kidNext, so a lock-free
+	// reader never sees a closed gate while this flight is starting.
+	c.flightRunning.Store(true)
 	if !mayStart(c.cfg.now()) {
+		c.flightRunning.Store(false)
 		return nil
 	}
 	c.flightSeq++
 	c.flightKey = strconv.FormatUint(c.flightSeq, 10)
 	c.flightActive = true
-	c.flightRunning.Store(true)
 	c.wg.Add(1)
 	c.flightFn = func() (any, error) {
 		defer c.wg.Done()
