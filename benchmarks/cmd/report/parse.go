@@ -100,7 +100,9 @@ type scenarios struct {
 		DuringRefresh      int     `json:"during_refresh"`
 		SteadyP99us        float64 `json:"steady_p99_us"`
 		SteadyMaxus        float64 `json:"steady_max_us"`
+		DuringRefreshP99us float64 `json:"during_refresh_p99_us"`
 		DuringRefreshMaxus float64 `json:"during_refresh_max_us"`
+		Stalled            int     `json:"stalled"`
 		MeetsBar           bool    `json:"meets_bar"`
 	} `json:"refresh"`
 	Flood []struct {

@@ -104,8 +104,8 @@ func (d *data) bars() []verdict {
 			vs = append(vs, verdict{
 				what:   "no request slower than steady p99 + 1 ms during a (300 ms) JWKS refresh",
 				target: fmt.Sprintf("≤ %s", fmtUs(r.SteadyP99us+1000)),
-				measured: fmt.Sprintf("worst during refresh %s over %d refreshes (%d requests overlapped one)",
-					fmtUs(r.DuringRefreshMaxus), r.Refreshes, r.DuringRefresh),
+				measured: fmt.Sprintf("worst during refresh %s (steady max %s; p99 during refresh %s; %d stalled ≥ 250 ms) over %d refreshes, %d requests overlapping one",
+					fmtUs(r.DuringRefreshMaxus), fmtUs(r.SteadyMaxus), fmtUs(r.DuringRefreshP99us), r.Stalled, r.Refreshes, r.DuringRefresh),
 				met: r.MeetsBar,
 			})
 		}
@@ -249,12 +249,13 @@ func (d *data) writeScenarios(p func(string, ...any)) {
 	}
 	if len(sc.Refresh) > 0 {
 		p("## Refresh under load\n\n")
-		p("Each library refreshes its JWKS every second (its TTL or refresh interval set to 1 s, `Cache-Control: max-age=1`) while 8 connections send ES256 requests; every JWKS fetch takes 300 ms. A request overlapping a fetch counts as during the refresh.\n\n")
-		p("| library | refreshes | requests | during refresh | steady p99 | steady max | worst during refresh | within p99 + 1 ms | errors |\n|---|---|---|---|---|---|---|---|---|\n")
+		p("Each library refreshes its JWKS every second (its TTL or refresh interval set to 1 s, `Cache-Control: max-age=1`) while 4 connections send ES256 requests; every JWKS fetch takes 300 ms. A request overlapping a fetch counts as during the refresh.\n\n")
+		p("| library | refreshes | requests | during refresh | steady p99 | steady max | p99 during refresh | worst during refresh | stalled ≥ 250 ms | worst within steady p99 + 1 ms | errors |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, r := range sc.Refresh {
-			p("| %s | %d | %d | %d | %s | %s | %s | %s | %d |\n", r.Case, r.Refreshes, r.Requests, r.DuringRefresh,
-				fmtUs(r.SteadyP99us), fmtUs(r.SteadyMaxus), fmtUs(r.DuringRefreshMaxus), yesNo(r.MeetsBar), r.Errors)
+			p("| %s | %d | %d | %d | %s | %s | %s | %s | %d | %s | %d |\n", r.Case, r.Refreshes, r.Requests, r.DuringRefresh,
+				fmtUs(r.SteadyP99us), fmtUs(r.SteadyMaxus), fmtUs(r.DuringRefreshP99us), fmtUs(r.DuringRefreshMaxus), r.Stalled, yesNo(r.MeetsBar), r.Errors)
 		}
+		p("\n\"Stalled\" requests waited for the fetch: a library that blocks requests while it refreshes shows them; the worst-case column also carries the scheduling noise of the shared machine (compare with the steady max).\n")
 		p("\n")
 	}
 	if len(sc.Flood) > 0 {

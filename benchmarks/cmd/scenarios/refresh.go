@@ -26,12 +26,21 @@ type RefreshResult struct {
 	DuringRefresh      int     `json:"during_refresh"`
 	SteadyP99us        float64 `json:"steady_p99_us"`
 	SteadyMaxus        float64 `json:"steady_max_us"`
+	DuringRefreshP99us float64 `json:"during_refresh_p99_us"`
 	DuringRefreshMaxus float64 `json:"during_refresh_max_us"`
+	// Stalled counts requests during a refresh that took at least 250 ms:
+	// requests that waited for the 300 ms fetch, as opposed to the
+	// scheduling noise of a shared 2-core machine.
+	Stalled int `json:"stalled"`
 	// MeetsBar: no request during a refresh slower than steady p99 + 1 ms.
 	MeetsBar bool `json:"meets_bar"`
 }
 
 const refreshDelay = 300 * time.Millisecond
+
+// refreshConc keeps the 2 cores busy without a queue long enough to hide a
+// 300 ms stall in the steady-state p99.
+const refreshConc = 4
 
 func runRefresh(ctx context.Context, fx *fixture.Fixture, s settings) ([]RefreshResult, error) {
 	var out []RefreshResult
@@ -58,7 +67,7 @@ func runRefresh(ctx context.Context, fx *fixture.Fixture, s settings) ([]Refresh
 		fx.Server.SetDelay(refreshDelay)
 		_ = fx.Server.Recorded()
 		fx.Server.Record(true)
-		samples, err := drive(srv.url(), fx.Tokens[alg], 8, 100*time.Millisecond, s.refreshDur)
+		samples, err := drive(srv.url(), fx.Tokens[alg], refreshConc, 100*time.Millisecond, s.refreshDur)
 		// Let a fetch still in flight finish so that it is recorded.
 		time.Sleep(refreshDelay + 50*time.Millisecond)
 		fx.Server.Record(false)
@@ -97,10 +106,16 @@ func runRefresh(ctx context.Context, fx *fixture.Fixture, s settings) ([]Refresh
 		r.DuringRefresh = len(during)
 		r.SteadyP99us = percentile(steady, .99)
 		r.SteadyMaxus = percentile(steady, 1)
+		r.DuringRefreshP99us = percentile(during, .99)
 		r.DuringRefreshMaxus = percentile(during, 1)
+		for _, d := range during {
+			if d >= 250*time.Millisecond {
+				r.Stalled++
+			}
+		}
 		r.MeetsBar = r.Refreshes > 0 && r.Errors == 0 && r.DuringRefreshMaxus <= r.SteadyP99us+1000
-		log.Printf("refresh %-13s fetches %d requests %d (during refresh %d) steady p99 %6.0fµs max during refresh %7.0fµs errors %d",
-			name, r.Refreshes, r.Requests, r.DuringRefresh, r.SteadyP99us, r.DuringRefreshMaxus, r.Errors)
+		log.Printf("refresh %-13s fetches %d requests %d (during refresh %d) steady p99 %6.0fµs during refresh p99 %6.0fµs max %7.0fµs stalled %d errors %d",
+			name, r.Refreshes, r.Requests, r.DuringRefresh, r.SteadyP99us, r.DuringRefreshP99us, r.DuringRefreshMaxus, r.Stalled, r.Errors)
 		out = append(out, r)
 	}
 	return out, nil
