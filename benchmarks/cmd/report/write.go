@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,11 +27,10 @@ func (d *data) bars() []verdict {
 			t := d.timeRatio("Serial", "jwtgate_cold", alg)
 			in := d.instrRatio("", "jwtgate_cold", alg)
 			bar := coldBar[alg]
-			met := t.ok() && t.med <= bar
-			decided := "time"
-			// Within 5 % of the bar, wall time on this machine cannot tell;
-			// the exact instruction count decides.
-			if in.ok() && t.ok() && math.Abs(t.med-bar)/bar < 0.05 {
+			// Instruction counts repeat exactly; wall time on a shared
+			// 2-core machine does not. The count decides when there is one.
+			met, decided := t.ok() && t.med <= bar, "time"
+			if in.ok() {
 				met, decided = in.med <= bar, "instructions"
 			}
 			vs = append(vs, verdict{
@@ -75,10 +73,8 @@ func (d *data) bars() []verdict {
 				if ip := d.bestPeerInstr(alg); ip != "" {
 					gi, pi := d.instr[key{"Serial", "jwtgate_cold", alg}], d.instr[key{"Serial", ip, alg}]
 					if gi > 0 {
-						measured += fmt.Sprintf("; instructions %s vs %s %s (%.2f)", fmtInstr(gi), ip, fmtInstr(pi), gi/pi)
-						if math.Abs(g.med-p.med)/p.med < 0.05 {
-							met = gi < pi
-						}
+						measured += fmt.Sprintf("; instructions %s vs %s %s (%.3f; decides)", fmtInstr(gi), ip, fmtInstr(pi), gi/pi)
+						met = gi < pi
 					}
 				}
 			}
@@ -128,7 +124,8 @@ func (d *data) write(b *strings.Builder, timeChart, instrChart string, haveInstr
 	p("# jwtgate benchmarks: results\n\n")
 	p("Written by `benchmarks/run` (do not edit by hand). Every ratio below is between figures of this one run: ")
 	p("times are medians over %d rounds (`-count`), with (min–max) of the per-round ratios, each round's case divided by the same round's `crypto_floor`; ", d.counts)
-	p("instruction counts come from `valgrind --tool=callgrind` on the same test binary, counting only the benchmark loop, divided per request; they repeat exactly, so small differences are decided by them.\n\n")
+	p("instruction counts come from `valgrind --tool=callgrind` on the same test binary, counting only the benchmark loop, divided per request. ")
+	p("Instruction counts repeat to within a fraction of a per cent from run to run, wall time on this shared 2-core machine does not, so **where a bar can be judged by instruction count, the count decides** and the time is shown beside it; the parallel bars have only time.\n\n")
 	if d.cpu != "" {
 		p("CPU: %s. ", d.cpu)
 	}
@@ -306,7 +303,7 @@ func (d *data) writeMisses(p func(string, ...any), vs []verdict) {
 	for _, v := range missed {
 		p("- **%s**: wanted %s, measured %s.\n", v.what, v.target, v.measured)
 	}
-	p("\nThe CPU profiles of those cases (`go test -cpuprofile`, `go tool pprof -top`), cumulative order, say where the time goes:\n\n")
+	p("\nThe profiles of those cases (`go test -cpuprofile`, `go tool pprof -top -cum`; `-memprofile`, `-sample_index=alloc_objects`) say where the time and the allocations go:\n\n")
 	seen := map[string]bool{}
 	for _, v := range missed {
 		for _, prof := range v.profiles {
@@ -314,11 +311,12 @@ func (d *data) writeMisses(p func(string, ...any), vs []verdict) {
 				continue
 			}
 			seen[prof] = true
-			data, err := os.ReadFile(filepath.Join(d.dir, "profile-"+prof+".txt"))
-			if err != nil {
-				continue
+			if data, err := os.ReadFile(filepath.Join(d.dir, "profile-"+prof+".txt")); err == nil {
+				p("<details><summary>%s: CPU</summary>\n\n```\n%s```\n</details>\n\n", prof, topLines(string(data), 30))
 			}
-			p("<details><summary>%s</summary>\n\n```\n%s```\n</details>\n\n", prof, topLines(string(data), 28))
+			if data, err := os.ReadFile(filepath.Join(d.dir, "profile-"+prof+"-allocs.txt")); err == nil {
+				p("<details><summary>%s: allocations (objects)</summary>\n\n```\n%s```\n</details>\n\n", prof, topLines(string(data), 18))
+			}
 		}
 	}
 }
