@@ -62,3 +62,45 @@ func Example() {
 	fmt.Println("valid:", parsed.Valid, "sub:", sub, "ready:", c.Ready(), "generation:", c.Generation())
 	// Output: valid: true sub: alice ready: true generation: 1
 }
+
+// Several providers, one cache each, keyed by issuer: the shape the
+// middleware's KeysByIssuer takes.
+func ExampleNewMulti() {
+	serveSet := func(kid string) *httptest.Server {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		jwk, _ := jwkset.NewJWKFromKey(&key.PublicKey, jwkset.JWKOptions{
+			Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: jwkset.AlgES256},
+		})
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			json.NewEncoder(w).Encode(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+		}))
+	}
+	a, b := serveSet("a-1"), serveSet("b-1")
+	defer a.Close()
+	defer b.Close()
+
+	quiet := slog.New(slog.DiscardHandler)
+	m, err := cache.NewMulti(context.Background(), []cache.Config{
+		{Issuer: "https://login.a.example", URL: a.URL, Logger: quiet}, // URL set: no discovery
+		{Issuer: "https://login.b.example", URL: b.URL, Logger: quiet},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.WaitReady(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	storages := m.Storages() // issuer → jwkset.Storage
+	for _, iss := range m.Issuers() {
+		_, errA := storages[iss].KeyRead(ctx, "a-1")
+		fmt.Printf("%s ready=%v has a-1=%v\n", iss, m.Status()[iss].Ready, errA == nil)
+	}
+	// Output:
+	// https://login.a.example ready=true has a-1=true
+	// https://login.b.example ready=true has a-1=false
+}
