@@ -1,0 +1,292 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+// ErrConfig is wrapped by the errors New returns for a bad Config.
+var ErrConfig = errors.New("metrics: invalid config")
+
+// Config configures New. The zero value is usable.
+type Config struct {
+	// Namespace prefixes every metric name. "" means "jwtgate".
+	Namespace string
+	// Registerer, when set, gets the collector registered by New. nil
+	// means New registers nothing: register the *Metrics yourself (it is a
+	// prometheus.Collector).
+	Registerer prometheus.Registerer
+	// LatencyBuckets are the verification-latency histogram's buckets, in
+	// seconds. nil means exponential from 50µs to ~100ms, which separates
+	// cache hits (µs) from signature checks (tens of µs to ms) and key
+	// look-ups that waited for a fetch.
+	LatencyBuckets []float64
+	// Now is the clock for "seconds since the last good fetch". nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Metrics is a Prometheus collector fed by jwtgate's hooks: the cache's
+// Observer, the Verifier's OnVerify and ErrorHandler, the rate limit's
+// OnDecision and the limiters' Observer. Create it with New; the zero value
+// is not usable. Safe for concurrent use: every hook may be called from any
+// goroutine.
+//
+// Metric names (with the default namespace):
+//
+//	jwtgate_requests_total{outcome,reason}                 requests decided: outcome "accepted" or "rejected", reason as middleware.Reason
+//	jwtgate_verification_duration_seconds{outcome}         extraction + verification time, outcome "ok" or "error"
+//	jwtgate_token_cache_total{result}                      verified-token cache "hit" / "miss"
+//	jwtgate_ratelimit_decisions_total{decision}            "allowed", "limited", "error", "no_key"
+//	jwtgate_limiter_calls_total{backend,outcome}           limiter backend ("local", "redis") results
+//	jwtgate_jwks_fetches_total{provider,kind,result}       HTTP fetches: kind "jwks"/"discovery", result "ok", "not_modified", "error"
+//	jwtgate_jwks_refreshes_total{provider,reason,outcome}  refresh attempts, as cache.RefreshEvent
+//	jwtgate_jwks_breaker_state{provider}                   0 closed, 1 half-open, 2 open
+//	jwtgate_jwks_keys{provider}                            usable keys served
+//	jwtgate_jwks_last_success_age_seconds{provider}        seconds since the last good fetch (absent before the first)
+type Metrics struct {
+	now func() time.Time
+
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	tokenCache  *prometheus.CounterVec
+	decisions   *prometheus.CounterVec
+	limiter     *prometheus.CounterVec
+	fetches     *prometheus.CounterVec
+	refreshes   *prometheus.CounterVec
+	breaker     *prometheus.GaugeVec
+	keys        *prometheus.GaugeVec
+	lastSuccess *prometheus.Desc
+
+	mu      sync.Mutex           // guards success
+	success map[string]time.Time // provider → last good fetch
+}
+
+var _ prometheus.Collector = (*Metrics)(nil)
+
+// New builds the collectors and, when cfg.Registerer is set, registers them.
+func New(cfg Config) (*Metrics, error) {
+	ns := cfg.Namespace
+	if ns == "" {
+		ns = "jwtgate"
+	}
+	buckets := cfg.LatencyBuckets
+	if buckets == nil {
+		buckets = prometheus.ExponentialBuckets(50e-6, 2, 12) // 50µs … ~102ms
+	}
+	for i := 1; i < len(buckets); i++ {
+		if !(buckets[i] > buckets[i-1]) {
+			return nil, fmt.Errorf("%w: LatencyBuckets must increase", ErrConfig)
+		}
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	m := &Metrics{
+		now:     now,
+		success: map[string]time.Time{},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "requests_total",
+			Help: "Requests the verifier decided on, by outcome (accepted, rejected) and reason.",
+		}, []string{"outcome", "reason"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "verification_duration_seconds",
+			Help:    "Time spent extracting and verifying a token.",
+			Buckets: buckets,
+		}, []string{"outcome"}),
+		tokenCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "token_cache_total",
+			Help: "Verified-token cache look-ups, by result (hit, miss).",
+		}, []string{"result"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "ratelimit_decisions_total",
+			Help: "Rate-limit decisions for verified requests (allowed, limited, error, no_key).",
+		}, []string{"decision"}),
+		limiter: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "limiter_calls_total",
+			Help: "Limiter calls by backend (local, redis) and outcome (allowed, limited, error).",
+		}, []string{"backend", "outcome"}),
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "jwks_fetches_total",
+			Help: "HTTP requests to identity providers, by kind (jwks, discovery) and result (ok, not_modified, error).",
+		}, []string{"provider", "kind", "result"}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "jwks_refreshes_total",
+			Help: "Key-set refresh attempts, by reason and outcome.",
+		}, []string{"provider", "reason", "outcome"}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "jwks_breaker_state",
+			Help: "Circuit breaker state of the key fetches: 0 closed, 1 half-open, 2 open.",
+		}, []string{"provider"}),
+		keys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "jwks_keys",
+			Help: "Usable keys in the served key set.",
+		}, []string{"provider"}),
+		lastSuccess: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "jwks_last_success_age_seconds"),
+			"Seconds since the last successful key-set fetch (200 or 304).", []string{"provider"}, nil),
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(m); err != nil {
+			return nil, fmt.Errorf("metrics: register: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) vecs() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.latency, m.tokenCache, m.decisions, m.limiter,
+		m.fetches, m.refreshes, m.breaker, m.keys}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.vecs() {
+		c.Describe(ch)
+	}
+	ch <- m.lastSuccess
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.vecs() {
+		c.Collect(ch)
+	}
+	now := m.now()
+	m.mu.Lock()
+	ages := make(map[string]float64, len(m.success))
+	for p, t := range m.success {
+		ages[p] = now.Sub(t).Seconds()
+	}
+	m.mu.Unlock()
+	for p, age := range ages {
+		ch <- prometheus.MustNewConstMetric(m.lastSuccess, prometheus.GaugeValue, age, p)
+	}
+}
+
+// ObserveRequest counts one decided request: err nil is "accepted",
+// anything else "rejected" with middleware.Reason(err) as the reason.
+func (m *Metrics) ObserveRequest(err error) {
+	if err == nil {
+		m.requests.WithLabelValues("accepted", "ok").Inc()
+		return
+	}
+	m.requests.WithLabelValues("rejected", middleware.Reason(err)).Inc()
+}
+
+// ErrorHandler returns a middleware.Config.ErrorHandler that counts the
+// rejection and then answers through next (nil means middleware.WriteError).
+func (m *Metrics) ErrorHandler(next func(http.ResponseWriter, *http.Request, error)) func(http.ResponseWriter, *http.Request, error) {
+	if next == nil {
+		next = middleware.WriteError
+	}
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		m.ObserveRequest(err)
+		next(w, r, err)
+	}
+}
+
+// Accepted wraps the handler that runs behind the Verifier, counting every
+// request that reaches it as accepted.
+func (m *Metrics) Accepted(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.ObserveRequest(nil)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// OnVerify is a middleware.Config.OnVerify hook: verification latency and
+// verified-token cache hits and misses.
+func (m *Metrics) OnVerify(e middleware.VerifyEvent) {
+	outcome := "ok"
+	if e.Err != nil {
+		outcome = "error"
+	}
+	m.latency.WithLabelValues(outcome).Observe(e.Duration.Seconds())
+	switch {
+	case e.CacheHit:
+		m.tokenCache.WithLabelValues("hit").Inc()
+	case e.Reason == "missing" || e.Reason == "invalid_request" || e.Reason == "anonymous":
+		// No token was looked up.
+	default:
+		m.tokenCache.WithLabelValues("miss").Inc()
+	}
+}
+
+// OnRateLimit is a middleware.RateLimit.OnDecision hook.
+func (m *Metrics) OnRateLimit(e middleware.RateLimitEvent) {
+	m.decisions.WithLabelValues(e.Reason).Inc()
+}
+
+// OnLimiterEvent is a ratelimit.LocalConfig / RedisConfig Observer.
+func (m *Metrics) OnLimiterEvent(e ratelimit.Event) {
+	m.limiter.WithLabelValues(e.Backend, e.Outcome.String()).Inc()
+}
+
+// CacheObserver returns a cache.Observer feeding the key-set metrics. Hooks
+// already set in next are called after the metrics are updated.
+func (m *Metrics) CacheObserver(next cache.Observer) cache.Observer {
+	return cache.Observer{
+		OnFetch: func(e cache.FetchEvent) {
+			m.onFetch(e)
+			if next.OnFetch != nil {
+				next.OnFetch(e)
+			}
+		},
+		OnRefresh: func(e cache.RefreshEvent) {
+			m.onRefresh(e)
+			if next.OnRefresh != nil {
+				next.OnRefresh(e)
+			}
+		},
+		OnBreakerStateChange: func(e cache.BreakerEvent) {
+			m.onBreaker(e)
+			if next.OnBreakerStateChange != nil {
+				next.OnBreakerStateChange(e)
+			}
+		},
+	}
+}
+
+func (m *Metrics) onFetch(e cache.FetchEvent) {
+	result := "ok"
+	switch {
+	case e.Err != nil:
+		result = "error"
+	case e.Status == http.StatusNotModified:
+		result = "not_modified"
+	}
+	m.fetches.WithLabelValues(e.Provider, string(e.Kind), result).Inc()
+}
+
+func (m *Metrics) onRefresh(e cache.RefreshEvent) {
+	m.refreshes.WithLabelValues(e.Provider, string(e.Reason), string(e.Outcome)).Inc()
+	switch e.Outcome {
+	case cache.OutcomeUpdated, cache.OutcomeUnchanged, cache.OutcomeNotModified:
+		m.mu.Lock()
+		m.success[e.Provider] = m.now()
+		m.mu.Unlock()
+		m.breaker.WithLabelValues(e.Provider) // make the series exist (closed) before any change
+	}
+	m.keys.WithLabelValues(e.Provider).Set(float64(e.Keys))
+}
+
+func (m *Metrics) onBreaker(e cache.BreakerEvent) {
+	v := 0.0
+	switch e.To {
+	case "half-open":
+		v = 1
+	case "open":
+		v = 2
+	}
+	m.breaker.WithLabelValues(e.Provider).Set(v)
+}

@@ -1,0 +1,244 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// idp serves a demo provider on loopback.
+func idp(t *testing.T) *demo.Provider {
+	t.Helper()
+	var p *demo.Provider
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.Handler().ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	var err error
+	if p, err = demo.NewProvider(demo.ProviderConfig{Issuer: srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newMetrics(t *testing.T, now func() time.Time) (*Metrics, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := New(Config{Registerer: reg, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, reg
+}
+
+func TestNewRejectsBadBuckets(t *testing.T) {
+	if _, err := New(Config{LatencyBuckets: []float64{1, 1}}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("err = %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	if _, err := New(Config{Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{Registerer: reg}); err == nil {
+		t.Fatal("registering twice in one registry must fail")
+	}
+}
+
+func do(t *testing.T, h http.Handler, token string) int {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/api", nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+func TestVerifierAndLimiterMetrics(t *testing.T) {
+	p := idp(t)
+	m, reg := newMetrics(t, nil)
+	keys, err := cache.New(context.Background(), cache.Config{URL: p.JWKSURL(), Logger: quiet, WaitForFirstLoad: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	lim, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 1, Period: time.Hour, Burst: 2, Observer: m.OnLimiterEvent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := middleware.New(middleware.Config{
+		Keys: keys, Issuers: []string{p.Issuer()}, Logger: quiet,
+		OnVerify:     m.OnVerify,
+		ErrorHandler: m.ErrorHandler(nil),
+		RateLimit:    middleware.RateLimit{Limiter: lim, OnDecision: m.OnRateLimit},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Handler(m.Accepted(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	good, _ := p.Mint(demo.Token{Subject: "alice"})
+	expired, _ := p.Mint(demo.Token{Subject: "bob", ExpiresAt: time.Now().Add(-time.Hour)})
+
+	for _, c := range []struct {
+		token string
+		want  int
+	}{
+		{good, 200}, {good, 200}, {good, 429}, // burst 2: the third is limited
+		{expired, 401}, {"", 401},
+	} {
+		if got := do(t, h, c.token); got != c.want {
+			t.Fatalf("status %d, want %d", got, c.want)
+		}
+	}
+
+	checks := []struct {
+		name string
+		c    prometheus.Collector
+		want float64
+	}{
+		{"accepted", m.requests.WithLabelValues("accepted", "ok"), 2},
+		{"rate limited", m.requests.WithLabelValues("rejected", "rate_limited"), 1},
+		{"expired", m.requests.WithLabelValues("rejected", "expired"), 1},
+		{"missing", m.requests.WithLabelValues("rejected", "missing"), 1},
+		{"cache miss", m.tokenCache.WithLabelValues("miss"), 2}, // good once, expired once
+		{"cache hit", m.tokenCache.WithLabelValues("hit"), 2},
+		{"allowed", m.decisions.WithLabelValues("allowed"), 2},
+		{"limited", m.decisions.WithLabelValues("limited"), 1},
+		{"local allowed", m.limiter.WithLabelValues("local", "allowed"), 2},
+		{"local limited", m.limiter.WithLabelValues("local", "limited"), 1},
+	}
+	for _, c := range checks {
+		if got := testutil.ToFloat64(c.c); got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, got, c.want)
+		}
+	}
+	// Five verifications: four with a token plus the missing one.
+	if n := testutil.CollectAndCount(m.latency); n != 2 {
+		t.Errorf("latency series = %d, want ok and error", n)
+	}
+	if got := histCount(t, reg, "jwtgate_verification_duration_seconds"); got != 5 {
+		t.Errorf("latency observations = %d, want 5", got)
+	}
+}
+
+func histCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, mm := range mf.GetMetric() {
+				n += mm.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestCacheMetrics(t *testing.T) {
+	p := idp(t)
+	clk := &clock{t: time.Now()}
+	m, reg := newMetrics(t, clk.now)
+	keys, err := cache.New(context.Background(), cache.Config{
+		Issuer: p.Issuer(), Name: "demo", Logger: quiet, WaitForFirstLoad: true,
+		Observer: m.CacheObserver(cache.Observer{}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+
+	if got := testutil.ToFloat64(m.fetches.WithLabelValues("demo", "discovery", "ok")); got != 1 {
+		t.Errorf("discovery fetches = %v", got)
+	}
+	if got := testutil.ToFloat64(m.fetches.WithLabelValues("demo", "jwks", "ok")); got != 1 {
+		t.Errorf("jwks fetches = %v", got)
+	}
+	if got := testutil.ToFloat64(m.refreshes.WithLabelValues("demo", "startup", "updated")); got != 1 {
+		t.Errorf("startup refreshes = %v", got)
+	}
+	if got := testutil.ToFloat64(m.keys.WithLabelValues("demo")); got != 1 {
+		t.Errorf("keys = %v", got)
+	}
+	if got := testutil.ToFloat64(m.breaker.WithLabelValues("demo")); got != 0 {
+		t.Errorf("breaker = %v, want closed", got)
+	}
+	clk.add(7 * time.Second)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP jwtgate_jwks_last_success_age_seconds Seconds since the last successful key-set fetch (200 or 304).
+# TYPE jwtgate_jwks_last_success_age_seconds gauge
+jwtgate_jwks_last_success_age_seconds{provider="demo"} 7
+`), "jwtgate_jwks_last_success_age_seconds"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestBreakerAndFailedFetches(t *testing.T) {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer down.Close()
+	m, reg := newMetrics(t, nil)
+	opened := make(chan struct{})
+	var once sync.Once
+	keys, err := cache.New(context.Background(), cache.Config{
+		URL: down.URL, Name: "down", Logger: quiet, BreakerFailures: 1, BreakerTimeout: time.Hour,
+		Observer: m.CacheObserver(cache.Observer{OnBreakerStateChange: func(e cache.BreakerEvent) {
+			if e.To == "open" {
+				once.Do(func() { close(opened) })
+			}
+		}}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	select {
+	case <-opened:
+	case <-time.After(10 * time.Second):
+		t.Fatal("breaker never opened")
+	}
+	if got := testutil.ToFloat64(m.breaker.WithLabelValues("down")); got != 2 {
+		t.Errorf("breaker = %v, want 2 (open)", got)
+	}
+	if got := testutil.ToFloat64(m.fetches.WithLabelValues("down", "jwks", "error")); got < 1 {
+		t.Errorf("failed fetches = %v", got)
+	}
+	// No good fetch yet: the age series must not exist.
+	if n, err := testutil.GatherAndCount(reg, "jwtgate_jwks_last_success_age_seconds"); err != nil || n != 0 {
+		t.Errorf("age series = %d, %v; want none", n, err)
+	}
+}
