@@ -149,6 +149,12 @@ func newSigningKey(now time.Time) (*signingKey, error) {
 // Issuer returns the configured issuer, without a trailing slash.
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
+// RotateEvery returns how long a signing key stays active.
+func (p *Provider) RotateEvery() time.Duration { return p.cfg.RotateEvery }
+
+// TokenTTL returns the default lifetime of minted tokens.
+func (p *Provider) TokenTTL() time.Duration { return p.cfg.TokenTTL }
+
 // JWKSURL returns the URL of the JWK Set.
 func (p *Provider) JWKSURL() string { return p.cfg.Issuer + JWKSPath }
 

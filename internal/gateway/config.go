@@ -107,6 +107,8 @@ type UpstreamAuth struct {
 	Scheme string `yaml:"scheme"`
 	// Env is the environment variable holding the credential. Required.
 	Env string `yaml:"env"`
+
+	value string // the credential, read by Validate
 }
 
 // LoadFile reads a YAML config file. Unknown keys are errors, so a typo
@@ -363,6 +365,8 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 				bad("%s: upstream_auth needs env (the variable holding the credential)", where)
 			} else if v, ok := lookupEnv(cp.Env); !ok || v == "" {
 				bad("%s: upstream_auth: environment variable %s is not set", where, cp.Env)
+			} else {
+				cp.value = v
 			}
 			r.UpstreamAuth = &cp
 		}

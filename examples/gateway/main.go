@@ -1,0 +1,28 @@
+// Command gateway is jwtgate's runnable gateway: a reverse proxy that lets
+// through only requests with a valid JWT.
+//
+// With no flags it is a self-contained demo on loopback: an identity
+// provider whose JWK Set rotates its signing key, an upstream answering
+// JSON and server-sent events, and the gateway in front of it; it prints a
+// curl line with a fresh token.
+//
+//	go run ./examples/gateway
+//
+// With flags it is a real gateway:
+//
+//	go run ./examples/gateway -issuer https://idp.example.com -audience api \
+//	    -upstream http://127.0.0.1:9000 -rate 10 -burst 20
+//	go run ./examples/gateway -config gateway.yaml
+//
+// See README.md, "Gateway", for every flag, the config file and the metrics.
+package main
+
+import (
+	"os"
+
+	"github.com/jwtgate/jwtgate/internal/gateway"
+)
+
+func main() {
+	os.Exit(gateway.Main(os.Args[1:]))
+}

@@ -1,0 +1,344 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/metrics"
+	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+// Deps are the gateway's replaceable parts. The zero value is usable.
+type Deps struct {
+	// HTTPClient fetches the discovery document and the JWK Set. nil means
+	// the cache's default client.
+	HTTPClient *http.Client
+	// Transport carries proxied requests to the upstreams. nil means
+	// http.DefaultTransport.
+	Transport http.RoundTripper
+	// Logger receives the gateway's log lines. nil means slog.Default().
+	Logger *slog.Logger
+	// Registry is where the metrics go; /metrics serves it. nil means a
+	// new registry with the Go and process collectors.
+	Registry *prometheus.Registry
+	// Cache adjusts the key cache's config before it starts (tests shorten
+	// intervals). nil means the gateway's settings as they are.
+	Cache func(*cache.Config)
+}
+
+// Gateway is the reverse proxy: its Handler serves /healthz, /readyz,
+// /metrics and the configured routes. Create it with New and release it
+// with Close. Safe for concurrent use.
+type Gateway struct {
+	cfg      Config
+	log      *slog.Logger
+	keys     *cache.Cache
+	closers  []io.Closer // Redis limiters
+	routes   []*route    // longest prefix first
+	registry *prometheus.Registry
+	metrics  *metrics.Metrics
+	handler  http.Handler
+}
+
+type route struct {
+	Route
+	handler http.Handler
+}
+
+// New builds a gateway from a validated config (see Config.Validate): it
+// starts the key cache, which loads in the background — a provider that is
+// down at start is not an error, /readyz says 503 until it is up.
+func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	reg := deps.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m, err := metrics.New(metrics.Config{Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+
+	cc := cache.Config{
+		URL:        cfg.JWKSURL,
+		Issuer:     cfg.Issuer,
+		HTTPClient: deps.HTTPClient,
+		Logger:     log,
+		Observer:   m.CacheObserver(cache.Observer{}),
+	}
+	if deps.Cache != nil {
+		deps.Cache(&cc)
+	}
+	if g.keys, err = cache.New(ctx, cc); err != nil {
+		return nil, fmt.Errorf("%w: key cache: %w", ErrConfig, err)
+	}
+
+	transport := deps.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	for i, rc := range cfg.Routes {
+		h, err := g.buildRoute(i, rc, transport)
+		if err != nil {
+			return nil, fmt.Errorf("%w: route %q: %w", ErrConfig, rc.Prefix, err)
+		}
+		g.routes = append(g.routes, &route{Route: rc, handler: h})
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !g.Ready() {
+			w.Header().Set("Retry-After", "1")
+			writeStatus(w, http.StatusServiceUnavailable, "keys not loaded")
+			return
+		}
+		writeStatus(w, http.StatusOK, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/", g.proxy)
+	g.handler = mux
+	return g, nil
+}
+
+func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http.Handler, error) {
+	target, err := url.Parse(rc.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	mc := middleware.Config{
+		Keys:         g.keys,
+		Audiences:    rc.Audiences,
+		Algorithms:   g.cfg.Algorithms,
+		ClaimHeaders: rc.ClaimHeaders,
+		Logger:       g.log,
+		OnVerify:     g.metrics.OnVerify,
+		ErrorHandler: g.metrics.ErrorHandler(middleware.WriteError),
+	}
+	if g.cfg.Issuer != "" {
+		mc.Issuers = []string{g.cfg.Issuer}
+	}
+	if *rc.Rate > 0 {
+		lim, err := g.limiter(i, rc)
+		if err != nil {
+			return nil, err
+		}
+		weight := rc.Weight
+		mc.RateLimit = middleware.RateLimit{
+			Limiter:    lim,
+			Cost:       func(*middleware.Claims, *http.Request) int { return weight },
+			OnDecision: g.metrics.OnRateLimit,
+		}
+	}
+	v, err := middleware.New(mc)
+	if err != nil {
+		return nil, err
+	}
+	v = v.With(middleware.Route{Scopes: rc.Scopes})
+
+	var credential string
+	if rc.UpstreamAuth != nil {
+		credential = rc.UpstreamAuth.value
+		if s := rc.UpstreamAuth.Scheme; s != "" {
+			credential = s + " " + credential
+		} else if strings.EqualFold(rc.UpstreamAuth.Header, "Authorization") {
+			credential = "Bearer " + credential
+		}
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			if rc.StripPrefix {
+				stripPrefix(pr.Out.URL, rc.Prefix)
+			}
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			if rc.DropAuthorization {
+				pr.Out.Header.Del("Authorization")
+			}
+			if rc.UpstreamAuth != nil {
+				pr.Out.Header.Set(rc.UpstreamAuth.Header, credential)
+			}
+		},
+		Transport: transport,
+		// Flush every write at once: server-sent events from an LLM API
+		// must reach the client as the upstream sends them.
+		FlushInterval: -1,
+		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) {
+				return // the client left
+			}
+			g.log.Warn("gateway: upstream error", "route", rc.Prefix, "err", err)
+			writeJSONError(w, http.StatusBadGateway, "bad_gateway", "upstream unavailable")
+		},
+	}
+	return v.Handler(g.metrics.Accepted(rp)), nil
+}
+
+// limiter builds the route's limiter: in-process, or in Redis (shared by
+// replicas) under a prefix of its own.
+func (g *Gateway) limiter(i int, rc Route) (ratelimit.Limiter, error) {
+	n, period := ratePeriod(*rc.Rate)
+	if g.cfg.Redis == "" {
+		return ratelimit.NewLocal(ratelimit.LocalConfig{
+			Rate: n, Period: period, Burst: *rc.Burst, Observer: g.metrics.OnLimiterEvent,
+		})
+	}
+	r, err := ratelimit.NewRedis(ratelimit.RedisConfig{
+		Addr:   g.cfg.Redis,
+		Prefix: fmt.Sprintf("jwtgate:rl:route%d:", i),
+		Rate:   n, Period: period, Burst: *rc.Burst,
+		// Each replica keeps limiting on its own while Redis is down,
+		// rather than letting everything through or nothing.
+		FailurePolicy: ratelimit.FailLocal,
+		Logger:        g.log,
+		Observer:      g.metrics.OnLimiterEvent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, r)
+	return r, nil
+}
+
+// ratePeriod expresses a per-second rate as whole units per period: 5 →
+// (5, 1s); 0.5 → (1, 2s).
+func ratePeriod(perSecond float64) (int, time.Duration) {
+	if perSecond >= 1 && perSecond == math.Trunc(perSecond) && perSecond < math.MaxInt32 {
+		return int(perSecond), time.Second
+	}
+	return 1, time.Duration(float64(time.Second) / perSecond)
+}
+
+func stripPrefix(u *url.URL, prefix string) {
+	trim := func(p string) string {
+		p = strings.TrimPrefix(p, strings.TrimSuffix(prefix, "/"))
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p
+		}
+		return p
+	}
+	u.Path = trim(u.Path)
+	if u.RawPath != "" {
+		u.RawPath = trim(u.RawPath)
+	}
+}
+
+// proxy picks the route with the longest matching prefix.
+func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	// An unclean path could match one route's prefix and mean another
+	// route's path to the upstream ("/public/../admin"): refuse it.
+	if !strings.HasPrefix(p, "/") || cleanPath(p) != p {
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "path is not clean")
+		return
+	}
+	for _, rt := range g.routes {
+		if prefixMatches(rt.Prefix, p) {
+			rt.handler.ServeHTTP(w, r)
+			return
+		}
+	}
+	writeJSONError(w, http.StatusNotFound, "not_found", "no route")
+}
+
+// Handler returns the gateway's handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Ready reports whether the key set is loaded and not stale.
+func (g *Gateway) Ready() bool { return g.keys != nil && g.keys.Ready() }
+
+// WaitReady waits until the key set is loaded or ctx ends.
+func (g *Gateway) WaitReady(ctx context.Context) error { return g.keys.WaitReady(ctx) }
+
+// Metrics returns the gateway's registry (what /metrics serves).
+func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
+
+// Close stops the key cache and closes the Redis limiters. Idempotent.
+func (g *Gateway) Close() error {
+	var errs []error
+	if g.keys != nil {
+		errs = append(errs, g.keys.Close())
+	}
+	for _, c := range g.closers {
+		errs = append(errs, c.Close())
+	}
+	g.closers = nil
+	return errors.Join(errs...)
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, lets in-flight requests finish for at most ShutdownTimeout,
+// then cuts the remaining connections (long streams). It does not Close
+// the gateway.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		// No WriteTimeout: streamed responses may legitimately run long.
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		g.log.Warn("gateway: shutdown timeout; closing remaining connections", "timeout", g.cfg.ShutdownTimeout)
+		err = srv.Close()
+	}
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+func writeStatus(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "{\"status\":%q}\n", msg)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "{\"error\":%q,\"error_description\":%q}\n", code, desc)
+}

@@ -1,0 +1,276 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jwtgate/jwtgate/internal/demo"
+)
+
+// Exit codes of Main and Run.
+const (
+	ExitOK     = 0
+	ExitFailed = 1 // could not listen, or serving failed
+	ExitUsage  = 2 // bad flags or config; nothing was started
+)
+
+// Demo-mode settings: what the printed token holds and the routes require.
+const (
+	demoAudience       = "jwtgate-demo"
+	demoScopes         = "demo:read llm:use"
+	demoSubject        = "demo-user"
+	demoUpstreamKeyEnv = "JWTGATE_DEMO_UPSTREAM_KEY"
+)
+
+// Env is what Run needs from the outside world. Zero fields mean the
+// process's own (os.Stdout, os.Stderr, os.LookupEnv, Deps{}).
+type Env struct {
+	Stdout, Stderr io.Writer
+	LookupEnv      func(string) (string, bool)
+	Deps           Deps
+	// RotateEvery overrides the demo provider's key rotation period.
+	// 0 means its default (5 min).
+	RotateEvery time.Duration
+	// OnServe, when set, is called once the gateway listens, with its
+	// base URL and, in demo mode, the demo provider (tests mint tokens
+	// and rotate keys with it; nil otherwise).
+	OnServe func(gatewayURL string, p *demo.Provider)
+}
+
+// Main is the gateway program: it runs until SIGINT or SIGTERM and returns
+// the exit code.
+func Main(args []string) int { return mainEnv(args, Env{}) }
+
+func mainEnv(args []string, env Env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, args, env)
+}
+
+// Run parses args, starts the gateway (and, with no provider or upstream
+// flags, the demo provider and upstream), serves until ctx ends, shuts down
+// gracefully and returns the exit code.
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Stdout == nil {
+		env.Stdout = os.Stdout
+	}
+	if env.Stderr == nil {
+		env.Stderr = os.Stderr
+	}
+	if env.LookupEnv == nil {
+		env.LookupEnv = os.LookupEnv
+	}
+	log := env.Deps.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		env.Deps.Logger = log
+	}
+	usage := func(err error) int {
+		fmt.Fprintf(env.Stderr, "gateway: %v\nRun with -h for the flags.\n", err)
+		return ExitUsage
+	}
+
+	cfg, opts, err := ParseArgs(args, env.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		return usage(err)
+	}
+
+	var d *demoParts
+	if opts.Demo {
+		if d, err = startDemo(&cfg, env); err != nil {
+			fmt.Fprintf(env.Stderr, "gateway: demo: %v\n", err)
+			return ExitFailed
+		}
+		defer d.stop()
+		lookup := env.LookupEnv
+		env.LookupEnv = func(k string) (string, bool) {
+			if v, ok := lookup(k); ok || k != demoUpstreamKeyEnv {
+				return v, ok
+			}
+			return "demo-upstream-key", true
+		}
+	}
+	cfg, err = cfg.Validate(env.LookupEnv)
+	if err != nil {
+		return usage(err)
+	}
+	if cfg.Issuer == "" {
+		log.Warn("gateway: no -issuer: the iss claim is not checked")
+	}
+
+	g, err := New(ctx, cfg, env.Deps)
+	if err != nil {
+		return usage(err)
+	}
+	defer g.Close()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil && opts.Demo && !opts.ListenSet {
+		// The demo must start on a fresh machine whatever holds 8080.
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "gateway: listen: %v\n", err)
+		return ExitFailed
+	}
+	gwURL := "http://" + ln.Addr().String()
+
+	served := make(chan error, 1)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { served <- g.Serve(sctx, ln) }()
+
+	if d != nil {
+		if err := d.announce(ctx, g, gwURL, env.Stdout); err != nil {
+			fmt.Fprintf(env.Stderr, "gateway: demo: %v\n", err)
+			cancel()
+			<-served
+			return ExitFailed
+		}
+	} else {
+		fmt.Fprintf(env.Stdout, "jwtgate gateway listening on %s (%d routes; /healthz /readyz /metrics)\n", gwURL, len(cfg.Routes))
+	}
+	if env.OnServe != nil {
+		var p *demo.Provider
+		if d != nil {
+			p = d.provider
+		}
+		env.OnServe(gwURL, p)
+	}
+
+	if err := <-served; err != nil {
+		fmt.Fprintf(env.Stderr, "gateway: %v\n", err)
+		return ExitFailed
+	}
+	log.Info("gateway: stopped")
+	return ExitOK
+}
+
+// demoParts are the demo provider and upstream, each on its own loopback
+// port, with the goroutines serving them.
+type demoParts struct {
+	provider    *demo.Provider
+	upstreamURL string
+	servers     []*http.Server
+	wg          sync.WaitGroup
+}
+
+func startDemo(cfg *Config, env Env) (d *demoParts, err error) {
+	d = &demoParts{}
+	defer func() {
+		if err != nil {
+			d.stop()
+		}
+	}()
+	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	upLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		idpLn.Close()
+		return nil, err
+	}
+	d.provider, err = demo.NewProvider(demo.ProviderConfig{
+		Issuer:          "http://" + idpLn.Addr().String(),
+		RotateEvery:     env.RotateEvery,
+		DefaultAudience: demoAudience,
+		DefaultScope:    demoScopes,
+	})
+	if err != nil {
+		idpLn.Close()
+		upLn.Close()
+		return nil, err
+	}
+	d.upstreamURL = "http://" + upLn.Addr().String()
+	d.serve(idpLn, d.provider.Handler())
+	d.serve(upLn, demo.NewUpstream(demo.UpstreamConfig{}))
+
+	cfg.Issuer = d.provider.Issuer()
+	if len(cfg.Audiences) == 0 {
+		cfg.Audiences = []string{demoAudience}
+	}
+	if cfg.Rate == 0 {
+		cfg.Rate, cfg.Burst = 5, 10
+	}
+	claims := map[string]string{"sub": "X-Jwtgate-Subject", "scope": "X-Jwtgate-Scope"}
+	cfg.Routes = []Route{
+		{Prefix: "/api/", Upstream: d.upstreamURL, Scopes: []string{"demo:read"}, ClaimHeaders: claims},
+		{
+			Prefix: "/llm/", Upstream: d.upstreamURL, Scopes: []string{"llm:use"}, ClaimHeaders: claims,
+			Weight: 2, DropAuthorization: true, UpstreamAuth: &UpstreamAuth{Env: demoUpstreamKeyEnv},
+		},
+	}
+	return d, nil
+}
+
+func (d *demoParts) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	d.servers = append(d.servers, srv)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		_ = srv.Serve(ln) // returns ErrServerClosed on stop
+	}()
+}
+
+func (d *demoParts) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range d.servers {
+		if s.Shutdown(ctx) != nil {
+			_ = s.Close()
+		}
+	}
+	d.wg.Wait()
+}
+
+// announce waits for the gateway to have the demo keys (so the printed
+// line works at once), mints a token and prints how to use it.
+func (d *demoParts) announce(ctx context.Context, g *Gateway, gwURL string, w io.Writer) error {
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := g.WaitReady(wctx); err != nil {
+		return err
+	}
+	tok, err := d.provider.Mint(demo.Token{Subject: demoSubject, Audience: []string{demoAudience}, Scope: demoScopes})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, `jwtgate demo: identity provider, upstream and gateway on loopback (Ctrl-C stops).
+
+  identity provider  %s   (JWKS %s, key rotates every %s)
+  demo upstream      %s
+  gateway            %s   (/healthz /readyz /metrics)
+
+A request with a fresh token (sub=%s, scope "%s", valid %s):
+
+curl -H "Authorization: Bearer %s" %s/api/hello
+
+A server-sent-events stream through the gateway (unbuffered; the client's token is replaced by an upstream key):
+
+curl -N -H "Authorization: Bearer %s" %s/llm/stream
+
+Without a token (401):  curl -i %s/api/hello
+Another token:          curl '%s/token?sub=alice&scope=demo:read'
+`,
+		d.provider.Issuer(), d.provider.JWKSURL(), d.provider.RotateEvery(),
+		d.upstreamURL, gwURL,
+		demoSubject, demoScopes, d.provider.TokenTTL(),
+		tok, gwURL, tok, gwURL, gwURL, d.provider.Issuer())
+	return nil
+}

@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/internal/demo"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of Run and
+// reads of the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestBadFlagsExitTwoBeforeListening(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-nope"}, "flag provided but not defined"},
+		{[]string{"-upstream", "http://127.0.0.1:9"}, "need -issuer"},
+		{[]string{"-issuer", "https://idp.example", "-upstream", "ftp://x"}, "want an absolute http(s) URL"},
+		{[]string{"-config", "/nonexistent.yaml"}, "no such file"},
+		// The cache refuses plain http to a non-loopback provider.
+		{[]string{"-jwks-url", "http://idp.example/jwks", "-upstream", "http://127.0.0.1:9"}, "key cache"},
+	}
+	for _, c := range cases {
+		var stdout, stderr syncBuffer
+		code := Run(context.Background(), c.args, Env{Stdout: &stdout, Stderr: &stderr, Deps: Deps{Logger: quiet}})
+		if code != ExitUsage {
+			t.Errorf("%q: exit %d, want %d; stderr %s", c.args, code, ExitUsage, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%q: stderr %q lacks %q", c.args, stderr.String(), c.want)
+		}
+		if stdout.String() != "" {
+			t.Errorf("%q: printed %q: it got as far as listening", c.args, stdout.String())
+		}
+	}
+	if code := Run(context.Background(), []string{"-h"}, Env{Stdout: io.Discard, Stderr: io.Discard}); code != ExitOK {
+		t.Errorf("-h: exit %d", code)
+	}
+}
+
+var curlLine = regexp.MustCompile(`(?m)^curl (-N )?-H "Authorization: Bearer ([A-Za-z0-9_.-]+)" (http://\S+)$`)
+
+// The demo's printed curl lines must work as printed.
+func TestDemoModePrintsWorkingCurlLines(t *testing.T) {
+	var stdout syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"-listen", "127.0.0.1:0"}, Env{
+			Stdout: &stdout, Stderr: io.Discard, Deps: Deps{Logger: quiet},
+			OnServe: func(string, *demo.Provider) { close(served) },
+		})
+	}()
+	select {
+	case <-served:
+	case code := <-done:
+		t.Fatalf("Run exited %d before serving", code)
+	}
+	out := stdout.String()
+	lines := curlLine.FindAllStringSubmatch(out, -1)
+	if len(lines) != 2 {
+		cancel()
+		<-done
+		t.Fatalf("want two curl lines in:\n%s", out)
+	}
+	tr := &http.Transport{}
+	client := &http.Client{Transport: tr}
+	for _, l := range lines {
+		req, _ := http.NewRequest(http.MethodGet, l[3], nil)
+		req.Header.Set("Authorization", "Bearer "+l[2])
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: status %d: %s", l[3], resp.StatusCode, body)
+		}
+		if l[1] != "" && !strings.Contains(string(body), "[DONE]") {
+			t.Errorf("stream did not complete: %s", body)
+		}
+	}
+	tr.CloseIdleConnections()
+	cancel()
+	if code := <-done; code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// slowRequestSurvivesShutdown starts the gateway through run, sends a slow
+// request, triggers shutdown with stop once the upstream holds the request,
+// and checks that the request still completes and the program exits 0.
+func slowRequestSurvivesShutdown(t *testing.T, run func(args []string, env Env) int, stop func()) {
+	p, up := startIDP(t, false), startUpstream(t)
+	cfgFile := writeFile(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nroutes:\n  - {prefix: /, upstream: '"+up.srv.URL+"'}\n")
+	urlc := make(chan string, 1)
+	done := make(chan int, 1)
+	loaded := make(chan struct{})
+	var once sync.Once
+	deps := Deps{Logger: quiet, Cache: func(c *cache.Config) {
+		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
+			if e.Keys > 0 {
+				once.Do(func() { close(loaded) })
+			}
+		})
+	}}
+	go func() {
+		done <- run([]string{"-config", cfgFile}, Env{
+			Stdout: io.Discard, Stderr: io.Discard, Deps: deps,
+			OnServe: func(u string, _ *demo.Provider) { urlc <- u },
+		})
+	}()
+	var gwURL string
+	select {
+	case gwURL = <-urlc:
+	case code := <-done:
+		t.Fatalf("exited %d before serving", code)
+	}
+	<-loaded
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodGet, gwURL+"/slow", nil)
+	req.Header.Set("Authorization", "Bearer "+p.mint(t, demo.Token{Subject: "s", Audience: []string{"x"}}))
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	resc := make(chan result, 1)
+	go func() {
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			resc <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		resc <- result{resp.StatusCode, string(b), err}
+	}()
+	select {
+	case <-up.started: // the request is in flight at the upstream
+	case r := <-resc:
+		t.Fatalf("request never reached the upstream: %+v", r)
+	}
+	stop()
+	// The program must wait for the in-flight request, not exit under it.
+	select {
+	case code := <-done:
+		t.Fatalf("exited %d with a request in flight", code)
+	case r := <-resc:
+		t.Fatalf("request ended before the upstream answered: %+v", r)
+	case <-time.After(100 * time.Millisecond):
+		// Not a wait for behaviour: a bounded check that nothing ended early.
+	}
+	close(up.release)
+	r := <-resc
+	if r.err != nil || r.status != http.StatusOK || r.body != "done" {
+		t.Fatalf("slow request: %+v", r)
+	}
+	if code := <-done; code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestShutdownLetsSlowRequestFinish(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	slowRequestSurvivesShutdown(t, func(args []string, env Env) int { return Run(ctx, args, env) }, cancel)
+}
+
+func TestSIGTERMLetsSlowRequestFinish(t *testing.T) {
+	slowRequestSurvivesShutdown(t, mainEnv, func() {
+		// mainEnv has SIGTERM routed to its context while it runs, so this
+		// does not kill the test process.
+		if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
