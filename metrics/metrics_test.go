@@ -172,14 +172,22 @@ func TestCacheMetrics(t *testing.T) {
 	p := idp(t)
 	clk := &clock{t: time.Now()}
 	m, reg := newMetrics(t, clk.now)
+	refreshed := make(chan struct{}, 1)
 	keys, err := cache.New(context.Background(), cache.Config{
-		Issuer: p.Issuer(), Name: "demo", Logger: quiet, WaitForFirstLoad: true,
-		Observer: m.CacheObserver(cache.Observer{}),
+		Issuer: p.Issuer(), Name: "demo", Logger: quiet,
+		// The hook runs after the metrics' own: once it fires, they are set.
+		Observer: m.CacheObserver(cache.Observer{OnRefresh: func(cache.RefreshEvent) {
+			select {
+			case refreshed <- struct{}{}:
+			default:
+			}
+		}}),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer keys.Close()
+	<-refreshed
 
 	if got := testutil.ToFloat64(m.fetches.WithLabelValues("demo", "discovery", "ok")); got != 1 {
 		t.Errorf("discovery fetches = %v", got)
