@@ -19,7 +19,7 @@ type benchRun map[string]float64 // unit → value ("ns/op", "allocs/op", "B/op"
 var benchLine = regexp.MustCompile(`^Benchmark(Serial|Parallel)/alg=([A-Za-z0-9]+)/case=([A-Za-z0-9_]+?)(?:-\d+)?\s+(\d+)\s+(.*)$`)
 
 // parseBench reads benchmark output; runs keep their order, so the i-th run
-// of two benchmarks come from the same round of -count.
+// of two benchmarks come from the same round.
 func parseBench(path string) (map[key][]benchRun, string, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -34,7 +34,8 @@ func values(rs []benchRun, unit string) []float64 {
 }
 
 // pairedRatios divides the i-th run of a by the i-th run of b: both come
-// from the same -count round, so slow phases of a noisy machine cancel out.
+// from the same round (benchmarks/run makes each round a separate pass), so
+// slow phases of a noisy machine cancel out.
 func pairedRatios(a, b []benchRun, unit string) []float64 {
 	n := min(len(a), len(b))
 	out := make([]float64, 0, n)

@@ -123,7 +123,7 @@ func (d *data) write(b *strings.Builder, timeChart, instrChart string, haveInstr
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("# jwtgate benchmarks: results\n\n")
 	p("Written by `benchmarks/run` (do not edit by hand). Every ratio below is between figures of this one run: ")
-	p("times are medians over %d rounds (`-count`), with (min–max) of the per-round ratios, each round's case divided by the same round's `crypto_floor`; ", d.counts)
+	p("times are medians over %d rounds (each round a separate pass over every benchmark), with (min–max) of the per-round ratios, each round's case divided by the same round's `crypto_floor`; ", d.counts)
 	p("instruction counts come from `valgrind --tool=callgrind` on the same test binary, counting only the benchmark loop, divided per request. ")
 	p("Instruction counts repeat to within a fraction of a per cent from run to run, wall time on this shared 2-core machine does not, so **where a bar can be judged by instruction count, the count decides** and the time is shown beside it; the parallel bars have only time.\n\n")
 	if d.cpu != "" {
