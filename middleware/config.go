@@ -153,7 +153,8 @@ type VerifyEvent struct {
 	Duration time.Duration
 	// CacheHit reports whether the verified-token cache answered.
 	CacheHit bool
-	// Alg is the token's algorithm, when the header got that far.
+	// Alg is the token's alg once it has passed the allow-list, "" before
+	// (so an attacker cannot grow a metric's label set).
 	Alg string
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -186,3 +187,31 @@ type discardWriter struct {
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discardWriter) WriteHeader(s int)           { d.status = s }
+
+func TestOnVerifyEvents(t *testing.T) {
+	k := keys(t)
+	cfg := baseConfig(memKeys(t))
+	var events []VerifyEvent
+	cfg.OnVerify = func(e VerifyEvent) { events = append(events, e) }
+	v, _ := New(cfg)
+	h := v.Handler(okHandler)
+	tok := sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, goodClaims())
+	do(h, bearerReq(tok))
+	do(h, bearerReq(tok))
+	do(h, bearerReq(sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, with(goodClaims(), "exp", testNow.Add(-time.Hour).Unix()))))
+	do(h, bearerReq(b64([]byte(`{"alg":"random-123"}`))+".e30.c2ln"))
+	do(h, bearerReq(""))
+	want := []struct {
+		reason, alg string
+		hit         bool
+	}{{"ok", "ES256", false}, {"ok", "ES256", true}, {"expired", "ES256", false}, {"alg", "", false}, {"missing", "", false}}
+	if len(events) != len(want) {
+		t.Fatalf("%d events: %+v", len(events), events)
+	}
+	for i, w := range want {
+		e := events[i]
+		if e.Reason != w.reason || e.Alg != w.alg || e.CacheHit != w.hit || (w.reason == "ok") != (e.Err == nil) || e.Duration < 0 {
+			t.Errorf("event %d: %+v, want %+v", i, e, w)
+		}
+	}
+}

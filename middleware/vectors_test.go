@@ -271,6 +271,7 @@ func TestWycheproofRawSignatures(t *testing.T) {
 		"rsa_pss_2048_sha256_mgf1_32_test.json":  "PS256",
 	} {
 		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
 			var f wycheproofFile
 			readVector(t, "wycheproof/"+file, &f)
 			spec := algSpecs[alg]

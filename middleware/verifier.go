@@ -101,12 +101,21 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 }
 
 func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Error) {
+	return v.verifyAlg(ctx, token, nil)
+}
+
+// verifyAlg is verify that also reports the token's alg through alg (when
+// not nil) once the header has been read, for OnVerify.
+func (v *Verifier) verifyAlg(ctx context.Context, token string, alg *string) (*Claims, bool, *Error) {
 	now := v.cfg.Now()
 	var h uint64
 	if v.cache != nil {
 		var e *cacheEntry
 		e, h = v.cache.get(token, now.UnixNano())
 		if e != nil {
+			if alg != nil {
+				*alg = e.j.spec.name
+			}
 			if v.stillValid(ctx, e) {
 				if err := v.runValidate(ctx, e.claims); err != nil {
 					return nil, true, err
@@ -120,6 +129,9 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Er
 		return nil, false, errTooLarge
 	}
 	j, payload, err := v.parseJWS(token)
+	if alg != nil && j.spec != nil {
+		*alg = j.spec.name
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -197,7 +209,7 @@ func (v *Verifier) parseJWS(token string) (jws, string, *Error) {
 		return jws{}, "", errAlg
 	}
 	if !j.hasKID && !v.cfg.KIDOptional && !j.spec.hmac {
-		return jws{}, "", errNoKID
+		return j, "", errNoKID
 	}
 	return j, payload, nil
 }
@@ -309,9 +321,14 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 	var (
 		c   *Claims
 		hit bool
+		alg string
 	)
 	if err == nil {
-		c, hit, err = v.verify(r.Context(), token)
+		if v.cfg.OnVerify != nil {
+			c, hit, err = v.verifyAlg(r.Context(), token, &alg)
+		} else {
+			c, hit, err = v.verify(r.Context(), token)
+		}
 	} else if err == errMissing && v.cfg.Optional {
 		if v.cfg.OnVerify != nil {
 			v.cfg.OnVerify(VerifyEvent{Reason: "anonymous", Duration: time.Since(start)})
@@ -319,7 +336,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 		return nil, nil
 	}
 	if v.cfg.OnVerify != nil {
-		v.cfg.OnVerify(VerifyEvent{Reason: reasonOf(err), Err: errOrNil(err), Duration: time.Since(start), CacheHit: hit})
+		v.cfg.OnVerify(VerifyEvent{Reason: reasonOf(err), Err: errOrNil(err), Duration: time.Since(start), CacheHit: hit, Alg: alg})
 	}
 	if err != nil {
 		v.logReject(r, err)
