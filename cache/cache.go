@@ -78,7 +78,7 @@ type Cache struct {
 	fetches, fetchErrors, notModified, rejected, kidRefreshes atomic.Uint64
 }
 
-// snapshot is an immutable served key set.
+// snapshot is a served key set, immutable apart from its stale latch.
 type snapshot struct {
 	byKID        map[string]*jwkset.JWK
 	keys         []jwkset.JWK

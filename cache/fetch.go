@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,10 @@ import (
 
 // maxRedirects is the most redirects a fetch follows.
 const maxRedirects = 3
+
+// errUnexpectedStatus is the cause in a *FetchError whose StatusCode is not
+// 200 (or an expected 304); the code itself is in the FetchError.
+var errUnexpectedStatus = errors.New("unexpected status")
 
 // response is what a successful HTTP exchange yields.
 type response struct {
@@ -108,7 +113,7 @@ func (c *Cache) doGet(ctx context.Context, rawURL, etag, lastModified string, st
 	case resp.StatusCode != http.StatusOK:
 		// Drain a little so the connection can be reused; the rest is dropped.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return nil, fmt.Errorf("unexpected status %d", resp.StatusCode)
+		return nil, errUnexpectedStatus
 	}
 	limit := c.cfg.MaxBodyBytes
 	if resp.ContentLength > limit {

@@ -117,6 +117,19 @@ func TestStartupWhileProviderDownThenUp(t *testing.T) {
 		if waitErr != nil {
 			t.Fatal(waitErr)
 		}
+		st := c.Status()
+		var fe *FetchError
+		if !errors.As(st.LastError, &fe) || fe.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("last error %v, want the 503", st.LastError)
+		}
+		if got := st.LastError.Error(); got != "cache: fetch https://idp.test/jwks: status 503: unexpected status" {
+			t.Fatalf("error text %q", got)
+		}
+		if !st.LastSuccess.After(st.LastErrorAt) || st.LastSuccess.After(time.Now()) || !st.LastAttempt.Equal(st.LastSuccess) ||
+			st.ConsecutiveFailures != 0 || st.Fetches != 2 || st.FetchErrors != 1 || st.Generation != 1 ||
+			!st.LoadedAt.Equal(st.LastSuccess) || !st.ExpiresAt.Equal(st.LastSuccess.Add(DefaultTTL)) {
+			t.Fatalf("status after recovery %+v", st)
+		}
 	})
 }
 
