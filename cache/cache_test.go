@@ -174,6 +174,32 @@ func TestBadResponsesKeepTheLastGoodSet(t *testing.T) {
 	}
 }
 
+func TestServerHangingPastTheTimeoutKeepsTheLastGoodSet(t *testing.T) {
+	// Real sockets; the time-out is short so the test waits for it, not for a sleep.
+	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "good", jwkset.AlgRS256)))
+	srv := serve(t, p)
+	cfg := Config{URL: srv.URL, FetchTimeout: 200 * time.Millisecond, UnknownKIDInterval: time.Nanosecond}
+	evs := observeRefreshes(&cfg)
+	c := newTestCache(t, cfg)
+	nextRefresh(t, evs)
+	p.set(func(p *provider) { p.hang = true })
+	start := time.Now()
+	if _, err := c.KeyRead(context.Background(), "unknown"); !errors.Is(err, jwkset.ErrKeyNotFound) {
+		t.Fatalf("err = %v", err)
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Fatalf("returned after %v, before the fetch time-out", waited)
+	}
+	ev := nextRefresh(t, evs)
+	if ev.Outcome != OutcomeFailed || !errors.Is(ev.Err, context.DeadlineExceeded) {
+		t.Fatalf("refresh %+v, want failed with DeadlineExceeded", ev)
+	}
+	if st := c.Status(); st.FetchErrors != 1 || !st.Ready {
+		t.Fatalf("status %+v", st)
+	}
+	mustRead(t, c, "good")
+}
+
 func TestConditionalRequestsETagAnd304(t *testing.T) {
 	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
 	p.etag = `"v1"`
