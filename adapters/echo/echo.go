@@ -1,0 +1,82 @@
+package jwtecho
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jwtgate/jwtgate/middleware"
+)
+
+// ClaimsKey is the echo context key holding the verified
+// *middleware.Claims. Read it with Claims rather than by hand.
+const ClaimsKey = "jwtgate.claims"
+
+// ErrConfig is returned by New for a Config without a Verifier.
+var ErrConfig = errors.New("jwtecho: invalid config")
+
+// Config configures New.
+type Config struct {
+	// Verifier verifies every request not skipped; use Verifier.With for
+	// per-route requirements. Required.
+	Verifier *middleware.Verifier
+	// Skipper, when it returns true, lets the request through unverified.
+	// nil means nothing is skipped.
+	Skipper func(c echo.Context) bool
+}
+
+// New returns the middleware. A rejected request is answered by the
+// Verifier's WriteError and the chain stops (the handler returns nil, so
+// echo's error handler does not write a second answer); an accepted one
+// continues with the claims in the echo context and the request's context.
+func New(cfg Config) (echo.MiddlewareFunc, error) {
+	if cfg.Verifier == nil {
+		return nil, fmt.Errorf("%w: Verifier is nil", ErrConfig)
+	}
+	v, skip := cfg.Verifier, cfg.Skipper
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if skip != nil && skip(c) {
+				return next(c)
+			}
+			r := c.Request()
+			claims, err := v.Authenticate(c.Response(), r)
+			if err != nil {
+				v.WriteError(c.Response(), r, err)
+				return nil
+			}
+			if claims != nil { // nil: an optional-auth request without a token
+				c.Set(ClaimsKey, claims)
+				c.SetRequest(r.WithContext(middleware.ContextWithClaims(r.Context(), claims)))
+			}
+			return next(c)
+		}
+	}, nil
+}
+
+// RequireScopes is per-route middleware for routes behind New's
+// middleware: it answers 403 insufficient_scope unless the claims have
+// every one of scopes, and 401 when the request has no claims.
+func RequireScopes(v *middleware.Verifier, scopes ...string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			claims, ok := Claims(c)
+			if !ok {
+				v.WriteError(c.Response(), c.Request(), middleware.ErrTokenMissing)
+				return nil
+			}
+			if !claims.HasScopes(scopes...) {
+				v.WriteError(c.Response(), c.Request(), &middleware.Error{Kind: middleware.ErrInsufficientScope, Description: "insufficient scope"})
+				return nil
+			}
+			return next(c)
+		}
+	}
+}
+
+// Claims returns the claims the middleware stored in c.
+func Claims(c echo.Context) (*middleware.Claims, bool) {
+	claims, ok := c.Get(ClaimsKey).(*middleware.Claims)
+	return claims, ok && claims != nil
+}

@@ -1,0 +1,53 @@
+package nethttp_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/jwtgate/jwtgate/adapters/nethttp"
+	"github.com/jwtgate/jwtgate/internal/adaptertest"
+	"github.com/jwtgate/jwtgate/middleware"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestServeMuxBehaviourTable(t *testing.T) {
+	f := adaptertest.New(t)
+	mux := http.NewServeMux()
+	items := func(w http.ResponseWriter, r *http.Request) {
+		c, ok := nethttp.Claims(r)
+		fmt.Fprint(w, adaptertest.Body(c, ok, r))
+	}
+	nethttp.Handle(mux, "GET /items", f.V, items)
+	nethttp.Handle(mux, "GET /admin", f.V, items, "admin")
+	mux.Handle("GET /limited", nethttp.HandlerFunc(f.Limited, func(w http.ResponseWriter, r *http.Request, c *middleware.Claims) {
+		fmt.Fprint(w, adaptertest.Body(c, c != nil, r))
+	}))
+	mux.Handle("GET /down", nethttp.Require(f.Down)(http.HandlerFunc(items)))
+	adaptertest.Run(t, f, mux)
+}
+
+// Require has chi's middleware shape; chained by hand here the way chi's
+// r.With(...) chains it.
+func TestRequireComposes(t *testing.T) {
+	f := adaptertest.New(t)
+	chain := func(h http.Handler, mws ...func(http.Handler) http.Handler) http.Handler {
+		for i := len(mws) - 1; i >= 0; i-- {
+			h = mws[i](h)
+		}
+		return h
+	}
+	items := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := nethttp.Claims(r)
+		fmt.Fprint(w, adaptertest.Body(c, ok, r))
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/items", chain(items, nethttp.Require(f.V)))
+	mux.Handle("/admin", chain(items, nethttp.Require(f.V, "admin")))
+	mux.Handle("/limited", chain(items, nethttp.Require(f.Limited)))
+	mux.Handle("/down", chain(items, nethttp.Require(f.Down)))
+	adaptertest.Run(t, f, mux)
+}
