@@ -65,6 +65,9 @@ type Error struct {
 	// Decision is set for ErrRateLimited (and for allowed requests it is
 	// what the RateLimit-* headers were filled from).
 	Decision *ratelimit.Decision
+	// Scopes are the scopes the route requires, for ErrInsufficientScope;
+	// WriteError names them in the challenge's scope attribute (RFC 6750 §3).
+	Scopes []string
 	// Cause is the underlying error, if any (for logs, never for clients).
 	Cause error
 }

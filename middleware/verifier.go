@@ -343,7 +343,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 		return nil, err
 	}
 	if len(v.route.Scopes) > 0 && !c.HasScopes(v.route.Scopes...) {
-		err := &Error{Kind: ErrInsufficientScope, Description: "insufficient scope"}
+		err := &Error{Kind: ErrInsufficientScope, Description: "insufficient scope", Scopes: v.route.Scopes}
 		v.logReject(r, err)
 		return nil, err
 	}
@@ -431,7 +431,7 @@ func (v *Verifier) RequireScopes(scopes ...string) func(http.Handler) http.Handl
 				return
 			}
 			if !c.HasScopes(scopes...) {
-				v.WriteError(w, r, &Error{Kind: ErrInsufficientScope, Description: "insufficient scope"})
+				v.WriteError(w, r, &Error{Kind: ErrInsufficientScope, Description: "insufficient scope", Scopes: scopes})
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -200,7 +200,7 @@ func TestBehaviourTable(t *testing.T) {
 
 	// Scopes.
 	add("required scope missing: 403", func() *http.Request { return req(valid) }, func(c *Config) {}, 403,
-		`Bearer realm="jwtgate", error="insufficient_scope", error_description="insufficient scope"`, bodyOf("insufficient_scope", "insufficient scope"))
+		`Bearer realm="jwtgate", error="insufficient_scope", error_description="insufficient scope", scope="admin"`, bodyOf("insufficient_scope", "insufficient scope"))
 	scopeCase := len(cases) - 1
 
 	// Keys unavailable: 503 + Retry-After, never 401.

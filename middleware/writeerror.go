@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jwtgate/jwtgate/ratelimit"
@@ -18,7 +19,7 @@ import (
 //	ErrTokenMalformed, ErrAlgorithmNotAllowed, ErrUnknownKID, ErrSignatureInvalid,
 //	ErrTokenExpired, ErrTokenNotYetValid, ErrClaimsInvalid
 //	                                      401  Bearer realm, error="invalid_token"
-//	ErrInsufficientScope                  403  Bearer realm, error="insufficient_scope"
+//	ErrInsufficientScope                  403  Bearer realm, error="insufficient_scope", scope="…"
 //	ErrRateLimited                        429  Retry-After, RateLimit-Limit/-Remaining/-Reset
 //	ErrKeysUnavailable, ErrLimiterUnavailable 503  Retry-After
 //	anything else                         500
@@ -97,6 +98,9 @@ func writeError(w http.ResponseWriter, err error, realm string, retryAfter time.
 		if code != "" {
 			www = `Bearer realm="` + realm + `", error="` + code + `", error_description="` + desc + `"`
 		}
+		if e != nil && code == "insufficient_scope" && len(e.Scopes) > 0 && scopeTokens(e.Scopes) {
+			www += `, scope="` + strings.Join(e.Scopes, " ") + `"`
+		}
 		h.Set("WWW-Authenticate", www)
 	case http.StatusTooManyRequests:
 		if e != nil && e.Decision != nil {
@@ -133,6 +137,22 @@ func invalidTokenDescription(err error, desc string) string {
 		}
 	}
 	return desc
+}
+
+// scopeTokens reports whether every scope is an RFC 6749 scope-token, so it
+// can sit in a quoted header parameter as is.
+func scopeTokens(scopes []string) bool {
+	for _, s := range scopes {
+		if s == "" {
+			return false
+		}
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func setRateLimitHeaders(h http.Header, d ratelimit.Decision) {
