@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/jwtgate/jwtgate/benchmarks/cases"
+	"github.com/jwtgate/jwtgate/benchmarks/fixture"
+)
+
+// Every library's goroutines must be gone once its case is closed.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func testFixture(t *testing.T) *fixture.Fixture {
+	t.Helper()
+	fx, err := fixture.New(fixture.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fx.Close)
+	return fx
+}
+
+// TestFlood checks the flood's bookkeeping on a small flood: nothing is
+// accepted, every request is counted, and the fetch counter sees the one
+// refresh that keyfunc (rate-limited) and jwtgate (singleflight, one per
+// interval) make, and none from the libraries that never refresh on an
+// unknown kid.
+func TestFlood(t *testing.T) {
+	fx := testFixture(t)
+	res, err := runFlood(context.Background(), fx, settings{floodN: 300, scenarioCap: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]int64{"keyfunc": {1, 1}, "auth0": {0, 0}, "jwx": {0, 0}, "jwtgate_cold": {0, 1}}
+	if len(res) != len(want) {
+		t.Fatalf("got %d libraries, want %d", len(res), len(want))
+	}
+	for _, r := range res {
+		if r.Accepted != 0 || r.Requests != 300 || r.Truncated {
+			t.Errorf("%s: %+v", r.Case, r)
+		}
+		if w := want[r.Case]; r.Fetches < w[0] || r.Fetches > w[1] {
+			t.Errorf("%s: %d JWKS fetches, want %d..%d", r.Case, r.Fetches, w[0], w[1])
+		}
+		if r.P50us <= 0 || r.Maxus < r.P99us || r.P99us < r.P50us {
+			t.Errorf("%s: latencies out of order: %+v", r.Case, r)
+		}
+	}
+}
+
+// TestLoadOneCase runs the TCP load generator briefly against one case.
+func TestLoadOneCase(t *testing.T) {
+	fx := testFixture(t)
+	inst := mustBuild(t, fx, "jwtgate_cold")
+	defer inst.Close()
+	srv, err := serve(inst.Handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	good, err := drive(srv.url(), fx.Tokens[fixture.EdDSA], 2, 0, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := drive(srv.url(), fixture.BadSignature(fx.Tokens[fixture.EdDSA]), 2, 0, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(good) == 0 || len(bad) == 0 {
+		t.Fatalf("no samples: %d good, %d bad", len(good), len(bad))
+	}
+	for _, s := range good {
+		if !s.ok {
+			t.Fatal("good token answered with an error")
+		}
+	}
+	for _, s := range bad {
+		if s.ok {
+			t.Fatal("bad signature answered 200")
+		}
+	}
+}
+
+// TestMemorySmall checks that the memory scenario sees what it fills.
+func TestMemorySmall(t *testing.T) {
+	fx := testFixture(t)
+	res, _, err := runMemory(context.Background(), fx, settings{memoryN: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 4 {
+		t.Fatalf("got %d results, want 4", len(res))
+	}
+	for _, r := range res {
+		if r.HeldEntries <= 0 || r.HeldEntries > r.Entries || r.Bytes == 0 {
+			t.Errorf("%+v", r)
+		}
+	}
+}
+
+func mustBuild(t *testing.T, fx *fixture.Fixture, name string) *cases.Instance {
+	t.Helper()
+	c, ok := cases.ByName(name)
+	if !ok {
+		t.Fatalf("no case %q", name)
+	}
+	inst, err := c.New(context.Background(), fx, fixture.EdDSA, cases.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inst
+}
