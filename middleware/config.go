@@ -313,6 +313,9 @@ func (c *Config) normalize() error {
 	c.Issuers = slices.Clone(c.Issuers)
 	c.Audiences = slices.Clone(c.Audiences)
 	c.RequiredClaims = slices.Clone(c.RequiredClaims)
+	if len(c.RequiredClaims) > 64 {
+		return configErr("more than 64 RequiredClaims")
+	}
 	for name, h := range c.ClaimHeaders {
 		if name == "" || h == "" || http.CanonicalHeaderKey(h) == "Authorization" {
 			return configErr("ClaimHeaders: bad mapping %q → %q", name, h)
