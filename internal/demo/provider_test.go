@@ -274,3 +274,23 @@ func TestTokenEndpoint(t *testing.T) {
 		t.Errorf("oversized sub: status %d, want 400", resp.StatusCode)
 	}
 }
+
+func TestStartLocal(t *testing.T) {
+	l, err := StartLocal(ProviderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := l.Mint(Token{Subject: "z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verify(t, l.Issuer(), tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get(l.JWKSURL()); err == nil {
+		t.Fatal("still serving after Close")
+	}
+}
