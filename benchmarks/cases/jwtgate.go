@@ -8,7 +8,11 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+	"github.com/gin-gonic/gin"
+	"github.com/labstack/echo/v4"
 
+	jwtecho "github.com/jwtgate/jwtgate/adapters/echo"
+	jwtgin "github.com/jwtgate/jwtgate/adapters/gin"
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/middleware"
 
@@ -22,6 +26,8 @@ func jwtgateCases() []Case {
 		{Name: "jwtgate_hit", Framework: "net/http", New: newJwtgateHandler("jwtgate_hit", true)},
 		{Name: "jwtgate_verify", New: newJwtgateVerify("jwtgate_verify", false)},
 		{Name: "jwtgate_verify_hit", New: newJwtgateVerify("jwtgate_verify_hit", true)},
+		{Name: "jwtgate_gin", Framework: "gin", New: newJwtgateGin},
+		{Name: "jwtgate_echo", Framework: "echo", New: newJwtgateEcho},
 	}
 }
 
@@ -109,4 +115,49 @@ func newJwtgateVerify(peer string, tokenCache bool) func(context.Context, *fixtu
 			return c.Subject, nil
 		}, closers: []func(){stop}}, nil
 	}
+}
+
+// newJwtgateGin is the Verifier (verified-token cache off, like the cold
+// peers) through adapters/gin on a gin engine, as gin_floor is.
+func newJwtgateGin(ctx context.Context, fx *fixture.Fixture, _ string, o Options) (*Instance, error) {
+	v, stop, err := newJwtgateVerifier(ctx, fx, "jwtgate_gin", false, o)
+	if err != nil {
+		return nil, err
+	}
+	gin.SetMode(gin.ReleaseMode)
+	g := gin.New()
+	g.Use(jwtgin.Middleware(v))
+	g.GET("/", func(c *gin.Context) {
+		cl, ok := jwtgin.Claims(c)
+		if !ok || cl.Subject == "" {
+			c.Status(http.StatusInternalServerError)
+			return
+		}
+		c.String(http.StatusOK, cl.Subject)
+	})
+	return &Instance{Handler: g, closers: []func(){stop}}, nil
+}
+
+// newJwtgateEcho is the Verifier (verified-token cache off) through
+// adapters/echo on an echo instance, as echo_floor and echojwt are.
+func newJwtgateEcho(ctx context.Context, fx *fixture.Fixture, _ string, o Options) (*Instance, error) {
+	v, stop, err := newJwtgateVerifier(ctx, fx, "jwtgate_echo", false, o)
+	if err != nil {
+		return nil, err
+	}
+	mw, err := jwtecho.New(jwtecho.Config{Verifier: v})
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	e := echo.New()
+	e.Use(mw)
+	e.GET("/", func(c echo.Context) error {
+		cl, ok := jwtecho.Claims(c)
+		if !ok || cl.Subject == "" {
+			return c.NoContent(http.StatusInternalServerError)
+		}
+		return c.String(http.StatusOK, cl.Subject)
+	})
+	return &Instance{Handler: e, closers: []func(){stop}}, nil
 }
