@@ -3,6 +3,7 @@ package jwtecho
 import (
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/labstack/echo/v4"
 
@@ -57,17 +58,15 @@ func New(cfg Config) (echo.MiddlewareFunc, error) {
 
 // RequireScopes is per-route middleware for routes behind New's
 // middleware: it answers 403 insufficient_scope unless the claims have
-// every one of scopes, and 401 when the request has no claims.
+// every one of scopes, and 401 when the request has no claims. The check
+// and the answer are the core's (Verifier.RequireScopes).
 func RequireScopes(v *middleware.Verifier, scopes ...string) echo.MiddlewareFunc {
+	check := v.RequireScopes(scopes...)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			claims, ok := Claims(c)
-			if !ok {
-				v.WriteError(c.Response(), c.Request(), middleware.ErrTokenMissing)
-				return nil
-			}
-			if !claims.HasScopes(scopes...) {
-				v.WriteError(c.Response(), c.Request(), &middleware.Error{Kind: middleware.ErrInsufficientScope, Description: "insufficient scope"})
+			passed := false
+			check(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { passed = true })).ServeHTTP(c.Response(), c.Request())
+			if !passed {
 				return nil
 			}
 			return next(c)

@@ -1,6 +1,8 @@
 package jwtgin
 
 import (
+	"net/http"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/jwtgate/jwtgate/middleware"
@@ -32,17 +34,14 @@ func Middleware(v *middleware.Verifier) gin.HandlerFunc {
 
 // RequireScopes is per-route middleware for routes behind Middleware: it
 // aborts with 403 insufficient_scope unless the claims have every one of
-// scopes, and with 401 when the request has no claims.
+// scopes, and with 401 when the request has no claims. The check and the
+// answer are the core's (Verifier.RequireScopes).
 func RequireScopes(v *middleware.Verifier, scopes ...string) gin.HandlerFunc {
+	check := v.RequireScopes(scopes...)
 	return func(c *gin.Context) {
-		claims, ok := Claims(c)
-		if !ok {
-			v.WriteError(c.Writer, c.Request, middleware.ErrTokenMissing)
-			c.Abort()
-			return
-		}
-		if !claims.HasScopes(scopes...) {
-			v.WriteError(c.Writer, c.Request, &middleware.Error{Kind: middleware.ErrInsufficientScope, Description: "insufficient scope"})
+		passed := false
+		check(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { passed = true })).ServeHTTP(c.Writer, c.Request)
+		if !passed {
 			c.Abort()
 			return
 		}

@@ -145,7 +145,7 @@ func Run(t *testing.T, f *Fixture, h http.Handler) {
 		{name: "expired", path: "/items", token: expired, status: 401, www: `error="invalid_token"`, body: `"error":"invalid_token"`},
 		{name: "wrong audience", path: "/items", token: wrongAud, status: 401, www: `error="invalid_token"`, body: `"error":"invalid_token"`},
 		{name: "token in query", path: "/items", token: alice, query: "access_token=x", status: 400, www: `error="invalid_request"`, body: `"error":"invalid_request"`},
-		{name: "missing scope", path: "/admin", token: alice, status: 403, www: `error="insufficient_scope"`, body: `"error":"insufficient_scope"`},
+		{name: "missing scope", path: "/admin", token: alice, status: 403, www: `error="insufficient_scope", error_description="insufficient scope", scope="admin"`, body: `"error":"insufficient_scope"`},
 		{name: "scope present", path: "/admin", token: admin, status: 200, body: "adapter=root context=root"},
 		{name: "scope route without token", path: "/admin", status: 401, www: `Bearer realm="jwtgate"`},
 		{name: "under the rate", path: "/limited", token: alice, status: 200, body: "adapter=alice context=alice", header: "RateLimit-Remaining"},

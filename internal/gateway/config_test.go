@@ -183,3 +183,18 @@ func FuzzParseYAML(f *testing.F) {
 		_, _ = cfg.Validate(env(nil)) // must not panic
 	})
 }
+
+// The example config shipped with the program must stay valid.
+func TestExampleConfigIsValid(t *testing.T) {
+	cfg, _, err := ParseArgs([]string{"-config", "../../examples/gateway/gateway.example.yaml"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := cfg.Validate(env(map[string]string{"LLM_API_KEY": "sk-x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Routes) != 2 || v.Routes[0].Weight != 10 || v.Routes[0].UpstreamAuth.value != "sk-x" {
+		t.Fatalf("%+v", v.Routes)
+	}
+}
