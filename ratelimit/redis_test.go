@@ -546,3 +546,38 @@ func TestLocalAndRedisAgree(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisObserverSeesEveryDecision(t *testing.T) {
+	srv := redistest.Start(t)
+	var events eventLog
+	r := newRedis(t, ratelimit.RedisConfig{
+		Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 1, Timeout: 5 * time.Second,
+		Observer: events.observe,
+	})
+	first := allow(t, r, "obs", 1)
+	second := allow(t, r, "obs", 1)
+	events.mu.Lock()
+	got := append([]ratelimit.Event(nil), events.events...)
+	events.mu.Unlock()
+	if len(got) != 2 {
+		t.Fatalf("%d events for 2 calls", len(got))
+	}
+	for i, want := range []struct {
+		outcome ratelimit.Outcome
+		d       ratelimit.Decision
+	}{{ratelimit.OutcomeAllowed, first}, {ratelimit.OutcomeLimited, second}} {
+		e := got[i]
+		if e.Backend != "redis" || e.Outcome != want.outcome || e.Decision != want.d || e.Key != "obs" ||
+			e.Cost != 1 || e.Err != nil || e.RedisSkipped || e.Latency <= 0 {
+			t.Fatalf("event %d: %+v, want %v with the returned decision and a latency", i+1, e, want.outcome)
+		}
+	}
+	if s := got[1].Outcome.String(); s != "limited" {
+		t.Fatalf("Outcome.String() = %q", s)
+	}
+	for p, s := range map[ratelimit.FailurePolicy]string{ratelimit.FailOpen: "open", ratelimit.FailClosed: "closed", ratelimit.FailLocal: "local"} {
+		if p.String() != s {
+			t.Fatalf("%d.String() = %q, want %q", p, p.String(), s)
+		}
+	}
+}
