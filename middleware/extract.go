@@ -72,25 +72,22 @@ func (v *Verifier) extract(r *http.Request) (string, *Error) {
 		}
 		found += n
 	}
-	if q := r.URL.RawQuery; q != "" && strings.Contains(q, "access_token") {
-		if len(q) > 4*v.cfg.MaxTokenSize+1024 {
-			return "", errTooLarge
+	if q := r.URL.RawQuery; q != "" && (strings.Contains(q, "access_token") || strings.IndexByte(q, '%') >= 0) {
+		at, n, err := queryToken(q, v.cfg.MaxTokenSize)
+		if err != nil {
+			return "", err
 		}
-		vals, _ := url.ParseQuery(q)
-		if at, ok := vals["access_token"]; ok {
+		if n > 0 {
 			if !v.cfg.AllowQuery {
 				return "", errQuery
 			}
-			if len(at) > 1 {
+			if n > 1 {
 				return "", errMultiple
 			}
-			if len(at[0]) > v.cfg.MaxTokenSize {
-				return "", errTooLarge
-			}
-			if at[0] == "" {
+			if at == "" {
 				return "", errEmptyBearer
 			}
-			token, found = at[0], found+len(at)
+			token, found = at, found+1
 		}
 	}
 	switch {
@@ -130,4 +127,50 @@ func (v *Verifier) bearer(h string) (string, bool, *Error) {
 		return "", false, errTooLarge
 	}
 	return t, true, nil
+}
+
+var errQueryMalformed = &Error{Kind: ErrInvalidRequest, Description: "malformed access_token parameter"}
+
+// queryToken finds the access_token parameters of a raw query the way any
+// upstream might read them, not only the way url.ParseQuery does: the name
+// may be percent-encoded ("access%5Ftoken"), and ';' separates parameters
+// too (older Python, Rails, servlet containers; ParseQuery drops such a
+// segment). Otherwise a token the Verifier never saw could reach the
+// upstream beside the one it checked. It returns the last value and how
+// many there were; values are size-checked before they are decoded.
+func queryToken(q string, maxSize int) (tok string, n int, err *Error) {
+	for q != "" {
+		seg := q
+		if i := strings.IndexAny(q, "&;"); i >= 0 {
+			seg, q = q[:i], q[i+1:]
+		} else {
+			q = ""
+		}
+		name, val, _ := strings.Cut(seg, "=")
+		if name != "access_token" {
+			// Only a name of 12 to 36 bytes with an escape can decode to it.
+			if len(name) < 12 || len(name) > 36 || strings.IndexByte(name, '%') < 0 {
+				continue
+			}
+			if u, err := url.QueryUnescape(name); err != nil || u != "access_token" {
+				continue
+			}
+		}
+		n++
+		if len(val) > 3*maxSize {
+			return "", n, errTooLarge
+		}
+		if strings.IndexByte(val, '%') >= 0 || strings.IndexByte(val, '+') >= 0 {
+			u, err := url.QueryUnescape(val)
+			if err != nil {
+				return "", n, errQueryMalformed
+			}
+			val = u
+		}
+		if len(val) > maxSize {
+			return "", n, errTooLarge
+		}
+		tok = val
+	}
+	return tok, n, nil
 }

@@ -5,7 +5,8 @@ import (
 )
 
 // DefaultRateLimitKey is the key used when RateLimit.Key is nil: the
-// verified sub, else azp, else client_id ("" when none is set).
+// verified sub, else azp, else client_id ("" when none is set). With more
+// than one accepted issuer the Verifier prefixes it with the token's iss.
 func DefaultRateLimitKey(c *Claims, _ *http.Request) string {
 	switch {
 	case c.Subject != "":
@@ -38,6 +39,12 @@ func (v *Verifier) limit(w http.ResponseWriter, r *http.Request, c *Claims, rl *
 		keyFn = DefaultRateLimitKey
 	}
 	key := keyFn(c, r)
+	if rl.Key == nil && key != "" && len(v.cfg.Issuers) > 1 {
+		// sub is unique only within its issuer (RFC 7519 §4.1.2): one
+		// issuer's "alice" must not spend another's bucket. '#' cannot
+		// occur in an OIDC issuer, so the key is unambiguous.
+		key = c.Issuer + "#" + key
+	}
 	if key == "" {
 		if rl.OnDecision != nil {
 			rl.OnDecision(RateLimitEvent{Reason: "no_key", Tier: tier})

@@ -390,14 +390,50 @@ func (v *Verifier) logReject(r *http.Request, err *Error) {
 }
 
 // forwardClaims sets the configured claim headers, after deleting whatever
-// the client sent under those names.
+// the client sent under those names or names an upstream reads as the same:
+// any letter case (a key Go did not canonicalize is still the same header
+// on the wire) and '_' for '-' (CGI, WSGI, Rack and PHP turn both into
+// HTTP_X_USER).
 func (v *Verifier) forwardClaims(r *http.Request, c *Claims) {
+	for sent := range r.Header {
+		for _, header := range v.cfg.ClaimHeaders {
+			if sameHeaderName(sent, header) {
+				delete(r.Header, sent)
+				break
+			}
+		}
+	}
 	for name, header := range v.cfg.ClaimHeaders {
-		r.Header.Del(header)
 		if s, ok := c.String(name); ok {
 			r.Header.Set(header, s)
 		}
 	}
+}
+
+// sameHeaderName compares header names ignoring case and treating '_' as '-'.
+func sameHeaderName(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == '_' {
+			x = '-'
+		}
+		if y == '_' {
+			y = '-'
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // Handler verifies every request before next runs: it answers a rejected

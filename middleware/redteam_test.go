@@ -1,0 +1,153 @@
+package middleware
+
+// Red-team tests: each one is an attack (a hostile client, or a hostile or
+// flaky identity provider) that once got through or could, kept as a
+// regression test. Tests that show an attack is refused as it should be are
+// here too, so the behaviour stays pinned.
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// TestRedTeamQueryTokenSpellings: a query parameter name may be
+// percent-encoded ("access%5Ftoken" is "access_token" to every query
+// parser), and some upstreams (older Python, Rails, Java servlet
+// containers) also split on ';', which Go's url.ParseQuery refuses and
+// drops silently. Either way, a token the Verifier did not look at reached
+// the upstream next to the one it verified, or a query token got past
+// AllowQuery=false without the 400 the behaviour table asks for.
+func TestRedTeamQueryTokenSpellings(t *testing.T) {
+	k := keys(t)
+	good := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, goodClaims())
+	other := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, with(goodClaims(), "sub", "user-2"))
+	cases := []struct {
+		name       string
+		allowQuery bool
+		query      string
+		authz      string
+		status     int
+		want       string // body for 200
+	}{
+		{"encoded name, query off, plus a header token", false, "access%5Ftoken=" + other, good, 400, ""},
+		{"encoded name, query off, alone", false, "access%5ftoken=" + other, "", 400, ""},
+		{"fully encoded name, query off", false, "%61%63%63%65%73%73%5F%74%6F%6B%65%6E=" + other, "", 400, ""},
+		{"encoded name, query on, plus a header token", true, "access%5Ftoken=" + other, good, 400, ""},
+		{"encoded name, query on, alone", true, "access%5Ftoken=" + good, "", 200, "hello user-1"},
+		{"semicolon-separated second token, query on", true, "a=1;access_token=" + other + "&access_token=" + good, "", 400, ""},
+		{"semicolon-separated token, query off", false, "a=1;access_token=" + other, good, 400, ""},
+		{"a name that only contains access_token is not it", false, "my_access_token_hint=1", good, 200, "hello user-1"},
+		{"unrelated escapes are not a token", false, "q=%41%42&x=%zz", good, 200, "hello user-1"},
+		{"plain query token, query on", true, "access_token=" + good, "", 200, "hello user-1"},
+		{"plain query token, query off", false, "access_token=" + good, "", 400, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := baseConfig(memKeys(t))
+			cfg.AllowQuery = tc.allowQuery
+			v, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodGet, "http://api.test/x", nil)
+			r.URL.RawQuery = tc.query
+			if tc.authz != "" {
+				r.Header.Set("Authorization", "Bearer "+tc.authz)
+			}
+			got := do(v.Handler(okHandler), r)
+			if got.status != tc.status {
+				t.Fatalf("status %d, want %d (body %s)", got.status, tc.status, got.body)
+			}
+			if tc.status == 400 && !strings.Contains(got.www, `error="invalid_request"`) {
+				t.Fatalf("WWW-Authenticate %q", got.www)
+			}
+			if tc.status == 200 && got.body != tc.want {
+				t.Fatalf("body %q, want %q", got.body, tc.want)
+			}
+		})
+	}
+}
+
+// TestRedTeamForwardedClaimHeaderLookalikes: a forwarded claim header is an
+// identity the upstream trusts. A client-sent "X_User" is the same variable
+// (HTTP_X_USER) as "X-User" to CGI, WSGI, Rack and PHP upstreams, and a
+// header name Go did not canonicalize ("x-user", set by an adapter or a
+// handler in front) is the same header on the wire. Neither may survive
+// next to the forwarded one.
+func TestRedTeamForwardedClaimHeaderLookalikes(t *testing.T) {
+	k := keys(t)
+	cfg := baseConfig(memKeys(t))
+	cfg.ClaimHeaders = map[string]string{"sub": "X-User", "missing": "X-Role"}
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen http.Header
+	h := v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header.Clone() }))
+	r := bearerReq(sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, goodClaims()))
+	r.Header["X_User"] = []string{"admin"}
+	r.Header["x-user"] = []string{"admin"}
+	r.Header["X-USER"] = []string{"admin"}
+	r.Header["X_role"] = []string{"root"}
+	r.Header.Add("X-Other", "kept")
+	if got := do(h, r); got.status != 200 {
+		t.Fatalf("status %d", got.status)
+	}
+	for name, vals := range seen {
+		canon := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		switch canon {
+		case "x-user":
+			if name != "X-User" || len(vals) != 1 || vals[0] != "user-1" {
+				t.Errorf("upstream sees %s: %q; want only X-User: user-1", name, vals)
+			}
+		case "x-role":
+			t.Errorf("upstream sees %s: %q for a claim the token lacks", name, vals)
+		}
+	}
+	if seen.Get("X-Other") != "kept" {
+		t.Errorf("an unrelated header was removed")
+	}
+}
+
+// TestRedTeamRateLimitKeyAcrossIssuers: with several accepted issuers, "sub"
+// is only unique within one issuer (RFC 7519 §4.1.2). A user who controls
+// their sub at one issuer (a self-service tenant, a second IdP) must not be
+// able to drain the bucket of the same sub at another issuer.
+func TestRedTeamRateLimitKeyAcrossIssuers(t *testing.T) {
+	k := keys(t)
+	const issA, issB = "https://idp.test/", "https://tenant-b.idp.test/"
+	for _, byIssuer := range []bool{false, true} {
+		clk := &fakeClock{t: testNow}
+		lim := newBucketLimiter(1, 1, clk.Now)
+		cfg := baseConfig(memKeys(t))
+		cfg.Issuers = []string{issA, issB}
+		if byIssuer {
+			store := cfg.Keys
+			cfg.Keys = nil
+			cfg.Issuers = nil
+			cfg.KeysByIssuer = map[string]jwkset.Storage{issA: store, issB: store}
+		}
+		cfg.RateLimit = RateLimit{Limiter: lim}
+		v, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := v.Handler(okHandler)
+		victim := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, with(goodClaims(), "iss", issA, "sub", "alice"))
+		attacker := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, with(goodClaims(), "iss", issB, "sub", "alice"))
+		if got := do(h, bearerReq(attacker)); got.status != 200 {
+			t.Fatalf("byIssuer=%v: attacker's first request: %d", byIssuer, got.status)
+		}
+		if got := do(h, bearerReq(victim)); got.status != 200 {
+			t.Errorf("byIssuer=%v: alice at %s is limited by alice at %s: %d", byIssuer, issA, issB, got.status)
+		}
+		if got := do(h, bearerReq(victim)); got.status != 429 {
+			t.Errorf("byIssuer=%v: alice's own second request: %d, want 429", byIssuer, got.status)
+		}
+	}
+}
