@@ -215,3 +215,25 @@ func TestOnVerifyEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestWithAccumulates(t *testing.T) {
+	k := keys(t)
+	v, _ := New(baseConfig(memKeys(t)))
+	clk := &fakeClock{t: testNow}
+	strict := newBucketLimiter(1, 1, clk.Now)
+	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, with(goodClaims(), "scope", "read write"))
+	rw := v.With(Route{Scopes: []string{"read"}, RateLimit: &RateLimit{Limiter: strict}}).With(Route{Scopes: []string{"write"}})
+	if got := do(rw.Handler(okHandler), bearerReq(tok)); got.status != 200 || got.header.Get("RateLimit-Limit") != "1" {
+		t.Fatalf("read+write with the inherited limit: %d %v", got.status, got.header)
+	}
+	if got := do(rw.Handler(okHandler), bearerReq(tok)); got.status != 429 {
+		t.Fatalf("inherited limit not applied: %d", got.status)
+	}
+	rwa := rw.With(Route{Scopes: []string{"admin"}, RateLimit: &RateLimit{}})
+	if got := do(rwa.Handler(okHandler), bearerReq(tok)); got.status != 403 || !strings.Contains(got.www, `scope="read write admin"`) {
+		t.Fatalf("accumulated scopes: %d %q", got.status, got.www)
+	}
+	if len(v.route.Scopes) != 0 || v.route.RateLimit != nil {
+		t.Fatal("With changed its receiver")
+	}
+}

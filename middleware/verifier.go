@@ -78,15 +78,16 @@ func New(cfg Config) (*Verifier, error) {
 }
 
 // With returns a Verifier for one route: it shares v's keys and
-// verified-token cache and adds the route's requirements. Cheap; call it
+// verified-token cache and adds the route's requirements to v's own (scopes
+// accumulate; a non-nil RateLimit replaces the one in force). Cheap; call it
 // once per route when building the router.
 func (v *Verifier) With(rt Route) *Verifier {
-	rt.Scopes = slices.Clone(rt.Scopes)
+	merged := Route{Scopes: slices.Concat(v.route.Scopes, rt.Scopes), RateLimit: v.route.RateLimit}
 	if rt.RateLimit != nil {
 		rl := *rt.RateLimit
-		rt.RateLimit = &rl
+		merged.RateLimit = &rl
 	}
-	return &Verifier{shared: v.shared, route: rt}
+	return &Verifier{shared: v.shared, route: merged}
 }
 
 // Verify checks token (the compact JWS, without "Bearer ") and returns its
