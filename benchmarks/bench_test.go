@@ -37,6 +37,7 @@ func benchOne(b *testing.B, c cases.Case, alg string, parallel bool) {
 	}
 	before := fx.Server.Fetches(c.Name)
 	b.ReportAllocs()
+	cpu0 := processCPU()
 	b.ResetTimer()
 	if parallel {
 		b.RunParallel(func(pb *testing.PB) {
@@ -55,6 +56,9 @@ func benchOne(b *testing.B, c cases.Case, alg string, parallel bool) {
 		}
 	}
 	b.StopTimer()
+	if cpu := processCPU(); cpu0 > 0 && cpu > cpu0 {
+		b.ReportMetric(float64(cpu-cpu0)/float64(b.N), "cpu-ns/op")
+	}
 	b.ReportMetric(float64(fx.Server.Fetches(c.Name)-before), "jwksfetches")
 }
 

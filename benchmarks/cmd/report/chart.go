@@ -14,6 +14,7 @@ var palette = []color.Color{
 	color.RGBA{0x9c, 0x75, 0x5f, 0xff}, color.RGBA{0xe1, 0x57, 0x59, 0xff},
 	color.RGBA{0x76, 0xb7, 0xb2, 0xff}, color.RGBA{0xed, 0xc9, 0x48, 0xff},
 	color.RGBA{0xff, 0x9d, 0xa7, 0xff}, color.RGBA{0xba, 0xb0, 0xac, 0xff},
+	color.RGBA{0x1f, 0x3a, 0x5f, 0xff}, color.RGBA{0x8c, 0x2d, 0x19, 0xff},
 }
 
 // series is one case's ratio per algorithm (NaN: not measured).
@@ -38,7 +39,7 @@ func writeChart(path, title, ylabel string, algs []string, ss []series) error {
 		}
 	}
 	p.Y.Max = top * 1.45 // room for the legend above the bars
-	w := vg.Points(16)
+	w := vg.Points(14)
 	n := len(ss)
 	for i, s := range ss {
 		vals := make(plotter.Values, len(algs))
@@ -70,5 +71,5 @@ func writeChart(path, title, ylabel string, algs []string, ss []series) error {
 	p.Legend.Left = true
 	p.NominalX(algs...)
 	p.Add(plotter.NewGrid())
-	return p.Save(10*vg.Inch, 5.5*vg.Inch, path)
+	return p.Save(11*vg.Inch, 6*vg.Inch, path)
 }

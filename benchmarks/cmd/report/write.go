@@ -25,6 +25,7 @@ func (d *data) bars() []verdict {
 	if d.has("jwtgate_cold") {
 		for _, alg := range d.algs {
 			t := d.timeRatio("Serial", "jwtgate_cold", alg)
+			cpu := d.cpuRatio("Serial", "jwtgate_cold", alg)
 			in := d.instrRatio("", "jwtgate_cold", alg)
 			bar := coldBar[alg]
 			// Instruction counts repeat exactly; wall time on a shared
@@ -36,7 +37,7 @@ func (d *data) bars() []verdict {
 			vs = append(vs, verdict{
 				what:     "jwtgate_cold / crypto_floor, " + alg,
 				target:   fmt.Sprintf("≤ %.2f", bar),
-				measured: fmt.Sprintf("time %s, instructions %s (decided by %s)", fmtRatio(t), fmtRatio(in), decided),
+				measured: fmt.Sprintf("instructions %s, wall time %s, CPU time %s (decided by %s)", fmtRatio(in), fmtRatio(t), fmtRatio(cpu), decided),
 				met:      met, profiles: []string{"jwtgate_cold-" + alg},
 			})
 		}
@@ -67,7 +68,8 @@ func (d *data) bars() []verdict {
 			}
 			g, p := d.ns(mode, "jwtgate_cold", alg), d.ns(mode, peer, alg)
 			r := spreadOf(pairedRatios(d.runs(mode, "jwtgate_cold", alg), d.runs(mode, peer, alg), "ns/op"))
-			measured := fmt.Sprintf("jwtgate_cold %s vs %s %s: ratio %s", fmtNs(g.med), peer, fmtNs(p.med), fmtRatio(r))
+			rc := spreadOf(pairedRatios(d.runs(mode, "jwtgate_cold", alg), d.runs(mode, peer, alg), "cpu-ns/op"))
+			measured := fmt.Sprintf("wall time jwtgate_cold %s vs %s %s: ratio %s; CPU time ratio %s", fmtNs(g.med), peer, fmtNs(p.med), fmtRatio(r), fmtRatio(rc))
 			met := g.ok() && p.ok() && g.med < p.med
 			if mode == "Serial" {
 				if ip := d.bestPeerInstr(alg); ip != "" {
@@ -133,17 +135,23 @@ func (d *data) write(b *strings.Builder, timeChart, instrChart string, haveInstr
 
 	p("## Headline\n\n")
 	p("Ratio to `crypto_floor` (the stdlib signature check alone), serial, one request at a time:\n\n")
-	p("| alg | crypto_floor | jwtgate_cold | jwtgate_hit | best peer | best peer ratio | jwtgate_cold / best peer |\n|---|---|---|---|---|---|---|\n")
+	p("| alg | crypto_floor | jwtgate_cold | jwtgate_verify_hit | jwtgate_hit | best peer | best peer ratio | jwtgate_cold / best peer |\n|---|---|---|---|---|---|---|---|\n")
 	for _, alg := range d.algs {
-		peer := d.bestPeer("Serial", alg)
-		cold := d.timeRatio("Serial", "jwtgate_cold", alg)
-		hit := d.ns("Serial", "jwtgate_hit", alg)
-		vsPeer := spreadOf(pairedRatios(d.runs("Serial", "jwtgate_cold", alg), d.runs("Serial", peer, alg), "ns/op"))
-		coldI, peerI := d.instrRatio("", "jwtgate_cold", alg), d.instrRatio("", peer, alg)
-		p("| %s | %s | %s%s | %s | %s | %s%s | %s |\n", alg, fmtNs(d.ns("Serial", "crypto_floor", alg).med),
-			fmtRatio(cold), instrNote(coldI), fmtNs(hit.med), peer, fmtRatio(d.timeRatio("Serial", peer, alg)), instrNote(peerI), fmtRatio(vsPeer))
+		peer, peerI := d.bestPeer("Serial", alg), d.bestPeerInstr(alg)
+		if peerI != "" {
+			peer = peerI // the exact count picks the best peer when there is one
+		}
+		coldI, pI := d.instrRatio("", "jwtgate_cold", alg), d.instrRatio("", peer, alg)
+		vsPeer := "–"
+		if coldI.ok() && pI.ok() {
+			vsPeer = fmt.Sprintf("**%.3f**", coldI.med/pI.med)
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", alg, fmtNs(d.ns("Serial", "crypto_floor", alg).med),
+			headRatio(coldI, d.timeRatio("Serial", "jwtgate_cold", alg), d.cpuRatio("Serial", "jwtgate_cold", alg)),
+			fmtNs(d.ns("Serial", "jwtgate_verify_hit", alg).med), fmtNs(d.ns("Serial", "jwtgate_hit", alg).med), peer,
+			headRatio(pI, d.timeRatio("Serial", peer, alg), d.cpuRatio("Serial", peer, alg)), vsPeer)
 	}
-	p("\n(In brackets after a time ratio: the same ratio by instruction count.)\n\n")
+	p("\nEach ratio cell: **instructions** · wall time · CPU time, all divided by the same run's `crypto_floor` (time ratios are round-paired medians). The hit columns are absolute wall times per request.\n\n")
 
 	vs := d.bars()
 	if len(vs) > 0 {
@@ -170,11 +178,11 @@ func (d *data) write(b *strings.Builder, timeChart, instrChart string, haveInstr
 		for _, alg := range d.algs {
 			peer := d.bestPeer(mode, alg)
 			p("### %s\n\n", alg)
-			p("| case | time/request | ÷ crypto_floor | ÷ best peer (%s) | allocs | bytes | JWKS fetches |", peer)
+			p("| case | wall time/request | ÷ crypto_floor | ÷ best peer (%s) | CPU time/request | ÷ crypto_floor | allocs | bytes | JWKS fetches |", peer)
 			if mode == "Serial" {
-				p(" instructions | instr. ÷ crypto_floor |\n|---|---|---|---|---|---|---|---|---|\n")
+				p(" instructions | instr. ÷ crypto_floor |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 			} else {
-				p("\n|---|---|---|---|---|---|---|\n")
+				p("\n|---|---|---|---|---|---|---|---|---|\n")
 			}
 			for _, c := range d.cases {
 				rs := d.runs(mode, c.Name, alg)
@@ -189,8 +197,9 @@ func (d *data) write(b *strings.Builder, timeChart, instrChart string, haveInstr
 				for _, v := range values(rs, "jwksfetches") {
 					fetches += v
 				}
-				p("| %s | %s | %s | %s | %.0f | %.0f | %.0f |", c.Name, fmtSpreadNs(d.ns(mode, c.Name, alg)),
+				p("| %s | %s | %s | %s | %s | %s | %.0f | %.0f | %.0f |", c.Name, fmtSpreadNs(d.ns(mode, c.Name, alg)),
 					fmtRatio(d.timeRatio(mode, c.Name, alg)), vsPeer,
+					fmtNs(d.cpuNs(mode, c.Name, alg).med), fmtRatio(d.cpuRatio(mode, c.Name, alg)),
 					spreadOf(values(rs, "allocs/op")).med, spreadOf(values(rs, "B/op")).med, fetches)
 				if mode == "Serial" {
 					if v, ok := d.instr[key{"Serial", c.Name, alg}]; ok {
@@ -209,11 +218,18 @@ func (d *data) write(b *strings.Builder, timeChart, instrChart string, haveInstr
 	d.writeMethod(p)
 }
 
-func instrNote(s spread) string {
-	if !s.ok() {
-		return ""
+func headRatio(instr, wall, cpu spread) string {
+	f := func(s spread) string {
+		if !s.ok() {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f", s.med)
 	}
-	return fmt.Sprintf(" [%.3f]", s.med)
+	in := "–"
+	if instr.ok() {
+		in = fmt.Sprintf("**%.3f**", instr.med)
+	}
+	return in + " · " + f(wall) + " · " + f(cpu)
 }
 
 func yesNo(ok bool) string {
