@@ -279,7 +279,7 @@ func (g *Gateway) Ready() bool { return g.keys != nil && g.keys.Ready() }
 // WaitReady waits until the key set is loaded or ctx ends.
 func (g *Gateway) WaitReady(ctx context.Context) error { return g.keys.WaitReady(ctx) }
 
-// Metrics returns the gateway's registry (what /metrics serves).
+// Registry returns the gateway's registry (what /metrics serves).
 func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
 
 // Close stops the key cache and closes the Redis limiters. Idempotent.

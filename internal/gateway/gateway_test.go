@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/jwtgate/jwtgate/internal/demo"
+)
+
+func TestRatePeriod(t *testing.T) {
+	for _, c := range []struct {
+		in     float64
+		n      int
+		period time.Duration
+	}{
+		{5, 5, time.Second}, {1, 1, time.Second}, {0.5, 1, 2 * time.Second},
+		{2.5, 1, 400 * time.Millisecond}, {0.001, 1, 1000 * time.Second},
+	} {
+		n, p := ratePeriod(c.in)
+		if n != c.n || p != c.period {
+			t.Errorf("ratePeriod(%v) = %d/%v, want %d/%v", c.in, n, p, c.n, c.period)
+		}
+		// Whatever the split, the rate must be the one asked for.
+		if got := float64(n) / p.Seconds(); got < c.in*0.999 || got > c.in*1.001 {
+			t.Errorf("ratePeriod(%v) means %v/s", c.in, got)
+		}
+	}
+}
+
+func TestStripPrefix(t *testing.T) {
+	for _, c := range []struct{ prefix, in, want string }{
+		{"/api", "/api/x", "/x"}, {"/api/", "/api/x/y", "/x/y"}, {"/api", "/api", "/"},
+		{"/", "/x", "/x"}, {"/a", "/a/b%2Fc", "/b%2Fc"},
+	} {
+		u, err := url.Parse(c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stripPrefix(u, c.prefix)
+		if got := u.EscapedPath(); got != c.want {
+			t.Errorf("strip %q from %q = %q, want %q", c.prefix, c.in, got, c.want)
+		}
+	}
+}
+
+func TestPrefixMatches(t *testing.T) {
+	for _, c := range []struct {
+		prefix, path string
+		want         bool
+	}{
+		{"/api", "/api", true}, {"/api", "/api/x", true}, {"/api", "/apiary", false},
+		{"/api/", "/api/x", true}, {"/api/", "/api", false}, {"/", "/anything", true},
+	} {
+		if got := prefixMatches(c.prefix, c.path); got != c.want {
+			t.Errorf("prefixMatches(%q, %q) = %v", c.prefix, c.path, got)
+		}
+	}
+}
+
+// An unclean path must never reach an upstream under the route its raw
+// prefix names.
+func TestUncleanPathNeverProxied(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	hit := make(chan string, 10)
+	spy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hit <- r.URL.Path }))
+	defer spy.Close()
+	cfg := testConfig(p.Issuer(), up.srv.URL)
+	cfg.Routes = append(cfg.Routes, Route{Prefix: "/public/", Upstream: spy.URL})
+	g := startGateway(t, cfg, nil)
+	g.waitReady(t)
+	tok := p.mint(t, demo.Token{Subject: "a"})
+	for _, path := range []string{"/public/../admin", "/public/./x/../../admin", "//public/x"} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "http://gw"+path, nil)
+		req.URL.Path = path // keep it unclean
+		req.Header.Set("Authorization", "Bearer "+tok)
+		g.Handler().ServeHTTP(rec, req)
+		if rec.Code == http.StatusOK {
+			t.Errorf("%s: 200", path)
+		}
+	}
+	// And g.proxy itself, behind any router that does not clean paths.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "http://gw/x", nil)
+	req.URL.Path = "/public/../admin"
+	req.Header.Set("Authorization", "Bearer "+tok)
+	g.proxy(rec, req)
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("proxy: %d, want 400", rec.Code)
+	}
+	select {
+	case path := <-hit:
+		t.Fatalf("the public upstream got %q", path)
+	default:
+	}
+}
+
+func TestUpstreamDownIs502(t *testing.T) {
+	p := startIDP(t, false)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Routes: []Route{{Prefix: "/", Upstream: deadURL}}}, nil)
+	g.waitReady(t)
+	resp, body := g.get(t, "/x", p.mint(t, demo.Token{Subject: "a"}))
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if resp, _ := g.get(t, "/nowhere", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("catch-all without token: %d", resp.StatusCode)
+	}
+}
