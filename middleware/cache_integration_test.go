@@ -166,6 +166,9 @@ func TestKeysUnavailableThenReady(t *testing.T) {
 	v, _ := New(baseConfig(c))
 	h := v.Handler(okHandler)
 	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, goodClaims())
+	if v.Ready() {
+		t.Fatal("Ready before the first load")
+	}
 	got := do(h, bearerReq(tok))
 	if got.status != 503 || got.header.Get("Retry-After") != "5" || got.www != "" {
 		t.Fatalf("keys never loaded: %d %v", got.status, got.header)
@@ -178,6 +181,9 @@ func TestKeysUnavailableThenReady(t *testing.T) {
 	defer cancel()
 	if err := c.WaitReady(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if !v.Ready() {
+		t.Fatal("not Ready after the first load")
 	}
 	if got := do(h, bearerReq(tok)); got.status != 200 {
 		t.Fatalf("after the provider came up: %d %s", got.status, got.body)

@@ -161,7 +161,7 @@ func TestTokenCacheBounded(t *testing.T) {
 		if _, err := v.Verify(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
-		if n := v.cache.len(); n > 32 {
+		if n := v.TokenCacheLen(); n > 32 {
 			t.Fatalf("cache holds %d entries, bound 32", n)
 		}
 	}

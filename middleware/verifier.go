@@ -475,3 +475,26 @@ func (v *Verifier) RequireScopes(scopes ...string) func(http.Handler) http.Handl
 		})
 	}
 }
+
+// Ready reports whether every key provider can serve keys (providers
+// without a Ready method count as ready), for a /readyz endpoint.
+func (v *Verifier) Ready() bool {
+	if v.keys != nil && v.keys.ready != nil && !v.keys.ready.Ready() {
+		return false
+	}
+	for _, ks := range v.byIssuer {
+		if ks.ready != nil && !ks.ready.Ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// TokenCacheLen returns how many verified tokens are cached now (0 with
+// the cache off), for a metrics gauge.
+func (v *Verifier) TokenCacheLen() int {
+	if v.cache == nil {
+		return 0
+	}
+	return v.cache.len()
+}
