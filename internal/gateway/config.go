@@ -40,6 +40,11 @@ type Config struct {
 	Issuer string `yaml:"issuer"`
 	// JWKSURL is the JWK Set's URL. Empty means discovery from Issuer.
 	JWKSURL string `yaml:"jwks_url"`
+	// Providers are further identity providers, for tokens from several
+	// at once: a token's iss picks the provider whose keys verify it, and
+	// an iss that is none of them is refused before any key look-up. With
+	// more than one provider in all, each needs an Issuer.
+	Providers []Provider `yaml:"providers"`
 	// Audiences are the accepted `aud` values (any one matches) for routes
 	// that don't set their own. Empty means the audience is not checked.
 	Audiences []string `yaml:"audiences"`
@@ -61,6 +66,15 @@ type Config struct {
 	// Routes maps path prefixes to upstreams; the longest matching prefix
 	// wins. -upstream adds a catch-all "/" route.
 	Routes []Route `yaml:"routes"`
+}
+
+// Provider is one identity provider.
+type Provider struct {
+	// Issuer is the accepted iss; without JWKSURL, also where discovery
+	// starts.
+	Issuer string `yaml:"issuer"`
+	// JWKSURL is the JWK Set's URL. Empty means OIDC discovery from Issuer.
+	JWKSURL string `yaml:"jwks_url"`
 }
 
 // Route sends requests under a path prefix to one upstream, with its own
@@ -268,18 +282,42 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 		bad("listen %q: want host:port", cfg.Listen)
 	}
-	switch {
-	case cfg.Issuer == "" && cfg.JWKSURL == "":
+	// The top-level issuer/jwks_url is the first provider; Validate leaves
+	// the whole list in Providers.
+	providers := cfg.Providers
+	if cfg.Issuer != "" || cfg.JWKSURL != "" {
+		providers = append([]Provider{{Issuer: cfg.Issuer, JWKSURL: cfg.JWKSURL}}, providers...)
+	}
+	if len(providers) == 0 {
 		bad("need -issuer (OIDC discovery) or -jwks-url")
-	case cfg.JWKSURL == "":
-		if !isHTTPURL(cfg.Issuer) {
-			bad("issuer %q: discovery needs an absolute http(s) URL (or set -jwks-url)", cfg.Issuer)
+	}
+	seenIss := map[string]bool{}
+	for i, p := range providers {
+		where := "provider"
+		if len(providers) > 1 {
+			where = fmt.Sprintf("provider %d (%q)", i+1, p.Issuer)
+			if p.Issuer == "" {
+				bad("%s: with several providers each needs an issuer (a token's iss picks one)", where)
+			} else if seenIss[p.Issuer] {
+				bad("%s: duplicate issuer", where)
+			}
+			seenIss[p.Issuer] = true
 		}
-	default:
-		if !isHTTPURL(cfg.JWKSURL) {
-			bad("jwks-url %q: want an absolute http(s) URL", cfg.JWKSURL)
+		switch {
+		case p.Issuer == "" && p.JWKSURL == "":
+			bad("%s: need an issuer (OIDC discovery) or a jwks_url", where)
+		case p.JWKSURL == "":
+			if !isHTTPURL(p.Issuer) {
+				bad("%s: issuer %q: discovery needs an absolute http(s) URL (or set -jwks-url)", where, p.Issuer)
+			}
+		default:
+			if !isHTTPURL(p.JWKSURL) {
+				bad("%s: jwks-url %q: want an absolute http(s) URL", where, p.JWKSURL)
+			}
 		}
 	}
+	cfg.Providers = providers
+	cfg.Issuer, cfg.JWKSURL = "", ""
 	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
 		bad("rate %v: want a number >= 0", cfg.Rate)
 	}

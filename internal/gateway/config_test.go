@@ -138,6 +138,9 @@ func TestBadConfig(t *testing.T) {
 		{name: "bad listen", yaml: ok + "listen: 8080\n", want: `listen "8080"`},
 		{name: "bad redis", yaml: ok + "redis: localhost\n", want: `redis "localhost"`},
 		{name: "upstream flag twice", yaml: ok, args: []string{"-upstream", "http://v"}, want: "already has"},
+		{name: "several providers need issuers", yaml: ok + "providers: [{jwks_url: 'https://b/keys'}]\n", want: "each needs an issuer"},
+		{name: "duplicate provider", yaml: ok + "providers: [{issuer: 'https://idp'}]\n", want: "duplicate issuer"},
+		{name: "provider without url", yaml: ok + "providers: [{issuer: 'b'}]\n", want: "discovery needs an absolute http(s) URL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,5 +199,31 @@ func TestExampleConfigIsValid(t *testing.T) {
 	}
 	if len(v.Routes) != 2 || v.Routes[0].Weight != 10 || v.Routes[0].UpstreamAuth.value != "sk-x" {
 		t.Fatalf("%+v", v.Routes)
+	}
+}
+
+func TestProviders(t *testing.T) {
+	cfg, _, err := ParseArgs([]string{"-config", writeFile(t, `
+issuer: https://a.example
+providers:
+  - issuer: https://b.example
+    jwks_url: https://b.example/keys
+routes: [{prefix: /, upstream: 'http://u'}]
+`)}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := cfg.Validate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Provider{{Issuer: "https://a.example"}, {Issuer: "https://b.example", JWKSURL: "https://b.example/keys"}}
+	if len(v.Providers) != 2 || v.Providers[0] != want[0] || v.Providers[1] != want[1] {
+		t.Fatalf("providers = %+v", v.Providers)
+	}
+	// Validating a validated config changes nothing.
+	again, err := v.Validate(nil)
+	if err != nil || len(again.Providers) != 2 {
+		t.Fatalf("revalidate: %+v, %v", again.Providers, err)
 	}
 }

@@ -406,3 +406,45 @@ func chain[E any](a, b func(E)) func(E) {
 	}
 	return func(e E) { a(e); b(e) }
 }
+
+// Tokens from either of two providers pass; each is checked with its own
+// provider's keys, and /readyz waits for both.
+func TestSeveralProviders(t *testing.T) {
+	a, b, up := startIDP(t, false), startIDP(t, true), startUpstream(t)
+	cfg := Config{
+		Listen: "127.0.0.1:0", Issuer: a.Issuer(),
+		Providers: []Provider{{Issuer: b.Issuer(), JWKSURL: b.JWKSURL()}},
+		Routes:    []Route{{Prefix: "/", Upstream: up.srv.URL}},
+	}
+	refreshed := make(chan string, 64)
+	g := startGateway(t, cfg, func(c *cache.Config) {
+		c.RetryMin, c.RetryMax = 5*time.Millisecond, 20*time.Millisecond
+		iss := c.Issuer
+		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(cache.RefreshEvent) {
+			select {
+			case refreshed <- iss:
+			default:
+			}
+		})
+	})
+	for iss := range refreshed { // wait until b has failed at least once
+		if iss == b.Issuer() {
+			break
+		}
+	}
+	if resp, _ := g.get(t, "/readyz", ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with one provider down: %d", resp.StatusCode)
+	}
+	b.down.Store(false)
+	g.waitReady(t)
+	for _, p := range []*idp{a, b} {
+		if resp, body := g.get(t, "/x", p.mint(t, demo.Token{Subject: "u"})); resp.StatusCode != http.StatusOK {
+			t.Fatalf("token from %s: %d %s", p.Issuer(), resp.StatusCode, body)
+		}
+	}
+	// A third provider's token is refused.
+	c := startIDP(t, false)
+	if resp, _ := g.get(t, "/x", c.mint(t, demo.Token{Subject: "u"})); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unknown issuer: %d", resp.StatusCode)
+	}
+}

@@ -48,12 +48,20 @@ type Deps struct {
 type Gateway struct {
 	cfg      Config
 	log      *slog.Logger
-	keys     *cache.Cache
+	keys     keySource
+	storage  middleware.Config // Keys or KeysByIssuer, and Issuers
 	closers  []io.Closer // Redis limiters
 	routes   []*route    // longest prefix first
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
 	handler  http.Handler
+}
+
+// keySource is what the gateway needs of a *cache.Cache or *cache.Multi.
+type keySource interface {
+	Ready() bool
+	WaitReady(ctx context.Context) error
+	Close() error
 }
 
 type route struct {
@@ -85,18 +93,38 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		}
 	}()
 
-	cc := cache.Config{
-		URL:        cfg.JWKSURL,
-		Issuer:     cfg.Issuer,
-		HTTPClient: deps.HTTPClient,
-		Logger:     log,
-		Observer:   m.CacheObserver(cache.Observer{}),
+	ccs := make([]cache.Config, len(cfg.Providers))
+	for i, p := range cfg.Providers {
+		ccs[i] = cache.Config{
+			URL:        p.JWKSURL,
+			Issuer:     p.Issuer,
+			HTTPClient: deps.HTTPClient,
+			Logger:     log,
+			Observer:   m.CacheObserver(cache.Observer{}),
+		}
+		if deps.Cache != nil {
+			deps.Cache(&ccs[i])
+		}
 	}
-	if deps.Cache != nil {
-		deps.Cache(&cc)
-	}
-	if g.keys, err = cache.New(ctx, cc); err != nil {
-		return nil, fmt.Errorf("%w: key cache: %w", ErrConfig, err)
+	switch len(ccs) {
+	case 0:
+		return nil, fmt.Errorf("%w: no identity provider", ErrConfig)
+	case 1:
+		c, err := cache.New(ctx, ccs[0])
+		if err != nil {
+			return nil, fmt.Errorf("%w: key cache: %w", ErrConfig, err)
+		}
+		g.keys, g.storage.Keys = c, c
+		if iss := cfg.Providers[0].Issuer; iss != "" {
+			g.storage.Issuers = []string{iss}
+		}
+	default:
+		mc, err := cache.NewMulti(ctx, ccs)
+		if err != nil {
+			return nil, fmt.Errorf("%w: key cache: %w", ErrConfig, err)
+		}
+		// The token's iss picks the key set; any other iss is refused.
+		g.keys, g.storage.KeysByIssuer = mc, mc.Storages()
 	}
 
 	transport := deps.Transport
@@ -135,16 +163,15 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 		return nil, err
 	}
 	mc := middleware.Config{
-		Keys:         g.keys,
+		Keys:         g.storage.Keys,
+		KeysByIssuer: g.storage.KeysByIssuer,
+		Issuers:      g.storage.Issuers,
 		Audiences:    rc.Audiences,
 		Algorithms:   g.cfg.Algorithms,
 		ClaimHeaders: rc.ClaimHeaders,
 		Logger:       g.log,
 		OnVerify:     g.metrics.OnVerify,
 		ErrorHandler: g.metrics.ErrorHandler(middleware.WriteError),
-	}
-	if g.cfg.Issuer != "" {
-		mc.Issuers = []string{g.cfg.Issuer}
 	}
 	if *rc.Rate > 0 {
 		lim, err := g.limiter(i, rc)
@@ -286,7 +313,7 @@ func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
 func (g *Gateway) Close() error {
 	var errs []error
 	if g.keys != nil {
-		errs = append(errs, g.keys.Close())
+		errs = append(errs, g.keys.Close()) // idempotent
 	}
 	for _, c := range g.closers {
 		errs = append(errs, c.Close())

@@ -108,7 +108,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return usage(err)
 	}
-	if cfg.Issuer == "" {
+	if len(cfg.Providers) == 1 && cfg.Providers[0].Issuer == "" {
 		log.Warn("gateway: no -issuer: the iss claim is not checked")
 	}
 
