@@ -50,8 +50,8 @@ type Gateway struct {
 	log      *slog.Logger
 	keys     keySource
 	storage  middleware.Config // Keys or KeysByIssuer, and Issuers
-	closers  []io.Closer // Redis limiters
-	routes   []*route    // longest prefix first
+	closers  []io.Closer       // Redis limiters
+	routes   []*route          // longest prefix first
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
 	handler  http.Handler
