@@ -74,3 +74,14 @@ func TestNewNeedsVerifier(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func BenchmarkMiddleware(b *testing.B) {
+	f := adaptertest.New(b)
+	m, err := jwtecho.New(jwtecho.Config{Verifier: f.V})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := echo.New()
+	e.GET("/items", func(c echo.Context) error { return c.NoContent(http.StatusOK) }, m, jwtecho.RequireScopes(f.V, "admin"))
+	adaptertest.Bench(b, f, e, "/items")
+}

@@ -54,3 +54,10 @@ func TestClaimsWithoutMiddleware(t *testing.T) {
 		t.Fatal("a foreign value under the key was taken for claims")
 	}
 }
+
+func BenchmarkMiddleware(b *testing.B) {
+	f := adaptertest.New(b)
+	r := gin.New()
+	r.GET("/items", jwtgin.Middleware(f.V), jwtgin.RequireScopes(f.V, "admin"), func(c *gin.Context) { c.Status(http.StatusOK) })
+	adaptertest.Bench(b, f, r, "/items")
+}

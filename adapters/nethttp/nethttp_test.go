@@ -51,3 +51,10 @@ func TestRequireComposes(t *testing.T) {
 	mux.Handle("/down", chain(items, nethttp.Require(f.Down)))
 	adaptertest.Run(t, f, mux)
 }
+
+func BenchmarkHandle(b *testing.B) {
+	f := adaptertest.New(b)
+	mux := http.NewServeMux()
+	nethttp.Handle(mux, "GET /items", f.V, func(w http.ResponseWriter, r *http.Request) {}, "admin")
+	adaptertest.Bench(b, f, mux, "/items")
+}
