@@ -2,6 +2,8 @@ package middleware
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -235,5 +237,32 @@ func TestWithAccumulates(t *testing.T) {
 	}
 	if len(v.route.Scopes) != 0 || v.route.RateLimit != nil {
 		t.Fatal("With changed its receiver")
+	}
+}
+
+func TestWriteErrorSanitizesDescriptions(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		status   int
+		wantDesc string
+	}{
+		{&Error{Kind: ErrInvalidRequest, Description: "bad \"quote\"\r\nX-Injected: 1"}, 400, "invalid request"},
+		{&Error{Kind: ErrInsufficientScope, Description: "caf\u00e9", Scopes: []string{"a\"b"}}, 403, "insufficient scope"},
+		{&Error{Kind: ErrTokenExpired, Description: "token expired"}, 401, "token expired"},
+		{errors.New("some internal failure with secrets"), 500, "internal error"},
+		{fmt.Errorf("wrapped: %w", ErrSignatureInvalid), 401, "invalid token"},
+	} {
+		rec := httptest.NewRecorder()
+		WriteError(rec, httptest.NewRequest("GET", "/", nil), tc.err)
+		if rec.Code != tc.status {
+			t.Errorf("%v: status %d, want %d", tc.err, rec.Code, tc.status)
+		}
+		www := rec.Header().Get("WWW-Authenticate")
+		if strings.ContainsAny(www, "\r\n") || strings.Contains(www, "Injected") || strings.Contains(www, `a"b`) || strings.Contains(rec.Body.String(), "secrets") {
+			t.Errorf("%v: unsafe response %q %q", tc.err, www, rec.Body.String())
+		}
+		if !strings.Contains(rec.Body.String(), `"error_description":"`+tc.wantDesc+`"`) {
+			t.Errorf("%v: body %q, want description %q", tc.err, rec.Body.String(), tc.wantDesc)
+		}
 	}
 }

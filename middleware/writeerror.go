@@ -83,14 +83,16 @@ func writeError(w http.ResponseWriter, err error, realm string, retryAfter time.
 		return
 	}
 	status, code := classify(err)
-	desc := defaultDescription[status]
+	generic := defaultDescription[status]
+	if code == "invalid_token" {
+		generic = "invalid token"
+	}
+	desc := generic
 	var e *Error
 	if errors.As(err, &e) && e.Description != "" && status != http.StatusInternalServerError {
 		desc = e.Description
 	}
-	if status == http.StatusUnauthorized && code == "invalid_token" {
-		desc = invalidTokenDescription(err, desc)
-	}
+	desc = safeDescription(desc, generic)
 	h := w.Header()
 	switch status {
 	case http.StatusUnauthorized, http.StatusBadRequest, http.StatusForbidden:
@@ -128,12 +130,14 @@ func writeError(w http.ResponseWriter, err error, realm string, retryAfter time.
 	_, _ = w.Write(body)
 }
 
-// invalidTokenDescription keeps descriptions to a fixed vocabulary even when
-// an ErrorHandler-less caller passes a foreign error that wraps a sentinel.
-func invalidTokenDescription(err error, desc string) string {
-	for _, c := range []rune(desc) {
-		if c == '"' || c == '\\' || c < 0x20 || c > 0x7e {
-			return "invalid token"
+// safeDescription keeps a description that goes into a quoted header
+// parameter to printable ASCII without quotes or backslashes (RFC 6750 §3);
+// anything else (say, an *Error built by a caller) falls back to the
+// status's generic text.
+func safeDescription(desc, fallback string) string {
+	for i := 0; i < len(desc); i++ {
+		if c := desc[i]; c == '"' || c == '\\' || c < 0x20 || c > 0x7e {
+			return fallback
 		}
 	}
 	return desc
