@@ -40,6 +40,9 @@ type Deps struct {
 	// Cache adjusts the key cache's config before it starts (tests shorten
 	// intervals). nil means the gateway's settings as they are.
 	Cache func(*cache.Config)
+	// OnShutdown is called (in a goroutine of its own) once graceful
+	// shutdown has begun and the listener is closed. nil means nothing.
+	OnShutdown func()
 }
 
 // Gateway is the reverse proxy: its Handler serves /healthz, /readyz,
@@ -55,6 +58,8 @@ type Gateway struct {
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
 	handler  http.Handler
+
+	onShutdown func()
 }
 
 // keySource is what the gateway needs of a *cache.Cache or *cache.Multi.
@@ -86,7 +91,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m}
+	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m, onShutdown: deps.OnShutdown}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -334,6 +339,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		// No WriteTimeout: streamed responses may legitimately run long.
+	}
+	if g.onShutdown != nil {
+		srv.RegisterOnShutdown(g.onShutdown)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
