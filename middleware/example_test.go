@@ -14,6 +14,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
 func Example() {
@@ -101,4 +102,35 @@ func ExampleVerifier_With() {
 	// Output:
 	// /read 200
 	// /admin 403
+}
+
+func Example_rateLimit() {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	jwk, _ := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "k1"}})
+	keys := jwkset.NewMemoryStorage()
+	_ = keys.KeyWrite(context.Background(), jwk)
+
+	// Two requests per subject at once, one more per minute.
+	lim, _ := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 1, Period: time.Minute, Burst: 2})
+	v, _ := middleware.New(middleware.Config{
+		Keys:      keys,
+		RateLimit: middleware.RateLimit{Limiter: lim}, // keyed by sub by default
+	})
+	h := v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "carol", "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "k1"
+	signed, _ := tok.SignedString(priv)
+	for range 3 {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+signed)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Printf("%d limit=%s remaining=%s retry-after=%q\n", w.Code,
+			w.Header().Get("RateLimit-Limit"), w.Header().Get("RateLimit-Remaining"), w.Header().Get("Retry-After"))
+	}
+	// Output:
+	// 200 limit=2 remaining=1 retry-after=""
+	// 200 limit=2 remaining=0 retry-after=""
+	// 429 limit=2 remaining=0 retry-after="60"
 }
