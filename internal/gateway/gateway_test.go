@@ -113,3 +113,39 @@ func TestUpstreamDownIs502(t *testing.T) {
 		t.Fatalf("catch-all without token: %d", resp.StatusCode)
 	}
 }
+
+// FuzzRouting checks, for any request path, that a request reaches a route
+// only when the path is clean and under that route's prefix on a segment
+// boundary, and that no longer prefix would have matched.
+func FuzzRouting(f *testing.F) {
+	for _, s := range []string{"/", "/api", "/api/", "/api/x", "/apiary", "/api/../admin", "//api", "/admin/./x", "/a%2F..", "/llm/v1/chat", ""} {
+		f.Add(s)
+	}
+	prefixes := []string{"/llm/v1", "/api/", "/admin", "/"}
+	g := &Gateway{}
+	var got string
+	for _, p := range prefixes { // already longest first
+		g.routes = append(g.routes, &route{Route: Route{Prefix: p}, handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got = p })})
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		got = ""
+		req := httptest.NewRequest(http.MethodGet, "http://gw/", nil)
+		req.URL.Path = path
+		rec := httptest.NewRecorder()
+		g.proxy(rec, req)
+		if got == "" {
+			if rec.Code == http.StatusOK {
+				t.Fatalf("%q: 200 without a route", path)
+			}
+			return
+		}
+		if cleanPath(path) != path || !prefixMatches(got, path) {
+			t.Fatalf("%q reached route %q", path, got)
+		}
+		for _, p := range prefixes {
+			if len(p) > len(got) && prefixMatches(p, path) {
+				t.Fatalf("%q reached %q, but the longer %q matches", path, got, p)
+			}
+		}
+	})
+}
