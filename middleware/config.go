@@ -323,6 +323,12 @@ func (c *Config) normalize() error {
 			return configErr("ClaimHeaders: bad mapping %q → %q", name, h)
 		}
 	}
+	if c.HeaderName != "" && http.CanonicalHeaderKey(c.HeaderName) == "Authorization" {
+		return configErr("HeaderName must not be Authorization (read by default; see DisableAuthorizationHeader)")
+	}
+	if c.DisableAuthorizationHeader && c.HeaderName == "" && c.CookieName == "" && !c.AllowQuery {
+		return configErr("DisableAuthorizationHeader leaves no place to read a token from")
+	}
 	if c.RateLimit.TierClaim == "" && len(c.RateLimit.Tiers) > 0 {
 		return configErr("RateLimit.Tiers set without RateLimit.TierClaim")
 	}

@@ -33,6 +33,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"tiers without a tier claim":   {Keys: keys, RateLimit: RateLimit{Tiers: map[string]ratelimit.Limiter{"free": nil}}},
 		"negative MinRSABits":          {Keys: keys, MinRSABits: -1},
 		"empty claim header name":      {Keys: keys, ClaimHeaders: map[string]string{"sub": ""}},
+		"HeaderName Authorization":     {Keys: keys, HeaderName: "authorization"},
+		"nowhere to read a token":      {Keys: keys, DisableAuthorizationHeader: true},
 		"empty issuer in KeysByIssuer": {KeysByIssuer: map[string]jwkset.Storage{"": keys}},
 	} {
 		v, err := New(cfg)
