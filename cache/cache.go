@@ -255,6 +255,12 @@ func (c *Cache) keyReadSlow(ctx context.Context, kid string) (jwkset.JWK, error)
 		return c.lastLook(kid) // fast path of the gate below
 	}
 	ch := c.flight(ReasonUnknownKID, func(now time.Time) bool {
+		// A refresh that finished after this caller's first look may have
+		// brought the kid: fetching again for a key already held would let
+		// late arrivals of one rotation cost a second fetch.
+		if cur := c.snap.Load(); cur != nil && cur.byKID[kid] != nil {
+			return false
+		}
 		if !c.lastKID.IsZero() && now.Sub(c.lastKID) < c.cfg.UnknownKIDInterval {
 			return false
 		}
