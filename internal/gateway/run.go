@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -165,6 +166,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 type demoParts struct {
 	provider    *demo.Provider
 	upstreamURL string
+	audience    string // what the printed token's aud is
 	servers     []*http.Server
 	wg          sync.WaitGroup
 }
@@ -204,15 +206,22 @@ func startDemo(cfg *Config, env Env) (d *demoParts, err error) {
 	if len(cfg.Audiences) == 0 {
 		cfg.Audiences = []string{demoAudience}
 	}
+	d.audience = cfg.Audiences[0]
 	if cfg.Rate == 0 {
 		cfg.Rate, cfg.Burst = 5, 10
+	}
+	// The stream costs 2 units, unless a -rate/-burst given for the demo
+	// leaves a burst below that (a weight above the burst never passes).
+	weight := 2
+	if burst := cfg.Burst; burst == 0 && math.Ceil(cfg.Rate) < 2 || burst == 1 {
+		weight = 1
 	}
 	claims := map[string]string{"sub": "X-Jwtgate-Subject", "scope": "X-Jwtgate-Scope"}
 	cfg.Routes = []Route{
 		{Prefix: "/api/", Upstream: d.upstreamURL, Scopes: []string{"demo:read"}, ClaimHeaders: claims},
 		{
 			Prefix: "/llm/", Upstream: d.upstreamURL, Scopes: []string{"llm:use"}, ClaimHeaders: claims,
-			Weight: 2, DropAuthorization: true, UpstreamAuth: &UpstreamAuth{Env: demoUpstreamKeyEnv},
+			Weight: weight, DropAuthorization: true, UpstreamAuth: &UpstreamAuth{Env: demoUpstreamKeyEnv},
 		},
 	}
 	return d, nil
@@ -247,7 +256,7 @@ func (d *demoParts) announce(ctx context.Context, g *Gateway, gwURL string, w io
 	if err := g.WaitReady(wctx); err != nil {
 		return err
 	}
-	tok, err := d.provider.Mint(demo.Token{Subject: demoSubject, Audience: []string{demoAudience}, Scope: demoScopes})
+	tok, err := d.provider.Mint(demo.Token{Subject: demoSubject, Audience: []string{d.audience}, Scope: demoScopes})
 	if err != nil {
 		return err
 	}

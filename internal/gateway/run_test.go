@@ -63,14 +63,24 @@ func TestBadFlagsExitTwoBeforeListening(t *testing.T) {
 
 var curlLine = regexp.MustCompile(`(?m)^curl (-N )?-H "Authorization: Bearer ([A-Za-z0-9_.-]+)" (http://\S+)$`)
 
-// The demo's printed curl lines must work as printed.
+// The demo's printed curl lines must work as printed, also with the flags
+// that shape the demo.
 func TestDemoModePrintsWorkingCurlLines(t *testing.T) {
+	for _, args := range [][]string{
+		{"-listen", "127.0.0.1:0"},
+		{"-listen", "127.0.0.1:0", "-audience", "mine", "-rate", "1"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) { demoCurlLinesWork(t, args) })
+	}
+}
+
+func demoCurlLinesWork(t *testing.T, args []string) {
 	var stdout syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"-listen", "127.0.0.1:0"}, Env{
+		done <- Run(ctx, args, Env{
 			Stdout: &stdout, Stderr: io.Discard, Deps: Deps{Logger: quiet},
 			OnServe: func(string, *demo.Provider) { close(served) },
 		})
