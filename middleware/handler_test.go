@@ -266,3 +266,17 @@ func TestWriteErrorSanitizesDescriptions(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRejectHugeToken shows the cost of refusing a 1 MB token: one
+// length comparison, independent of the size.
+func BenchmarkRejectHugeToken(b *testing.B) {
+	v, _ := New(baseConfig(memKeys(b)))
+	huge := strings.Repeat("a", 1<<20)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(ctx, huge); err == nil {
+			b.Fatal("accepted")
+		}
+	}
+}

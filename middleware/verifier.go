@@ -108,6 +108,11 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Er
 // verifyAlg is verify that also reports the token's alg through alg (when
 // not nil) once the header has been read, for OnVerify.
 func (v *Verifier) verifyAlg(ctx context.Context, token string, alg *string) (*Claims, bool, *Error) {
+	// First, before even hashing it for the cache: junk of any size costs
+	// one comparison.
+	if len(token) > v.cfg.MaxTokenSize {
+		return nil, false, errTooLarge
+	}
 	now := v.cfg.Now()
 	var h uint64
 	if v.cache != nil {
@@ -125,9 +130,6 @@ func (v *Verifier) verifyAlg(ctx context.Context, token string, alg *string) (*C
 			}
 			v.cache.remove(h, e)
 		}
-	}
-	if len(token) > v.cfg.MaxTokenSize {
-		return nil, false, errTooLarge
 	}
 	j, payload, err := v.parseJWS(token)
 	if alg != nil && j.spec != nil {
