@@ -31,7 +31,7 @@ type idp struct {
 	down atomic.Bool
 }
 
-func startIDP(t *testing.T, down bool) *idp {
+func startIDP(t testing.TB, down bool) *idp {
 	t.Helper()
 	i := &idp{}
 	i.down.Store(down)
@@ -50,7 +50,7 @@ func startIDP(t *testing.T, down bool) *idp {
 	return i
 }
 
-func (i *idp) mint(t *testing.T, tok demo.Token) string {
+func (i *idp) mint(t testing.TB, tok demo.Token) string {
 	t.Helper()
 	if tok.Audience == nil {
 		tok.Audience = []string{"api"}

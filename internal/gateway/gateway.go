@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +61,23 @@ type Gateway struct {
 	handler  http.Handler
 
 	onShutdown func()
+	buffers    *bufferPool
+}
+
+// bufferPool recycles the proxies' copy buffers (32 KiB each), which
+// would otherwise be allocated per request.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (bp *bufferPool) Get() []byte { return *bp.p.Get().(*[]byte) }
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) == 32<<10 {
+		b = b[:cap(b)]
+		bp.p.Put(&b)
+	}
 }
 
 // keySource is what the gateway needs of a *cache.Cache or *cache.Multi.
@@ -91,7 +109,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m, onShutdown: deps.OnShutdown}
+	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m, onShutdown: deps.OnShutdown, buffers: newBufferPool()}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -223,6 +241,7 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 		// Flush every write at once: server-sent events from an LLM API
 		// must reach the client as the upstream sends them.
 		FlushInterval: -1,
+		BufferPool:    g.buffers,
 		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
