@@ -60,6 +60,9 @@ type Cache struct {
 	kidNext       atomic.Int64 // unix nanos before which no unknown-kid refresh may start
 
 	closed atomic.Bool // set by Close (under flightMu, so no flight starts after it)
+	// failing mirrors "the last refresh failed" for the lock-free unknown-kid
+	// path: a kid not in the set cannot be called unknown then.
+	failing atomic.Bool
 
 	mu               sync.Mutex // guards the fields up to nextRefresh
 	jwksURL          string     // discovered; "" until discovery succeeds
@@ -225,7 +228,9 @@ func (c *Cache) WaitReady(ctx context.Context) error {
 // allocates nothing. A kid not in the set triggers a refresh (at most one
 // per UnknownKIDInterval, shared by all callers) that the caller waits for,
 // bounded by ctx; the result is then the key or an error wrapping
-// jwkset.ErrKeyNotFound. With no servable set the error wraps ErrKeysUnavailable.
+// jwkset.ErrKeyNotFound. With no servable set the error wraps ErrKeysUnavailable;
+// so does (besides ErrKeyNotFound) a kid not in the set when the refresh
+// that would have looked for it failed, or the last refresh failed.
 func (c *Cache) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
 	if s := c.snap.Load(); s != nil {
 		if k := s.byKID[kid]; k != nil && !s.stale.Load() {
@@ -238,6 +243,13 @@ func (c *Cache) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
 // errUnknownKID is returned for every kid not in the set. It does not name
 // the kid: that comes from the token, and errors never echo token content.
 var errUnknownKID = fmt.Errorf("cache: unknown kid: %w", jwkset.ErrKeyNotFound)
+
+// errUnknownKIDFailing is returned for a kid not in the set when the refresh
+// that would have found it failed (or the last one did, behind the
+// unknown-kid gate): the token may well be good, so the kid is unknown
+// (ErrKeyNotFound) and the keys to judge it unavailable (ErrKeysUnavailable,
+// the middleware's 503) rather than the token invalid.
+var errUnknownKIDFailing = fmt.Errorf("%w (%w: the provider is failing)", errUnknownKID, ErrKeysUnavailable)
 
 func (c *Cache) keyReadSlow(ctx context.Context, kid string) (jwkset.JWK, error) {
 	now := c.cfg.now()
@@ -272,8 +284,10 @@ func (c *Cache) keyReadSlow(ctx context.Context, kid string) (jwkset.JWK, error)
 	if ch == nil {
 		return c.lastLook(kid)
 	}
+	var flightErr error
 	select {
-	case <-ch:
+	case r := <-ch:
+		flightErr = r.Err
 	case <-ctx.Done():
 		return jwkset.JWK{}, fmt.Errorf("%w: left the refresh: %w", errUnknownKID, ctx.Err())
 	}
@@ -282,6 +296,9 @@ func (c *Cache) keyReadSlow(ctx context.Context, kid string) (jwkset.JWK, error)
 	}
 	if k := s.byKID[kid]; k != nil {
 		return *k, nil
+	}
+	if flightErr != nil {
+		return jwkset.JWK{}, errUnknownKIDFailing
 	}
 	return jwkset.JWK{}, errUnknownKID
 }
@@ -294,6 +311,9 @@ func (c *Cache) lastLook(kid string) (jwkset.JWK, error) {
 		if k := s.byKID[kid]; k != nil {
 			return *k, nil
 		}
+	}
+	if c.failing.Load() {
+		return jwkset.JWK{}, errUnknownKIDFailing
 	}
 	return jwkset.JWK{}, errUnknownKID
 }

@@ -214,6 +214,7 @@ func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 		c.failures++
 	}
 	c.mu.Unlock()
+	c.failing.Store(ev.Err != nil)
 
 	if s := c.snap.Load(); s != nil {
 		ev.Keys, ev.Generation, ev.ExpiresAt = len(s.keys), s.generation, s.expiresAt

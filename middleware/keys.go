@@ -125,10 +125,12 @@ func (v *Verifier) uniqueUsable(ctx context.Context, ks *keySource, j *jws, firs
 
 func storageErr(err error) *Error {
 	switch {
+	case errors.Is(err, cache.ErrKeysUnavailable):
+		// Checked first: a kid the cache could not look for because the
+		// provider is failing wraps both, and the client did nothing wrong.
+		return &Error{Kind: ErrKeysUnavailable, Description: "keys unavailable", Cause: err}
 	case errors.Is(err, jwkset.ErrKeyNotFound):
 		return errUnknownKID
-	case errors.Is(err, cache.ErrKeysUnavailable):
-		return &Error{Kind: ErrKeysUnavailable, Description: "keys unavailable", Cause: err}
 	}
 	// Anything else from the key provider is infrastructure trouble, not the
 	// client's fault.

@@ -6,13 +6,18 @@ package middleware
 // here too, so the behaviour stays pinned.
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtgate/jwtgate/cache"
 )
 
 // TestRedTeamQueryTokenSpellings: a query parameter name may be
@@ -149,5 +154,54 @@ func TestRedTeamRateLimitKeyAcrossIssuers(t *testing.T) {
 		if got := do(h, bearerReq(victim)); got.status != 429 {
 			t.Errorf("byIssuer=%v: alice's own second request: %d, want 429", byIssuer, got.status)
 		}
+	}
+}
+
+// TestRedTeamRotationDuringOutage: the provider starts signing with a new
+// key and then goes down before the cache has seen it. A client's token
+// with the new kid cannot be checked through no fault of the client: 503
+// with Retry-After, never 401 invalid_token (which makes clients discard a
+// good token). A token with a known kid still passes, a forged token with a
+// known kid is still 401, and once the provider answers the new token
+// passes.
+func TestRedTeamRotationDuringOutage(t *testing.T) {
+	k := keys(t)
+	store := jwkset.NewMemoryStorage()
+	ctx := context.Background()
+	_ = store.KeyWrite(ctx, jwkOf(t, &k.rsa.PublicKey, "old", jwkset.AlgRS256, jwkset.UseSig))
+	srv := serveJWKS(t, store)
+	c := newTestCache(t, srv.URL(), func(c *cache.Config) { c.UnknownKIDInterval = time.Hour })
+	v, err := New(baseConfig(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Handler(okHandler)
+	oldTok := sign(t, jwt.SigningMethodRS256, k.rsa, "old", nil, goodClaims())
+	newTok := sign(t, jwt.SigningMethodRS256, k.rsa2, "new", nil, goodClaims())
+	forged := sign(t, jwt.SigningMethodRS256, k.rsa2, "old", nil, goodClaims())
+
+	_ = store.KeyWrite(ctx, jwkOf(t, &k.rsa2.PublicKey, "new", jwkset.AlgRS256, jwkset.UseSig))
+	srv.publish(t)
+	srv.fail.Store(true)
+	for i := range 2 { // the refresh fails; then the gate is closed
+		got := do(h, bearerReq(newTok))
+		if got.status != 503 || got.header.Get("Retry-After") == "" || got.www != "" {
+			t.Fatalf("new kid during the outage, try %d: %d %q %s", i, got.status, got.www, got.body)
+		}
+	}
+	if _, err := v.Verify(ctx, newTok); !errors.Is(err, ErrKeysUnavailable) {
+		t.Fatalf("Verify: %v, want ErrKeysUnavailable", err)
+	}
+	if got := do(h, bearerReq(oldTok)); got.status != 200 {
+		t.Fatalf("known kid during the outage: %d", got.status)
+	}
+	if got := do(h, bearerReq(forged)); got.status != 401 {
+		t.Fatalf("forged token with a known kid during the outage: %d", got.status)
+	}
+	srv.fail.Store(false)
+	c2 := newTestCache(t, srv.URL(), nil) // a replica that starts now sees the new key
+	v2, _ := New(baseConfig(c2))
+	if got := do(v2.Handler(okHandler), bearerReq(newTok)); got.status != 200 {
+		t.Fatalf("new kid once the provider is back: %d", got.status)
 	}
 }

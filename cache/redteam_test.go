@@ -1,0 +1,107 @@
+package cache
+
+// Red-team tests: a hostile or flaky identity provider, kept as regression
+// tests (see also middleware/redteam_test.go).
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+)
+
+// TestRedTeamUnknownKIDWhileProviderFails: the provider rotates to a new key
+// and then fails (500, breaker open, time-out). A token with the new kid
+// cannot be checked, through no fault of its client: its error must say
+// "keys unavailable" (the middleware's 503 + Retry-After), not only "unknown
+// kid" (401 invalid_token, which makes clients throw the token away). It
+// still wraps jwkset.ErrKeyNotFound for callers that only ask that. Once the
+// provider answers again, an unknown kid is plainly unknown.
+func TestRedTeamUnknownKIDWhileProviderFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
+		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p)})
+		synctest.Wait()
+		mustRead(t, c, "a")
+
+		p.set(func(p *provider) { p.status = http.StatusInternalServerError })
+		_, err := c.KeyRead(context.Background(), "new")
+		if !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, jwkset.ErrKeyNotFound) {
+			t.Fatalf("unknown kid, refresh failed: err = %v, want ErrKeysUnavailable and ErrKeyNotFound", err)
+		}
+		// Within UnknownKIDInterval no refresh may start; the answer is the same.
+		fetches := p.count()
+		_, err = c.KeyRead(context.Background(), "newer")
+		if !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, jwkset.ErrKeyNotFound) {
+			t.Fatalf("unknown kid behind the gate after a failed refresh: err = %v", err)
+		}
+		if p.count() != fetches {
+			t.Fatalf("the gate let a fetch through")
+		}
+		// The known key keeps serving, and the cache stays Ready.
+		mustRead(t, c, "a")
+		if !c.Ready() {
+			t.Fatal("not ready while the last good set is fresh")
+		}
+
+		// The provider is back; the next unknown kid after the interval
+		// refreshes, and the answer is a plain "unknown".
+		p.set(func(p *provider) { p.status = 0 })
+		time.Sleep(DefaultUnknownKIDInterval)
+		_, err = c.KeyRead(context.Background(), "unknown")
+		if !errors.Is(err, jwkset.ErrKeyNotFound) || errors.Is(err, ErrKeysUnavailable) {
+			t.Fatalf("unknown kid with a healthy provider: err = %v, want only ErrKeyNotFound", err)
+		}
+		_, err = c.KeyRead(context.Background(), "unknown2")
+		if !errors.Is(err, jwkset.ErrKeyNotFound) || errors.Is(err, ErrKeysUnavailable) {
+			t.Fatalf("unknown kid behind the gate, healthy provider: err = %v, want only ErrKeyNotFound", err)
+		}
+	})
+}
+
+// TestRedTeamGzipBombBounded: Go's transport asks for gzip and inflates
+// transparently, so the body limit must apply to the inflated bytes. A
+// 64 MiB set compressed to ~64 KiB is refused without reading it all, and
+// the good set stays.
+func TestRedTeamGzipBombBounded(t *testing.T) {
+	good := jwks(jwkJSON(t, rsaKey(t, 0), "good", jwkset.AlgRS256))
+	var bomb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
+	_, _ = zw.Write([]byte(`{"keys":[`))
+	chunk := bytes.Repeat([]byte(" "), 1<<20)
+	for range 64 {
+		_, _ = zw.Write(chunk)
+	}
+	_, _ = zw.Write([]byte(`]}`))
+	_ = zw.Close()
+	var serveBomb atomic.Bool
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if serveBomb.Load() {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(bomb.Bytes())
+			return
+		}
+		_, _ = w.Write(good)
+	}))
+	cfg := Config{URL: srv.URL, UnknownKIDInterval: time.Nanosecond}
+	evs := observeRefreshes(&cfg)
+	c := newTestCache(t, cfg)
+	nextRefresh(t, evs)
+	mustRead(t, c, "good")
+
+	serveBomb.Store(true)
+	_, _ = c.KeyRead(context.Background(), "trigger")
+	ev := nextRefresh(t, evs)
+	if ev.Outcome != OutcomeFailed || !errors.Is(ev.Err, ErrBodyTooLarge) {
+		t.Fatalf("gzip bomb: outcome %s err %v, want failed with ErrBodyTooLarge", ev.Outcome, ev.Err)
+	}
+	mustRead(t, c, "good")
+}
