@@ -61,3 +61,28 @@ func TestStricterThanKeyfunc(t *testing.T) {
 		}
 	}
 }
+
+// TestKidSharedAcrossKeyTypes: RFC 7520 §3 publishes an EC and an RSA key
+// under one kid. Whichever KeyRead returns, the key whose type fits the
+// token's alg is used; a second key of the same type under that kid makes
+// the choice ambiguous and the token is refused.
+func TestKidSharedAcrossKeyTypes(t *testing.T) {
+	k := keys(t)
+	ctx := context.Background()
+	store := jwkset.NewMemoryStorage()
+	_ = store.KeyWrite(ctx, jwkOf(t, &k.ec.PublicKey, "bilbo", "", jwkset.UseSig))
+	_ = store.KeyWrite(ctx, jwkOf(t, &k.rsa.PublicKey, "bilbo", "", jwkset.UseSig))
+	v, _ := New(baseConfig(store))
+	rs := sign(t, jwt.SigningMethodRS256, k.rsa, "bilbo", nil, goodClaims())
+	es := sign(t, jwt.SigningMethodES256, k.ec, "bilbo", nil, goodClaims())
+	for _, tok := range []string{rs, es} {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatalf("shared kid: %v", err)
+		}
+	}
+	_ = store.KeyWrite(ctx, jwkOf(t, &k.rsa2.PublicKey, "bilbo", "", jwkset.UseSig))
+	v, _ = New(baseConfig(store))
+	if _, err := v.Verify(ctx, rs); err == nil {
+		t.Fatal("two RSA keys under one kid: accepted, want a deterministic refusal")
+	}
+}

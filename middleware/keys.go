@@ -68,13 +68,14 @@ func (v *Verifier) lookup(ctx context.Context, ks *keySource, j *jws) (any, *Err
 			return nil, storageErr(err)
 		}
 		key, uerr := v.usableKey(jwk, j.spec)
-		if uerr == nil {
-			return key, nil
+		if uerr == nil || jwk.Marshal().KTY == j.spec.kty {
+			return key, uerr
 		}
 		// Some providers publish one kid for keys of several types (RFC 7520
-		// §3 does); KeyRead returns just one of them. Off the hot path, look
-		// for the one key under this kid that fits the alg; none or several
-		// is a deterministic rejection.
+		// §3 does); KeyRead returns just one of them. Off the hot path (the
+		// scan is bounded by the provider's key count), look for the one key
+		// under this kid that fits the alg; none or several is a
+		// deterministic rejection.
 		return v.uniqueUsable(ctx, ks, j, uerr)
 	}
 	all, err := ks.store.KeyReadAll(ctx)
