@@ -114,7 +114,10 @@ type Config struct {
 	// claim name → header name. A header the client sent with the same name
 	// is removed first, so clients cannot forge it. Claims that are strings,
 	// numbers or booleans are forwarded as text, arrays of strings joined
-	// with ","; other claims are skipped. Nil: nothing is forwarded.
+	// with ","; other claims, and values with control characters (a line
+	// break), are skipped. Headers the client sent under a configured name
+	// in any case, or with '_' for '-', are removed. Nil: nothing is
+	// forwarded.
 	ClaimHeaders map[string]string
 
 	// RateLimit limits requests per verified subject after the token

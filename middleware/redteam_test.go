@@ -205,3 +205,73 @@ func TestRedTeamRotationDuringOutage(t *testing.T) {
 		t.Fatalf("new kid once the provider is back: %d", got.status)
 	}
 }
+
+// TestRedTeamTokenCacheHitWhileKeysUnavailable: once the key set is stale
+// beyond MaxStale (or the cache is closed), no token may verify: a cold
+// token gets 503, and a token verified a minute earlier must not keep
+// passing from the verified-token cache on the strength of a key set that
+// is no longer trusted.
+func TestRedTeamTokenCacheHitWhileKeysUnavailable(t *testing.T) {
+	k := keys(t)
+	srv := serveJWKS(t, memKeys(t))
+	c := newTestCache(t, srv.URL(), nil)
+	v, err := New(baseConfig(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Handler(okHandler)
+	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, goodClaims())
+	for range 2 {
+		if got := do(h, bearerReq(tok)); got.status != 200 {
+			t.Fatalf("before: %d", got.status)
+		}
+	}
+	gen := c.Generation()
+	_ = c.Close() // Ready turns false; the generation does not move
+	if c.Ready() || c.Generation() != gen {
+		t.Fatalf("ready %v, generation %d → %d", c.Ready(), gen, c.Generation())
+	}
+	got := do(h, bearerReq(tok))
+	if got.status != 503 || got.header.Get("Retry-After") == "" {
+		t.Fatalf("cached token while keys are unavailable: %d %s, want 503", got.status, got.body)
+	}
+	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrKeysUnavailable) {
+		t.Fatalf("Verify: %v, want ErrKeysUnavailable", err)
+	}
+}
+
+// TestRedTeamForwardedClaimWithLineBreak: a claim the user can shape (a
+// display name, an email) forwarded as a header must not carry CR/LF or
+// other bytes net/http refuses in a header value: the upstream request
+// would be refused (a 502 for that user) or, through a less careful client,
+// split. Such a claim is not forwarded (and the client's header of that
+// name is still removed).
+func TestRedTeamForwardedClaimWithLineBreak(t *testing.T) {
+	k := keys(t)
+	cfg := baseConfig(memKeys(t))
+	cfg.ClaimHeaders = map[string]string{"name": "X-User-Name", "sub": "X-User"}
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen http.Header
+	h := v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header.Clone() }))
+	for _, name := range []string{"eve\r\nX-Admin: true", "eve\nX-Admin: true", "eve\x00", "eve\x7f"} {
+		r := bearerReq(sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, with(goodClaims(), "name", name)))
+		r.Header.Set("X-User-Name", "spoofed")
+		if got := do(h, r); got.status != 200 {
+			t.Fatalf("%q: status %d", name, got.status)
+		}
+		if vals := seen.Values("X-User-Name"); len(vals) != 0 {
+			t.Errorf("%q forwarded as %q", name, vals)
+		}
+		if seen.Get("X-User") != "user-1" {
+			t.Errorf("%q: the other claim header is %q", name, seen.Get("X-User"))
+		}
+	}
+	r := bearerReq(sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, with(goodClaims(), "name", "Zoë\tO'Brien")))
+	do(h, r)
+	if got := seen.Get("X-User-Name"); got != "Zoë\tO'Brien" {
+		t.Errorf("a clean claim with a tab and UTF-8 forwarded as %q", got)
+	}
+}

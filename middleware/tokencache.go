@@ -111,12 +111,14 @@ func (v *Verifier) stillValid(ctx context.Context, e *cacheEntry) bool {
 	if e.src == nil {
 		return true
 	}
+	// Before the generation: a set stale beyond MaxStale (or a closed
+	// cache) keeps its generation, and must not keep vouching for tokens.
+	if e.src.ready != nil && !e.src.ready.Ready() {
+		return false
+	}
 	g, ok := e.src.generation()
 	if ok && g == e.gen.Load() {
 		return true
-	}
-	if e.src.ready != nil && !e.src.ready.Ready() {
-		return false
 	}
 	j := jws{spec: e.j.spec, kid: e.j.kid, hasKID: e.j.hasKID}
 	var (

@@ -407,10 +407,23 @@ func (v *Verifier) forwardClaims(r *http.Request, c *Claims) {
 		}
 	}
 	for name, header := range v.cfg.ClaimHeaders {
-		if s, ok := c.String(name); ok {
+		if s, ok := c.String(name); ok && validHeaderValue(s) {
 			r.Header.Set(header, s)
 		}
 	}
+}
+
+// validHeaderValue reports whether s may be sent as a header value (RFC 9110
+// §5.5: no control bytes but tab). A claim with a line break is not
+// forwarded: net/http would refuse the upstream request, and a less careful
+// client would split it.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // sameHeaderName compares header names ignoring case and treating '_' as '-'.
