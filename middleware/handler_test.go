@@ -280,3 +280,20 @@ func BenchmarkRejectHugeToken(b *testing.B) {
 		}
 	}
 }
+
+func TestOptionalAuthStripsForgedClaimHeaders(t *testing.T) {
+	cfg := baseConfig(memKeys(t))
+	cfg.Optional = true
+	cfg.ClaimHeaders = map[string]string{"sub": "X-User"}
+	v, _ := New(cfg)
+	var seen http.Header
+	h := v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header.Clone() }))
+	r := bearerReq("")
+	r.Header.Set("X-User", "admin")
+	if got := do(h, r); got.status != 200 {
+		t.Fatal(got.status)
+	}
+	if v := seen.Values("X-User"); len(v) != 0 {
+		t.Fatalf("anonymous request passed a client-sent claim header: %q", v)
+	}
+}

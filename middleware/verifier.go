@@ -333,6 +333,11 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 			c, hit, err = v.verify(r.Context(), token)
 		}
 	} else if err == errMissing && v.cfg.Optional {
+		// Anonymous, but the client must still not pass its own claim
+		// headers to the upstream as if they were verified.
+		for _, header := range v.cfg.ClaimHeaders {
+			r.Header.Del(header)
+		}
 		if v.cfg.OnVerify != nil {
 			v.cfg.OnVerify(VerifyEvent{Reason: "anonymous", Duration: time.Since(start)})
 		}
