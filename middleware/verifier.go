@@ -335,9 +335,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 	} else if err == errMissing && v.cfg.Optional {
 		// Anonymous, but the client must still not pass its own claim
 		// headers to the upstream as if they were verified.
-		for _, header := range v.cfg.ClaimHeaders {
-			r.Header.Del(header)
-		}
+		v.stripClaimHeaders(r)
 		if v.cfg.OnVerify != nil {
 			v.cfg.OnVerify(VerifyEvent{Reason: "anonymous", Duration: time.Since(start)})
 		}
@@ -403,17 +401,23 @@ func (v *Verifier) logReject(r *http.Request, err *Error) {
 // on the wire) and '_' for '-' (CGI, WSGI, Rack and PHP turn both into
 // HTTP_X_USER).
 func (v *Verifier) forwardClaims(r *http.Request, c *Claims) {
+	v.stripClaimHeaders(r)
+	for name, header := range v.cfg.ClaimHeaders {
+		if s, ok := c.String(name); ok && validHeaderValue(s) {
+			r.Header.Set(header, s)
+		}
+	}
+}
+
+// stripClaimHeaders deletes every header the client sent that an upstream
+// could take for a claim header (see forwardClaims).
+func (v *Verifier) stripClaimHeaders(r *http.Request) {
 	for sent := range r.Header {
 		for _, header := range v.cfg.ClaimHeaders {
 			if sameHeaderName(sent, header) {
 				delete(r.Header, sent)
 				break
 			}
-		}
-	}
-	for name, header := range v.cfg.ClaimHeaders {
-		if s, ok := c.String(name); ok && validHeaderValue(s) {
-			r.Header.Set(header, s)
 		}
 	}
 }
