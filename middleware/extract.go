@@ -67,8 +67,10 @@ func (v *Verifier) extract(r *http.Request) (string, *Error) {
 			}
 			token = c.Value
 		}
-		if n > 1 {
+		if raw := cookieCount(r.Header["Cookie"], v.cfg.CookieName); raw > 1 || n > 1 {
 			return "", errMultiple
+		} else if raw != n {
+			return "", errCookieMalformed
 		}
 		found += n
 	}
@@ -173,4 +175,26 @@ func queryToken(q string, maxSize int) (tok string, n int, err *Error) {
 		tok = val
 	}
 	return tok, n, nil
+}
+
+var errCookieMalformed = &Error{Kind: ErrInvalidRequest, Description: "malformed token cookie"}
+
+// cookieCount counts the cookies named name in the Cookie headers the way a
+// lenient parser reads them: every "name=" pair, whatever its value. Go's
+// parser drops a cookie whose value has a byte it refuses (a backslash, '"',
+// DEL), and npm's "cookie" keeps it (and the first of two), so the
+// Verifier must not check one cookie while an upstream reads another.
+func cookieCount(headers []string, name string) int {
+	n := 0
+	for _, h := range headers {
+		for h != "" {
+			var part string
+			part, h, _ = strings.Cut(h, ";")
+			k, _, ok := strings.Cut(part, "=")
+			if ok && strings.Trim(k, " \t") == name {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -275,3 +275,42 @@ func TestRedTeamForwardedClaimWithLineBreak(t *testing.T) {
 		t.Errorf("a clean claim with a tab and UTF-8 forwarded as %q", got)
 	}
 }
+
+// TestRedTeamCookieSpellingsGoDrops: Go's cookie parser silently drops a
+// cookie whose value has a byte it refuses ('\\', '"', DEL), while lenient
+// parsers (npm "cookie", which also keeps the first of two) accept it. So
+// "at=FORGED\\; at=GOOD" had the Verifier check GOOD while such an upstream
+// read FORGED: a token smuggled past verification to any service that only
+// decodes the token it is handed. Every cookie of the configured name
+// counts, however Go judges its value.
+func TestRedTeamCookieSpellingsGoDrops(t *testing.T) {
+	k := keys(t)
+	good := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, goodClaims())
+	forged := strings.Replace(good, ".", "x.", 1) // any other token text
+	cfg := baseConfig(memKeys(t))
+	cfg.CookieName = "at"
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Handler(okHandler)
+	for i, tc := range []struct {
+		cookie string
+		status int
+	}{
+		{"at=" + forged + `\; at=` + good, 400},
+		{`at="` + forged + "; at=" + good, 400},
+		{"at=" + forged + "\x7f; at=" + good, 400},
+		{"at=" + good + "; at=" + forged + `\`, 400},
+		{"at=" + forged + `\`, 400}, // alone: a cookie of ours Go cannot read
+		{"other=" + forged + `\; at=` + good, 200},
+		{"at=" + good, 200},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "http://api.test/x", nil)
+		r.Header.Set("Cookie", tc.cookie)
+		got := do(h, r)
+		if got.status != tc.status {
+			t.Errorf("case %d: %d %s, want %d", i, got.status, got.body, tc.status)
+		}
+	}
+}
