@@ -40,33 +40,53 @@ func FuzzVerify(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	// A second Verifier with HS256 enabled and kid optional covers the
+	// secret and kid-less key paths.
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	hs := sign(f, jwt.SigningMethodHS256, secret, "", nil, goodClaims())
+	valid[hs] = true
+	f.Add(hs)
 	v, err := New(baseConfig(memKeys(f)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	lax := baseConfig(memKeys(f))
+	lax.HMACSecret, lax.Algorithms, lax.KIDOptional = secret, append(DefaultAlgorithms(), "HS256"), true
+	v2, err := New(lax)
 	if err != nil {
 		f.Fatal(err)
 	}
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, token string) {
-		c, err := v.Verify(ctx, token)
-		if err == nil {
-			if !valid[token] {
-				t.Fatalf("accepted a token that was never signed: %q", token)
-			}
-			if c == nil || c.Subject != "user-1" {
-				t.Fatalf("accepted with claims %+v", c)
-			}
-			return
-		}
-		var e *Error
-		if !errors.As(err, &e) || e.Kind == nil {
-			t.Fatalf("untyped error %v", err)
-		}
-		if st := Status(err); st != http.StatusUnauthorized && st != http.StatusServiceUnavailable {
-			t.Fatalf("status %d for %v", st, err)
-		}
-		if token != "" && len(token) > 8 && strings.Contains(err.Error(), token) {
-			t.Fatalf("error text contains the token")
+		for _, v := range []*Verifier{v, v2} {
+			checkFuzzVerdict(t, ctx, v, token, valid)
 		}
 	})
+}
+
+// checkFuzzVerdict: only genuinely signed tokens pass; every rejection is
+// typed, maps to 401 or 503 and does not quote the token.
+func checkFuzzVerdict(t *testing.T, ctx context.Context, v *Verifier, token string, valid map[string]bool) {
+	c, err := v.Verify(ctx, token)
+	if err == nil {
+		if !valid[token] {
+			t.Fatalf("accepted a token that was never signed: %q", token)
+		}
+		if c == nil || c.Subject != "user-1" {
+			t.Fatalf("accepted with claims %+v", c)
+		}
+		return
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Kind == nil {
+		t.Fatalf("untyped error %v", err)
+	}
+	if st := Status(err); st != http.StatusUnauthorized && st != http.StatusServiceUnavailable {
+		t.Fatalf("status %d for %v", st, err)
+	}
+	if token != "" && len(token) > 8 && strings.Contains(err.Error(), token) {
+		t.Fatalf("error text contains the token")
+	}
 }
 
 // FuzzExtract feeds arbitrary Authorization, token-header, cookie and query
