@@ -115,6 +115,11 @@ func (v *Verifier) bearer(h string) (string, bool, *Error) {
 	if rest == "" {
 		return "", false, errEmptyBearer
 	}
+	if rest[0] == '\t' {
+		// Not RFC 6750's syntax, but lenient upstreams split on any
+		// whitespace and would read a token nobody checked.
+		return "", false, errMalformedAuthz
+	}
 	if rest[0] != ' ' {
 		return "", false, nil // e.g. "BearerX": some other scheme
 	}
@@ -123,13 +128,15 @@ func (v *Verifier) bearer(h string) (string, bool, *Error) {
 		return "", false, errEmptyBearer
 	}
 	if strings.IndexByte(t, ' ') >= 0 {
-		return "", false, &Error{Kind: ErrInvalidRequest, Description: "malformed Authorization header"}
+		return "", false, errMalformedAuthz
 	}
 	if len(t) > v.cfg.MaxTokenSize {
 		return "", false, errTooLarge
 	}
 	return t, true, nil
 }
+
+var errMalformedAuthz = &Error{Kind: ErrInvalidRequest, Description: "malformed Authorization header"}
 
 var errQueryMalformed = &Error{Kind: ErrInvalidRequest, Description: "malformed access_token parameter"}
 

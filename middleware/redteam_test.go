@@ -314,3 +314,34 @@ func TestRedTeamCookieSpellingsGoDrops(t *testing.T) {
 		}
 	}
 }
+
+// TestRedTeamOptionalAuthBearerLookalikes: in optional-auth mode a request
+// whose Authorization is not ours to judge passes anonymously, with its
+// Authorization header, to the next handler. "Bearer<TAB>token" is not
+// RFC 6750's syntax, but lenient upstream parsers split on any whitespace
+// and read the token — one the Verifier never checked. It is a malformed
+// bearer header (400), not another scheme.
+func TestRedTeamOptionalAuthBearerLookalikes(t *testing.T) {
+	k := keys(t)
+	forged := sign(t, jwt.SigningMethodRS256, k.rsa2, "rsa1", nil, with(goodClaims(), "sub", "admin"))
+	cfg := baseConfig(memKeys(t))
+	cfg.Optional = true
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Handler(okHandler)
+	for _, authz := range []string{"Bearer\t" + forged, "bearer\t\t" + forged, "BEARER\t " + forged} {
+		r := httptest.NewRequest(http.MethodGet, "http://api.test/x", nil)
+		r.Header.Set("Authorization", authz)
+		if got := do(h, r); got.status != 400 {
+			t.Errorf("%.10q…: %d %s, want 400", authz, got.status, got.body)
+		}
+	}
+	// Other schemes are still not ours: they pass anonymously.
+	r := httptest.NewRequest(http.MethodGet, "http://api.test/x", nil)
+	r.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+	if got := do(h, r); got.status != 200 || got.body != "anonymous" {
+		t.Errorf("Basic in optional mode: %d %s", got.status, got.body)
+	}
+}
