@@ -8,9 +8,12 @@ package middleware
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -343,5 +346,47 @@ func TestRedTeamOptionalAuthBearerLookalikes(t *testing.T) {
 	r.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
 	if got := do(h, r); got.status != 200 || got.body != "anonymous" {
 		t.Errorf("Basic in optional mode: %d %s", got.status, got.body)
+	}
+}
+
+// TestRedTeamUnknownKIDFloodThroughTheHandler: 500 concurrent requests, each
+// with a random kid, through the Handler over a real cache: at most one
+// JWKS fetch, every answer 401 while the provider is healthy; during an
+// outage still at most one fetch, and every answer 503 (the kid cannot be
+// judged), never 401 and never a 500.
+func TestRedTeamUnknownKIDFloodThroughTheHandler(t *testing.T) {
+	k := keys(t)
+	srv := serveJWKS(t, memKeys(t))
+	for _, outage := range []bool{false, true} {
+		c := newTestCache(t, srv.URL(), func(c *cache.Config) { c.UnknownKIDInterval = time.Hour })
+		v, err := New(baseConfig(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := v.Handler(okHandler)
+		srv.fail.Store(outage)
+		before := srv.hits.Load()
+		want := 401
+		if outage {
+			want = 503
+		}
+		const n = 500
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			tok := sign(t, jwt.SigningMethodES256, k.ec, fmt.Sprintf("kid-%d-%d", i, rand.Int64()), nil, goodClaims())
+			wg.Go(func() { statuses <- do(h, bearerReq(tok)).status })
+		}
+		wg.Wait()
+		close(statuses)
+		for st := range statuses {
+			if st != want {
+				t.Fatalf("outage=%v: status %d, want %d", outage, st, want)
+			}
+		}
+		if fetches := srv.hits.Load() - before; fetches > 1 {
+			t.Fatalf("outage=%v: %d JWKS fetches for a flood of unknown kids, want at most 1", outage, fetches)
+		}
+		srv.fail.Store(false)
 	}
 }
