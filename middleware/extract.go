@@ -166,6 +166,9 @@ func queryToken(q string, maxSize int) (tok string, n int, err *Error) {
 			}
 		}
 		n++
+		if n > 1 {
+			return "", n, nil // two are already too many: stop reading
+		}
 		if len(val) > 3*maxSize {
 			return "", n, errTooLarge
 		}
