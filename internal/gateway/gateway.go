@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -230,6 +231,14 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 			}
 			pr.SetURL(target)
 			pr.SetXForwarded()
+			// ReverseProxy has already removed every header the client's
+			// Connection header named, the claim headers the Verifier set
+			// included: put the verified ones back.
+			for _, h := range rc.ClaimHeaders {
+				if vs := pr.In.Header.Values(h); len(vs) > 0 {
+					pr.Out.Header[http.CanonicalHeaderKey(h)] = slices.Clone(vs)
+				}
+			}
 			if rc.DropAuthorization {
 				pr.Out.Header.Del("Authorization")
 			}
