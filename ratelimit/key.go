@@ -11,9 +11,10 @@ const DefaultMaxKeyBytes = 128
 // key is bounded whatever the caller passes: MaxKeys keys hold at most
 // MaxKeys × maxBytes bytes of key. SHA-256 rather than a seeded 64-bit hash:
 // two long keys share a bucket only if someone finds a SHA-256 collision.
-// Only long keys pay for it (an allocation and the hashing).
+// Only long keys pay for it (an allocation and the hashing), and short ones
+// that start with a zero byte, which could otherwise spell a stand-in.
 func boundKey(key string, maxBytes int) string {
-	if len(key) <= maxBytes {
+	if len(key) <= maxBytes && (key == "" || key[0] != 0) {
 		return key
 	}
 	sum := sha256.Sum256([]byte(key))
