@@ -40,7 +40,7 @@ func TestParseExternalVectors(t *testing.T) {
 		"rfc7517_a1_public.json":            1, // the EC key is use=enc
 		"rfc7517_a2_private.json":           0, // private material
 		"rfc7517_a3_symmetric.json":         0, // oct
-		"rfc7520_3_public.json":             1, // EC and RSA share a kid: the first wins, the second is skipped (fail closed)
+		"rfc7520_3_public.json":             2, // EC and RSA share a kid (RFC 7517 §4.5 allows it): both served, KeyRead gives the first
 		"cookbook_3_1_ec_public.json":       1,
 		"cookbook_3_2_ec_private.json":      0,
 		"cookbook_3_3_rsa_public.json":      1,

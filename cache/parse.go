@@ -55,19 +55,30 @@ func parseJWKS(body []byte, maxKeys int) (*parsedSet, error) {
 	}
 	ps := &parsedSet{byKID: make(map[string]*jwkset.JWK, len(doc.Keys))}
 	h := sha256.New()
+	// One kid may name keys of different kty (RFC 7517 §4.5: "equivalent
+	// alternatives"; RFC 7520 §3 does it): all are served, KeyRead returns
+	// the first and a verifier finds the one fitting its alg in KeyReadAll.
+	// Two keys of one kty under one kid are ambiguous: the first wins.
+	type kidKTY struct {
+		kid string
+		kty jwkset.KTY
+	}
+	seen := make(map[kidKTY]bool, len(doc.Keys))
 	for i, raw := range doc.Keys {
 		jwk, kid, reason := parseKey(raw)
-		if reason == "" && kid != "" {
-			if _, dup := ps.byKID[kid]; dup {
-				reason = "duplicate kid"
-			}
+		kk := kidKTY{kid, jwk.Marshal().KTY}
+		if reason == "" && kid != "" && seen[kk] {
+			reason = "duplicate kid"
 		}
 		if reason != "" {
 			ps.skipped = append(ps.skipped, SkippedKey{Index: i, KID: truncate(kid), Reason: reason})
 			continue
 		}
 		if kid != "" {
-			ps.byKID[kid] = &jwk
+			seen[kk] = true
+			if ps.byKID[kid] == nil {
+				ps.byKID[kid] = &jwk
+			}
 		}
 		ps.keys = append(ps.keys, jwk)
 		// The digest covers the normalized public parameters, so a reformatted

@@ -7,8 +7,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -104,4 +106,47 @@ func TestRedTeamGzipBombBounded(t *testing.T) {
 		t.Fatalf("gzip bomb: outcome %s err %v, want failed with ErrBodyTooLarge", ev.Outcome, ev.Err)
 	}
 	mustRead(t, c, "good")
+}
+
+// TestRedTeamRFC7520SharedKID: RFC 7520 §3's public set names an EC and an
+// RSA key with one kid, which RFC 7517 §4.5 allows. Both are served (a
+// verifier picks by kty from KeyReadAll); a second key of the same kty
+// under that kid is still skipped as a duplicate.
+func TestRedTeamRFC7520SharedKID(t *testing.T) {
+	body, err := os.ReadFile("testdata/jwks/rfc7520_3_public.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Keys []json.RawMessage }
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	const kid = "bilbo.baggins@hobbiton.example"
+	extra := jwkJSON(t, rsaKey(t, 0), kid, jwkset.AlgRS256)
+	p := newProvider(jwks(append(doc.Keys, extra)...))
+	c := newTestCache(t, Config{URL: serve(t, p).URL, WaitForFirstLoad: true})
+	waitReady(t, c)
+	all, err := c.KeyReadAll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ktys []jwkset.KTY
+	for _, k := range all {
+		if k.Marshal().KID == kid {
+			ktys = append(ktys, k.Marshal().KTY)
+		}
+	}
+	if len(ktys) != 2 || ktys[0] != jwkset.KtyEC || ktys[1] != jwkset.KtyRSA {
+		t.Fatalf("served under the shared kid: %v, want [EC RSA]", ktys)
+	}
+	if got := mustRead(t, c, kid).Marshal().KTY; got != jwkset.KtyEC {
+		t.Fatalf("KeyRead returns %s, want the first (EC)", got)
+	}
+	st := c.Status()
+	if len(st.Skipped) != 1 || st.Skipped[0].Reason != "duplicate kid" || st.Skipped[0].Index != 2 {
+		t.Fatalf("skipped %+v, want the second RSA key as a duplicate", st.Skipped)
+	}
+	if _, err := c.JSON(context.Background()); err != nil {
+		t.Fatalf("JSON of a set with a shared kid: %v", err)
+	}
 }

@@ -7,6 +7,7 @@ package middleware
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -388,5 +389,38 @@ func TestRedTeamUnknownKIDFloodThroughTheHandler(t *testing.T) {
 			t.Fatalf("outage=%v: %d JWKS fetches for a flood of unknown kids, want at most 1", outage, fetches)
 		}
 		srv.fail.Store(false)
+	}
+}
+
+// TestRedTeamOneKIDForSeveralKeyTypes: RFC 7517 §4.5 allows one kid for
+// keys of different kty ("equivalent alternatives"); RFC 7520 §3 publishes
+// exactly that. Over a real cache, a token is verified by the key whose kty
+// fits its alg, whichever of them comes first in the set; two keys of the
+// same kty under one kid stay ambiguous and only the first is served.
+func TestRedTeamOneKIDForSeveralKeyTypes(t *testing.T) {
+	k := keys(t)
+	rsaJWK := mustJSON(t, jwkOf(t, &k.rsa.PublicKey, "shared", "", jwkset.UseSig).Marshal())
+	ecJWK := mustJSON(t, jwkOf(t, &k.ec.PublicKey, "shared", "", jwkset.UseSig).Marshal())
+	ec2JWK := mustJSON(t, jwkOf(t, &k.ec2.PublicKey, "shared", "", jwkset.UseSig).Marshal())
+	for _, order := range [][]json.RawMessage{{rsaJWK, ecJWK, ec2JWK}, {ecJWK, rsaJWK, ec2JWK}} {
+		body := mustJSON(t, map[string]any{"keys": order})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(body) }))
+		c := newTestCache(t, srv.URL, nil)
+		v, err := New(baseConfig(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if _, err := v.Verify(ctx, sign(t, jwt.SigningMethodRS256, k.rsa, "shared", nil, goodClaims())); err != nil {
+			t.Errorf("RS256 under the shared kid: %v", err)
+		}
+		if _, err := v.Verify(ctx, sign(t, jwt.SigningMethodES256, k.ec, "shared", nil, goodClaims())); err != nil {
+			t.Errorf("ES256 under the shared kid: %v", err)
+		}
+		if _, err := v.Verify(ctx, sign(t, jwt.SigningMethodES256, k.ec2, "shared", nil, goodClaims())); err == nil {
+			t.Errorf("the second EC key under one kid verified a token")
+		}
+		_ = c.Close()
+		srv.Close()
 	}
 }
