@@ -55,6 +55,15 @@ type Config struct {
 	// PS*, ES*, EdDSA). "none" is always refused. HS256/384/512 may be listed
 	// only together with HMACSecret.
 	Algorithms []string
+	// Types is the typ allow-list (RFC 8725 §3.11): when set, the token
+	// header's typ must be one of them, so a token of another kind from the
+	// same issuer (an ID token, typ "JWT") is not taken for an access token
+	// (RFC 9068: "at+jwt"). Compared case-insensitively, with an
+	// "application/" prefix ignored on both sides when nothing else in the
+	// value has a '/' (RFC 7515 §4.1.9). A missing or non-string typ is then
+	// rejected (401 invalid_token, "token type not accepted"). Empty: typ is
+	// not checked.
+	Types []string
 	// HMACSecret is the shared secret for HS* tokens. HS* tokens are verified
 	// with this secret only, never with a key from a JWK Set. Nil: HS* is
 	// refused. It must be at least as long as the largest listed HS* hash
@@ -316,6 +325,15 @@ func (c *Config) normalize() error {
 		}
 	}
 	c.Issuers = slices.Clone(c.Issuers)
+	types := make([]string, 0, len(c.Types))
+	for _, t := range c.Types {
+		t = strings.ToLower(mediaTypeShort(t))
+		if t == "" {
+			return configErr("Types has an empty entry")
+		}
+		types = append(types, t)
+	}
+	c.Types = types
 	c.Audiences = slices.Clone(c.Audiences)
 	c.RequiredClaims = slices.Clone(c.RequiredClaims)
 	if len(c.RequiredClaims) > 64 {

@@ -50,6 +50,8 @@ type jws struct {
 	alg          string
 	kid          string
 	hasKID       bool
+	typ          string
+	hasTyp       bool // typ present and a string
 	spec         *algSpec
 	sig          []byte
 }
@@ -64,6 +66,7 @@ var (
 	errCrit         = &Error{Kind: ErrTokenMalformed, Description: "token header has unsupported critical parameters"}
 	errAlg          = &Error{Kind: ErrAlgorithmNotAllowed, Description: "algorithm not allowed"}
 	errNoKID        = &Error{Kind: ErrTokenMalformed, Description: "token header has no kid"}
+	errTyp          = &Error{Kind: ErrTokenMalformed, Description: "token type not accepted"}
 	errPayload      = &Error{Kind: ErrTokenMalformed, Description: "token payload is not a JSON claims object"}
 	errSig          = &Error{Kind: ErrSignatureInvalid, Description: "signature invalid"}
 	errUnknownKID   = &Error{Kind: ErrUnknownKID, Description: "unknown key id"}
@@ -177,4 +180,27 @@ func splitJWS(token string, maxSize int) (hdr, payload string, sig []byte, signi
 	}
 	text := string(buf[:hl+pl])
 	return text[:hl], text[hl:], buf[hl+pl:], token[:d2], nil
+}
+
+// mediaTypeShort drops an "application/" prefix (any case) when the rest has
+// no '/': RFC 7515 §4.1.9 lets typ and cty omit it, so "application/at+jwt"
+// and "at+jwt" name the same type.
+func mediaTypeShort(t string) string {
+	const app = "application/"
+	if len(t) > len(app) && strings.EqualFold(t[:len(app)], app) && strings.IndexByte(t[len(app):], '/') < 0 {
+		return t[len(app):]
+	}
+	return t
+}
+
+// typeAccepted reports whether typ is in types (already lower-case and
+// shortened by Config.normalize).
+func typeAccepted(typ string, types []string) bool {
+	typ = mediaTypeShort(typ)
+	for _, t := range types {
+		if strings.EqualFold(typ, t) {
+			return true
+		}
+	}
+	return false
 }

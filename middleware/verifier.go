@@ -211,6 +211,9 @@ func (v *Verifier) parseJWS(token string) (jws, string, *Error) {
 	if j.spec = v.algs[j.alg]; j.spec == nil {
 		return jws{}, "", errAlg
 	}
+	if len(v.cfg.Types) > 0 && (!j.hasTyp || !typeAccepted(j.typ, v.cfg.Types)) {
+		return j, "", errTyp
+	}
 	if !j.hasKID && !v.cfg.KIDOptional && !j.spec.hmac {
 		return j, "", errNoKID
 	}
@@ -242,6 +245,10 @@ func parseHeader(hdr string, j *jws) *Error {
 		case "kid":
 			j.kid, j.hasKID = jsonString(val)
 			bad = !j.hasKID
+		case "typ":
+			// Not an error when it is not a string: typ is only looked at
+			// when Config.Types is set, and then hasTyp false rejects it.
+			j.typ, j.hasTyp = jsonString(val)
 		case "crit", "b64":
 			crit = true
 		}
