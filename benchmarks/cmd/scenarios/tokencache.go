@@ -64,7 +64,7 @@ func tokenCacheMemory(ctx context.Context, _ *fixture.Fixture, s settings) ([]Me
 				// The cache has no size accessor; estimate what it holds
 				// from the hit rate (OnVerify's CacheHit) of a random
 				// sample of the offered tokens.
-				const n = 2000
+				const n = 20000
 				hits := 0
 				for range n {
 					tok, err := token(rand.IntN(s.memoryN))
@@ -86,5 +86,5 @@ func tokenCacheMemory(ctx context.Context, _ *fixture.Fixture, s settings) ([]Me
 		out = append(out, r)
 	}
 	log.Printf("memory: token length %d bytes", len(sample))
-	return out, []string{fmt.Sprintf("verified-token cache entries are HS256 tokens of %d bytes; entries held are estimated from the hit rate of a random sample of 2,000 offered tokens", len(sample))}, nil
+	return out, []string{fmt.Sprintf("verified-token cache entries are HS256 tokens of %d bytes; entries held are estimated from the hit rate of a random sample of 20,000 offered tokens", len(sample))}, nil
 }
