@@ -27,9 +27,11 @@ const (
 )
 
 // DefaultAlgorithms is the allow-list used when Config.Algorithms is empty:
-// every asymmetric JWS algorithm, never "none" and never HS*.
+// every asymmetric JWS algorithm, never "none" and never HS*. "Ed25519" is
+// RFC 9864's fully specified name for the EdDSA listed before it (this
+// package's EdDSA is Ed25519 only), so it adds no algorithm.
 func DefaultAlgorithms() []string {
-	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
 }
 
 // Config configures a Verifier. The zero value of every field is a safe
@@ -52,8 +54,11 @@ type Config struct {
 	// array) must contain one of them. Empty: aud is not checked.
 	Audiences []string
 	// Algorithms is the alg allow-list. Empty: DefaultAlgorithms() (RS*,
-	// PS*, ES*, EdDSA). "none" is always refused. HS256/384/512 may be listed
-	// only together with HMACSecret.
+	// PS*, ES*, EdDSA, Ed25519). "none" is always refused. HS256/384/512 may
+	// be listed only together with HMACSecret. "EdDSA" means Ed25519 only
+	// (no Ed448) and also allows tokens with alg "Ed25519", its fully
+	// specified name (RFC 9864); "Ed25519" alone does not allow the
+	// deprecated "EdDSA". A JWK whose alg is either name verifies both.
 	Algorithms []string
 	// Types is the typ allow-list (RFC 8725 §3.11): when set, the token
 	// header's typ must be one of them, so a token of another kind from the

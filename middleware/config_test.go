@@ -56,7 +56,7 @@ func TestNewDefaults(t *testing.T) {
 	c := v.cfg
 	if c.MaxTokenSize != 8192 || c.Leeway != 30*time.Second || c.TokenCacheMaxAge != 10*time.Minute ||
 		c.Realm != "jwtgate" || c.RetryAfter != 5*time.Second || c.MinRSABits != 2048 || v.cache == nil ||
-		v.cache.perShard*cacheShards < 10_000 || len(v.algs) != 10 || v.algs["HS256"] != nil {
+		v.cache.perShard*cacheShards < 10_000 || len(v.algs) != 11 || v.algs["HS256"] != nil || v.algs["Ed25519"] == nil {
 		t.Fatalf("defaults: %+v", c)
 	}
 	v, _ = New(Config{Keys: jwkset.NewMemoryStorage(), Leeway: -1, TokenCacheSize: -1})

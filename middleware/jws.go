@@ -16,22 +16,27 @@ type algSpec struct {
 	kty    jwkset.KTY
 	crv    jwkset.CRV // EC only
 	hmac   bool
+	// jwkAlg is another name a JWK's alg may carry for this algorithm:
+	// RFC 9864 registers "Ed25519" as the fully specified name of the EdDSA
+	// this package implements (Ed25519 only), and providers publish either.
+	jwkAlg string
 }
 
 var algSpecs = map[string]*algSpec{
-	"RS256": {name: "RS256", method: jwt.SigningMethodRS256, kty: jwkset.KtyRSA},
-	"RS384": {name: "RS384", method: jwt.SigningMethodRS384, kty: jwkset.KtyRSA},
-	"RS512": {name: "RS512", method: jwt.SigningMethodRS512, kty: jwkset.KtyRSA},
-	"PS256": {name: "PS256", method: strictPSS(jwt.SigningMethodPS256), kty: jwkset.KtyRSA},
-	"PS384": {name: "PS384", method: strictPSS(jwt.SigningMethodPS384), kty: jwkset.KtyRSA},
-	"PS512": {name: "PS512", method: strictPSS(jwt.SigningMethodPS512), kty: jwkset.KtyRSA},
-	"ES256": {name: "ES256", method: jwt.SigningMethodES256, kty: jwkset.KtyEC, crv: jwkset.CrvP256},
-	"ES384": {name: "ES384", method: jwt.SigningMethodES384, kty: jwkset.KtyEC, crv: jwkset.CrvP384},
-	"ES512": {name: "ES512", method: jwt.SigningMethodES512, kty: jwkset.KtyEC, crv: jwkset.CrvP521},
-	"EdDSA": {name: "EdDSA", method: jwt.SigningMethodEdDSA, kty: jwkset.KtyOKP, crv: jwkset.CrvEd25519},
-	"HS256": {name: "HS256", method: jwt.SigningMethodHS256, kty: jwkset.KtyOct, hmac: true},
-	"HS384": {name: "HS384", method: jwt.SigningMethodHS384, kty: jwkset.KtyOct, hmac: true},
-	"HS512": {name: "HS512", method: jwt.SigningMethodHS512, kty: jwkset.KtyOct, hmac: true},
+	"RS256":   {name: "RS256", method: jwt.SigningMethodRS256, kty: jwkset.KtyRSA},
+	"RS384":   {name: "RS384", method: jwt.SigningMethodRS384, kty: jwkset.KtyRSA},
+	"RS512":   {name: "RS512", method: jwt.SigningMethodRS512, kty: jwkset.KtyRSA},
+	"PS256":   {name: "PS256", method: strictPSS(jwt.SigningMethodPS256), kty: jwkset.KtyRSA},
+	"PS384":   {name: "PS384", method: strictPSS(jwt.SigningMethodPS384), kty: jwkset.KtyRSA},
+	"PS512":   {name: "PS512", method: strictPSS(jwt.SigningMethodPS512), kty: jwkset.KtyRSA},
+	"ES256":   {name: "ES256", method: jwt.SigningMethodES256, kty: jwkset.KtyEC, crv: jwkset.CrvP256},
+	"ES384":   {name: "ES384", method: jwt.SigningMethodES384, kty: jwkset.KtyEC, crv: jwkset.CrvP384},
+	"ES512":   {name: "ES512", method: jwt.SigningMethodES512, kty: jwkset.KtyEC, crv: jwkset.CrvP521},
+	"EdDSA":   {name: "EdDSA", method: jwt.SigningMethodEdDSA, kty: jwkset.KtyOKP, crv: jwkset.CrvEd25519, jwkAlg: "Ed25519"},
+	"Ed25519": {name: "Ed25519", method: jwt.SigningMethodEdDSA, kty: jwkset.KtyOKP, crv: jwkset.CrvEd25519, jwkAlg: "EdDSA"},
+	"HS256":   {name: "HS256", method: jwt.SigningMethodHS256, kty: jwkset.KtyOct, hmac: true},
+	"HS384":   {name: "HS384", method: jwt.SigningMethodHS384, kty: jwkset.KtyOct, hmac: true},
+	"HS512":   {name: "HS512", method: jwt.SigningMethodHS512, kty: jwkset.KtyOct, hmac: true},
 }
 
 // strictPSS is golang-jwt's PS* method without its lenient VerifyOptions

@@ -144,7 +144,7 @@ func (v *Verifier) usableKey(jwk jwkset.JWK, spec *algSpec) (any, *Error) {
 	if m.KTY != spec.kty || spec.hmac {
 		return nil, errKeyUnusable
 	}
-	if m.ALG != "" && string(m.ALG) != spec.name {
+	if m.ALG != "" && string(m.ALG) != spec.name && (spec.jwkAlg == "" || string(m.ALG) != spec.jwkAlg) {
 		return nil, errKeyUnusable
 	}
 	if m.USE != "" && m.USE != jwkset.UseSig {

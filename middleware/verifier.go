@@ -48,6 +48,12 @@ func New(cfg Config) (*Verifier, error) {
 	for _, a := range cfg.Algorithms {
 		s.algs[a] = algSpecs[a]
 	}
+	if s.algs["EdDSA"] != nil {
+		// "EdDSA" here is Ed25519 only, so its fully specified name (RFC
+		// 9864) is the same algorithm. Not the other way round: listing
+		// only "Ed25519" keeps the deprecated polymorphic name out.
+		s.algs["Ed25519"] = algSpecs["Ed25519"]
+	}
 	if cfg.Keys != nil {
 		s.keys = newKeySource(cfg.Keys)
 	}
