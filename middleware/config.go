@@ -182,9 +182,10 @@ type RateLimit struct {
 	// tier (see TierClaim) has a limiter in Tiers.
 	Limiter ratelimit.Limiter
 	// Key names the bucket a request spends from. Nil: the verified sub,
-	// falling back to azp, then client_id (DefaultRateLimitKey), prefixed
-	// with "iss#" when more than one issuer is accepted, since sub is unique
-	// only within its issuer. A request whose key is "" is not
+	// falling back to "azp:"+azp, then "client_id:"+client_id
+	// (DefaultRateLimitKey; prefixed so a client cannot share a user's
+	// bucket), with "iss#" in front when more than one issuer is accepted,
+	// since sub is unique only within its issuer. A request whose key is "" is not
 	// limited (it has no verified identity to be limited by; reported to
 	// OnDecision with Reason "no_key").
 	Key func(c *Claims, r *http.Request) string

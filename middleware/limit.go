@@ -2,19 +2,36 @@ package middleware
 
 import (
 	"net/http"
+	"strings"
 )
 
 // DefaultRateLimitKey is the key used when RateLimit.Key is nil: the
-// verified sub, else azp, else client_id ("" when none is set). With more
-// than one accepted issuer the Verifier prefixes it with the token's iss.
+// verified sub as it is, else "azp:" + azp, else "client_id:" + client_id
+// ("" when none is set). With more than one accepted issuer the Verifier
+// prefixes it with the token's iss and "#".
+//
+// The fallbacks are prefixed so a client token (no sub) does not share a
+// bucket with a user whose sub is the client's name; sub stays bare so
+// existing buckets keep their keys, except a sub that itself starts with one
+// of the three prefixes, which gets "sub:" in front: no two identities map
+// to one key.
 func DefaultRateLimitKey(c *Claims, _ *http.Request) string {
 	switch {
 	case c.Subject != "":
+		if hasKeyPrefix(c.Subject) {
+			return "sub:" + c.Subject
+		}
 		return c.Subject
 	case c.AuthorizedParty != "":
-		return c.AuthorizedParty
+		return "azp:" + c.AuthorizedParty
+	case c.ClientID != "":
+		return "client_id:" + c.ClientID
 	}
-	return c.ClientID
+	return ""
+}
+
+func hasKeyPrefix(s string) bool {
+	return strings.HasPrefix(s, "sub:") || strings.HasPrefix(s, "azp:") || strings.HasPrefix(s, "client_id:")
 }
 
 // limit spends the request's cost from its key's bucket and sets the

@@ -160,10 +160,10 @@ func TestRateLimitKeyCostTiersAndRoutes(t *testing.T) {
 	if def.calls[0] != "user-1/1" {
 		t.Errorf("default limiter calls %v: cost 0 must count as 1", def.calls)
 	}
-	// Key falls back to azp, then client_id.
+	// Key falls back to azp, then client_id, each under its own prefix.
 	do(h, req(with(goodClaims(), "sub", nil, "azp", "app-7"), "1"))
 	do(h, req(with(goodClaims(), "sub", nil, "client_id", "cli-9"), "1"))
-	if got := def.calls[1:]; len(got) != 2 || got[0] != "app-7/1" || got[1] != "cli-9/1" {
+	if got := def.calls[1:]; len(got) != 2 || got[0] != "azp:app-7/1" || got[1] != "client_id:cli-9/1" {
 		t.Errorf("fallback keys %v", got)
 	}
 	if len(events) != 6 || events[1].Reason != "limited" || events[0].Tier != "free" {
