@@ -48,10 +48,12 @@ type Config struct {
 	KeysByIssuer map[string]jwkset.Storage
 
 	// Issuers are the accepted iss values. Empty: iss is not checked (unless
-	// KeysByIssuer is set, whose keys are then the accepted issuers).
+	// KeysByIssuer is set, whose keys are then the accepted issuers), and New
+	// logs a warning.
 	Issuers []string
 	// Audiences are the accepted aud values; the token's aud (a string or an
-	// array) must contain one of them. Empty: aud is not checked.
+	// array) must contain one of them. Empty: aud is not checked, and New
+	// logs a warning.
 	Audiences []string
 	// Algorithms is the alg allow-list. Empty: DefaultAlgorithms() (RS*,
 	// PS*, ES*, EdDSA, Ed25519). "none" is always refused. HS256/384/512 may
@@ -153,7 +155,10 @@ type Config struct {
 	// keep it fast. Nil: nothing is reported.
 	OnVerify func(VerifyEvent)
 	// Logger receives one debug line per rejected request with the reason
-	// (never the token). Nil: slog.Default().
+	// (never the token), and from New one Warn line when iss or aud is not
+	// checked (Issuers/KeysByIssuer or Audiences empty; RFC 8725 §3.9),
+	// with attribute unchecked="iss", "aud" or "iss,aud". Nil:
+	// slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time

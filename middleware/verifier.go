@@ -44,6 +44,7 @@ func New(cfg Config) (*Verifier, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
+	warnUnchecked(&cfg)
 	s := &shared{cfg: cfg, algs: make(map[string]*algSpec)}
 	for _, a := range cfg.Algorithms {
 		s.algs[a] = algSpecs[a]
@@ -81,6 +82,27 @@ func New(cfg Config) (*Verifier, error) {
 	slices.Sort(s.extraNames)
 	s.extraNames = slices.Compact(s.extraNames)
 	return &Verifier{shared: s}, nil
+}
+
+// warnUnchecked logs one Warn line when the normalized cfg accepts any iss
+// or any aud: tokens minted by another issuer, or for another audience of
+// the same issuer, would then pass (RFC 8725 §3.9). Allowed, but it should
+// be a decision someone sees, not a forgotten field.
+func warnUnchecked(cfg *Config) {
+	var unchecked string
+	switch iss, aud := len(cfg.Issuers) == 0, len(cfg.Audiences) == 0; {
+	case iss && aud:
+		unchecked = "iss,aud"
+	case iss:
+		unchecked = "iss"
+	case aud:
+		unchecked = "aud"
+	default:
+		return
+	}
+	cfg.Logger.LogAttrs(context.Background(), slog.LevelWarn,
+		"jwtgate: tokens are accepted without checking some claims; set Issuers (or KeysByIssuer) and Audiences (RFC 8725 §3.9)",
+		slog.String("unchecked", unchecked))
 }
 
 // With returns a Verifier for one route: it shares v's keys and
