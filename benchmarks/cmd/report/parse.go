@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/jwtgate/jwtgate/benchmarks/internal/results"
 )
 
 // key names one benchmark: mode is "Serial" or "Parallel".
@@ -79,52 +81,7 @@ func parseInstr(path string) (map[key]float64, error) {
 }
 
 // Scenario results, as cmd/scenarios writes them.
-type scenarios struct {
-	Load []struct {
-		Case        string  `json:"case"`
-		Alg         string  `json:"alg"`
-		Concurrency int     `json:"concurrency"`
-		Requests    int     `json:"requests"`
-		Errors      int     `json:"errors"`
-		RPS         float64 `json:"rps"`
-		P50us       float64 `json:"p50_us"`
-		P99us       float64 `json:"p99_us"`
-		P999us      float64 `json:"p999_us"`
-	} `json:"load"`
-	Refresh []struct {
-		Case               string  `json:"case"`
-		Alg                string  `json:"alg"`
-		Requests           int     `json:"requests"`
-		Errors             int     `json:"errors"`
-		Refreshes          int     `json:"refreshes"`
-		DuringRefresh      int     `json:"during_refresh"`
-		SteadyP99us        float64 `json:"steady_p99_us"`
-		SteadyMaxus        float64 `json:"steady_max_us"`
-		DuringRefreshP99us float64 `json:"during_refresh_p99_us"`
-		DuringRefreshMaxus float64 `json:"during_refresh_max_us"`
-		Stalled            int     `json:"stalled"`
-		MeetsBar           bool    `json:"meets_bar"`
-	} `json:"refresh"`
-	Flood []struct {
-		Case      string  `json:"case"`
-		Requests  int     `json:"requests"`
-		Accepted  int     `json:"accepted"`
-		Fetches   int64   `json:"fetches"`
-		Seconds   float64 `json:"seconds"`
-		P50us     float64 `json:"p50_us"`
-		P99us     float64 `json:"p99_us"`
-		Maxus     float64 `json:"max_us"`
-		Truncated bool    `json:"truncated"`
-	} `json:"flood"`
-	Memory []struct {
-		What          string  `json:"what"`
-		Entries       int     `json:"entries"`
-		HeldEntries   int     `json:"held_entries"`
-		Bytes         uint64  `json:"bytes"`
-		BytesPerEntry float64 `json:"bytes_per_entry"`
-	} `json:"memory"`
-	Notes []string `json:"notes"`
-}
+type scenarios = results.Results
 
 func parseScenarios(path string) (*scenarios, error) {
 	data, err := os.ReadFile(path)

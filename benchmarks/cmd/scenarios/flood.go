@@ -21,21 +21,6 @@ import (
 
 var floodCases = []string{"keyfunc", "auth0", "jwx", "jwtgate_cold"}
 
-// FloodResult is one library answering tokens whose kids it has never seen.
-type FloodResult struct {
-	Case     string `json:"case"`
-	Requests int    `json:"requests"`
-	// Accepted must be 0: every token is signed by a key outside the JWKS.
-	Accepted int     `json:"accepted"`
-	Fetches  int64   `json:"fetches"`
-	Seconds  float64 `json:"seconds"`
-	P50us    float64 `json:"p50_us"`
-	P99us    float64 `json:"p99_us"`
-	Maxus    float64 `json:"max_us"`
-	// Truncated is set when the scenario's time cap stopped the flood early.
-	Truncated bool `json:"truncated"`
-}
-
 func floodTokens(n int) ([]string, error) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

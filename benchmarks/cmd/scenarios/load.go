@@ -14,19 +14,6 @@ import (
 	"github.com/jwtgate/jwtgate/benchmarks/fixture"
 )
 
-// LoadResult is one case × alg over real TCP.
-type LoadResult struct {
-	Case        string  `json:"case"`
-	Alg         string  `json:"alg"`
-	Concurrency int     `json:"concurrency"`
-	Requests    int     `json:"requests"`
-	Errors      int     `json:"errors"`
-	RPS         float64 `json:"rps"`
-	P50us       float64 `json:"p50_us"`
-	P99us       float64 `json:"p99_us"`
-	P999us      float64 `json:"p999_us"`
-}
-
 // server serves h on a fresh loopback port until Close.
 type server struct {
 	srv  *http.Server

@@ -28,17 +28,17 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/benchmarks/fixture"
+	"github.com/jwtgate/jwtgate/benchmarks/internal/results"
 )
 
-// Results is the JSON written to -out.
-type Results struct {
-	Started time.Time       `json:"started"`
-	Load    []LoadResult    `json:"load,omitempty"`
-	Refresh []RefreshResult `json:"refresh,omitempty"`
-	Flood   []FloodResult   `json:"flood,omitempty"`
-	Memory  []MemoryResult  `json:"memory,omitempty"`
-	Notes   []string        `json:"notes,omitempty"`
-}
+// The result shapes live in internal/results, shared with cmd/report.
+type (
+	Results       = results.Results
+	LoadResult    = results.LoadResult
+	RefreshResult = results.RefreshResult
+	FloodResult   = results.FloodResult
+	MemoryResult  = results.MemoryResult
+)
 
 type settings struct {
 	loadDur     time.Duration

@@ -13,16 +13,6 @@ import (
 	"github.com/jwtgate/jwtgate/benchmarks/fixture"
 )
 
-// MemoryResult is the heap held by one structure filled with N entries.
-type MemoryResult struct {
-	What          string  `json:"what"`
-	Entries       int     `json:"entries"`
-	HeldEntries   int     `json:"held_entries"`
-	Bytes         uint64  `json:"bytes"`
-	BytesPerEntry float64 `json:"bytes_per_entry"`
-	Seconds       float64 `json:"seconds"`
-}
-
 // liveHeap is the heap still in use after a full collection.
 func liveHeap() uint64 {
 	runtime.GC()

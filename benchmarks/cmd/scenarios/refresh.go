@@ -14,28 +14,6 @@ import (
 // keyfunc's storage, so it is not repeated).
 var refreshCases = []string{"keyfunc", "auth0", "jwx", "jwtgate_cold"}
 
-// RefreshResult is one library under load while its JWKS refreshes slowly.
-type RefreshResult struct {
-	Case     string `json:"case"`
-	Alg      string `json:"alg"`
-	Requests int    `json:"requests"`
-	Errors   int    `json:"errors"`
-	// Refreshes is how many JWKS fetches (each taking 300 ms) overlapped the run.
-	Refreshes int `json:"refreshes"`
-	// DuringRefresh is how many requests overlapped a fetch.
-	DuringRefresh      int     `json:"during_refresh"`
-	SteadyP99us        float64 `json:"steady_p99_us"`
-	SteadyMaxus        float64 `json:"steady_max_us"`
-	DuringRefreshP99us float64 `json:"during_refresh_p99_us"`
-	DuringRefreshMaxus float64 `json:"during_refresh_max_us"`
-	// Stalled counts requests during a refresh that took at least 250 ms:
-	// requests that waited for the 300 ms fetch, as opposed to the
-	// scheduling noise of a shared 2-core machine.
-	Stalled int `json:"stalled"`
-	// MeetsBar: no request during a refresh slower than steady p99 + 1 ms.
-	MeetsBar bool `json:"meets_bar"`
-}
-
 const refreshDelay = 300 * time.Millisecond
 
 // refreshConc keeps the 2 cores busy without a queue long enough to hide a
