@@ -13,12 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -75,31 +73,8 @@ func main() {
 		return c.JSON(http.StatusOK, map[string]string{"admin": claims.Subject})
 	}, jwtecho.RequireScopes(v, "admin"))
 
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
+	fmt.Println("GET /healthz needs no token")
+	if err := demo.ServeExample(ctx, *listen, e, keys, idp); err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: e}
-	go func() { <-ctx.Done(); srv.Shutdown(context.Background()) }()
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := keys.WaitReady(wctx); err != nil {
-		log.Printf("keys not loaded yet (requests get 503 until they are): %v", err)
-	}
-	cancel()
-	printTry(idp, "http://"+ln.Addr().String())
-	if err := srv.Serve(ln); err != http.ErrServerClosed {
-		log.Fatal(err)
-	}
-}
-
-func printTry(idp *demo.Local, base string) {
-	fmt.Printf("listening on %s (GET /healthz needs no token)\n", base)
-	if idp == nil {
-		return
-	}
-	user, _ := idp.Mint(demo.Token{Subject: "alice", Scope: "read"})
-	admin, _ := idp.Mint(demo.Token{Subject: "root", Scope: "read admin"})
-	fmt.Printf("\n200: curl -H \"Authorization: Bearer %s\" %s/hello\n", user, base)
-	fmt.Printf("\n403: curl -i -H \"Authorization: Bearer %s\" %s/admin\n", user, base)
-	fmt.Printf("\n200: curl -H \"Authorization: Bearer %s\" %s/admin\n", admin, base)
 }

@@ -10,14 +10,11 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -66,31 +63,7 @@ func main() {
 		c.JSON(http.StatusOK, gin.H{"admin": claims.Subject})
 	})
 
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
+	if err := demo.ServeExample(ctx, *listen, r, keys, idp); err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Handler: r}
-	go func() { <-ctx.Done(); srv.Shutdown(context.Background()) }()
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := keys.WaitReady(wctx); err != nil {
-		log.Printf("keys not loaded yet (requests get 503 until they are): %v", err)
-	}
-	cancel()
-	printTry(idp, "http://"+ln.Addr().String())
-	if err := srv.Serve(ln); err != http.ErrServerClosed {
-		log.Fatal(err)
-	}
-}
-
-func printTry(idp *demo.Local, base string) {
-	fmt.Printf("listening on %s\n", base)
-	if idp == nil {
-		return
-	}
-	user, _ := idp.Mint(demo.Token{Subject: "alice", Scope: "read"})
-	admin, _ := idp.Mint(demo.Token{Subject: "root", Scope: "read admin"})
-	fmt.Printf("\n200: curl -H \"Authorization: Bearer %s\" %s/hello\n", user, base)
-	fmt.Printf("\n403: curl -i -H \"Authorization: Bearer %s\" %s/admin\n", user, base)
-	fmt.Printf("\n200: curl -H \"Authorization: Bearer %s\" %s/admin\n", admin, base)
 }
