@@ -2,12 +2,13 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/jwtgate/jwtgate/internal/serve"
 )
 
 // ServeExample serves h on addr until ctx ends, then shuts down gracefully.
@@ -30,20 +31,7 @@ func ServeExample(ctx context.Context, addr string, h http.Handler, keys interfa
 	cancel()
 	printTry(idp, "http://"+ln.Addr().String())
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	return serve.Until(ctx, srv, ln, 10*time.Second, nil)
 }
 
 func printTry(idp *Local, base string) {

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/internal/serve"
 	"github.com/jwtgate/jwtgate/metrics"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/ratelimit"
@@ -371,24 +372,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	if g.onShutdown != nil {
 		srv.RegisterOnShutdown(g.onShutdown)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if errors.Is(err, context.DeadlineExceeded) {
+	return serve.Until(ctx, srv, ln, g.cfg.ShutdownTimeout, func() {
 		g.log.Warn("gateway: shutdown timeout; closing remaining connections", "timeout", g.cfg.ShutdownTimeout)
-		err = srv.Close()
-	}
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
+	})
 }
 
 func writeStatus(w http.ResponseWriter, status int, msg string) {
