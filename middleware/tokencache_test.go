@@ -43,12 +43,12 @@ func TestTokenCacheHitSkipsSignatureWork(t *testing.T) {
 	}
 	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, goodClaims())
 	ctx := context.Background()
-	c1, hit, verr := v.verify(ctx, tok)
+	c1, hit, verr := v.verify(ctx, tok, nil)
 	if verr != nil || hit {
 		t.Fatalf("first: %v hit=%v", verr, hit)
 	}
 	for range 5 {
-		c2, hit, verr := v.verify(ctx, tok)
+		c2, hit, verr := v.verify(ctx, tok, nil)
 		if verr != nil || !hit || c2 != c1 {
 			t.Fatalf("repeat: %v hit=%v same=%v", verr, hit, c2 == c1)
 		}
@@ -61,7 +61,7 @@ func TestTokenCacheHitSkipsSignatureWork(t *testing.T) {
 	if other == tok {
 		other = tok[:len(tok)-1] + "A"
 	}
-	if _, hit, _ := v.verify(ctx, other); hit {
+	if _, hit, _ := v.verify(ctx, other, nil); hit {
 		t.Fatal("a different token hit the cache")
 	}
 }
@@ -92,7 +92,7 @@ func TestTokenCacheKeyRemovalAndReplacement(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, tok := range []string{tokRSA, tokEC} {
-				if _, hit, err := v.verify(ctx, tok); err != nil || !hit {
+				if _, hit, err := v.verify(ctx, tok, nil); err != nil || !hit {
 					t.Fatalf("after unrelated change: %v hit=%v", err, hit)
 				}
 			}
@@ -134,14 +134,14 @@ func TestTokenCacheLifetime(t *testing.T) {
 		}
 	}
 	clk.Advance(30 * time.Second) // past short's exp, within leeway
-	if _, hit, err := v.verify(ctx, short); err != nil || hit {
+	if _, hit, err := v.verify(ctx, short, nil); err != nil || hit {
 		t.Fatalf("short after exp: err=%v hit=%v; want a fresh verification (within leeway)", err, hit)
 	}
-	if _, hit, err := v.verify(ctx, long); err != nil || !hit {
+	if _, hit, err := v.verify(ctx, long, nil); err != nil || !hit {
 		t.Fatalf("long: err=%v hit=%v", err, hit)
 	}
 	clk.Advance(31 * time.Second) // past max age
-	if _, hit, err := v.verify(ctx, long); err != nil || hit {
+	if _, hit, err := v.verify(ctx, long, nil); err != nil || hit {
 		t.Fatalf("long after max age: err=%v hit=%v; want a fresh verification", err, hit)
 	}
 	clk.Advance(time.Hour)
@@ -172,7 +172,7 @@ func TestTokenCacheBounded(t *testing.T) {
 	off, _ := New(cfg)
 	tok := sign(t, jwt.SigningMethodEdDSA, k.ed, "ed1", nil, goodClaims())
 	for range 2 {
-		if _, hit, err := off.verify(ctx, tok); err != nil || hit {
+		if _, hit, err := off.verify(ctx, tok, nil); err != nil || hit {
 			t.Fatalf("cache off: %v hit=%v", err, hit)
 		}
 	}

@@ -122,20 +122,16 @@ func (v *Verifier) With(rt Route) *Verifier {
 // claims. ctx bounds any key look-up. It applies everything except the
 // route's scopes and the rate limit, which need a request.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
-	c, _, err := v.verify(ctx, token)
+	c, _, err := v.verify(ctx, token, nil)
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func (v *Verifier) verify(ctx context.Context, token string) (*Claims, bool, *Error) {
-	return v.verifyAlg(ctx, token, nil)
-}
-
-// verifyAlg is verify that also reports the token's alg through alg (when
+// verify verifies token and also reports the token's alg through alg (when
 // not nil) once the header has been read, for OnVerify.
-func (v *Verifier) verifyAlg(ctx context.Context, token string, alg *string) (*Claims, bool, *Error) {
+func (v *Verifier) verify(ctx context.Context, token string, alg *string) (*Claims, bool, *Error) {
 	// First, before even hashing it for the cache: junk of any size costs
 	// one comparison.
 	if len(token) > v.cfg.MaxTokenSize {
@@ -362,11 +358,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 		alg string
 	)
 	if err == nil {
-		if v.cfg.OnVerify != nil {
-			c, hit, err = v.verifyAlg(r.Context(), token, &alg)
-		} else {
-			c, hit, err = v.verify(r.Context(), token)
-		}
+		c, hit, err = v.verify(r.Context(), token, &alg)
 	} else if err == errMissing && v.cfg.Optional {
 		// Anonymous, but the client must still not pass its own claim
 		// headers to the upstream as if they were verified.
