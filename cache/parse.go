@@ -2,17 +2,16 @@ package cache
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/MicahParks/jwkset"
+
+	"github.com/jwtgate/jwtgate/internal/jwkcheck"
 )
 
 // minRSABits is the smallest RSA modulus accepted (NIST SP 800-131A).
@@ -97,20 +96,6 @@ func parseJWKS(body []byte, maxKeys int) (*parsedSet, error) {
 	return ps, nil
 }
 
-// sigAlgs maps each accepted JWS algorithm to the key type (and curve) it needs.
-var sigAlgs = map[jwkset.ALG]struct {
-	kty jwkset.KTY
-	crv jwkset.CRV
-}{
-	jwkset.AlgRS256: {kty: jwkset.KtyRSA}, jwkset.AlgRS384: {kty: jwkset.KtyRSA}, jwkset.AlgRS512: {kty: jwkset.KtyRSA},
-	jwkset.AlgPS256: {kty: jwkset.KtyRSA}, jwkset.AlgPS384: {kty: jwkset.KtyRSA}, jwkset.AlgPS512: {kty: jwkset.KtyRSA},
-	jwkset.AlgES256: {jwkset.KtyEC, jwkset.CrvP256},
-	jwkset.AlgES384: {jwkset.KtyEC, jwkset.CrvP384},
-	jwkset.AlgES512: {jwkset.KtyEC, jwkset.CrvP521},
-	jwkset.AlgEdDSA: {jwkset.KtyOKP, jwkset.CrvEd25519},
-	"Ed25519":       {jwkset.KtyOKP, jwkset.CrvEd25519}, // RFC 9864's fully specified name
-}
-
 // parseKey returns the key, its kid, and a non-empty reason when the key
 // cannot be used to verify signatures.
 func parseKey(raw json.RawMessage) (jwkset.JWK, string, string) {
@@ -119,33 +104,8 @@ func parseKey(raw json.RawMessage) (jwkset.JWK, string, string) {
 		return jwkset.JWK{}, "", "malformed key object"
 	}
 	kid := m.KID
-	switch m.KTY {
-	case jwkset.KtyRSA, jwkset.KtyEC:
-	case jwkset.KtyOKP:
-		if m.CRV != jwkset.CrvEd25519 {
-			return jwkset.JWK{}, kid, fmt.Sprintf("unsupported OKP curve %q", truncate(string(m.CRV)))
-		}
-	default:
-		return jwkset.JWK{}, kid, fmt.Sprintf("unsupported kty %q", truncate(string(m.KTY)))
-	}
-	if m.USE != "" && m.USE != jwkset.UseSig {
-		return jwkset.JWK{}, kid, fmt.Sprintf("use %q is not sig", truncate(string(m.USE)))
-	}
-	if len(m.KEYOPS) > 0 && !slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify) {
-		return jwkset.JWK{}, kid, "key_ops lacks verify"
-	}
-	if m.ALG != "" {
-		want, ok := sigAlgs[m.ALG]
-		if !ok {
-			return jwkset.JWK{}, kid, fmt.Sprintf("alg %q is not an accepted signature algorithm", truncate(string(m.ALG)))
-		}
-		if want.kty != m.KTY || (want.crv != "" && want.crv != m.CRV) {
-			return jwkset.JWK{}, kid, fmt.Sprintf("alg %s does not fit kty %s crv %q", m.ALG, m.KTY, truncate(string(m.CRV)))
-		}
-	}
-	// Private parameters in a published set mean the key is compromised.
-	if m.D != "" || m.P != "" || m.Q != "" || m.DP != "" || m.DQ != "" || m.QI != "" || len(m.OTH) > 0 || m.K != "" {
-		return jwkset.JWK{}, kid, "private key material in a public set"
+	if reason := jwkcheck.MarshalProblem(&m); reason != "" {
+		return jwkset.JWK{}, kid, reason
 	}
 	if m.KTY == jwkset.KtyRSA {
 		// jwkset converts "e" through uint64 → int; refuse anything wider
@@ -159,26 +119,14 @@ func parseKey(raw json.RawMessage) (jwkset.JWK, string, string) {
 	if err != nil {
 		return jwkset.JWK{}, kid, "broken key parameters: " + truncate(err.Error())
 	}
-	switch k := jwk.Key().(type) {
-	case *rsa.PublicKey:
-		if k.N.BitLen() < minRSABits {
-			return jwkset.JWK{}, kid, fmt.Sprintf("RSA key of %d bits is under %d", k.N.BitLen(), minRSABits)
-		}
-		if k.E < 3 || k.E%2 == 0 {
-			return jwkset.JWK{}, kid, "broken RSA exponent"
-		}
-	case *ecdsa.PublicKey, ed25519.PublicKey:
-	default:
-		return jwkset.JWK{}, kid, fmt.Sprintf("unsupported key type %T", k)
+	if reason := jwkcheck.KeyProblem(jwk); reason != "" {
+		return jwkset.JWK{}, kid, reason
+	}
+	if k, ok := jwk.Key().(*rsa.PublicKey); ok && k.N.BitLen() < minRSABits {
+		return jwkset.JWK{}, kid, fmt.Sprintf("RSA key of %d bits is under %d", k.N.BitLen(), minRSABits)
 	}
 	return jwk, kid, ""
 }
 
 // truncate bounds attacker-chosen strings before they reach a log line.
-func truncate(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
-}
+func truncate(s string) string { return jwkcheck.Truncate(s) }

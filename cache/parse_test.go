@@ -57,6 +57,10 @@ func TestParseKeepsUsableKeysAndSkipsOthersWithReason(t *testing.T) {
 		{"RSA 1024", jwkJSON(t, small, "small", jwkset.AlgRS256), "RSA key of 1024 bits"},
 		{"use enc", edit(t, good, map[string]any{"use": "enc"}), `use "enc" is not sig`},
 		{"key_ops without verify", edit(t, good, map[string]any{"key_ops": []string{"encrypt"}}), "key_ops lacks verify"},
+		// RFC 7517 §4.3: an empty key_ops permits nothing; values must not repeat.
+		{"key_ops empty", edit(t, good, map[string]any{"key_ops": []string{}}), "key_ops lacks verify"},
+		{"key_ops repeated", edit(t, good, map[string]any{"key_ops": []string{"verify", "verify"}}), "key_ops repeats"},
+		{"key_ops null entry", edit(t, good, map[string]any{"key_ops": []any{"verify", nil}}), "key_ops has an empty or null entry"},
 		{"kty oct", json.RawMessage(`{"kty":"oct","kid":"h","k":"c2VjcmV0"}`), `unsupported kty "oct"`},
 		{"kty unknown", json.RawMessage(`{"kty":"XYZ","kid":"x"}`), `unsupported kty "XYZ"`},
 		{"OKP X25519", json.RawMessage(`{"kty":"OKP","crv":"X25519","kid":"x","x":"3p7bfXt9wbTTW2HC7OQ1Nz-DQ8hbeGdNrfx-FG-IK08"}`), "unsupported OKP curve"},

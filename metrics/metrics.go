@@ -184,7 +184,8 @@ func (m *Metrics) ObserveRequest(err error) {
 }
 
 // ErrorHandler returns a middleware.Config.ErrorHandler that counts the
-// rejection and then answers through next (nil means middleware.WriteError).
+// rejection and then answers through next (nil means middleware.WriteError,
+// which answers with the rejecting Verifier's Realm and RetryAfter).
 func (m *Metrics) ErrorHandler(next func(http.ResponseWriter, *http.Request, error)) func(http.ResponseWriter, *http.Request, error) {
 	if next == nil {
 		next = middleware.WriteError

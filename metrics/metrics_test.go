@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
@@ -248,5 +249,39 @@ func TestBreakerAndFailedFetches(t *testing.T) {
 	// No good fetch yet: the age series must not exist.
 	if n, err := testutil.GatherAndCount(reg, "jwtgate_jwks_last_success_age_seconds"); err != nil || n != 0 {
 		t.Errorf("age series = %d, %v; want none", n, err)
+	}
+}
+
+// Wiring metrics as the README shows (ErrorHandler: m.ErrorHandler(nil))
+// keeps the Verifier's Realm and RetryAfter: there is one error writer and
+// it honours the Verifier's config wherever it is called from.
+func TestErrorHandlerKeepsVerifierConfig(t *testing.T) {
+	m, reg := newMetrics(t, nil)
+	keys := jwkset.NewMemoryStorage()
+	for _, next := range []func(http.ResponseWriter, *http.Request, error){nil, middleware.WriteError} {
+		v, err := middleware.New(middleware.Config{
+			Keys: keys, Issuers: []string{"https://idp.test/"}, Audiences: []string{"api"}, Logger: quiet,
+			Realm: "shop", RetryAfter: 42 * time.Second,
+			ErrorHandler: m.ErrorHandler(next),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		v.Handler(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api", nil))
+		if rec.Code != 401 || rec.Header().Get("WWW-Authenticate") != `Bearer realm="shop"` {
+			t.Errorf("401: %d %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
+		}
+		rec = httptest.NewRecorder()
+		v.WriteError(rec, httptest.NewRequest(http.MethodGet, "/api", nil), middleware.ErrKeysUnavailable)
+		if rec.Code != 503 || rec.Header().Get("Retry-After") != "42" {
+			t.Errorf("503: %d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+		}
+	}
+	_ = reg
+	missing := testutil.ToFloat64(m.requests.WithLabelValues("rejected", "missing"))
+	unavailable := testutil.ToFloat64(m.requests.WithLabelValues("rejected", "keys_unavailable"))
+	if missing != 2 || unavailable != 2 {
+		t.Fatalf("rejections counted: missing %v, keys_unavailable %v; want 2 each", missing, unavailable)
 	}
 }

@@ -34,9 +34,9 @@ type Claims struct {
 
 type claimText struct{ name, text string }
 
-// Scopes returns the token's scopes: the space-separated "scope" claim
-// (RFC 8693) and the "scp" claim (an array, or a space-separated string),
-// in that order, without duplicates. The slice is shared: don't modify it.
+// Scopes returns the token's scopes: the "scope" claim (RFC 8693's
+// space-separated string, or an array of strings as some providers send)
+// and the "scp" claim (an array, or a space-separated string), in that order, without duplicates. The slice is shared: don't modify it.
 func (c *Claims) Scopes() []string { return c.scopes }
 
 // HasScopes reports whether the token has every one of scopes.
@@ -128,6 +128,7 @@ func rawToText(v json.RawMessage) (string, bool) {
 // cannot tell "absent" from "1970").
 type presence struct {
 	iss, exp, nbf, iat bool
+	cnf                bool // a confirmation claim (RFC 7800): the token is sender-constrained
 }
 
 // parseNumericDate reads a JSON number of seconds since the epoch
@@ -159,6 +160,7 @@ func (v *Verifier) decodeClaims(payload string) (*Claims, presence, *Error) {
 		p        presence
 		required uint64 // bit i: RequiredClaims[i] seen
 		bad      bool
+		scope    []string
 		scp      []string
 	)
 	str := func(val string, dst *string) {
@@ -199,13 +201,22 @@ func (v *Verifier) decodeClaims(payload string) (*Claims, presence, *Error) {
 		case "client_id":
 			str(val, &c.ClientID)
 		case "scope":
-			var s string
-			str(val, &s)
-			c.scopes = strings.Fields(s)
+			// RFC 8693's scope is a space-separated string, but some
+			// providers emit an array of strings, as others do for scp:
+			// both names are read in both shapes, any other is refused.
+			if s, ok := jsonString(val); ok {
+				c.scopes = strings.Fields(s)
+				break
+			}
+			l, ok := jsonStringList(val)
+			bad = bad || !ok
+			scope = l
 		case "scp":
 			l, ok := jsonStringList(val)
 			bad = bad || !ok
 			scp = l
+		case "cnf":
+			p.cnf = true
 		}
 		for i, r := range v.cfg.RequiredClaims {
 			if r == name && i < 64 {
@@ -227,10 +238,12 @@ func (v *Verifier) decodeClaims(payload string) (*Claims, presence, *Error) {
 	if n := len(v.cfg.RequiredClaims); n > 0 && required != (uint64(1)<<n)-1 {
 		return nil, p, errRequired
 	}
-	for _, l := range scp {
-		for _, s := range strings.Fields(l) {
-			if !slices.Contains(c.scopes, s) {
-				c.scopes = append(c.scopes, s)
+	for _, list := range [2][]string{scope, scp} {
+		for _, l := range list {
+			for _, s := range strings.Fields(l) {
+				if !slices.Contains(c.scopes, s) {
+					c.scopes = append(c.scopes, s)
+				}
 			}
 		}
 	}

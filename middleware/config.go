@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -35,7 +36,8 @@ func DefaultAlgorithms() []string {
 }
 
 // Config configures a Verifier. The zero value of every field is a safe
-// default; New copies the Config, so changing it afterwards has no effect.
+// default; New copies the Config, its slices and maps included, so changing
+// it afterwards has no effect.
 type Config struct {
 	// Keys is the key set for every token: a *cache.Cache, or any
 	// jwkset.Storage (tests: jwkset.NewMemoryStorage()). Exactly one of Keys,
@@ -89,6 +91,14 @@ type Config struct {
 	// ExpOptional accepts tokens without exp. False (default): exp is
 	// required.
 	ExpOptional bool
+	// AllowSenderConstrained accepts tokens that carry a confirmation claim
+	// (cnf, RFC 7800) — bound to a DPoP key (jkt, RFC 9449) or a client
+	// certificate (x5t#S256, RFC 8705) — as plain bearer tokens, without
+	// any proof of possession. Only for a deployment where something in
+	// front has already checked the proof. False (default): such a token
+	// is refused (401 invalid_token, "token is sender-constrained";
+	// RFC 9449 §7.2), so a stolen bound token does not work here.
+	AllowSenderConstrained bool
 	// RequiredClaims are claim names that must be present (any value).
 	RequiredClaims []string
 	// Validate is called after the signature and the registered claims
@@ -145,9 +155,12 @@ type Config struct {
 	// RetryAfter is the Retry-After sent with 503 when keys are
 	// unavailable. 0 means 5s.
 	RetryAfter time.Duration
-	// ErrorHandler writes the response for a rejected request. Nil: the
-	// package's writer (status, WWW-Authenticate, small JSON body; see
-	// WriteError) with Realm and RetryAfter.
+	// ErrorHandler writes the response for a rejected request. The error it
+	// gets matches the package's sentinels (errors.Is) and *Error
+	// (errors.As), and carries Realm and RetryAfter: passing it on to
+	// WriteError answers with them. Nil: the package's writer (status,
+	// WWW-Authenticate, small JSON body; see WriteError) with Realm and
+	// RetryAfter.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// OnVerify is called once per request the Verifier decides on, with the
@@ -361,6 +374,11 @@ func (c *Config) normalize() error {
 	if c.DisableAuthorizationHeader && c.HeaderName == "" && c.CookieName == "" && !c.AllowQuery {
 		return configErr("DisableAuthorizationHeader leaves no place to read a token from")
 	}
+	// Maps are read on every request: a caller changing its own after New
+	// must neither race with requests nor change a running Verifier.
+	c.KeysByIssuer = maps.Clone(c.KeysByIssuer)
+	c.ClaimHeaders = maps.Clone(c.ClaimHeaders)
+	c.RateLimit.Tiers = maps.Clone(c.RateLimit.Tiers)
 	if c.RateLimit.TierClaim == "" && len(c.RateLimit.Tiers) > 0 {
 		return configErr("RateLimit.Tiers set without RateLimit.TierClaim")
 	}

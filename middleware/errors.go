@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/jwtgate/jwtgate/ratelimit"
@@ -34,6 +35,12 @@ var (
 	// ErrClaimsInvalid: iss, aud, a required claim or the Validate hook
 	// rejected the token (401 invalid_token).
 	ErrClaimsInvalid = errors.New("middleware: claims invalid")
+	// ErrSenderConstrained: the token carries a confirmation claim (cnf,
+	// RFC 7800): it is bound to a DPoP key (RFC 9449) or a client
+	// certificate (RFC 8705) and must not be accepted as a bearer token
+	// (401 invalid_token, "token is sender-constrained"). See
+	// Config.AllowSenderConstrained.
+	ErrSenderConstrained = errors.New("middleware: token is sender-constrained")
 	// ErrInsufficientScope: the token lacks a scope the route requires
 	// (403 insufficient_scope).
 	ErrInsufficientScope = errors.New("middleware: insufficient scope")
@@ -55,49 +62,66 @@ var (
 // the limiter's Decision. It never contains the token.
 //
 // Use errors.Is(err, ErrTokenExpired) to classify and errors.As(err, &e) to
-// reach the description or the Decision.
+// reach the description or the Decision. Its fields are unexported and read
+// through methods: many rejections are pre-built values shared by every
+// request (so refusing junk allocates nothing), and a caller that could edit
+// one through errors.As would change every later response.
 type Error struct {
-	// Kind is one of the package's sentinel errors.
-	Kind error
-	// Description is a short, fixed, client-safe text
-	// ("token expired"), used as error_description.
-	Description string
-	// Decision is set for ErrRateLimited (and for allowed requests it is
-	// what the RateLimit-* headers were filled from).
-	Decision *ratelimit.Decision
-	// Scopes are the scopes the route requires, for ErrInsufficientScope;
-	// WriteError names them in the challenge's scope attribute (RFC 6750 §3).
-	Scopes []string
-	// Cause is the underlying error, if any (for logs, never for clients).
-	Cause error
+	kind     error               // one of the package's sentinel errors
+	desc     string              // short, fixed, client-safe text
+	decision *ratelimit.Decision // ErrRateLimited only
+	scopes   []string            // ErrInsufficientScope: the route's required scopes
+	cause    error               // for logs, never for clients
 }
+
+// Kind returns the sentinel error e wraps (ErrTokenExpired, …).
+func (e *Error) Kind() error { return e.kind }
+
+// Description returns the short, fixed, client-safe text used as
+// error_description ("token expired").
+func (e *Error) Description() string { return e.desc }
+
+// Decision returns the limiter's decision for ErrRateLimited, and false for
+// every other error.
+func (e *Error) Decision() (ratelimit.Decision, bool) {
+	if e.decision == nil {
+		return ratelimit.Decision{}, false
+	}
+	return *e.decision, true
+}
+
+// Scopes returns the scopes the route requires, for ErrInsufficientScope
+// (WriteError names them in the challenge's scope attribute, RFC 6750 §3).
+// The slice is a copy.
+func (e *Error) Scopes() []string { return slices.Clone(e.scopes) }
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Kind.Error())
-	if e.Description != "" && !strings.HasSuffix(e.Kind.Error(), e.Description) {
+	b.WriteString(e.kind.Error())
+	if e.desc != "" && !strings.HasSuffix(e.kind.Error(), e.desc) {
 		b.WriteString(": ")
-		b.WriteString(e.Description)
+		b.WriteString(e.desc)
 	}
-	if e.Cause != nil {
+	if e.cause != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Cause.Error())
+		b.WriteString(e.cause.Error())
 	}
 	return b.String()
 }
 
-// Is makes errors.Is(err, e.Kind) true.
-func (e *Error) Is(target error) bool { return target == e.Kind }
+// Is makes errors.Is(err, e.Kind()) true.
+func (e *Error) Is(target error) bool { return target == e.kind }
 
-// Unwrap returns the cause, so errors.Is also matches it (for example
-// cache.ErrKeysUnavailable behind ErrKeysUnavailable).
-func (e *Error) Unwrap() error { return e.Cause }
+// Unwrap returns the cause (for logs; its text never reaches a client), so
+// errors.Is also matches it (for example cache.ErrKeysUnavailable behind
+// ErrKeysUnavailable).
+func (e *Error) Unwrap() error { return e.cause }
 
 // Reason returns a short, stable, low-cardinality label for err, for metrics
 // and logs: "ok" for nil, then "missing", "invalid_request", "malformed",
 // "alg", "unknown_kid", "signature", "expired", "not_yet_valid", "claims",
-// "scope", "rate_limited", "keys_unavailable", "limiter_unavailable" or
-// "other".
+// "sender_constrained", "scope", "rate_limited", "keys_unavailable",
+// "limiter_unavailable" or "other".
 func Reason(err error) string {
 	switch {
 	case err == nil:
@@ -120,6 +144,8 @@ func Reason(err error) string {
 		return "not_yet_valid"
 	case errors.Is(err, ErrClaimsInvalid):
 		return "claims"
+	case errors.Is(err, ErrSenderConstrained):
+		return "sender_constrained"
 	case errors.Is(err, ErrInsufficientScope):
 		return "scope"
 	case errors.Is(err, ErrRateLimited):

@@ -136,9 +136,9 @@ func (v *Verifier) bearer(h string) (string, bool, *Error) {
 	return t, true, nil
 }
 
-var errMalformedAuthz = &Error{Kind: ErrInvalidRequest, Description: "malformed Authorization header"}
+var errMalformedAuthz = &Error{kind: ErrInvalidRequest, desc: "malformed Authorization header"}
 
-var errQueryMalformed = &Error{Kind: ErrInvalidRequest, Description: "malformed access_token parameter"}
+var errQueryMalformed = &Error{kind: ErrInvalidRequest, desc: "malformed access_token parameter"}
 
 // queryToken finds the access_token parameters of a raw query the way any
 // upstream might read them, not only the way url.ParseQuery does: the name
@@ -187,7 +187,7 @@ func queryToken(q string, maxSize int) (tok string, n int, err *Error) {
 	return tok, n, nil
 }
 
-var errCookieMalformed = &Error{Kind: ErrInvalidRequest, Description: "malformed token cookie"}
+var errCookieMalformed = &Error{kind: ErrInvalidRequest, desc: "malformed token cookie"}
 
 // cookieCount counts the cookies named name in the Cookie headers the way a
 // lenient parser reads them: every "name=" pair, whatever its value. Go's

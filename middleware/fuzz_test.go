@@ -78,7 +78,7 @@ func checkFuzzVerdict(t *testing.T, ctx context.Context, v *Verifier, token stri
 		return
 	}
 	var e *Error
-	if !errors.As(err, &e) || e.Kind == nil {
+	if !errors.As(err, &e) || e.Kind() == nil {
 		t.Fatalf("untyped error %v", err)
 	}
 	if st := Status(err); st != http.StatusUnauthorized && st != http.StatusServiceUnavailable {

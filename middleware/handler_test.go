@@ -246,9 +246,9 @@ func TestWriteErrorSanitizesDescriptions(t *testing.T) {
 		status   int
 		wantDesc string
 	}{
-		{&Error{Kind: ErrInvalidRequest, Description: "bad \"quote\"\r\nX-Injected: 1"}, 400, "invalid request"},
-		{&Error{Kind: ErrInsufficientScope, Description: "caf\u00e9", Scopes: []string{"a\"b"}}, 403, "insufficient scope"},
-		{&Error{Kind: ErrTokenExpired, Description: "token expired"}, 401, "token expired"},
+		{&Error{kind: ErrInvalidRequest, desc: "bad \"quote\"\r\nX-Injected: 1"}, 400, "invalid request"},
+		{&Error{kind: ErrInsufficientScope, desc: "caf\u00e9", scopes: []string{"a\"b"}}, 403, "insufficient scope"},
+		{&Error{kind: ErrTokenExpired, desc: "token expired"}, 401, "token expired"},
 		{errors.New("some internal failure with secrets"), 500, "internal error"},
 		{fmt.Errorf("wrapped: %w", ErrSignatureInvalid), 401, "invalid token"},
 	} {

@@ -64,30 +64,31 @@ type jws struct {
 // Pre-built rejections for the cheapest, most attacker-repeatable failures,
 // so that refusing junk (for example a 1 MB header) allocates nothing.
 var (
-	errTooLarge     = &Error{Kind: ErrTokenMalformed, Description: "token too large"}
-	errSegments     = &Error{Kind: ErrTokenMalformed, Description: "token is not a compact JWS"}
-	errBase64       = &Error{Kind: ErrTokenMalformed, Description: "token is not canonical base64url"}
-	errHeader       = &Error{Kind: ErrTokenMalformed, Description: "token header invalid"}
-	errCrit         = &Error{Kind: ErrTokenMalformed, Description: "token header has unsupported critical parameters"}
-	errAlg          = &Error{Kind: ErrAlgorithmNotAllowed, Description: "algorithm not allowed"}
-	errNoKID        = &Error{Kind: ErrTokenMalformed, Description: "token header has no kid"}
-	errTyp          = &Error{Kind: ErrTokenMalformed, Description: "token type not accepted"}
-	errPayload      = &Error{Kind: ErrTokenMalformed, Description: "token payload is not a JSON claims object"}
-	errSig          = &Error{Kind: ErrSignatureInvalid, Description: "signature invalid"}
-	errUnknownKID   = &Error{Kind: ErrUnknownKID, Description: "unknown key id"}
-	errKeyUnusable  = &Error{Kind: ErrAlgorithmNotAllowed, Description: "key not usable with this algorithm"}
-	errExpired      = &Error{Kind: ErrTokenExpired, Description: "token expired"}
-	errNotYet       = &Error{Kind: ErrTokenNotYetValid, Description: "token not yet valid"}
-	errIssuedFuture = &Error{Kind: ErrTokenNotYetValid, Description: "token issued in the future"}
-	errNoExp        = &Error{Kind: ErrClaimsInvalid, Description: "token has no exp"}
-	errIssuer       = &Error{Kind: ErrClaimsInvalid, Description: "issuer not accepted"}
-	errAudience     = &Error{Kind: ErrClaimsInvalid, Description: "audience not accepted"}
-	errRequired     = &Error{Kind: ErrClaimsInvalid, Description: "required claim missing"}
-	errMissing      = &Error{Kind: ErrTokenMissing}
-	errMultiple     = &Error{Kind: ErrInvalidRequest, Description: "more than one token in the request"}
-	errQuery        = &Error{Kind: ErrInvalidRequest, Description: "token not allowed in the query"}
-	errEmptyBearer  = &Error{Kind: ErrInvalidRequest, Description: "empty bearer token"}
-	errKeysNotReady = &Error{Kind: ErrKeysUnavailable, Description: "keys unavailable"}
+	errTooLarge          = &Error{kind: ErrTokenMalformed, desc: "token too large"}
+	errSegments          = &Error{kind: ErrTokenMalformed, desc: "token is not a compact JWS"}
+	errBase64            = &Error{kind: ErrTokenMalformed, desc: "token is not canonical base64url"}
+	errHeader            = &Error{kind: ErrTokenMalformed, desc: "token header invalid"}
+	errCrit              = &Error{kind: ErrTokenMalformed, desc: "token header has unsupported critical parameters"}
+	errAlg               = &Error{kind: ErrAlgorithmNotAllowed, desc: "algorithm not allowed"}
+	errNoKID             = &Error{kind: ErrTokenMalformed, desc: "token header has no kid"}
+	errTyp               = &Error{kind: ErrTokenMalformed, desc: "token type not accepted"}
+	errPayload           = &Error{kind: ErrTokenMalformed, desc: "token payload is not a JSON claims object"}
+	errSig               = &Error{kind: ErrSignatureInvalid, desc: "signature invalid"}
+	errUnknownKID        = &Error{kind: ErrUnknownKID, desc: "unknown key id"}
+	errKeyUnusable       = &Error{kind: ErrAlgorithmNotAllowed, desc: "key not usable with this algorithm"}
+	errExpired           = &Error{kind: ErrTokenExpired, desc: "token expired"}
+	errNotYet            = &Error{kind: ErrTokenNotYetValid, desc: "token not yet valid"}
+	errIssuedFuture      = &Error{kind: ErrTokenNotYetValid, desc: "token issued in the future"}
+	errNoExp             = &Error{kind: ErrClaimsInvalid, desc: "token has no exp"}
+	errSenderConstrained = &Error{kind: ErrSenderConstrained, desc: "token is sender-constrained"}
+	errIssuer            = &Error{kind: ErrClaimsInvalid, desc: "issuer not accepted"}
+	errAudience          = &Error{kind: ErrClaimsInvalid, desc: "audience not accepted"}
+	errRequired          = &Error{kind: ErrClaimsInvalid, desc: "required claim missing"}
+	errMissing           = &Error{kind: ErrTokenMissing}
+	errMultiple          = &Error{kind: ErrInvalidRequest, desc: "more than one token in the request"}
+	errQuery             = &Error{kind: ErrInvalidRequest, desc: "token not allowed in the query"}
+	errEmptyBearer       = &Error{kind: ErrInvalidRequest, desc: "empty bearer token"}
+	errKeysNotReady      = &Error{kind: ErrKeysUnavailable, desc: "keys unavailable"}
 )
 
 // b64dec maps the base64url alphabet to its values and every other byte to

@@ -7,11 +7,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"errors"
-	"slices"
 
 	"github.com/MicahParks/jwkset"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/internal/jwkcheck"
 )
 
 // The request path needs only these from a key provider. Ready and
@@ -86,7 +86,7 @@ func (v *Verifier) lookup(ctx context.Context, ks *keySource, j *jws) (any, *Err
 	for _, jwk := range all {
 		if k, e := v.usableKey(jwk, j.spec); e == nil {
 			if found != nil {
-				return nil, &Error{Kind: ErrUnknownKID, Description: "token has no kid and several keys fit"}
+				return nil, &Error{kind: ErrUnknownKID, desc: "token has no kid and several keys fit"}
 			}
 			found = k
 		}
@@ -129,13 +129,13 @@ func storageErr(err error) *Error {
 	case errors.Is(err, cache.ErrKeysUnavailable):
 		// Checked first: a kid the cache could not look for because the
 		// provider is failing wraps both, and the client did nothing wrong.
-		return &Error{Kind: ErrKeysUnavailable, Description: "keys unavailable", Cause: err}
+		return &Error{kind: ErrKeysUnavailable, desc: "keys unavailable", cause: err}
 	case errors.Is(err, jwkset.ErrKeyNotFound):
 		return errUnknownKID
 	}
 	// Anything else from the key provider is infrastructure trouble, not the
 	// client's fault.
-	return &Error{Kind: ErrKeysUnavailable, Description: "keys unavailable", Cause: err}
+	return &Error{kind: ErrKeysUnavailable, desc: "keys unavailable", cause: err}
 }
 
 // usableKey returns jwk's public key if it may verify spec's algorithm.
@@ -147,19 +147,14 @@ func (v *Verifier) usableKey(jwk jwkset.JWK, spec *algSpec) (any, *Error) {
 	if m.ALG != "" && string(m.ALG) != spec.name && (spec.jwkAlg == "" || string(m.ALG) != spec.jwkAlg) {
 		return nil, errKeyUnusable
 	}
-	if m.USE != "" && m.USE != jwkset.UseSig {
+	// The rules the key cache applies when it parses a set, applied here
+	// too: a Verifier may be handed any jwkset.Storage, and what it verifies
+	// with must not depend on which. A few comparisons (benchmarked: no
+	// measurable cost on the cold path), so no memo is needed.
+	if jwkcheck.MarshalProblem(&m) != "" || jwkcheck.KeyProblem(jwk) != "" {
 		return nil, errKeyUnusable
 	}
-	if len(m.KEYOPS) > 0 && !slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify) {
-		return nil, errKeyUnusable
-	}
-	key := jwk.Key()
-	if pk, ok := key.(interface{ Public() crypto.PublicKey }); ok {
-		if _, isPub := key.(ed25519.PublicKey); !isPub {
-			key = pk.Public()
-		}
-	}
-	switch k := key.(type) {
+	switch k := jwk.Key().(type) {
 	case *rsa.PublicKey:
 		if spec.kty == jwkset.KtyRSA && v.rsaCheck.usable(k, v.cfg.MinRSABits) {
 			return k, nil

@@ -81,10 +81,10 @@ func (v *Verifier) limit(w http.ResponseWriter, r *http.Request, c *Claims, rl *
 			if herr := rl.OnError(r, err); herr == nil {
 				return nil
 			} else {
-				return &Error{Kind: ErrLimiterUnavailable, Description: "rate limiter unavailable", Cause: herr}
+				return &Error{kind: ErrLimiterUnavailable, desc: "rate limiter unavailable", cause: herr}
 			}
 		}
-		return &Error{Kind: ErrLimiterUnavailable, Description: "rate limiter unavailable", Cause: err}
+		return &Error{kind: ErrLimiterUnavailable, desc: "rate limiter unavailable", cause: err}
 	}
 	if rl.OnDecision != nil {
 		reason := "allowed"
@@ -95,7 +95,7 @@ func (v *Verifier) limit(w http.ResponseWriter, r *http.Request, c *Claims, rl *
 	}
 	setRateLimitHeaders(w.Header(), d)
 	if !d.Allowed {
-		return &Error{Kind: ErrRateLimited, Description: "rate limit exceeded", Decision: &d}
+		return &Error{kind: ErrRateLimited, desc: "rate limit exceeded", decision: &d}
 	}
 	return nil
 }

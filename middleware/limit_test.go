@@ -115,7 +115,10 @@ func TestRateLimit(t *testing.T) {
 	}
 	_, aerr := v.Authenticate(newRecorder(), bearerReq(tok))
 	var e *Error
-	if !errors.Is(aerr, ErrRateLimited) || !errors.As(aerr, &e) || e.Decision == nil || e.Decision.Allowed || e.Decision.RetryAfter <= 0 {
+	if !errors.Is(aerr, ErrRateLimited) || !errors.As(aerr, &e) {
+		t.Fatalf("Authenticate over the limit: %v", aerr)
+	}
+	if d, ok := e.Decision(); !ok || d.Allowed || d.RetryAfter <= 0 {
 		t.Fatalf("Authenticate over the limit: %v (%+v)", aerr, e)
 	}
 }

@@ -29,6 +29,11 @@ type cacheEntry struct {
 	token  string
 	claims *Claims
 	until  int64 // unix nanoseconds: min(exp, verified + max age)
+	// notBefore (unix nanoseconds; 0: none) is max(nbf, iat) - leeway: a
+	// clock stepping back must not make a hit accept what a cold check
+	// refuses. notYet is the error to refuse it with.
+	notBefore int64
+	notYet    *Error
 	// Key provenance, to re-check after the key set changes. src is nil for
 	// HS* tokens (the secret cannot change under a running Verifier).
 	src *keySource

@@ -31,7 +31,7 @@ func TestTypesAllowList(t *testing.T) {
 	for _, typ := range []any{"JWT", nil, "", "jwt+at", "application/jwt", "at+jwt ", "application/application/at+jwt", 5, []string{"at+jwt"}} {
 		_, err := v.Verify(context.Background(), tok(typ))
 		var e *Error
-		if !errors.Is(err, ErrTokenMalformed) || !errors.As(err, &e) || e.Description != "token type not accepted" {
+		if !errors.Is(err, ErrTokenMalformed) || !errors.As(err, &e) || e.Description() != "token type not accepted" {
 			t.Errorf("typ %#v: got %v, want token type not accepted", typ, err)
 		}
 	}

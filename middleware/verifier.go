@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -107,12 +108,14 @@ func warnUnchecked(cfg *Config) {
 
 // With returns a Verifier for one route: it shares v's keys and
 // verified-token cache and adds the route's requirements to v's own (scopes
-// accumulate; a non-nil RateLimit replaces the one in force). Cheap; call it
+// accumulate; a non-nil RateLimit replaces the one in force). rt is copied,
+// its slices and maps included. Cheap; call it
 // once per route when building the router.
 func (v *Verifier) With(rt Route) *Verifier {
 	merged := Route{Scopes: slices.Concat(v.route.Scopes, rt.Scopes), RateLimit: v.route.RateLimit}
 	if rt.RateLimit != nil {
 		rl := *rt.RateLimit
+		rl.Tiers = maps.Clone(rl.Tiers)
 		merged.RateLimit = &rl
 	}
 	return &Verifier{shared: v.shared, route: merged}
@@ -145,6 +148,11 @@ func (v *Verifier) verify(ctx context.Context, token string, alg *string) (*Clai
 		if e != nil {
 			if alg != nil {
 				*alg = e.j.spec.name
+			}
+			// exp is in until; nbf and iat are checked here, since the
+			// clock may have stepped back since the token was cached.
+			if e.notBefore != 0 && now.UnixNano() < e.notBefore {
+				return nil, true, e.notYet
 			}
 			if v.stillValid(ctx, e) {
 				if err := v.runValidate(ctx, e.claims); err != nil {
@@ -209,6 +217,7 @@ func (v *Verifier) verify(ctx context.Context, token string, alg *string) (*Clai
 		}
 		e := &cacheEntry{token: token, claims: c, until: until.UnixNano(), src: ks, key: key,
 			j: jwsKeyRef{spec: spec, kid: j.kid, hasKID: j.hasKID}}
+		e.notBefore, e.notYet = notBefore(c, p, v.cfg.Leeway)
 		if genSet {
 			e.gen.Store(gen)
 		} else if ks != nil {
@@ -302,6 +311,12 @@ func (v *Verifier) checkClaims(c *Claims, p presence, now time.Time) *Error {
 	if p.iat && now.Add(leeway).Before(c.IssuedAt) {
 		return errIssuedFuture
 	}
+	if p.cnf && !v.cfg.AllowSenderConstrained {
+		// A token bound to a key (DPoP) or a certificate (mTLS) is worth
+		// nothing to a thief only if its proof is checked; accepting it as
+		// a bearer token would undo that (RFC 9449 §7.2, RFC 8705 §3).
+		return errSenderConstrained
+	}
 	if v.issuers != nil {
 		if _, ok := v.issuers[c.Issuer]; !ok || !p.iss {
 			return errIssuer
@@ -322,12 +337,31 @@ func (v *Verifier) checkClaims(c *Claims, p presence, now time.Time) *Error {
 	return nil
 }
 
+// notBefore returns the instant (unix nanoseconds, 0 for none) before which
+// a cached token must be refused again, and the error to refuse it with:
+// the later of nbf and iat, less the leeway, as checkClaims would judge it.
+func notBefore(c *Claims, p presence, leeway time.Duration) (int64, *Error) {
+	var (
+		at  int64
+		err *Error
+	)
+	if p.nbf {
+		at, err = c.NotBefore.Add(-leeway).UnixNano(), errNotYet
+	}
+	if p.iat {
+		if t := c.IssuedAt.Add(-leeway).UnixNano(); err == nil || t > at {
+			at, err = t, errIssuedFuture
+		}
+	}
+	return at, err
+}
+
 func (v *Verifier) runValidate(ctx context.Context, c *Claims) *Error {
 	if v.cfg.Validate == nil {
 		return nil
 	}
 	if err := v.cfg.Validate(ctx, c); err != nil {
-		return &Error{Kind: ErrClaimsInvalid, Description: "token rejected", Cause: err}
+		return &Error{kind: ErrClaimsInvalid, desc: "token rejected", cause: err}
 	}
 	return nil
 }
@@ -359,9 +393,11 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 	)
 	if err == nil {
 		c, hit, err = v.verify(r.Context(), token, &alg)
-	} else if err == errMissing && v.cfg.Optional {
+	} else if err == errMissing && v.cfg.Optional && len(v.route.Scopes) == 0 {
 		// Anonymous, but the client must still not pass its own claim
-		// headers to the upstream as if they were verified.
+		// headers to the upstream as if they were verified. A route that
+		// requires scopes requires a token, whatever Optional says: letting
+		// an anonymous request through there would fail open.
 		v.stripClaimHeaders(r)
 		if v.cfg.OnVerify != nil {
 			v.cfg.OnVerify(VerifyEvent{Reason: "anonymous", Duration: time.Since(start)})
@@ -376,7 +412,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 		return nil, err
 	}
 	if len(v.route.Scopes) > 0 && !c.HasScopes(v.route.Scopes...) {
-		err := &Error{Kind: ErrInsufficientScope, Description: "insufficient scope", Scopes: v.route.Scopes}
+		err := &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: v.route.Scopes}
 		v.logReject(r, err)
 		return nil, err
 	}
@@ -417,7 +453,7 @@ func (v *Verifier) logReject(r *http.Request, err *Error) {
 	}
 	l.LogAttrs(r.Context(), slog.LevelDebug, "jwtgate: request rejected",
 		slog.String("reason", Reason(err)),
-		slog.String("description", err.Description),
+		slog.String("description", err.desc),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path))
 }
@@ -519,7 +555,7 @@ func (v *Verifier) RequireScopes(scopes ...string) func(http.Handler) http.Handl
 				return
 			}
 			if !c.HasScopes(scopes...) {
-				v.WriteError(w, r, &Error{Kind: ErrInsufficientScope, Description: "insufficient scope", Scopes: scopes})
+				v.WriteError(w, r, &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: scopes})
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -17,7 +17,7 @@ import (
 //	ErrTokenMissing                       401  WWW-Authenticate: Bearer realm="jwtgate"
 //	ErrInvalidRequest                     400  Bearer realm, error="invalid_request"
 //	ErrTokenMalformed, ErrAlgorithmNotAllowed, ErrUnknownKID, ErrSignatureInvalid,
-//	ErrTokenExpired, ErrTokenNotYetValid, ErrClaimsInvalid
+//	ErrTokenExpired, ErrTokenNotYetValid, ErrClaimsInvalid, ErrSenderConstrained
 //	                                      401  Bearer realm, error="invalid_token"
 //	ErrInsufficientScope                  403  Bearer realm, error="insufficient_scope", scope="…"
 //	ErrRateLimited                        429  Retry-After, RateLimit-Limit/-Remaining/-Reset
@@ -26,7 +26,16 @@ import (
 //
 // The body is small JSON, {"error":"…","error_description":"…"}, with a
 // fixed description; it never echoes the token or an internal error's text.
+//
+// An error a Verifier hands to its Config.ErrorHandler carries that
+// Verifier's Realm and RetryAfter, and WriteError answers it with them: a
+// handler that counts or logs and then calls WriteError (as
+// metrics.ErrorHandler does) keeps the Verifier's configuration.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if ve, ok := errors.AsType[*verifierError](err); ok {
+		writeError(w, err, ve.realm, ve.retryAfter)
+		return
+	}
 	writeError(w, err, DefaultRealm, DefaultRetryAfter)
 }
 
@@ -35,11 +44,24 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 // RetryAfter. Adapters call this.
 func (v *Verifier) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if v.cfg.ErrorHandler != nil {
-		v.cfg.ErrorHandler(w, r, err)
+		v.cfg.ErrorHandler(w, r, &verifierError{err: err, realm: v.cfg.Realm, retryAfter: v.cfg.RetryAfter})
 		return
 	}
 	writeError(w, err, v.cfg.Realm, v.cfg.RetryAfter)
 }
+
+// verifierError is a rejection on its way to a Config.ErrorHandler, with the
+// settings of the Verifier that rejected it, so that there is one error
+// writer and it honours the Verifier wherever it is called from. It is
+// transparent: errors.Is, errors.As, Reason and Status see through it.
+type verifierError struct {
+	err        error
+	realm      string
+	retryAfter time.Duration
+}
+
+func (e *verifierError) Error() string { return e.err.Error() }
+func (e *verifierError) Unwrap() error { return e.err }
 
 // Status returns the HTTP status WriteError uses for err.
 func Status(err error) int {
@@ -57,7 +79,7 @@ func classify(err error) (int, string) {
 	case errors.Is(err, ErrTokenMalformed), errors.Is(err, ErrAlgorithmNotAllowed),
 		errors.Is(err, ErrUnknownKID), errors.Is(err, ErrSignatureInvalid),
 		errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenNotYetValid),
-		errors.Is(err, ErrClaimsInvalid):
+		errors.Is(err, ErrClaimsInvalid), errors.Is(err, ErrSenderConstrained):
 		return http.StatusUnauthorized, "invalid_token"
 	case errors.Is(err, ErrInsufficientScope):
 		return http.StatusForbidden, "insufficient_scope"
@@ -89,8 +111,8 @@ func writeError(w http.ResponseWriter, err error, realm string, retryAfter time.
 	}
 	desc := generic
 	var e *Error
-	if errors.As(err, &e) && e.Description != "" && status != http.StatusInternalServerError {
-		desc = e.Description
+	if errors.As(err, &e) && e.desc != "" && status != http.StatusInternalServerError {
+		desc = e.desc
 	}
 	desc = safeDescription(desc, generic)
 	h := w.Header()
@@ -100,14 +122,14 @@ func writeError(w http.ResponseWriter, err error, realm string, retryAfter time.
 		if code != "" {
 			www = `Bearer realm="` + realm + `", error="` + code + `", error_description="` + desc + `"`
 		}
-		if e != nil && code == "insufficient_scope" && len(e.Scopes) > 0 && scopeTokens(e.Scopes) {
-			www += `, scope="` + strings.Join(e.Scopes, " ") + `"`
+		if e != nil && code == "insufficient_scope" && len(e.scopes) > 0 && scopeTokens(e.scopes) {
+			www += `, scope="` + strings.Join(e.scopes, " ") + `"`
 		}
 		h.Set("WWW-Authenticate", www)
 	case http.StatusTooManyRequests:
-		if e != nil && e.Decision != nil {
-			setRateLimitHeaders(h, *e.Decision)
-			h.Set("Retry-After", seconds(e.Decision.RetryAfter))
+		if e != nil && e.decision != nil {
+			setRateLimitHeaders(h, *e.decision)
+			h.Set("Retry-After", seconds(e.decision.RetryAfter))
 		} else {
 			h.Set("Retry-After", "1")
 		}

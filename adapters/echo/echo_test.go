@@ -50,6 +50,23 @@ func TestEchoGroupWithPerRouteVerifier(t *testing.T) {
 	adaptertest.Run(t, f, e)
 }
 
+// A scoped route behind an optional-auth Verifier still needs a token, both
+// with a derived Verifier and with RequireScopes.
+func TestEchoOptionalScopedRoute(t *testing.T) {
+	f := adaptertest.New(t)
+	for name, admin := range map[string][]echo.MiddlewareFunc{
+		"With":          {mw(t, f.Optional.With(middleware.Route{Scopes: []string{"admin"}}))},
+		"RequireScopes": {mw(t, f.Optional), jwtecho.RequireScopes(f.Optional, "admin")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := echo.New()
+			e.GET("/open", body, mw(t, f.Optional))
+			e.GET("/admin", body, admin...)
+			adaptertest.RunOptional(t, f, e)
+		})
+	}
+}
+
 func TestSkipper(t *testing.T) {
 	f := adaptertest.New(t)
 	m, err := jwtecho.New(jwtecho.Config{Verifier: f.V, Skipper: func(c echo.Context) bool { return c.Path() == "/healthz" }})

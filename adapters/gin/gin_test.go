@@ -44,6 +44,23 @@ func TestGinPerRouteVerifier(t *testing.T) {
 	adaptertest.Run(t, f, r)
 }
 
+// A scoped route behind an optional-auth Verifier still needs a token, both
+// with a derived Verifier and with RequireScopes.
+func TestGinOptionalScopedRoute(t *testing.T) {
+	f := adaptertest.New(t)
+	for name, admin := range map[string][]gin.HandlerFunc{
+		"With":          {jwtgin.Middleware(f.Optional.With(middleware.Route{Scopes: []string{"admin"}}))},
+		"RequireScopes": {jwtgin.Middleware(f.Optional), jwtgin.RequireScopes(f.Optional, "admin")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := gin.New()
+			r.GET("/open", jwtgin.Middleware(f.Optional), body)
+			r.GET("/admin", append(admin, body)...)
+			adaptertest.RunOptional(t, f, r)
+		})
+	}
+}
+
 func TestClaimsWithoutMiddleware(t *testing.T) {
 	c, _ := gin.CreateTestContext(nil)
 	if _, ok := jwtgin.Claims(c); ok {

@@ -30,6 +30,19 @@ func TestServeMuxBehaviourTable(t *testing.T) {
 	adaptertest.Run(t, f, mux)
 }
 
+// A scoped route behind an optional-auth Verifier still needs a token.
+func TestOptionalScopedRoute(t *testing.T) {
+	f := adaptertest.New(t)
+	items := func(w http.ResponseWriter, r *http.Request) {
+		c, ok := nethttp.Claims(r)
+		fmt.Fprint(w, adaptertest.Body(c, ok, r))
+	}
+	mux := http.NewServeMux()
+	nethttp.Handle(mux, "GET /open", f.Optional, items)
+	nethttp.Handle(mux, "GET /admin", f.Optional, items, "admin")
+	adaptertest.RunOptional(t, f, mux)
+}
+
 // Require has chi's middleware shape; chained by hand here the way chi's
 // r.With(...) chains it.
 func TestRequireComposes(t *testing.T) {

@@ -27,11 +27,16 @@ import (
 //	GET /limited  behind Limited (burst 1: the second request of a subject is 429)
 //	GET /down     behind Down (its key set never loads: 503)
 //
+// and, for RunOptional, a router over Optional (Config.Optional set):
+//
+//	GET /open     behind Optional, no scope (no token: 200, no claims)
+//	GET /admin    behind Optional, requiring scope "admin" (no token: 401)
+//
 // A request that passes must be answered 200 with the body Body(c) built
 // from the claims the adapter's typed getter returns and those in the
 // request's context.
 type Fixture struct {
-	V, Limited, Down *middleware.Verifier
+	V, Limited, Down, Optional *middleware.Verifier
 	Provider         *demo.Provider
 }
 
@@ -92,6 +97,11 @@ func New(t testing.TB) *Fixture {
 	lc := base
 	lc.RateLimit = middleware.RateLimit{Limiter: lim}
 	if f.Limited, err = middleware.New(lc); err != nil {
+		t.Fatal(err)
+	}
+	oc := base
+	oc.Optional = true
+	if f.Optional, err = middleware.New(oc); err != nil {
 		t.Fatal(err)
 	}
 	dc := base
@@ -186,6 +196,53 @@ func Run(t *testing.T, f *Fixture, h http.Handler) {
 		}
 		if c.token != "" && strings.Contains(body, c.token) {
 			t.Errorf("%s: body echoes the token", c.name)
+		}
+	}
+}
+
+// RunOptional checks a router over f.Optional (see Fixture): optional
+// authentication lets anonymous requests through only where no scope is
+// required, since a scope cannot be checked without a token.
+func RunOptional(t *testing.T, f *Fixture, h http.Handler) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+
+	alice := f.mint(t, demo.Token{Subject: "alice", Scope: "read"})
+	admin := f.mint(t, demo.Token{Subject: "root", Scope: "read admin"})
+	rows := []struct {
+		name, path, token string
+		status            int
+		want              string // body (200) or WWW-Authenticate (else)
+	}{
+		{"anonymous on an open route", "/open", "", 200, "adapter= context="},
+		{"token on an open route", "/open", alice, 200, "adapter=alice context=alice"},
+		{"anonymous on a scoped route", "/admin", "", 401, `Bearer realm="jwtgate"`},
+		{"missing scope", "/admin", alice, 403, `error="insufficient_scope"`},
+		{"scope present", "/admin", admin, 200, "adapter=root context=root"},
+	}
+	for _, c := range rows {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+c.path, nil)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := strings.TrimSpace(string(b))
+		switch {
+		case resp.StatusCode != c.status:
+			t.Errorf("%s: status %d, want %d (body %s)", c.name, resp.StatusCode, c.status, body)
+		case c.status == 200 && body != c.want:
+			t.Errorf("%s: body %q, want %q", c.name, body, c.want)
+		case c.status != 200 && !strings.Contains(resp.Header.Get("WWW-Authenticate"), c.want):
+			t.Errorf("%s: WWW-Authenticate %q, want %q", c.name, resp.Header.Get("WWW-Authenticate"), c.want)
 		}
 	}
 }
