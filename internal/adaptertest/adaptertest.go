@@ -37,7 +37,7 @@ import (
 // request's context.
 type Fixture struct {
 	V, Limited, Down, Optional *middleware.Verifier
-	Provider         *demo.Provider
+	Provider                   *demo.Provider
 }
 
 // Body is what an accepted request's handler writes: the subject the
