@@ -130,8 +130,11 @@ type RedisConfig struct {
 	// Now is the clock for the breaker and the FailLocal fallback (Redis
 	// itself keeps time with its TIME command). nil means time.Now.
 	Now func() time.Time
-	// Logger receives the outage and recovery messages. nil means
-	// slog.Default().
+	// Logger receives the outage and recovery messages: one Warn when
+	// Redis fails after a success, one Info when it answers again, however
+	// many requests the outage sees. nil means slog.Default(). go-redis's
+	// own lines (failed dials) go to slog.Default() at Debug, whatever
+	// Logger is: see NewRedis.
 	Logger *slog.Logger
 	// Observer, when not nil, is called after every decision, on the
 	// calling goroutine, with no lock held. It must be fast and safe for
@@ -194,6 +197,12 @@ var _ Limiter = (*Redis)(nil)
 // NewRedis validates cfg, fills its defaults and returns a limiter. It does
 // not contact Redis: a Redis that is down at start is not an error, the
 // failure policy covers it.
+//
+// The first successful NewRedis in a process routes go-redis's own log
+// (process-wide, see redis.SetLogger) to slog.Default(): failed dials at
+// Debug, since the limiter logs the outage itself, anything else at Warn,
+// instead of unstructured lines on stderr. Call redis.SetLogger afterwards
+// to send them elsewhere; NewRedis does not set it again.
 func NewRedis(cfg RedisConfig) (*Redis, error) {
 	lim, err := newLimit(cfg.Rate, cfg.Period, cfg.Burst)
 	if err != nil {
@@ -324,6 +333,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		r.client = c
 	}
 	r.rl = redis_rate.NewLimiter(r.client)
+	installGoRedisLog()
 	return r, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"strings"
@@ -428,6 +429,68 @@ func TestRedisFailLocalShareRefusesCostAboveIt(t *testing.T) {
 			t.Fatalf("request %d: %+v, want the share of 2, then denied", i+1, d)
 		}
 	}
+}
+
+// TestRedisOutageLogging: during an outage go-redis's own dial errors reach
+// slog (slog.Default, at Debug) instead of stderr, and the limiter's
+// configured Logger gets one Warn for the whole outage, not one per
+// request. go-redis has one process-wide logger, so once its lines arrive
+// through slog none go to stderr. Not parallel: it swaps slog.Default.
+func TestRedisOutageLogging(t *testing.T) {
+	var defaultLog lockedBuffer
+	captureDefaultSlog(t, &defaultLog)
+
+	clk := newFakeClock()
+	var own lockedBuffer
+	r := newRedis(t, ratelimit.RedisConfig{
+		Addr: closedAddr(t), Rate: 10, FailurePolicy: ratelimit.FailLocal,
+		Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&own, nil)),
+	})
+	for range 30 {
+		if d := timedAllow(t, r, "k", 1); !d.Degraded {
+			t.Fatalf("Redis down: %+v, want Degraded", d)
+		}
+		clk.Advance(200 * time.Millisecond) // past the 1s cooldown every 5 calls: probes, so dials
+	}
+	if st := r.Stats(); st.RedisErrors < 5 {
+		t.Fatalf("stats %+v: want several failed tries of Redis (dials)", st)
+	}
+
+	dials := 0
+	for line := range strings.Lines(defaultLog.String()) {
+		if !strings.Contains(line, "logger=go-redis") {
+			continue
+		}
+		if !strings.Contains(line, "level=DEBUG") || !strings.Contains(line, "failed to dial") {
+			t.Fatalf("go-redis line not a Debug dial failure: %s", line)
+		}
+		dials++
+	}
+	if dials == 0 {
+		t.Fatalf("no go-redis dial errors reached slog.Default (still printed to stderr?):\n%s", defaultLog.String())
+	}
+	logged := own.String()
+	if n := strings.Count(logged, "level=WARN"); n != 1 || !strings.Contains(logged, "redis unavailable") {
+		t.Fatalf("the limiter's Logger got %d Warn lines for 30 requests in one outage, want 1:\n%s", n, logged)
+	}
+	if strings.Contains(logged, "go-redis") {
+		t.Fatalf("go-redis lines in the limiter's Logger:\n%s", logged)
+	}
+	t.Logf("%d go-redis dial errors went to slog.Default at Debug; the limiter logged:\n%s", dials, logged)
+}
+
+// captureDefaultSlog points slog.Default at w, at Debug, for the rest of
+// the test. slog.SetDefault also redirects the log package's output, and
+// putting the old default back does not undo that, so both are restored.
+func captureDefaultSlog(t *testing.T, w io.Writer) {
+	t.Helper()
+	prev, prevOut, prevFlags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() {
+		slog.SetDefault(prev)
+		log.SetOutput(prevOut)
+		log.SetFlags(prevFlags)
+	})
 }
 
 // closedAddr is a loopback address nothing listens on: Redis down from the
