@@ -114,7 +114,8 @@ type RedisConfig struct {
 	// Burst/Replicas (rounded down, at least 1), so that together they
 	// stay within the shared limit if requests are spread evenly; a
 	// client whose requests all reach one replica gets only that share,
-	// and a request costing more than it is refused until Redis is back.
+	// and a request costing more than it is refused until Redis is back
+	// (Decision.Limit is then the share).
 	// Running more replicas than Replicas loosens the bound by that
 	// factor, fewer tightens it. 0 means 1: each replica allows the whole
 	// limit. Ignored for other policies.
