@@ -33,7 +33,8 @@
 //
 //	lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{
 //		Addr: "redis:6379", Rate: 10, Burst: 20,
-//		FailurePolicy: ratelimit.FailLocal, // when Redis is down: per-replica limits
+//		FailurePolicy: ratelimit.FailLocal, // when Redis is down: per-replica limits,
+//		Replicas:      3,                   // each a third of the shared one
 //	})
 //	if err != nil { ... }
 //	defer lim.Close()

@@ -170,7 +170,12 @@ func (l *Local) Allow(_ context.Context, key string, cost int) (Decision, error)
 }
 
 func (l *Local) allow(key string, cost int) Decision {
-	key = boundKey(key, l.maxKey)
+	return l.allowBound(boundKey(key, l.maxKey), cost)
+}
+
+// allowBound is allow for a key already bounded by boundKey (with the same
+// MaxKeyBytes), which a Redis limiter has computed for its own use.
+func (l *Local) allowBound(key string, cost int) Decision {
 	s := &l.shards[maphash.String(l.seed, key)&l.mask]
 	burst := l.lim.burst
 
@@ -210,6 +215,32 @@ func (l *Local) allow(key string, cost int) Decision {
 		d.RetryAfter = l.lim.earn(float64(cost) - tokens)
 	}
 	return d
+}
+
+// setEmptyAt sets the bucket of key (already bounded by boundKey) to what
+// it would hold had it been empty at emptyAt, tracking the key if it is
+// new. A Redis limiter uses it to keep its FailLocal fallback where Redis
+// says the key is. x/time/rate has no way to set tokens, so the bucket is
+// made full at the zero time (see admit) and spent whole at emptyAt; later
+// calls earn from emptyAt on, up to the burst.
+func (l *Local) setEmptyAt(key string, emptyAt time.Time) {
+	s := &l.shards[maphash.String(l.seed, key)&l.mask]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// A bucket cannot owe more than empty: a later emptyAt (a key another
+	// limit wrote with a bigger burst, float rounding) means empty now.
+	if now := l.now(); emptyAt.After(now) {
+		emptyAt = now
+	}
+	e := s.m[key]
+	if e == nil {
+		e = s.admit(key, l.lim)
+	} else if s.lru.next != e {
+		s.unlink(e)
+		s.pushFront(e)
+	}
+	e.bucket.SetLimitAt(time.Time{}, l.lim.perSec)
+	e.bucket.AllowN(emptyAt, l.lim.burst)
 }
 
 // admit adds key with a full bucket, evicting the least recently used key

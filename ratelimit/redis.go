@@ -30,10 +30,19 @@ const (
 	// FailClosed denies the request: Remaining 0, ResetAfter one full
 	// refill, RetryAfter one second.
 	FailClosed
-	// FailLocal asks an in-process Local limiter with the same rate and
-	// burst. Each replica then enforces the limit on its own, so a client
-	// spread over N replicas may get up to N times the limit until Redis
-	// is back. The local buckets start full and are kept across outages.
+	// FailLocal asks an in-process Local limiter, which enforces this
+	// replica's share of the limit (RedisConfig.Replicas) and starts each
+	// key from what Redis last reported for it, so an outage neither
+	// forgets what a key has spent nor hands it a fresh burst. With
+	// Replicas set to the number of replicas N, for every key and every
+	// time T into an outage the replicas together allow at most
+	// Burst + Rate·T/Period units (what one shared bucket allows a key
+	// that starts full), and at most S + Rate·T/Period when every replica
+	// had decided the key through Redis, S being the most any of them
+	// last saw left (plus what it earned since). Each share is at least
+	// one unit, so with Burst below Replicas read Replicas for Burst.
+	// Replicas left at 0 means each replica enforces the whole limit: N
+	// replicas allow up to N times the above.
 	FailLocal
 )
 
@@ -99,6 +108,18 @@ type RedisConfig struct {
 	// LocalMaxKeys bounds the FailLocal fallback limiter's keys. 0 means
 	// DefaultMaxKeys. Ignored for other policies.
 	LocalMaxKeys int
+	// Replicas is how many replicas share this limit (the same Redis and
+	// Prefix), for FailLocal: while Redis is down each replica allows its
+	// 1/Replicas share, Rate/Replicas per Period from a bucket of
+	// Burst/Replicas (rounded down, at least 1), so that together they
+	// stay within the shared limit if requests are spread evenly; a
+	// client whose requests all reach one replica gets only that share,
+	// and a request costing more than it is refused until Redis is back
+	// (Decision.Limit is then the share).
+	// Running more replicas than Replicas loosens the bound by that
+	// factor, fewer tightens it. 0 means 1: each replica allows the whole
+	// limit. Ignored for other policies.
+	Replicas int
 	// BreakerFailures is how many consecutive Redis failures make the
 	// limiter stop trying Redis for BreakerCooldown (the failure policy
 	// answers at once meanwhile); after the cooldown one call probes Redis
@@ -110,8 +131,11 @@ type RedisConfig struct {
 	// Now is the clock for the breaker and the FailLocal fallback (Redis
 	// itself keeps time with its TIME command). nil means time.Now.
 	Now func() time.Time
-	// Logger receives the outage and recovery messages. nil means
-	// slog.Default().
+	// Logger receives the outage and recovery messages: one Warn when
+	// Redis fails after a success, one Info when it answers again, however
+	// many requests the outage sees. nil means slog.Default(). go-redis's
+	// own lines (failed dials) go to slog.Default() at Debug, whatever
+	// Logger is: see NewRedis.
 	Logger *slog.Logger
 	// Observer, when not nil, is called after every decision, on the
 	// calling goroutine, with no lock held. It must be fast and safe for
@@ -163,6 +187,10 @@ type Redis struct {
 	errs     atomic.Uint64
 	policied atomic.Uint64
 	closing  sync.Once
+
+	// fullRefill is how long an empty bucket takes to fill, for seeding
+	// the FailLocal fallback from Redis's ResetAfter.
+	fullRefill time.Duration
 }
 
 var _ Limiter = (*Redis)(nil)
@@ -170,6 +198,12 @@ var _ Limiter = (*Redis)(nil)
 // NewRedis validates cfg, fills its defaults and returns a limiter. It does
 // not contact Redis: a Redis that is down at start is not an error, the
 // failure policy covers it.
+//
+// The first successful NewRedis in a process routes go-redis's own log
+// (process-wide, see redis.SetLogger) to slog.Default(): failed dials at
+// Debug, since the limiter logs the outage itself, anything else at Warn,
+// instead of unstructured lines on stderr. Call redis.SetLogger afterwards
+// to send them elsewhere; NewRedis does not set it again.
 func NewRedis(cfg RedisConfig) (*Redis, error) {
 	lim, err := newLimit(cfg.Rate, cfg.Period, cfg.Burst)
 	if err != nil {
@@ -185,6 +219,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		log:     cfg.Logger,
 		observe: cfg.Observer,
 	}
+	r.fullRefill = lim.earn(float64(lim.burst))
 	if r.prefix == "" {
 		r.prefix = DefaultRedisPrefix
 	}
@@ -206,8 +241,19 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	switch r.policy {
 	case FailOpen, FailClosed:
 	case FailLocal:
+		n := cfg.Replicas
+		switch {
+		case n < 0:
+			return nil, &ConfigError{Field: "Replicas", Reason: "must not be negative"}
+		case n == 0:
+			n = 1
+		case lim.period > math.MaxInt64/time.Duration(n):
+			return nil, &ConfigError{Field: "Replicas", Reason: "too large for Period"}
+		}
+		// Rate/n per Period is Rate per n Periods: the share stays in
+		// whole units, which is what LocalConfig takes.
 		r.local, err = NewLocal(LocalConfig{
-			Rate: lim.rate, Period: lim.period, Burst: lim.burst,
+			Rate: lim.rate, Period: lim.period * time.Duration(n), Burst: max(lim.burst/n, 1),
 			MaxKeys: cfg.LocalMaxKeys, MaxKeyBytes: r.maxKey, Now: r.now,
 		})
 		if err != nil {
@@ -288,6 +334,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		r.client = c
 	}
 	r.rl = redis_rate.NewLimiter(r.client)
+	installGoRedisLog()
 	return r, nil
 }
 
@@ -309,12 +356,13 @@ func (r *Redis) Allow(ctx context.Context, key string, cost int) (Decision, erro
 	if err := ctx.Err(); err != nil {
 		return Decision{Limit: r.lim.burst}, fmt.Errorf("ratelimit: %w", err)
 	}
+	bkey := boundKey(key, r.maxKey)
 	if !r.breaker.try(r.now()) {
 		var err error = ErrUnavailable
 		if p := r.lastErr.Load(); p != nil {
 			err = *p
 		}
-		return r.fallback(key, cost, err, true, 0), nil
+		return r.fallback(key, bkey, cost, err, true, 0), nil
 	}
 
 	// A cost above the burst is never allowed; ask Redis for the key's
@@ -325,7 +373,7 @@ func (r *Redis) Allow(ctx context.Context, key string, cost int) (Decision, erro
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	start := time.Now() // latency is a measurement, not behaviour: real clock
-	res, err := r.rl.AllowN(cctx, r.prefix+boundKey(key, r.maxKey), r.rlimit, n)
+	res, err := r.rl.AllowN(cctx, r.prefix+bkey, r.rlimit, n)
 	latency := time.Since(start)
 	cancel()
 	if err != nil {
@@ -335,9 +383,18 @@ func (r *Redis) Allow(ctx context.Context, key string, cost int) (Decision, erro
 		}
 		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 		r.failed(err)
-		return r.fallback(key, cost, err, false, latency), nil
+		return r.fallback(key, bkey, cost, err, false, latency), nil
 	}
 	r.recovered()
+	if r.local != nil {
+		// Keep the fallback bucket where Redis says the key is, so that
+		// an outage starts from what the key has left, not a full bucket.
+		// Redis's bucket was empty fullRefill-ResetAfter ago; the local
+		// one is set empty at the same moment and, earning 1/Replicas as
+		// fast, holds 1/Replicas of what Redis holds (capped at its own
+		// burst). ResetAfter is relative, so the clocks need not agree.
+		r.local.setEmptyAt(bkey, r.now().Add(res.ResetAfter-r.fullRefill))
+	}
 
 	var d Decision
 	if n != cost {
@@ -370,14 +427,22 @@ func (r *Redis) Allow(ctx context.Context, key string, cost int) (Decision, erro
 	return d, nil
 }
 
-// fallback is the failure policy's decision.
-func (r *Redis) fallback(key string, cost int, err error, skipped bool, latency time.Duration) Decision {
+// fallback is the failure policy's decision. bkey is key bounded by
+// boundKey.
+func (r *Redis) fallback(key, bkey string, cost int, err error, skipped bool, latency time.Duration) Decision {
 	r.policied.Add(1)
 	burst := r.lim.burst
 	var d Decision
 	switch {
 	case r.policy == FailLocal:
-		d = r.local.allow(key, cost)
+		d = r.local.allowBound(bkey, cost)
+		if d.CostExceedsLimit && cost <= burst {
+			// Above this replica's share but within the shared burst:
+			// refused while Redis is down, not forever, so not a cost
+			// the client must never send again.
+			d.CostExceedsLimit = false
+			d.RetryAfter = failClosedRetryAfter
+		}
 	case cost > burst:
 		d = r.lim.tooCostly(burst, 0)
 	case r.policy == FailClosed:

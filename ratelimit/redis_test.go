@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"log"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,6 +228,8 @@ func TestRedisConfig(t *testing.T) {
 		{"unknown policy", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: 9}, "FailurePolicy"},
 		{"negative cooldown", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, BreakerCooldown: -1}, "BreakerCooldown"},
 		{"negative max key bytes", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, MaxKeyBytes: -1}, "MaxKeyBytes"},
+		{"negative replicas", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: ratelimit.FailLocal, Replicas: -1}, "Replicas"},
+		{"replicas overflowing the period", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, Period: time.Hour, FailurePolicy: ratelimit.FailLocal, Replicas: 1 << 40}, "Replicas"},
 		{"negative local keys", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: ratelimit.FailLocal, LocalMaxKeys: -1}, "LocalMaxKeys"},
 		{"client ignoring deadlines", ratelimit.RedisConfig{Client: noDeadlines, Rate: 1}, "Client"},
 		{"nil client pointer", ratelimit.RedisConfig{Client: (*redis.Client)(nil), Rate: 1}, "Client"},
@@ -292,9 +296,10 @@ func TestRedisFailurePolicies(t *testing.T) {
 						t.Fatalf("FailClosed call %d: %+v, want denied, retry after 1s", i+1, d)
 					}
 				case ratelimit.FailLocal:
-					// A fresh local bucket of 3 for this replica.
-					if d.Allowed != (i < 3) || (!d.Allowed && d.RetryAfter <= 59*time.Minute) {
-						t.Fatalf("FailLocal call %d: %+v, want the local limit (3 allowed, then denied)", i+1, d)
+					// The local bucket starts where Redis left k (one
+					// unit of 3), not full.
+					if d.Allowed != (i < 1) || (!d.Allowed && d.RetryAfter <= 59*time.Minute) {
+						t.Fatalf("FailLocal call %d: %+v, want the one unit Redis had left, then denied", i+1, d)
 					}
 				}
 			}
@@ -329,6 +334,178 @@ func TestRedisFailurePolicies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedisFailLocalOutageOpensNoBurst is two replicas (two limiters, one
+// redis-server) losing Redis: in the first second of the outage they
+// together allow a key no more than the bound FailLocal documents, where
+// fallback buckets that started full allowed 2 × (Burst + Rate) = 40.
+func TestRedisFailLocalOutageOpensNoBurst(t *testing.T) {
+	const rate = 10 // per second, and the burst
+	for _, tc := range []struct {
+		name     string
+		replicas int
+		spent    bool // the key used up its burst through Redis first
+		bound    int
+	}{
+		// Burst + Rate·1s: what one shared bucket allows a full key.
+		{"new key, Replicas 2", 2, false, rate + rate},
+		// S + Rate·1s with S ≈ 0; the 1 is for what Redis's real clock
+		// earned between the last decision and the outage.
+		{"spent key, Replicas 2", 2, true, rate + 1},
+		// Without Replicas each replica has the whole rate, but still
+		// starts from what Redis said was left.
+		{"spent key, Replicas unset", 0, true, 2 * (rate + 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			clk := newFakeClock()
+			cfg := ratelimit.RedisConfig{
+				Addr: srv.Addr, Rate: rate, Burst: rate, Timeout: 5 * time.Second,
+				FailurePolicy: ratelimit.FailLocal, Replicas: tc.replicas,
+				Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
+			}
+			replicas := []*ratelimit.Redis{newRedis(t, cfg), newRedis(t, cfg)}
+			for _, r := range replicas {
+				if d := allow(t, r, "warm-up", 1); d.Degraded {
+					t.Fatalf("Redis never answered: %+v", d)
+				}
+			}
+			if tc.spent {
+				// Alternate, and end with a denial on each replica, so
+				// each last saw the key empty.
+				for i := range rate + 2 {
+					if d := allow(t, replicas[i%2], "k", 1); d.Degraded || d.Allowed != (i < rate) {
+						t.Fatalf("request %d with Redis up: %+v", i+1, d)
+					}
+				}
+			}
+
+			srv.Stop()
+			allowed := 0
+			for step := 0; step <= 100; step++ { // 0 to 1s in 10ms steps
+				for _, r := range replicas {
+					for range 3 {
+						d := allow(t, r, "k", 1)
+						if !d.Degraded {
+							t.Fatalf("at %dms with Redis down: %+v, want Degraded", step*10, d)
+						}
+						if d.Allowed {
+							allowed++
+						}
+					}
+				}
+				clk.Advance(10 * time.Millisecond)
+			}
+			t.Logf("first second of the outage: %d allowed across both replicas (bound %d)", allowed, tc.bound)
+			if allowed > tc.bound {
+				t.Fatalf("first second of the outage: %d allowed across both replicas, want at most %d", allowed, tc.bound)
+			}
+			// Not denied outright either: the replicas still share the rate.
+			if allowed < rate-1 {
+				t.Fatalf("first second of the outage: %d allowed, want about the rate (%d) at least", allowed, rate)
+			}
+		})
+	}
+}
+
+// TestRedisFailLocalShareRefusesCostAboveIt: a cost above a replica's share
+// but within the shared burst is refused while Redis is down, as a wait,
+// not as a cost that can never be allowed.
+func TestRedisFailLocalShareRefusesCostAboveIt(t *testing.T) {
+	clk := newFakeClock()
+	r := newRedis(t, ratelimit.RedisConfig{
+		Addr: closedAddr(t), Rate: 10, FailurePolicy: ratelimit.FailLocal, Replicas: 4,
+		Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
+	})
+	if d := allow(t, r, "k", 3); d.Allowed || d.CostExceedsLimit || !d.Degraded || d.RetryAfter != time.Second || d.Limit != 2 {
+		t.Fatalf("cost 3, share 10/4 = 2: %+v, want denied for now (retry after 1s), Limit the share", d)
+	}
+	if d := allow(t, r, "k", 11); d.Allowed || !d.CostExceedsLimit {
+		t.Fatalf("cost 11 of 10: %+v, want CostExceedsLimit", d)
+	}
+	for i := range 3 {
+		if d := allow(t, r, "k", 1); d.Allowed != (i < 2) {
+			t.Fatalf("request %d: %+v, want the share of 2, then denied", i+1, d)
+		}
+	}
+}
+
+// TestRedisOutageLogging: during an outage go-redis's own dial errors reach
+// slog (slog.Default, at Debug) instead of stderr, and the limiter's
+// configured Logger gets one Warn for the whole outage, not one per
+// request. go-redis has one process-wide logger, so once its lines arrive
+// through slog none go to stderr. Not parallel: it swaps slog.Default.
+func TestRedisOutageLogging(t *testing.T) {
+	var defaultLog lockedBuffer
+	captureDefaultSlog(t, &defaultLog)
+
+	clk := newFakeClock()
+	var own lockedBuffer
+	r := newRedis(t, ratelimit.RedisConfig{
+		Addr: closedAddr(t), Rate: 10, FailurePolicy: ratelimit.FailLocal,
+		Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&own, nil)),
+	})
+	for range 30 {
+		if d := timedAllow(t, r, "k", 1); !d.Degraded {
+			t.Fatalf("Redis down: %+v, want Degraded", d)
+		}
+		clk.Advance(200 * time.Millisecond) // past the 1s cooldown every 5 calls: probes, so dials
+	}
+	if st := r.Stats(); st.RedisErrors < 5 {
+		t.Fatalf("stats %+v: want several failed tries of Redis (dials)", st)
+	}
+
+	dials := 0
+	for line := range strings.Lines(defaultLog.String()) {
+		if !strings.Contains(line, "logger=go-redis") {
+			continue
+		}
+		if !strings.Contains(line, "level=DEBUG") || !strings.Contains(line, "failed to dial") {
+			t.Fatalf("go-redis line not a Debug dial failure: %s", line)
+		}
+		dials++
+	}
+	if dials == 0 {
+		t.Fatalf("no go-redis dial errors reached slog.Default (still printed to stderr?):\n%s", defaultLog.String())
+	}
+	logged := own.String()
+	if n := strings.Count(logged, "level=WARN"); n != 1 || !strings.Contains(logged, "redis unavailable") {
+		t.Fatalf("the limiter's Logger got %d Warn lines for 30 requests in one outage, want 1:\n%s", n, logged)
+	}
+	if strings.Contains(logged, "go-redis") {
+		t.Fatalf("go-redis lines in the limiter's Logger:\n%s", logged)
+	}
+	t.Logf("%d go-redis dial errors went to slog.Default at Debug; the limiter logged:\n%s", dials, logged)
+}
+
+// captureDefaultSlog points slog.Default at w, at Debug, for the rest of
+// the test. slog.SetDefault also redirects the log package's output, and
+// putting the old default back does not undo that, so both are restored.
+func captureDefaultSlog(t *testing.T, w io.Writer) {
+	t.Helper()
+	prev, prevOut, prevFlags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() {
+		slog.SetDefault(prev)
+		log.SetOutput(prevOut)
+		log.SetFlags(prevFlags)
+	})
+}
+
+// closedAddr is a loopback address nothing listens on: Redis down from the
+// start.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
 
 // waitUntilRedisUsed calls Allow until a decision comes from Redis again,
