@@ -19,6 +19,7 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -318,5 +319,35 @@ func TestScopeClaimArray(t *testing.T) {
 	}
 	if got := do(v.With(Route{Scopes: []string{"admin"}}).Handler(okHandler), bearerReq(tok)); got.status != 200 {
 		t.Fatalf("scoped route: %d %q", got.status, got.body)
+	}
+}
+
+// retryStore is a key provider that cannot look a kid up yet and says when
+// it can.
+type retryStore struct {
+	jwkset.Storage
+	wait time.Duration
+}
+
+type retryErr struct{ wait time.Duration }
+
+func (e retryErr) Error() string             { return "cache: unknown kid, refresh deferred" }
+func (e retryErr) RetryAfter() time.Duration { return e.wait }
+func (e retryErr) Unwrap() error             { return cache.ErrKeysUnavailable }
+func (s retryStore) KeyRead(context.Context, string) (jwkset.JWK, error) {
+	return jwkset.JWK{}, retryErr{s.wait}
+}
+
+// A 503 for keys the provider cannot look up yet carries the provider's own
+// Retry-After, not the configured guess.
+func TestKeysUnavailableRetryAfterFromProvider(t *testing.T) {
+	k := keys(t)
+	v, err := New(baseConfig(retryStore{Storage: memKeys(t), wait: 3500 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := do(v.Handler(okHandler), bearerReq(sign(t, jwt.SigningMethodRS256, k.rsa, "new-kid", nil, goodClaims())))
+	if got.status != 503 || got.header.Get("Retry-After") != "4" {
+		t.Fatalf("%d Retry-After %q", got.status, got.header.Get("Retry-After"))
 	}
 }

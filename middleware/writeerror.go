@@ -50,6 +50,14 @@ func (v *Verifier) WriteError(w http.ResponseWriter, r *http.Request, err error)
 	writeError(w, err, v.cfg.Realm, v.cfg.RetryAfter)
 }
 
+// retryAfterError is an error that knows how long a client should wait
+// before trying again (for example the key cache's answer for an unknown kid
+// it may not refresh for yet).
+type retryAfterError interface {
+	error
+	RetryAfter() time.Duration
+}
+
 // verifierError is a rejection on its way to a Config.ErrorHandler, with the
 // settings of the Verifier that rejected it, so that there is one error
 // writer and it honours the Verifier wherever it is called from. It is
@@ -134,6 +142,12 @@ func writeError(w http.ResponseWriter, err error, realm string, retryAfter time.
 			h.Set("Retry-After", "1")
 		}
 	case http.StatusServiceUnavailable:
+		// A key provider that knows when it can look again (an unknown kid
+		// while its refresh budget is spent) says so; otherwise the
+		// configured guess.
+		if ra, ok := errors.AsType[retryAfterError](err); ok && ra.RetryAfter() > 0 {
+			retryAfter = ra.RetryAfter()
+		}
 		h.Set("Retry-After", seconds(retryAfter))
 	}
 	if status == http.StatusUnauthorized && code == "" {
