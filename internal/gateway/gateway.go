@@ -52,15 +52,16 @@ type Deps struct {
 // /metrics and the configured routes. Create it with New and release it
 // with Close. Safe for concurrent use.
 type Gateway struct {
-	cfg      Config
-	log      *slog.Logger
-	keys     keySource
-	storage  middleware.Config // Keys or KeysByIssuer, and Issuers
-	closers  []io.Closer       // Redis limiters
-	routes   []*route          // longest prefix first
-	registry *prometheus.Registry
-	metrics  *metrics.Metrics
-	handler  http.Handler
+	cfg       Config
+	log       *slog.Logger
+	keys      keySource
+	providers []*provider       // in configuration order
+	storage   middleware.Config // Keys or KeysByIssuer, and Issuers
+	closers   []io.Closer       // Redis limiters
+	routes    []*route          // longest prefix first
+	registry  *prometheus.Registry
+	metrics   *metrics.Metrics
+	handler   http.Handler
 
 	onShutdown func()
 	buffers    *bufferPool
@@ -120,12 +121,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 
 	ccs := make([]cache.Config, len(cfg.Providers))
 	for i, p := range cfg.Providers {
+		pv := newProvider(p)
+		g.providers = append(g.providers, pv)
 		ccs[i] = cache.Config{
 			URL:        p.JWKSURL,
 			Issuer:     p.Issuer,
 			HTTPClient: deps.HTTPClient,
 			Logger:     log,
-			Observer:   m.CacheObserver(cache.Observer{}),
+			Observer:   m.CacheObserver(cache.Observer{OnRefresh: pv.onRefresh}),
 		}
 		if deps.Cache != nil {
 			deps.Cache(&ccs[i])
@@ -140,6 +143,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 			return nil, fmt.Errorf("%w: key cache: %w", ErrConfig, err)
 		}
 		g.keys, g.storage.Keys = c, c
+		g.providers[0].c = c
 		if iss := cfg.Providers[0].Issuer; iss != "" {
 			g.storage.Issuers = []string{iss}
 		}
@@ -150,6 +154,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		}
 		// The token's iss picks the key set; any other iss is refused.
 		g.keys, g.storage.KeysByIssuer = mc, mc.Storages()
+		for _, p := range g.providers {
+			p.c, _ = mc.Cache(p.issuer) // NewMulti made one per issuer
+		}
 	}
 
 	transport := deps.Transport
@@ -168,14 +175,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !g.Ready() {
-			w.Header().Set("Retry-After", "1")
-			writeStatus(w, http.StatusServiceUnavailable, "keys not loaded")
-			return
-		}
-		writeStatus(w, http.StatusOK, "ready")
-	})
+	mux.HandleFunc("GET /readyz", g.serveReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", g.proxy)
 	g.handler = mux

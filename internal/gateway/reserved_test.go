@@ -24,31 +24,36 @@ type running struct {
 // set is loaded; the test's cleanup stops it and expects exit 0.
 func runGateway(t *testing.T, args ...string) *running {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	urlc := make(chan string, 1)
-	done := make(chan int, 1)
 	loaded := make(chan struct{})
 	var once sync.Once
-	stderr := &syncBuffer{}
-	deps := Deps{Logger: quiet, Cache: func(c *cache.Config) {
+	r := startRun(t, Env{Deps: Deps{Cache: func(c *cache.Config) {
 		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
 			if e.Keys > 0 {
 				once.Do(func() { close(loaded) })
 			}
 		})
-	}}
-	go func() {
-		done <- Run(ctx, args, Env{
-			Stdout: io.Discard, Stderr: stderr, Deps: deps,
-			OnServe: func(u string, _ *demo.Provider) { urlc <- u },
-		})
-	}()
-	r := &running{stderr: stderr}
+	}}}, args...)
+	<-loaded
+	return r
+}
+
+// startRun starts Run with args and env (Stdout, Stderr, Logger and OnServe
+// are the test's) and returns once it serves; the test's cleanup stops it
+// and expects exit 0.
+func startRun(t *testing.T, env Env, args ...string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	urlc := make(chan string, 1)
+	done := make(chan int, 1)
+	r := &running{stderr: &syncBuffer{}}
+	env.Stdout, env.Stderr, env.Deps.Logger = io.Discard, r.stderr, quiet
+	env.OnServe = func(u string, _ *demo.Provider) { urlc <- u }
+	go func() { done <- Run(ctx, args, env) }()
 	select {
 	case r.url = <-urlc:
 	case code := <-done:
 		cancel()
-		t.Fatalf("Run(%q) exited %d before serving: %s", args, code, stderr.String())
+		t.Fatalf("Run(%q) exited %d before serving: %s", args, code, r.stderr.String())
 	}
 	tr := &http.Transport{}
 	r.client = &http.Client{Transport: tr}
@@ -56,10 +61,9 @@ func runGateway(t *testing.T, args ...string) *running {
 		tr.CloseIdleConnections()
 		cancel()
 		if code := <-done; code != ExitOK {
-			t.Errorf("exit %d: %s", code, stderr.String())
+			t.Errorf("exit %d: %s", code, r.stderr.String())
 		}
 	})
-	<-loaded
 	return r
 }
 

@@ -40,6 +40,10 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
 	Deps           Deps
+	// StartupWindow bounds how long Run waits for the providers' first
+	// answers before listening (see Gateway.CheckStartup). 0 means
+	// DefaultStartupWindow.
+	StartupWindow time.Duration
 	// RotateEvery overrides the demo provider's key rotation period.
 	// 0 means its default (5 min).
 	RotateEvery time.Duration
@@ -62,6 +66,12 @@ func mainEnv(args []string, env Env) int {
 // Run parses args, starts the gateway (and, with no provider or upstream
 // flags, the demo provider and upstream), serves until ctx ends, shuts down
 // gracefully and returns the exit code.
+//
+// Before listening it gives every provider StartupWindow to answer once. A
+// discovery document naming another issuer than the configured one is a
+// config error (ExitUsage): that provider is up and will keep saying so. A
+// provider that is down or silent is an outage: Run serves anyway, /readyz
+// answers 503 with the reason, and the key cache keeps retrying.
 func Run(ctx context.Context, args []string, env Env) int {
 	if env.Stdout == nil {
 		env.Stdout = os.Stdout
@@ -118,6 +128,16 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return usage(err)
 	}
 	defer g.Close()
+	window := env.StartupWindow
+	if window <= 0 {
+		window = DefaultStartupWindow
+	}
+	wctx, wcancel := context.WithTimeout(ctx, window)
+	err = g.CheckStartup(wctx)
+	wcancel()
+	if err != nil {
+		return usage(err)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil && opts.Demo && !opts.ListenSet {
