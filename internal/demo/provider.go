@@ -71,6 +71,9 @@ type Token struct {
 	ExpiresAt time.Time
 	// Extra claims, added as they are; they never override the standard ones.
 	Extra map[string]any
+	// Type is the typ header ("at+jwt" for an RFC 9068 access token).
+	// Empty means "JWT".
+	Type string
 }
 
 // Provider is a demo OpenID Connect identity provider: it serves a discovery
@@ -248,6 +251,9 @@ func (p *Provider) Mint(t Token) (string, error) {
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	tok.Header["kid"] = k.kid
+	if t.Type != "" {
+		tok.Header["typ"] = t.Type
+	}
 	s, err := tok.SignedString(k.priv)
 	if err != nil {
 		return "", fmt.Errorf("demo: sign: %w", err)

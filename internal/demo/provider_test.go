@@ -193,6 +193,26 @@ func TestMintExpired(t *testing.T) {
 	}
 }
 
+func TestMintType(t *testing.T) {
+	p, srv := startProvider(t, ProviderConfig{})
+	for typ, want := range map[string]string{"": "JWT", "at+jwt": "at+jwt"} {
+		tok, err := p.Mint(Token{Subject: "a", Type: typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, _, err := jwt.NewParser().ParseUnverified(tok, jwt.MapClaims{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parsed.Header["typ"] != want {
+			t.Errorf("Type %q: typ %v, want %q", typ, parsed.Header["typ"], want)
+		}
+		if _, err := verify(t, srv.URL, tok); err != nil {
+			t.Errorf("Type %q: %v", typ, err)
+		}
+	}
+}
+
 func TestRotationKeepsOldKeyForGrace(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	p, srv := startProvider(t, ProviderConfig{RotateEvery: time.Minute, Grace: 90 * time.Second, Now: clk.Now})

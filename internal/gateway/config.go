@@ -11,11 +11,16 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/jwtgate/jwtgate/middleware"
 )
 
 // ErrConfig is wrapped by every configuration error: bad flags, an
@@ -28,6 +33,13 @@ const DefaultListen = "127.0.0.1:8080"
 
 // maxConfigBytes bounds the config file; a real one is a few KiB.
 const maxConfigBytes = 1 << 20
+
+// maxLeeway bounds Leeway: clocks a minute apart are common, an hour apart
+// is a misconfiguration, and more would let long-expired tokens through.
+const maxLeeway = time.Hour
+
+// maxRequiredClaims is the middleware's own bound on RequiredClaims.
+const maxRequiredClaims = 64
 
 // Config is the gateway's whole configuration, as the YAML config file spells
 // it. Flags override the top-level fields. The zero value is not valid:
@@ -48,9 +60,19 @@ type Config struct {
 	// Audiences are the accepted `aud` values (any one matches) for routes
 	// that don't set their own. Empty means the audience is not checked.
 	Audiences []string `yaml:"audiences"`
-	// Algorithms is the allow-list. Empty means the middleware's asymmetric
-	// default.
+	// Algorithms is the alg allow-list, a subset of
+	// middleware.DefaultAlgorithms (the gateway has keys from JWK Sets only,
+	// so never HS*). Empty means all of them.
 	Algorithms []string `yaml:"algorithms"`
+	// Types is the typ allow-list ("at+jwt" keeps ID tokens of the same
+	// issuer out, RFC 9068). Empty means typ is not checked.
+	Types []string `yaml:"types"`
+	// RequiredClaims are claims every token must carry (any value), beyond
+	// exp. Empty means none.
+	RequiredClaims []string `yaml:"require_claims"`
+	// Leeway is the clock skew allowed for exp, nbf and iat. nil means 30s;
+	// 0 means none.
+	Leeway *time.Duration `yaml:"leeway"`
 	// Rate is the requests (weight units) per second each subject may spend,
 	// for routes that don't set their own. 0 means no limit.
 	Rate float64 `yaml:"rate"`
@@ -176,9 +198,11 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 	fs.SetOutput(stderr)
 	var (
 		listen, upstream, jwksURL, issuer, audience, redis, configFile string
+		types, algorithms, requireClaims                               string
 		rate                                                           float64
 		burst                                                          int
-		shutdown                                                       time.Duration
+		shutdown, leeway                                               time.Duration
+		claimHeaders                                                   = claimHeaderFlag{}
 	)
 	fs.StringVar(&listen, "listen", DefaultListen, "address to listen on")
 	fs.StringVar(&upstream, "upstream", "", "upstream URL for the catch-all route \"/\"")
@@ -190,6 +214,11 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 	fs.StringVar(&redis, "redis", "", "Redis address host:port to share rate limits across replicas")
 	fs.StringVar(&configFile, "config", "", "YAML config file (flags override its top-level fields)")
 	fs.DurationVar(&shutdown, "shutdown-timeout", 0, "how long in-flight requests may finish after SIGTERM (0: 15s)")
+	fs.DurationVar(&leeway, "leeway", 30*time.Second, "clock skew allowed for exp, nbf and iat (0: none)")
+	fs.StringVar(&types, "types", "", "accepted typ header values, comma-separated, e.g. at+jwt (default: typ not checked)")
+	fs.StringVar(&algorithms, "algorithms", "", "accepted alg values, comma-separated (default: "+strings.Join(middleware.DefaultAlgorithms(), ",")+")")
+	fs.StringVar(&requireClaims, "require-claims", "", "claims every token must carry, comma-separated")
+	fs.Var(claimHeaders, "claim-header", "CLAIM=HEADER: forward the verified claim upstream as a header (repeatable; route of -upstream)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nWith no flags: a demo identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -241,15 +270,70 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 	if set["shutdown-timeout"] {
 		cfg.ShutdownTimeout = shutdown
 	}
+	if set["leeway"] {
+		cfg.Leeway = &leeway
+	}
+	for _, l := range []struct {
+		flag string
+		val  string
+		dst  *[]string
+	}{
+		{"types", types, &cfg.Types},
+		{"algorithms", algorithms, &cfg.Algorithms},
+		{"require-claims", requireClaims, &cfg.RequiredClaims},
+	} {
+		if !set[l.flag] {
+			continue
+		}
+		if *l.dst = splitList(l.val); len(*l.dst) == 0 {
+			return Config{}, Options{}, fmt.Errorf("%w: -%s %q: want a comma-separated list", ErrConfig, l.flag, l.val)
+		}
+	}
+	if set["claim-header"] && !set["upstream"] {
+		// The mapping belongs to a route; only -upstream's is the flags' own.
+		return Config{}, Options{}, fmt.Errorf("%w: -claim-header applies to the route of -upstream, which is not given (in a config file, set claim_headers per route)", ErrConfig)
+	}
 	if set["upstream"] {
 		for _, r := range cfg.Routes {
 			if r.Prefix == "/" {
 				return Config{}, Options{}, fmt.Errorf("%w: -upstream adds the route \"/\", which the config file already has", ErrConfig)
 			}
 		}
-		cfg.Routes = append(cfg.Routes, Route{Prefix: "/", Upstream: upstream})
+		r := Route{Prefix: "/", Upstream: upstream}
+		if len(claimHeaders) > 0 {
+			r.ClaimHeaders = claimHeaders
+		}
+		cfg.Routes = append(cfg.Routes, r)
 	}
 	return cfg, opts, nil
+}
+
+// claimHeaderFlag is -claim-header CLAIM=HEADER, repeatable.
+type claimHeaderFlag map[string]string
+
+func (f claimHeaderFlag) String() string {
+	var parts []string
+	for c, h := range f {
+		parts = append(parts, c+"="+h)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (f claimHeaderFlag) Set(v string) error {
+	claim, header, ok := strings.Cut(v, "=")
+	claim, header = strings.TrimSpace(claim), strings.TrimSpace(header)
+	switch {
+	case !ok || claim == "" || header == "":
+		return fmt.Errorf("%q: want CLAIM=HEADER, e.g. sub=X-Jwtgate-Subject", v)
+	case !validHeaderName(header) || isHopOrReserved(header):
+		return fmt.Errorf("%q: %q is not a header the gateway may set", v, header)
+	}
+	if prev, dup := f[claim]; dup {
+		return fmt.Errorf("%q: claim %q is already forwarded as %s", v, claim, prev)
+	}
+	f[claim] = header
+	return nil
 }
 
 func splitList(s string) []string {
@@ -334,6 +418,33 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 15 * time.Second
+	}
+	if l := cfg.Leeway; l != nil && (*l < 0 || *l > maxLeeway) {
+		bad("leeway %v: want 0 to %v", *l, maxLeeway)
+	}
+	allowed := middleware.DefaultAlgorithms()
+	for _, a := range cfg.Algorithms {
+		switch {
+		case strings.EqualFold(a, "none"):
+			bad(`algorithms: "none" is never accepted`)
+		case strings.HasPrefix(strings.ToUpper(a), "HS"):
+			bad("algorithms: %q needs a shared secret; the gateway verifies with the provider's public keys only", a)
+		case !slices.Contains(allowed, a):
+			bad("algorithms: %q is not supported (want some of %s)", a, strings.Join(allowed, ", "))
+		}
+	}
+	for _, typ := range cfg.Types {
+		if !validToken(typ, "/+.-") {
+			bad("types: %q is not a media type such as at+jwt", typ)
+		}
+	}
+	if len(cfg.RequiredClaims) > maxRequiredClaims {
+		bad("require_claims: %d claims, at most %d", len(cfg.RequiredClaims), maxRequiredClaims)
+	}
+	for _, c := range cfg.RequiredClaims {
+		if c == "" || !utf8.ValidString(c) || strings.ContainsFunc(c, unicode.IsControl) {
+			bad("require_claims: %q is not a claim name", c)
+		}
 	}
 	if len(cfg.Routes) == 0 {
 		bad("no routes: give -upstream URL or routes in -config FILE")
@@ -456,6 +567,20 @@ func validHeaderName(h string) bool {
 	}
 	for _, c := range h {
 		if c > 127 || !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// validToken reports whether s is non-empty ASCII letters and digits, plus
+// the given punctuation.
+func validToken(s, punct string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c > 127 || !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.ContainsRune(punct, c)) {
 			return false
 		}
 	}

@@ -141,6 +141,28 @@ func TestBadConfig(t *testing.T) {
 		{name: "several providers need issuers", yaml: ok + "providers: [{jwks_url: 'https://b/keys'}]\n", want: "each needs an issuer"},
 		{name: "duplicate provider", yaml: ok + "providers: [{issuer: 'https://idp'}]\n", want: "duplicate issuer"},
 		{name: "provider without url", yaml: ok + "providers: [{issuer: 'b'}]\n", want: "discovery needs an absolute http(s) URL"},
+		{name: "claim header no equals", args: []string{"-upstream", "http://u", "-claim-header", "sub"}, want: "want CLAIM=HEADER"},
+		{name: "claim header no claim", args: []string{"-upstream", "http://u", "-claim-header", "=X-Sub"}, want: "want CLAIM=HEADER"},
+		{name: "claim header no header", args: []string{"-upstream", "http://u", "-claim-header", "sub="}, want: "want CLAIM=HEADER"},
+		{name: "claim header hop-by-hop flag", args: []string{"-upstream", "http://u", "-claim-header", "sub=Connection"}, want: "not a header the gateway may set"},
+		{name: "claim header bad name flag", args: []string{"-upstream", "http://u", "-claim-header", "sub=X_Sub"}, want: "not a header the gateway may set"},
+		{name: "claim header twice", args: []string{"-upstream", "http://u", "-claim-header", "sub=X-A", "-claim-header", "sub=X-B"}, want: `claim "sub" is already forwarded as X-A`},
+		{name: "claim header without upstream", yaml: ok, args: []string{"-claim-header", "sub=X-A"}, want: "-claim-header applies to the route of -upstream"},
+		{name: "bad leeway flag", args: []string{"-leeway", "soon"}, want: "invalid value"},
+		{name: "negative leeway flag", args: []string{"-upstream", "http://u", "-issuer", "https://idp", "-leeway", "-1s"}, want: "leeway -1s: want 0 to 1h0m0s"},
+		{name: "huge leeway", yaml: ok + "leeway: 2h\n", want: "leeway 2h0m0s"},
+		{name: "leeway not a duration", yaml: ok + "leeway: soon\n", want: "yaml"},
+		{name: "empty types flag", args: []string{"-types", " , "}, want: `-types " , ": want a comma-separated list`},
+		{name: "empty algorithms flag", args: []string{"-algorithms", ""}, want: "-algorithms"},
+		{name: "empty require-claims flag", args: []string{"-require-claims", ","}, want: "-require-claims"},
+		{name: "bad type", yaml: ok + "types: ['at jwt']\n", want: `types: "at jwt" is not a media type`},
+		{name: "empty type", yaml: ok + "types: ['']\n", want: `types: "" is not a media type`},
+		{name: "alg none", yaml: ok + "algorithms: [none]\n", want: `"none" is never accepted`},
+		{name: "alg hmac", args: []string{"-upstream", "http://u", "-issuer", "https://idp", "-algorithms", "RS256,HS256"}, want: `"HS256" needs a shared secret`},
+		{name: "alg unknown", yaml: ok + "algorithms: [RS256, rs256]\n", want: `"rs256" is not supported (want some of RS256,`},
+		{name: "empty required claim", yaml: ok + "require_claims: ['']\n", want: `require_claims: "" is not a claim name`},
+		{name: "control char required claim", yaml: ok + "require_claims: [\"a\\nb\"]\n", want: `is not a claim name`},
+		{name: "require_claims misspelt", yaml: ok + "required_claims: [tenant]\n", want: "field required_claims not found"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,6 +182,69 @@ func TestBadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestVerificationSettings(t *testing.T) {
+	t.Run("flags", func(t *testing.T) {
+		cfg, _, err := ParseArgs([]string{
+			"-upstream", "http://u", "-issuer", "https://idp",
+			"-leeway", "5s", "-types", "at+jwt, application/at+jwt", "-algorithms", "ES256,RS256",
+			"-require-claims", "tenant,azp", "-claim-header", "sub=X-Jwtgate-Subject", "-claim-header", " scope = X-Jwtgate-Scope ",
+		}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := cfg.Validate(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Leeway == nil || *v.Leeway != 5*time.Second || strings.Join(v.Types, "|") != "at+jwt|application/at+jwt" ||
+			strings.Join(v.Algorithms, "|") != "ES256|RS256" || strings.Join(v.RequiredClaims, "|") != "tenant|azp" {
+			t.Errorf("config = %+v", v)
+		}
+		ch := v.Routes[0].ClaimHeaders
+		if len(ch) != 2 || ch["sub"] != "X-Jwtgate-Subject" || ch["scope"] != "X-Jwtgate-Scope" {
+			t.Errorf("claim headers = %v", ch)
+		}
+	})
+	t.Run("yaml, and flags override it", func(t *testing.T) {
+		file := writeFile(t, "issuer: https://idp\nleeway: 0s\ntypes: [at+jwt]\nalgorithms: [EdDSA]\nrequire_claims: [tenant]\n"+
+			"routes: [{prefix: /, upstream: 'http://u'}]\n")
+		cfg, _, err := ParseArgs([]string{"-config", file}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := cfg.Validate(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Leeway == nil || *v.Leeway != 0 || v.Types[0] != "at+jwt" || v.Algorithms[0] != "EdDSA" || v.RequiredClaims[0] != "tenant" {
+			t.Errorf("config = %+v", v)
+		}
+		// 0s in the file means no leeway, not the default.
+		if got := middlewareLeeway(v.Leeway); got >= 0 {
+			t.Errorf("leeway 0s → middleware %v, want negative (none)", got)
+		}
+		cfg, _, err = ParseArgs([]string{"-config", file, "-leeway", "2s", "-types", "jwt", "-algorithms", "PS256", "-require-claims", "azp"}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *cfg.Leeway != 2*time.Second || cfg.Types[0] != "jwt" || cfg.Algorithms[0] != "PS256" || cfg.RequiredClaims[0] != "azp" {
+			t.Errorf("flags did not override: %+v", cfg)
+		}
+	})
+	t.Run("defaults", func(t *testing.T) {
+		cfg, _, err := ParseArgs([]string{"-upstream", "http://u", "-issuer", "https://idp"}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Leeway != nil || cfg.Types != nil || cfg.Algorithms != nil || cfg.RequiredClaims != nil || cfg.Routes[0].ClaimHeaders != nil {
+			t.Errorf("unset flags changed the config: %+v", cfg)
+		}
+		if got := middlewareLeeway(cfg.Leeway); got != 0 {
+			t.Errorf("no leeway set → middleware %v, want 0 (its 30s default)", got)
+		}
+	})
 }
 
 func TestValidateReportsEveryMistake(t *testing.T) {

@@ -4,6 +4,10 @@
 // chosen claims as headers and streams responses (server-sent events) as the
 // upstream writes them.
 //
+// Headers under ReservedHeaderPrefix (X-Jwtgate-) are the gateway's: the
+// client's are removed on every route before verification, so an upstream
+// may trust the ones it receives.
+//
 // It lives in an internal package so the end-to-end tests can drive it
 // in-process; the program itself is examples/gateway.
 //

@@ -52,15 +52,16 @@ type Deps struct {
 // /metrics and the configured routes. Create it with New and release it
 // with Close. Safe for concurrent use.
 type Gateway struct {
-	cfg      Config
-	log      *slog.Logger
-	keys     keySource
-	storage  middleware.Config // Keys or KeysByIssuer, and Issuers
-	closers  []io.Closer       // Redis limiters
-	routes   []*route          // longest prefix first
-	registry *prometheus.Registry
-	metrics  *metrics.Metrics
-	handler  http.Handler
+	cfg       Config
+	log       *slog.Logger
+	keys      keySource
+	providers []*provider       // in configuration order
+	storage   middleware.Config // Keys or KeysByIssuer, and Issuers
+	closers   []io.Closer       // Redis limiters
+	routes    []*route          // longest prefix first
+	registry  *prometheus.Registry
+	metrics   *metrics.Metrics
+	handler   http.Handler
 
 	onShutdown func()
 	buffers    *bufferPool
@@ -120,12 +121,14 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 
 	ccs := make([]cache.Config, len(cfg.Providers))
 	for i, p := range cfg.Providers {
+		pv := newProvider(p)
+		g.providers = append(g.providers, pv)
 		ccs[i] = cache.Config{
 			URL:        p.JWKSURL,
 			Issuer:     p.Issuer,
 			HTTPClient: deps.HTTPClient,
 			Logger:     log,
-			Observer:   m.CacheObserver(cache.Observer{}),
+			Observer:   m.CacheObserver(cache.Observer{OnRefresh: pv.onRefresh}),
 		}
 		if deps.Cache != nil {
 			deps.Cache(&ccs[i])
@@ -140,6 +143,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 			return nil, fmt.Errorf("%w: key cache: %w", ErrConfig, err)
 		}
 		g.keys, g.storage.Keys = c, c
+		g.providers[0].c = c
 		if iss := cfg.Providers[0].Issuer; iss != "" {
 			g.storage.Issuers = []string{iss}
 		}
@@ -150,6 +154,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		}
 		// The token's iss picks the key set; any other iss is refused.
 		g.keys, g.storage.KeysByIssuer = mc, mc.Storages()
+		for _, p := range g.providers {
+			p.c, _ = mc.Cache(p.issuer) // NewMulti made one per issuer
+		}
 	}
 
 	transport := deps.Transport
@@ -168,14 +175,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !g.Ready() {
-			w.Header().Set("Retry-After", "1")
-			writeStatus(w, http.StatusServiceUnavailable, "keys not loaded")
-			return
-		}
-		writeStatus(w, http.StatusOK, "ready")
-	})
+	mux.HandleFunc("GET /readyz", g.serveReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", g.proxy)
 	g.handler = mux
@@ -188,15 +188,18 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 		return nil, err
 	}
 	mc := middleware.Config{
-		Keys:         g.storage.Keys,
-		KeysByIssuer: g.storage.KeysByIssuer,
-		Issuers:      g.storage.Issuers,
-		Audiences:    rc.Audiences,
-		Algorithms:   g.cfg.Algorithms,
-		ClaimHeaders: rc.ClaimHeaders,
-		Logger:       g.log,
-		OnVerify:     g.metrics.OnVerify,
-		ErrorHandler: g.metrics.ErrorHandler(middleware.WriteError),
+		Keys:           g.storage.Keys,
+		KeysByIssuer:   g.storage.KeysByIssuer,
+		Issuers:        g.storage.Issuers,
+		Audiences:      rc.Audiences,
+		Algorithms:     g.cfg.Algorithms,
+		Types:          g.cfg.Types,
+		RequiredClaims: g.cfg.RequiredClaims,
+		Leeway:         middlewareLeeway(g.cfg.Leeway),
+		ClaimHeaders:   rc.ClaimHeaders,
+		Logger:         g.log,
+		OnVerify:       g.metrics.OnVerify,
+		ErrorHandler:   g.metrics.ErrorHandler(middleware.WriteError),
 	}
 	if *rc.Rate > 0 {
 		lim, err := g.limiter(i, rc)
@@ -232,6 +235,11 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 			}
 			pr.SetURL(target)
 			pr.SetXForwarded()
+			// Whatever reached here under the reserved prefix came from the
+			// Verifier (the client's were stripped before it ran); clear
+			// Out anyway, so that only the configured claim headers, copied
+			// from In below, can carry the prefix upstream.
+			stripReserved(pr.Out.Header)
 			// ReverseProxy has already removed every header the client's
 			// Connection header named, the claim headers the Verifier set
 			// included: put the verified ones back.
@@ -261,7 +269,66 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 			writeJSONError(w, http.StatusBadGateway, "bad_gateway", "upstream unavailable")
 		},
 	}
-	return v.Handler(g.metrics.Accepted(rp)), nil
+	return stripReservedHandler(v.Handler(g.metrics.Accepted(rp))), nil
+}
+
+// ReservedHeaderPrefix is the gateway's header namespace: upstreams may
+// take every header under it as set by the gateway, because it removes
+// each one the client sent before verifying (see stripReserved).
+const ReservedHeaderPrefix = "X-Jwtgate-"
+
+// stripReservedHandler removes the client's reserved headers before next
+// (the Verifier) runs, on every route whether or not it forwards claims:
+// an upstream taught by the demo that X-Jwtgate-Subject is verified must
+// not get a forged one from a route that sets none.
+func stripReservedHandler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stripReserved(r.Header)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// stripReserved deletes every header whose name is under
+// ReservedHeaderPrefix in any letter case and with '_' for '-': CGI, WSGI,
+// Rack and PHP upstreams read X_Jwtgate_Subject as HTTP_X_JWTGATE_SUBJECT,
+// the same variable as X-Jwtgate-Subject.
+func stripReserved(h http.Header) {
+	for name := range h {
+		if isReserved(name) {
+			delete(h, name)
+		}
+	}
+}
+
+func isReserved(name string) bool {
+	const prefix = "x-jwtgate-" // ReservedHeaderPrefix, folded
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		if c == '_' {
+			c = '-'
+		} else if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// middlewareLeeway maps the config's leeway (nil: default, 0: none) to
+// middleware.Config.Leeway (0: default, negative: none).
+func middlewareLeeway(l *time.Duration) time.Duration {
+	switch {
+	case l == nil:
+		return 0
+	case *l == 0:
+		return -1
+	}
+	return *l
 }
 
 // limiter builds the route's limiter: in-process, or in Redis (shared by

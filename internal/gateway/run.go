@@ -40,6 +40,10 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
 	Deps           Deps
+	// StartupWindow bounds how long Run waits for the providers' first
+	// answers before listening (see Gateway.CheckStartup). 0 means
+	// DefaultStartupWindow.
+	StartupWindow time.Duration
 	// RotateEvery overrides the demo provider's key rotation period.
 	// 0 means its default (5 min).
 	RotateEvery time.Duration
@@ -62,6 +66,12 @@ func mainEnv(args []string, env Env) int {
 // Run parses args, starts the gateway (and, with no provider or upstream
 // flags, the demo provider and upstream), serves until ctx ends, shuts down
 // gracefully and returns the exit code.
+//
+// Before listening it gives every provider StartupWindow to answer once. A
+// discovery document naming another issuer than the configured one is a
+// config error (ExitUsage): that provider is up and will keep saying so. A
+// provider that is down or silent is an outage: Run serves anyway, /readyz
+// answers 503 with the reason, and the key cache keeps retrying.
 func Run(ctx context.Context, args []string, env Env) int {
 	if env.Stdout == nil {
 		env.Stdout = os.Stdout
@@ -118,6 +128,16 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return usage(err)
 	}
 	defer g.Close()
+	window := env.StartupWindow
+	if window <= 0 {
+		window = DefaultStartupWindow
+	}
+	wctx, wcancel := context.WithTimeout(ctx, window)
+	err = g.CheckStartup(wctx)
+	wcancel()
+	if err != nil {
+		return usage(err)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil && opts.Demo && !opts.ListenSet {
@@ -143,7 +163,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 			return ExitFailed
 		}
 	} else {
-		fmt.Fprintf(env.Stdout, "jwtgate gateway listening on %s (%d routes; /healthz /readyz /metrics)\n", gwURL, len(cfg.Routes))
+		io.WriteString(env.Stdout, listeningLine(gwURL, len(cfg.Routes)))
 	}
 	if env.OnServe != nil {
 		var p *demo.Provider
@@ -187,10 +207,16 @@ func startDemo(cfg *Config, env Env) (d *demoParts, err error) {
 		idpLn.Close()
 		return nil, err
 	}
+	if len(cfg.Audiences) == 0 {
+		cfg.Audiences = []string{demoAudience}
+	}
+	d.audience = cfg.Audiences[0]
 	d.provider, err = demo.NewProvider(demo.ProviderConfig{
-		Issuer:          "http://" + idpLn.Addr().String(),
-		RotateEvery:     env.RotateEvery,
-		DefaultAudience: demoAudience,
+		Issuer:      "http://" + idpLn.Addr().String(),
+		RotateEvery: env.RotateEvery,
+		// The /token endpoint's tokens must pass this gateway, -audience
+		// included.
+		DefaultAudience: d.audience,
 		DefaultScope:    demoScopes,
 	})
 	if err != nil {
@@ -203,10 +229,6 @@ func startDemo(cfg *Config, env Env) (d *demoParts, err error) {
 	d.serve(upLn, demo.NewUpstream(demo.UpstreamConfig{}))
 
 	cfg.Issuer = d.provider.Issuer()
-	if len(cfg.Audiences) == 0 {
-		cfg.Audiences = []string{demoAudience}
-	}
-	d.audience = cfg.Audiences[0]
 	if cfg.Rate == 0 {
 		cfg.Rate, cfg.Burst = 5, 10
 	}
@@ -249,7 +271,7 @@ func (d *demoParts) stop() {
 }
 
 // announce waits for the gateway to have the demo keys (so the printed
-// line works at once), mints a token and prints how to use it.
+// lines work at once), mints the tokens and prints how to use them.
 func (d *demoParts) announce(ctx context.Context, g *Gateway, gwURL string, w io.Writer) error {
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -260,7 +282,38 @@ func (d *demoParts) announce(ctx context.Context, g *Gateway, gwURL string, w io
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, `jwtgate demo: identity provider, upstream and gateway on loopback (Ctrl-C stops).
+	other, err := d.provider.Mint(demo.Token{Subject: demoOtherSubject, Audience: []string{d.audience}, Scope: demoOtherScope})
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, demoBanner(demoInfo{
+		issuer: d.provider.Issuer(), jwksURL: d.provider.JWKSURL(), rotate: d.provider.RotateEvery(),
+		upstream: d.upstreamURL, gateway: gwURL, ttl: d.provider.TokenTTL(),
+		token: tok, otherToken: other,
+	}))
+	return err
+}
+
+// Demo-mode further subjects, with the one scope /api/ needs: one in a
+// printed token, one in the example of the provider's /token endpoint (a
+// subject of its own, so trying it never meets the first one's rate limit).
+const (
+	demoOtherSubject = "alice"
+	demoMintSubject  = "bob"
+	demoOtherScope   = "demo:read"
+)
+
+// demoInfo is what the demo banner names.
+type demoInfo struct {
+	issuer, jwksURL, upstream, gateway string
+	rotate, ttl                        time.Duration
+	token, otherToken                  string // for demoSubject and demoOtherSubject
+}
+
+// demoBanner is what demo mode prints once it is ready: every curl line in
+// it works when pasted as it is.
+func demoBanner(i demoInfo) string {
+	return fmt.Sprintf(`jwtgate demo: identity provider, upstream and gateway on loopback (Ctrl-C stops).
 
   identity provider  %s   (JWKS %s, key rotates every %s)
   demo upstream      %s
@@ -274,12 +327,29 @@ A server-sent-events stream through the gateway (unbuffered; the client's token 
 
 curl -N -H "Authorization: Bearer %s" %s/llm/stream
 
+Another subject (sub=%s, scope "%s"; /llm/stream would be 403):
+
+curl -H "Authorization: Bearer %s" %s/api/hello
+
 Without a token (401):  curl -i %s/api/hello
-Another token:          curl '%s/token?sub=alice&scope=demo:read'
+More tokens, as JSON (the access_token field):  curl '%s/token?sub=%s&scope=%s'
 `,
-		d.provider.Issuer(), d.provider.JWKSURL(), d.provider.RotateEvery(),
-		d.upstreamURL, gwURL,
-		demoSubject, demoScopes, d.provider.TokenTTL(),
-		tok, gwURL, tok, gwURL, gwURL, d.provider.Issuer())
-	return nil
+		i.issuer, i.jwksURL, i.rotate,
+		i.upstream, i.gateway,
+		demoSubject, demoScopes, i.ttl,
+		i.token, i.gateway,
+		i.token, i.gateway,
+		demoOtherSubject, demoOtherScope,
+		i.otherToken, i.gateway,
+		i.gateway,
+		i.issuer, demoMintSubject, demoOtherScope)
+}
+
+// listeningLine is what Run prints once a gateway not in demo mode listens.
+func listeningLine(gwURL string, routes int) string {
+	noun := "routes"
+	if routes == 1 {
+		noun = "route"
+	}
+	return fmt.Sprintf("jwtgate gateway listening on %s (%d %s; /healthz /readyz /metrics)\n", gwURL, routes, noun)
 }

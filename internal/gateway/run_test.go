@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/internal/demo"
@@ -61,7 +63,44 @@ func TestBadFlagsExitTwoBeforeListening(t *testing.T) {
 	}
 }
 
-var curlLine = regexp.MustCompile(`(?m)^curl (-N )?-H "Authorization: Bearer ([A-Za-z0-9_.-]+)" (http://\S+)$`)
+var (
+	curlLine = regexp.MustCompile(`(?m)^curl (-N )?-H "Authorization: Bearer ([A-Za-z0-9_.-]+)" (http://\S+)$`)
+	mintLine = regexp.MustCompile(`(?m)^More tokens, as JSON \(the access_token field\):  curl '(http://[^']+/token\?[^']+)'$`)
+)
+
+func TestListeningLine(t *testing.T) {
+	for n, want := range map[int]string{
+		1: "jwtgate gateway listening on http://gw (1 route; /healthz /readyz /metrics)\n",
+		2: "jwtgate gateway listening on http://gw (2 routes; /healthz /readyz /metrics)\n",
+	} {
+		if got := listeningLine("http://gw", n); got != want {
+			t.Errorf("%d routes: %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestDemoBanner(t *testing.T) {
+	out := demoBanner(demoInfo{
+		issuer: "http://idp", jwksURL: "http://idp/jwks", upstream: "http://up", gateway: "http://gw",
+		rotate: 5 * time.Minute, ttl: 30 * time.Minute, token: "aaa.bbb.ccc", otherToken: "ddd.eee.fff",
+	})
+	lines := curlLine.FindAllStringSubmatch(out, -1)
+	want := [][2]string{{"aaa.bbb.ccc", "http://gw/api/hello"}, {"aaa.bbb.ccc", "http://gw/llm/stream"}, {"ddd.eee.fff", "http://gw/api/hello"}}
+	if len(lines) != len(want) {
+		t.Fatalf("want %d ready curl lines in:\n%s", len(want), out)
+	}
+	for i, w := range want {
+		if lines[i][2] != w[0] || lines[i][3] != w[1] {
+			t.Errorf("curl line %d: token %q URL %q, want %q %q", i, lines[i][2], lines[i][3], w[0], w[1])
+		}
+	}
+	if m := mintLine.FindStringSubmatch(out); m == nil || m[1] != "http://idp/token?sub=bob&scope=demo:read" {
+		t.Errorf("minting line %q in:\n%s", m, out)
+	}
+	if !strings.Contains(out, "curl -i http://gw/api/hello\n") {
+		t.Errorf("no line without a token in:\n%s", out)
+	}
+}
 
 // The demo's printed curl lines must work as printed, also with the flags
 // that shape the demo.
@@ -92,13 +131,29 @@ func demoCurlLinesWork(t *testing.T, args []string) {
 	}
 	out := stdout.String()
 	lines := curlLine.FindAllStringSubmatch(out, -1)
-	if len(lines) != 2 {
+	mint := mintLine.FindStringSubmatch(out)
+	if len(lines) != 3 || mint == nil {
 		cancel()
 		<-done
-		t.Fatalf("want two curl lines in:\n%s", out)
+		t.Fatalf("want three curl lines with a token and one minting one in:\n%s", out)
 	}
 	tr := &http.Transport{}
 	client := &http.Client{Transport: tr}
+	// The minting line's token must pass too, with -audience as given.
+	resp, err := client.Get(mint[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var minted struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&minted)
+	resp.Body.Close()
+	if err != nil || minted.AccessToken == "" {
+		t.Fatalf("%s: %v %+v", mint[1], err, minted)
+	}
+	gwURL := strings.TrimSuffix(lines[0][3], "/api/hello")
+	lines = append(lines, []string{"", "", minted.AccessToken, gwURL + "/api/hello"})
 	for _, l := range lines {
 		req, _ := http.NewRequest(http.MethodGet, l[3], nil)
 		req.Header.Set("Authorization", "Bearer "+l[2])

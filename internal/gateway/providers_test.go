@@ -1,0 +1,225 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/internal/demo"
+)
+
+type readyzBody struct {
+	Status    string
+	Providers []ProviderStatus
+}
+
+func decodeReadyz(t *testing.T, body string) readyzBody {
+	t.Helper()
+	var rb readyzBody
+	if err := json.Unmarshal([]byte(body), &rb); err != nil {
+		t.Fatalf("/readyz body %q: %v", body, err)
+	}
+	return rb
+}
+
+// A provider that answers at start with a discovery document for another
+// issuer is a configuration mistake: exit 2 with the reason, before
+// listening, rather than serve 503 for ever.
+func TestIssuerMismatchAtStartExitsTwo(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	other := startIDP(t, false)
+	localhost := strings.Replace(p.Issuer(), "127.0.0.1", "localhost", 1)
+	twoProviders := writeFile(t, "issuer: "+other.Issuer()+"\nproviders: [{issuer: '"+p.Issuer()+"/'}]\n"+
+		"routes: [{prefix: /, upstream: '"+up.srv.URL+"'}]\nlisten: 127.0.0.1:0\n")
+	for _, c := range []struct {
+		name       string
+		args       []string
+		configured string
+	}{
+		{"trailing slash", []string{"-issuer", p.Issuer() + "/"}, p.Issuer() + "/"},
+		{"localhost for 127.0.0.1", []string{"-issuer", localhost}, localhost},
+		{"one of two providers", []string{"-config", twoProviders}, p.Issuer() + "/"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := c.args
+			if c.args[0] != "-config" {
+				args = append([]string{"-listen", "127.0.0.1:0", "-upstream", up.srv.URL}, args...)
+			}
+			var stdout, stderr syncBuffer
+			// Should it serve after all, stop it at once so the test fails
+			// instead of hanging.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			code := Run(ctx, args, Env{Stdout: &stdout, Stderr: &stderr, Deps: Deps{Logger: quiet},
+				OnServe: func(string, *demo.Provider) { cancel() }})
+			if code != ExitUsage {
+				t.Fatalf("exit %d, want %d; stderr %s", code, ExitUsage, stderr.String())
+			}
+			want := `discovery issuer mismatch: document says "` + p.Issuer() + `", configured "` + c.configured + `"`
+			if !strings.Contains(stderr.String(), want) || !strings.Contains(stderr.String(), `provider "`+c.configured+`"`) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), want)
+			}
+			if stdout.String() != "" {
+				t.Errorf("printed %q: it got as far as listening", stdout.String())
+			}
+		})
+	}
+}
+
+// A provider that is down or silent at start is an outage, not a mistake:
+// the gateway serves, and /readyz says 503 and why.
+func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
+	up := startUpstream(t)
+	down := startIDP(t, true)
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(silent.Close)
+	t.Cleanup(func() { close(release) })
+
+	for _, c := range []struct {
+		name    string
+		issuer  string
+		window  time.Duration
+		lastErr string // "" means none yet
+	}{
+		{"503", down.Issuer(), 0, "status 503"},
+		{"connection refused", gone.URL, 0, "connection refused"},
+		// The start-up window ends before the provider answers.
+		{"silent", silent.URL, time.Nanosecond, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := startRun(t, Env{StartupWindow: c.window}, "-listen", "127.0.0.1:0", "-issuer", c.issuer, "-upstream", up.srv.URL)
+			status, body := g.get(t, "/readyz", "")
+			if status != http.StatusServiceUnavailable {
+				t.Fatalf("/readyz %d: %s", status, body)
+			}
+			rb := decodeReadyz(t, body)
+			if rb.Status != "keys not loaded" || len(rb.Providers) != 1 {
+				t.Fatalf("/readyz body %s", body)
+			}
+			ps := rb.Providers[0]
+			if ps.Issuer != c.issuer || ps.Ready || ps.Keys != 0 {
+				t.Errorf("provider state %+v", ps)
+			}
+			if c.lastErr == "" && ps.LastError != "" || !strings.Contains(ps.LastError, c.lastErr) {
+				t.Errorf("last_error %q, want it to mention %q", ps.LastError, c.lastErr)
+			}
+			if c.lastErr != "" && (ps.LastErrorAt == nil || ps.ConsecutiveFailures < 1) {
+				t.Errorf("provider state %+v: want the failure's time and count", ps)
+			}
+			if status, _ := g.get(t, "/healthz", ""); status != http.StatusOK {
+				t.Errorf("/healthz %d", status)
+			}
+		})
+	}
+}
+
+// firstRefresh returns a Deps.Cache hook and a channel that receives each
+// refresh attempt's event.
+func firstRefresh() (func(*cache.Config), chan cache.RefreshEvent) {
+	ch := make(chan cache.RefreshEvent, 64)
+	return func(c *cache.Config) {
+		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
+			select {
+			case ch <- e:
+			default:
+			}
+		})
+	}, ch
+}
+
+// A gateway built without the start-up check (an embedder calling New, or
+// Run when the window ended first) still shows the mismatch in /readyz.
+func TestReadyzNamesIssuerMismatch(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	tune, refreshed := firstRefresh()
+	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer() + "/", Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}, tune)
+	<-refreshed
+	resp, body := g.get(t, "/readyz", "")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("/readyz %d %v: %s", resp.StatusCode, resp.Header, body)
+	}
+	ps := decodeReadyz(t, body).Providers
+	want := `discovery issuer mismatch: document says "` + p.Issuer() + `", configured "` + p.Issuer() + `/"`
+	if len(ps) != 1 || ps[0].Issuer != p.Issuer()+"/" || !strings.Contains(ps[0].LastError, want) || ps[0].JWKSURL != "" {
+		t.Fatalf("providers %+v, want last_error with %q", ps, want)
+	}
+	if err := g.CheckStartup(context.Background()); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("CheckStartup = %v", err)
+	}
+}
+
+// /readyz is for operators and probes: a key in the JWKS URL's query (some
+// hosted providers take one) must not show up in it.
+func TestReadyzRedactsURLQuery(t *testing.T) {
+	up := startUpstream(t)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusInternalServerError)
+	}))
+	t.Cleanup(jwks.Close)
+	tune, refreshed := firstRefresh()
+	g := startGateway(t, Config{Listen: "127.0.0.1:0", JWKSURL: jwks.URL + "/keys?api_key=s3cret#frag", Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}, tune)
+	<-refreshed
+	_, body := g.get(t, "/readyz", "")
+	if strings.Contains(body, "s3cret") || strings.Contains(body, "frag") {
+		t.Fatalf("/readyz leaks the URL's query: %s", body)
+	}
+	ps := decodeReadyz(t, body).Providers
+	if len(ps) != 1 || ps[0].JWKSURL != jwks.URL+"/keys" || !strings.Contains(ps[0].LastError, jwks.URL+"/keys") || !strings.Contains(ps[0].LastError, "500") {
+		t.Fatalf("providers %+v", ps)
+	}
+}
+
+func TestReadyzListsEveryProvider(t *testing.T) {
+	a, b, up := startIDP(t, false), startIDP(t, false), startUpstream(t)
+	g := startGateway(t, Config{
+		Listen: "127.0.0.1:0", Issuer: a.Issuer(),
+		Providers: []Provider{{Issuer: b.Issuer(), JWKSURL: b.JWKSURL()}},
+		Routes:    []Route{{Prefix: "/", Upstream: up.srv.URL}},
+	}, nil)
+	g.waitReady(t)
+	resp, body := g.get(t, "/readyz", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz %d: %s", resp.StatusCode, body)
+	}
+	rb := decodeReadyz(t, body)
+	if rb.Status != "ready" || len(rb.Providers) != 2 {
+		t.Fatalf("/readyz body %s", body)
+	}
+	for i, want := range []struct{ iss, url string }{{a.Issuer(), a.JWKSURL()}, {b.Issuer(), b.JWKSURL()}} {
+		ps := rb.Providers[i]
+		if ps.Issuer != want.iss || ps.JWKSURL != want.url || !ps.Ready || ps.Keys < 1 || ps.Breaker != "closed" ||
+			ps.LastSuccess == nil || ps.LastError != "" {
+			t.Errorf("provider %d: %+v", i, ps)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://idp/keys":           "https://idp/keys",
+		"https://idp/keys?k=v":       "https://idp/keys",
+		"https://idp/keys?":          "https://idp/keys",
+		"https://idp/keys#x":         "https://idp/keys",
+		"https://u:p@idp/keys?k=v#x": "https://idp/keys",
+		"":                           "",
+		"http://[::1]:80/a%2Fb?x=1":  "http://[::1]:80/a%2Fb",
+		"https://idp/keys\x00?bad=1": "",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
