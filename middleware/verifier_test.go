@@ -44,7 +44,7 @@ func bodyOf(code, desc string) string {
 	return string(b)
 }
 
-// TestBehaviourTable walks DESIGN.md's behaviour table and security rules:
+// TestBehaviourTable walks the README's error table and security rules:
 // each case is a request and the exact status, WWW-Authenticate and body.
 func TestBehaviourTable(t *testing.T) {
 	k := keys(t)
