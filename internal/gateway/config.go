@@ -82,6 +82,10 @@ type Config struct {
 	// Redis is a Redis address (host:port); when set, limits are shared by
 	// every replica using it. Empty means in-process limits.
 	Redis string `yaml:"redis"`
+	// Replicas is how many gateway replicas share the Redis limits: while
+	// Redis is down each one limits to its share (1/Replicas), so an outage
+	// does not multiply the shared limit by the replica count. 0 means 1.
+	Replicas int `yaml:"replicas"`
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// after SIGINT/SIGTERM. 0 means 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -200,7 +204,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 		listen, upstream, jwksURL, issuer, audience, redis, configFile string
 		types, algorithms, requireClaims                               string
 		rate                                                           float64
-		burst                                                          int
+		burst, replicas                                                int
 		shutdown, leeway                                               time.Duration
 		claimHeaders                                                   = claimHeaderFlag{}
 	)
@@ -212,6 +216,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 	fs.Float64Var(&rate, "rate", 0, "requests per second per subject (0: no limit)")
 	fs.IntVar(&burst, "burst", 0, "burst per subject (0: max(1, ceil(rate)))")
 	fs.StringVar(&redis, "redis", "", "Redis address host:port to share rate limits across replicas")
+	fs.IntVar(&replicas, "replicas", 0, "replicas sharing -redis: while Redis is down each limits to its share (0: 1)")
 	fs.StringVar(&configFile, "config", "", "YAML config file (flags override its top-level fields)")
 	fs.DurationVar(&shutdown, "shutdown-timeout", 0, "how long in-flight requests may finish after SIGTERM (0: 15s)")
 	fs.DurationVar(&leeway, "leeway", 30*time.Second, "clock skew allowed for exp, nbf and iat (0: none)")
@@ -266,6 +271,9 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 	}
 	if set["redis"] {
 		cfg.Redis = redis
+	}
+	if set["replicas"] {
+		cfg.Replicas = replicas
 	}
 	if set["shutdown-timeout"] {
 		cfg.ShutdownTimeout = shutdown
@@ -412,6 +420,12 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 		if _, _, err := net.SplitHostPort(cfg.Redis); err != nil {
 			bad("redis %q: want host:port", cfg.Redis)
 		}
+	}
+	if cfg.Replicas < 0 || cfg.Replicas > 1000 {
+		bad("replicas %d: want 0 to 1000", cfg.Replicas)
+	}
+	if cfg.Replicas > 0 && cfg.Redis == "" {
+		bad("replicas %d without redis: in-process limits are per replica anyway", cfg.Replicas)
 	}
 	if cfg.ShutdownTimeout < 0 {
 		bad("shutdown_timeout %v: want >= 0", cfg.ShutdownTimeout)

@@ -92,6 +92,22 @@ func TestFlagsAlone(t *testing.T) {
 	}
 }
 
+// -replicas reaches the config next to -redis (the Redis limiter's outage
+// share; its behaviour is tested in package ratelimit).
+func TestReplicasFlag(t *testing.T) {
+	cfg, _, err := ParseArgs([]string{"-upstream", "http://127.0.0.1:9", "-issuer", "https://idp", "-redis", "127.0.0.1:6379", "-replicas", "3"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := cfg.Validate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Replicas != 3 || v.Redis != "127.0.0.1:6379" {
+		t.Fatalf("replicas %d redis %q", v.Replicas, v.Redis)
+	}
+}
+
 func TestNoFlagsIsDemo(t *testing.T) {
 	for _, args := range [][]string{nil, {"-listen", "127.0.0.1:0"}, {"-rate", "5"}} {
 		_, opts, err := ParseArgs(args, io.Discard)
@@ -137,6 +153,8 @@ func TestBadConfig(t *testing.T) {
 		{name: "credential env missing", yaml: "issuer: https://idp\nroutes: [{prefix: /, upstream: 'http://u', upstream_auth: {header: X-Key}}]", want: "needs env"},
 		{name: "bad listen", yaml: ok + "listen: 8080\n", want: `listen "8080"`},
 		{name: "bad redis", yaml: ok + "redis: localhost\n", want: `redis "localhost"`},
+		{name: "negative replicas", yaml: ok + "redis: 'r:6379'\nreplicas: -1\n", want: "replicas -1"},
+		{name: "replicas without redis", args: []string{"-upstream", "http://u", "-issuer", "https://idp", "-replicas", "2"}, want: "replicas 2 without redis"},
 		{name: "upstream flag twice", yaml: ok, args: []string{"-upstream", "http://v"}, want: "already has"},
 		{name: "several providers need issuers", yaml: ok + "providers: [{jwks_url: 'https://b/keys'}]\n", want: "each needs an issuer"},
 		{name: "duplicate provider", yaml: ok + "providers: [{issuer: 'https://idp'}]\n", want: "duplicate issuer"},

@@ -347,6 +347,7 @@ func (g *Gateway) limiter(i int, rc Route) (ratelimit.Limiter, error) {
 		// Each replica keeps limiting on its own while Redis is down,
 		// rather than letting everything through or nothing.
 		FailurePolicy: ratelimit.FailLocal,
+		Replicas:      g.cfg.Replicas,
 		Logger:        g.log,
 		Observer:      g.metrics.OnLimiterEvent,
 	})
