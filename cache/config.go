@@ -84,14 +84,16 @@ type Config struct {
 	// in [0, RefreshAhead). 0 means 0.1; a negative value means no jitter.
 	RefreshJitter float64
 
-	// UnknownKIDInterval paces the refreshes that KeyRead starts for a kid
-	// not in the set. It is the refill period of their budget (see
-	// UnknownKIDBurst): after the burst, at most one such refresh per
-	// UnknownKIDInterval, however many distinct kids arrive. It is also how
-	// long a kid that a refresh did not find stays known-absent: reads of
-	// it within UnknownKIDInterval of the last successful fetch are
-	// answered "unknown kid" at once, without a fetch. 0 means 10s (it was
-	// 30s, as a single slot shared by all kids); a negative value disables
+	// UnknownKIDInterval paces the refreshes that KeyRead starts for kids
+	// not in the set. It is the least time between two refreshes for the
+	// same kid: a kid that a successful fetch looked for and did not find is
+	// answered "unknown kid" (401) without a fetch until UnknownKIDInterval
+	// after the last successful fetch. And it is the refill period of the
+	// budget those refreshes share (see UnknownKIDBurst): after the burst,
+	// at most one per UnknownKIDInterval however many distinct kids arrive.
+	// While the provider fails, a kid may instead probe it once a second,
+	// without spending the budget. 0 means 10s (before the per-kid entries
+	// it was 30s, one slot shared by all kids); a negative value disables
 	// unknown-kid refreshes, and a kid not in the set is then always unknown.
 	UnknownKIDInterval time.Duration
 
