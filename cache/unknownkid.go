@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"sync"
@@ -57,7 +58,7 @@ type DeferredError struct {
 }
 
 func (e *DeferredError) Error() string {
-	msg := "cache: unknown kid not looked up: " + e.Reason + ": " + ErrKeysUnavailable.Error()
+	msg := "cache: kid not in the key set and not judged: " + e.Reason + " (" + ErrKeysUnavailable.Error() + ")"
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}
@@ -226,12 +227,16 @@ func (c *Cache) unknownKID(ctx context.Context, s *snapshot, kid string, now tim
 		}
 	}()
 	// A round joins the running refresh or starts one. A refresh that
-	// started before this read cannot settle the kid: then, if the budget
-	// allows, a second round looks again. A third is never needed, as
-	// refreshes do not overlap; the bound is for safety.
+	// started before this read cannot settle the kid, and a background
+	// retry that the open breaker refused did not look: then, if the budget
+	// allows, the next round starts this read's own refresh. Refreshes do
+	// not overlap, so that one started after the first look-up.
 	for range 3 {
 		if c.settled(s, e, now) {
 			return jwkset.JWK{}, errUnknownKID
+		}
+		if err := ctx.Err(); err != nil { // gone already: spend no budget on it
+			return jwkset.JWK{}, c.deferred(&DeferredError{Reason: "the caller left", Retry: time.Second, Err: err})
 		}
 		var deny *DeferredError
 		ch := c.flight(ReasonUnknownKID, func(now time.Time) bool {
@@ -263,7 +268,7 @@ func (c *Cache) unknownKID(ctx context.Context, s *snapshot, kid string, now tim
 			case r := <-ch:
 				flightErr = r.Err
 			case <-ctx.Done():
-				return jwkset.JWK{}, c.deferred(&DeferredError{Reason: "the caller left the refresh", Retry: time.Second, Err: ctx.Err()})
+				return jwkset.JWK{}, c.deferred(&DeferredError{Reason: "the caller left", Retry: time.Second, Err: ctx.Err()})
 			case <-timer.C:
 				return jwkset.JWK{}, c.deferred(&DeferredError{Reason: "the refresh outlasted UnknownKIDWait", Retry: time.Second})
 			}
@@ -283,6 +288,9 @@ func (c *Cache) unknownKID(ctx context.Context, s *snapshot, kid string, now tim
 		// answers this read if it was sent after the kid's first look-up.
 		if c.settled(s, e, now) || flightErr == nil && answered(s, e) {
 			return jwkset.JWK{}, errUnknownKID
+		}
+		if errors.Is(flightErr, ErrBreakerOpen) {
+			continue
 		}
 		if flightErr != nil {
 			return jwkset.JWK{}, c.deferred(&DeferredError{Reason: "the refresh failed", Retry: retryHint(c.probeWait(now)), Err: flightErr})
