@@ -2,6 +2,8 @@ package cache
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/MicahParks/jwkset"
@@ -68,16 +70,41 @@ func BenchmarkReady(b *testing.B) {
 	}
 }
 
-// BenchmarkKeyReadUnknownKID is the cost of a flood of random kids once the
-// unknown-kid refresh has run: no fetch, an immediate ErrKeyNotFound.
+// BenchmarkKeyReadUnknownKID is the cost of one junk kid sent again and
+// again once a refresh has looked for it: a negative entry, no fetch, an
+// immediate ErrKeyNotFound.
 func BenchmarkKeyReadUnknownKID(b *testing.B) {
 	c := benchCache(b)
 	ctx := context.Background()
-	c.KeyRead(ctx, "prime-the-interval")
+	c.KeyRead(ctx, "no-such-kid")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := c.KeyRead(ctx, "no-such-kid"); err == nil {
+				b.Fatal("found")
+			}
+		}
+	})
+}
+
+// BenchmarkKeyReadUnknownKIDFlood is the cost of a flood of distinct kids
+// once the refresh budget is spent: each read records a negative entry
+// (evicting the oldest) and returns a *DeferredError, without a fetch.
+func BenchmarkKeyReadUnknownKIDFlood(b *testing.B) {
+	c := benchCache(b)
+	ctx := context.Background()
+	kids := make([]string, 1<<16)
+	for i := range kids {
+		kids[i] = fmt.Sprintf("flood-%d", i)
+	}
+	for i := range DefaultUnknownKIDBurst {
+		c.KeyRead(ctx, kids[i])
+	}
+	var next atomic.Uint64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.KeyRead(ctx, kids[next.Add(1)%uint64(len(kids))]); err == nil {
 				b.Fatal("found")
 			}
 		}

@@ -44,25 +44,22 @@ type Cache struct {
 	loaded     chan struct{} // closed once a set is first served
 	loadedOnce sync.Once
 
-	sf      singleflight.Group
-	breaker *gobreaker.CircuitBreaker[*response]
+	sf singleflight.Group
+	// breaker is replaced whole when an unknown-kid probe that passed it
+	// while open succeeds (gobreaker has no reset).
+	breaker atomic.Pointer[gobreaker.CircuitBreaker[*response]]
 
-	flightMu     sync.Mutex // guards the fields up to lastKID
+	flightMu     sync.Mutex // guards the fields up to probeAfter
 	flightActive bool       // a refresh is running under flightKey
 	flightKey    string
 	flightSeq    uint64
 	flightFn     func() (any, error)
-	lastKID      time.Time // start of the last unknown-kid refresh
+	budget       kidBudget // for refreshes started by unknown kids
+	probeAfter   time.Time // after a failed refresh: no unknown-kid probe before this
 
-	// Lock-free mirrors of flightActive and lastKID+UnknownKIDInterval, so
-	// that a flood of unknown kids is turned away without taking flightMu.
-	flightRunning atomic.Bool
-	kidNext       atomic.Int64 // unix nanos before which no unknown-kid refresh may start
+	neg *negCache // kids looked for and not found
 
 	closed atomic.Bool // set by Close (under flightMu, so no flight starts after it)
-	// failing mirrors "the last refresh failed" for the lock-free unknown-kid
-	// path: a kid not in the set cannot be called unknown then.
-	failing atomic.Bool
 
 	mu               sync.Mutex // guards the fields up to nextRefresh
 	jwksURL          string     // discovered; "" until discovery succeeds
@@ -78,7 +75,9 @@ type Cache struct {
 	brkMu      sync.Mutex // guards brkPending
 	brkPending []BreakerEvent
 
-	fetches, fetchErrors, notModified, rejected, kidRefreshes atomic.Uint64
+	refreshSeq atomic.Uint64 // refreshes started, counting the running one
+
+	fetches, fetchErrors, notModified, rejected, kidRefreshes, deferredReads atomic.Uint64
 }
 
 // snapshot is a served key set, immutable apart from its stale latch.
@@ -95,9 +94,15 @@ type snapshot struct {
 	fromFile     bool
 	loadedAt     time.Time // when this content was first served
 	validatedAt  time.Time // last 200 or 304 for it
-	expiresAt    time.Time
-	staleAt      time.Time // expiresAt + MaxStale: not served from then on
-	refreshAt    time.Time // when the background refresh is due
+	// checkedAt and checkedSeq are when the fetch that last validated this
+	// content was sent and its refreshSeq (zero for a set read from
+	// CacheFile): a kid not in the set and first asked for before that
+	// fetch started is known to be absent (see settled).
+	checkedAt  time.Time
+	checkedSeq uint64
+	expiresAt  time.Time
+	staleAt    time.Time // expiresAt + MaxStale: not served from then on
+	refreshAt  time.Time // when the background refresh is due
 	// stale latches true once staleAt has passed (set by staleTimer, by the
 	// slow path, and by Close); see serve.
 	stale      *atomic.Bool
@@ -124,27 +129,12 @@ func New(ctx context.Context, cfg Config) (*Cache, error) {
 		cfg:    cfg,
 		log:    cfg.Logger.With(slog.String("jwks_provider", cfg.Name)),
 		loaded: make(chan struct{}),
+		budget: kidBudget{period: cfg.UnknownKIDInterval, burst: cfg.UnknownKIDBurst},
+		neg:    newNegCache(),
 	}
 	c.client, c.transport = httpClient(cfg.HTTPClient, cfg.AllowInsecureHTTP)
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	c.breaker = gobreaker.NewCircuitBreaker[*response](gobreaker.Settings{
-		Name:        cfg.Name,
-		MaxRequests: 1,
-		Timeout:     cfg.BreakerTimeout,
-		ReadyToTrip: func(n gobreaker.Counts) bool {
-			return n.ConsecutiveFailures >= cfg.BreakerFailures
-		},
-		// Close cancelling a fetch says nothing about the provider's health.
-		IsExcluded: func(error) bool { return c.ctx.Err() != nil },
-		// gobreaker calls this with its own lock held: only queue the event.
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			c.brkMu.Lock()
-			c.brkPending = append(c.brkPending, BreakerEvent{
-				Provider: cfg.Name, From: from.String(), To: to.String(), At: c.cfg.now(),
-			})
-			c.brkMu.Unlock()
-		},
-	})
+	c.breaker.Store(c.newBreaker())
 	c.wg.Add(1)
 	go c.run()
 	if cfg.WaitForFirstLoad {
@@ -154,6 +144,35 @@ func New(ctx context.Context, cfg Config) (*Cache, error) {
 		}
 	}
 	return c, nil
+}
+
+// newBreaker returns a closed circuit breaker for the cache's fetches.
+func (c *Cache) newBreaker() *gobreaker.CircuitBreaker[*response] {
+	var cb *gobreaker.CircuitBreaker[*response]
+	cb = gobreaker.NewCircuitBreaker[*response](gobreaker.Settings{
+		Name:        c.cfg.Name,
+		MaxRequests: 1,
+		Timeout:     c.cfg.BreakerTimeout,
+		ReadyToTrip: func(n gobreaker.Counts) bool {
+			return n.ConsecutiveFailures >= c.cfg.BreakerFailures
+		},
+		// Close cancelling a fetch says nothing about the provider's health.
+		IsExcluded: func(error) bool { return c.ctx.Err() != nil },
+		// gobreaker calls this with its own lock held: only queue the event.
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			if c.breaker.Load() != cb {
+				return // a replaced breaker's late transition means nothing
+			}
+			c.queueBreakerEvent(from.String(), to.String())
+		},
+	})
+	return cb
+}
+
+func (c *Cache) queueBreakerEvent(from, to string) {
+	c.brkMu.Lock()
+	c.brkPending = append(c.brkPending, BreakerEvent{Provider: c.cfg.Name, From: from, To: to, At: c.cfg.now()})
+	c.brkMu.Unlock()
 }
 
 // Close stops the background refresh and any running fetch and waits for
@@ -225,12 +244,27 @@ func (c *Cache) WaitReady(ctx context.Context) error {
 }
 
 // KeyRead returns the key with the given kid. On a hit it takes no lock and
-// allocates nothing. A kid not in the set triggers a refresh (at most one
-// per UnknownKIDInterval, shared by all callers) that the caller waits for,
-// bounded by ctx; the result is then the key or an error wrapping
-// jwkset.ErrKeyNotFound. With no servable set the error wraps ErrKeysUnavailable;
-// so does (besides ErrKeyNotFound) a kid not in the set when the refresh
-// that would have looked for it failed, or the last refresh failed.
+// allocates nothing.
+//
+// A kid not in the set is looked for by a refresh, shared by all callers
+// and waited for at most UnknownKIDWait (and ctx); the refresh itself goes
+// on under the cache's own life. The answer is then the key, or one of two
+// errors, and the difference matters to clients (401 makes them throw the
+// token away, 503 makes them retry it):
+//
+//   - 401, an error wrapping jwkset.ErrKeyNotFound only: the kid is settled
+//     as absent. A successful fetch sent after the kid was first asked for
+//     did not bring it, within the last UnknownKIDInterval (such a kid is
+//     not fetched for again meanwhile); or the provider dropped the kid
+//     from its set; or the kid is empty, or unknown-kid refreshes are off.
+//   - 503, a *DeferredError wrapping ErrKeysUnavailable (and
+//     jwkset.ErrKeyNotFound): the kid is not settled and could not be looked
+//     for now: the unknown-kid refresh budget is spent, the provider is
+//     failing, the refresh outlasted UnknownKIDWait, or ctx ended. Its
+//     RetryAfter method says when a refresh that can find the kid may start.
+//
+// With no servable set (never loaded, stale beyond MaxStale, or closed) the
+// error wraps ErrKeysUnavailable, for every kid.
 func (c *Cache) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
 	if s := c.snap.Load(); s != nil {
 		if k := s.byKID[kid]; k != nil && !s.stale.Load() {
@@ -239,17 +273,6 @@ func (c *Cache) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
 	}
 	return c.keyReadSlow(ctx, kid)
 }
-
-// errUnknownKID is returned for every kid not in the set. It does not name
-// the kid: that comes from the token, and errors never echo token content.
-var errUnknownKID = fmt.Errorf("cache: unknown kid: %w", jwkset.ErrKeyNotFound)
-
-// errUnknownKIDFailing is returned for a kid not in the set when the refresh
-// that would have found it failed (or the last one did, behind the
-// unknown-kid gate): the token may well be good, so the kid is unknown
-// (ErrKeyNotFound) and the keys to judge it unavailable (ErrKeysUnavailable,
-// the middleware's 503) rather than the token invalid.
-var errUnknownKIDFailing = fmt.Errorf("%w (%w: the provider is failing)", errUnknownKID, ErrKeysUnavailable)
 
 func (c *Cache) keyReadSlow(ctx context.Context, kid string) (jwkset.JWK, error) {
 	now := c.cfg.now()
@@ -260,62 +283,7 @@ func (c *Cache) keyReadSlow(ctx context.Context, kid string) (jwkset.JWK, error)
 	if k := s.byKID[kid]; k != nil {
 		return *k, nil
 	}
-	if kid == "" || c.cfg.UnknownKIDInterval < 0 {
-		return jwkset.JWK{}, errUnknownKID
-	}
-	if !c.flightRunning.Load() && now.UnixNano() < c.kidNext.Load() {
-		return c.lastLook(kid) // fast path of the gate below
-	}
-	ch := c.flight(ReasonUnknownKID, func(now time.Time) bool {
-		// A refresh that finished after this caller's first look may have
-		// brought the kid: fetching again for a key already held would let
-		// late arrivals of one rotation cost a second fetch.
-		if cur := c.snap.Load(); cur != nil && cur.byKID[kid] != nil {
-			return false
-		}
-		if !c.lastKID.IsZero() && now.Sub(c.lastKID) < c.cfg.UnknownKIDInterval {
-			return false
-		}
-		c.lastKID = now
-		c.kidNext.Store(now.Add(c.cfg.UnknownKIDInterval).UnixNano())
-		c.kidRefreshes.Add(1)
-		return true
-	})
-	if ch == nil {
-		return c.lastLook(kid)
-	}
-	var flightErr error
-	select {
-	case r := <-ch:
-		flightErr = r.Err
-	case <-ctx.Done():
-		return jwkset.JWK{}, fmt.Errorf("%w: left the refresh: %w", errUnknownKID, ctx.Err())
-	}
-	if s, err = c.servable(c.cfg.now()); err != nil {
-		return jwkset.JWK{}, err
-	}
-	if k := s.byKID[kid]; k != nil {
-		return *k, nil
-	}
-	if flightErr != nil {
-		return jwkset.JWK{}, errUnknownKIDFailing
-	}
-	return jwkset.JWK{}, errUnknownKID
-}
-
-// lastLook reads kid from the current snapshot after the unknown-kid gate
-// refused a refresh: a refresh that finished since the caller's first look
-// (installing its set before it cleared flightRunning) may have brought it.
-func (c *Cache) lastLook(kid string) (jwkset.JWK, error) {
-	if s := c.snap.Load(); s != nil && !s.stale.Load() {
-		if k := s.byKID[kid]; k != nil {
-			return *k, nil
-		}
-	}
-	if c.failing.Load() {
-		return jwkset.JWK{}, errUnknownKIDFailing
-	}
-	return jwkset.JWK{}, errUnknownKID
+	return c.unknownKID(ctx, s, kid, now)
 }
 
 // servable returns the current snapshot if it may be served at now.

@@ -270,14 +270,18 @@ func TestConditionalRequestsLastModified(t *testing.T) {
 	}
 }
 
+// Over real sockets and with a burst of 1, a flood of 1,000 concurrent
+// random kids costs one fetch; every read wraps ErrKeyNotFound, and those
+// the one refresh did not answer are told to retry (503), not that their
+// token is bad. A kid published meanwhile is deferred too, not rejected.
 func TestUnknownKIDFloodCausesAtMostOneFetch(t *testing.T) {
 	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
 	srv := serve(t, p)
-	c := newTestCache(t, Config{URL: srv.URL, WaitForFirstLoad: true, UnknownKIDInterval: time.Hour})
+	c := newTestCache(t, Config{URL: srv.URL, WaitForFirstLoad: true, UnknownKIDInterval: time.Hour, UnknownKIDBurst: 1})
 	before := p.count()
 
 	var wg sync.WaitGroup
-	var notFound atomic.Int32
+	var notFound, deferred atomic.Int32
 	start := make(chan struct{})
 	for range 1000 {
 		wg.Go(func() {
@@ -285,6 +289,9 @@ func TestUnknownKIDFloodCausesAtMostOneFetch(t *testing.T) {
 			_, err := c.KeyRead(context.Background(), fmt.Sprintf("kid-%d", rand.Uint64()))
 			if errors.Is(err, jwkset.ErrKeyNotFound) {
 				notFound.Add(1)
+			}
+			if _, ok := retryAfter(err); ok && errors.Is(err, ErrKeysUnavailable) {
+				deferred.Add(1)
 			}
 		})
 	}
@@ -296,16 +303,19 @@ func TestUnknownKIDFloodCausesAtMostOneFetch(t *testing.T) {
 	if notFound.Load() != 1000 {
 		t.Fatalf("%d of 1000 reads returned ErrKeyNotFound", notFound.Load())
 	}
-	if st := c.Status(); st.UnknownKIDRefreshes != 1 {
-		t.Fatalf("unknown-kid refreshes %d, want 1", st.UnknownKIDRefreshes)
+	st := c.Status()
+	if st.UnknownKIDRefreshes != 1 || st.DeferredKIDReads != uint64(deferred.Load()) {
+		t.Fatalf("unknown-kid refreshes %d (want 1), deferred reads %d (counted %d)", st.UnknownKIDRefreshes, st.DeferredKIDReads, deferred.Load())
 	}
-	// Within the interval, even a kid the provider now has is not fetched.
+	// With the budget spent, even a kid the provider now has is not
+	// fetched: the read is deferred, with the time until the next refresh.
 	p.set(func(p *provider) { p.body = jwks(jwkJSON(t, rsaKey(t, 1), "b", jwkset.AlgRS256)) })
-	if _, err := c.KeyRead(context.Background(), "b"); !errors.Is(err, jwkset.ErrKeyNotFound) {
-		t.Fatalf("err = %v, want ErrKeyNotFound at once", err)
+	_, err := c.KeyRead(context.Background(), "b")
+	if ra, ok := retryAfter(err); !errors.Is(err, ErrKeysUnavailable) || !ok || ra < 59*time.Minute {
+		t.Fatalf("err = %v (retry hint %v), want ErrKeysUnavailable at once, retry in about an hour", err, ra)
 	}
 	if got := p.count() - before; got > 1 {
-		t.Fatalf("fetches %d after the interval-limited read", got)
+		t.Fatalf("fetches %d after the budget-limited read", got)
 	}
 }
 

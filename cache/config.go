@@ -18,7 +18,9 @@ const (
 	DefaultMaxRefreshInterval = 24 * time.Hour
 	DefaultRefreshAhead       = 0.8
 	DefaultRefreshJitter      = 0.1
-	DefaultUnknownKIDInterval = 30 * time.Second
+	DefaultUnknownKIDInterval = 10 * time.Second
+	DefaultUnknownKIDBurst    = 3
+	DefaultUnknownKIDWait     = 2 * time.Second
 	DefaultMaxStale           = 24 * time.Hour
 	DefaultBreakerFailures    = 5
 	DefaultBreakerTimeout     = 30 * time.Second
@@ -82,10 +84,31 @@ type Config struct {
 	// in [0, RefreshAhead). 0 means 0.1; a negative value means no jitter.
 	RefreshJitter float64
 
-	// UnknownKIDInterval is the least time between two refreshes triggered
-	// by a KeyRead for a kid that is not in the set. 0 means 30s; a negative
-	// value disables unknown-kid refreshes.
+	// UnknownKIDInterval paces the refreshes that KeyRead starts for kids
+	// not in the set. It is the least time between two refreshes for the
+	// same kid: a kid that a successful fetch looked for and did not find is
+	// answered "unknown kid" (401) without a fetch until UnknownKIDInterval
+	// after the last successful fetch. And it is the refill period of the
+	// budget those refreshes share (see UnknownKIDBurst): after the burst,
+	// at most one per UnknownKIDInterval however many distinct kids arrive.
+	// While the provider fails, a kid may instead probe it once a second,
+	// without spending the budget. 0 means 10s (before the per-kid entries
+	// it was 30s, one slot shared by all kids); a negative value disables
+	// unknown-kid refreshes, and a kid not in the set is then always unknown.
 	UnknownKIDInterval time.Duration
+
+	// UnknownKIDBurst is how many unknown-kid refreshes may run back to back
+	// before UnknownKIDInterval paces them, so that a few junk kids do not
+	// use up the refresh that a real rotation needs. 0 means 3.
+	UnknownKIDBurst int
+
+	// UnknownKIDWait bounds how long a KeyRead for a kid not in the set
+	// waits for the refresh that looks for it (the caller's ctx may end the
+	// wait sooner). A refresh still running then goes on in the background,
+	// bounded by FetchTimeout and stopped by Close, and the read returns a
+	// *DeferredError (ErrKeysUnavailable: 503) whose RetryAfter says when
+	// to try again. 0 means 2s.
+	UnknownKIDWait time.Duration
 
 	// MaxStale is how long after its expiry the last good set keeps being
 	// served while refreshes fail. After that Ready is false and reads
@@ -168,6 +191,12 @@ func (cfg Config) withDefaults() Config {
 	if cfg.UnknownKIDInterval == 0 {
 		cfg.UnknownKIDInterval = DefaultUnknownKIDInterval
 	}
+	if cfg.UnknownKIDBurst == 0 {
+		cfg.UnknownKIDBurst = DefaultUnknownKIDBurst
+	}
+	if cfg.UnknownKIDWait == 0 {
+		cfg.UnknownKIDWait = DefaultUnknownKIDWait
+	}
 	if cfg.MaxStale == 0 {
 		cfg.MaxStale = DefaultMaxStale
 	}
@@ -217,6 +246,10 @@ func (cfg Config) validate() error {
 		return bad("RefreshAhead %v is not in (0, 1)", cfg.RefreshAhead)
 	case cfg.RefreshJitter >= cfg.RefreshAhead:
 		return bad("RefreshJitter %v is not below RefreshAhead %v", cfg.RefreshJitter, cfg.RefreshAhead)
+	case cfg.UnknownKIDBurst < 0:
+		return bad("UnknownKIDBurst %d is negative", cfg.UnknownKIDBurst)
+	case cfg.UnknownKIDWait < 0:
+		return bad("UnknownKIDWait %v is negative", cfg.UnknownKIDWait)
 	case cfg.MaxStale < 0:
 		return bad("MaxStale %v is negative", cfg.MaxStale)
 	case cfg.BreakerTimeout < 0:

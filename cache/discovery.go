@@ -14,7 +14,7 @@ const discoveryPath = "/.well-known/openid-configuration"
 // resolveURL returns the JWKS URL: the configured one, or the discovered
 // one, re-running discovery when the document's TTL has passed. If
 // re-discovery fails, the last discovered URL keeps being used.
-func (c *Cache) resolveURL() (string, error) {
+func (c *Cache) resolveURL(probe bool) (string, error) {
 	if c.cfg.URL != "" {
 		return c.cfg.URL, nil
 	}
@@ -26,7 +26,7 @@ func (c *Cache) resolveURL() (string, error) {
 		return known, nil
 	}
 	docURL := strings.TrimSuffix(c.cfg.Issuer, "/") + discoveryPath
-	r, err := c.execute(func() (*response, error) {
+	r, err := c.execute(probe, func() (*response, error) {
 		r, err := c.get(c.ctx, FetchDiscovery, docURL, "", "")
 		if err != nil {
 			return nil, err

@@ -5,17 +5,24 @@
 // Connect discovery from an issuer), honours Cache-Control/Expires and
 // conditional requests, refreshes ahead of expiry in one background
 // goroutine, and keeps serving the last good set (up to MaxStale) while the
-// provider fails. Fetches go through a circuit breaker. A look-up of an
-// unknown kid triggers at most one shared refresh per UnknownKIDInterval.
-// Reads are lock-free: an atomic pointer to an immutable snapshot.
+// provider fails. Fetches go through a circuit breaker. A look-up of a kid
+// not in the set starts a shared refresh, paced by a small budget
+// (UnknownKIDBurst, then one per UnknownKIDInterval) and waited for at most
+// UnknownKIDWait; a kid that a refresh looked for and did not find is then
+// answered from a bounded negative cache without a fetch, so a rotated-in
+// key is found at once while junk kids cost next to nothing.
+// Reads of known kids are lock-free: an atomic pointer to an immutable snapshot.
 //
 // *Cache implements jwkset.Storage (read-only), so it plugs into
 // github.com/MicahParks/keyfunc/v3 and into jwtgate's middleware. A Multi
 // holds one Cache per issuer.
 //
 // Errors: reads return an error wrapping ErrKeysUnavailable when no set may
-// be served (never loaded, or stale beyond MaxStale; HTTP 503), and one
-// wrapping jwkset.ErrKeyNotFound for an unknown kid (HTTP 401).
+// be served (never loaded, or stale beyond MaxStale; HTTP 503); one
+// wrapping only jwkset.ErrKeyNotFound for a kid that a refresh looked for
+// and did not find (HTTP 401); and a *DeferredError, wrapping
+// ErrKeysUnavailable (HTTP 503) and carrying RetryAfter, for a kid the
+// cache could not look for yet (see Cache.KeyRead).
 //
 // # Quick start
 //

@@ -99,6 +99,7 @@ type provider struct {
 	header      map[string]string // extra response headers
 	etag        string            // if set, served and honoured (304)
 	hang        bool              // block until the request's context ends
+	delay       time.Duration     // answer this late, with the body as it was on arrival
 	discovery   []byte            // served at /.well-known/openid-configuration
 	jwksCount   int
 	condCount   int // conditional requests received
@@ -138,7 +139,7 @@ func (p *provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
 		p.condCount++
 	}
-	body, status, etag, hang := p.body, p.status, p.etag, p.hang
+	body, status, etag, hang, delay := p.body, p.status, p.etag, p.hang, p.delay
 	hdr := make(map[string]string, len(p.header))
 	for k, v := range p.header {
 		hdr[k] = v
@@ -157,6 +158,15 @@ func (p *provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hang {
 		<-r.Context().Done()
 		return
+	}
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	for k, v := range hdr {
 		w.Header().Set(k, v)

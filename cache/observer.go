@@ -21,7 +21,7 @@ type Observer struct {
 	// (start-up, scheduled, retry or unknown kid), after the served set has
 	// been updated if it was and after the refresh stopped accepting
 	// joiners: a KeyRead for an unknown kid made from the hook starts a
-	// new refresh (subject to UnknownKIDInterval).
+	// new refresh (subject to the unknown-kid budget).
 	OnRefresh func(RefreshEvent)
 
 	// OnBreakerStateChange is called when the circuit breaker moves between

@@ -60,6 +60,9 @@ func (c *Cache) run() {
 					continue
 				}
 			}
+			if reason == ReasonRetry && c.consecutiveFailures() == 0 {
+				continue // an unknown-kid probe found the provider back meanwhile
+			}
 			break
 		}
 	}
@@ -100,11 +103,7 @@ func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) 
 		// singleflight has not returned from yet: DoChan joins it.
 		return c.sf.DoChan(c.flightKey, c.flightFn)
 	}
-	// flightRunning goes up before mayStart can move kidNext, so a lock-free
-	// reader never sees a closed gate while this flight is starting.
-	c.flightRunning.Store(true)
 	if !mayStart(c.cfg.now()) {
-		c.flightRunning.Store(false)
 		return nil
 	}
 	c.flightSeq++
@@ -116,7 +115,19 @@ func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) 
 		ev := c.refresh(reason)
 		c.flightMu.Lock()
 		c.flightActive = false
-		c.flightRunning.Store(false)
+		switch {
+		case ev.Err == nil:
+			c.probeAfter = time.Time{}
+		case errors.Is(ev.Err, ErrBreakerOpen):
+			// No request was sent: nothing was learnt about the provider.
+		default:
+			c.probeAfter = c.cfg.now().Add(probeSpacing)
+			if reason == ReasonUnknownKID {
+				// Probing a failing provider is paced by probeSpacing; the
+				// budget is kept for when it answers again.
+				c.budget.refund()
+			}
+		}
 		c.flightMu.Unlock()
 		// WaitReady's callers and the hook are released once the flight no
 		// longer accepts joiners, so that reading an unknown kid right
@@ -135,19 +146,21 @@ func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) 
 // refresh runs one refresh attempt, applies its result and describes it.
 func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 	start := c.cfg.now()
+	seq := c.refreshSeq.Add(1) // before any request: see negEntry.askedSeq
 	old := c.snap.Load()
 	c.mu.Lock()
 	c.lastAttempt = start
 	c.mu.Unlock()
 
 	var resp *response
-	url, err := c.resolveURL()
+	probe := reason == ReasonUnknownKID
+	url, err := c.resolveURL(probe)
 	if err == nil {
 		var etag, lm string
 		if old != nil && !old.fromFile && old.url == url {
 			etag, lm = old.etag, old.lastModified
 		}
-		resp, err = c.execute(func() (*response, error) {
+		resp, err = c.execute(probe, func() (*response, error) {
 			r, err := c.get(c.ctx, FetchJWKS, url, etag, lm)
 			if err != nil {
 				return nil, err
@@ -171,7 +184,7 @@ func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 			break
 		}
 		ns := *old
-		ns.validatedAt = now
+		ns.validatedAt, ns.checkedAt, ns.checkedSeq = now, start, seq
 		if resp.etag != "" {
 			ns.etag = resp.etag
 		}
@@ -187,7 +200,7 @@ func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 		ns := &snapshot{
 			byKID: resp.set.byKID, keys: resp.set.keys, skipped: resp.set.skipped, digest: resp.set.digest,
 			url: url, etag: resp.etag, lastModified: resp.lastModified, body: resp.body,
-			loadedAt: now, validatedAt: now,
+			loadedAt: now, validatedAt: now, checkedAt: start, checkedSeq: seq,
 		}
 		c.setTimes(ns, now, resp.ttl)
 		ev.Outcome = c.install(old, ns)
@@ -214,7 +227,6 @@ func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 		c.failures++
 	}
 	c.mu.Unlock()
-	c.failing.Store(ev.Err != nil)
 
 	if s := c.snap.Load(); s != nil {
 		ev.Keys, ev.Generation, ev.ExpiresAt = len(s.keys), s.generation, s.expiresAt
@@ -239,6 +251,13 @@ func (c *Cache) install(old, ns *snapshot) RefreshOutcome {
 		out = OutcomeUnchanged
 	default:
 		ns.generation = old.generation + 1
+	}
+	if out == OutcomeUpdated && old != nil {
+		// Tokens of a withdrawn key keep coming for a while; they are
+		// answered from the negative entries instead of costing fetches.
+		if gone := removedKIDs(old, ns); len(gone) > 0 {
+			c.neg.markRemoved(gone)
+		}
 	}
 	if out == OutcomeUpdated {
 		for _, sk := range ns.skipped {
@@ -278,16 +297,30 @@ func (c *Cache) setTimes(s *snapshot, now time.Time, ttl time.Duration) {
 	s.refreshAt = now.Add(time.Duration(float64(ttl) * ahead))
 }
 
-// execute runs fn through the circuit breaker, translating its refusals to ErrBreakerOpen.
-func (c *Cache) execute(fn func() (*response, error)) (*response, error) {
-	r, err := c.breaker.Execute(func() (*response, error) {
+// execute runs fn through the circuit breaker, translating its refusals to
+// ErrBreakerOpen. A probe (an unknown-kid refresh) passes an open breaker:
+// it is paced already (budget, probeSpacing), and waiting out
+// BreakerTimeout would keep a rotated key unverifiable that long after the
+// provider is back. A probe that succeeds so closes the breaker.
+func (c *Cache) execute(probe bool, fn func() (*response, error)) (*response, error) {
+	counted := func() (*response, error) {
 		c.fetches.Add(1)
 		r, err := fn()
 		if err != nil {
 			c.fetchErrors.Add(1)
 		}
 		return r, err
-	})
+	}
+	brk := c.breaker.Load()
+	if probe && brk.State() == gobreaker.StateOpen {
+		r, err := counted()
+		if err == nil {
+			c.breaker.Store(c.newBreaker())
+			c.queueBreakerEvent(gobreaker.StateOpen.String(), gobreaker.StateClosed.String())
+		}
+		return r, err
+	}
+	r, err := brk.Execute(counted)
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		return nil, fmt.Errorf("%w: %w", ErrBreakerOpen, err)
 	}

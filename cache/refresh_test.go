@@ -238,28 +238,6 @@ func TestHalfOpenProbeFailureReopens(t *testing.T) {
 	})
 }
 
-func TestUnknownKIDWaitsForFetchTimeoutAndKeepsSet(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p), FetchTimeout: 10 * time.Second})
-		synctest.Wait()
-		p.set(func(p *provider) { p.hang = true })
-		start := time.Now()
-		_, err := c.KeyRead(context.Background(), "new")
-		if !errors.Is(err, jwkset.ErrKeyNotFound) {
-			t.Fatalf("err = %v, want ErrKeyNotFound", err)
-		}
-		if waited := time.Since(start); waited != 10*time.Second {
-			t.Fatalf("waited %v, want the fetch time-out 10s", waited)
-		}
-		st := c.Status()
-		if st.FetchErrors != 1 || !errors.Is(st.LastError, context.DeadlineExceeded) {
-			t.Fatalf("status %+v", st)
-		}
-		mustRead(t, c, "a")
-	})
-}
-
 func TestUnknownKIDWaiterLeavesOnItsOwnContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))

@@ -36,6 +36,8 @@ type Status struct {
 	NotModified         uint64 // refreshes answered 304
 	BreakerRejections   uint64 // refreshes refused by the open breaker
 	UnknownKIDRefreshes uint64 // refreshes started by an unknown kid
+	DeferredKIDReads    uint64 // reads of an unknown kid answered with a *DeferredError (503)
+	NegativeKIDs        int    // kids remembered as looked for and not found (at most 4096)
 }
 
 // KeyInfo describes one served key.
@@ -54,12 +56,14 @@ func (c *Cache) Status() Status {
 	st := Status{
 		Name:                c.cfg.Name,
 		Ready:               c.Ready(),
-		Breaker:             c.breaker.State().String(),
+		Breaker:             c.breaker.Load().State().String(),
 		Fetches:             c.fetches.Load(),
 		FetchErrors:         c.fetchErrors.Load(),
 		NotModified:         c.notModified.Load(),
 		BreakerRejections:   c.rejected.Load(),
 		UnknownKIDRefreshes: c.kidRefreshes.Load(),
+		DeferredKIDReads:    c.deferredReads.Load(),
+		NegativeKIDs:        c.neg.len(),
 	}
 	c.mu.Lock()
 	st.URL = c.cfg.URL

@@ -352,37 +352,42 @@ func TestRedTeamOptionalAuthBearerLookalikes(t *testing.T) {
 
 // TestRedTeamUnknownKIDFloodThroughTheHandler: 500 concurrent requests, each
 // with a random kid, through the Handler over a real cache: at most one
-// JWKS fetch, every answer 401 while the provider is healthy; during an
-// outage still at most one fetch, and every answer 503 (the kid cannot be
-// judged), never 401 and never a 500.
+// JWKS fetch (the cache's unknown-kid burst is 1 here); while the provider
+// is healthy every answer is 401 (the one refresh looked for the kid) or
+// 503 with Retry-After (the refresh budget is spent: the kid cannot be
+// judged yet); during an outage still at most one fetch, and every answer
+// 503 (the kid cannot be judged), never 401 and never a 500.
 func TestRedTeamUnknownKIDFloodThroughTheHandler(t *testing.T) {
 	k := keys(t)
 	srv := serveJWKS(t, memKeys(t))
 	for _, outage := range []bool{false, true} {
-		c := newTestCache(t, srv.URL(), func(c *cache.Config) { c.UnknownKIDInterval = time.Hour })
+		c := newTestCache(t, srv.URL(), func(c *cache.Config) { c.UnknownKIDInterval, c.UnknownKIDBurst = time.Hour, 1 })
 		v, err := New(baseConfig(c))
 		if err != nil {
 			t.Fatal(err)
 		}
 		h := v.Handler(okHandler)
+		const n = 500
+		toks := make([]string, n) // signed first, so that the flood is short
+		for i := range toks {
+			toks[i] = sign(t, jwt.SigningMethodES256, k.ec, fmt.Sprintf("kid-%d-%d", i, rand.Int64()), nil, goodClaims())
+		}
 		srv.fail.Store(outage)
 		before := srv.hits.Load()
-		want := 401
-		if outage {
-			want = 503
-		}
-		const n = 500
-		statuses := make(chan int, n)
+		results := make(chan response, n)
 		var wg sync.WaitGroup
-		for i := range n {
-			tok := sign(t, jwt.SigningMethodES256, k.ec, fmt.Sprintf("kid-%d-%d", i, rand.Int64()), nil, goodClaims())
-			wg.Go(func() { statuses <- do(h, bearerReq(tok)).status })
+		for _, tok := range toks {
+			wg.Go(func() { results <- do(h, bearerReq(tok)) })
 		}
 		wg.Wait()
-		close(statuses)
-		for st := range statuses {
-			if st != want {
-				t.Fatalf("outage=%v: status %d, want %d", outage, st, want)
+		close(results)
+		for got := range results {
+			switch {
+			case got.status == 503 && got.header.Get("Retry-After") != "":
+			case got.status == 401 && !outage:
+			default:
+				t.Fatalf("outage=%v: status %d (Retry-After %q), want 503 with Retry-After or, healthy, 401",
+					outage, got.status, got.header.Get("Retry-After"))
 			}
 		}
 		if fetches := srv.hits.Load() - before; fetches > 1 {
