@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -427,5 +428,29 @@ func TestRedTeamOneKIDForSeveralKeyTypes(t *testing.T) {
 		}
 		_ = c.Close()
 		srv.Close()
+	}
+}
+
+// TestRedTeamDeferredUnknownKIDRetryAfter: an unknown kid the cache may not
+// look for yet (its refresh budget is spent) is 503 with the cache's own
+// Retry-After — when the next refresh may start — not the configured 5 s
+// guess, and never 401: the token may be signed by a key published since.
+func TestRedTeamDeferredUnknownKIDRetryAfter(t *testing.T) {
+	k := keys(t)
+	srv := serveJWKS(t, memKeys(t))
+	c := newTestCache(t, srv.URL(), func(c *cache.Config) { c.UnknownKIDInterval, c.UnknownKIDBurst = time.Hour, 1 })
+	v, err := New(baseConfig(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Handler(okHandler)
+	first := do(h, bearerReq(sign(t, jwt.SigningMethodES256, k.ec, "gone-1", nil, goodClaims())))
+	if first.status != 401 {
+		t.Fatalf("first unknown kid (fetched, absent): %d, want 401", first.status)
+	}
+	got := do(h, bearerReq(sign(t, jwt.SigningMethodES256, k.ec, "new-2", nil, goodClaims())))
+	ra, _ := strconv.Atoi(got.header.Get("Retry-After"))
+	if got.status != 503 || ra < 3000 || ra > 3600 {
+		t.Fatalf("second unknown kid (budget spent): %d Retry-After %q, want 503 and about an hour", got.status, got.header.Get("Retry-After"))
 	}
 }
