@@ -9,6 +9,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/benchmarks/cases"
 	"github.com/jwtgate/jwtgate/benchmarks/fixture"
+	"github.com/jwtgate/jwtgate/cache"
 )
 
 // Every library's goroutines must be gone once its case is closed.
@@ -26,16 +27,16 @@ func testFixture(t *testing.T) *fixture.Fixture {
 
 // TestFlood checks the flood's bookkeeping on a small flood: nothing is
 // accepted, every request is counted, and the fetch counter sees the one
-// refresh that keyfunc (rate-limited) and jwtgate (singleflight, one per
-// interval) make, and none from the libraries that never refresh on an
-// unknown kid.
+// refresh that keyfunc (rate-limited) makes, jwtgate's unknown-kid budget
+// (at most its burst, cache.DefaultUnknownKIDBurst, within one interval),
+// and none from the libraries that never refresh on an unknown kid.
 func TestFlood(t *testing.T) {
 	fx := testFixture(t)
 	res, err := runFlood(context.Background(), fx, settings{floodN: 300, scenarioCap: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][2]int64{"keyfunc": {1, 1}, "auth0": {0, 0}, "jwx": {0, 0}, "jwtgate_cold": {0, 1}}
+	want := map[string][2]int64{"keyfunc": {1, 1}, "auth0": {0, 0}, "jwx": {0, 0}, "jwtgate_cold": {0, cache.DefaultUnknownKIDBurst}}
 	if len(res) != len(want) {
 		t.Fatalf("got %d libraries, want %d", len(res), len(want))
 	}
