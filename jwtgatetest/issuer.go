@@ -76,6 +76,24 @@ type IssuerOptions struct {
 	// minted relative to a testing/synctest bubble or an injected clock.
 	// Nil: time.Now.
 	Now func() time.Time
+	// OnRequest is called as each discovery or JWK Set request arrives,
+	// after it is counted and before any fault applies, on the request's
+	// goroutine with no lock held: a test can learn that a client has
+	// started fetching (and is now held by a Hang) without sleeping. Nil:
+	// nothing is called.
+	OnRequest func(Request)
+}
+
+// Request describes one request to the issuer's server, for
+// IssuerOptions.OnRequest.
+type Request struct {
+	// Path is DiscoveryPath or JWKSPath.
+	Path string
+	// Conditional reports whether it carries If-None-Match or
+	// If-Modified-Since.
+	Conditional bool
+	// Header is the request's header; read it, don't keep it.
+	Header http.Header
 }
 
 // Issuer is an in-process OpenID Connect identity provider for tests: an

@@ -154,6 +154,9 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	i.stats.Discovery++
 	b := i.discovery
 	i.mu.Unlock()
+	if h := i.opts.OnRequest; h != nil {
+		h(Request{Path: DiscoveryPath, Header: r.Header})
+	}
 	doc := map[string]any{
 		"issuer":                                i.url,
 		"jwks_uri":                              i.url + JWKSPath,
@@ -193,6 +196,9 @@ func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	etag := `"` + i.etagNonce + "-" + strconv.Itoa(i.etagSeq) + `"`
 	lastMod := i.lastModified
 	i.mu.Unlock()
+	if h := i.opts.OnRequest; h != nil {
+		h(Request{Path: JWKSPath, Conditional: conditional, Header: r.Header})
+	}
 	body, err := json.Marshal(set)
 	if err != nil {
 		http.Error(w, "jwtgatetest: "+err.Error(), http.StatusInternalServerError)
