@@ -213,6 +213,7 @@ func (i *Issuer) answer(w http.ResponseWriter, r *http.Request, b Behavior, doc 
 		select {
 		case <-r.Context().Done():
 		case <-i.closing:
+			abort(w)
 		}
 		return
 	}
@@ -225,6 +226,7 @@ func (i *Issuer) answer(w http.ResponseWriter, r *http.Request, b Behavior, doc 
 			return
 		case <-i.closing:
 			t.Stop()
+			abort(w)
 			return
 		}
 	}
@@ -270,6 +272,18 @@ func (i *Issuer) answer(w http.ResponseWriter, r *http.Request, b Behavior, doc 
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body) // a failed write means the client left
+}
+
+// abort drops the connection of a request the issuer gives up on at Close,
+// so the client sees a failure rather than an empty 200. Where the writer
+// cannot be hijacked (an in-process recorder, HTTP/2) the handler just
+// returns.
+func abort(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+		}
+	}
 }
 
 // notModified follows RFC 9110 §13.2.2: If-None-Match, when present,
