@@ -152,7 +152,7 @@ func Start(opts IssuerOptions) (*Issuer, error) {
 	}
 	i := &Issuer{opts: opts, now: opts.Now, closing: make(chan struct{}), etagNonce: randomHex(4)}
 	for _, a := range opts.Algorithms {
-		k, err := i.newKeyLocked(a) // not shared yet: no lock needed
+		k, err := i.reserveLocked(a).build(opts.FreshKeys) // not shared yet: no lock needed
 		if err != nil {
 			ln.Close()
 			return nil, err
@@ -168,12 +168,14 @@ func Start(opts IssuerOptions) (*Issuer, error) {
 	i.srv = httptest.NewUnstartedServer(i.Handler())
 	i.srv.Listener.Close() // httptest's own listener may not be loopback-only (-httptest.serve)
 	i.srv.Listener = ln
+	// The URL is set before the server starts: handlers read it.
+	i.url = "http://" + ln.Addr().String()
 	if opts.TLS {
+		i.url = "https://" + ln.Addr().String()
 		i.srv.StartTLS()
 	} else {
 		i.srv.Start()
 	}
-	i.url = i.srv.URL
 	return i, nil
 }
 

@@ -126,25 +126,38 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// newKey generates a key for alg with a kid unique to this issuer (the
-// random part keeps issuers that share RSA material from sharing kids).
-func (i *Issuer) newKeyLocked(alg string) (*key, error) {
-	n := 0
+// keySlot is what a new key needs from the issuer's counters, taken under
+// the lock so that the slow part (RSA generation) can run without it.
+type keySlot struct {
+	alg string
+	rsa int // the issuer's n-th RSA key: its pool slot
+	kid string
+}
+
+// reserveLocked numbers a new key for alg. The kid's random part keeps
+// issuers that share RSA material from sharing kids.
+func (i *Issuer) reserveLocked(alg string) keySlot {
+	ks := keySlot{alg: alg}
 	if strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS") {
-		n = i.rsaCount
+		ks.rsa = i.rsaCount
 		i.rsaCount++
 	}
-	priv, err := generateKey(alg, i.opts.FreshKeys, false, n)
-	if err != nil {
-		return nil, fmt.Errorf("jwtgatetest: generate %s key: %w", alg, err)
-	}
 	i.kidSeq++
-	kid := strings.ToLower(alg) + "-" + strconv.Itoa(i.kidSeq) + "-" + randomHex(4)
-	j, err := publicJWK(priv, alg, kid)
+	ks.kid = strings.ToLower(alg) + "-" + strconv.Itoa(i.kidSeq) + "-" + randomHex(4)
+	return ks
+}
+
+// build generates the reserved key; it takes no lock.
+func (ks keySlot) build(fresh bool) (*key, error) {
+	priv, err := generateKey(ks.alg, fresh, false, ks.rsa)
+	if err != nil {
+		return nil, fmt.Errorf("jwtgatetest: generate %s key: %w", ks.alg, err)
+	}
+	j, err := publicJWK(priv, ks.alg, ks.kid)
 	if err != nil {
 		return nil, err
 	}
-	return &key{alg: alg, kid: kid, priv: priv, jwk: j}, nil
+	return &key{alg: ks.alg, kid: ks.kid, priv: priv, jwk: j}, nil
 }
 
 func publicJWK(priv crypto.Signer, alg, kid string) (jwkset.JWK, error) {
@@ -200,15 +213,23 @@ func (i *Issuer) Rotate(algs ...string) error {
 		}
 	}
 	i.mu.Lock()
-	defer i.mu.Unlock()
-	fresh := make([]*key, 0, len(algs))
-	for _, a := range algs {
-		k, err := i.newKeyLocked(a)
+	slots := make([]keySlot, len(algs))
+	for n, a := range algs {
+		slots[n] = i.reserveLocked(a)
+	}
+	i.mu.Unlock()
+	// Generated without the lock: a fresh RSA key takes long enough to
+	// stall every request to the server meanwhile.
+	fresh := make([]*key, len(slots))
+	for n, ks := range slots {
+		k, err := ks.build(i.opts.FreshKeys)
 		if err != nil {
 			return err
 		}
-		fresh = append(fresh, k)
+		fresh[n] = k
 	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
 	i.keys = append(fresh, i.keys...)
 	return i.changedLocked()
 }

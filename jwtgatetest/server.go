@@ -19,7 +19,9 @@ import (
 //
 // The fields combine in this order: Hang, then Delay, then Status, then the
 // body (Body, else the document cut or padded to BodySize), with Header,
-// CacheControl and Expires set on every answer.
+// CacheControl and Expires set on every answer. ETag and Last-Modified (and
+// so 304) come only with the real document: not with a Status, Body or
+// BodySize fault.
 type Behavior struct {
 	// Hang holds every request until its context ends (the client gives up
 	// or times out) or the issuer is closed; it never answers.
@@ -238,20 +240,25 @@ func (i *Issuer) answer(w http.ResponseWriter, r *http.Request, b Behavior, doc 
 	if !b.Expires.IsZero() {
 		h.Set("Expires", b.Expires.UTC().Format(http.TimeFormat))
 	}
-	if !b.NoValidators && etag != "" {
+	if b.Status != 0 && (b.Status < 200 || b.Status > 299) {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		for name, vs := range b.Header {
+			h[http.CanonicalHeaderKey(name)] = vs
+		}
+		w.WriteHeader(b.Status)
+		fmt.Fprintf(w, "jwtgatetest: fault: status %d\n", b.Status)
+		return
+	}
+	// Validators describe the document; a Body or BodySize fault is not it.
+	validators := !b.NoValidators && etag != "" && b.Body == nil && b.BodySize == 0
+	if validators {
 		h.Set("ETag", etag)
 		h.Set("Last-Modified", lastMod.UTC().Format(http.TimeFormat))
 	}
 	for name, vs := range b.Header {
 		h[http.CanonicalHeaderKey(name)] = vs
 	}
-	if b.Status != 0 && (b.Status < 200 || b.Status > 299) {
-		h.Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(b.Status)
-		fmt.Fprintf(w, "jwtgatetest: fault: status %d\n", b.Status)
-		return
-	}
-	if !b.NoValidators && etag != "" && b.Body == nil && notModified(r, etag, lastMod) {
+	if validators && notModified(r, etag, lastMod) {
 		i.mu.Lock()
 		i.stats.JWKSNotModified++
 		i.mu.Unlock()

@@ -57,6 +57,9 @@ func TestDiscoveryAndJWKSThroughARealCache(t *testing.T) {
 		if tls != strings.HasPrefix(idp.Issuer(), "https://") || !strings.HasPrefix(idp.Issuer(), "http") {
 			t.Fatalf("issuer %s", idp.Issuer())
 		}
+		if (idp.TLSConfig() != nil) != tls {
+			t.Fatalf("tls=%v: TLSConfig %v", tls, idp.TLSConfig())
+		}
 		_, doc := get(t, idp, idp.DiscoveryURL(), nil)
 		var d struct {
 			Issuer  string `json:"issuer"`
