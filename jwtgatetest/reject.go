@@ -66,8 +66,8 @@ const (
 	// denial-of-service bound (RFC 8725 §3.10: don't trust received input).
 	Oversized Class = "oversized"
 	// DuplicateClaim: validly signed claims naming sub twice ("alice", then
-	// "admin"), which two parsers may read two ways. RFC 7519 §4, RFC 7515
-	// §5.2 step 4.
+	// "admin"), which two parsers may read two ways. RFC 7519 §4 (claim
+	// names MUST be unique), RFC 8259 §4.
 	DuplicateClaim Class = "duplicate-claim"
 	// NonCanonicalBase64: the payload segment with non-zero trailing bits,
 	// signed as written: a lenient decoder reads the same claims. RFC 7515
@@ -125,7 +125,7 @@ func MustReject() []Rejection {
 		{HeaderX5U, "RFC 7515 §4.1.5, RFC 8725 §3.10", "x5u points at a foreign certificate", "ErrSignatureInvalid"},
 		{HeaderX5C, "RFC 7515 §4.1.6, RFC 8725 §3.10", "signed by the key of the embedded x5c certificate", "ErrSignatureInvalid"},
 		{Oversized, "RFC 8725 §3.10 (no RFC size limit)", "9 KiB, beyond the 8 KiB default limit", "ErrTokenMalformed"},
-		{DuplicateClaim, "RFC 7519 §4, RFC 7515 §5.2", "sub appears twice", "ErrTokenMalformed"},
+		{DuplicateClaim, "RFC 7519 §4, RFC 8259 §4", "sub appears twice", "ErrTokenMalformed"},
 		{NonCanonicalBase64, "RFC 7515 §2, RFC 4648 §3.5", "payload segment has non-zero trailing bits", "ErrTokenMalformed"},
 		{ECDSAZeroSignature, "RFC 7518 §3.4, FIPS 186-5 §6.4.2", "ECDSA signature r = s = 0", "ErrSignatureInvalid"},
 		{SenderConstrained, "RFC 7800 §3.1, RFC 9449 §7.2", "cnf-bound token used as a bearer token", "ErrSenderConstrained"},

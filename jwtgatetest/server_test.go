@@ -283,3 +283,36 @@ func TestHandlerInProcess(t *testing.T) {
 		t.Fatalf("%d %+v", rec.Code, idp.Stats())
 	}
 }
+
+// Faults, rotations and counters may change while clients fetch (run with
+// -race).
+func TestConcurrentChanges(t *testing.T) {
+	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256", "EdDSA"}})
+	keys := idp.Keys(t)
+	v := verifier(t, idp, middleware.Config{Keys: keys, TokenCacheSize: -1})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := range 20 {
+			_ = idp.SetJWKS(jwtgatetest.Behavior{CacheControl: "max-age=" + strings.Repeat("1", n%3+1)})
+			if err := idp.Rotate(); err != nil {
+				t.Error(err)
+				return
+			}
+			idp.Stats()
+		}
+	}()
+	for range 20 {
+		resp, _ := get(t, idp, idp.JWKSURL(), nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if _, err := v.Verify(context.Background(), idp.Mint(t, jwtgatetest.Claims{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	if n := len(idp.KIDs()); n != 42 {
+		t.Fatalf("%d keys after 20 rotations of 2 algorithms, want 42", n)
+	}
+}
