@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"slices"
@@ -248,4 +249,74 @@ func (v *Verifier) decodeClaims(payload string) (*Claims, presence, *Error) {
 		}
 	}
 	return c, p, nil
+}
+
+func (v *Verifier) checkClaims(c *Claims, p presence, now time.Time) *Error {
+	leeway := v.cfg.Leeway
+	if p.exp {
+		if !now.Before(c.ExpiresAt.Add(leeway)) {
+			return errExpired
+		}
+	} else if !v.cfg.ExpOptional {
+		return errNoExp
+	}
+	if p.nbf && now.Add(leeway).Before(c.NotBefore) {
+		return errNotYet
+	}
+	if p.iat && now.Add(leeway).Before(c.IssuedAt) {
+		return errIssuedFuture
+	}
+	if p.cnf && !v.cfg.AllowSenderConstrained {
+		// A token bound to a key (DPoP) or a certificate (mTLS) is worth
+		// nothing to a thief only if its proof is checked; accepting it as
+		// a bearer token would undo that (RFC 9449 §7.2, RFC 8705 §3).
+		return errSenderConstrained
+	}
+	if v.issuers != nil {
+		if _, ok := v.issuers[c.Issuer]; !ok || !p.iss {
+			return errIssuer
+		}
+	}
+	if len(v.cfg.Audiences) > 0 {
+		ok := false
+		for _, a := range c.Audience {
+			if slices.Contains(v.cfg.Audiences, a) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return errAudience
+		}
+	}
+	return nil
+}
+
+// notBefore returns the instant (unix nanoseconds, 0 for none) before which
+// a cached token must be refused again, and the error to refuse it with:
+// the later of nbf and iat, less the leeway, as checkClaims would judge it.
+func notBefore(c *Claims, p presence, leeway time.Duration) (int64, *Error) {
+	var (
+		at  int64
+		err *Error
+	)
+	if p.nbf {
+		at, err = c.NotBefore.Add(-leeway).UnixNano(), errNotYet
+	}
+	if p.iat {
+		if t := c.IssuedAt.Add(-leeway).UnixNano(); err == nil || t > at {
+			at, err = t, errIssuedFuture
+		}
+	}
+	return at, err
+}
+
+func (v *Verifier) runValidate(ctx context.Context, c *Claims) *Error {
+	if v.cfg.Validate == nil {
+		return nil
+	}
+	if err := v.cfg.Validate(ctx, c); err != nil {
+		return &Error{kind: ErrClaimsInvalid, desc: "token rejected", cause: err}
+	}
+	return nil
 }

@@ -250,7 +250,23 @@ func configErr(format string, args ...any) error {
 
 var hmacMinLen = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
+// normalize fills c's defaults, copies what it shares with the caller and
+// validates it, one area at a time.
 func (c *Config) normalize() error {
+	for _, step := range []func() error{
+		c.normalizeLimits, c.normalizeAlgorithms, c.normalizeKeys,
+		c.normalizeClaims, c.normalizeExtraction, c.normalizeRateLimit,
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// normalizeLimits: sizes, leeway, the token cache, RSA size, realm,
+// Retry-After, clock and logger.
+func (c *Config) normalizeLimits() error {
 	if c.MaxTokenSize < 0 {
 		return configErr("MaxTokenSize must not be negative")
 	}
@@ -296,12 +312,16 @@ func (c *Config) normalize() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	return nil
+}
+
+// normalizeAlgorithms: the alg allow-list, and the HMAC secret HS* needs.
+func (c *Config) normalizeAlgorithms() error {
 	if len(c.Algorithms) == 0 {
 		c.Algorithms = DefaultAlgorithms()
 	} else {
 		c.Algorithms = slices.Clone(c.Algorithms)
 	}
-	asym := false
 	for _, a := range c.Algorithms {
 		if strings.EqualFold(a, "none") {
 			return configErr(`alg "none" is never accepted`)
@@ -318,15 +338,20 @@ func (c *Config) normalize() error {
 		if algSpecs[a] == nil {
 			return configErr("unsupported algorithm %q", a)
 		}
-		asym = true
 	}
 	if len(c.HMACSecret) > 0 && !slices.ContainsFunc(c.Algorithms, func(a string) bool { return hmacMinLen[a] > 0 }) {
 		return configErr("HMACSecret set but no HS* algorithm listed in Algorithms")
 	}
 	c.HMACSecret = slices.Clone(c.HMACSecret)
+	return nil
+}
+
+// normalizeKeys: where keys come from, and the accepted issuers.
+func (c *Config) normalizeKeys() error {
 	if c.Keys != nil && len(c.KeysByIssuer) > 0 {
 		return configErr("set Keys or KeysByIssuer, not both")
 	}
+	asym := slices.ContainsFunc(c.Algorithms, func(a string) bool { return hmacMinLen[a] == 0 })
 	if asym && c.Keys == nil && len(c.KeysByIssuer) == 0 {
 		return configErr("no key set: set Keys or KeysByIssuer")
 	}
@@ -348,6 +373,11 @@ func (c *Config) normalize() error {
 			}
 		}
 	}
+	return nil
+}
+
+// normalizeClaims: typ, aud and required claims, and the claim headers.
+func (c *Config) normalizeClaims() error {
 	c.Issuers = slices.Clone(c.Issuers)
 	types := make([]string, 0, len(c.Types))
 	for _, t := range c.Types {
@@ -368,12 +398,22 @@ func (c *Config) normalize() error {
 			return configErr("ClaimHeaders: bad mapping %q → %q", name, h)
 		}
 	}
+	return nil
+}
+
+// normalizeExtraction: where the token is read from.
+func (c *Config) normalizeExtraction() error {
 	if c.HeaderName != "" && http.CanonicalHeaderKey(c.HeaderName) == "Authorization" {
 		return configErr("HeaderName must not be Authorization (read by default; see DisableAuthorizationHeader)")
 	}
 	if c.DisableAuthorizationHeader && c.HeaderName == "" && c.CookieName == "" && !c.AllowQuery {
 		return configErr("DisableAuthorizationHeader leaves no place to read a token from")
 	}
+	return nil
+}
+
+// normalizeRateLimit: the rate limit.
+func (c *Config) normalizeRateLimit() error {
 	// Maps are read on every request: a caller changing its own after New
 	// must neither race with requests nor change a running Verifier.
 	c.KeysByIssuer = maps.Clone(c.KeysByIssuer)

@@ -157,3 +157,33 @@ func Reason(err error) string {
 	}
 	return "other"
 }
+
+// Pre-built rejections for the cheapest, most attacker-repeatable failures,
+// so that refusing junk (for example a 1 MB header) allocates nothing.
+var (
+	errTooLarge          = &Error{kind: ErrTokenMalformed, desc: "token too large"}
+	errSegments          = &Error{kind: ErrTokenMalformed, desc: "token is not a compact JWS"}
+	errBase64            = &Error{kind: ErrTokenMalformed, desc: "token is not canonical base64url"}
+	errHeader            = &Error{kind: ErrTokenMalformed, desc: "token header invalid"}
+	errCrit              = &Error{kind: ErrTokenMalformed, desc: "token header has unsupported critical parameters"}
+	errAlg               = &Error{kind: ErrAlgorithmNotAllowed, desc: "algorithm not allowed"}
+	errNoKID             = &Error{kind: ErrTokenMalformed, desc: "token header has no kid"}
+	errTyp               = &Error{kind: ErrTokenMalformed, desc: "token type not accepted"}
+	errPayload           = &Error{kind: ErrTokenMalformed, desc: "token payload is not a JSON claims object"}
+	errSig               = &Error{kind: ErrSignatureInvalid, desc: "signature invalid"}
+	errUnknownKID        = &Error{kind: ErrUnknownKID, desc: "unknown key id"}
+	errKeyUnusable       = &Error{kind: ErrAlgorithmNotAllowed, desc: "key not usable with this algorithm"}
+	errExpired           = &Error{kind: ErrTokenExpired, desc: "token expired"}
+	errNotYet            = &Error{kind: ErrTokenNotYetValid, desc: "token not yet valid"}
+	errIssuedFuture      = &Error{kind: ErrTokenNotYetValid, desc: "token issued in the future"}
+	errNoExp             = &Error{kind: ErrClaimsInvalid, desc: "token has no exp"}
+	errSenderConstrained = &Error{kind: ErrSenderConstrained, desc: "token is sender-constrained"}
+	errIssuer            = &Error{kind: ErrClaimsInvalid, desc: "issuer not accepted"}
+	errAudience          = &Error{kind: ErrClaimsInvalid, desc: "audience not accepted"}
+	errRequired          = &Error{kind: ErrClaimsInvalid, desc: "required claim missing"}
+	errMissing           = &Error{kind: ErrTokenMissing}
+	errMultiple          = &Error{kind: ErrInvalidRequest, desc: "more than one token in the request"}
+	errQuery             = &Error{kind: ErrInvalidRequest, desc: "token not allowed in the query"}
+	errEmptyBearer       = &Error{kind: ErrInvalidRequest, desc: "empty bearer token"}
+	errKeysNotReady      = &Error{kind: ErrKeysUnavailable, desc: "keys unavailable"}
+)

@@ -61,36 +61,6 @@ type jws struct {
 	sig          []byte
 }
 
-// Pre-built rejections for the cheapest, most attacker-repeatable failures,
-// so that refusing junk (for example a 1 MB header) allocates nothing.
-var (
-	errTooLarge          = &Error{kind: ErrTokenMalformed, desc: "token too large"}
-	errSegments          = &Error{kind: ErrTokenMalformed, desc: "token is not a compact JWS"}
-	errBase64            = &Error{kind: ErrTokenMalformed, desc: "token is not canonical base64url"}
-	errHeader            = &Error{kind: ErrTokenMalformed, desc: "token header invalid"}
-	errCrit              = &Error{kind: ErrTokenMalformed, desc: "token header has unsupported critical parameters"}
-	errAlg               = &Error{kind: ErrAlgorithmNotAllowed, desc: "algorithm not allowed"}
-	errNoKID             = &Error{kind: ErrTokenMalformed, desc: "token header has no kid"}
-	errTyp               = &Error{kind: ErrTokenMalformed, desc: "token type not accepted"}
-	errPayload           = &Error{kind: ErrTokenMalformed, desc: "token payload is not a JSON claims object"}
-	errSig               = &Error{kind: ErrSignatureInvalid, desc: "signature invalid"}
-	errUnknownKID        = &Error{kind: ErrUnknownKID, desc: "unknown key id"}
-	errKeyUnusable       = &Error{kind: ErrAlgorithmNotAllowed, desc: "key not usable with this algorithm"}
-	errExpired           = &Error{kind: ErrTokenExpired, desc: "token expired"}
-	errNotYet            = &Error{kind: ErrTokenNotYetValid, desc: "token not yet valid"}
-	errIssuedFuture      = &Error{kind: ErrTokenNotYetValid, desc: "token issued in the future"}
-	errNoExp             = &Error{kind: ErrClaimsInvalid, desc: "token has no exp"}
-	errSenderConstrained = &Error{kind: ErrSenderConstrained, desc: "token is sender-constrained"}
-	errIssuer            = &Error{kind: ErrClaimsInvalid, desc: "issuer not accepted"}
-	errAudience          = &Error{kind: ErrClaimsInvalid, desc: "audience not accepted"}
-	errRequired          = &Error{kind: ErrClaimsInvalid, desc: "required claim missing"}
-	errMissing           = &Error{kind: ErrTokenMissing}
-	errMultiple          = &Error{kind: ErrInvalidRequest, desc: "more than one token in the request"}
-	errQuery             = &Error{kind: ErrInvalidRequest, desc: "token not allowed in the query"}
-	errEmptyBearer       = &Error{kind: ErrInvalidRequest, desc: "empty bearer token"}
-	errKeysNotReady      = &Error{kind: ErrKeysUnavailable, desc: "keys unavailable"}
-)
-
 // b64dec maps the base64url alphabet to its values and every other byte to
 // 0xFF. Go's decoder silently skips '\r' and '\n'; this one accepts exactly
 // the canonical unpadded encoding: alphabet only, no length ≡ 1 (mod 4), and
@@ -209,4 +179,71 @@ func typeAccepted(typ string, types []string) bool {
 		}
 	}
 	return false
+}
+
+// parseJWS is the JWS-level shape and header step: canonical segments, a
+// header naming an allowed alg, a kid unless configured optional. It returns
+// the payload (not yet read) for the claims step.
+func (v *Verifier) parseJWS(token string) (jws, string, *Error) {
+	hdr, payload, sig, signingInput, err := splitJWS(token, v.cfg.MaxTokenSize)
+	if err != nil {
+		return jws{}, "", err
+	}
+	j := jws{signingInput: signingInput, sig: sig}
+	if err := parseHeader(hdr, &j); err != nil {
+		return jws{}, "", err
+	}
+	if j.spec = v.algs[j.alg]; j.spec == nil {
+		return jws{}, "", errAlg
+	}
+	if len(v.cfg.Types) > 0 && (!j.hasTyp || !typeAccepted(j.typ, v.cfg.Types)) {
+		return j, "", errTyp
+	}
+	if !j.hasKID && !v.cfg.KIDOptional && !j.spec.hmac {
+		return j, "", errNoKID
+	}
+	return j, payload, nil
+}
+
+// checkSig verifies j's signature with key through golang-jwt's signing
+// method for j's alg.
+func checkSig(j *jws, key any) *Error {
+	if j.spec.method.Verify(j.signingInput, j.sig, key) != nil {
+		return errSig
+	}
+	return nil
+}
+
+// parseHeader reads the protected header. Keys carried in the header (jwk,
+// jku, x5u, x5c) are ignored: keys only ever come from the configured
+// provider. Any crit is refused, since no extension is understood, and so
+// is b64 (RFC 7797 unencoded payloads).
+func parseHeader(hdr string, j *jws) *Error {
+	var (
+		alg, crit, bad bool
+	)
+	ok := walkObject(hdr, func(name, val string) bool {
+		switch name {
+		case "alg":
+			j.alg, alg = jsonString(val)
+			bad = !alg
+		case "kid":
+			j.kid, j.hasKID = jsonString(val)
+			bad = !j.hasKID
+		case "typ":
+			// Not an error when it is not a string: typ is only looked at
+			// when Config.Types is set, and then hasTyp false rejects it.
+			j.typ, j.hasTyp = jsonString(val)
+		case "crit", "b64":
+			crit = true
+		}
+		return !bad
+	})
+	switch {
+	case !ok || bad || !alg:
+		return errHeader
+	case crit:
+		return errCrit
+	}
+	return nil
 }

@@ -1,0 +1,139 @@
+package middleware
+
+import (
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// Authenticate is Handler's work without calling the next handler, for
+// adapters: it extracts and verifies the token, applies the route's scopes,
+// forwards claims as headers (ClaimHeaders) and applies the rate limit,
+// setting the RateLimit-* headers on w. It returns the claims, or an error
+// to pass to v.WriteError. With Optional set, a request without a token
+// returns (nil, nil).
+func (v *Verifier) Authenticate(w http.ResponseWriter, r *http.Request) (*Claims, error) {
+	c, err := v.authenticate(w, r)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims, *Error) {
+	var start time.Time
+	if v.cfg.OnVerify != nil {
+		start = time.Now()
+	}
+	token, err := v.extract(r)
+	var (
+		c   *Claims
+		hit bool
+		alg string
+	)
+	if err == nil {
+		c, hit, err = v.verify(r.Context(), token, &alg)
+	} else if err == errMissing && v.cfg.Optional && len(v.route.Scopes) == 0 {
+		// Anonymous, but the client must still not pass its own claim
+		// headers to the upstream as if they were verified. A route that
+		// requires scopes requires a token, whatever Optional says: letting
+		// an anonymous request through there would fail open.
+		v.stripClaimHeaders(r)
+		if v.cfg.OnVerify != nil {
+			v.cfg.OnVerify(VerifyEvent{Reason: "anonymous", Duration: time.Since(start)})
+		}
+		return nil, nil
+	}
+	if v.cfg.OnVerify != nil {
+		v.cfg.OnVerify(VerifyEvent{Reason: reasonOf(err), Err: errOrNil(err), Duration: time.Since(start), CacheHit: hit, Alg: alg})
+	}
+	if err != nil {
+		v.logReject(r, err)
+		return nil, err
+	}
+	if len(v.route.Scopes) > 0 && !c.HasScopes(v.route.Scopes...) {
+		err := &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: v.route.Scopes}
+		v.logReject(r, err)
+		return nil, err
+	}
+	if len(v.cfg.ClaimHeaders) > 0 {
+		v.forwardClaims(r, c)
+	}
+	rl := &v.cfg.RateLimit
+	if v.route.RateLimit != nil {
+		rl = v.route.RateLimit
+	}
+	if rl.enabled() {
+		if err := v.limit(w, r, c, rl); err != nil {
+			v.logReject(r, err)
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func errOrNil(e *Error) error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
+func reasonOf(e *Error) string {
+	if e == nil {
+		return "ok"
+	}
+	return Reason(e)
+}
+
+func (v *Verifier) logReject(r *http.Request, err *Error) {
+	l := v.cfg.Logger
+	if !l.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
+	l.LogAttrs(r.Context(), slog.LevelDebug, "jwtgate: request rejected",
+		slog.String("reason", Reason(err)),
+		slog.String("description", err.desc),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path))
+}
+
+// Handler verifies every request before next runs: it answers a rejected
+// request itself (through the ErrorHandler) and passes an accepted one on
+// with the claims in its context (ClaimsFromContext).
+func (v *Verifier) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := v.authenticate(w, r)
+		if err != nil {
+			v.WriteError(w, r, err)
+			return
+		}
+		if c != nil {
+			r = r.WithContext(ContextWithClaims(r.Context(), c))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RequireScopes returns middleware for a handler that already runs behind
+// v.Handler (or an adapter): it answers 403 insufficient_scope unless the
+// request's claims have every one of scopes, and 401 when there are no
+// claims at all.
+func (v *Verifier) RequireScopes(scopes ...string) func(http.Handler) http.Handler {
+	scopes = slices.Clone(scopes)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, ok := ClaimsFromContext(r.Context())
+			if !ok {
+				v.WriteError(w, r, errMissing)
+				return
+			}
+			if !c.HasScopes(scopes...) {
+				v.WriteError(w, r, &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: scopes})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
