@@ -202,18 +202,25 @@ func request(ctx context.Context, fullMethod string) *http.Request {
 	return r.WithContext(ctx)
 }
 
-// trailerHeaders are the parts of the Verifier's HTTP answer that mean
-// something to a gRPC client; the body and content headers do not.
-var trailerHeaders = []string{"WWW-Authenticate", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+// forwarded are the parts of the Verifier's HTTP answer that mean
+// something to a gRPC client (the body and content headers do not): the
+// canonical header name the Verifier sets, and the metadata key.
+var forwarded = [...]struct{ header, key string }{
+	{"Www-Authenticate", "www-authenticate"},
+	{"Retry-After", "retry-after"},
+	{"Ratelimit-Limit", "ratelimit-limit"},
+	{"Ratelimit-Remaining", "ratelimit-remaining"},
+	{"Ratelimit-Reset", "ratelimit-reset"},
+}
 
 func toMD(h http.Header) metadata.MD {
 	var md metadata.MD
-	for _, name := range trailerHeaders {
-		if vals := h[name]; len(vals) > 0 {
+	for _, f := range forwarded {
+		if vals := h[f.header]; len(vals) > 0 {
 			if md == nil {
-				md = make(metadata.MD, len(trailerHeaders))
+				md = make(metadata.MD, len(forwarded))
 			}
-			md[strings.ToLower(name)] = vals
+			md[f.key] = vals
 		}
 	}
 	return md
