@@ -19,7 +19,7 @@ func TestDepsStayOut(t *testing.T) {
 	}
 	for _, pkg := range strings.Fields(string(out)) {
 		for _, banned := range []string{"google.golang.org/grpc", "github.com/envoyproxy/", "github.com/jwtgate/jwtgate/grpcauth", "github.com/jwtgate/jwtgate/extauthz"} {
-			if pkg == banned || strings.HasPrefix(pkg, banned+"/") || strings.HasPrefix(pkg, banned) && strings.HasSuffix(banned, "/") {
+			if strings.HasPrefix(pkg, banned) {
 				t.Errorf("%s is linked by a plain middleware user", pkg)
 			}
 		}

@@ -191,13 +191,9 @@ func request(ctx context.Context, fullMethod string) *http.Request {
 		Body:       http.NoBody,
 		RequestURI: fullMethod,
 	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if vals := md["authorization"]; len(vals) > 0 {
-			r.Header["Authorization"] = vals
-		}
-		if a := md[":authority"]; len(a) == 1 {
-			r.Host = a[0]
-		}
+	// Just the one key: FromIncomingContext would copy all the metadata.
+	if vals := metadata.ValueFromIncomingContext(ctx, "authorization"); len(vals) > 0 {
+		r.Header["Authorization"] = vals
 	}
 	return r.WithContext(ctx)
 }
