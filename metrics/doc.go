@@ -14,10 +14,9 @@
 //	keys, _ := cache.New(ctx, cache.Config{URL: jwksURL, Observer: m.CacheObserver(cache.Observer{})})
 //	v, _ := middleware.New(middleware.Config{
 //		Keys:         keys,
-//		OnVerify:     m.OnVerify,
-//		ErrorHandler: m.ErrorHandler(nil),
-//		RateLimit:    middleware.RateLimit{Limiter: lim, OnDecision: m.OnRateLimit},
+//		OnVerify:  m.OnVerify,
+//		RateLimit: middleware.RateLimit{Limiter: lim, OnDecision: m.OnRateLimit},
 //	})
-//	mux.Handle("/api/", v.Handler(m.Accepted(api)))
+//	mux.Handle("/api/", v.Handler(api))
 //	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 package metrics

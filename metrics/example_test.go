@@ -29,10 +29,9 @@ func Example() {
 	defer keys.Close()
 	v, _ := middleware.New(middleware.Config{
 		Keys: keys, Issuers: []string{idp.Issuer()},
-		OnVerify:     m.OnVerify,
-		ErrorHandler: m.ErrorHandler(nil),
+		OnVerify: m.OnVerify,
 	})
-	h := v.Handler(m.Accepted(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	h := v.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 
 	tok, _ := idp.Mint(demo.Token{Subject: "alice"})
 	for _, token := range []string{tok, tok, ""} {

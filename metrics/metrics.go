@@ -36,7 +36,7 @@ type Config struct {
 }
 
 // Metrics is a Prometheus collector fed by jwtgate's hooks: the cache's
-// Observer, the Verifier's OnVerify and ErrorHandler, the rate limit's
+// Observer, the Verifier's OnVerify, the rate limit's
 // OnDecision and the limiters' Observer. Create it with New; the zero value
 // is not usable. Safe for concurrent use: every hook may be called from any
 // goroutine.
@@ -183,31 +183,31 @@ func (m *Metrics) ObserveRequest(err error) {
 	m.requests.WithLabelValues("rejected", middleware.Reason(err)).Inc()
 }
 
-// ErrorHandler returns a middleware.Config.ErrorHandler that counts the
-// rejection and then answers through next (nil means middleware.WriteError,
-// which answers with the rejecting Verifier's Realm and RetryAfter).
+// ErrorHandler returns next (nil: middleware.WriteError) unchanged.
+//
+// Deprecated: OnVerify counts every decided request, rejections included;
+// an ErrorHandler is only for a different response body.
 func (m *Metrics) ErrorHandler(next func(http.ResponseWriter, *http.Request, error)) func(http.ResponseWriter, *http.Request, error) {
 	if next == nil {
 		next = middleware.WriteError
 	}
-	return func(w http.ResponseWriter, r *http.Request, err error) {
-		m.ObserveRequest(err)
-		next(w, r, err)
-	}
+	return next
 }
 
-// Accepted wraps the handler that runs behind the Verifier, counting every
-// request that reaches it as accepted.
-func (m *Metrics) Accepted(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.ObserveRequest(nil)
-		next.ServeHTTP(w, r)
-	})
-}
+// Accepted returns next unchanged.
+//
+// Deprecated: OnVerify counts accepted requests.
+func (m *Metrics) Accepted(next http.Handler) http.Handler { return next }
 
-// OnVerify is a middleware.Config.OnVerify hook: verification latency and
-// verified-token cache hits and misses.
+// OnVerify is the middleware.Config.OnVerify hook, the one seam metrics
+// need: every decided request by outcome and reason, verification latency,
+// and verified-token cache hits and misses.
 func (m *Metrics) OnVerify(e middleware.VerifyEvent) {
+	m.ObserveRequest(e.Err)
+	if e.Recheck {
+		// RequireScopes' second look: no verification took place.
+		return
+	}
 	outcome := "ok"
 	if e.Err != nil {
 		outcome = "error"
@@ -216,7 +216,7 @@ func (m *Metrics) OnVerify(e middleware.VerifyEvent) {
 	switch {
 	case e.CacheHit:
 		m.tokenCache.WithLabelValues("hit").Inc()
-	case e.Reason == "missing" || e.Reason == "invalid_request" || e.Reason == "anonymous":
+	case e.Anonymous || e.Reason == "missing" || e.Reason == "invalid_request":
 		// No token was looked up.
 	default:
 		m.tokenCache.WithLabelValues("miss").Inc()

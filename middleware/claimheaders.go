@@ -9,18 +9,27 @@ import "net/http"
 // HTTP_X_USER).
 func (v *Verifier) forwardClaims(r *http.Request, c *Claims) {
 	v.stripClaimHeaders(r)
-	for name, header := range v.cfg.ClaimHeaders {
+	for name, header := range v.claimHeaders() {
 		if s, ok := c.String(name); ok && validHeaderValue(s) {
 			r.Header.Set(header, s)
 		}
 	}
 }
 
+// claimHeaders is the claim → header map in force: the route's, or else
+// the Verifier's.
+func (v *Verifier) claimHeaders() map[string]string {
+	if v.route.ClaimHeaders != nil {
+		return v.route.ClaimHeaders
+	}
+	return v.cfg.ClaimHeaders
+}
+
 // stripClaimHeaders deletes every header the client sent that an upstream
 // could take for a claim header (see forwardClaims).
 func (v *Verifier) stripClaimHeaders(r *http.Request) {
 	for sent := range r.Header {
-		for _, header := range v.cfg.ClaimHeaders {
+		for _, header := range v.claimHeaders() {
 			if sameHeaderName(sent, header) {
 				delete(r.Header, sent)
 				break

@@ -277,17 +277,8 @@ func (v *Verifier) checkClaims(c *Claims, p presence, now time.Time) *Error {
 			return errIssuer
 		}
 	}
-	if len(v.cfg.Audiences) > 0 {
-		ok := false
-		for _, a := range c.Audience {
-			if slices.Contains(v.cfg.Audiences, a) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return errAudience
-		}
+	if len(v.cfg.Audiences) > 0 && !anyAudience(c.Audience, v.cfg.Audiences) {
+		return errAudience
 	}
 	return nil
 }
@@ -309,6 +300,18 @@ func notBefore(c *Claims, p presence, leeway time.Duration) (int64, *Error) {
 		}
 	}
 	return at, err
+}
+
+// anyAudience reports whether the token's aud holds one of accepted,
+// compared exactly (RFC 7519 §4.1.3: a case-sensitive string; no
+// normalisation, so a trailing slash is another audience).
+func anyAudience(aud, accepted []string) bool {
+	for _, a := range aud {
+		if slices.Contains(accepted, a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *Verifier) runValidate(ctx context.Context, c *Claims) *Error {

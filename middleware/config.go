@@ -163,9 +163,12 @@ type Config struct {
 	// RetryAfter.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
-	// OnVerify is called once per request the Verifier decides on, with the
-	// outcome and how long verification took. It runs on the request path:
-	// keep it fast. Nil: nothing is reported.
+	// OnVerify is the observation seam: called once per request the
+	// Verifier decides on (Handler, Authenticate, adapters), at the end of
+	// authentication, with the outcome, its reason and how long
+	// verification took; RequireScopes reports its own rejections too. Not
+	// called by Verify. It runs on the request path: keep it fast. Nil:
+	// nothing is reported.
 	OnVerify func(VerifyEvent)
 	// Logger receives one debug line per rejected request with the reason
 	// (never the token), and from New one Warn line when iss or aud is not
@@ -177,14 +180,29 @@ type Config struct {
 	Now func() time.Time
 }
 
-// VerifyEvent describes one verification, for metrics.
+// VerifyEvent describes one request the Verifier decided, for metrics and
+// tracing: OnVerify gets exactly one per request, once authentication is
+// over (verification, the route's audiences and scopes, the rate limit).
 type VerifyEvent struct {
-	// Reason is Reason(Err): "ok", "expired", "signature", …
+	// Context is the request's, so that a tracer can parent a span on it.
+	Context context.Context
+	// Reason is Reason(Err): "ok" when the request was let through, else
+	// the stage and cause of the rejection ("expired", "signature",
+	// "scope", "rate_limited", …).
 	Reason string
-	// Err is nil when the token was accepted.
+	// Err is nil when the request was let through.
 	Err error
+	// Anonymous reports a request without a token that Optional let
+	// through (Reason "ok", no claims).
+	Anonymous bool
+	// Recheck marks the event of a RequireScopes rejection: the request
+	// was verified, and reported as let through, by the Verifier before;
+	// no verification took place for this event. (A route's scopes set
+	// with With are decided in the one event instead.)
+	Recheck bool
 	// Duration is the time spent extracting and verifying the token (not
-	// the rate limiter or the next handler).
+	// the rate limiter or the next handler); 0 for a rejection by
+	// RequireScopes, which runs after the Verifier.
 	Duration time.Duration
 	// CacheHit reports whether the verified-token cache answered.
 	CacheHit bool
@@ -249,6 +267,17 @@ func configErr(format string, args ...any) error {
 }
 
 var hmacMinLen = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
+
+// checkClaimHeaders refuses a claim → header mapping the Verifier cannot
+// honour: empty names, or a header that would overwrite the credential.
+func checkClaimHeaders(m map[string]string) error {
+	for name, h := range m {
+		if name == "" || h == "" || http.CanonicalHeaderKey(h) == "Authorization" {
+			return configErr("ClaimHeaders: bad mapping %q → %q", name, h)
+		}
+	}
+	return nil
+}
 
 // normalize fills c's defaults, copies what it shares with the caller and
 // validates it, one area at a time.
@@ -393,10 +422,8 @@ func (c *Config) normalizeClaims() error {
 	if len(c.RequiredClaims) > 64 {
 		return configErr("more than 64 RequiredClaims")
 	}
-	for name, h := range c.ClaimHeaders {
-		if name == "" || h == "" || http.CanonicalHeaderKey(h) == "Authorization" {
-			return configErr("ClaimHeaders: bad mapping %q → %q", name, h)
-		}
+	if err := checkClaimHeaders(c.ClaimHeaders); err != nil {
+		return err
 	}
 	return nil
 }

@@ -57,6 +57,10 @@ var (
 	ErrLimiterUnavailable = errors.New("middleware: rate limiter unavailable")
 )
 
+// errRouteConfig marks a route With could not apply (an invalid
+// Route.ClaimHeaders): not a sentinel for callers, and 500 on the wire.
+var errRouteConfig = errors.New("middleware: route misconfigured")
+
 // Error is the one typed error of this package: the sentinel (Kind), a short
 // description that is safe to show to the client, and, for ErrRateLimited,
 // the limiter's Decision. It never contains the token.

@@ -22,42 +22,65 @@ func (v *Verifier) Authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 }
 
 func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims, *Error) {
+	observe := v.cfg.OnVerify != nil
 	var start time.Time
-	if v.cfg.OnVerify != nil {
+	if observe {
 		start = time.Now()
+	}
+	if v.routeErr != nil {
+		// A route With could not apply fails closed.
+		return nil, v.routeErr
 	}
 	token, err := v.extract(r)
 	var (
-		c   *Claims
-		hit bool
-		alg string
+		c        *Claims
+		hit      bool
+		alg      string
+		verified time.Duration
 	)
 	if err == nil {
 		c, hit, err = v.verify(r.Context(), token, &alg)
-	} else if err == errMissing && v.cfg.Optional && len(v.route.Scopes) == 0 {
+	} else if err == errMissing && v.cfg.Optional && !v.route.requiresToken() {
 		// Anonymous, but the client must still not pass its own claim
 		// headers to the upstream as if they were verified. A route that
-		// requires scopes requires a token, whatever Optional says: letting
-		// an anonymous request through there would fail open.
+		// requires scopes or an audience requires a token, whatever
+		// Optional says: letting an anonymous request through there would
+		// fail open.
 		v.stripClaimHeaders(r)
-		if v.cfg.OnVerify != nil {
-			v.cfg.OnVerify(VerifyEvent{Reason: "anonymous", Duration: time.Since(start)})
+		if observe {
+			v.cfg.OnVerify(VerifyEvent{Context: r.Context(), Reason: "ok", Anonymous: true, Duration: time.Since(start)})
 		}
 		return nil, nil
 	}
-	if v.cfg.OnVerify != nil {
-		v.cfg.OnVerify(VerifyEvent{Reason: reasonOf(err), Err: errOrNil(err), Duration: time.Since(start), CacheHit: hit, Alg: alg})
+	if observe {
+		verified = time.Since(start)
+	}
+	if err == nil {
+		err = v.authorize(w, r, c)
+	}
+	if observe {
+		v.cfg.OnVerify(VerifyEvent{Context: r.Context(), Reason: reasonOf(err), Err: errOrNil(err),
+			Duration: verified, CacheHit: hit, Alg: alg})
 	}
 	if err != nil {
 		v.logReject(r, err)
 		return nil, err
 	}
-	if len(v.route.Scopes) > 0 && !c.HasScopes(v.route.Scopes...) {
-		err := &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: v.route.Scopes}
-		v.logReject(r, err)
-		return nil, err
+	return c, nil
+}
+
+// authorize applies what the route adds to a verified token: its
+// audiences, its scopes, the claim headers and the rate limit. These come
+// after the verified-token cache, so routes that differ only here share
+// one cache entry and one signature check per token.
+func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims) *Error {
+	if len(v.route.Audiences) > 0 && !anyAudience(c.Audience, v.route.Audiences) {
+		return errAudience
 	}
-	if len(v.cfg.ClaimHeaders) > 0 {
+	if len(v.route.Scopes) > 0 && !c.HasScopes(v.route.Scopes...) {
+		return &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: v.route.Scopes}
+	}
+	if len(v.claimHeaders()) > 0 {
 		v.forwardClaims(r, c)
 	}
 	rl := &v.cfg.RateLimit
@@ -65,12 +88,9 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 		rl = v.route.RateLimit
 	}
 	if rl.enabled() {
-		if err := v.limit(w, r, c, rl); err != nil {
-			v.logReject(r, err)
-			return nil, err
-		}
+		return v.limit(w, r, c, rl)
 	}
-	return c, nil
+	return nil
 }
 
 func errOrNil(e *Error) error {
@@ -125,12 +145,20 @@ func (v *Verifier) RequireScopes(scopes ...string) func(http.Handler) http.Handl
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, ok := ClaimsFromContext(r.Context())
-			if !ok {
-				v.WriteError(w, r, errMissing)
-				return
+			var err *Error
+			switch {
+			case !ok:
+				err = errMissing
+			case !c.HasScopes(scopes...):
+				err = &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: scopes}
 			}
-			if !c.HasScopes(scopes...) {
-				v.WriteError(w, r, &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: scopes})
+			if err != nil {
+				// A second check after Handler: its rejection is an
+				// event of its own.
+				if v.cfg.OnVerify != nil {
+					v.cfg.OnVerify(VerifyEvent{Context: r.Context(), Reason: Reason(err), Err: err, Recheck: true})
+				}
+				v.WriteError(w, r, err)
 				return
 			}
 			next.ServeHTTP(w, r)

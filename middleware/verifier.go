@@ -13,7 +13,8 @@ import (
 // use and starts no goroutines, so it needs no Close.
 type Verifier struct {
 	*shared
-	route Route
+	route    Route
+	routeErr *Error // With could not apply route: every request fails closed
 }
 
 // shared is what every Verifier derived with With uses together.
@@ -36,6 +37,24 @@ type Route struct {
 	// RateLimit replaces the Verifier's RateLimit for this route. Nil: the
 	// Verifier's. A pointer to a zero RateLimit turns limiting off here.
 	RateLimit *RateLimit
+	// Audiences, when set, are the aud values accepted on this route (any
+	// one must be in the token's aud, compared exactly), on top of the
+	// Verifier's Audiences: a Verifier for several routes can accept the
+	// union and each route narrow it. Checked after the verified-token
+	// cache, like Scopes (401 invalid_token, "audience not accepted").
+	// Nil: only the Verifier's check. With on a derived Verifier replaces
+	// it.
+	Audiences []string
+	// ClaimHeaders, when not nil, replaces the Verifier's ClaimHeaders on
+	// this route (same rules; an empty map forwards nothing). With on a
+	// derived Verifier replaces it.
+	ClaimHeaders map[string]string
+}
+
+// requiresToken reports whether the route can only be decided with a
+// token, so that Optional must not let an anonymous request through.
+func (rt *Route) requiresToken() bool {
+	return len(rt.Scopes) > 0 || len(rt.Audiences) > 0
 }
 
 // New checks cfg, fills its defaults and returns a Verifier. A bad Config is
@@ -107,17 +126,35 @@ func warnUnchecked(cfg *Config) {
 
 // With returns a Verifier for one route: it shares v's keys and
 // verified-token cache and adds the route's requirements to v's own (scopes
-// accumulate; a non-nil RateLimit replaces the one in force). rt is copied,
+// accumulate; a non-nil RateLimit, non-empty Audiences and non-nil
+// ClaimHeaders replace the ones in force). A Route with an invalid
+// ClaimHeaders mapping (as Config.ClaimHeaders would be refused by New)
+// yields a Verifier that answers every request with 500, and logs an
+// error once. rt is copied,
 // its slices and maps included. Cheap; call it
 // once per route when building the router.
 func (v *Verifier) With(rt Route) *Verifier {
-	merged := Route{Scopes: slices.Concat(v.route.Scopes, rt.Scopes), RateLimit: v.route.RateLimit}
+	merged := Route{Scopes: slices.Concat(v.route.Scopes, rt.Scopes), RateLimit: v.route.RateLimit,
+		Audiences: v.route.Audiences, ClaimHeaders: v.route.ClaimHeaders}
 	if rt.RateLimit != nil {
 		rl := *rt.RateLimit
 		rl.Tiers = maps.Clone(rl.Tiers)
 		merged.RateLimit = &rl
 	}
-	return &Verifier{shared: v.shared, route: merged}
+	if len(rt.Audiences) > 0 {
+		merged.Audiences = slices.Clone(rt.Audiences)
+	}
+	if rt.ClaimHeaders != nil {
+		merged.ClaimHeaders = maps.Clone(rt.ClaimHeaders)
+	}
+	d := &Verifier{shared: v.shared, route: merged, routeErr: v.routeErr}
+	if err := checkClaimHeaders(merged.ClaimHeaders); err != nil {
+		// With cannot return an error; the route it was asked for is not
+		// served half-configured but refused (500), and said so once.
+		v.cfg.Logger.Error("jwtgate: route refused: every request on it is answered 500", slog.Any("err", err))
+		d.routeErr = &Error{kind: errRouteConfig, desc: "internal error", cause: err}
+	}
+	return d
 }
 
 // Verify checks token (the compact JWS, without "Bearer ") and returns its

@@ -199,7 +199,6 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 		ClaimHeaders:   rc.ClaimHeaders,
 		Logger:         g.log,
 		OnVerify:       g.metrics.OnVerify,
-		ErrorHandler:   g.metrics.ErrorHandler(middleware.WriteError),
 	}
 	if *rc.Rate > 0 {
 		lim, err := g.limiter(i, rc)
@@ -269,7 +268,7 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 			writeJSONError(w, http.StatusBadGateway, "bad_gateway", "upstream unavailable")
 		},
 	}
-	return stripReservedHandler(v.Handler(g.metrics.Accepted(rp))), nil
+	return stripReservedHandler(v.Handler(rp)), nil
 }
 
 // ReservedHeaderPrefix is the gateway's header namespace: upstreams may
