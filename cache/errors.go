@@ -9,7 +9,18 @@ import (
 // ever loaded, or the last good one is stale beyond MaxStale. It is an
 // infrastructure condition (HTTP 503), never the client's fault, and is
 // distinct from jwkset.ErrKeyNotFound (an unknown kid, HTTP 401).
-var ErrKeysUnavailable = errors.New("cache: keys unavailable")
+//
+// Besides errors.Is, it is recognised by its KeysUnavailable method, so a
+// consumer (the middleware) can tell it apart without importing this
+// package: errors.As(err, &x) with x an interface{ KeysUnavailable() bool }.
+var ErrKeysUnavailable error = keysUnavailable{}
+
+type keysUnavailable struct{}
+
+func (keysUnavailable) Error() string { return "cache: keys unavailable" }
+
+// KeysUnavailable marks the error as "no keys to judge the token with".
+func (keysUnavailable) KeysUnavailable() bool { return true }
 
 var (
 	// ErrReadOnly is returned (wrapped) by the write half of jwkset.Storage:

@@ -10,7 +10,6 @@ import (
 
 	"github.com/MicahParks/jwkset"
 
-	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/internal/jwkcheck"
 )
 
@@ -124,9 +123,20 @@ func (v *Verifier) uniqueUsable(ctx context.Context, ks *keySource, j *jws, firs
 	return found, nil
 }
 
+// keysUnavailable reports whether a key provider's error says it has no
+// keys to judge with (cache.ErrKeysUnavailable does), found by capability
+// so that this package need not import the cache's.
+func keysUnavailable(err error) bool {
+	u, ok := errors.AsType[interface {
+		error
+		KeysUnavailable() bool
+	}](err)
+	return ok && u.KeysUnavailable()
+}
+
 func storageErr(err error) *Error {
 	switch {
-	case errors.Is(err, cache.ErrKeysUnavailable):
+	case keysUnavailable(err):
 		// Checked first: a kid the cache could not look for because the
 		// provider is failing wraps both, and the client did nothing wrong.
 		return &Error{kind: ErrKeysUnavailable, desc: "keys unavailable", cause: err}

@@ -24,6 +24,7 @@ import (
 	"github.com/jwtgate/jwtgate/internal/redistest"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/ratelimit"
+	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
 )
 
 const (
@@ -91,14 +92,14 @@ func replica(t *testing.T, keys replicaKeys, rl middleware.RateLimit) http.Handl
 	}))
 }
 
-func redisLimiter(t *testing.T, cfg ratelimit.RedisConfig) *ratelimit.Redis {
+func redisLimiter(t *testing.T, cfg redislimit.Config) *redislimit.Limiter {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	l, err := ratelimit.NewRedis(cfg)
+	l, err := redislimit.New(cfg)
 	if err != nil {
-		t.Fatalf("ratelimit.NewRedis: %v", err)
+		t.Fatalf("redislimit.New: %v", err)
 	}
 	t.Cleanup(func() { _ = l.Close() })
 	return l
@@ -133,7 +134,7 @@ func TestReplicasShareOneRedisLimitExactly(t *testing.T) {
 	keys := newReplicaKeys(t)
 	// One unit an hour, bursts of 5: nothing refills during the test. A
 	// generous Timeout: this test is about exactness, not deadlines.
-	cfg := ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 5, Timeout: 5 * time.Second}
+	cfg := redislimit.Config{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 5, Timeout: 5 * time.Second}
 	replicas := []http.Handler{
 		replica(t, keys, middleware.RateLimit{Limiter: redisLimiter(t, cfg)}),
 		replica(t, keys, middleware.RateLimit{Limiter: redisLimiter(t, cfg)}),
@@ -206,7 +207,7 @@ func TestReplicasRedisCostAndTiers(t *testing.T) {
 	srv := redistest.Start(t)
 	keys := newReplicaKeys(t)
 	newTiers := func() middleware.RateLimit {
-		base := ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1, Period: time.Hour, Timeout: 5 * time.Second}
+		base := redislimit.Config{Addr: srv.Addr, Rate: 1, Period: time.Hour, Timeout: 5 * time.Second}
 		free, pro := base, base
 		free.Prefix, free.Burst = "test:free:", 4
 		pro.Prefix, pro.Burst = "test:pro:", 20
@@ -263,7 +264,7 @@ func TestReplicasRedisCostAndTiers(t *testing.T) {
 func TestReplicasWhenRedisFails(t *testing.T) {
 	srv := redistest.Start(t)
 	keys := newReplicaKeys(t)
-	base := ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 2, Timeout: 250 * time.Millisecond, BreakerFailures: -1}
+	base := redislimit.Config{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 2, Timeout: 250 * time.Millisecond, BreakerFailures: -1}
 	open, closed := base, base
 	open.FailurePolicy, closed.FailurePolicy = ratelimit.FailOpen, ratelimit.FailClosed
 	closed.Prefix = "test:closed:"

@@ -11,11 +11,13 @@
 //     bounded by MaxKeys (default 100,000), least recently used keys being
 //     forgotten; a forgotten key comes back with a full bucket. Each replica
 //     counts on its own.
-//   - [Redis] keeps the buckets in Redis (GCRA, github.com/go-redis/redis_rate),
-//     so every replica shares one limit exactly. Each call waits at most
-//     Timeout (default 50ms); when Redis is down or slow, the
-//     [FailurePolicy] decides (default [FailOpen]: allow, count, log) and
-//     the limiter goes back to Redis by itself when it returns.
+//   - Package ratelimit/redislimit keeps the buckets in Redis (GCRA,
+//     github.com/go-redis/redis_rate), so every replica shares one limit
+//     exactly. Each call waits at most Timeout (default 50ms); when Redis is
+//     down or slow, the [FailurePolicy] decides (default [FailOpen]: allow,
+//     count, log) and the limiter goes back to Redis by itself when it
+//     returns. It is a package of its own so that a program that never
+//     uses Redis does not link go-redis.
 //
 // A Limiter is keyed by what the caller passes: key by a verified subject,
 // never by a raw header or a client address, so that a client cannot mint
@@ -31,7 +33,7 @@
 //
 // Shared across replicas:
 //
-//	lim, err := ratelimit.NewRedis(ratelimit.RedisConfig{
+//	lim, err := redislimit.New(redislimit.Config{
 //		Addr: "redis:6379", Rate: 10, Burst: 20,
 //		FailurePolicy: ratelimit.FailLocal, // when Redis is down: per-replica limits,
 //		Replicas:      3,                   // each a third of the shared one
@@ -39,7 +41,7 @@
 //	if err != nil { ... }
 //	defer lim.Close()
 //
-// Observers: both configs take an Observer func([Event]) called after each
+// Observers: LocalConfig and redislimit.Config take an Observer func([Event]) called after each
 // decision (allowed, limited, or error with the policy's answer), for a
 // metrics package to count; this package imports no metrics library.
 package ratelimit

@@ -7,7 +7,7 @@ import (
 
 var (
 	// ErrInvalidConfig is wrapped by every configuration error that NewLocal
-	// and NewRedis return; the detail is a *ConfigError.
+	// and redislimit.New return; the detail is a *ConfigError.
 	ErrInvalidConfig = errors.New("ratelimit: invalid config")
 
 	// ErrInvalidCost is returned by Allow for a negative cost.
@@ -22,7 +22,7 @@ var (
 // ConfigError says which configuration field is wrong and why.
 // errors.Is(err, ErrInvalidConfig) is true for it.
 type ConfigError struct {
-	Field  string // the field's name in LocalConfig or RedisConfig
+	Field  string // the field's name in LocalConfig or redislimit.Config
 	Reason string
 }
 

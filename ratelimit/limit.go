@@ -1,74 +1,31 @@
 package ratelimit
 
 import (
-	"math"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/jwtgate/jwtgate/ratelimit/internal/bucket"
 )
 
-// limit is a validated rate shared by Local and Redis: rate units earned per
-// period, into a bucket that holds at most burst units.
-type limit struct {
-	rate   int
-	period time.Duration
-	burst  int
-	perSec rate.Limit // units earned per second
+// newLimit validates a rate for LocalConfig and redislimit.Config-like configs
+// and fills the documented defaults (period one second, burst = rate).
+func newLimit(rateN int, period time.Duration, burst int) (bucket.Limit, error) {
+	l, field, reason := bucket.New(rateN, period, burst)
+	if field != "" {
+		return bucket.Limit{}, &ConfigError{Field: field, Reason: reason}
+	}
+	return l, nil
 }
 
-// newLimit fills the documented defaults (period one second, burst = rate)
-// and rejects what cannot work.
-func newLimit(rateN int, period time.Duration, burst int) (limit, error) {
-	if rateN <= 0 {
-		return limit{}, &ConfigError{Field: "Rate", Reason: "must be positive"}
-	}
-	if period < 0 {
-		return limit{}, &ConfigError{Field: "Period", Reason: "must not be negative"}
-	}
-	if period == 0 {
-		period = time.Second
-	}
-	if burst < 0 {
-		return limit{}, &ConfigError{Field: "Burst", Reason: "must not be negative"}
-	}
-	if burst == 0 {
-		burst = rateN
-	}
-	return limit{
-		rate:   rateN,
-		period: period,
-		burst:  burst,
-		perSec: rate.Limit(float64(rateN) / period.Seconds()),
-	}, nil
-}
-
-// earn is how long the bucket takes to earn units, plus a nanosecond so that
-// waiting that long is always enough despite float rounding.
-func (l limit) earn(units float64) time.Duration {
-	if units <= 0 {
-		return 0
-	}
-	ns := math.Floor(units/float64(l.perSec)*1e9) + 1
-	if ns >= math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return time.Duration(ns)
-}
-
-// tooCostly is the decision for a cost above the burst: never allowed, and
-// the suggested back-off is one full refill.
-func (l limit) tooCostly(remaining int, resetAfter time.Duration) Decision {
+// TooCostly is the decision for a cost above l's burst: never allowed, and
+// the suggested back-off is one full refill. For limiters built on this
+// package's arithmetic (the Redis limiter).
+func tooCostly(l bucket.Limit, remaining int, resetAfter time.Duration) Decision {
 	return Decision{
 		Allowed:          false,
-		Limit:            l.burst,
+		Limit:            l.Burst,
 		Remaining:        remaining,
 		ResetAfter:       resetAfter,
-		RetryAfter:       l.earn(float64(l.burst)),
+		RetryAfter:       l.Earn(float64(l.Burst)),
 		CostExceedsLimit: true,
 	}
-}
-
-// earnOne is the exact time one unit takes (the GCRA emission interval).
-func (l limit) earnOne() time.Duration {
-	return time.Duration(float64(l.period) / float64(l.rate))
 }

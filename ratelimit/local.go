@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jwtgate/jwtgate/ratelimit/internal/bucket"
 	"golang.org/x/time/rate"
 )
 
@@ -68,7 +69,7 @@ type LocalConfig struct {
 // Local starts no goroutines and needs no Close. Its zero value is not
 // usable; use NewLocal. It is safe for concurrent use.
 type Local struct {
-	lim     limit
+	lim     bucket.Limit
 	maxKey  int
 	now     func() time.Time
 	observe func(Event)
@@ -156,7 +157,7 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 // is ErrInvalidCost.
 func (l *Local) Allow(_ context.Context, key string, cost int) (Decision, error) {
 	if cost < 0 {
-		return Decision{Limit: l.lim.burst}, ErrInvalidCost
+		return Decision{Limit: l.lim.Burst}, ErrInvalidCost
 	}
 	d := l.allow(key, cost)
 	if l.observe != nil {
@@ -170,14 +171,9 @@ func (l *Local) Allow(_ context.Context, key string, cost int) (Decision, error)
 }
 
 func (l *Local) allow(key string, cost int) Decision {
-	return l.allowBound(boundKey(key, l.maxKey), cost)
-}
-
-// allowBound is allow for a key already bounded by boundKey (with the same
-// MaxKeyBytes), which a Redis limiter has computed for its own use.
-func (l *Local) allowBound(key string, cost int) Decision {
+	key = bucket.BoundKey(key, l.maxKey)
 	s := &l.shards[maphash.String(l.seed, key)&l.mask]
-	burst := l.lim.burst
+	burst := l.lim.Burst
 
 	if cost > burst {
 		// Never allowed: report the key's state without tracking a new key.
@@ -187,7 +183,7 @@ func (l *Local) allowBound(key string, cost int) Decision {
 			tokens = e.bucket.TokensAt(l.now())
 		}
 		s.mu.Unlock()
-		return l.lim.tooCostly(remaining(tokens), l.lim.earn(float64(burst)-tokens))
+		return tooCostly(l.lim, remaining(tokens), l.lim.Earn(float64(burst)-tokens))
 	}
 
 	s.mu.Lock()
@@ -209,21 +205,24 @@ func (l *Local) allowBound(key string, cost int) Decision {
 		Allowed:    ok,
 		Limit:      burst,
 		Remaining:  remaining(tokens),
-		ResetAfter: l.lim.earn(float64(burst) - tokens),
+		ResetAfter: l.lim.Earn(float64(burst) - tokens),
 	}
 	if !ok {
-		d.RetryAfter = l.lim.earn(float64(cost) - tokens)
+		d.RetryAfter = l.lim.Earn(float64(cost) - tokens)
 	}
 	return d
 }
 
-// setEmptyAt sets the bucket of key (already bounded by boundKey) to what
-// it would hold had it been empty at emptyAt, tracking the key if it is
-// new. A Redis limiter uses it to keep its FailLocal fallback where Redis
-// says the key is. x/time/rate has no way to set tokens, so the bucket is
-// made full at the zero time (see admit) and spent whole at emptyAt; later
-// calls earn from emptyAt on, up to the burst.
-func (l *Local) setEmptyAt(key string, emptyAt time.Time) {
+// SetEmptyAt sets key's bucket to what it would hold had it been empty at
+// emptyAt (it has been earning since, up to the burst), tracking the key if
+// it is new; an emptyAt after now means empty now. It is for a limiter that
+// takes over from a shared store: the Redis limiter keeps its FailLocal
+// fallback where Redis last said each key is, so an outage neither forgets
+// what a key spent nor hands it a fresh burst.
+func (l *Local) SetEmptyAt(key string, emptyAt time.Time) {
+	key = bucket.BoundKey(key, l.maxKey)
+	// x/time/rate has no way to set tokens: the bucket is made full at the
+	// zero time (see admit) and spent whole at emptyAt.
 	s := &l.shards[maphash.String(l.seed, key)&l.mask]
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,13 +238,13 @@ func (l *Local) setEmptyAt(key string, emptyAt time.Time) {
 		s.unlink(e)
 		s.pushFront(e)
 	}
-	e.bucket.SetLimitAt(time.Time{}, l.lim.perSec)
-	e.bucket.AllowN(emptyAt, l.lim.burst)
+	e.bucket.SetLimitAt(time.Time{}, l.lim.PerSec)
+	e.bucket.AllowN(emptyAt, l.lim.Burst)
 }
 
 // admit adds key with a full bucket, evicting the least recently used key
 // when the shard is full (its entry is reused). Called with s.mu held.
-func (s *shard) admit(key string, lim limit) *entry {
+func (s *shard) admit(key string, lim bucket.Limit) *entry {
 	var e *entry
 	if len(s.m) >= s.capacity {
 		e = s.lru.prev
@@ -253,12 +252,12 @@ func (s *shard) admit(key string, lim limit) *entry {
 		delete(s.m, e.key)
 	} else {
 		e = new(entry)
-		e.bucket.SetBurstAt(time.Time{}, lim.burst)
+		e.bucket.SetBurstAt(time.Time{}, lim.Burst)
 	}
 	// Setting the limit "at" the zero time leaves the bucket's last update
 	// there, so the first AllowN sees centuries of refill: a full bucket,
 	// for a new entry and a reused one alike, without allocating.
-	e.bucket.SetLimitAt(time.Time{}, lim.perSec)
+	e.bucket.SetLimitAt(time.Time{}, lim.PerSec)
 	e.key = key
 	s.m[key] = e
 	s.pushFront(e)

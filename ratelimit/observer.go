@@ -32,7 +32,7 @@ func (o Outcome) String() string {
 }
 
 // Event describes one Allow call. It is passed by value to the Observer
-// hooks of LocalConfig and RedisConfig, and is only valid during the call;
+// hooks of LocalConfig and redislimit.Config, and is only valid during the call;
 // copy what you keep. Future versions may add fields.
 //
 // A metrics package typically counts events by Backend and Outcome (and

@@ -25,6 +25,7 @@ import (
 	"github.com/jwtgate/jwtgate/metrics"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/ratelimit"
+	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
 )
 
 // Deps are the gateway's replaceable parts. The zero value is usable.
@@ -339,7 +340,7 @@ func (g *Gateway) limiter(i int, rc Route) (ratelimit.Limiter, error) {
 			Rate: n, Period: period, Burst: *rc.Burst, Observer: g.metrics.OnLimiterEvent,
 		})
 	}
-	r, err := ratelimit.NewRedis(ratelimit.RedisConfig{
+	r, err := redislimit.New(redislimit.Config{
 		Addr:   g.cfg.Redis,
 		Prefix: fmt.Sprintf("jwtgate:rl:route%d:", i),
 		Rate:   n, Period: period, Burst: *rc.Burst,

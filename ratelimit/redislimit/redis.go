@@ -1,4 +1,4 @@
-package ratelimit
+package redislimit
 
 import (
 	"context"
@@ -11,58 +11,15 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/jwtgate/jwtgate/ratelimit"
+	"github.com/jwtgate/jwtgate/ratelimit/internal/bucket"
 	"github.com/redis/go-redis/v9"
 )
 
-// FailurePolicy says what a Redis limiter answers when Redis cannot be used
-// (down, slow past Timeout, erroring). Every such decision has
-// Decision.Degraded set, is counted (Stats), reaches the Observer as
-// OutcomeError, and the first one after a success is logged at Warn level
-// (and the recovery at Info), so an outage shows without flooding the log.
-type FailurePolicy uint8
-
+// Defaults for Config.
 const (
-	// FailOpen allows the request, as if the key's bucket were full:
-	// Remaining is Limit-cost and ResetAfter the time to earn cost back.
-	// A cost above the burst is still refused. It is the default: a
-	// rate-limit store outage should not become an outage of the service.
-	FailOpen FailurePolicy = iota
-	// FailClosed denies the request: Remaining 0, ResetAfter one full
-	// refill, RetryAfter one second.
-	FailClosed
-	// FailLocal asks an in-process Local limiter, which enforces this
-	// replica's share of the limit (RedisConfig.Replicas) and starts each
-	// key from what Redis last reported for it, so an outage neither
-	// forgets what a key has spent nor hands it a fresh burst. With
-	// Replicas set to the number of replicas N, for every key and every
-	// time T into an outage the replicas together allow at most
-	// Burst + Rate·T/Period units (what one shared bucket allows a key
-	// that starts full), and at most S + Rate·T/Period when every replica
-	// had decided the key through Redis, S being the most any of them
-	// last saw left (plus what it earned since). Each share is at least
-	// one unit, so with Burst below Replicas read Replicas for Burst.
-	// Replicas left at 0 means each replica enforces the whole limit: N
-	// replicas allow up to N times the above.
-	FailLocal
-)
-
-// String returns "open", "closed" or "local".
-func (p FailurePolicy) String() string {
-	switch p {
-	case FailOpen:
-		return "open"
-	case FailClosed:
-		return "closed"
-	case FailLocal:
-		return "local"
-	}
-	return fmt.Sprintf("FailurePolicy(%d)", uint8(p))
-}
-
-// Defaults for RedisConfig.
-const (
-	DefaultRedisPrefix     = "jwtgate:rl:"
-	DefaultRedisTimeout    = 50 * time.Millisecond
+	DefaultPrefix          = "jwtgate:rl:"
+	DefaultTimeout         = 50 * time.Millisecond
 	DefaultBreakerFailures = 3
 	DefaultBreakerCooldown = time.Second
 	// failClosedRetryAfter is the Retry-After of a FailClosed denial: long
@@ -71,14 +28,14 @@ const (
 	failClosedRetryAfter = time.Second
 )
 
-// RedisConfig configures NewRedis. The zero value is not usable: Rate and
+// Config configures New. The zero value is not usable: Rate and
 // one of Client or Addr must be set; every other field has a default.
-type RedisConfig struct {
+type Config struct {
 	// Client is the Redis client to use; several limiters (tiers, routes)
 	// may share one. It must honour context deadlines, or Timeout cannot
 	// hold: for *redis.Client, *redis.ClusterClient and *redis.Ring
-	// NewRedis requires ContextTimeoutEnabled. Close never closes a client
-	// it was given. nil means NewRedis makes its own client for Addr.
+	// New requires ContextTimeoutEnabled. Close never closes a client
+	// it was given. nil means New makes its own client for Addr.
 	Client redis.UniversalClient
 	// Addr is the "host:port" of the Redis server, used when Client is
 	// nil. The client made for it honours deadlines, retries a failed
@@ -104,7 +61,7 @@ type RedisConfig struct {
 	Timeout time.Duration
 	// FailurePolicy is what to answer when Redis cannot be used. The zero
 	// value is FailOpen.
-	FailurePolicy FailurePolicy
+	FailurePolicy ratelimit.FailurePolicy
 	// LocalMaxKeys bounds the FailLocal fallback limiter's keys. 0 means
 	// DefaultMaxKeys. Ignored for other policies.
 	LocalMaxKeys int
@@ -135,16 +92,16 @@ type RedisConfig struct {
 	// Redis fails after a success, one Info when it answers again, however
 	// many requests the outage sees. nil means slog.Default(). go-redis's
 	// own lines (failed dials) go to slog.Default() at Debug, whatever
-	// Logger is: see NewRedis.
+	// Logger is: see New.
 	Logger *slog.Logger
 	// Observer, when not nil, is called after every decision, on the
 	// calling goroutine, with no lock held. It must be fast and safe for
 	// concurrent use. nil means no calls.
-	Observer func(Event)
+	Observer func(ratelimit.Event)
 }
 
-// RedisStats are a Redis limiter's counters since NewRedis.
-type RedisStats struct {
+// Stats are a Redis limiter's counters since New.
+type Stats struct {
 	// RedisErrors counts calls to Redis that failed or ran past Timeout.
 	RedisErrors uint64
 	// PolicyDecisions counts decisions made by the failure policy (after
@@ -165,10 +122,10 @@ type RedisStats struct {
 // call tries Redis again, and after BreakerFailures failures in a row one
 // call per BreakerCooldown does.
 //
-// Its zero value is not usable; use NewRedis. It is safe for concurrent use.
-// Close releases the client if NewRedis made it.
-type Redis struct {
-	lim      limit
+// Its zero value is not usable; use New. It is safe for concurrent use.
+// Close releases the client if New made it.
+type Limiter struct {
+	lim      bucket.Limit
 	rl       *redis_rate.Limiter
 	rlimit   redis_rate.Limit
 	client   redis.UniversalClient
@@ -176,11 +133,11 @@ type Redis struct {
 	prefix   string
 	maxKey   int
 	timeout  time.Duration
-	policy   FailurePolicy
-	local    *Local // FailLocal only
+	policy   ratelimit.FailurePolicy
+	local    *ratelimit.Local // FailLocal only
 	now      func() time.Time
 	log      *slog.Logger
-	observe  func(Event)
+	observe  func(ratelimit.Event)
 	breaker  backoff
 	down     atomic.Bool           // between a logged outage and its logged recovery
 	lastErr  atomic.Pointer[error] // the latest Redis failure, for skipped calls
@@ -193,25 +150,25 @@ type Redis struct {
 	fullRefill time.Duration
 }
 
-var _ Limiter = (*Redis)(nil)
+var _ ratelimit.Limiter = (*Limiter)(nil)
 
-// NewRedis validates cfg, fills its defaults and returns a limiter. It does
+// New validates cfg, fills its defaults and returns a limiter. It does
 // not contact Redis: a Redis that is down at start is not an error, the
 // failure policy covers it.
 //
-// The first successful NewRedis in a process routes go-redis's own log
+// The first successful New in a process routes go-redis's own log
 // (process-wide, see redis.SetLogger) to slog.Default(): failed dials at
 // Debug, since the limiter logs the outage itself, anything else at Warn,
 // instead of unstructured lines on stderr. Call redis.SetLogger afterwards
-// to send them elsewhere; NewRedis does not set it again.
-func NewRedis(cfg RedisConfig) (*Redis, error) {
+// to send them elsewhere; New does not set it again.
+func New(cfg Config) (*Limiter, error) {
 	lim, err := newLimit(cfg.Rate, cfg.Period, cfg.Burst)
 	if err != nil {
 		return nil, err
 	}
-	r := &Redis{
+	r := &Limiter{
 		lim:     lim,
-		rlimit:  redis_rate.Limit{Rate: lim.rate, Burst: lim.burst, Period: lim.period},
+		rlimit:  redis_rate.Limit{Rate: lim.Rate, Burst: lim.Burst, Period: lim.Period},
 		prefix:  cfg.Prefix,
 		timeout: cfg.Timeout,
 		policy:  cfg.FailurePolicy,
@@ -219,18 +176,18 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		log:     cfg.Logger,
 		observe: cfg.Observer,
 	}
-	r.fullRefill = lim.earn(float64(lim.burst))
+	r.fullRefill = lim.Earn(float64(lim.Burst))
 	if r.prefix == "" {
-		r.prefix = DefaultRedisPrefix
+		r.prefix = DefaultPrefix
 	}
 	if r.maxKey, err = maxKeyBytes(cfg.MaxKeyBytes); err != nil {
 		return nil, err
 	}
 	switch {
 	case r.timeout < 0:
-		return nil, &ConfigError{Field: "Timeout", Reason: "must not be negative"}
+		return nil, &ratelimit.ConfigError{Field: "Timeout", Reason: "must not be negative"}
 	case r.timeout == 0:
-		r.timeout = DefaultRedisTimeout
+		r.timeout = DefaultTimeout
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -239,32 +196,32 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		r.log = slog.Default()
 	}
 	switch r.policy {
-	case FailOpen, FailClosed:
-	case FailLocal:
+	case ratelimit.FailOpen, ratelimit.FailClosed:
+	case ratelimit.FailLocal:
 		n := cfg.Replicas
 		switch {
 		case n < 0:
-			return nil, &ConfigError{Field: "Replicas", Reason: "must not be negative"}
+			return nil, &ratelimit.ConfigError{Field: "Replicas", Reason: "must not be negative"}
 		case n == 0:
 			n = 1
-		case lim.period > math.MaxInt64/time.Duration(n):
-			return nil, &ConfigError{Field: "Replicas", Reason: "too large for Period"}
+		case lim.Period > math.MaxInt64/time.Duration(n):
+			return nil, &ratelimit.ConfigError{Field: "Replicas", Reason: "too large for Period"}
 		}
 		// Rate/n per Period is Rate per n Periods: the share stays in
 		// whole units, which is what LocalConfig takes.
-		r.local, err = NewLocal(LocalConfig{
-			Rate: lim.rate, Period: lim.period * time.Duration(n), Burst: max(lim.burst/n, 1),
+		r.local, err = ratelimit.NewLocal(ratelimit.LocalConfig{
+			Rate: lim.Rate, Period: lim.Period * time.Duration(n), Burst: max(lim.Burst/n, 1),
 			MaxKeys: cfg.LocalMaxKeys, MaxKeyBytes: r.maxKey, Now: r.now,
 		})
 		if err != nil {
-			var ce *ConfigError
+			var ce *ratelimit.ConfigError
 			if errors.As(err, &ce) {
 				ce.Field = "Local" + ce.Field
 			}
 			return nil, err
 		}
 	default:
-		return nil, &ConfigError{Field: "FailurePolicy", Reason: fmt.Sprintf("unknown policy %d", uint8(r.policy))}
+		return nil, &ratelimit.ConfigError{Field: "FailurePolicy", Reason: fmt.Sprintf("unknown policy %d", uint8(r.policy))}
 	}
 	switch n := cfg.BreakerFailures; {
 	case n < 0:
@@ -276,7 +233,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	}
 	switch c := cfg.BreakerCooldown; {
 	case c < 0:
-		return nil, &ConfigError{Field: "BreakerCooldown", Reason: "must not be negative"}
+		return nil, &ratelimit.ConfigError{Field: "BreakerCooldown", Reason: "must not be negative"}
 	case c == 0:
 		r.breaker.cooldown = DefaultBreakerCooldown
 	default:
@@ -286,7 +243,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	switch c := cfg.Client.(type) {
 	case nil:
 		if cfg.Addr == "" {
-			return nil, &ConfigError{Field: "Addr", Reason: "set Client or Addr"}
+			return nil, &ratelimit.ConfigError{Field: "Addr", Reason: "set Client or Addr"}
 		}
 		r.client = redis.NewClient(&redis.Options{
 			Addr:                  cfg.Addr,
@@ -339,36 +296,36 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 }
 
 func errNoContextTimeout() error {
-	return &ConfigError{Field: "Client", Reason: "needs ContextTimeoutEnabled so that Timeout holds"}
+	return &ratelimit.ConfigError{Field: "Client", Reason: "needs ContextTimeoutEnabled so that Timeout holds"}
 }
 
-func errNilClient() error { return &ConfigError{Field: "Client", Reason: "is a nil pointer"} }
+func errNilClient() error { return &ratelimit.ConfigError{Field: "Client", Reason: "is a nil pointer"} }
 
 // Allow spends cost units of key's shared bucket if it holds that many.
 // A cost above the burst is refused with CostExceedsLimit (nothing is
 // spent); a negative cost is ErrInvalidCost. When Redis cannot be used the
 // failure policy decides and the error is nil; the error is the caller's
 // own ctx.Err() (wrapped) when ctx ends before Redis answers.
-func (r *Redis) Allow(ctx context.Context, key string, cost int) (Decision, error) {
+func (r *Limiter) Allow(ctx context.Context, key string, cost int) (ratelimit.Decision, error) {
 	if cost < 0 {
-		return Decision{Limit: r.lim.burst}, ErrInvalidCost
+		return ratelimit.Decision{Limit: r.lim.Burst}, ratelimit.ErrInvalidCost
 	}
 	if err := ctx.Err(); err != nil {
-		return Decision{Limit: r.lim.burst}, fmt.Errorf("ratelimit: %w", err)
+		return ratelimit.Decision{Limit: r.lim.Burst}, fmt.Errorf("ratelimit: %w", err)
 	}
-	bkey := boundKey(key, r.maxKey)
+	bkey := bucket.BoundKey(key, r.maxKey)
 	if !r.breaker.try(r.now()) {
-		var err error = ErrUnavailable
+		var err error = ratelimit.ErrUnavailable
 		if p := r.lastErr.Load(); p != nil {
 			err = *p
 		}
-		return r.fallback(key, bkey, cost, err, true, 0), nil
+		return r.fallback(key, cost, err, true, 0), nil
 	}
 
 	// A cost above the burst is never allowed; ask Redis for the key's
 	// state without spending (n = 0) so the answer still says what is left.
 	n := cost
-	if cost > r.lim.burst {
+	if cost > r.lim.Burst {
 		n = 0
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
@@ -379,11 +336,11 @@ func (r *Redis) Allow(ctx context.Context, key string, cost int) (Decision, erro
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			// The caller gave up; Redis is not to blame.
-			return Decision{Limit: r.lim.burst}, fmt.Errorf("ratelimit: %w", cerr)
+			return ratelimit.Decision{Limit: r.lim.Burst}, fmt.Errorf("ratelimit: %w", cerr)
 		}
-		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		err = fmt.Errorf("%w: %w", ratelimit.ErrUnavailable, err)
 		r.failed(err)
-		return r.fallback(key, bkey, cost, err, false, latency), nil
+		return r.fallback(key, cost, err, false, latency), nil
 	}
 	r.recovered()
 	if r.local != nil {
@@ -393,18 +350,18 @@ func (r *Redis) Allow(ctx context.Context, key string, cost int) (Decision, erro
 		// one is set empty at the same moment and, earning 1/Replicas as
 		// fast, holds 1/Replicas of what Redis holds (capped at its own
 		// burst). ResetAfter is relative, so the clocks need not agree.
-		r.local.setEmptyAt(bkey, r.now().Add(res.ResetAfter-r.fullRefill))
+		r.local.SetEmptyAt(key, r.now().Add(res.ResetAfter-r.fullRefill))
 	}
 
-	var d Decision
+	var d ratelimit.Decision
 	if n != cost {
-		d = r.lim.tooCostly(res.Remaining, max(res.ResetAfter, 0))
+		d = tooCostly(r.lim, res.Remaining, max(res.ResetAfter, 0))
 	} else {
-		d = Decision{
+		d = ratelimit.Decision{
 			// redis_rate reports Allowed = cost, which is 0 for a cost
 			// of 0; a cost of 0 is always allowed (RetryAfter is -1).
 			Allowed:    res.Allowed > 0 || (n == 0 && res.RetryAfter < 0),
-			Limit:      r.lim.burst,
+			Limit:      r.lim.Burst,
 			Remaining:  max(res.Remaining, 0),
 			ResetAfter: max(res.ResetAfter, 0),
 		}
@@ -413,29 +370,29 @@ func (r *Redis) Allow(ctx context.Context, key string, cost int) (Decision, erro
 			// redis_rate reports 0 remaining on a denial; what is left
 			// follows from the wait: cost minus the units still to earn.
 			// (A small margin absorbs the float text Redis sends back.)
-			left := float64(n) - float64(d.RetryAfter)/float64(r.lim.earnOne())
-			d.Remaining = min(max(int(math.Floor(left+1e-6)), 0), r.lim.burst)
+			left := float64(n) - float64(d.RetryAfter)/float64(r.lim.EarnOne())
+			d.Remaining = min(max(int(math.Floor(left+1e-6)), 0), r.lim.Burst)
 		}
 	}
 	if r.observe != nil {
-		o := OutcomeAllowed
+		o := ratelimit.OutcomeAllowed
 		if !d.Allowed {
-			o = OutcomeLimited
+			o = ratelimit.OutcomeLimited
 		}
-		r.observe(Event{Backend: "redis", Outcome: o, Key: key, Cost: cost, Decision: d, Latency: latency})
+		r.observe(ratelimit.Event{Backend: "redis", Outcome: o, Key: key, Cost: cost, Decision: d, Latency: latency})
 	}
 	return d, nil
 }
 
-// fallback is the failure policy's decision. bkey is key bounded by
-// boundKey.
-func (r *Redis) fallback(key, bkey string, cost int, err error, skipped bool, latency time.Duration) Decision {
+// fallback is the failure policy's decision.
+func (r *Limiter) fallback(key string, cost int, err error, skipped bool, latency time.Duration) ratelimit.Decision {
 	r.policied.Add(1)
-	burst := r.lim.burst
-	var d Decision
+	burst := r.lim.Burst
+	var d ratelimit.Decision
 	switch {
-	case r.policy == FailLocal:
-		d = r.local.allowBound(bkey, cost)
+	case r.policy == ratelimit.FailLocal:
+		// Allow errs only for a negative cost, refused before.
+		d, _ = r.local.Allow(context.Background(), key, cost)
 		if d.CostExceedsLimit && cost <= burst {
 			// Above this replica's share but within the shared burst:
 			// refused while Redis is down, not forever, so not a cost
@@ -444,23 +401,23 @@ func (r *Redis) fallback(key, bkey string, cost int, err error, skipped bool, la
 			d.RetryAfter = failClosedRetryAfter
 		}
 	case cost > burst:
-		d = r.lim.tooCostly(burst, 0)
-	case r.policy == FailClosed:
-		d = Decision{Limit: burst, ResetAfter: r.lim.earn(float64(burst)), RetryAfter: failClosedRetryAfter}
+		d = tooCostly(r.lim, burst, 0)
+	case r.policy == ratelimit.FailClosed:
+		d = ratelimit.Decision{Limit: burst, ResetAfter: r.lim.Earn(float64(burst)), RetryAfter: failClosedRetryAfter}
 	default: // FailOpen
-		d = Decision{Allowed: true, Limit: burst, Remaining: burst - cost, ResetAfter: r.lim.earn(float64(cost))}
+		d = ratelimit.Decision{Allowed: true, Limit: burst, Remaining: burst - cost, ResetAfter: r.lim.Earn(float64(cost))}
 	}
 	d.Degraded = true
 	if r.observe != nil {
-		r.observe(Event{
-			Backend: "redis", Outcome: OutcomeError, Key: key, Cost: cost, Decision: d,
+		r.observe(ratelimit.Event{
+			Backend: "redis", Outcome: ratelimit.OutcomeError, Key: key, Cost: cost, Decision: d,
 			Err: err, Policy: r.policy, RedisSkipped: skipped, Latency: latency,
 		})
 	}
 	return d
 }
 
-func (r *Redis) failed(err error) {
+func (r *Limiter) failed(err error) {
 	r.errs.Add(1)
 	r.lastErr.Store(&err)
 	r.breaker.failure(r.now())
@@ -470,7 +427,7 @@ func (r *Redis) failed(err error) {
 	}
 }
 
-func (r *Redis) recovered() {
+func (r *Limiter) recovered() {
 	r.breaker.success()
 	if r.down.Load() && r.down.CompareAndSwap(true, false) {
 		r.log.Info("ratelimit: redis available again", "policy", r.policy.String())
@@ -478,18 +435,18 @@ func (r *Redis) recovered() {
 }
 
 // Stats returns the limiter's counters.
-func (r *Redis) Stats() RedisStats {
-	return RedisStats{
+func (r *Limiter) Stats() Stats {
+	return Stats{
 		RedisErrors:     r.errs.Load(),
 		PolicyDecisions: r.policied.Load(),
 		BreakerOpen:     r.breaker.open(),
 	}
 }
 
-// Close closes the Redis client if NewRedis made it (from Addr); a client
+// Close closes the Redis client if New made it (from Addr); a client
 // passed in Config.Client is left open. It is idempotent. Allow after Close
 // answers by the failure policy.
-func (r *Redis) Close() error {
+func (r *Limiter) Close() error {
 	var err error
 	r.closing.Do(func() {
 		if r.owned {
@@ -497,4 +454,34 @@ func (r *Redis) Close() error {
 		}
 	})
 	return err
+}
+
+// newLimit validates the rate fields of Config.
+func newLimit(rateN int, period time.Duration, burst int) (bucket.Limit, error) {
+	l, field, reason := bucket.New(rateN, period, burst)
+	if field != "" {
+		return bucket.Limit{}, &ratelimit.ConfigError{Field: field, Reason: reason}
+	}
+	return l, nil
+}
+
+// maxKeyBytes validates and defaults Config.MaxKeyBytes.
+func maxKeyBytes(n int) (int, error) {
+	m, ok := bucket.MaxKeyBytes(n, ratelimit.DefaultMaxKeyBytes)
+	if !ok {
+		return 0, &ratelimit.ConfigError{Field: "MaxKeyBytes", Reason: "must not be negative"}
+	}
+	return m, nil
+}
+
+// tooCostly is the decision for a cost above the burst, as ratelimit.Local
+// answers it: never allowed, and the suggested back-off is one full refill.
+func tooCostly(l bucket.Limit, remaining int, resetAfter time.Duration) ratelimit.Decision {
+	return ratelimit.Decision{
+		Limit:            l.Burst,
+		Remaining:        remaining,
+		ResetAfter:       resetAfter,
+		RetryAfter:       l.Earn(float64(l.Burst)),
+		CostExceedsLimit: true,
+	}
 }

@@ -1,4 +1,4 @@
-package ratelimit
+package redislimit
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 )
 
 // routeGoRedisLog installs goRedisLog as go-redis's logger, once per
-// process, from NewRedis.
+// process, from New.
 //
 // It is package-level state because go-redis's logger is (redis.SetLogger):
 // v9.23 has no per-client logger, and its pool dials on a context detached
@@ -24,7 +24,7 @@ import (
 // several limiters (tiers, routes) holding different Loggers, the last one
 // made would otherwise take every line, those of clients not its own too.
 // Once, so that an application that wants go-redis's lines elsewhere can
-// call redis.SetLogger after its first NewRedis and keep its choice.
+// call redis.SetLogger after its first New and keep its choice.
 var routeGoRedisLog sync.Once
 
 // goRedisLog forwards go-redis's log lines to a slog.Logger: failed dials

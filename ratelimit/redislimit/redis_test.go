@@ -1,4 +1,4 @@
-package ratelimit_test
+package redislimit_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,13 +20,14 @@ import (
 
 	"github.com/jwtgate/jwtgate/internal/redistest"
 	"github.com/jwtgate/jwtgate/ratelimit"
+	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
 )
 
-func newRedis(t testing.TB, cfg ratelimit.RedisConfig) *ratelimit.Redis {
+func newRedis(t testing.TB, cfg redislimit.Config) *redislimit.Limiter {
 	t.Helper()
-	r, err := ratelimit.NewRedis(cfg)
+	r, err := redislimit.New(cfg)
 	if err != nil {
-		t.Fatalf("NewRedis: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { _ = r.Close() })
 	return r
@@ -90,9 +92,9 @@ func TestRedisReplicasShareOneLimitExactly(t *testing.T) {
 	srv := redistest.Start(t)
 	// This test is about exactness, not deadlines: a generous Timeout keeps
 	// a loaded machine's first dials from turning into FailOpen answers.
-	cfg := ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 10, Timeout: 5 * time.Second}
+	cfg := redislimit.Config{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 10, Timeout: 5 * time.Second}
 	// Two limiters with their own clients stand for two replicas.
-	replicas := []*ratelimit.Redis{newRedis(t, cfg), newRedis(t, cfg)}
+	replicas := []*redislimit.Limiter{newRedis(t, cfg), newRedis(t, cfg)}
 
 	for i := range 10 {
 		d := timedAllow(t, replicas[i%2], "alice", 1)
@@ -142,7 +144,7 @@ func TestRedisReplicasShareOneLimitExactly(t *testing.T) {
 
 func TestRedisCost(t *testing.T) {
 	srv := redistest.Start(t)
-	r := newRedis(t, ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 5, Timeout: 5 * time.Second})
+	r := newRedis(t, redislimit.Config{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 5, Timeout: 5 * time.Second})
 
 	if d := timedAllow(t, r, "k", 3); !d.Allowed || d.Remaining != 2 {
 		t.Fatalf("cost 3 of 5: %+v", d)
@@ -171,10 +173,10 @@ func TestRedisKeysUnderPrefix(t *testing.T) {
 	t.Cleanup(func() { _ = raw.Close() })
 	ctx := context.Background()
 
-	def := newRedis(t, ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 1, Timeout: 5 * time.Second})
+	def := newRedis(t, redislimit.Config{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 1, Timeout: 5 * time.Second})
 	ok := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = ok.Close() })
-	free := newRedis(t, ratelimit.RedisConfig{Client: ok, Prefix: "tier:free:", Rate: 1, Period: time.Hour, Burst: 1, Timeout: 5 * time.Second})
+	free := newRedis(t, redislimit.Config{Client: ok, Prefix: "tier:free:", Rate: 1, Period: time.Hour, Burst: 1, Timeout: 5 * time.Second})
 
 	if d := allow(t, def, "alice", 1); !d.Allowed || d.Degraded {
 		t.Fatalf("default prefix: %+v", d)
@@ -214,31 +216,31 @@ func TestRedisKeysUnderPrefix(t *testing.T) {
 	}
 }
 
-func TestRedisConfig(t *testing.T) {
+func TestConfig(t *testing.T) {
 	noDeadlines := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	t.Cleanup(func() { _ = noDeadlines.Close() })
 	for _, tc := range []struct {
 		name  string
-		cfg   ratelimit.RedisConfig
+		cfg   redislimit.Config
 		field string
 	}{
-		{"no address", ratelimit.RedisConfig{Rate: 1}, "Addr"},
-		{"no rate", ratelimit.RedisConfig{Addr: "127.0.0.1:1"}, "Rate"},
-		{"negative timeout", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, Timeout: -1}, "Timeout"},
-		{"unknown policy", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: 9}, "FailurePolicy"},
-		{"negative cooldown", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, BreakerCooldown: -1}, "BreakerCooldown"},
-		{"negative max key bytes", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, MaxKeyBytes: -1}, "MaxKeyBytes"},
-		{"negative replicas", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: ratelimit.FailLocal, Replicas: -1}, "Replicas"},
-		{"replicas overflowing the period", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, Period: time.Hour, FailurePolicy: ratelimit.FailLocal, Replicas: 1 << 40}, "Replicas"},
-		{"negative local keys", ratelimit.RedisConfig{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: ratelimit.FailLocal, LocalMaxKeys: -1}, "LocalMaxKeys"},
-		{"client ignoring deadlines", ratelimit.RedisConfig{Client: noDeadlines, Rate: 1}, "Client"},
-		{"nil client pointer", ratelimit.RedisConfig{Client: (*redis.Client)(nil), Rate: 1}, "Client"},
+		{"no address", redislimit.Config{Rate: 1}, "Addr"},
+		{"no rate", redislimit.Config{Addr: "127.0.0.1:1"}, "Rate"},
+		{"negative timeout", redislimit.Config{Addr: "127.0.0.1:1", Rate: 1, Timeout: -1}, "Timeout"},
+		{"unknown policy", redislimit.Config{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: 9}, "FailurePolicy"},
+		{"negative cooldown", redislimit.Config{Addr: "127.0.0.1:1", Rate: 1, BreakerCooldown: -1}, "BreakerCooldown"},
+		{"negative max key bytes", redislimit.Config{Addr: "127.0.0.1:1", Rate: 1, MaxKeyBytes: -1}, "MaxKeyBytes"},
+		{"negative replicas", redislimit.Config{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: ratelimit.FailLocal, Replicas: -1}, "Replicas"},
+		{"replicas overflowing the period", redislimit.Config{Addr: "127.0.0.1:1", Rate: 1, Period: time.Hour, FailurePolicy: ratelimit.FailLocal, Replicas: 1 << 40}, "Replicas"},
+		{"negative local keys", redislimit.Config{Addr: "127.0.0.1:1", Rate: 1, FailurePolicy: ratelimit.FailLocal, LocalMaxKeys: -1}, "LocalMaxKeys"},
+		{"client ignoring deadlines", redislimit.Config{Client: noDeadlines, Rate: 1}, "Client"},
+		{"nil client pointer", redislimit.Config{Client: (*redis.Client)(nil), Rate: 1}, "Client"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := ratelimit.NewRedis(tc.cfg)
+			r, err := redislimit.New(tc.cfg)
 			var ce *ratelimit.ConfigError
 			if r != nil || !errors.Is(err, ratelimit.ErrInvalidConfig) || !errors.As(err, &ce) || ce.Field != tc.field {
-				t.Fatalf("NewRedis = %v, %v; want a ConfigError on %s", r, err, tc.field)
+				t.Fatalf("New = %v, %v; want a ConfigError on %s", r, err, tc.field)
 			}
 		})
 	}
@@ -251,7 +253,7 @@ func TestRedisFailurePolicies(t *testing.T) {
 			clk := newFakeClock()
 			var logs lockedBuffer
 			var events eventLog
-			r := newRedis(t, ratelimit.RedisConfig{
+			r := newRedis(t, redislimit.Config{
 				Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 3,
 				// Short, but with room for a loaded CI machine while
 				// Redis is up; the stalled-Redis test checks the default.
@@ -360,12 +362,12 @@ func TestRedisFailLocalOutageOpensNoBurst(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			clk := newFakeClock()
-			cfg := ratelimit.RedisConfig{
+			cfg := redislimit.Config{
 				Addr: srv.Addr, Rate: rate, Burst: rate, Timeout: 5 * time.Second,
 				FailurePolicy: ratelimit.FailLocal, Replicas: tc.replicas,
 				Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
 			}
-			replicas := []*ratelimit.Redis{newRedis(t, cfg), newRedis(t, cfg)}
+			replicas := []*redislimit.Limiter{newRedis(t, cfg), newRedis(t, cfg)}
 			for _, r := range replicas {
 				if d := allow(t, r, "warm-up", 1); d.Degraded {
 					t.Fatalf("Redis never answered: %+v", d)
@@ -414,7 +416,7 @@ func TestRedisFailLocalOutageOpensNoBurst(t *testing.T) {
 // not as a cost that can never be allowed.
 func TestRedisFailLocalShareRefusesCostAboveIt(t *testing.T) {
 	clk := newFakeClock()
-	r := newRedis(t, ratelimit.RedisConfig{
+	r := newRedis(t, redislimit.Config{
 		Addr: closedAddr(t), Rate: 10, FailurePolicy: ratelimit.FailLocal, Replicas: 4,
 		Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
 	})
@@ -442,7 +444,7 @@ func TestRedisOutageLogging(t *testing.T) {
 
 	clk := newFakeClock()
 	var own lockedBuffer
-	r := newRedis(t, ratelimit.RedisConfig{
+	r := newRedis(t, redislimit.Config{
 		Addr: closedAddr(t), Rate: 10, FailurePolicy: ratelimit.FailLocal,
 		Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&own, nil)),
 	})
@@ -512,7 +514,7 @@ func closedAddr(t *testing.T) string {
 // moving the limiter's clock past any breaker cooldown between tries. The
 // real-time bound covers go-redis's own reconnect back-off (it re-dials at
 // most once a second after repeated dial errors).
-func waitUntilRedisUsed(t *testing.T, r *ratelimit.Redis, clk *fakeClock, key string) ratelimit.Decision {
+func waitUntilRedisUsed(t *testing.T, r *redislimit.Limiter, clk *fakeClock, key string) ratelimit.Decision {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -529,7 +531,7 @@ func TestRedisSlowRedisNeverStallsRequests(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := newFakeClock()
 	var events eventLog
-	r := newRedis(t, ratelimit.RedisConfig{
+	r := newRedis(t, redislimit.Config{
 		Addr: srv.Addr, Rate: 10, Burst: 10,
 		FailurePolicy:   ratelimit.FailClosed,
 		BreakerFailures: -1,
@@ -566,7 +568,7 @@ func TestRedisBreakerSkipsRedisThenProbes(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := newFakeClock()
 	var events eventLog
-	r := newRedis(t, ratelimit.RedisConfig{
+	r := newRedis(t, redislimit.Config{
 		Addr: srv.Addr, Rate: 10,
 		Timeout:         250 * time.Millisecond,
 		BreakerFailures: 2,
@@ -624,7 +626,7 @@ func TestRedisBreakerSkipsRedisThenProbes(t *testing.T) {
 
 func TestRedisCallerContextEnded(t *testing.T) {
 	srv := redistest.Start(t)
-	r := newRedis(t, ratelimit.RedisConfig{Addr: srv.Addr, Rate: 10})
+	r := newRedis(t, redislimit.Config{Addr: srv.Addr, Rate: 10})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	d, err := r.Allow(ctx, "k", 1)
@@ -638,7 +640,7 @@ func TestRedisCallerContextEnded(t *testing.T) {
 
 func TestRedisAllowAfterCloseUsesPolicy(t *testing.T) {
 	srv := redistest.Start(t)
-	r := newRedis(t, ratelimit.RedisConfig{
+	r := newRedis(t, redislimit.Config{
 		Addr: srv.Addr, Rate: 10, FailurePolicy: ratelimit.FailClosed,
 		Logger: slog.New(slog.NewTextHandler(&lockedBuffer{}, nil)),
 	})
@@ -655,11 +657,14 @@ func TestRedisAllowAfterCloseUsesPolicy(t *testing.T) {
 
 func BenchmarkRedisAllow(b *testing.B) {
 	srv := redistest.Start(b)
-	r := newRedis(b, ratelimit.RedisConfig{
+	r := newRedis(b, redislimit.Config{
 		Addr: srv.Addr, Rate: 1 << 30, Timeout: 5 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	keys := benchKeys(1024)
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = "subject-" + strconv.Itoa(i)
+	}
 	ctx := context.Background()
 	// A degraded answer (Redis too slow on a loaded machine) is counted
 	// and reported, not fatal: the number is then worth less, and says so.
@@ -708,8 +713,11 @@ func BenchmarkRedisAllow(b *testing.B) {
 func TestLocalAndRedisAgree(t *testing.T) {
 	srv := redistest.Start(t)
 	clk := newFakeClock()
-	local := newLocal(t, ratelimit.LocalConfig{Rate: 1, Period: time.Hour, Burst: 5, Now: clk.Now})
-	shared := newRedis(t, ratelimit.RedisConfig{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 5, Timeout: 5 * time.Second})
+	local, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 1, Period: time.Hour, Burst: 5, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := newRedis(t, redislimit.Config{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 5, Timeout: 5 * time.Second})
 	for i, cost := range []int{1, 2, 0, 3, 1, 6, 1, 1, 0, 2} {
 		l, r := allow(t, local, "k", cost), allow(t, shared, "k", cost)
 		if l.Allowed != r.Allowed || l.Remaining != r.Remaining || l.Limit != r.Limit || l.CostExceedsLimit != r.CostExceedsLimit {
@@ -727,7 +735,7 @@ func TestLocalAndRedisAgree(t *testing.T) {
 func TestRedisObserverSeesEveryDecision(t *testing.T) {
 	srv := redistest.Start(t)
 	var events eventLog
-	r := newRedis(t, ratelimit.RedisConfig{
+	r := newRedis(t, redislimit.Config{
 		Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 1, Timeout: 5 * time.Second,
 		Observer: events.observe,
 	})

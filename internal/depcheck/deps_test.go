@@ -1,0 +1,71 @@
+package depcheck
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// heavy are the module paths a program that only verifies tokens must not
+// link: each lives behind a package of its own (ratelimit/redislimit,
+// metrics, grpcauth, extauthz, the adapters).
+var heavy = []string{
+	"github.com/redis/go-redis/",
+	"github.com/go-redis/redis_rate/",
+	"github.com/prometheus/",
+	"google.golang.org/grpc",
+	"github.com/envoyproxy/",
+	"github.com/modelcontextprotocol/",
+}
+
+var frameworks = []string{"github.com/gin-gonic/", "github.com/labstack/"}
+
+func deps(t *testing.T, pkgs ...string) []string {
+	t.Helper()
+	args := append([]string{"list", "-deps"}, pkgs...)
+	out, err := exec.Command("go", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestCoreLinksOnlyWhatItUses(t *testing.T) {
+	for _, c := range []struct {
+		pkgs   []string
+		banned []string
+	}{
+		{[]string{"../../middleware", "../../cache", "../../ratelimit"}, append(heavy, frameworks...)},
+		{[]string{"../../adapters/..."}, heavy},
+	} {
+		got := deps(t, c.pkgs...)
+		if len(got) < 10 {
+			t.Fatalf("go list -deps %v listed only %v", c.pkgs, got)
+		}
+		for _, pkg := range got {
+			for _, b := range c.banned {
+				if strings.HasPrefix(pkg, b) {
+					t.Errorf("%v links %s", c.pkgs, pkg)
+				}
+			}
+		}
+	}
+}
+
+// The check can fail: the packages that do use the heavy dependencies are
+// seen to link them.
+func TestCheckSeesHeavyDependencies(t *testing.T) {
+	for pkg, want := range map[string]string{
+		"../../ratelimit/redislimit": "github.com/redis/go-redis/",
+		"../../metrics":              "github.com/prometheus/",
+		"../../grpcauth":             "google.golang.org/grpc",
+	} {
+		found := false
+		for _, p := range deps(t, pkg) {
+			found = found || strings.HasPrefix(p, want)
+		}
+		if !found {
+			t.Errorf("%s does not link %s: the check would see nothing", pkg, want)
+		}
+	}
+}
