@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/goleak"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 func TestMultiServesEachIssuerFromItsOwnProvider(t *testing.T) {
@@ -82,23 +83,25 @@ func TestNewMultiValidates(t *testing.T) {
 
 func TestCloseLeavesNoGoroutineOverRealSockets(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	body := jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256))
 	arrived := make(chan struct{})
 	var served atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if served.Add(1) == 1 {
-			w.Write(body)
-			return
+	idp, err := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, OnRequest: func(jwtgatetest.Request) {
+		if served.Add(1) == 2 {
+			close(arrived) // the second request hangs until its client gives up
 		}
-		close(arrived) // the second request hangs until its client gives up
-		<-r.Context().Done()
-	}))
-	defer srv.Close()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Close()
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
-	c, err := New(context.Background(), Config{URL: srv.URL, HTTPClient: client, WaitForFirstLoad: true,
+	c, err := New(context.Background(), Config{URL: idp.JWKSURL(), HTTPClient: client, WaitForFirstLoad: true,
 		Logger: discard(), UnknownKIDInterval: time.Nanosecond})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idp.SetJWKS(jwtgatetest.Behavior{Hang: true}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -115,12 +118,16 @@ func TestCloseLeavesNoGoroutineOverRealSockets(t *testing.T) {
 
 func TestCloseWithTheDefaultClientLeavesNoGoroutine(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	srv := httptest.NewServer(newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256))))
-	defer srv.Close()
-	c, err := New(context.Background(), Config{URL: srv.URL, WaitForFirstLoad: true, Logger: discard()})
+	idp, err := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustRead(t, c, "a")
+	defer idp.Close() // after the cache's Close, before goleak looks
+	c, err := New(context.Background(), Config{URL: idp.JWKSURL(), WaitForFirstLoad: true, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := idp.KID("ES256")
+	mustRead(t, c, kid)
 	c.Close() // stops the loop and drops the keep-alive connection it owns
 }

@@ -25,6 +25,11 @@
 // Keys (a jwkset.Storage that follows Rotate and Remove) needs no HTTP; for
 // the HTTP path point a cache at Issuer() (discovery) or JWKSURL().
 //
+// With IssuerOptions.URL no server is started: Client serves Handler in
+// memory, which is what a testing/synctest bubble needs (create the issuer
+// inside it), and a program can mount Handler under a URL of its own.
+// Clock is a manual clock for Now fields where a bubble does not fit.
+//
 // Every call that takes a TB (a *testing.T) fails the test on error and has
 // a variant returning the error instead (Start, Sign, BadToken, Storage,
 // SignRaw) for programs and Example functions. NewIssuer closes the issuer

@@ -4,10 +4,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +61,18 @@ type IssuerOptions struct {
 	// TLS serves https with httptest's self-signed certificate; use Client
 	// (or its Transport) to trust it. False: plain http.
 	TLS bool
+	// URL, when set, is the issuer's URL (an absolute http or https URL; a
+	// trailing slash is dropped) and no server is started: the caller serves
+	// Handler under it, or reaches it through Client, which serves it in
+	// memory. That is the mode for a testing/synctest bubble (which cannot
+	// use real sockets: create the issuer inside the bubble) and for a
+	// program that mounts the provider on a server of its own. Addr and TLS
+	// must then be unset. "": a server on Addr, whose URL is the issuer's.
+	URL string
+	// Discovery adds members to the discovery document ("token_endpoint",
+	// "scopes_supported", …). It cannot replace issuer or jwks_uri (a
+	// Behavior can, as a fault). Nil: none.
+	Discovery map[string]any
 	// FreshKeys generates new RSA keys for this issuer instead of taking
 	// them from the process-wide pool. Without it, issuers in one process
 	// share RSA key material (under different kids), so a test that needs
@@ -107,7 +122,8 @@ type Request struct {
 type Issuer struct {
 	opts    IssuerOptions
 	now     func() time.Time
-	srv     *httptest.Server
+	srv     *httptest.Server // nil with IssuerOptions.URL
+	handler http.Handler
 	url     string
 	closing chan struct{} // closed by Close, releases hanging handlers
 	once    sync.Once     // guards Close
@@ -146,20 +162,20 @@ func Start(opts IssuerOptions) (*Issuer, error) {
 	if err := opts.normalize(); err != nil {
 		return nil, err
 	}
+	if opts.URL != "" {
+		i, err := newIssuer(opts)
+		if err != nil {
+			return nil, err
+		}
+		i.url = opts.URL
+		return i, nil
+	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: listen on %s: %w", ErrOptions, opts.Addr, err)
 	}
-	i := &Issuer{opts: opts, now: opts.Now, closing: make(chan struct{}), etagNonce: randomHex(4)}
-	for _, a := range opts.Algorithms {
-		k, err := i.reserveLocked(a).build(opts.FreshKeys) // not shared yet: no lock needed
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
-		i.keys = append(i.keys, k)
-	}
-	if err := i.changedLocked(); err != nil {
+	i, err := newIssuer(opts)
+	if err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -179,6 +195,23 @@ func Start(opts IssuerOptions) (*Issuer, error) {
 	return i, nil
 }
 
+// newIssuer generates the keys of an issuer that serves nothing yet.
+func newIssuer(opts IssuerOptions) (*Issuer, error) {
+	i := &Issuer{opts: opts, now: opts.Now, closing: make(chan struct{}), etagNonce: randomHex(4)}
+	for _, a := range opts.Algorithms {
+		k, err := i.reserveLocked(a).build(opts.FreshKeys) // not shared yet: no lock needed
+		if err != nil {
+			return nil, err
+		}
+		i.keys = append(i.keys, k)
+	}
+	if err := i.changedLocked(); err != nil {
+		return nil, err
+	}
+	i.handler = i.newHandler()
+	return i, nil
+}
+
 func (o *IssuerOptions) normalize() error {
 	if len(o.Algorithms) == 0 {
 		o.Algorithms = SupportedAlgorithms()
@@ -193,12 +226,29 @@ func (o *IssuerOptions) normalize() error {
 			return fmt.Errorf("%w: algorithm %q listed twice", ErrOptions, a)
 		}
 	}
-	if o.Addr == "" {
-		o.Addr = "127.0.0.1:0"
+	if o.URL != "" {
+		if o.Addr != "" || o.TLS {
+			return fmt.Errorf("%w: URL %q is served by the caller; Addr and TLS must be unset", ErrOptions, o.URL)
+		}
+		u, err := url.Parse(o.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%w: URL %q is not an absolute http(s) URL", ErrOptions, o.URL)
+		}
+		o.URL = strings.TrimSuffix(o.URL, "/")
+	} else {
+		if o.Addr == "" {
+			o.Addr = "127.0.0.1:0"
+		}
+		if err := checkLoopback(o.Addr); err != nil {
+			return err
+		}
 	}
-	if err := checkLoopback(o.Addr); err != nil {
-		return err
+	for name := range o.Discovery {
+		if name == "issuer" || name == "jwks_uri" {
+			return fmt.Errorf("%w: Discovery cannot set %q", ErrOptions, name)
+		}
 	}
+	o.Discovery = maps.Clone(o.Discovery)
 	if o.Type == "" {
 		o.Type = DefaultType
 	}
@@ -240,7 +290,9 @@ func checkLoopback(addr string) error {
 func (i *Issuer) Close() {
 	i.once.Do(func() {
 		close(i.closing)
-		i.srv.Close() // waits for every handler to return
+		if i.srv != nil {
+			i.srv.Close() // waits for every handler to return
+		}
 	})
 }
 
@@ -261,13 +313,21 @@ func (i *Issuer) DiscoveryURL() string { return i.url + DiscoveryPath }
 func (i *Issuer) Algorithms() []string { return slices.Clone(i.opts.Algorithms) }
 
 // Client returns an HTTP client for the server (trusting its certificate
-// with TLS); its idle connections are closed by Close.
-func (i *Issuer) Client() *http.Client { return i.srv.Client() }
+// with TLS); its idle connections are closed by Close. With
+// IssuerOptions.URL, which starts no server, it is a client whose transport
+// calls Handler in memory for every URL (no socket, so usable inside a
+// testing/synctest bubble), and fails every request after Close.
+func (i *Issuer) Client() *http.Client {
+	if i.srv == nil {
+		return &http.Client{Transport: memTransport{i}}
+	}
+	return i.srv.Client()
+}
 
 // TLSConfig returns a TLS client configuration trusting the server's
 // certificate, or nil without IssuerOptions.TLS.
 func (i *Issuer) TLSConfig() *tls.Config {
-	if !i.opts.TLS {
+	if !i.opts.TLS || i.srv == nil {
 		return nil
 	}
 	if tr, ok := i.srv.Client().Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {

@@ -246,6 +246,13 @@ func TestBadOptionsAreErrors(t *testing.T) {
 		"public ip":     {Addr: "192.0.2.1:0"},
 		"host name":     {Addr: "example.com:0"},
 		"no port":       {Addr: "127.0.0.1"},
+		"url and addr":  {URL: "https://idp.example", Addr: "127.0.0.1:0"},
+		"url and tls":   {URL: "https://idp.example", TLS: true},
+		"relative url":  {URL: "/idp"},
+		"ftp url":       {URL: "ftp://idp.example"},
+		"url query":     {URL: "https://idp.example/?x=1"},
+		"disc issuer":   {Discovery: map[string]any{"issuer": "https://other.example"}},
+		"disc jwks_uri": {Discovery: map[string]any{"jwks_uri": "https://other.example/jwks"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			i, err := jwtgatetest.Start(o)

@@ -142,9 +142,11 @@ func (i *Issuer) ResetStats() {
 
 // Handler returns the issuer's HTTP handler (what its server serves), for
 // tests that mount it elsewhere, such as behind an in-memory RoundTripper.
-// Its discovery document names the server's URL whatever host it is
+// Its discovery document names the issuer's URL whatever host it is
 // mounted on.
-func (i *Issuer) Handler() http.Handler {
+func (i *Issuer) Handler() http.Handler { return i.handler }
+
+func (i *Issuer) newHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+DiscoveryPath, i.serveDiscovery)
 	mux.HandleFunc("GET "+JWKSPath, i.serveJWKS)
@@ -165,6 +167,9 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		"response_types_supported":              []string{"token"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": i.opts.Algorithms,
+	}
+	for name, v := range i.opts.Discovery {
+		doc[name] = v
 	}
 	if b.Issuer != "" {
 		doc["issuer"] = b.Issuer

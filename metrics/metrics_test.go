@@ -17,7 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
@@ -26,17 +26,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// idp serves a demo provider on loopback.
-func idp(t *testing.T) *demo.Provider {
+// idp serves an identity provider with one key on loopback.
+func idp(t *testing.T) *jwtgatetest.Issuer {
 	t.Helper()
-	var p *demo.Provider
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.Handler().ServeHTTP(w, r) }))
-	t.Cleanup(srv.Close)
-	var err error
-	if p, err = demo.NewProvider(demo.ProviderConfig{Issuer: srv.URL}); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
 }
 
 func newMetrics(t *testing.T, now func() time.Time) (*Metrics, *prometheus.Registry) {
@@ -95,8 +88,8 @@ func TestVerifierAndLimiterMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	good, _ := p.Mint(demo.Token{Subject: "alice"})
-	expired, _ := p.Mint(demo.Token{Subject: "bob", ExpiresAt: time.Now().Add(-time.Hour)})
+	good := p.Mint(t, jwtgatetest.Claims{Subject: "alice"})
+	expired := p.Mint(t, jwtgatetest.Claims{Subject: "bob", ExpiresAt: time.Now().Add(-time.Hour)})
 
 	for _, c := range []struct {
 		token string
@@ -157,22 +150,10 @@ func histCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
 	return n
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestCacheMetrics(t *testing.T) {
 	p := idp(t)
-	clk := &clock{t: time.Now()}
-	m, reg := newMetrics(t, clk.now)
+	clk := jwtgatetest.NewClock(time.Now())
+	m, reg := newMetrics(t, clk.Now)
 	refreshed := make(chan struct{}, 1)
 	keys, err := cache.New(context.Background(), cache.Config{
 		Issuer: p.Issuer(), Name: "demo", Logger: quiet,
@@ -205,7 +186,7 @@ func TestCacheMetrics(t *testing.T) {
 	if got := testutil.ToFloat64(m.breaker.WithLabelValues("demo")); got != 0 {
 		t.Errorf("breaker = %v, want closed", got)
 	}
-	clk.add(7 * time.Second)
+	clk.Advance(7 * time.Second)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP jwtgate_jwks_last_success_age_seconds Seconds since the last successful key-set fetch (200 or 304).
 # TYPE jwtgate_jwks_last_success_age_seconds gauge
@@ -216,15 +197,15 @@ jwtgate_jwks_last_success_age_seconds{provider="demo"} 7
 }
 
 func TestBreakerAndFailedFetches(t *testing.T) {
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "down", http.StatusInternalServerError)
-	}))
-	defer down.Close()
+	down := idp(t)
+	if err := down.SetJWKS(jwtgatetest.Behavior{Status: http.StatusInternalServerError}); err != nil {
+		t.Fatal(err)
+	}
 	m, reg := newMetrics(t, nil)
 	opened := make(chan struct{})
 	var once sync.Once
 	keys, err := cache.New(context.Background(), cache.Config{
-		URL: down.URL, Name: "down", Logger: quiet, BreakerFailures: 1, BreakerTimeout: time.Hour,
+		URL: down.JWKSURL(), Name: "down", Logger: quiet, BreakerFailures: 1, BreakerTimeout: time.Hour,
 		Observer: m.CacheObserver(cache.Observer{OnBreakerStateChange: func(e cache.BreakerEvent) {
 			if e.To == "open" {
 				once.Do(func() { close(opened) })

@@ -6,43 +6,34 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/MicahParks/jwkset"
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
-// jwksServer is a real HTTP JWK Set endpoint whose content the test can
-// change, counting the fetches.
+// jwksServer serves a key set of the test's own through the kit's issuer,
+// as a Body of its own: memKeys and the red-team sets hold keys the kit
+// will not publish (no alg, enc use, key_ops, 1024-bit RSA, one kid for
+// several keys). Tests whose keys the kit can make use jwtgatetest.Issuer
+// directly.
 type jwksServer struct {
-	srv   *httptest.Server
-	body  atomic.Pointer[[]byte]
-	fail  atomic.Bool
-	hits  atomic.Int64
+	idp   *jwtgatetest.Issuer
 	store jwkset.Storage // what is served
+
+	mu   sync.Mutex // guards body and fail
+	body []byte
+	fail bool
 }
 
 func serveJWKS(t testing.TB, store jwkset.Storage) *jwksServer {
 	t.Helper()
-	s := &jwksServer{store: store}
+	s := &jwksServer{idp: jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}}), store: store}
 	s.publish(t)
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.hits.Add(1)
-		if s.fail.Load() {
-			http.Error(w, "down", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "max-age=300")
-		_, _ = w.Write(*s.body.Load())
-	}))
-	t.Cleanup(s.srv.Close)
 	return s
 }
 
@@ -53,10 +44,49 @@ func (s *jwksServer) publish(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.body.Store((*[]byte)(&b))
+	s.setBody(t, b)
 }
 
-func (s *jwksServer) URL() string { return s.srv.URL + "/jwks.json" }
+// setBody serves body as it is.
+func (s *jwksServer) setBody(t testing.TB, body []byte) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.body = body
+	s.applyLocked(t)
+}
+
+// setFail makes every fetch fail with 500 until setFail(false).
+func (s *jwksServer) setFail(t testing.TB, fail bool) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = fail
+	s.applyLocked(t)
+}
+
+func (s *jwksServer) applyLocked(t testing.TB) {
+	t.Helper()
+	b := jwtgatetest.Behavior{Body: s.body, CacheControl: "max-age=300"}
+	if s.fail {
+		b.Status = http.StatusInternalServerError
+	}
+	if err := s.idp.SetJWKS(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hits counts the fetches of the key set.
+func (s *jwksServer) hits() int { return s.idp.Stats().JWKS }
+
+func (s *jwksServer) URL() string { return s.idp.JWKSURL() }
+
+// kitConfig is baseConfig for tokens of idp.
+func kitConfig(idp *jwtgatetest.Issuer, keys jwkset.Storage) Config {
+	cfg := baseConfig(keys)
+	cfg.Issuers = []string{idp.Issuer()}
+	return cfg
+}
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -83,30 +113,34 @@ func newTestCache(t testing.TB, url string, mutate func(*cache.Config)) *cache.C
 // once. Then the old key is withdrawn: its tokens, though in the
 // verified-token cache, are rejected as soon as the cache has the new set.
 func TestKeyRotationEndToEnd(t *testing.T) {
-	k := keys(t)
-	ctx := context.Background()
-	idp := jwkset.NewMemoryStorage()
-	_ = idp.KeyWrite(ctx, jwkOf(t, &k.rsa.PublicKey, "old", jwkset.AlgRS256, jwkset.UseSig))
-	srv := serveJWKS(t, idp)
-	keysCache := newTestCache(t, srv.URL(), func(c *cache.Config) { c.UnknownKIDInterval = time.Nanosecond })
-	v, err := New(baseConfig(keysCache))
+	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, Now: clock})
+	if err := idp.SetJWKS(jwtgatetest.Behavior{CacheControl: "max-age=300"}); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := idp.KID("ES256")
+	keysCache := newTestCache(t, idp.JWKSURL(), func(c *cache.Config) { c.UnknownKIDInterval = time.Nanosecond })
+	v, err := New(kitConfig(idp, keysCache))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := v.Handler(okHandler)
-	oldTok := sign(t, jwt.SigningMethodRS256, k.rsa, "old", nil, goodClaims())
+	oldTok := idp.Mint(t, jwtgatetest.Claims{})
 	if got := do(h, bearerReq(oldTok)); got.status != 200 {
 		t.Fatalf("old key before rotation: %d %s", got.status, got.body)
 	}
 	if got := do(h, bearerReq(oldTok)); got.status != 200 {
 		t.Fatalf("old key, cached: %d", got.status)
 	}
-	fetches := srv.hits.Load()
+	fetches := idp.Stats().JWKS
 
 	// Rotation: the provider publishes the new key next to the old one.
-	_ = idp.KeyWrite(ctx, jwkOf(t, &k.ec.PublicKey, "new", jwkset.AlgES256, jwkset.UseSig))
-	srv.publish(t)
-	newTok := sign(t, jwt.SigningMethodES256, k.ec, "new", nil, goodClaims())
+	if err := idp.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	newTok := idp.Mint(t, jwtgatetest.Claims{})
+	if kid, _ := idp.KID("ES256"); kid == old {
+		t.Fatal("Rotate kept the kid")
+	}
 	var wg sync.WaitGroup
 	statuses := make([]int, 16)
 	start := make(chan struct{})
@@ -123,7 +157,7 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 			t.Fatalf("request %d with the new kid: %d", i, st)
 		}
 	}
-	if n := srv.hits.Load() - fetches; n != 1 {
+	if n := idp.Stats().JWKS - fetches; n != 1 {
 		t.Fatalf("%d fetches for 16 concurrent requests with a new kid, want 1 (coalesced)", n)
 	}
 	if got := do(h, bearerReq(oldTok)); got.status != 200 {
@@ -132,12 +166,11 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 
 	// Withdrawal: the old key leaves the set. Any refresh picks that up
 	// (here one triggered by a token with yet another kid).
-	if ok, _ := idp.KeyDelete(ctx, "old"); !ok {
-		t.Fatal("delete")
+	if err := idp.Remove(old); err != nil {
+		t.Fatal(err)
 	}
-	srv.publish(t)
 	gen := keysCache.Generation()
-	probe := sign(t, jwt.SigningMethodES256, k.ec, "probe", nil, goodClaims())
+	probe := idp.MintWith(t, jwtgatetest.Claims{}, jwtgatetest.MintOptions{KID: "probe"})
 	if got := do(h, bearerReq(probe)); got.status != 401 {
 		t.Fatalf("unknown kid: %d", got.status)
 	}
@@ -156,16 +189,17 @@ func TestKeyRotationEndToEnd(t *testing.T) {
 // TestKeysUnavailableThenReady: a provider down at start gives 503 with
 // Retry-After (never 401); once it answers, the same token passes.
 func TestKeysUnavailableThenReady(t *testing.T) {
-	k := keys(t)
-	srv := serveJWKS(t, memKeys(t))
-	srv.fail.Store(true)
-	c := newTestCache(t, srv.URL(), func(c *cache.Config) {
+	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"RS256"}, Now: clock})
+	if err := idp.SetJWKS(jwtgatetest.Behavior{Status: http.StatusInternalServerError}); err != nil {
+		t.Fatal(err)
+	}
+	c := newTestCache(t, idp.JWKSURL(), func(c *cache.Config) {
 		c.WaitForFirstLoad = false
 		c.RetryMin, c.RetryMax = 10*time.Millisecond, 20*time.Millisecond
 	})
-	v, _ := New(baseConfig(c))
+	v, _ := New(kitConfig(idp, c))
 	h := v.Handler(okHandler)
-	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, goodClaims())
+	tok := idp.Mint(t, jwtgatetest.Claims{})
 	if v.Ready() {
 		t.Fatal("Ready before the first load")
 	}
@@ -176,7 +210,9 @@ func TestKeysUnavailableThenReady(t *testing.T) {
 	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrKeysUnavailable) {
 		t.Fatalf("Verify: %v", err)
 	}
-	srv.fail.Store(false)
+	if err := idp.SetJWKS(jwtgatetest.Behavior{}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.WaitReady(ctx); err != nil {
@@ -193,17 +229,13 @@ func TestKeysUnavailableThenReady(t *testing.T) {
 // TestSeveralIssuersWithMulti: cache.Multi's storages, one per issuer; the
 // token's iss picks the set, and an unconfigured iss costs no fetch.
 func TestSeveralIssuersWithMulti(t *testing.T) {
-	k := keys(t)
-	ctx := context.Background()
-	a, b := jwkset.NewMemoryStorage(), jwkset.NewMemoryStorage()
-	_ = a.KeyWrite(ctx, jwkOf(t, &k.rsa.PublicKey, "a1", jwkset.AlgRS256, jwkset.UseSig))
-	_ = b.KeyWrite(ctx, jwkOf(t, k.ed.Public(), "b1", jwkset.AlgEdDSA, jwkset.UseSig))
-	sa, sb := serveJWKS(t, a), serveJWKS(t, b)
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	a := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"RS256"}})
+	b := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"EdDSA"}})
+	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	m, err := cache.NewMulti(wctx, []cache.Config{
-		{Issuer: "https://a.test/", URL: sa.URL(), WaitForFirstLoad: true, Logger: quietLogger()},
-		{Issuer: "https://b.test/", URL: sb.URL(), WaitForFirstLoad: true, Logger: quietLogger()},
+		{Issuer: a.Issuer(), URL: a.JWKSURL(), WaitForFirstLoad: true, Logger: quietLogger()},
+		{Issuer: b.Issuer(), URL: b.JWKSURL(), WaitForFirstLoad: true, Logger: quietLogger()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -214,26 +246,22 @@ func TestSeveralIssuersWithMulti(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := v.Handler(okHandler)
-	now := time.Now()
-	claims := func(iss string) map[string]any {
-		return with(goodClaims(), "iss", iss, "exp", now.Add(time.Hour).Unix(), "iat", now.Unix())
-	}
-	if got := do(h, bearerReq(sign(t, jwt.SigningMethodRS256, k.rsa, "a1", nil, claims("https://a.test/")))); got.status != 200 {
+	if got := do(h, bearerReq(a.Mint(t, jwtgatetest.Claims{}))); got.status != 200 {
 		t.Fatalf("issuer a: %d %s", got.status, got.body)
 	}
-	if got := do(h, bearerReq(sign(t, jwt.SigningMethodEdDSA, k.ed, "b1", nil, claims("https://b.test/")))); got.status != 200 {
+	if got := do(h, bearerReq(b.Mint(t, jwtgatetest.Claims{}))); got.status != 200 {
 		t.Fatalf("issuer b: %d %s", got.status, got.body)
 	}
 	// a's kid presented as b: b's set has no such key.
-	if got := do(h, bearerReq(sign(t, jwt.SigningMethodRS256, k.rsa, "a1", nil, claims("https://b.test/")))); got.status != 401 {
+	if got := do(h, bearerReq(a.Mint(t, jwtgatetest.Claims{Issuer: b.Issuer()}))); got.status != 401 {
 		t.Fatalf("a's key under b's issuer: %d", got.status)
 	}
-	before := sa.hits.Load() + sb.hits.Load()
-	got := do(h, bearerReq(sign(t, jwt.SigningMethodRS256, k.rsa, "zzz", nil, claims("https://evil.test/"))))
+	before := a.Stats().JWKS + b.Stats().JWKS
+	got := do(h, bearerReq(a.MintWith(t, jwtgatetest.Claims{Issuer: "https://evil.test/"}, jwtgatetest.MintOptions{KID: "zzz"})))
 	if got.status != 401 || got.www != wwwInvalid("issuer not accepted") {
 		t.Fatalf("unconfigured issuer: %d %q", got.status, got.www)
 	}
-	if n := sa.hits.Load() + sb.hits.Load() - before; n != 0 {
+	if n := a.Stats().JWKS + b.Stats().JWKS - before; n != 0 {
 		t.Fatalf("an unconfigured issuer caused %d fetches", n)
 	}
 }

@@ -87,7 +87,7 @@ func TestEd25519AlgNameThroughCache(t *testing.T) {
 	m := jwkOf(t, k.ed.Public(), "ed-new", "", jwkset.UseSig).Marshal()
 	m.ALG = "Ed25519"
 	body := mustJSON(t, map[string]any{"keys": []any{m}})
-	srv.body.Store(&body)
+	srv.setBody(t, body)
 	v, err := New(baseConfig(newTestCache(t, srv.URL(), nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -2,38 +2,31 @@ package middleware_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"time"
 
-	"github.com/MicahParks/jwkset"
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
 func Example() {
-	// An identity provider: a generated key, published as a JWK Set.
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	jwk, _ := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "k1", USE: jwkset.UseSig}})
-	set := jwkset.NewMemoryStorage()
-	_ = set.KeyWrite(context.Background(), jwk)
-	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := set.JSONPublic(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	}))
+	// An identity provider on loopback with a generated key, publishing its
+	// JWK Set (jwtgatetest's; in a test, jwtgatetest.NewIssuer(t, …)).
+	idp, err := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"EdDSA"}, Audience: "my-api"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer idp.Close()
 
 	// The key cache in front of it, and the Verifier over the cache.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	keys, err := cache.New(ctx, cache.Config{URL: idp.URL, WaitForFirstLoad: true})
+	keys, err := cache.New(ctx, cache.Config{URL: idp.JWKSURL(), WaitForFirstLoad: true})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -42,7 +35,7 @@ func Example() {
 
 	v, err := middleware.New(middleware.Config{
 		Keys:      keys,
-		Issuers:   []string{"https://idp.example/"},
+		Issuers:   []string{idp.Issuer()},
 		Audiences: []string{"my-api"},
 	})
 	if err != nil {
@@ -54,12 +47,11 @@ func Example() {
 		fmt.Fprintf(w, "hello %s", c.Subject)
 	}))
 
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{
-		"iss": "https://idp.example/", "aud": "my-api", "sub": "alice",
-		"exp": time.Now().Add(time.Hour).Unix(),
-	})
-	tok.Header["kid"] = "k1"
-	signed, _ := tok.SignedString(priv)
+	signed, err := idp.Sign(jwtgatetest.Claims{Subject: "alice"}, jwtgatetest.MintOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	for _, auth := range []string{"Bearer " + signed, "", "Bearer " + signed[:len(signed)-4] + "AAAA"} {
 		r := httptest.NewRequest("GET", "/", nil)
@@ -78,10 +70,10 @@ func Example() {
 }
 
 func ExampleVerifier_With() {
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	jwk, _ := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "k1"}})
-	keys := jwkset.NewMemoryStorage()
-	_ = keys.KeyWrite(context.Background(), jwk)
+	// An issuer without a server (IssuerOptions.URL): its keys as a storage.
+	idp, _ := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"EdDSA"}, URL: "https://idp.example"})
+	defer idp.Close()
+	keys, _ := idp.Storage()
 	v, _ := middleware.New(middleware.Config{Keys: keys})
 
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
@@ -89,9 +81,7 @@ func ExampleVerifier_With() {
 	mux.Handle("/read", v.Handler(ok))
 	mux.Handle("/admin", v.With(middleware.Route{Scopes: []string{"admin"}}).Handler(ok))
 
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "bob", "scope": "read", "exp": time.Now().Add(time.Hour).Unix()})
-	tok.Header["kid"] = "k1"
-	signed, _ := tok.SignedString(priv)
+	signed, _ := idp.Sign(jwtgatetest.Claims{Subject: "bob", Scopes: []string{"read"}}, jwtgatetest.MintOptions{})
 	for _, path := range []string{"/read", "/admin"} {
 		r := httptest.NewRequest("GET", path, nil)
 		r.Header.Set("Authorization", "Bearer "+signed)
@@ -105,10 +95,9 @@ func ExampleVerifier_With() {
 }
 
 func Example_rateLimit() {
-	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-	jwk, _ := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "k1"}})
-	keys := jwkset.NewMemoryStorage()
-	_ = keys.KeyWrite(context.Background(), jwk)
+	idp, _ := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"EdDSA"}, URL: "https://idp.example"})
+	defer idp.Close()
+	keys, _ := idp.Storage()
 
 	// Two requests per subject at once, one more per minute.
 	lim, _ := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 1, Period: time.Minute, Burst: 2})
@@ -118,9 +107,7 @@ func Example_rateLimit() {
 	})
 	h := v.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
 
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "carol", "exp": time.Now().Add(time.Hour).Unix()})
-	tok.Header["kid"] = "k1"
-	signed, _ := tok.SignedString(priv)
+	signed, _ := idp.Sign(jwtgatetest.Claims{Subject: "carol"}, jwtgatetest.MintOptions{})
 	for range 3 {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", "Bearer "+signed)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 func TestOptionalAuth(t *testing.T) {
@@ -221,7 +223,7 @@ func TestOnVerifyEvents(t *testing.T) {
 func TestWithAccumulates(t *testing.T) {
 	k := keys(t)
 	v, _ := New(baseConfig(memKeys(t)))
-	clk := &fakeClock{t: testNow}
+	clk := jwtgatetest.NewClock(testNow)
 	strict := newBucketLimiter(1, 1, clk.Now)
 	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, with(goodClaims(), "scope", "read write"))
 	rw := v.With(Route{Scopes: []string{"read"}, RateLimit: &RateLimit{Limiter: strict}}).With(Route{Scopes: []string{"write"}})

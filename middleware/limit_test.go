@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
 
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -58,17 +59,9 @@ func (l *bucketLimiter) Allow(_ context.Context, key string, cost int) (ratelimi
 	return d, nil
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 func TestRateLimit(t *testing.T) {
 	k := keys(t)
-	clk := &fakeClock{t: testNow}
+	clk := jwtgatetest.NewClock(testNow)
 	lim := newBucketLimiter(1, 2, clk.Now) // 1/s, burst 2
 	cfg := baseConfig(memKeys(t))
 	cfg.RateLimit = RateLimit{Limiter: lim}
@@ -125,7 +118,7 @@ func TestRateLimit(t *testing.T) {
 
 func TestRateLimitKeyCostTiersAndRoutes(t *testing.T) {
 	k := keys(t)
-	clk := &fakeClock{t: testNow}
+	clk := jwtgatetest.NewClock(testNow)
 	free := newBucketLimiter(1, 1, clk.Now)
 	pro := newBucketLimiter(1, 100, clk.Now)
 	def := newBucketLimiter(1, 5, clk.Now)
@@ -218,7 +211,7 @@ func TestRateLimiterErrorPolicy(t *testing.T) {
 // ratelimit.Local, on an injected clock.
 func TestRateLimitWithRatelimitLocal(t *testing.T) {
 	k := keys(t)
-	clk := &fakeClock{t: testNow}
+	clk := jwtgatetest.NewClock(testNow)
 	lim, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 2, Burst: 3, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

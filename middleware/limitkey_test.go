@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // TestDefaultRateLimitKeyFallbacksDistinct: a client token (azp or
@@ -35,7 +37,7 @@ func TestDefaultRateLimitKeyFallbacksDistinct(t *testing.T) {
 	// End to end: one bucket of 1 per key, five identities that all spell
 	// "svc" somewhere, each gets its own first request.
 	k := keys(t)
-	clk := &fakeClock{t: testNow}
+	clk := jwtgatetest.NewClock(testNow)
 	lim := newBucketLimiter(1, 1, clk.Now)
 	cfg := baseConfig(memKeys(t))
 	cfg.RateLimit = RateLimit{Limiter: lim}

@@ -4,9 +4,6 @@ package middleware_test
 // Redis client, sharing one rate limit through a real redis-server.
 
 import (
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,69 +15,34 @@ import (
 	"testing"
 	"time"
 
-	"github.com/MicahParks/jwkset"
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/jwtgate/jwtgate/internal/redistest"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
 )
 
-const (
-	replicaIssuer   = "https://idp.replicas.test/"
-	replicaAudience = "api"
-)
+const replicaAudience = "api"
 
-// replicaKeys is a signing key and the key set that verifies it.
-type replicaKeys struct {
-	priv ed25519.PrivateKey
-	set  jwkset.Storage
-}
+// replicaKeys is the identity provider whose tokens both replicas verify.
+type replicaKeys struct{ idp *jwtgatetest.Issuer }
 
 func newReplicaKeys(t *testing.T) replicaKeys {
 	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := jwkset.NewJWKFromKey(pub, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{
-		KID: "replica-key", ALG: jwkset.AlgEdDSA, USE: jwkset.UseSig,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jwkset.NewMemoryStorage()
-	if err := set.KeyWrite(context.Background(), j); err != nil {
-		t.Fatal(err)
-	}
-	return replicaKeys{priv: priv, set: set}
+	return replicaKeys{jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"EdDSA"}, Audience: replicaAudience})}
 }
 
 func (k replicaKeys) token(t *testing.T, sub string, extra map[string]any) string {
 	t.Helper()
-	claims := jwt.MapClaims{
-		"iss": replicaIssuer, "aud": replicaAudience, "sub": sub,
-		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
-	}
-	for k, v := range extra {
-		claims[k] = v
-	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
-	tok.Header["kid"] = "replica-key"
-	s, err := tok.SignedString(k.priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return k.idp.Mint(t, jwtgatetest.Claims{Subject: sub, Extra: extra})
 }
 
 // replica is one Verifier in front of a handler that answers 200.
 func replica(t *testing.T, keys replicaKeys, rl middleware.RateLimit) http.Handler {
 	t.Helper()
 	v, err := middleware.New(middleware.Config{
-		Keys:      keys.set,
-		Issuers:   []string{replicaIssuer},
+		Keys:      keys.idp.Keys(t),
+		Issuers:   []string{keys.idp.Issuer()},
 		Audiences: []string{replicaAudience},
 		RateLimit: rl,
 	})

@@ -23,6 +23,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // TestRedTeamQueryTokenSpellings: a query parameter name may be
@@ -132,7 +133,7 @@ func TestRedTeamRateLimitKeyAcrossIssuers(t *testing.T) {
 	k := keys(t)
 	const issA, issB = "https://idp.test/", "https://tenant-b.idp.test/"
 	for _, byIssuer := range []bool{false, true} {
-		clk := &fakeClock{t: testNow}
+		clk := jwtgatetest.NewClock(testNow)
 		lim := newBucketLimiter(1, 1, clk.Now)
 		cfg := baseConfig(memKeys(t))
 		cfg.Issuers = []string{issA, issB}
@@ -187,7 +188,7 @@ func TestRedTeamRotationDuringOutage(t *testing.T) {
 
 	_ = store.KeyWrite(ctx, jwkOf(t, &k.rsa2.PublicKey, "new", jwkset.AlgRS256, jwkset.UseSig))
 	srv.publish(t)
-	srv.fail.Store(true)
+	srv.setFail(t, true)
 	for i := range 2 { // the refresh fails; then the gate is closed
 		got := do(h, bearerReq(newTok))
 		if got.status != 503 || got.header.Get("Retry-After") == "" || got.www != "" {
@@ -203,7 +204,7 @@ func TestRedTeamRotationDuringOutage(t *testing.T) {
 	if got := do(h, bearerReq(forged)); got.status != 401 {
 		t.Fatalf("forged token with a known kid during the outage: %d", got.status)
 	}
-	srv.fail.Store(false)
+	srv.setFail(t, false)
 	c2 := newTestCache(t, srv.URL(), nil) // a replica that starts now sees the new key
 	v2, _ := New(baseConfig(c2))
 	if got := do(v2.Handler(okHandler), bearerReq(newTok)); got.status != 200 {
@@ -373,8 +374,8 @@ func TestRedTeamUnknownKIDFloodThroughTheHandler(t *testing.T) {
 		for i := range toks {
 			toks[i] = sign(t, jwt.SigningMethodES256, k.ec, fmt.Sprintf("kid-%d-%d", i, rand.Int64()), nil, goodClaims())
 		}
-		srv.fail.Store(outage)
-		before := srv.hits.Load()
+		srv.setFail(t, outage)
+		before := srv.hits()
 		results := make(chan response, n)
 		var wg sync.WaitGroup
 		for _, tok := range toks {
@@ -391,10 +392,10 @@ func TestRedTeamUnknownKIDFloodThroughTheHandler(t *testing.T) {
 					outage, got.status, got.header.Get("Retry-After"))
 			}
 		}
-		if fetches := srv.hits.Load() - before; fetches > 1 {
+		if fetches := srv.hits() - before; fetches > 1 {
 			t.Fatalf("outage=%v: %d JWKS fetches for a flood of unknown kids, want at most 1", outage, fetches)
 		}
-		srv.fail.Store(false)
+		srv.setFail(t, false)
 	}
 }
 
@@ -410,8 +411,9 @@ func TestRedTeamOneKIDForSeveralKeyTypes(t *testing.T) {
 	ec2JWK := mustJSON(t, jwkOf(t, &k.ec2.PublicKey, "shared", "", jwkset.UseSig).Marshal())
 	for _, order := range [][]json.RawMessage{{rsaJWK, ecJWK, ec2JWK}, {ecJWK, rsaJWK, ec2JWK}} {
 		body := mustJSON(t, map[string]any{"keys": order})
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(body) }))
-		c := newTestCache(t, srv.URL, nil)
+		srv := serveJWKS(t, jwkset.NewMemoryStorage())
+		srv.setBody(t, body)
+		c := newTestCache(t, srv.URL(), nil)
 		v, err := New(baseConfig(c))
 		if err != nil {
 			t.Fatal(err)
@@ -427,7 +429,6 @@ func TestRedTeamOneKIDForSeveralKeyTypes(t *testing.T) {
 			t.Errorf("the second EC key under one kid verified a token")
 		}
 		_ = c.Close()
-		srv.Close()
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // versioned is a memory key set with a Generation counter that moves on
@@ -119,7 +121,7 @@ func TestTokenCacheKeyRemovalAndReplacement(t *testing.T) {
 
 func TestTokenCacheLifetime(t *testing.T) {
 	k := keys(t)
-	clk := &fakeClock{t: testNow}
+	clk := jwtgatetest.NewClock(testNow)
 	store := &versioned{Storage: memKeys(t)}
 	cfg := baseConfig(store)
 	cfg.Now = clk.Now

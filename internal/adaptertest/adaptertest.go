@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
@@ -37,7 +37,7 @@ import (
 // request's context.
 type Fixture struct {
 	V, Limited, Down, Optional *middleware.Verifier
-	Provider                   *demo.Provider
+	Issuer                     *jwtgatetest.Issuer
 }
 
 // Body is what an accepted request's handler writes: the subject the
@@ -56,21 +56,16 @@ func Body(fromAdapter *middleware.Claims, okAdapter bool, r *http.Request) strin
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// New starts a demo provider and a dead one on loopback and builds the
-// verifiers. Everything is released by t.Cleanup.
+// New starts an identity provider and a dead one (every JWK Set request
+// fails with 500) on loopback and builds the verifiers. Everything is
+// released by t.Cleanup.
 func New(t testing.TB) *Fixture {
 	t.Helper()
-	var p *demo.Provider
-	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.Handler().ServeHTTP(w, r) }))
-	t.Cleanup(idp.Close)
-	var err error
-	if p, err = demo.NewProvider(demo.ProviderConfig{Issuer: idp.URL}); err != nil {
+	p := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
+	dead := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
+	if err := dead.SetJWKS(jwtgatetest.Behavior{Status: http.StatusInternalServerError}); err != nil {
 		t.Fatal(err)
 	}
-	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "down", http.StatusInternalServerError)
-	}))
-	t.Cleanup(dead.Close)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -79,14 +74,14 @@ func New(t testing.TB) *Fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { keys.Close() })
-	deadKeys, err := cache.New(ctx, cache.Config{URL: dead.URL, Logger: quiet})
+	deadKeys, err := cache.New(ctx, cache.Config{URL: dead.JWKSURL(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { deadKeys.Close() })
 
 	base := middleware.Config{Keys: keys, Issuers: []string{p.Issuer()}, Audiences: []string{"api"}, Logger: quiet}
-	f := &Fixture{Provider: p}
+	f := &Fixture{Issuer: p}
 	if f.V, err = middleware.New(base); err != nil {
 		t.Fatal(err)
 	}
@@ -112,16 +107,9 @@ func New(t testing.TB) *Fixture {
 	return f
 }
 
-func (f *Fixture) mint(t testing.TB, tok demo.Token) string {
+func (f *Fixture) mint(t testing.TB, c jwtgatetest.Claims) string {
 	t.Helper()
-	if tok.Audience == nil {
-		tok.Audience = []string{"api"}
-	}
-	s, err := f.Provider.Mint(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return f.Issuer.Mint(t, c) // aud "api" unless c says otherwise
 }
 
 // Run sends the behaviour table's requests to h (a real router built from
@@ -134,10 +122,10 @@ func Run(t *testing.T, f *Fixture, h http.Handler) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 
-	alice := f.mint(t, demo.Token{Subject: "alice", Scope: "read"})
-	admin := f.mint(t, demo.Token{Subject: "root", Scope: "read admin"})
-	expired := f.mint(t, demo.Token{Subject: "alice", ExpiresAt: time.Now().Add(-time.Hour)})
-	wrongAud := f.mint(t, demo.Token{Subject: "alice", Audience: []string{"other"}})
+	alice := f.mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}})
+	admin := f.mint(t, jwtgatetest.Claims{Subject: "root", Scopes: []string{"read", "admin"}})
+	expired := f.mint(t, jwtgatetest.Claims{Subject: "alice", ExpiresAt: time.Now().Add(-time.Hour)})
+	wrongAud := f.mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "other"})
 	parts := strings.Split(alice, ".")
 	badSig := parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))
 
@@ -211,8 +199,8 @@ func RunOptional(t *testing.T, f *Fixture, h http.Handler) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 
-	alice := f.mint(t, demo.Token{Subject: "alice", Scope: "read"})
-	admin := f.mint(t, demo.Token{Subject: "root", Scope: "read admin"})
+	alice := f.mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}})
+	admin := f.mint(t, jwtgatetest.Claims{Subject: "root", Scopes: []string{"read", "admin"}})
 	rows := []struct {
 		name, path, token string
 		status            int
@@ -251,10 +239,7 @@ func RunOptional(t *testing.T, f *Fixture, h http.Handler) {
 // request, a verified-token cache hit): the adapter's own cost on top of
 // the Verifier's.
 func Bench(b *testing.B, f *Fixture, h http.Handler, path string) {
-	tok, err := f.Provider.Mint(demo.Token{Subject: "bench", Scope: "read admin", Audience: []string{"api"}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	tok := f.mint(b, jwtgatetest.Claims{Subject: "bench", Scopes: []string{"read", "admin"}})
 	req := httptest.NewRequest(http.MethodGet, path, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	rec := httptest.NewRecorder()

@@ -1,11 +1,6 @@
 package demo
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/MicahParks/jwkset"
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // Paths the provider's Handler serves, relative to the issuer URL.
@@ -77,23 +71,27 @@ type Token struct {
 }
 
 // Provider is a demo OpenID Connect identity provider: it serves a discovery
-// document and a JWK Set, and mints ES256 tokens. Its signing key rotates
-// lazily: whenever the provider is used after RotateEvery has passed, a new
-// key becomes active and the old one stays published for Grace. There is no
+// document and a JWK Set, and mints ES256 tokens. It is a thin layer over
+// jwtgatetest.Issuer (the repository's one identity provider), adding a
+// timed rotation and a /token endpoint. Its signing key rotates lazily:
+// whenever the provider is used after RotateEvery has passed, a new key
+// becomes active and the old one stays published for Grace. There is no
 // background goroutine, so there is nothing to close.
 //
 // The zero value is not usable; call NewProvider. Safe for concurrent use.
 type Provider struct {
-	cfg ProviderConfig
+	cfg     ProviderConfig
+	idp     *jwtgatetest.Issuer // serves no socket of its own (IssuerOptions.URL)
+	handler http.Handler
 
-	mu   sync.Mutex    // guards keys
-	keys []*signingKey // newest (active) first
+	mu   sync.Mutex   // guards keys and the rotations it applies to idp
+	keys []*keyPeriod // newest (active) first
 }
 
-type signingKey struct {
+// keyPeriod is when one of idp's keys is the active one and when it stops
+// being published.
+type keyPeriod struct {
 	kid       string
-	priv      *ecdsa.PrivateKey
-	jwk       jwkset.JWKMarshal
 	activated time.Time
 	retired   time.Time // zero while active
 }
@@ -123,30 +121,34 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Provider{cfg: cfg}
-	k, err := newSigningKey(cfg.Now())
-	if err != nil {
-		return nil, err
-	}
-	p.keys = []*signingKey{k}
-	return p, nil
-}
-
-func newSigningKey(now time.Time) (*signingKey, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("demo: generate key: %w", err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	kid := "demo-" + hex.EncodeToString(b[:])
-	j, err := jwkset.NewJWKFromKey(&priv.PublicKey, jwkset.JWKOptions{
-		Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: jwkset.AlgES256, USE: jwkset.UseSig},
+	idp, err := jwtgatetest.Start(jwtgatetest.IssuerOptions{
+		Algorithms: []string{"ES256"},
+		URL:        cfg.Issuer,
+		TokenTTL:   cfg.TokenTTL,
+		Now:        cfg.Now,
+		Discovery:  map[string]any{"token_endpoint": cfg.Issuer + TokenPath},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("demo: encode key: %w", err)
+		if errors.Is(err, jwtgatetest.ErrOptions) {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		return nil, fmt.Errorf("demo: %w", err)
 	}
-	return &signingKey{kid: kid, priv: priv, jwk: j.Marshal(), activated: now}, nil
+	nosniff := http.Header{"X-Content-Type-Options": {"nosniff"}}
+	if err := idp.SetDiscovery(jwtgatetest.Behavior{Header: nosniff}); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if err := idp.SetJWKS(jwtgatetest.Behavior{Header: nosniff,
+		CacheControl: "public, max-age=" + strconv.Itoa(int(cfg.MaxAge/time.Second))}); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	kid, err := idp.KID("ES256")
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	p := &Provider{cfg: cfg, idp: idp, keys: []*keyPeriod{{kid: kid, activated: cfg.Now()}}}
+	p.handler = p.newHandler()
+	return p, nil
 }
 
 // Issuer returns the configured issuer, without a trailing slash.
@@ -159,7 +161,7 @@ func (p *Provider) RotateEvery() time.Duration { return p.cfg.RotateEvery }
 func (p *Provider) TokenTTL() time.Duration { return p.cfg.TokenTTL }
 
 // JWKSURL returns the URL of the JWK Set.
-func (p *Provider) JWKSURL() string { return p.cfg.Issuer + JWKSPath }
+func (p *Provider) JWKSURL() string { return p.idp.JWKSURL() }
 
 // Rotate makes a fresh key the active one now; the previous key stays
 // published for Grace.
@@ -170,51 +172,66 @@ func (p *Provider) Rotate() error {
 }
 
 func (p *Provider) rotateLocked(at time.Time) error {
-	k, err := newSigningKey(at)
+	if err := p.idp.Rotate(); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	kid, err := p.idp.KID("ES256")
 	if err != nil {
-		return err
+		return fmt.Errorf("demo: %w", err)
 	}
 	p.keys[0].retired = at
-	p.keys = append([]*signingKey{k}, p.keys...)
+	p.keys = append([]*keyPeriod{{kid: kid, activated: at}}, p.keys...)
 	return nil
 }
 
-// advanceLocked applies every rotation that is due at now and drops keys
-// whose grace has ended. It returns the active key.
-func (p *Provider) advanceLocked(now time.Time) (*signingKey, error) {
+// advanceLocked applies every rotation that is due at now and unpublishes
+// keys whose grace has ended. It returns the active key's kid.
+func (p *Provider) advanceLocked(now time.Time) (string, error) {
 	if due := p.keys[0].activated.Add(p.cfg.RotateEvery); !now.Before(due) {
 		// One rotation, dated now: after a long idle spell, keys that
 		// nobody ever saw need not be generated.
 		if err := p.rotateLocked(now); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
 	kept := p.keys[:1]
 	for _, k := range p.keys[1:] {
 		if now.Before(k.retired.Add(p.cfg.Grace)) {
 			kept = append(kept, k)
+			continue
+		}
+		if err := p.idp.Remove(k.kid); err != nil {
+			return "", fmt.Errorf("demo: %w", err)
 		}
 	}
 	p.keys = kept
-	return p.keys[0], nil
+	return p.keys[0].kid, nil
+}
+
+func (p *Provider) advance() (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.advanceLocked(p.cfg.Now())
 }
 
 // ActiveKID returns the kid of the key that signs tokens now.
-func (p *Provider) ActiveKID() (string, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	k, err := p.advanceLocked(p.cfg.Now())
-	if err != nil {
-		return "", err
+func (p *Provider) ActiveKID() (string, error) { return p.advance() }
+
+// standardClaim reports whether Mint sets the claim itself, so that
+// Token.Extra cannot replace it.
+func standardClaim(name string) bool {
+	switch name {
+	case "iss", "sub", "aud", "iat", "nbf", "exp", "scope":
+		return true
 	}
-	return k.kid, nil
+	return false
 }
 
 // Mint signs a token with the active key.
 func (p *Provider) Mint(t Token) (string, error) {
 	now := p.cfg.Now()
 	p.mu.Lock()
-	k, err := p.advanceLocked(now)
+	kid, err := p.advanceLocked(now)
 	p.mu.Unlock()
 	if err != nil {
 		return "", err
@@ -227,93 +244,59 @@ func (p *Provider) Mint(t Token) (string, error) {
 		}
 		exp = now.Add(ttl)
 	}
-	claims := jwt.MapClaims{}
+	extra := make(map[string]any, len(t.Extra)+4)
 	for name, v := range t.Extra {
-		claims[name] = v
+		if !standardClaim(name) {
+			extra[name] = v
+		}
 	}
-	claims["iss"] = p.cfg.Issuer
-	claims["sub"] = t.Subject
-	claims["iat"] = now.Unix()
-	claims["nbf"] = now.Unix()
-	claims["exp"] = exp.Unix()
+	if _, ok := t.Extra["jti"]; !ok {
+		extra["jti"] = nil // the demo's tokens carry no jti unless asked
+	}
+	extra["sub"] = t.Subject // even "": the kit's default subject is not the demo's
+	c := jwtgatetest.Claims{IssuedAt: now, NotBefore: now, ExpiresAt: exp, Extra: extra}
 	switch len(t.Audience) {
 	case 0:
-		delete(claims, "aud")
+		extra["aud"] = nil
 	case 1:
-		claims["aud"] = t.Audience[0]
+		c.Audience = t.Audience[0]
 	default:
-		claims["aud"] = t.Audience
+		c.Audiences = t.Audience
 	}
 	if t.Scope != "" {
-		claims["scope"] = t.Scope
-	} else {
-		delete(claims, "scope")
+		extra["scope"] = t.Scope
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
-	tok.Header["kid"] = k.kid
-	if t.Type != "" {
-		tok.Header["typ"] = t.Type
-	}
-	s, err := tok.SignedString(k.priv)
+	// Signed with the key that was active at now, even if a concurrent
+	// rotation has moved on since.
+	s, err := p.idp.Sign(c, jwtgatetest.MintOptions{Key: kid, Type: t.Type})
 	if err != nil {
 		return "", fmt.Errorf("demo: sign: %w", err)
 	}
 	return s, nil
 }
 
-// jwks returns the published key set (active key first) and its ETag.
-func (p *Provider) jwks() (jwkset.JWKSMarshal, string, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, err := p.advanceLocked(p.cfg.Now()); err != nil {
-		return jwkset.JWKSMarshal{}, "", err
-	}
-	set := jwkset.JWKSMarshal{Keys: make([]jwkset.JWKMarshal, 0, len(p.keys))}
-	h := sha256.New()
-	for _, k := range p.keys {
-		set.Keys = append(set.Keys, k.jwk)
-		h.Write([]byte(k.kid))
-		h.Write([]byte{0})
-	}
-	return set, `"` + hex.EncodeToString(h.Sum(nil)[:12]) + `"`, nil
-}
-
 // Handler serves the discovery document, the JWK Set (with Cache-Control
 // and ETag, answering If-None-Match with 304) and a /token endpoint that
 // mints a token from the query parameters sub, scope and aud.
-func (p *Provider) Handler() http.Handler {
+func (p *Provider) Handler() http.Handler { return p.handler }
+
+func (p *Provider) newHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+DiscoveryPath, p.serveDiscovery)
-	mux.HandleFunc("GET "+JWKSPath, p.serveJWKS)
+	mux.HandleFunc("GET "+DiscoveryPath, p.serveIssuer)
+	mux.HandleFunc("GET "+JWKSPath, p.serveIssuer)
 	mux.HandleFunc("GET "+TokenPath, p.serveToken)
 	mux.HandleFunc("POST "+TokenPath, p.serveToken)
 	return mux
 }
 
-func (p *Provider) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                p.cfg.Issuer,
-		"jwks_uri":                              p.cfg.Issuer + JWKSPath,
-		"token_endpoint":                        p.cfg.Issuer + TokenPath,
-		"response_types_supported":              []string{"token"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"ES256"},
-	})
-}
-
-func (p *Provider) serveJWKS(w http.ResponseWriter, r *http.Request) {
-	set, etag, err := p.jwks()
-	if err != nil {
+// serveIssuer applies the rotations due now, then lets the kit's issuer
+// answer.
+func (p *Provider) serveIssuer(w http.ResponseWriter, r *http.Request) {
+	if _, err := p.advance(); err != nil {
 		http.Error(w, "demo: key set unavailable", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(p.cfg.MaxAge/time.Second)))
-	w.Header().Set("ETag", etag)
-	if r.Header.Get("If-None-Match") == etag {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	writeJSON(w, http.StatusOK, set)
+	p.idp.Handler().ServeHTTP(w, r)
 }
 
 func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {

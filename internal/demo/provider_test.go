@@ -6,30 +6,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/goleak"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// fakeClock is a settable clock for rotation tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // startProvider serves a provider on a real loopback listener whose URL is
 // its issuer, the way the gateway's demo mode does.
@@ -214,15 +203,15 @@ func TestMintType(t *testing.T) {
 }
 
 func TestRotationKeepsOldKeyForGrace(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := jwtgatetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	p, srv := startProvider(t, ProviderConfig{RotateEvery: time.Minute, Grace: 90 * time.Second, Now: clk.Now})
 	first, _ := p.ActiveKID()
 
-	clk.Add(59 * time.Second)
+	clk.Advance(59 * time.Second)
 	if k, _ := p.ActiveKID(); k != first {
 		t.Fatalf("rotated early: %s -> %s", first, k)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	second, _ := p.ActiveKID()
 	if second == first {
 		t.Fatal("no rotation after RotateEvery")
@@ -233,13 +222,13 @@ func TestRotationKeepsOldKeyForGrace(t *testing.T) {
 		t.Fatalf("after rotation kids = %v, want [%s %s]", kids, second, first)
 	}
 
-	clk.Add(89 * time.Second) // second rotated out at +60s, first still in grace
+	clk.Advance(89 * time.Second) // second rotated out at +60s, first still in grace
 	_, body = get(t, srv.URL+JWKSPath, nil)
 	kids = kidsOf(t, body)
 	if !strings.Contains(strings.Join(kids, ","), first) {
 		t.Fatalf("first key dropped within grace: %v", kids)
 	}
-	clk.Add(time.Second) // first's grace is over
+	clk.Advance(time.Second) // first's grace is over
 	_, body = get(t, srv.URL+JWKSPath, nil)
 	kids = kidsOf(t, body)
 	if strings.Contains(strings.Join(kids, ","), first) {
@@ -312,5 +301,39 @@ func TestStartLocal(t *testing.T) {
 	}
 	if _, err := http.Get(l.JWKSURL()); err == nil {
 		t.Fatal("still serving after Close")
+	}
+}
+
+// The demo's tokens carry exactly the claims it documents (the kit's own
+// defaults, jti and its default subject and audience, stay out), and its
+// discovery document names the token endpoint.
+func TestMintClaimSetAndDiscoveryExtras(t *testing.T) {
+	p, srv := startProvider(t, ProviderConfig{})
+	tok, err := p.Mint(Token{Extra: map[string]any{"exp": 1, "scope": "forged"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := verify(t, srv.URL, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for name := range claims {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if got := strings.Join(names, ","); got != "exp,iat,iss,nbf,sub" || claims["sub"] != "" {
+		t.Fatalf("claims %v", claims)
+	}
+	multi, err := p.Mint(Token{Subject: "a", Audience: []string{"x", "y"}, Extra: map[string]any{"jti": "j1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims, err = verify(t, srv.URL, multi); err != nil || claims["jti"] != "j1" || len(claims["aud"].([]any)) != 2 {
+		t.Fatalf("claims %v, %v", claims, err)
+	}
+	resp, body := get(t, srv.URL+DiscoveryPath, nil)
+	if !strings.Contains(string(body), `"token_endpoint":"`+srv.URL+TokenPath+`"`) || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("discovery %s, headers %v", body, resp.Header)
 	}
 }
