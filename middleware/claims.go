@@ -30,6 +30,7 @@ type Claims struct {
 
 	scopes []string
 	raw    string      // the payload as signed
+	typ    string      // the header's typ ("" when absent or not a string), for a route's Resource
 	extra  []claimText // claims the Verifier's config names, pre-rendered as text
 }
 

@@ -146,6 +146,11 @@ type Config struct {
 	// forwarded.
 	ClaimHeaders map[string]string
 
+	// Resource makes every route of the Verifier an OAuth protected
+	// resource (RFC 9728; an MCP server): see Resource. Validated by New.
+	// Nil: none (a route may still set Route.Resource).
+	Resource *Resource
+
 	// RateLimit limits requests per verified subject after the token
 	// verifies. The zero value (nil Limiter, no Tiers) means no limit.
 	RateLimit RateLimit

@@ -80,7 +80,9 @@ func (v *Verifier) extract(r *http.Request) (string, *Error) {
 			return "", err
 		}
 		if n > 0 {
-			if !v.cfg.AllowQuery {
+			// A protected resource (MCP) must never take a token from the
+			// URI, whatever AllowQuery says.
+			if !v.cfg.AllowQuery || v.resource != nil {
 				return "", errQuery
 			}
 			if n > 1 {

@@ -74,8 +74,8 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 // after the verified-token cache, so routes that differ only here share
 // one cache entry and one signature check per token.
 func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims) *Error {
-	if len(v.route.Audiences) > 0 && !anyAudience(c.Audience, v.route.Audiences) {
-		return errAudience
+	if err := v.checkRouteToken(c); err != nil {
+		return err
 	}
 	if len(v.route.Scopes) > 0 && !c.HasScopes(v.route.Scopes...) {
 		return &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: v.route.Scopes}

@@ -14,7 +14,8 @@ import (
 type Verifier struct {
 	*shared
 	route    Route
-	routeErr *Error // With could not apply route: every request fails closed
+	resource *resourceSpec // the route's Resource, compiled; nil: none
+	routeErr *Error        // With could not apply route: every request fails closed
 }
 
 // shared is what every Verifier derived with With uses together.
@@ -49,12 +50,16 @@ type Route struct {
 	// this route (same rules; an empty map forwards nothing). With on a
 	// derived Verifier replaces it.
 	ClaimHeaders map[string]string
+	// Resource, when not nil, makes the route an OAuth protected resource
+	// (RFC 9728; an MCP server): see Resource for the rules it adds. With
+	// on a derived Verifier replaces it.
+	Resource *Resource
 }
 
 // requiresToken reports whether the route can only be decided with a
 // token, so that Optional must not let an anonymous request through.
 func (rt *Route) requiresToken() bool {
-	return len(rt.Scopes) > 0 || len(rt.Audiences) > 0
+	return len(rt.Scopes) > 0 || len(rt.Audiences) > 0 || rt.Resource != nil
 }
 
 // New checks cfg, fills its defaults and returns a Verifier. A bad Config is
@@ -100,7 +105,16 @@ func New(cfg Config) (*Verifier, error) {
 	}
 	slices.Sort(s.extraNames)
 	s.extraNames = slices.Compact(s.extraNames)
-	return &Verifier{shared: s}, nil
+	v := &Verifier{shared: s}
+	if cfg.Resource != nil {
+		res := *cfg.Resource
+		spec, err := compileResource(res)
+		if err != nil {
+			return nil, err
+		}
+		v.route.Resource, v.resource = &res, spec
+	}
+	return v, nil
 }
 
 // warnUnchecked logs one Warn line when the normalized cfg accepts any iss
@@ -147,7 +161,18 @@ func (v *Verifier) With(rt Route) *Verifier {
 	if rt.ClaimHeaders != nil {
 		merged.ClaimHeaders = maps.Clone(rt.ClaimHeaders)
 	}
-	d := &Verifier{shared: v.shared, route: merged, routeErr: v.routeErr}
+	d := &Verifier{shared: v.shared, route: merged, resource: v.resource, routeErr: v.routeErr}
+	if rt.Resource != nil {
+		res := *rt.Resource
+		merged.Resource = &res
+		d.route.Resource = &res
+		spec, err := compileResource(res)
+		if err != nil {
+			v.cfg.Logger.Error("jwtgate: route refused: every request on it is answered 500", slog.Any("err", err))
+			d.routeErr = &Error{kind: errRouteConfig, desc: "internal error", cause: err}
+		}
+		d.resource = spec
+	}
 	if err := checkClaimHeaders(merged.ClaimHeaders); err != nil {
 		// With cannot return an error; the route it was asked for is not
 		// served half-configured but refused (500), and said so once.
@@ -159,13 +184,32 @@ func (v *Verifier) With(rt Route) *Verifier {
 
 // Verify checks token (the compact JWS, without "Bearer ") and returns its
 // claims. ctx bounds any key look-up. It applies everything except the
-// route's scopes and the rate limit, which need a request.
+// route's scopes and the rate limit, which need a request (a route's
+// audiences and Resource do apply).
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	if v.routeErr != nil {
+		return nil, v.routeErr
+	}
 	c, _, err := v.verify(ctx, token, nil)
+	if err == nil {
+		err = v.checkRouteToken(c)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// checkRouteToken applies what a route adds that needs only the verified
+// token: its audiences and its Resource.
+func (v *Verifier) checkRouteToken(c *Claims) *Error {
+	if len(v.route.Audiences) > 0 && !anyAudience(c.Audience, v.route.Audiences) {
+		return errAudience
+	}
+	if v.resource != nil {
+		return v.resource.checkToken(c)
+	}
+	return nil
 }
 
 // verify verifies token and also reports the token's alg through alg (when
@@ -233,6 +277,9 @@ func (v *Verifier) verifyCold(ctx context.Context, token string, now time.Time, 
 	c, p, err := v.decodeClaims(payload)
 	if err != nil {
 		return nil, err
+	}
+	if j.hasTyp {
+		c.typ = j.typ
 	}
 	var (
 		key    any

@@ -33,10 +33,10 @@ import (
 // metrics.ErrorHandler does) keeps the Verifier's configuration.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if ve, ok := errors.AsType[*verifierError](err); ok {
-		writeError(w, err, ve.realm, ve.retryAfter)
+		writeError(w, err, ve.challenge)
 		return
 	}
-	writeError(w, err, DefaultRealm, DefaultRetryAfter)
+	writeError(w, err, challenge{realm: DefaultRealm, retryAfter: DefaultRetryAfter})
 }
 
 // WriteError answers a rejected request: through Config.ErrorHandler when set,
@@ -44,10 +44,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 // RetryAfter. Adapters call this.
 func (v *Verifier) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if v.cfg.ErrorHandler != nil {
-		v.cfg.ErrorHandler(w, r, &verifierError{err: err, realm: v.cfg.Realm, retryAfter: v.cfg.RetryAfter})
+		v.cfg.ErrorHandler(w, r, &verifierError{err: err, challenge: v.challenge()})
 		return
 	}
-	writeError(w, err, v.cfg.Realm, v.cfg.RetryAfter)
+	writeError(w, err, v.challenge())
 }
 
 // retryAfterError is an error that knows how long a client should wait
@@ -63,9 +63,36 @@ type retryAfterError interface {
 // writer and it honours the Verifier wherever it is called from. It is
 // transparent: errors.Is, errors.As, Reason and Status see through it.
 type verifierError struct {
-	err        error
+	err error
+	challenge
+}
+
+// challenge is what a Verifier adds to the answers it writes: its realm, its
+// Retry-After guess, and for a protected resource the resource_metadata
+// (and scope) parameters of every 401 and 403 (RFC 9728 §5.1).
+type challenge struct {
 	realm      string
 	retryAfter time.Duration
+	params401  string // ", resource_metadata=…, scope=…" or ""
+	params403  string // ", resource_metadata=…" or ""
+}
+
+func (v *Verifier) challenge() challenge {
+	ch := challenge{realm: v.cfg.Realm, retryAfter: v.cfg.RetryAfter}
+	if r := v.resource; r != nil {
+		ch.params403 = ", " + r.challenge
+		ch.params401 = ch.params403
+		// MCP's scope challenge: what this route needs, else what the
+		// resource offers, so a client knows what to ask for.
+		scopes := v.route.Scopes
+		if len(scopes) == 0 {
+			scopes = r.ScopesSupported
+		}
+		if len(scopes) > 0 && scopeTokens(scopes) {
+			ch.params401 += `, scope="` + strings.Join(scopes, " ") + `"`
+		}
+	}
+	return ch
 }
 
 func (e *verifierError) Error() string { return e.err.Error() }
@@ -108,7 +135,8 @@ var defaultDescription = map[int]string{
 	http.StatusInternalServerError: "internal error",
 }
 
-func writeError(w http.ResponseWriter, err error, realm string, retryAfter time.Duration) {
+func writeError(w http.ResponseWriter, err error, ch challenge) {
+	realm, retryAfter := ch.realm, ch.retryAfter
 	if err == nil {
 		return
 	}
@@ -129,6 +157,12 @@ func writeError(w http.ResponseWriter, err error, realm string, retryAfter time.
 		www := `Bearer realm="` + realm + `"`
 		if code != "" {
 			www = `Bearer realm="` + realm + `", error="` + code + `", error_description="` + desc + `"`
+		}
+		switch status {
+		case http.StatusUnauthorized:
+			www += ch.params401
+		case http.StatusForbidden:
+			www += ch.params403
 		}
 		if e != nil && code == "insufficient_scope" && len(e.scopes) > 0 && scopeTokens(e.scopes) {
 			www += `, scope="` + strings.Join(e.scopes, " ") + `"`
