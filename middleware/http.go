@@ -28,7 +28,8 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 		start = time.Now()
 	}
 	if v.routeErr != nil {
-		// A route With could not apply fails closed.
+		// A route With could not apply fails closed, with or without a
+		// token.
 		return nil, v.routeErr
 	}
 	token, err := v.extract(r)
@@ -55,7 +56,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 	if observe {
 		verified = time.Since(start)
 	}
-	if err == nil {
+	if err == nil && v.authz {
 		err = v.authorize(w, r, c)
 	}
 	if observe {
@@ -74,8 +75,10 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 // after the verified-token cache, so routes that differ only here share
 // one cache entry and one signature check per token.
 func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims) *Error {
-	if err := v.checkRouteToken(c); err != nil {
-		return err
+	if v.tokenChecks {
+		if err := v.checkRouteToken(c); err != nil {
+			return err
+		}
 	}
 	if len(v.route.Scopes) > 0 && !c.HasScopes(v.route.Scopes...) {
 		return &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: v.route.Scopes}

@@ -16,6 +16,21 @@ type Verifier struct {
 	route    Route
 	resource *resourceSpec // the route's Resource, compiled; nil: none
 	routeErr *Error        // With could not apply route: every request fails closed
+	// Summaries of route, so that the hit path pays one test for
+	// everything a route may add: tokenChecks (audiences, Resource, a
+	// route error) and authz (those, scopes, claim headers, a rate limit).
+	tokenChecks, authz bool
+}
+
+// settle computes v's summaries of its route; New and With call it last.
+func (v *Verifier) settle() *Verifier {
+	rl := &v.cfg.RateLimit
+	if v.route.RateLimit != nil {
+		rl = v.route.RateLimit
+	}
+	v.tokenChecks = v.route.Audiences != nil || v.resource != nil || v.routeErr != nil
+	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || rl.enabled()
+	return v
 }
 
 // shared is what every Verifier derived with With uses together.
@@ -114,7 +129,7 @@ func New(cfg Config) (*Verifier, error) {
 		}
 		v.route.Resource, v.resource = &res, spec
 	}
-	return v, nil
+	return v.settle(), nil
 }
 
 // warnUnchecked logs one Warn line when the normalized cfg accepts any iss
@@ -179,7 +194,7 @@ func (v *Verifier) With(rt Route) *Verifier {
 		v.cfg.Logger.Error("jwtgate: route refused: every request on it is answered 500", slog.Any("err", err))
 		d.routeErr = &Error{kind: errRouteConfig, desc: "internal error", cause: err}
 	}
-	return d
+	return d.settle()
 }
 
 // Verify checks token (the compact JWS, without "Bearer ") and returns its
@@ -187,11 +202,8 @@ func (v *Verifier) With(rt Route) *Verifier {
 // route's scopes and the rate limit, which need a request (a route's
 // audiences and Resource do apply).
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
-	if v.routeErr != nil {
-		return nil, v.routeErr
-	}
 	c, _, err := v.verify(ctx, token, nil)
-	if err == nil {
+	if err == nil && v.tokenChecks {
 		err = v.checkRouteToken(c)
 	}
 	if err != nil {
@@ -203,6 +215,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 // checkRouteToken applies what a route adds that needs only the verified
 // token: its audiences and its Resource.
 func (v *Verifier) checkRouteToken(c *Claims) *Error {
+	if v.routeErr != nil {
+		return v.routeErr
+	}
 	if len(v.route.Audiences) > 0 && !anyAudience(c.Audience, v.route.Audiences) {
 		return errAudience
 	}
@@ -222,45 +237,31 @@ func (v *Verifier) verify(ctx context.Context, token string, alg *string) (*Clai
 		return nil, false, errTooLarge
 	}
 	now := v.cfg.Now()
+	// The cache-hit half, kept inline: it is the hot path.
 	var h uint64
 	if v.cache != nil {
-		var (
-			c   *Claims
-			err *Error
-			hit bool
-		)
-		if c, h, hit, err = v.verifyCached(ctx, token, now, alg); hit {
-			return c, true, err
+		var e *cacheEntry
+		if e, h = v.cache.get(token, now.UnixNano()); e != nil {
+			if alg != nil {
+				*alg = e.j.spec.name
+			}
+			// exp is in until; nbf and iat are checked here, since the
+			// clock may have stepped back since the token was cached.
+			if e.notBefore != 0 && now.UnixNano() < e.notBefore {
+				return nil, true, e.notYet
+			}
+			if v.stillValid(ctx, e) {
+				if err := v.runValidate(ctx, e.claims); err != nil {
+					return nil, true, err
+				}
+				return e.claims, true, nil
+			}
+			// The entry's key is gone or changed: check it cold.
+			v.cache.remove(h, e)
 		}
 	}
 	c, err := v.verifyCold(ctx, token, now, h, alg)
 	return c, false, err
-}
-
-// verifyCached answers from the verified-token cache: hit reports whether
-// it could (the entry exists, is fresh, and its key is still served); h is
-// the token's hash for the cold path's put.
-func (v *Verifier) verifyCached(ctx context.Context, token string, now time.Time, alg *string) (c *Claims, h uint64, hit bool, err *Error) {
-	e, h := v.cache.get(token, now.UnixNano())
-	if e == nil {
-		return nil, h, false, nil
-	}
-	if alg != nil {
-		*alg = e.j.spec.name
-	}
-	// exp is in until; nbf and iat are checked here, since the clock may
-	// have stepped back since the token was cached.
-	if e.notBefore != 0 && now.UnixNano() < e.notBefore {
-		return nil, h, true, e.notYet
-	}
-	if !v.stillValid(ctx, e) {
-		v.cache.remove(h, e)
-		return nil, h, false, nil
-	}
-	if err := v.runValidate(ctx, e.claims); err != nil {
-		return nil, h, true, err
-	}
-	return e.claims, h, true, nil
 }
 
 // verifyCold is the whole check: JWS shape and header, claims, key look-up,
