@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/jwtgate/jwtgate/internal/capture"
+	"github.com/jwtgate/jwtgate/internal/headername"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -80,13 +81,13 @@ func New(cfg Config) (*Server, error) {
 	for claim, header := range cfg.ClaimHeaders {
 		h := strings.ToLower(header)
 		switch {
-		case claim == "" || !validName(h):
+		case claim == "" || !headername.ValidName(h):
 			return nil, fmt.Errorf("extauthz: ClaimHeaders: bad mapping %q → %q", claim, header)
 		case h == "authorization" || h == "host" || h == "cookie":
 			return nil, fmt.Errorf("extauthz: ClaimHeaders: %q is not a header a claim may overwrite", header)
 		}
 		for _, ch := range s.claims {
-			if sameHeaderName(ch.header, h) {
+			if headername.Same(ch.header, h) {
 				return nil, fmt.Errorf("extauthz: ClaimHeaders: %q and %q name the same header", ch.header, header)
 			}
 		}
@@ -207,7 +208,7 @@ func (s *Server) allow(r *http.Request, c *middleware.Claims, resp http.Header) 
 		val, found := "", false
 		if c != nil {
 			val, found = c.String(ch.claim)
-			found = found && validValue(val)
+			found = found && headername.ValidValue(val)
 		}
 		if !found {
 			val = ""
@@ -220,7 +221,7 @@ func (s *Server) allow(r *http.Request, c *middleware.Claims, resp http.Header) 
 	for sent := range r.Header {
 		l := strings.ToLower(sent)
 		for _, ch := range s.claims {
-			if l != ch.header && sameHeaderName(l, ch.header) && !slices.Contains(remove, l) {
+			if l != ch.header && headername.Same(l, ch.header) && !slices.Contains(remove, l) {
 				remove = append(remove, l)
 			}
 		}
@@ -260,7 +261,7 @@ func deny(v *middleware.Verifier, r *http.Request, err error) *authv3.CheckRespo
 // description is the status message: the error's fixed, client-safe text,
 // never the error's own text or the token.
 func description(err error, st int) string {
-	if e, ok := errors.AsType[*middleware.Error](err); ok && e.Description() != "" && validValue(e.Description()) {
+	if e, ok := errors.AsType[*middleware.Error](err); ok && e.Description() != "" && headername.ValidValue(e.Description()) {
 		return e.Description()
 	}
 	switch st {

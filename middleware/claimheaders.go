@@ -1,6 +1,10 @@
 package middleware
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/jwtgate/jwtgate/internal/headername"
+)
 
 // forwardClaims sets the configured claim headers, after deleting whatever
 // the client sent under those names or names an upstream reads as the same:
@@ -10,7 +14,7 @@ import "net/http"
 func (v *Verifier) forwardClaims(r *http.Request, c *Claims) {
 	v.stripClaimHeaders(r)
 	for name, header := range v.claimHeaders() {
-		if s, ok := c.String(name); ok && validHeaderValue(s) {
+		if s, ok := c.String(name); ok && headername.ValidValue(s) {
 			r.Header.Set(header, s)
 		}
 	}
@@ -30,49 +34,10 @@ func (v *Verifier) claimHeaders() map[string]string {
 func (v *Verifier) stripClaimHeaders(r *http.Request) {
 	for sent := range r.Header {
 		for _, header := range v.claimHeaders() {
-			if sameHeaderName(sent, header) {
+			if headername.Same(sent, header) {
 				delete(r.Header, sent)
 				break
 			}
 		}
 	}
-}
-
-// validHeaderValue reports whether s may be sent as a header value (RFC 9110
-// §5.5: no control bytes but tab). A claim with a line break is not
-// forwarded: net/http would refuse the upstream request, and a less careful
-// client would split it.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// sameHeaderName compares header names ignoring case and treating '_' as '-'.
-func sameHeaderName(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x == '_' {
-			x = '-'
-		}
-		if y == '_' {
-			y = '-'
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
