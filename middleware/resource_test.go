@@ -122,7 +122,9 @@ func TestResourceRoute(t *testing.T) {
 		{"aud in an array", bearerReq(mint([]string{"other", mcpURI}, "at+jwt", "tools:call")), 200, ""},
 		{"ID token (typ JWT)", bearerReq(mint(mcpURI, "JWT", "tools:call")), 401, `error_description="token type not accepted", ` + meta},
 		{"missing scope", bearerReq(mint(mcpURI, "at+jwt", "tools:read")), 403, `error="insufficient_scope", error_description="insufficient scope", ` + meta + `, scope="tools:call"`},
-		{"query token", func() *http.Request { return httptest.NewRequest(http.MethodGet, "http://api.test/x?access_token="+good, nil) }(), 400, `error="invalid_request"`},
+		{"query token", func() *http.Request {
+			return httptest.NewRequest(http.MethodGet, "http://api.test/x?access_token="+good, nil)
+		}(), 400, `error="invalid_request"`},
 	}
 	for _, other := range []string{
 		"https://mcp.example.com.evil/mcp", "https://mcp.example.com/mcp/../admin", mcpURI + "/",
