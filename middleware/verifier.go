@@ -212,6 +212,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	return c, nil
 }
 
+// Scopes returns the scopes v's route requires (Route.Scopes, accumulated
+// over With), a copy: for adapters that hand the scope check to another
+// library (the MCP SDK's RequireBearerToken) and must not drop it.
+func (v *Verifier) Scopes() []string { return slices.Clone(v.route.Scopes) }
+
 // checkRouteToken applies what a route adds that needs only the verified
 // token: its audiences and its Resource.
 func (v *Verifier) checkRouteToken(c *Claims) *Error {

@@ -64,6 +64,13 @@ func Options(v *middleware.Verifier, scopes ...string) *auth.RequireBearerTokenO
 	}
 	if v != nil {
 		o.ResourceMetadataURL, _ = v.MetadataURL()
+		// The route's own scopes too: TokenVerifier's Verify does not
+		// apply them, so they would otherwise go unchecked.
+		for _, s := range v.Scopes() {
+			if !slices.Contains(o.Scopes, s) {
+				o.Scopes = append(o.Scopes, s)
+			}
+		}
 	}
 	return o
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,11 @@ func TestOptions(t *testing.T) {
 	}
 	if o := jwtmcp.Options(nil); o.ResourceMetadataURL != "" {
 		t.Errorf("nil Verifier: %+v", o)
+	}
+	// A route's own scopes are passed on to the SDK, not dropped.
+	scoped := routeVerifier(t, idp).With(middleware.Route{Scopes: []string{"tools:admin", "tools:call"}})
+	if o := jwtmcp.Options(scoped, "tools:call"); !slices.Equal(o.Scopes, []string{"tools:call", "tools:admin"}) {
+		t.Errorf("route scopes: %q", o.Scopes)
 	}
 }
 
