@@ -20,7 +20,7 @@ package main
 import (
 	"os"
 
-	"github.com/jwtgate/jwtgate/internal/gateway"
+	"github.com/jwtgate/jwtgate/gateway"
 )
 
 func main() {
