@@ -292,7 +292,7 @@ func FuzzParseYAML(f *testing.F) {
 
 // The example config shipped with the program must stay valid.
 func TestExampleConfigIsValid(t *testing.T) {
-	cfg, _, err := ParseArgs([]string{"-config", "../../examples/gateway/gateway.example.yaml"}, io.Discard)
+	cfg, _, err := ParseArgs([]string{"-config", "../examples/gateway/gateway.example.yaml"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
