@@ -56,10 +56,11 @@ type Gateway struct {
 	cfg       Config
 	log       *slog.Logger
 	keys      keySource
-	providers []*provider       // in configuration order
-	storage   middleware.Config // Keys or KeysByIssuer, and Issuers
-	closers   []io.Closer       // Redis limiters
-	routes    []*route          // longest prefix first
+	providers []*provider          // in configuration order
+	storage   middleware.Config    // Keys or KeysByIssuer, and Issuers
+	closers   []io.Closer          // Redis limiters
+	verifier  *middleware.Verifier // the one every route derives from: one token cache, one signature check per token
+	routes    []*route             // longest prefix first
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
 	handler   http.Handler
@@ -160,6 +161,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		}
 	}
 
+	if g.verifier, err = g.newVerifier(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	transport := deps.Transport
 	if transport == nil {
 		transport = http.DefaultTransport
@@ -183,41 +187,57 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	return g, nil
 }
 
+// newVerifier builds the Verifier that every route derives from with
+// With, so that a token verified on one route is a cache hit on every other.
+// Its audiences are the union of the routes' own (each route narrows them
+// again after the cache): iss and aud stay checked before any route's
+// narrowing, unless some route accepts any audience, where the base cannot
+// check aud at all and middleware.New says so in its Warn line.
+func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
+	var audiences []string
+	for _, rc := range g.cfg.Routes {
+		if len(rc.Audiences) == 0 {
+			audiences = nil
+			break
+		}
+		audiences = append(audiences, rc.Audiences...)
+	}
+	slices.Sort(audiences)
+	return middleware.New(middleware.Config{
+		Keys:           g.storage.Keys,
+		KeysByIssuer:   g.storage.KeysByIssuer,
+		Issuers:        g.storage.Issuers,
+		Audiences:      slices.Compact(audiences),
+		Algorithms:     g.cfg.Algorithms,
+		Types:          g.cfg.Types,
+		RequiredClaims: g.cfg.RequiredClaims,
+		Leeway:         middlewareLeeway(g.cfg.Leeway),
+		Logger:         g.log,
+		OnVerify:       g.metrics.OnVerify,
+	})
+}
+
 func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http.Handler, error) {
 	target, err := url.Parse(rc.Upstream)
 	if err != nil {
 		return nil, err
 	}
-	mc := middleware.Config{
-		Keys:           g.storage.Keys,
-		KeysByIssuer:   g.storage.KeysByIssuer,
-		Issuers:        g.storage.Issuers,
-		Audiences:      rc.Audiences,
-		Algorithms:     g.cfg.Algorithms,
-		Types:          g.cfg.Types,
-		RequiredClaims: g.cfg.RequiredClaims,
-		Leeway:         middlewareLeeway(g.cfg.Leeway),
-		ClaimHeaders:   rc.ClaimHeaders,
-		Logger:         g.log,
-		OnVerify:       g.metrics.OnVerify,
-	}
+	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders}
 	if *rc.Rate > 0 {
 		lim, err := g.limiter(i, rc)
 		if err != nil {
 			return nil, err
 		}
 		weight := rc.Weight
-		mc.RateLimit = middleware.RateLimit{
+		mr.RateLimit = &middleware.RateLimit{
 			Limiter:    lim,
 			Cost:       func(*middleware.Claims, *http.Request) int { return weight },
 			OnDecision: g.metrics.OnRateLimit,
 		}
 	}
-	v, err := middleware.New(mc)
-	if err != nil {
-		return nil, err
-	}
-	v = v.With(middleware.Route{Scopes: rc.Scopes})
+	// Validate has checked the claim headers with rules stricter than
+	// With's, so no route is ever one that With refuses with 500.
+	v := g.verifier.With(mr)
 
 	var credential string
 	if rc.UpstreamAuth != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,4 +149,60 @@ func FuzzRouting(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Every route derives from one Verifier: a token used on two routes is
+// verified (and cached) once, and each route still checks its own
+// audiences after the cache.
+func TestOneVerifierForAllRoutes(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Routes: []Route{
+		{Prefix: "/a/", Upstream: up.srv.URL, Audiences: []string{"aud-a"}},
+		{Prefix: "/b/", Upstream: up.srv.URL, Audiences: []string{"aud-b"}},
+	}}, nil)
+	g.waitReady(t)
+	both := p.mint(t, demo.Token{Subject: "u", Audience: []string{"aud-a", "aud-b"}})
+	for _, path := range []string{"/a/x", "/b/x", "/a/y"} {
+		if resp, body := g.get(t, path, both); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	if n := g.verifier.TokenCacheLen(); n != 1 {
+		t.Fatalf("%d verified-token cache entries after one token on two routes, want 1", n)
+	}
+	onlyA := p.mint(t, demo.Token{Subject: "u", Audience: []string{"aud-a"}})
+	if resp, body := g.get(t, "/a/x", onlyA); resp.StatusCode != http.StatusOK {
+		t.Fatalf("route A, token for A: %d %s", resp.StatusCode, body)
+	}
+	resp, body := g.get(t, "/b/x", onlyA)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "audience not accepted") ||
+		!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("route B, token for A: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+	// The base Verifier checks the union: a token for neither route is
+	// refused before any route's narrowing.
+	if resp, body := g.get(t, "/a/x", p.mint(t, demo.Token{Subject: "u", Audience: []string{"other"}})); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("token for another audience: %d %s", resp.StatusCode, body)
+	}
+	if got := g.verifier.TokenCacheLen(); got != 2 {
+		t.Errorf("%d cache entries, want 2 (the token the base refused is not cached)", got)
+	}
+}
+
+// The base Verifier's audiences: the union when every route has some, none
+// as soon as one route accepts any audience.
+func TestBaseVerifierAudiences(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Routes: []Route{
+		{Prefix: "/a/", Upstream: up.srv.URL, Audiences: []string{"aud-a"}},
+		{Prefix: "/", Upstream: up.srv.URL},
+	}}, nil)
+	g.waitReady(t)
+	tok := p.mint(t, demo.Token{Subject: "u", Audience: []string{"anything"}})
+	if resp, body := g.get(t, "/x", tok); resp.StatusCode != http.StatusOK {
+		t.Fatalf("route without audiences: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := g.get(t, "/a/x", tok); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "audience not accepted") {
+		t.Fatalf("route with audiences: %d %s", resp.StatusCode, body)
+	}
 }
