@@ -361,186 +361,252 @@ var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
 // the network, including that every UpstreamAuth variable is set. lookupEnv
 // nil means os.LookupEnv. The returned config is normalised: routes sorted
 // longest prefix first, each with its effective audiences, rate and burst.
+// Validating a validated config again gives the same config.
+//
+// Every mistake is reported, one per line, not only the first: each part
+// of the config has its check, and all of them run.
 func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	var p problems
+	cfg.checkListen(&p)
+	cfg.checkProviders(&p)
+	cfg.checkRateLimits(&p)
+	cfg.checkShutdown(&p)
+	cfg.checkVerification(&p)
+	routes := cfg.checkRoutes(&p, lookupEnv)
+	if len(p) > 0 {
+		return Config{}, fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(p))
+	}
+	sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].Prefix) > len(routes[j].Prefix) })
+	cfg.Routes = routes
+	return cfg, nil
+}
 
+// problems collects a config's mistakes, so that one run of Validate
+// reports them all.
+type problems []error
+
+func (p *problems) add(format string, a ...any) { *p = append(*p, fmt.Errorf(format, a...)) }
+
+// checkListen fills and checks the listen address.
+func (cfg *Config) checkListen(p *problems) {
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
 	}
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
-		bad("listen %q: want host:port", cfg.Listen)
+		p.add("listen %q: want host:port", cfg.Listen)
 	}
-	// The top-level issuer/jwks_url is the first provider; Validate leaves
-	// the whole list in Providers.
+}
+
+// checkProviders folds the top-level issuer/jwks_url into Providers (as
+// the first) and checks each provider.
+func (cfg *Config) checkProviders(p *problems) {
 	providers := cfg.Providers
 	if cfg.Issuer != "" || cfg.JWKSURL != "" {
 		providers = append([]Provider{{Issuer: cfg.Issuer, JWKSURL: cfg.JWKSURL}}, providers...)
 	}
 	if len(providers) == 0 {
-		bad("need -issuer (OIDC discovery) or -jwks-url")
+		p.add("need -issuer (OIDC discovery) or -jwks-url")
 	}
 	seenIss := map[string]bool{}
-	for i, p := range providers {
+	for i, pv := range providers {
 		where := "provider"
 		if len(providers) > 1 {
-			where = fmt.Sprintf("provider %d (%q)", i+1, p.Issuer)
-			if p.Issuer == "" {
-				bad("%s: with several providers each needs an issuer (a token's iss picks one)", where)
-			} else if seenIss[p.Issuer] {
-				bad("%s: duplicate issuer", where)
+			where = fmt.Sprintf("provider %d (%q)", i+1, pv.Issuer)
+			if pv.Issuer == "" {
+				p.add("%s: with several providers each needs an issuer (a token's iss picks one)", where)
+			} else if seenIss[pv.Issuer] {
+				p.add("%s: duplicate issuer", where)
 			}
-			seenIss[p.Issuer] = true
+			seenIss[pv.Issuer] = true
 		}
 		switch {
-		case p.Issuer == "" && p.JWKSURL == "":
-			bad("%s: need an issuer (OIDC discovery) or a jwks_url", where)
-		case p.JWKSURL == "":
-			if !isHTTPURL(p.Issuer) {
-				bad("%s: issuer %q: discovery needs an absolute http(s) URL (or set -jwks-url)", where, p.Issuer)
+		case pv.Issuer == "" && pv.JWKSURL == "":
+			p.add("%s: need an issuer (OIDC discovery) or a jwks_url", where)
+		case pv.JWKSURL == "":
+			if !isHTTPURL(pv.Issuer) {
+				p.add("%s: issuer %q: discovery needs an absolute http(s) URL (or set -jwks-url)", where, pv.Issuer)
 			}
 		default:
-			if !isHTTPURL(p.JWKSURL) {
-				bad("%s: jwks-url %q: want an absolute http(s) URL", where, p.JWKSURL)
+			if !isHTTPURL(pv.JWKSURL) {
+				p.add("%s: jwks-url %q: want an absolute http(s) URL", where, pv.JWKSURL)
 			}
 		}
 	}
 	cfg.Providers = providers
 	cfg.Issuer, cfg.JWKSURL = "", ""
-	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
-		bad("rate %v: want a number >= 0", cfg.Rate)
+}
+
+// checkRateLimits checks the top-level rate policy and the Redis settings.
+func (cfg *Config) checkRateLimits(p *problems) {
+	if !validRate(cfg.Rate) {
+		p.add("rate %v: want a number >= 0", cfg.Rate)
 	}
 	if cfg.Burst < 0 {
-		bad("burst %d: want >= 0", cfg.Burst)
+		p.add("burst %d: want >= 0", cfg.Burst)
 	}
 	if cfg.Redis != "" {
 		if _, _, err := net.SplitHostPort(cfg.Redis); err != nil {
-			bad("redis %q: want host:port", cfg.Redis)
+			p.add("redis %q: want host:port", cfg.Redis)
 		}
 	}
 	if cfg.Replicas < 0 || cfg.Replicas > 1000 {
-		bad("replicas %d: want 0 to 1000", cfg.Replicas)
+		p.add("replicas %d: want 0 to 1000", cfg.Replicas)
 	}
 	if cfg.Replicas > 0 && cfg.Redis == "" {
-		bad("replicas %d without redis: in-process limits are per replica anyway", cfg.Replicas)
+		p.add("replicas %d without redis: in-process limits are per replica anyway", cfg.Replicas)
 	}
+}
+
+func validRate(r float64) bool { return r >= 0 && !math.IsNaN(r) && !math.IsInf(r, 0) }
+
+// checkShutdown fills and checks the graceful-shutdown bound.
+func (cfg *Config) checkShutdown(p *problems) {
 	if cfg.ShutdownTimeout < 0 {
-		bad("shutdown_timeout %v: want >= 0", cfg.ShutdownTimeout)
+		p.add("shutdown_timeout %v: want >= 0", cfg.ShutdownTimeout)
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 15 * time.Second
 	}
+}
+
+// checkVerification checks the settings that reach every route's
+// Verifier: leeway, algorithms, types and required claims.
+func (cfg *Config) checkVerification(p *problems) {
 	if l := cfg.Leeway; l != nil && (*l < 0 || *l > maxLeeway) {
-		bad("leeway %v: want 0 to %v", *l, maxLeeway)
+		p.add("leeway %v: want 0 to %v", *l, maxLeeway)
 	}
 	allowed := middleware.DefaultAlgorithms()
 	for _, a := range cfg.Algorithms {
 		switch {
 		case strings.EqualFold(a, "none"):
-			bad(`algorithms: "none" is never accepted`)
+			p.add(`algorithms: "none" is never accepted`)
 		case strings.HasPrefix(strings.ToUpper(a), "HS"):
-			bad("algorithms: %q needs a shared secret; the gateway verifies with the provider's public keys only", a)
+			p.add("algorithms: %q needs a shared secret; the gateway verifies with the provider's public keys only", a)
 		case !slices.Contains(allowed, a):
-			bad("algorithms: %q is not supported (want some of %s)", a, strings.Join(allowed, ", "))
+			p.add("algorithms: %q is not supported (want some of %s)", a, strings.Join(allowed, ", "))
 		}
 	}
 	for _, typ := range cfg.Types {
 		if !validToken(typ, "/+.-") {
-			bad("types: %q is not a media type such as at+jwt", typ)
+			p.add("types: %q is not a media type such as at+jwt", typ)
 		}
 	}
 	if len(cfg.RequiredClaims) > maxRequiredClaims {
-		bad("require_claims: %d claims, at most %d", len(cfg.RequiredClaims), maxRequiredClaims)
+		p.add("require_claims: %d claims, at most %d", len(cfg.RequiredClaims), maxRequiredClaims)
 	}
 	for _, c := range cfg.RequiredClaims {
 		if c == "" || !utf8.ValidString(c) || strings.ContainsFunc(c, unicode.IsControl) {
-			bad("require_claims: %q is not a claim name", c)
+			p.add("require_claims: %q is not a claim name", c)
 		}
 	}
-	if len(cfg.Routes) == 0 {
-		bad("no routes: give -upstream URL or routes in -config FILE")
-	}
+}
 
+// checkRoutes checks every route and returns them with their effective
+// settings (the top-level ones where a route has none), in config order.
+func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool)) []Route {
+	if len(cfg.Routes) == 0 {
+		p.add("no routes: give -upstream URL or routes in -config FILE")
+	}
 	routes := make([]Route, len(cfg.Routes))
 	seen := map[string]bool{}
 	for i, r := range cfg.Routes {
 		where := fmt.Sprintf("route %d (%q)", i+1, r.Prefix)
-		if !strings.HasPrefix(r.Prefix, "/") || cleanPath(r.Prefix) != r.Prefix {
-			bad("%s: prefix must be a clean absolute path", where)
-		}
 		if seen[r.Prefix] {
-			bad("%s: duplicate prefix", where)
+			p.add("%s: duplicate prefix", where)
 		}
 		seen[r.Prefix] = true
-		for _, p := range reservedPaths {
-			if prefixMatches(r.Prefix, p) && r.Prefix != "/" {
-				bad("%s: overlaps the gateway's own %s", where, p)
-			}
-		}
-		if !isHTTPURL(r.Upstream) {
-			bad("%s: upstream %q: want an absolute http(s) URL", where, r.Upstream)
-		}
+		checkRoutePath(p, where, r)
+		cfg.fillRouteRate(p, where, &r)
+		checkClaimHeaderNames(p, where, r.ClaimHeaders)
+		r.UpstreamAuth = checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)
 		if len(r.Audiences) == 0 {
 			r.Audiences = cfg.Audiences
 		}
-		if r.Rate == nil {
-			v := cfg.Rate
-			r.Rate = &v
-		} else if *r.Rate < 0 || math.IsNaN(*r.Rate) || math.IsInf(*r.Rate, 0) {
-			bad("%s: rate %v: want a number >= 0", where, *r.Rate)
-		}
-		if r.Burst == nil {
-			v := cfg.Burst
-			r.Burst = &v
-		} else if *r.Burst < 0 {
-			bad("%s: burst %d: want >= 0", where, *r.Burst)
-		}
-		if *r.Rate > 0 && *r.Burst == 0 {
-			v := max(1, int(math.Ceil(*r.Rate)))
-			r.Burst = &v
-		}
-		if r.Weight < 0 {
-			bad("%s: weight %d: want >= 0", where, r.Weight)
-		}
-		if r.Weight == 0 {
-			r.Weight = 1
-		}
-		if *r.Rate > 0 && r.Weight > *r.Burst {
-			bad("%s: weight %d exceeds burst %d: no request could ever pass", where, r.Weight, *r.Burst)
-		}
-		for claim, h := range r.ClaimHeaders {
-			if claim == "" || !validHeaderName(h) || isHopOrReserved(h) {
-				bad("%s: claim_headers %q: %q is not a header the gateway may set", where, claim, h)
-			}
-		}
-		if ua := r.UpstreamAuth; ua != nil {
-			cp := *ua
-			if cp.Header == "" {
-				cp.Header = "Authorization"
-			}
-			if !validHeaderName(cp.Header) {
-				bad("%s: upstream_auth header %q is not a valid header name", where, cp.Header)
-			}
-			if cp.Env == "" {
-				bad("%s: upstream_auth needs env (the variable holding the credential)", where)
-			} else if v, ok := lookupEnv(cp.Env); !ok || v == "" {
-				bad("%s: upstream_auth: environment variable %s is not set", where, cp.Env)
-			} else {
-				cp.value = v
-			}
-			r.UpstreamAuth = &cp
-		}
 		routes[i] = r
 	}
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(errs))
+	return routes
+}
+
+// checkRoutePath checks a route's prefix and upstream.
+func checkRoutePath(p *problems, where string, r Route) {
+	if !strings.HasPrefix(r.Prefix, "/") || cleanPath(r.Prefix) != r.Prefix {
+		p.add("%s: prefix must be a clean absolute path", where)
 	}
-	sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].Prefix) > len(routes[j].Prefix) })
-	cfg.Routes = routes
-	return cfg, nil
+	for _, rp := range reservedPaths {
+		if prefixMatches(r.Prefix, rp) && r.Prefix != "/" {
+			p.add("%s: overlaps the gateway's own %s", where, rp)
+		}
+	}
+	if !isHTTPURL(r.Upstream) {
+		p.add("%s: upstream %q: want an absolute http(s) URL", where, r.Upstream)
+	}
+}
+
+// fillRouteRate gives r the top-level rate and burst where it has none,
+// the default burst and weight, and checks that a request can ever pass.
+func (cfg *Config) fillRouteRate(p *problems, where string, r *Route) {
+	if r.Rate == nil {
+		v := cfg.Rate
+		r.Rate = &v
+	} else if !validRate(*r.Rate) {
+		p.add("%s: rate %v: want a number >= 0", where, *r.Rate)
+	}
+	if r.Burst == nil {
+		v := cfg.Burst
+		r.Burst = &v
+	} else if *r.Burst < 0 {
+		p.add("%s: burst %d: want >= 0", where, *r.Burst)
+	}
+	if *r.Rate > 0 && *r.Burst == 0 {
+		v := max(1, int(math.Ceil(*r.Rate)))
+		r.Burst = &v
+	}
+	if r.Weight < 0 {
+		p.add("%s: weight %d: want >= 0", where, r.Weight)
+	}
+	if r.Weight == 0 {
+		r.Weight = 1
+	}
+	if *r.Rate > 0 && r.Weight > *r.Burst {
+		p.add("%s: weight %d exceeds burst %d: no request could ever pass", where, r.Weight, *r.Burst)
+	}
+}
+
+// checkClaimHeaderNames refuses claim headers the gateway must not set
+// (hop-by-hop, credentials, forwarding headers). These rules are stricter
+// than middleware's, so Verifier.With never refuses a validated route.
+func checkClaimHeaderNames(p *problems, where string, m map[string]string) {
+	for claim, h := range m {
+		if claim == "" || !validHeaderName(h) || isHopOrReserved(h) {
+			p.add("%s: claim_headers %q: %q is not a header the gateway may set", where, claim, h)
+		}
+	}
+}
+
+// checkUpstreamAuth returns a copy of ua with its default header and the
+// credential read from the environment.
+func checkUpstreamAuth(p *problems, where string, ua *UpstreamAuth, lookupEnv func(string) (string, bool)) *UpstreamAuth {
+	if ua == nil {
+		return nil
+	}
+	cp := *ua
+	if cp.Header == "" {
+		cp.Header = "Authorization"
+	}
+	if !validHeaderName(cp.Header) {
+		p.add("%s: upstream_auth header %q is not a valid header name", where, cp.Header)
+	}
+	if cp.Env == "" {
+		p.add("%s: upstream_auth needs env (the variable holding the credential)", where)
+	} else if v, ok := lookupEnv(cp.Env); !ok || v == "" {
+		p.add("%s: upstream_auth: environment variable %s is not set", where, cp.Env)
+	} else {
+		cp.value = v
+	}
+	return &cp
 }
 
 // joinLines joins errors one per line, so a config with several mistakes
