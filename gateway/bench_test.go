@@ -34,7 +34,7 @@ func BenchmarkGatewayRoute(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := New(context.Background(), cfg, Deps{Logger: quiet, Transport: stubTransport{}})
+	g, err := New(context.Background(), cfg, Options{Logger: quiet, Transport: stubTransport{}})
 	if err != nil {
 		b.Fatal(err)
 	}

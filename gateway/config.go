@@ -184,11 +184,15 @@ func ParseYAML(b []byte) (Config, error) {
 	return cfg, nil
 }
 
-// Options are the command line's settings beyond Config.
-type Options struct {
-	// Demo is true when no flag names a provider, upstream or config file:
-	// the gateway then runs its embedded demo provider and upstream.
+// Flags are the command line's settings beyond Config.
+type Flags struct {
+	// Demo is true when the gateway is to run its embedded demo identity
+	// provider and upstream: with -demo, or when no flag names a provider,
+	// an upstream or a config file.
 	Demo bool
+	// DemoFlag reports whether -demo was given: only then may the demo
+	// listen on an address other than loopback.
+	DemoFlag bool
 	// ListenSet reports whether the listen address was chosen explicitly;
 	// demo mode falls back to a free port only when it was not.
 	ListenSet bool
@@ -196,8 +200,10 @@ type Options struct {
 
 // ParseArgs parses the command line (without the program name). A -config
 // file is loaded first and the flags that were given override its fields.
-// The result is not validated yet, except for flag syntax.
-func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
+// The result is not validated yet, except for flag syntax and for demo
+// mode: it is refused on an address that is not loopback unless -demo
+// asks for it, since its identity provider mints tokens for anyone.
+func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -206,6 +212,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 		rate                                                           float64
 		burst, replicas                                                int
 		shutdown, leeway                                               time.Duration
+		demoFlag                                                       bool
 		claimHeaders                                                   = claimHeaderFlag{}
 	)
 	fs.StringVar(&listen, "listen", DefaultListen, "address to listen on")
@@ -223,19 +230,20 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 	fs.StringVar(&types, "types", "", "accepted typ header values, comma-separated, e.g. at+jwt (default: typ not checked)")
 	fs.StringVar(&algorithms, "algorithms", "", "accepted alg values, comma-separated (default: "+strings.Join(middleware.DefaultAlgorithms(), ",")+")")
 	fs.StringVar(&requireClaims, "require-claims", "", "claims every token must carry, comma-separated")
+	fs.BoolVar(&demoFlag, "demo", false, "run the embedded demo identity provider and upstream even on a non-loopback -listen (anyone who reaches them gets tokens the gateway accepts)")
 	fs.Var(claimHeaders, "claim-header", "CLAIM=HEADER: forward the verified claim upstream as a header (repeatable; route of -upstream)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nWith no flags: a demo identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nWith no identity provider, upstream or config flags: a DEMO identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return Config{}, Options{}, err
+			return Config{}, Flags{}, err
 		}
-		return Config{}, Options{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Config{}, Flags{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if fs.NArg() > 0 {
-		return Config{}, Options{}, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
+		return Config{}, Flags{}, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -244,12 +252,29 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 	if configFile != "" {
 		var err error
 		if cfg, err = LoadFile(configFile); err != nil {
-			return Config{}, Options{}, err
+			return Config{}, Flags{}, err
 		}
 	}
-	opts := Options{
-		Demo:      !set["config"] && !set["upstream"] && !set["issuer"] && !set["jwks-url"],
+	opts := Flags{
+		Demo:      demoFlag || !set["config"] && !set["upstream"] && !set["issuer"] && !set["jwks-url"],
+		DemoFlag:  demoFlag,
 		ListenSet: set["listen"] || cfg.Listen != "",
+	}
+	if demoFlag {
+		// The demo brings its own provider and routes; any of the user's
+		// would be silently replaced.
+		var given []string
+		for _, f := range []string{"issuer", "jwks-url", "upstream"} {
+			if set[f] {
+				given = append(given, "-"+f)
+			}
+		}
+		if cfg.Issuer != "" || cfg.JWKSURL != "" || len(cfg.Providers) > 0 || len(cfg.Routes) > 0 {
+			given = append(given, "providers or routes in -config")
+		}
+		if len(given) > 0 {
+			return Config{}, Flags{}, fmt.Errorf("%w: -demo runs the embedded demo identity provider and upstream, which would replace %s; drop -demo for a real gateway", ErrConfig, strings.Join(given, ", "))
+		}
 	}
 	if set["listen"] || cfg.Listen == "" {
 		cfg.Listen = listen
@@ -294,17 +319,17 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 			continue
 		}
 		if *l.dst = splitList(l.val); len(*l.dst) == 0 {
-			return Config{}, Options{}, fmt.Errorf("%w: -%s %q: want a comma-separated list", ErrConfig, l.flag, l.val)
+			return Config{}, Flags{}, fmt.Errorf("%w: -%s %q: want a comma-separated list", ErrConfig, l.flag, l.val)
 		}
 	}
 	if set["claim-header"] && !set["upstream"] {
 		// The mapping belongs to a route; only -upstream's is the flags' own.
-		return Config{}, Options{}, fmt.Errorf("%w: -claim-header applies to the route of -upstream, which is not given (in a config file, set claim_headers per route)", ErrConfig)
+		return Config{}, Flags{}, fmt.Errorf("%w: -claim-header applies to the route of -upstream, which is not given (in a config file, set claim_headers per route)", ErrConfig)
 	}
 	if set["upstream"] {
 		for _, r := range cfg.Routes {
 			if r.Prefix == "/" {
-				return Config{}, Options{}, fmt.Errorf("%w: -upstream adds the route \"/\", which the config file already has", ErrConfig)
+				return Config{}, Flags{}, fmt.Errorf("%w: -upstream adds the route \"/\", which the config file already has", ErrConfig)
 			}
 		}
 		r := Route{Prefix: "/", Upstream: upstream}
@@ -313,7 +338,25 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 		}
 		cfg.Routes = append(cfg.Routes, r)
 	}
+	if _, _, err := net.SplitHostPort(cfg.Listen); err == nil && opts.Demo && !opts.DemoFlag && !isLoopback(cfg.Listen) {
+		return Config{}, Flags{}, fmt.Errorf("%w: no identity provider is configured, which means demo mode, and the demo's identity provider mints tokens for anyone who asks: "+
+			"it does not listen on %q, which is not loopback. Give -issuer or -jwks-url (or -config) for a real gateway, or -demo to expose the demo deliberately", ErrConfig, cfg.Listen)
+	}
 	return cfg, opts, nil
+}
+
+// isLoopback reports whether the listen address hostport is on loopback
+// only: localhost or a loopback IP. An empty host is every interface.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // claimHeaderFlag is -claim-header CLAIM=HEADER, repeatable.

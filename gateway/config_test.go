@@ -109,7 +109,7 @@ func TestReplicasFlag(t *testing.T) {
 }
 
 func TestNoFlagsIsDemo(t *testing.T) {
-	for _, args := range [][]string{nil, {"-listen", "127.0.0.1:0"}, {"-rate", "5"}} {
+	for _, args := range [][]string{nil, {"-listen", "127.0.0.1:0"}, {"-listen", "localhost:0"}, {"-listen", "[::1]:0"}, {"-rate", "5"}, {"-demo"}} {
 		_, opts, err := ParseArgs(args, io.Discard)
 		if err != nil || !opts.Demo {
 			t.Errorf("ParseArgs(%q) = %+v, %v; want demo", args, opts, err)

@@ -133,14 +133,15 @@ type gw struct {
 
 func startGateway(t *testing.T, cfg Config, tune func(*cache.Config)) *gw {
 	t.Helper()
-	cfg, err := cfg.Validate(env(map[string]string{"UP_KEY": "sk-upstream"}))
+	lookup := env(map[string]string{"UP_KEY": "sk-upstream"})
+	cfg, err := cfg.Validate(lookup) // for its Listen
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr := &http.Transport{}
 	cacheTr := &http.Transport{}
-	g, err := New(context.Background(), cfg, Deps{
-		Logger: quiet, Transport: tr, HTTPClient: &http.Client{Transport: cacheTr}, Cache: tune,
+	g, err := New(context.Background(), cfg, Options{
+		Logger: quiet, Transport: tr, HTTPClient: &http.Client{Transport: cacheTr}, Cache: tune, LookupEnv: lookup,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -28,8 +28,9 @@ import (
 	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
 )
 
-// Deps are the gateway's replaceable parts. The zero value is usable.
-type Deps struct {
+// Options are the gateway's replaceable parts and hooks, beside Config
+// (which is what a config file can say). The zero value is usable.
+type Options struct {
 	// HTTPClient fetches the discovery document and the JWK Set. nil means
 	// the cache's default client.
 	HTTPClient *http.Client
@@ -41,12 +42,24 @@ type Deps struct {
 	// Registry is where the metrics go; /metrics serves it. nil means a
 	// new registry with the Go and process collectors.
 	Registry *prometheus.Registry
-	// Cache adjusts the key cache's config before it starts (tests shorten
-	// intervals). nil means the gateway's settings as they are.
+	// LookupEnv reads the environment variables that upstream_auth names.
+	// nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Cache adjusts each provider's key-cache config before the cache
+	// starts (shorter retry intervals, an extra Observer hook). nil leaves
+	// the gateway's settings as they are.
 	Cache func(*cache.Config)
-	// OnShutdown is called (in a goroutine of its own) once graceful
-	// shutdown has begun and the listener is closed. nil means nothing.
-	OnShutdown func()
+	// OnShutdown is called (in a goroutine of its own) once Serve's
+	// graceful shutdown has begun and the listener is closed. nil means
+	// nothing is called.
+	OnShutdown func(ShutdownEvent)
+}
+
+// ShutdownEvent is what Options.OnShutdown receives.
+type ShutdownEvent struct {
+	// Timeout is how long in-flight requests may still take
+	// (Config.ShutdownTimeout) before their connections are cut.
+	Timeout time.Duration
 }
 
 // Gateway is the reverse proxy: its Handler serves /healthz, /readyz,
@@ -65,7 +78,7 @@ type Gateway struct {
 	metrics   *metrics.Metrics
 	handler   http.Handler
 
-	onShutdown func()
+	onShutdown func(ShutdownEvent)
 	buffers    *bufferPool
 }
 
@@ -97,15 +110,21 @@ type route struct {
 	handler http.Handler
 }
 
-// New builds a gateway from a validated config (see Config.Validate): it
+// New validates cfg (see Config.Validate) and builds a gateway from it: it
 // starts the key cache, which loads in the background — a provider that is
-// down at start is not an error, /readyz says 503 until it is up.
-func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
-	log := deps.Logger
+// down at start is not an error, Ready is false and /readyz says 503 until
+// it is up. ctx bounds nothing beyond New itself; Close stops what New
+// started. A bad config is an error wrapping ErrConfig, never a panic.
+func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) {
+	cfg, err = cfg.Validate(opts.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	reg := deps.Registry
+	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -114,7 +133,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m, onShutdown: deps.OnShutdown, buffers: newBufferPool()}
+	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m, onShutdown: opts.OnShutdown, buffers: newBufferPool()}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -128,12 +147,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		ccs[i] = cache.Config{
 			URL:        p.JWKSURL,
 			Issuer:     p.Issuer,
-			HTTPClient: deps.HTTPClient,
+			HTTPClient: opts.HTTPClient,
 			Logger:     log,
 			Observer:   m.CacheObserver(cache.Observer{OnRefresh: pv.onRefresh}),
 		}
-		if deps.Cache != nil {
-			deps.Cache(&ccs[i])
+		if opts.Cache != nil {
+			opts.Cache(&ccs[i])
 		}
 	}
 	switch len(ccs) {
@@ -164,7 +183,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if g.verifier, err = g.newVerifier(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	transport := deps.Transport
+	transport := opts.Transport
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
@@ -458,7 +477,8 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		// No WriteTimeout: streamed responses may legitimately run long.
 	}
 	if g.onShutdown != nil {
-		srv.RegisterOnShutdown(g.onShutdown)
+		ev := ShutdownEvent{Timeout: g.cfg.ShutdownTimeout}
+		srv.RegisterOnShutdown(func() { g.onShutdown(ev) })
 	}
 	return serve.Until(ctx, srv, ln, g.cfg.ShutdownTimeout, func() {
 		g.log.Warn("gateway: shutdown timeout; closing remaining connections", "timeout", g.cfg.ShutdownTimeout)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
 )
 
 type readyzBody struct {
@@ -55,8 +54,8 @@ func TestIssuerMismatchAtStartExitsTwo(t *testing.T) {
 			// instead of hanging.
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			code := Run(ctx, args, Env{Stdout: &stdout, Stderr: &stderr, Deps: Deps{Logger: quiet},
-				OnServe: func(string, *demo.Provider) { cancel() }})
+			code := Run(ctx, args, Env{Stdout: &stdout, Stderr: &stderr, Options: Options{Logger: quiet},
+				OnServe: func(ServeEvent) { cancel() }})
 			if code != ExitUsage {
 				t.Fatalf("exit %d, want %d; stderr %s", code, ExitUsage, stderr.String())
 			}
@@ -126,7 +125,7 @@ func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
 	}
 }
 
-// firstRefresh returns a Deps.Cache hook and a channel that receives each
+// firstRefresh returns an Options.Cache hook and a channel that receives each
 // refresh attempt's event.
 func firstRefresh() (func(*cache.Config), chan cache.RefreshEvent) {
 	ch := make(chan cache.RefreshEvent, 64)

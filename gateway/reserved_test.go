@@ -26,7 +26,7 @@ func runGateway(t *testing.T, args ...string) *running {
 	t.Helper()
 	loaded := make(chan struct{})
 	var once sync.Once
-	r := startRun(t, Env{Deps: Deps{Cache: func(c *cache.Config) {
+	r := startRun(t, Env{Options: Options{Cache: func(c *cache.Config) {
 		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
 			if e.Keys > 0 {
 				once.Do(func() { close(loaded) })
@@ -46,8 +46,8 @@ func startRun(t *testing.T, env Env, args ...string) *running {
 	urlc := make(chan string, 1)
 	done := make(chan int, 1)
 	r := &running{stderr: &syncBuffer{}}
-	env.Stdout, env.Stderr, env.Deps.Logger = io.Discard, r.stderr, quiet
-	env.OnServe = func(u string, _ *demo.Provider) { urlc <- u }
+	env.Stdout, env.Stderr, env.Options.Logger = io.Discard, r.stderr, quiet
+	env.OnServe = func(e ServeEvent) { urlc <- e.URL }
 	go func() { done <- Run(ctx, args, env) }()
 	select {
 	case r.url = <-urlc:
@@ -219,8 +219,8 @@ func TestDemoModeStripsReservedHeaders(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"-listen", "127.0.0.1:0"}, Env{
-			Stdout: &stdout, Stderr: io.Discard, Deps: Deps{Logger: quiet},
-			OnServe: func(u string, p *demo.Provider) { sc <- served{u, p} },
+			Stdout: &stdout, Stderr: io.Discard, Options: Options{Logger: quiet},
+			OnServe: func(e ServeEvent) { sc <- served{e.URL, e.demo} },
 		})
 	}()
 	var s served
