@@ -42,20 +42,24 @@ const maxLeeway = time.Hour
 const maxRequiredClaims = 64
 
 // Config is the gateway's whole configuration, as the YAML config file spells
-// it. Flags override the top-level fields. The zero value is not valid:
-// Validate needs at least an issuer or a JWKS URL and one route.
+// it (the yaml tags are the keys). Flags override the top-level fields. The
+// zero value is not valid: New and Validate need at least an issuer or a
+// JWKS URL and one route. A Config is plain data; New copies what it keeps.
 type Config struct {
 	// Listen is the gateway's address. Empty means DefaultListen.
 	Listen string `yaml:"listen"`
 	// Issuer is the accepted `iss`. Without JWKSURL the JWK Set is found
-	// from it by OIDC discovery.
+	// from it by OIDC discovery. Empty with JWKSURL set means iss is not
+	// checked (New logs a warning); empty with neither, and no Providers,
+	// is an error.
 	Issuer string `yaml:"issuer"`
 	// JWKSURL is the JWK Set's URL. Empty means discovery from Issuer.
 	JWKSURL string `yaml:"jwks_url"`
 	// Providers are further identity providers, for tokens from several
 	// at once: a token's iss picks the provider whose keys verify it, and
 	// an iss that is none of them is refused before any key look-up. With
-	// more than one provider in all, each needs an Issuer.
+	// more than one provider in all, each needs an Issuer. Empty means
+	// only the provider of Issuer and JWKSURL.
 	Providers []Provider `yaml:"providers"`
 	// Audiences are the accepted `aud` values (any one matches) for routes
 	// that don't set their own. Empty means the audience is not checked.
@@ -87,17 +91,18 @@ type Config struct {
 	// does not multiply the shared limit by the replica count. 0 means 1.
 	Replicas int `yaml:"replicas"`
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
-	// after SIGINT/SIGTERM. 0 means 15s.
+	// once Serve's ctx ends (SIGINT/SIGTERM for the program). 0 means 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Routes maps path prefixes to upstreams; the longest matching prefix
-	// wins. -upstream adds a catch-all "/" route.
+	// wins. -upstream adds a catch-all "/" route. Empty is an error.
 	Routes []Route `yaml:"routes"`
 }
 
 // Provider is one identity provider.
 type Provider struct {
 	// Issuer is the accepted iss; without JWKSURL, also where discovery
-	// starts.
+	// starts. Empty (a lone provider with a JWKSURL only) means iss is not
+	// checked.
 	Issuer string `yaml:"issuer"`
 	// JWKSURL is the JWK Set's URL. Empty means OIDC discovery from Issuer.
 	JWKSURL string `yaml:"jwks_url"`
@@ -107,16 +112,18 @@ type Provider struct {
 // requirements.
 type Route struct {
 	// Prefix is the path prefix, starting with "/". "/api" matches "/api"
-	// and "/api/…" but not "/apiary".
+	// and "/api/…" but not "/apiary". Required.
 	Prefix string `yaml:"prefix"`
 	// Upstream is the absolute http(s) URL requests are proxied to; its path
-	// is prepended to the request's.
+	// is prepended to the request's. Required.
 	Upstream string `yaml:"upstream"`
-	// StripPrefix removes Prefix from the path before proxying.
+	// StripPrefix removes Prefix from the path before proxying. false
+	// means the path is proxied whole.
 	StripPrefix bool `yaml:"strip_prefix"`
 	// Scopes the token must all hold. Empty means none.
 	Scopes []string `yaml:"scopes"`
-	// Audiences overrides the top-level Audiences for this route.
+	// Audiences overrides the top-level Audiences for this route. Empty
+	// means the top-level ones.
 	Audiences []string `yaml:"audiences"`
 	// Rate and Burst override the top-level policy for this route; nil
 	// inherits it, and a rate of 0 means no limit on this route.
@@ -126,14 +133,17 @@ type Route struct {
 	// may cost more than a lookup). 0 means 1.
 	Weight int `yaml:"weight"`
 	// DropAuthorization removes the client's Authorization header before
-	// proxying, so the client's token never reaches the upstream.
+	// proxying, so the client's token never reaches the upstream. false
+	// means the upstream gets it.
 	DropAuthorization bool `yaml:"drop_authorization"`
 	// UpstreamAuth, when set, sets a credential for the upstream from an
 	// environment variable (read at start; unset or empty is an error).
+	// nil means the gateway adds no credential.
 	UpstreamAuth *UpstreamAuth `yaml:"upstream_auth"`
 	// ClaimHeaders maps a claim name to the header that carries it
 	// upstream. A same-named header from the client is always replaced,
-	// and removed when the token lacks the claim.
+	// and removed when the token lacks the claim. Empty means no claim is
+	// forwarded.
 	ClaimHeaders map[string]string `yaml:"claim_headers"`
 }
 

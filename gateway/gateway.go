@@ -63,8 +63,8 @@ type ShutdownEvent struct {
 }
 
 // Gateway is the reverse proxy: its Handler serves /healthz, /readyz,
-// /metrics and the configured routes. Create it with New and release it
-// with Close. Safe for concurrent use.
+// /metrics and the configured routes. Create it with New (the zero value is
+// not usable) and release it with Close. Safe for concurrent use.
 type Gateway struct {
 	cfg       Config
 	log       *slog.Logger
@@ -438,10 +438,14 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	writeJSONError(w, http.StatusNotFound, "not_found", "no route")
 }
 
-// Handler returns the gateway's handler.
+// Handler returns the gateway's handler: the routes, /healthz, /readyz and
+// /metrics. Mount it at "/" of a mux of one's own to add routes beside it;
+// it routes on the request's path as it arrives, so a mux that strips a
+// prefix first changes which route matches.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// Ready reports whether the key set is loaded and not stale.
+// Ready reports whether every provider's key set is loaded and not stale
+// (what /readyz answers 200 for).
 func (g *Gateway) Ready() bool { return g.keys != nil && g.keys.Ready() }
 
 // WaitReady waits until the key set is loaded or ctx ends.
@@ -450,7 +454,8 @@ func (g *Gateway) WaitReady(ctx context.Context) error { return g.keys.WaitReady
 // Registry returns the gateway's registry (what /metrics serves).
 func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
 
-// Close stops the key cache and closes the Redis limiters. Idempotent.
+// Close stops the key cache's goroutines and closes the Redis limiters,
+// waiting for them. Idempotent; call it once Serve has returned.
 func (g *Gateway) Close() error {
 	var errs []error
 	if g.keys != nil {
