@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // stubTransport answers every proxied request at once, so the benchmark
@@ -45,7 +45,7 @@ func BenchmarkGatewayRoute(b *testing.B) {
 		b.Fatal(err)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/api/items", nil)
-	req.Header.Set("Authorization", "Bearer "+p.mint(b, demo.Token{Subject: "bench", Scope: "read"}))
+	req.Header.Set("Authorization", "Bearer "+p.Mint(b, jwtgatetest.Claims{Subject: "bench", Scopes: []string{"read"}}))
 	h := g.Handler()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 func TestRatePeriod(t *testing.T) {
@@ -72,7 +72,7 @@ func TestUncleanPathNeverProxied(t *testing.T) {
 	cfg.Routes = append(cfg.Routes, Route{Prefix: "/public/", Upstream: spy.URL})
 	g := startGateway(t, cfg, nil)
 	g.waitReady(t)
-	tok := p.mint(t, demo.Token{Subject: "a"})
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "a"})
 	for _, path := range []string{"/public/../admin", "/public/./x/../../admin", "//public/x"} {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "http://gw"+path, nil)
@@ -106,7 +106,7 @@ func TestUpstreamDownIs502(t *testing.T) {
 	dead.Close()
 	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Routes: []Route{{Prefix: "/", Upstream: deadURL}}}, nil)
 	g.waitReady(t)
-	resp, body := g.get(t, "/x", p.mint(t, demo.Token{Subject: "a"}))
+	resp, body := g.get(t, "/x", p.Mint(t, jwtgatetest.Claims{Subject: "a"}))
 	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
@@ -161,7 +161,7 @@ func TestOneVerifierForAllRoutes(t *testing.T) {
 		{Prefix: "/b/", Upstream: up.srv.URL, Audiences: []string{"aud-b"}},
 	}}, nil)
 	g.waitReady(t)
-	both := p.mint(t, demo.Token{Subject: "u", Audience: []string{"aud-a", "aud-b"}})
+	both := p.Mint(t, jwtgatetest.Claims{Subject: "u", Audiences: []string{"aud-a", "aud-b"}})
 	for _, path := range []string{"/a/x", "/b/x", "/a/y"} {
 		if resp, body := g.get(t, path, both); resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
@@ -170,7 +170,7 @@ func TestOneVerifierForAllRoutes(t *testing.T) {
 	if n := g.verifier.TokenCacheLen(); n != 1 {
 		t.Fatalf("%d verified-token cache entries after one token on two routes, want 1", n)
 	}
-	onlyA := p.mint(t, demo.Token{Subject: "u", Audience: []string{"aud-a"}})
+	onlyA := p.Mint(t, jwtgatetest.Claims{Subject: "u", Audience: "aud-a"})
 	if resp, body := g.get(t, "/a/x", onlyA); resp.StatusCode != http.StatusOK {
 		t.Fatalf("route A, token for A: %d %s", resp.StatusCode, body)
 	}
@@ -181,7 +181,7 @@ func TestOneVerifierForAllRoutes(t *testing.T) {
 	}
 	// The base Verifier checks the union: a token for neither route is
 	// refused before any route's narrowing.
-	if resp, body := g.get(t, "/a/x", p.mint(t, demo.Token{Subject: "u", Audience: []string{"other"}})); resp.StatusCode != http.StatusUnauthorized {
+	if resp, body := g.get(t, "/a/x", p.Mint(t, jwtgatetest.Claims{Subject: "u", Audience: "other"})); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("token for another audience: %d %s", resp.StatusCode, body)
 	}
 	if got := g.verifier.TokenCacheLen(); got != 2 {
@@ -198,7 +198,7 @@ func TestBaseVerifierAudiences(t *testing.T) {
 		{Prefix: "/", Upstream: up.srv.URL},
 	}}, nil)
 	g.waitReady(t)
-	tok := p.mint(t, demo.Token{Subject: "u", Audience: []string{"anything"}})
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "u", Audience: "anything"})
 	if resp, body := g.get(t, "/x", tok); resp.StatusCode != http.StatusOK {
 		t.Fatalf("route without audiences: %d %s", resp.StatusCode, body)
 	}

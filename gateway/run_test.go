@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of Run and
@@ -211,7 +211,7 @@ func slowRequestSurvivesShutdown(t *testing.T, run func(args []string, env Env) 
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	req, _ := http.NewRequest(http.MethodGet, gwURL+"/slow", nil)
-	req.Header.Set("Authorization", "Bearer "+p.mint(t, demo.Token{Subject: "s", Audience: []string{"x"}}))
+	req.Header.Set("Authorization", "Bearer "+p.Mint(t, jwtgatetest.Claims{Subject: "s", Audience: "x"}))
 	type result struct {
 		status int
 		body   string
