@@ -79,6 +79,8 @@ type Gateway struct {
 	handler   http.Handler
 
 	onShutdown func(ShutdownEvent)
+	closeOnce  sync.Once // Close may be called twice, or concurrently
+	closeErr   error     // what the first Close returned
 	buffers    *bufferPool
 }
 
@@ -457,15 +459,17 @@ func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
 // Close stops the key cache's goroutines and closes the Redis limiters,
 // waiting for them. Idempotent; call it once Serve has returned.
 func (g *Gateway) Close() error {
-	var errs []error
-	if g.keys != nil {
-		errs = append(errs, g.keys.Close()) // idempotent
-	}
-	for _, c := range g.closers {
-		errs = append(errs, c.Close())
-	}
-	g.closers = nil
-	return errors.Join(errs...)
+	g.closeOnce.Do(func() {
+		var errs []error
+		if g.keys != nil {
+			errs = append(errs, g.keys.Close())
+		}
+		for _, c := range g.closers {
+			errs = append(errs, c.Close())
+		}
+		g.closeErr = errors.Join(errs...)
+	})
+	return g.closeErr
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully: it stops

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -204,5 +205,32 @@ func TestBaseVerifierAudiences(t *testing.T) {
 	}
 	if resp, body := g.get(t, "/a/x", tok); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "audience not accepted") {
 		t.Fatalf("route with audiences: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Close is idempotent and safe to call concurrently; every call reports
+// the first one's result.
+func TestCloseTwiceConcurrently(t *testing.T) {
+	p := startIDP(t, false)
+	g, err := New(t.Context(), Config{Issuer: p.Issuer(), Routes: []Route{{Prefix: "/", Upstream: "http://127.0.0.1:9"}}}, Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- g.Close() }()
+	}
+	if a, b := <-errs, <-errs; a != nil || b != nil {
+		t.Fatalf("Close: %v, %v", a, b)
+	}
+}
+
+// A bad config is an error from New, never a panic, and nothing is left
+// running.
+func TestNewRefusesBadConfig(t *testing.T) {
+	for _, cfg := range []Config{{}, {Issuer: "https://idp"}, {Issuer: "idp", Routes: []Route{{Prefix: "/", Upstream: "http://u"}}}} {
+		if g, err := New(t.Context(), cfg, Options{Logger: quiet}); !errors.Is(err, ErrConfig) || g != nil {
+			t.Errorf("New(%+v) = %v, %v; want ErrConfig", cfg, g, err)
+		}
 	}
 }
