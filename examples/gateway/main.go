@@ -4,9 +4,13 @@
 // With no flags it is a self-contained demo on loopback: an identity
 // provider whose JWK Set rotates its signing key, an upstream answering
 // JSON and server-sent events, and the gateway in front of it; it prints a
-// curl line with a fresh token.
+// curl line with a fresh token. The demo's provider mints tokens for
+// anyone, so the demo refuses a non-loopback -listen unless -demo is given.
 //
 //	go run ./examples/gateway
+//
+// The program is gateway.Main; a program of one's own can embed the
+// gateway instead (package gateway, gateway.New and Handler).
 //
 // With flags it is a real gateway:
 //
@@ -20,7 +24,7 @@ package main
 import (
 	"os"
 
-	"github.com/jwtgate/jwtgate/internal/gateway"
+	"github.com/jwtgate/jwtgate/gateway"
 )
 
 func main() {

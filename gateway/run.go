@@ -35,11 +35,13 @@ const (
 )
 
 // Env is what Run needs from the outside world. Zero fields mean the
-// process's own (os.Stdout, os.Stderr, os.LookupEnv, Deps{}).
+// process's own (os.Stdout, os.Stderr, os.LookupEnv, Options{}).
 type Env struct {
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
-	Deps           Deps
+	// Options go to New. Their LookupEnv is replaced by the one above,
+	// and a nil Logger by one writing text to Stderr.
+	Options Options
 	// StartupWindow bounds how long Run waits for the providers' first
 	// answers before listening (see Gateway.CheckStartup). 0 means
 	// DefaultStartupWindow.
@@ -47,10 +49,19 @@ type Env struct {
 	// RotateEvery overrides the demo provider's key rotation period.
 	// 0 means its default (5 min).
 	RotateEvery time.Duration
-	// OnServe, when set, is called once the gateway listens, with its
-	// base URL and, in demo mode, the demo provider (tests mint tokens
-	// and rotate keys with it; nil otherwise).
-	OnServe func(gatewayURL string, p *demo.Provider)
+	// OnServe is called once the gateway listens (in demo mode, once it
+	// also has the demo's keys). nil means nothing is called.
+	OnServe func(ServeEvent)
+}
+
+// ServeEvent is what Env.OnServe receives.
+type ServeEvent struct {
+	// URL is the gateway's base URL, "http://host:port".
+	URL string
+	// Demo reports whether the gateway runs the embedded demo provider.
+	Demo bool
+
+	demo *demo.Provider // in demo mode: the package's tests mint with it
 }
 
 // Main is the gateway program: it runs until SIGINT or SIGTERM and returns
@@ -82,10 +93,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if env.LookupEnv == nil {
 		env.LookupEnv = os.LookupEnv
 	}
-	log := env.Deps.Logger
+	log := env.Options.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		env.Deps.Logger = log
+		env.Options.Logger = log
 	}
 	usage := func(err error) int {
 		fmt.Fprintf(env.Stderr, "gateway: %v\nRun with -h for the flags.\n", err)
@@ -102,6 +113,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 
 	var d *demoParts
 	if opts.Demo {
+		io.WriteString(env.Stderr, demoWarning(cfg.Listen, opts.DemoFlag))
 		if d, err = startDemo(&cfg, env); err != nil {
 			fmt.Fprintf(env.Stderr, "gateway: demo: %v\n", err)
 			return ExitFailed
@@ -123,7 +135,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		log.Warn("gateway: no -issuer: the iss claim is not checked")
 	}
 
-	g, err := New(ctx, cfg, env.Deps)
+	env.Options.LookupEnv = env.LookupEnv
+	g, err := New(ctx, cfg, env.Options)
 	if err != nil {
 		return usage(err)
 	}
@@ -166,11 +179,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 		io.WriteString(env.Stdout, listeningLine(gwURL, len(cfg.Routes)))
 	}
 	if env.OnServe != nil {
-		var p *demo.Provider
+		ev := ServeEvent{URL: gwURL, Demo: d != nil}
 		if d != nil {
-			p = d.provider
+			ev.demo = d.provider
 		}
-		env.OnServe(gwURL, p)
+		env.OnServe(ev)
 	}
 
 	if err := <-served; err != nil {
@@ -343,6 +356,18 @@ More tokens, as JSON (the access_token field):  curl '%s/token?sub=%s&scope=%s'
 		i.otherToken, i.gateway,
 		i.gateway,
 		i.issuer, demoMintSubject, demoOtherScope)
+}
+
+// demoWarning is the banner demo mode prints on stderr before it starts:
+// whoever runs it must not mistake it for a gateway that checks anything.
+func demoWarning(listen string, exposed bool) string {
+	s := "jwtgate: *** DEMO MODE *** no identity provider is configured, so the gateway trusts an embedded DEMO identity provider\n" +
+		"jwtgate: *** DEMO MODE *** which mints a valid token for anyone who can reach it: for trying jwtgate out, never for real traffic.\n" +
+		"jwtgate: *** DEMO MODE *** give -issuer or -jwks-url (or -config) for a real gateway.\n"
+	if exposed && !isLoopback(listen) {
+		s += fmt.Sprintf("jwtgate: *** DEMO MODE *** -demo: listening on %s, beyond loopback: anyone who reaches it can use the printed tokens.\n", listen)
+	}
+	return s
 }
 
 // listeningLine is what Run prints once a gateway not in demo mode listens.

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // TestRedTeamConnectionHeaderCannotDropClaimHeaders: ReverseProxy removes
@@ -19,7 +19,7 @@ func TestRedTeamConnectionHeaderCannotDropClaimHeaders(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
 	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
 	g.waitReady(t)
-	tok := p.mint(t, demo.Token{Subject: "alice", Scope: "read", Extra: map[string]any{"email": "alice@example.com"}})
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}, Extra: map[string]any{"email": "alice@example.com"}})
 	resp, body := g.get(t, "/api/items", tok, "Connection", "X-User, x-user-email")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)

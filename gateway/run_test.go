@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of Run and
@@ -47,7 +47,7 @@ func TestBadFlagsExitTwoBeforeListening(t *testing.T) {
 	}
 	for _, c := range cases {
 		var stdout, stderr syncBuffer
-		code := Run(context.Background(), c.args, Env{Stdout: &stdout, Stderr: &stderr, Deps: Deps{Logger: quiet}})
+		code := Run(context.Background(), c.args, Env{Stdout: &stdout, Stderr: &stderr, Options: Options{Logger: quiet}})
 		if code != ExitUsage {
 			t.Errorf("%q: exit %d, want %d; stderr %s", c.args, code, ExitUsage, stderr.String())
 		}
@@ -120,8 +120,8 @@ func demoCurlLinesWork(t *testing.T, args []string) {
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, args, Env{
-			Stdout: &stdout, Stderr: io.Discard, Deps: Deps{Logger: quiet},
-			OnServe: func(string, *demo.Provider) { close(served) },
+			Stdout: &stdout, Stderr: io.Discard, Options: Options{Logger: quiet},
+			OnServe: func(ServeEvent) { close(served) },
 		})
 	}()
 	select {
@@ -188,7 +188,7 @@ func slowRequestSurvivesShutdown(t *testing.T, run func(args []string, env Env) 
 	loaded := make(chan struct{})
 	var once sync.Once
 	shutdownBegan := make(chan struct{})
-	deps := Deps{Logger: quiet, OnShutdown: func() { close(shutdownBegan) }, Cache: func(c *cache.Config) {
+	deps := Options{Logger: quiet, OnShutdown: func(ShutdownEvent) { close(shutdownBegan) }, Cache: func(c *cache.Config) {
 		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
 			if e.Keys > 0 {
 				once.Do(func() { close(loaded) })
@@ -197,8 +197,8 @@ func slowRequestSurvivesShutdown(t *testing.T, run func(args []string, env Env) 
 	}}
 	go func() {
 		done <- run([]string{"-config", cfgFile}, Env{
-			Stdout: io.Discard, Stderr: io.Discard, Deps: deps,
-			OnServe: func(u string, _ *demo.Provider) { urlc <- u },
+			Stdout: io.Discard, Stderr: io.Discard, Options: deps,
+			OnServe: func(e ServeEvent) { urlc <- e.URL },
 		})
 	}()
 	var gwURL string
@@ -211,7 +211,7 @@ func slowRequestSurvivesShutdown(t *testing.T, run func(args []string, env Env) 
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	req, _ := http.NewRequest(http.MethodGet, gwURL+"/slow", nil)
-	req.Header.Set("Authorization", "Bearer "+p.mint(t, demo.Token{Subject: "s", Audience: []string{"x"}}))
+	req.Header.Set("Authorization", "Bearer "+p.Mint(t, jwtgatetest.Claims{Subject: "s", Audience: "x"}))
 	type result struct {
 		status int
 		body   string

@@ -1,13 +1,15 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 func TestRatePeriod(t *testing.T) {
@@ -71,7 +73,7 @@ func TestUncleanPathNeverProxied(t *testing.T) {
 	cfg.Routes = append(cfg.Routes, Route{Prefix: "/public/", Upstream: spy.URL})
 	g := startGateway(t, cfg, nil)
 	g.waitReady(t)
-	tok := p.mint(t, demo.Token{Subject: "a"})
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "a"})
 	for _, path := range []string{"/public/../admin", "/public/./x/../../admin", "//public/x"} {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "http://gw"+path, nil)
@@ -105,7 +107,7 @@ func TestUpstreamDownIs502(t *testing.T) {
 	dead.Close()
 	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Routes: []Route{{Prefix: "/", Upstream: deadURL}}}, nil)
 	g.waitReady(t)
-	resp, body := g.get(t, "/x", p.mint(t, demo.Token{Subject: "a"}))
+	resp, body := g.get(t, "/x", p.Mint(t, jwtgatetest.Claims{Subject: "a"}))
 	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
@@ -148,4 +150,87 @@ func FuzzRouting(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Every route derives from one Verifier: a token used on two routes is
+// verified (and cached) once, and each route still checks its own
+// audiences after the cache.
+func TestOneVerifierForAllRoutes(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Routes: []Route{
+		{Prefix: "/a/", Upstream: up.srv.URL, Audiences: []string{"aud-a"}},
+		{Prefix: "/b/", Upstream: up.srv.URL, Audiences: []string{"aud-b"}},
+	}}, nil)
+	g.waitReady(t)
+	both := p.Mint(t, jwtgatetest.Claims{Subject: "u", Audiences: []string{"aud-a", "aud-b"}})
+	for _, path := range []string{"/a/x", "/b/x", "/a/y"} {
+		if resp, body := g.get(t, path, both); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	if n := g.verifier.TokenCacheLen(); n != 1 {
+		t.Fatalf("%d verified-token cache entries after one token on two routes, want 1", n)
+	}
+	onlyA := p.Mint(t, jwtgatetest.Claims{Subject: "u", Audience: "aud-a"})
+	if resp, body := g.get(t, "/a/x", onlyA); resp.StatusCode != http.StatusOK {
+		t.Fatalf("route A, token for A: %d %s", resp.StatusCode, body)
+	}
+	resp, body := g.get(t, "/b/x", onlyA)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "audience not accepted") ||
+		!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("route B, token for A: %d %q %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+	// The base Verifier checks the union: a token for neither route is
+	// refused before any route's narrowing.
+	if resp, body := g.get(t, "/a/x", p.Mint(t, jwtgatetest.Claims{Subject: "u", Audience: "other"})); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("token for another audience: %d %s", resp.StatusCode, body)
+	}
+	if got := g.verifier.TokenCacheLen(); got != 2 {
+		t.Errorf("%d cache entries, want 2 (the token the base refused is not cached)", got)
+	}
+}
+
+// The base Verifier's audiences: the union when every route has some, none
+// as soon as one route accepts any audience.
+func TestBaseVerifierAudiences(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Routes: []Route{
+		{Prefix: "/a/", Upstream: up.srv.URL, Audiences: []string{"aud-a"}},
+		{Prefix: "/", Upstream: up.srv.URL},
+	}}, nil)
+	g.waitReady(t)
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "u", Audience: "anything"})
+	if resp, body := g.get(t, "/x", tok); resp.StatusCode != http.StatusOK {
+		t.Fatalf("route without audiences: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := g.get(t, "/a/x", tok); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "audience not accepted") {
+		t.Fatalf("route with audiences: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Close is idempotent and safe to call concurrently; every call reports
+// the first one's result.
+func TestCloseTwiceConcurrently(t *testing.T) {
+	p := startIDP(t, false)
+	g, err := New(t.Context(), Config{Issuer: p.Issuer(), Routes: []Route{{Prefix: "/", Upstream: "http://127.0.0.1:9"}}}, Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- g.Close() }()
+	}
+	if a, b := <-errs, <-errs; a != nil || b != nil {
+		t.Fatalf("Close: %v, %v", a, b)
+	}
+}
+
+// A bad config is an error from New, never a panic, and nothing is left
+// running.
+func TestNewRefusesBadConfig(t *testing.T) {
+	for _, cfg := range []Config{{}, {Issuer: "https://idp"}, {Issuer: "idp", Routes: []Route{{Prefix: "/", Upstream: "http://u"}}}} {
+		if g, err := New(t.Context(), cfg, Options{Logger: quiet}); !errors.Is(err, ErrConfig) || g != nil {
+			t.Errorf("New(%+v) = %v, %v; want ErrConfig", cfg, g, err)
+		}
+	}
 }

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/jwtgate/jwtgate/internal/demo"
 	"github.com/jwtgate/jwtgate/internal/redistest"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // Two replicas with -redis share one budget per subject.
@@ -19,7 +19,7 @@ func TestRedisLimitsAreSharedAcrossReplicas(t *testing.T) {
 	a, b := startGateway(t, cfg, nil), startGateway(t, cfg, nil)
 	a.waitReady(t)
 	b.waitReady(t)
-	tok := p.mint(t, demo.Token{Subject: "shared"})
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "shared"})
 	for i, c := range []struct {
 		g    *gw
 		want int
@@ -30,7 +30,7 @@ func TestRedisLimitsAreSharedAcrossReplicas(t *testing.T) {
 		}
 	}
 	// Another subject is untouched.
-	if resp, _ := b.get(t, "/x", p.mint(t, demo.Token{Subject: "other"})); resp.StatusCode != http.StatusOK {
+	if resp, _ := b.get(t, "/x", p.Mint(t, jwtgatetest.Claims{Subject: "other"})); resp.StatusCode != http.StatusOK {
 		t.Fatalf("other subject: %d", resp.StatusCode)
 	}
 }

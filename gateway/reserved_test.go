@@ -11,6 +11,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // running is a gateway started through Run, the way the program starts it.
@@ -26,7 +27,7 @@ func runGateway(t *testing.T, args ...string) *running {
 	t.Helper()
 	loaded := make(chan struct{})
 	var once sync.Once
-	r := startRun(t, Env{Deps: Deps{Cache: func(c *cache.Config) {
+	r := startRun(t, Env{Options: Options{Cache: func(c *cache.Config) {
 		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
 			if e.Keys > 0 {
 				once.Do(func() { close(loaded) })
@@ -46,8 +47,8 @@ func startRun(t *testing.T, env Env, args ...string) *running {
 	urlc := make(chan string, 1)
 	done := make(chan int, 1)
 	r := &running{stderr: &syncBuffer{}}
-	env.Stdout, env.Stderr, env.Deps.Logger = io.Discard, r.stderr, quiet
-	env.OnServe = func(u string, _ *demo.Provider) { urlc <- u }
+	env.Stdout, env.Stderr, env.Options.Logger = io.Discard, r.stderr, quiet
+	env.OnServe = func(e ServeEvent) { urlc <- e.URL }
 	go func() { done <- Run(ctx, args, env) }()
 	select {
 	case r.url = <-urlc:
@@ -156,7 +157,7 @@ func TestIsReserved(t *testing.T) {
 // them as the gateway's word.
 func TestFlagModeStripsReservedHeaders(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
-	tok := p.mint(t, demo.Token{Subject: "alice", Scope: "read write"})
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read", "write"}})
 	t.Run("no claim headers", func(t *testing.T) {
 		g := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.srv.URL)
 		status, body := g.get(t, "/x", tok, spoofs...)
@@ -174,7 +175,7 @@ func TestFlagModeStripsReservedHeaders(t *testing.T) {
 		}
 		checkNoSpoof(t, upstreamHeaders(t, body), map[string]string{"X-Jwtgate-Subject": "alice", "X-Jwtgate-Scope": "read write"})
 		// A token without scope: the header is absent, not the client's.
-		status, body = g.get(t, "/x", p.mint(t, demo.Token{Subject: "bob"}), spoofs...)
+		status, body = g.get(t, "/x", p.Mint(t, jwtgatetest.Claims{Subject: "bob"}), spoofs...)
 		if status != http.StatusOK {
 			t.Fatalf("status %d: %s", status, body)
 		}
@@ -188,7 +189,7 @@ func TestYAMLModeStripsReservedHeaders(t *testing.T) {
 		"  - {prefix: /claims/, upstream: '"+up.srv.URL+"', claim_headers: {sub: X-Jwtgate-Subject, scope: X-User-Scope}}\n"+
 		"  - {prefix: /, upstream: '"+up.srv.URL+"'}\n")
 	g := runGateway(t, "-config", cfg)
-	tok := p.mint(t, demo.Token{Subject: "alice", Scope: "read"})
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}})
 	for path, want := range map[string]map[string]string{
 		"/claims/x": {"X-Jwtgate-Subject": "alice"},
 		"/plain":    nil,
@@ -219,8 +220,8 @@ func TestDemoModeStripsReservedHeaders(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"-listen", "127.0.0.1:0"}, Env{
-			Stdout: &stdout, Stderr: io.Discard, Deps: Deps{Logger: quiet},
-			OnServe: func(u string, p *demo.Provider) { sc <- served{u, p} },
+			Stdout: &stdout, Stderr: io.Discard, Options: Options{Logger: quiet},
+			OnServe: func(e ServeEvent) { sc <- served{e.URL, e.demo} },
 		})
 	}()
 	var s served

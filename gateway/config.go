@@ -42,20 +42,24 @@ const maxLeeway = time.Hour
 const maxRequiredClaims = 64
 
 // Config is the gateway's whole configuration, as the YAML config file spells
-// it. Flags override the top-level fields. The zero value is not valid:
-// Validate needs at least an issuer or a JWKS URL and one route.
+// it (the yaml tags are the keys). Flags override the top-level fields. The
+// zero value is not valid: New and Validate need at least an issuer or a
+// JWKS URL and one route. A Config is plain data; New copies what it keeps.
 type Config struct {
 	// Listen is the gateway's address. Empty means DefaultListen.
 	Listen string `yaml:"listen"`
 	// Issuer is the accepted `iss`. Without JWKSURL the JWK Set is found
-	// from it by OIDC discovery.
+	// from it by OIDC discovery. Empty with JWKSURL set means iss is not
+	// checked (New logs a warning); empty with neither, and no Providers,
+	// is an error.
 	Issuer string `yaml:"issuer"`
 	// JWKSURL is the JWK Set's URL. Empty means discovery from Issuer.
 	JWKSURL string `yaml:"jwks_url"`
 	// Providers are further identity providers, for tokens from several
 	// at once: a token's iss picks the provider whose keys verify it, and
 	// an iss that is none of them is refused before any key look-up. With
-	// more than one provider in all, each needs an Issuer.
+	// more than one provider in all, each needs an Issuer. Empty means
+	// only the provider of Issuer and JWKSURL.
 	Providers []Provider `yaml:"providers"`
 	// Audiences are the accepted `aud` values (any one matches) for routes
 	// that don't set their own. Empty means the audience is not checked.
@@ -87,17 +91,18 @@ type Config struct {
 	// does not multiply the shared limit by the replica count. 0 means 1.
 	Replicas int `yaml:"replicas"`
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
-	// after SIGINT/SIGTERM. 0 means 15s.
+	// once Serve's ctx ends (SIGINT/SIGTERM for the program). 0 means 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Routes maps path prefixes to upstreams; the longest matching prefix
-	// wins. -upstream adds a catch-all "/" route.
+	// wins. -upstream adds a catch-all "/" route. Empty is an error.
 	Routes []Route `yaml:"routes"`
 }
 
 // Provider is one identity provider.
 type Provider struct {
 	// Issuer is the accepted iss; without JWKSURL, also where discovery
-	// starts.
+	// starts. Empty (a lone provider with a JWKSURL only) means iss is not
+	// checked.
 	Issuer string `yaml:"issuer"`
 	// JWKSURL is the JWK Set's URL. Empty means OIDC discovery from Issuer.
 	JWKSURL string `yaml:"jwks_url"`
@@ -107,16 +112,18 @@ type Provider struct {
 // requirements.
 type Route struct {
 	// Prefix is the path prefix, starting with "/". "/api" matches "/api"
-	// and "/api/…" but not "/apiary".
+	// and "/api/…" but not "/apiary". Required.
 	Prefix string `yaml:"prefix"`
 	// Upstream is the absolute http(s) URL requests are proxied to; its path
-	// is prepended to the request's.
+	// is prepended to the request's. Required.
 	Upstream string `yaml:"upstream"`
-	// StripPrefix removes Prefix from the path before proxying.
+	// StripPrefix removes Prefix from the path before proxying. false
+	// means the path is proxied whole.
 	StripPrefix bool `yaml:"strip_prefix"`
 	// Scopes the token must all hold. Empty means none.
 	Scopes []string `yaml:"scopes"`
-	// Audiences overrides the top-level Audiences for this route.
+	// Audiences overrides the top-level Audiences for this route. Empty
+	// means the top-level ones.
 	Audiences []string `yaml:"audiences"`
 	// Rate and Burst override the top-level policy for this route; nil
 	// inherits it, and a rate of 0 means no limit on this route.
@@ -126,14 +133,17 @@ type Route struct {
 	// may cost more than a lookup). 0 means 1.
 	Weight int `yaml:"weight"`
 	// DropAuthorization removes the client's Authorization header before
-	// proxying, so the client's token never reaches the upstream.
+	// proxying, so the client's token never reaches the upstream. false
+	// means the upstream gets it.
 	DropAuthorization bool `yaml:"drop_authorization"`
 	// UpstreamAuth, when set, sets a credential for the upstream from an
 	// environment variable (read at start; unset or empty is an error).
+	// nil means the gateway adds no credential.
 	UpstreamAuth *UpstreamAuth `yaml:"upstream_auth"`
 	// ClaimHeaders maps a claim name to the header that carries it
 	// upstream. A same-named header from the client is always replaced,
-	// and removed when the token lacks the claim.
+	// and removed when the token lacks the claim. Empty means no claim is
+	// forwarded.
 	ClaimHeaders map[string]string `yaml:"claim_headers"`
 }
 
@@ -184,11 +194,15 @@ func ParseYAML(b []byte) (Config, error) {
 	return cfg, nil
 }
 
-// Options are the command line's settings beyond Config.
-type Options struct {
-	// Demo is true when no flag names a provider, upstream or config file:
-	// the gateway then runs its embedded demo provider and upstream.
+// Flags are the command line's settings beyond Config.
+type Flags struct {
+	// Demo is true when the gateway is to run its embedded demo identity
+	// provider and upstream: with -demo, or when no flag names a provider,
+	// an upstream or a config file.
 	Demo bool
+	// DemoFlag reports whether -demo was given: only then may the demo
+	// listen on an address other than loopback.
+	DemoFlag bool
 	// ListenSet reports whether the listen address was chosen explicitly;
 	// demo mode falls back to a free port only when it was not.
 	ListenSet bool
@@ -196,8 +210,10 @@ type Options struct {
 
 // ParseArgs parses the command line (without the program name). A -config
 // file is loaded first and the flags that were given override its fields.
-// The result is not validated yet, except for flag syntax.
-func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
+// The result is not validated yet, except for flag syntax and for demo
+// mode: it is refused on an address that is not loopback unless -demo
+// asks for it, since its identity provider mints tokens for anyone.
+func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -206,6 +222,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 		rate                                                           float64
 		burst, replicas                                                int
 		shutdown, leeway                                               time.Duration
+		demoFlag                                                       bool
 		claimHeaders                                                   = claimHeaderFlag{}
 	)
 	fs.StringVar(&listen, "listen", DefaultListen, "address to listen on")
@@ -223,19 +240,20 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 	fs.StringVar(&types, "types", "", "accepted typ header values, comma-separated, e.g. at+jwt (default: typ not checked)")
 	fs.StringVar(&algorithms, "algorithms", "", "accepted alg values, comma-separated (default: "+strings.Join(middleware.DefaultAlgorithms(), ",")+")")
 	fs.StringVar(&requireClaims, "require-claims", "", "claims every token must carry, comma-separated")
+	fs.BoolVar(&demoFlag, "demo", false, "run the embedded demo identity provider and upstream even on a non-loopback -listen (anyone who reaches them gets tokens the gateway accepts)")
 	fs.Var(claimHeaders, "claim-header", "CLAIM=HEADER: forward the verified claim upstream as a header (repeatable; route of -upstream)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nWith no flags: a demo identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nWith no identity provider, upstream or config flags: a DEMO identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return Config{}, Options{}, err
+			return Config{}, Flags{}, err
 		}
-		return Config{}, Options{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Config{}, Flags{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if fs.NArg() > 0 {
-		return Config{}, Options{}, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
+		return Config{}, Flags{}, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -244,12 +262,29 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 	if configFile != "" {
 		var err error
 		if cfg, err = LoadFile(configFile); err != nil {
-			return Config{}, Options{}, err
+			return Config{}, Flags{}, err
 		}
 	}
-	opts := Options{
-		Demo:      !set["config"] && !set["upstream"] && !set["issuer"] && !set["jwks-url"],
+	opts := Flags{
+		Demo:      demoFlag || !set["config"] && !set["upstream"] && !set["issuer"] && !set["jwks-url"],
+		DemoFlag:  demoFlag,
 		ListenSet: set["listen"] || cfg.Listen != "",
+	}
+	if demoFlag {
+		// The demo brings its own provider and routes; any of the user's
+		// would be silently replaced.
+		var given []string
+		for _, f := range []string{"issuer", "jwks-url", "upstream"} {
+			if set[f] {
+				given = append(given, "-"+f)
+			}
+		}
+		if cfg.Issuer != "" || cfg.JWKSURL != "" || len(cfg.Providers) > 0 || len(cfg.Routes) > 0 {
+			given = append(given, "providers or routes in -config")
+		}
+		if len(given) > 0 {
+			return Config{}, Flags{}, fmt.Errorf("%w: -demo runs the embedded demo identity provider and upstream, which would replace %s; drop -demo for a real gateway", ErrConfig, strings.Join(given, ", "))
+		}
 	}
 	if set["listen"] || cfg.Listen == "" {
 		cfg.Listen = listen
@@ -294,17 +329,17 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 			continue
 		}
 		if *l.dst = splitList(l.val); len(*l.dst) == 0 {
-			return Config{}, Options{}, fmt.Errorf("%w: -%s %q: want a comma-separated list", ErrConfig, l.flag, l.val)
+			return Config{}, Flags{}, fmt.Errorf("%w: -%s %q: want a comma-separated list", ErrConfig, l.flag, l.val)
 		}
 	}
 	if set["claim-header"] && !set["upstream"] {
 		// The mapping belongs to a route; only -upstream's is the flags' own.
-		return Config{}, Options{}, fmt.Errorf("%w: -claim-header applies to the route of -upstream, which is not given (in a config file, set claim_headers per route)", ErrConfig)
+		return Config{}, Flags{}, fmt.Errorf("%w: -claim-header applies to the route of -upstream, which is not given (in a config file, set claim_headers per route)", ErrConfig)
 	}
 	if set["upstream"] {
 		for _, r := range cfg.Routes {
 			if r.Prefix == "/" {
-				return Config{}, Options{}, fmt.Errorf("%w: -upstream adds the route \"/\", which the config file already has", ErrConfig)
+				return Config{}, Flags{}, fmt.Errorf("%w: -upstream adds the route \"/\", which the config file already has", ErrConfig)
 			}
 		}
 		r := Route{Prefix: "/", Upstream: upstream}
@@ -313,7 +348,25 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Options, error) {
 		}
 		cfg.Routes = append(cfg.Routes, r)
 	}
+	if _, _, err := net.SplitHostPort(cfg.Listen); err == nil && opts.Demo && !opts.DemoFlag && !isLoopback(cfg.Listen) {
+		return Config{}, Flags{}, fmt.Errorf("%w: no identity provider is configured, which means demo mode, and the demo's identity provider mints tokens for anyone who asks: "+
+			"it does not listen on %q, which is not loopback. Give -issuer or -jwks-url (or -config) for a real gateway, or -demo to expose the demo deliberately", ErrConfig, cfg.Listen)
+	}
 	return cfg, opts, nil
+}
+
+// isLoopback reports whether the listen address hostport is on loopback
+// only: localhost or a loopback IP. An empty host is every interface.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // claimHeaderFlag is -claim-header CLAIM=HEADER, repeatable.
@@ -361,186 +414,252 @@ var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
 // the network, including that every UpstreamAuth variable is set. lookupEnv
 // nil means os.LookupEnv. The returned config is normalised: routes sorted
 // longest prefix first, each with its effective audiences, rate and burst.
+// Validating a validated config again gives the same config.
+//
+// Every mistake is reported, one per line, not only the first: each part
+// of the config has its check, and all of them run.
 func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	var p problems
+	cfg.checkListen(&p)
+	cfg.checkProviders(&p)
+	cfg.checkRateLimits(&p)
+	cfg.checkShutdown(&p)
+	cfg.checkVerification(&p)
+	routes := cfg.checkRoutes(&p, lookupEnv)
+	if len(p) > 0 {
+		return Config{}, fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(p))
+	}
+	sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].Prefix) > len(routes[j].Prefix) })
+	cfg.Routes = routes
+	return cfg, nil
+}
 
+// problems collects a config's mistakes, so that one run of Validate
+// reports them all.
+type problems []error
+
+func (p *problems) add(format string, a ...any) { *p = append(*p, fmt.Errorf(format, a...)) }
+
+// checkListen fills and checks the listen address.
+func (cfg *Config) checkListen(p *problems) {
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
 	}
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
-		bad("listen %q: want host:port", cfg.Listen)
+		p.add("listen %q: want host:port", cfg.Listen)
 	}
-	// The top-level issuer/jwks_url is the first provider; Validate leaves
-	// the whole list in Providers.
+}
+
+// checkProviders folds the top-level issuer/jwks_url into Providers (as
+// the first) and checks each provider.
+func (cfg *Config) checkProviders(p *problems) {
 	providers := cfg.Providers
 	if cfg.Issuer != "" || cfg.JWKSURL != "" {
 		providers = append([]Provider{{Issuer: cfg.Issuer, JWKSURL: cfg.JWKSURL}}, providers...)
 	}
 	if len(providers) == 0 {
-		bad("need -issuer (OIDC discovery) or -jwks-url")
+		p.add("need -issuer (OIDC discovery) or -jwks-url")
 	}
 	seenIss := map[string]bool{}
-	for i, p := range providers {
+	for i, pv := range providers {
 		where := "provider"
 		if len(providers) > 1 {
-			where = fmt.Sprintf("provider %d (%q)", i+1, p.Issuer)
-			if p.Issuer == "" {
-				bad("%s: with several providers each needs an issuer (a token's iss picks one)", where)
-			} else if seenIss[p.Issuer] {
-				bad("%s: duplicate issuer", where)
+			where = fmt.Sprintf("provider %d (%q)", i+1, pv.Issuer)
+			if pv.Issuer == "" {
+				p.add("%s: with several providers each needs an issuer (a token's iss picks one)", where)
+			} else if seenIss[pv.Issuer] {
+				p.add("%s: duplicate issuer", where)
 			}
-			seenIss[p.Issuer] = true
+			seenIss[pv.Issuer] = true
 		}
 		switch {
-		case p.Issuer == "" && p.JWKSURL == "":
-			bad("%s: need an issuer (OIDC discovery) or a jwks_url", where)
-		case p.JWKSURL == "":
-			if !isHTTPURL(p.Issuer) {
-				bad("%s: issuer %q: discovery needs an absolute http(s) URL (or set -jwks-url)", where, p.Issuer)
+		case pv.Issuer == "" && pv.JWKSURL == "":
+			p.add("%s: need an issuer (OIDC discovery) or a jwks_url", where)
+		case pv.JWKSURL == "":
+			if !isHTTPURL(pv.Issuer) {
+				p.add("%s: issuer %q: discovery needs an absolute http(s) URL (or set -jwks-url)", where, pv.Issuer)
 			}
 		default:
-			if !isHTTPURL(p.JWKSURL) {
-				bad("%s: jwks-url %q: want an absolute http(s) URL", where, p.JWKSURL)
+			if !isHTTPURL(pv.JWKSURL) {
+				p.add("%s: jwks-url %q: want an absolute http(s) URL", where, pv.JWKSURL)
 			}
 		}
 	}
 	cfg.Providers = providers
 	cfg.Issuer, cfg.JWKSURL = "", ""
-	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
-		bad("rate %v: want a number >= 0", cfg.Rate)
+}
+
+// checkRateLimits checks the top-level rate policy and the Redis settings.
+func (cfg *Config) checkRateLimits(p *problems) {
+	if !validRate(cfg.Rate) {
+		p.add("rate %v: want a number >= 0", cfg.Rate)
 	}
 	if cfg.Burst < 0 {
-		bad("burst %d: want >= 0", cfg.Burst)
+		p.add("burst %d: want >= 0", cfg.Burst)
 	}
 	if cfg.Redis != "" {
 		if _, _, err := net.SplitHostPort(cfg.Redis); err != nil {
-			bad("redis %q: want host:port", cfg.Redis)
+			p.add("redis %q: want host:port", cfg.Redis)
 		}
 	}
 	if cfg.Replicas < 0 || cfg.Replicas > 1000 {
-		bad("replicas %d: want 0 to 1000", cfg.Replicas)
+		p.add("replicas %d: want 0 to 1000", cfg.Replicas)
 	}
 	if cfg.Replicas > 0 && cfg.Redis == "" {
-		bad("replicas %d without redis: in-process limits are per replica anyway", cfg.Replicas)
+		p.add("replicas %d without redis: in-process limits are per replica anyway", cfg.Replicas)
 	}
+}
+
+func validRate(r float64) bool { return r >= 0 && !math.IsNaN(r) && !math.IsInf(r, 0) }
+
+// checkShutdown fills and checks the graceful-shutdown bound.
+func (cfg *Config) checkShutdown(p *problems) {
 	if cfg.ShutdownTimeout < 0 {
-		bad("shutdown_timeout %v: want >= 0", cfg.ShutdownTimeout)
+		p.add("shutdown_timeout %v: want >= 0", cfg.ShutdownTimeout)
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 15 * time.Second
 	}
+}
+
+// checkVerification checks the settings that reach every route's
+// Verifier: leeway, algorithms, types and required claims.
+func (cfg *Config) checkVerification(p *problems) {
 	if l := cfg.Leeway; l != nil && (*l < 0 || *l > maxLeeway) {
-		bad("leeway %v: want 0 to %v", *l, maxLeeway)
+		p.add("leeway %v: want 0 to %v", *l, maxLeeway)
 	}
 	allowed := middleware.DefaultAlgorithms()
 	for _, a := range cfg.Algorithms {
 		switch {
 		case strings.EqualFold(a, "none"):
-			bad(`algorithms: "none" is never accepted`)
+			p.add(`algorithms: "none" is never accepted`)
 		case strings.HasPrefix(strings.ToUpper(a), "HS"):
-			bad("algorithms: %q needs a shared secret; the gateway verifies with the provider's public keys only", a)
+			p.add("algorithms: %q needs a shared secret; the gateway verifies with the provider's public keys only", a)
 		case !slices.Contains(allowed, a):
-			bad("algorithms: %q is not supported (want some of %s)", a, strings.Join(allowed, ", "))
+			p.add("algorithms: %q is not supported (want some of %s)", a, strings.Join(allowed, ", "))
 		}
 	}
 	for _, typ := range cfg.Types {
 		if !validToken(typ, "/+.-") {
-			bad("types: %q is not a media type such as at+jwt", typ)
+			p.add("types: %q is not a media type such as at+jwt", typ)
 		}
 	}
 	if len(cfg.RequiredClaims) > maxRequiredClaims {
-		bad("require_claims: %d claims, at most %d", len(cfg.RequiredClaims), maxRequiredClaims)
+		p.add("require_claims: %d claims, at most %d", len(cfg.RequiredClaims), maxRequiredClaims)
 	}
 	for _, c := range cfg.RequiredClaims {
 		if c == "" || !utf8.ValidString(c) || strings.ContainsFunc(c, unicode.IsControl) {
-			bad("require_claims: %q is not a claim name", c)
+			p.add("require_claims: %q is not a claim name", c)
 		}
 	}
-	if len(cfg.Routes) == 0 {
-		bad("no routes: give -upstream URL or routes in -config FILE")
-	}
+}
 
+// checkRoutes checks every route and returns them with their effective
+// settings (the top-level ones where a route has none), in config order.
+func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool)) []Route {
+	if len(cfg.Routes) == 0 {
+		p.add("no routes: give -upstream URL or routes in -config FILE")
+	}
 	routes := make([]Route, len(cfg.Routes))
 	seen := map[string]bool{}
 	for i, r := range cfg.Routes {
 		where := fmt.Sprintf("route %d (%q)", i+1, r.Prefix)
-		if !strings.HasPrefix(r.Prefix, "/") || cleanPath(r.Prefix) != r.Prefix {
-			bad("%s: prefix must be a clean absolute path", where)
-		}
 		if seen[r.Prefix] {
-			bad("%s: duplicate prefix", where)
+			p.add("%s: duplicate prefix", where)
 		}
 		seen[r.Prefix] = true
-		for _, p := range reservedPaths {
-			if prefixMatches(r.Prefix, p) && r.Prefix != "/" {
-				bad("%s: overlaps the gateway's own %s", where, p)
-			}
-		}
-		if !isHTTPURL(r.Upstream) {
-			bad("%s: upstream %q: want an absolute http(s) URL", where, r.Upstream)
-		}
+		checkRoutePath(p, where, r)
+		cfg.fillRouteRate(p, where, &r)
+		checkClaimHeaderNames(p, where, r.ClaimHeaders)
+		r.UpstreamAuth = checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)
 		if len(r.Audiences) == 0 {
 			r.Audiences = cfg.Audiences
 		}
-		if r.Rate == nil {
-			v := cfg.Rate
-			r.Rate = &v
-		} else if *r.Rate < 0 || math.IsNaN(*r.Rate) || math.IsInf(*r.Rate, 0) {
-			bad("%s: rate %v: want a number >= 0", where, *r.Rate)
-		}
-		if r.Burst == nil {
-			v := cfg.Burst
-			r.Burst = &v
-		} else if *r.Burst < 0 {
-			bad("%s: burst %d: want >= 0", where, *r.Burst)
-		}
-		if *r.Rate > 0 && *r.Burst == 0 {
-			v := max(1, int(math.Ceil(*r.Rate)))
-			r.Burst = &v
-		}
-		if r.Weight < 0 {
-			bad("%s: weight %d: want >= 0", where, r.Weight)
-		}
-		if r.Weight == 0 {
-			r.Weight = 1
-		}
-		if *r.Rate > 0 && r.Weight > *r.Burst {
-			bad("%s: weight %d exceeds burst %d: no request could ever pass", where, r.Weight, *r.Burst)
-		}
-		for claim, h := range r.ClaimHeaders {
-			if claim == "" || !validHeaderName(h) || isHopOrReserved(h) {
-				bad("%s: claim_headers %q: %q is not a header the gateway may set", where, claim, h)
-			}
-		}
-		if ua := r.UpstreamAuth; ua != nil {
-			cp := *ua
-			if cp.Header == "" {
-				cp.Header = "Authorization"
-			}
-			if !validHeaderName(cp.Header) {
-				bad("%s: upstream_auth header %q is not a valid header name", where, cp.Header)
-			}
-			if cp.Env == "" {
-				bad("%s: upstream_auth needs env (the variable holding the credential)", where)
-			} else if v, ok := lookupEnv(cp.Env); !ok || v == "" {
-				bad("%s: upstream_auth: environment variable %s is not set", where, cp.Env)
-			} else {
-				cp.value = v
-			}
-			r.UpstreamAuth = &cp
-		}
 		routes[i] = r
 	}
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(errs))
+	return routes
+}
+
+// checkRoutePath checks a route's prefix and upstream.
+func checkRoutePath(p *problems, where string, r Route) {
+	if !strings.HasPrefix(r.Prefix, "/") || cleanPath(r.Prefix) != r.Prefix {
+		p.add("%s: prefix must be a clean absolute path", where)
 	}
-	sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].Prefix) > len(routes[j].Prefix) })
-	cfg.Routes = routes
-	return cfg, nil
+	for _, rp := range reservedPaths {
+		if prefixMatches(r.Prefix, rp) && r.Prefix != "/" {
+			p.add("%s: overlaps the gateway's own %s", where, rp)
+		}
+	}
+	if !isHTTPURL(r.Upstream) {
+		p.add("%s: upstream %q: want an absolute http(s) URL", where, r.Upstream)
+	}
+}
+
+// fillRouteRate gives r the top-level rate and burst where it has none,
+// the default burst and weight, and checks that a request can ever pass.
+func (cfg *Config) fillRouteRate(p *problems, where string, r *Route) {
+	if r.Rate == nil {
+		v := cfg.Rate
+		r.Rate = &v
+	} else if !validRate(*r.Rate) {
+		p.add("%s: rate %v: want a number >= 0", where, *r.Rate)
+	}
+	if r.Burst == nil {
+		v := cfg.Burst
+		r.Burst = &v
+	} else if *r.Burst < 0 {
+		p.add("%s: burst %d: want >= 0", where, *r.Burst)
+	}
+	if *r.Rate > 0 && *r.Burst == 0 {
+		v := max(1, int(math.Ceil(*r.Rate)))
+		r.Burst = &v
+	}
+	if r.Weight < 0 {
+		p.add("%s: weight %d: want >= 0", where, r.Weight)
+	}
+	if r.Weight == 0 {
+		r.Weight = 1
+	}
+	if *r.Rate > 0 && r.Weight > *r.Burst {
+		p.add("%s: weight %d exceeds burst %d: no request could ever pass", where, r.Weight, *r.Burst)
+	}
+}
+
+// checkClaimHeaderNames refuses claim headers the gateway must not set
+// (hop-by-hop, credentials, forwarding headers). These rules are stricter
+// than middleware's, so Verifier.With never refuses a validated route.
+func checkClaimHeaderNames(p *problems, where string, m map[string]string) {
+	for claim, h := range m {
+		if claim == "" || !validHeaderName(h) || isHopOrReserved(h) {
+			p.add("%s: claim_headers %q: %q is not a header the gateway may set", where, claim, h)
+		}
+	}
+}
+
+// checkUpstreamAuth returns a copy of ua with its default header and the
+// credential read from the environment.
+func checkUpstreamAuth(p *problems, where string, ua *UpstreamAuth, lookupEnv func(string) (string, bool)) *UpstreamAuth {
+	if ua == nil {
+		return nil
+	}
+	cp := *ua
+	if cp.Header == "" {
+		cp.Header = "Authorization"
+	}
+	if !validHeaderName(cp.Header) {
+		p.add("%s: upstream_auth header %q is not a valid header name", where, cp.Header)
+	}
+	if cp.Env == "" {
+		p.add("%s: upstream_auth needs env (the variable holding the credential)", where)
+	} else if v, ok := lookupEnv(cp.Env); !ok || v == "" {
+		p.add("%s: upstream_auth: environment variable %s is not set", where, cp.Env)
+	} else {
+		cp.value = v
+	}
+	return &cp
 }
 
 // joinLines joins errors one per line, so a config with several mistakes

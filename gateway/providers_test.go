@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 type readyzBody struct {
@@ -55,8 +54,8 @@ func TestIssuerMismatchAtStartExitsTwo(t *testing.T) {
 			// instead of hanging.
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			code := Run(ctx, args, Env{Stdout: &stdout, Stderr: &stderr, Deps: Deps{Logger: quiet},
-				OnServe: func(string, *demo.Provider) { cancel() }})
+			code := Run(ctx, args, Env{Stdout: &stdout, Stderr: &stderr, Options: Options{Logger: quiet},
+				OnServe: func(ServeEvent) { cancel() }})
 			if code != ExitUsage {
 				t.Fatalf("exit %d, want %d; stderr %s", code, ExitUsage, stderr.String())
 			}
@@ -76,17 +75,17 @@ func TestIssuerMismatchAtStartExitsTwo(t *testing.T) {
 func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
 	up := startUpstream(t)
 	down := startIDP(t, true)
-	gone := httptest.NewServer(http.NotFoundHandler())
-	gone.Close()
-	release := make(chan struct{})
-	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(silent.Close)
-	t.Cleanup(func() { close(release) })
+	gone, err := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone.Close() // its address now refuses connections
+	silent := startIDP(t, false)
+	// Held until the gateway's cache gives up the request, or the issuer
+	// closes in the test's cleanup.
+	if err := silent.SetDiscovery(jwtgatetest.Behavior{Hang: true}); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, c := range []struct {
 		name    string
@@ -95,9 +94,9 @@ func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
 		lastErr string // "" means none yet
 	}{
 		{"503", down.Issuer(), 0, "status 503"},
-		{"connection refused", gone.URL, 0, "connection refused"},
+		{"connection refused", gone.Issuer(), 0, "connection refused"},
 		// The start-up window ends before the provider answers.
-		{"silent", silent.URL, time.Nanosecond, ""},
+		{"silent", silent.Issuer(), time.Nanosecond, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			g := startRun(t, Env{StartupWindow: c.window}, "-listen", "127.0.0.1:0", "-issuer", c.issuer, "-upstream", up.srv.URL)
@@ -126,7 +125,7 @@ func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
 	}
 }
 
-// firstRefresh returns a Deps.Cache hook and a channel that receives each
+// firstRefresh returns an Options.Cache hook and a channel that receives each
 // refresh attempt's event.
 func firstRefresh() (func(*cache.Config), chan cache.RefreshEvent) {
 	ch := make(chan cache.RefreshEvent, 64)
@@ -165,19 +164,19 @@ func TestReadyzNamesIssuerMismatch(t *testing.T) {
 // hosted providers take one) must not show up in it.
 func TestReadyzRedactsURLQuery(t *testing.T) {
 	up := startUpstream(t)
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "no", http.StatusInternalServerError)
-	}))
-	t.Cleanup(jwks.Close)
+	jwks := startIDP(t, false)
+	if err := jwks.SetJWKS(jwtgatetest.Behavior{Status: http.StatusInternalServerError}); err != nil {
+		t.Fatal(err)
+	}
 	tune, refreshed := firstRefresh()
-	g := startGateway(t, Config{Listen: "127.0.0.1:0", JWKSURL: jwks.URL + "/keys?api_key=s3cret#frag", Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}, tune)
+	g := startGateway(t, Config{Listen: "127.0.0.1:0", JWKSURL: jwks.JWKSURL() + "?api_key=s3cret#frag", Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}, tune)
 	<-refreshed
 	_, body := g.get(t, "/readyz", "")
 	if strings.Contains(body, "s3cret") || strings.Contains(body, "frag") {
 		t.Fatalf("/readyz leaks the URL's query: %s", body)
 	}
 	ps := decodeReadyz(t, body).Providers
-	if len(ps) != 1 || ps[0].JWKSURL != jwks.URL+"/keys" || !strings.Contains(ps[0].LastError, jwks.URL+"/keys") || !strings.Contains(ps[0].LastError, "500") {
+	if len(ps) != 1 || ps[0].JWKSURL != jwks.JWKSURL() || !strings.Contains(ps[0].LastError, jwks.JWKSURL()) || !strings.Contains(ps[0].LastError, "500") {
 		t.Fatalf("providers %+v", ps)
 	}
 }

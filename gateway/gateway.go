@@ -28,8 +28,9 @@ import (
 	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
 )
 
-// Deps are the gateway's replaceable parts. The zero value is usable.
-type Deps struct {
+// Options are the gateway's replaceable parts and hooks, beside Config
+// (which is what a config file can say). The zero value is usable.
+type Options struct {
 	// HTTPClient fetches the discovery document and the JWK Set. nil means
 	// the cache's default client.
 	HTTPClient *http.Client
@@ -41,30 +42,45 @@ type Deps struct {
 	// Registry is where the metrics go; /metrics serves it. nil means a
 	// new registry with the Go and process collectors.
 	Registry *prometheus.Registry
-	// Cache adjusts the key cache's config before it starts (tests shorten
-	// intervals). nil means the gateway's settings as they are.
+	// LookupEnv reads the environment variables that upstream_auth names.
+	// nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Cache adjusts each provider's key-cache config before the cache
+	// starts (shorter retry intervals, an extra Observer hook). nil leaves
+	// the gateway's settings as they are.
 	Cache func(*cache.Config)
-	// OnShutdown is called (in a goroutine of its own) once graceful
-	// shutdown has begun and the listener is closed. nil means nothing.
-	OnShutdown func()
+	// OnShutdown is called (in a goroutine of its own) once Serve's
+	// graceful shutdown has begun and the listener is closed. nil means
+	// nothing is called.
+	OnShutdown func(ShutdownEvent)
+}
+
+// ShutdownEvent is what Options.OnShutdown receives.
+type ShutdownEvent struct {
+	// Timeout is how long in-flight requests may still take
+	// (Config.ShutdownTimeout) before their connections are cut.
+	Timeout time.Duration
 }
 
 // Gateway is the reverse proxy: its Handler serves /healthz, /readyz,
-// /metrics and the configured routes. Create it with New and release it
-// with Close. Safe for concurrent use.
+// /metrics and the configured routes. Create it with New (the zero value is
+// not usable) and release it with Close. Safe for concurrent use.
 type Gateway struct {
 	cfg       Config
 	log       *slog.Logger
 	keys      keySource
-	providers []*provider       // in configuration order
-	storage   middleware.Config // Keys or KeysByIssuer, and Issuers
-	closers   []io.Closer       // Redis limiters
-	routes    []*route          // longest prefix first
+	providers []*provider          // in configuration order
+	storage   middleware.Config    // Keys or KeysByIssuer, and Issuers
+	closers   []io.Closer          // Redis limiters
+	verifier  *middleware.Verifier // the one every route derives from: one token cache, one signature check per token
+	routes    []*route             // longest prefix first
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
 	handler   http.Handler
 
-	onShutdown func()
+	onShutdown func(ShutdownEvent)
+	closeOnce  sync.Once // Close may be called twice, or concurrently
+	closeErr   error     // what the first Close returned
 	buffers    *bufferPool
 }
 
@@ -96,15 +112,21 @@ type route struct {
 	handler http.Handler
 }
 
-// New builds a gateway from a validated config (see Config.Validate): it
+// New validates cfg (see Config.Validate) and builds a gateway from it: it
 // starts the key cache, which loads in the background — a provider that is
-// down at start is not an error, /readyz says 503 until it is up.
-func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
-	log := deps.Logger
+// down at start is not an error, Ready is false and /readyz says 503 until
+// it is up. ctx bounds nothing beyond New itself; Close stops what New
+// started. A bad config is an error wrapping ErrConfig, never a panic.
+func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) {
+	cfg, err = cfg.Validate(opts.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	reg := deps.Registry
+	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -113,7 +135,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m, onShutdown: deps.OnShutdown, buffers: newBufferPool()}
+	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m, onShutdown: opts.OnShutdown, buffers: newBufferPool()}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -127,12 +149,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		ccs[i] = cache.Config{
 			URL:        p.JWKSURL,
 			Issuer:     p.Issuer,
-			HTTPClient: deps.HTTPClient,
+			HTTPClient: opts.HTTPClient,
 			Logger:     log,
 			Observer:   m.CacheObserver(cache.Observer{OnRefresh: pv.onRefresh}),
 		}
-		if deps.Cache != nil {
-			deps.Cache(&ccs[i])
+		if opts.Cache != nil {
+			opts.Cache(&ccs[i])
 		}
 	}
 	switch len(ccs) {
@@ -160,7 +182,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 		}
 	}
 
-	transport := deps.Transport
+	if g.verifier, err = g.newVerifier(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	transport := opts.Transport
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
@@ -183,41 +208,57 @@ func New(ctx context.Context, cfg Config, deps Deps) (_ *Gateway, err error) {
 	return g, nil
 }
 
+// newVerifier builds the Verifier that every route derives from with
+// With, so that a token verified on one route is a cache hit on every other.
+// Its audiences are the union of the routes' own (each route narrows them
+// again after the cache): iss and aud stay checked before any route's
+// narrowing, unless some route accepts any audience, where the base cannot
+// check aud at all and middleware.New says so in its Warn line.
+func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
+	var audiences []string
+	for _, rc := range g.cfg.Routes {
+		if len(rc.Audiences) == 0 {
+			audiences = nil
+			break
+		}
+		audiences = append(audiences, rc.Audiences...)
+	}
+	slices.Sort(audiences)
+	return middleware.New(middleware.Config{
+		Keys:           g.storage.Keys,
+		KeysByIssuer:   g.storage.KeysByIssuer,
+		Issuers:        g.storage.Issuers,
+		Audiences:      slices.Compact(audiences),
+		Algorithms:     g.cfg.Algorithms,
+		Types:          g.cfg.Types,
+		RequiredClaims: g.cfg.RequiredClaims,
+		Leeway:         middlewareLeeway(g.cfg.Leeway),
+		Logger:         g.log,
+		OnVerify:       g.metrics.OnVerify,
+	})
+}
+
 func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http.Handler, error) {
 	target, err := url.Parse(rc.Upstream)
 	if err != nil {
 		return nil, err
 	}
-	mc := middleware.Config{
-		Keys:           g.storage.Keys,
-		KeysByIssuer:   g.storage.KeysByIssuer,
-		Issuers:        g.storage.Issuers,
-		Audiences:      rc.Audiences,
-		Algorithms:     g.cfg.Algorithms,
-		Types:          g.cfg.Types,
-		RequiredClaims: g.cfg.RequiredClaims,
-		Leeway:         middlewareLeeway(g.cfg.Leeway),
-		ClaimHeaders:   rc.ClaimHeaders,
-		Logger:         g.log,
-		OnVerify:       g.metrics.OnVerify,
-	}
+	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders}
 	if *rc.Rate > 0 {
 		lim, err := g.limiter(i, rc)
 		if err != nil {
 			return nil, err
 		}
 		weight := rc.Weight
-		mc.RateLimit = middleware.RateLimit{
+		mr.RateLimit = &middleware.RateLimit{
 			Limiter:    lim,
 			Cost:       func(*middleware.Claims, *http.Request) int { return weight },
 			OnDecision: g.metrics.OnRateLimit,
 		}
 	}
-	v, err := middleware.New(mc)
-	if err != nil {
-		return nil, err
-	}
-	v = v.With(middleware.Route{Scopes: rc.Scopes})
+	// Validate has checked the claim headers with rules stricter than
+	// With's, so no route is ever one that With refuses with 500.
+	v := g.verifier.With(mr)
 
 	var credential string
 	if rc.UpstreamAuth != nil {
@@ -399,10 +440,14 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	writeJSONError(w, http.StatusNotFound, "not_found", "no route")
 }
 
-// Handler returns the gateway's handler.
+// Handler returns the gateway's handler: the routes, /healthz, /readyz and
+// /metrics. Mount it at "/" of a mux of one's own to add routes beside it;
+// it routes on the request's path as it arrives, so a mux that strips a
+// prefix first changes which route matches.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// Ready reports whether the key set is loaded and not stale.
+// Ready reports whether every provider's key set is loaded and not stale
+// (what /readyz answers 200 for).
 func (g *Gateway) Ready() bool { return g.keys != nil && g.keys.Ready() }
 
 // WaitReady waits until the key set is loaded or ctx ends.
@@ -411,17 +456,20 @@ func (g *Gateway) WaitReady(ctx context.Context) error { return g.keys.WaitReady
 // Registry returns the gateway's registry (what /metrics serves).
 func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
 
-// Close stops the key cache and closes the Redis limiters. Idempotent.
+// Close stops the key cache's goroutines and closes the Redis limiters,
+// waiting for them. Idempotent; call it once Serve has returned.
 func (g *Gateway) Close() error {
-	var errs []error
-	if g.keys != nil {
-		errs = append(errs, g.keys.Close()) // idempotent
-	}
-	for _, c := range g.closers {
-		errs = append(errs, c.Close())
-	}
-	g.closers = nil
-	return errors.Join(errs...)
+	g.closeOnce.Do(func() {
+		var errs []error
+		if g.keys != nil {
+			errs = append(errs, g.keys.Close())
+		}
+		for _, c := range g.closers {
+			errs = append(errs, c.Close())
+		}
+		g.closeErr = errors.Join(errs...)
+	})
+	return g.closeErr
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully: it stops
@@ -438,7 +486,8 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		// No WriteTimeout: streamed responses may legitimately run long.
 	}
 	if g.onShutdown != nil {
-		srv.RegisterOnShutdown(g.onShutdown)
+		ev := ShutdownEvent{Timeout: g.cfg.ShutdownTimeout}
+		srv.RegisterOnShutdown(func() { g.onShutdown(ev) })
 	}
 	return serve.Until(ctx, srv, ln, g.cfg.ShutdownTimeout, func() {
 		g.log.Warn("gateway: shutdown timeout; closing remaining connections", "timeout", g.cfg.ShutdownTimeout)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // The verification flags reach the Verifier: each is tried through Run, in
@@ -15,9 +15,9 @@ func TestVerificationFlagsEndToEnd(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
 	base := []string{"-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.srv.URL}
 	// 10 s past exp: within the default 30 s leeway, outside 1 s.
-	expired := p.mint(t, demo.Token{Subject: "a", ExpiresAt: time.Now().Add(-10 * time.Second)})
-	plain := p.mint(t, demo.Token{Subject: "a"}) // typ JWT, ES256, no tenant
-	access := p.mint(t, demo.Token{Subject: "a", Type: "at+jwt", Extra: map[string]any{"tenant": "t1"}})
+	expired := p.Mint(t, jwtgatetest.Claims{Subject: "a", ExpiresAt: time.Now().Add(-10 * time.Second)})
+	plain := p.Mint(t, jwtgatetest.Claims{Subject: "a"}) // typ JWT, ES256, no tenant
+	access := p.MintWith(t, jwtgatetest.Claims{Subject: "a", Extra: map[string]any{"tenant": "t1"}}, jwtgatetest.MintOptions{Type: "at+jwt"})
 
 	cases := []struct {
 		name  string
@@ -57,17 +57,19 @@ func TestVerificationKeysEndToEnd(t *testing.T) {
 	cfg := writeFile(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nleeway: 1s\ntypes: [at+jwt]\nalgorithms: [ES256]\n"+
 		"require_claims: [tenant]\nroutes: [{prefix: /, upstream: '"+up.srv.URL+"'}]\n")
 	g := runGateway(t, "-config", cfg)
+	at := jwtgatetest.MintOptions{Type: "at+jwt"}
 	for _, c := range []struct {
 		name string
-		tok  demo.Token
+		tok  jwtgatetest.Claims
+		opts jwtgatetest.MintOptions
 		want int
 	}{
-		{"all satisfied", demo.Token{Subject: "a", Type: "at+jwt", Extra: map[string]any{"tenant": "t"}}, http.StatusOK},
-		{"10s past exp", demo.Token{Subject: "a", Type: "at+jwt", Extra: map[string]any{"tenant": "t"}, ExpiresAt: time.Now().Add(-10 * time.Second)}, http.StatusUnauthorized},
-		{"typ JWT", demo.Token{Subject: "a", Extra: map[string]any{"tenant": "t"}}, http.StatusUnauthorized},
-		{"no tenant", demo.Token{Subject: "a", Type: "at+jwt"}, http.StatusUnauthorized},
+		{"all satisfied", jwtgatetest.Claims{Subject: "a", Extra: map[string]any{"tenant": "t"}}, at, http.StatusOK},
+		{"10s past exp", jwtgatetest.Claims{Subject: "a", Extra: map[string]any{"tenant": "t"}, ExpiresAt: time.Now().Add(-10 * time.Second)}, at, http.StatusUnauthorized},
+		{"typ JWT", jwtgatetest.Claims{Subject: "a", Extra: map[string]any{"tenant": "t"}}, jwtgatetest.MintOptions{}, http.StatusUnauthorized},
+		{"no tenant", jwtgatetest.Claims{Subject: "a"}, at, http.StatusUnauthorized},
 	} {
-		if status, body := g.get(t, "/x", p.mint(t, c.tok)); status != c.want {
+		if status, body := g.get(t, "/x", p.MintWith(t, c.tok, c.opts)); status != c.want {
 			t.Errorf("%s: status %d, want %d: %s", c.name, status, c.want, body)
 		}
 	}

@@ -4,62 +4,47 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// idp is a demo provider on loopback that can be switched "down" (503).
-type idp struct {
-	*demo.Provider
-	srv  *httptest.Server
-	down atomic.Bool
-}
-
-func startIDP(t testing.TB, down bool) *idp {
+// startIDP starts an identity provider on loopback (the test kit's,
+// signing with ES256 as the demo's does), down (see setDown) if asked.
+func startIDP(t testing.TB, down bool) *jwtgatetest.Issuer {
 	t.Helper()
-	i := &idp{}
-	i.down.Store(down)
-	i.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if i.down.Load() {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		i.Provider.Handler().ServeHTTP(w, r)
-	}))
-	t.Cleanup(i.srv.Close)
-	var err error
-	if i.Provider, err = demo.NewProvider(demo.ProviderConfig{Issuer: i.srv.URL}); err != nil {
-		t.Fatal(err)
+	i := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
+	if down {
+		setDown(t, i, true)
 	}
 	return i
 }
 
-func (i *idp) mint(t testing.TB, tok demo.Token) string {
+// setDown makes i's discovery and JWK Set answer 503, or normally again.
+func setDown(t testing.TB, i *jwtgatetest.Issuer, down bool) {
 	t.Helper()
-	if tok.Audience == nil {
-		tok.Audience = []string{"api"}
+	var b jwtgatetest.Behavior
+	if down {
+		b.Status = http.StatusServiceUnavailable
 	}
-	s, err := i.Mint(tok)
-	if err != nil {
+	if err := errors.Join(i.SetDiscovery(b), i.SetJWKS(b)); err != nil {
 		t.Fatal(err)
 	}
-	return s
 }
 
 // upstream is the service behind the gateway. /sse sends one event, then
@@ -133,14 +118,15 @@ type gw struct {
 
 func startGateway(t *testing.T, cfg Config, tune func(*cache.Config)) *gw {
 	t.Helper()
-	cfg, err := cfg.Validate(env(map[string]string{"UP_KEY": "sk-upstream"}))
+	lookup := env(map[string]string{"UP_KEY": "sk-upstream"})
+	cfg, err := cfg.Validate(lookup) // for its Listen
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr := &http.Transport{}
 	cacheTr := &http.Transport{}
-	g, err := New(context.Background(), cfg, Deps{
-		Logger: quiet, Transport: tr, HTTPClient: &http.Client{Transport: cacheTr}, Cache: tune,
+	g, err := New(context.Background(), cfg, Options{
+		Logger: quiet, Transport: tr, HTTPClient: &http.Client{Transport: cacheTr}, Cache: tune, LookupEnv: lookup,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +189,7 @@ func TestValidTokenReachesUpstreamWithClaimHeaders(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
 	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
 	g.waitReady(t)
-	tok := p.mint(t, demo.Token{Subject: "alice", Scope: "read", Extra: map[string]any{"email": "alice@example.com"}})
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}, Extra: map[string]any{"email": "alice@example.com"}})
 
 	// The client tries to forge the claim headers; the gateway overwrites them.
 	resp, body := g.get(t, "/api/items", tok, "X-User", "mallory", "X-User-Email", "m@evil")
@@ -230,7 +216,7 @@ func TestValidTokenReachesUpstreamWithClaimHeaders(t *testing.T) {
 	}
 
 	// A token without the email claim: the client's forged header is removed.
-	tok2 := p.mint(t, demo.Token{Subject: "bob", Scope: "read"})
+	tok2 := p.Mint(t, jwtgatetest.Claims{Subject: "bob", Scopes: []string{"read"}})
 	_, body = g.get(t, "/api/items", tok2, "X-User-Email", "forged@evil")
 	if strings.Contains(body, "forged@evil") {
 		t.Errorf("forged claim header reached the upstream: %s", body)
@@ -253,7 +239,7 @@ func TestRejections(t *testing.T) {
 	other := startIDP(t, false) // signs with keys the gateway does not know
 	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
 	g.waitReady(t)
-	good := p.mint(t, demo.Token{Subject: "alice", Scope: "read"})
+	good := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}})
 	parts := strings.Split(good, ".")
 	tampered := parts[0] + "." + strings.TrimRight(parts[1], "A") + "B." + parts[2]
 
@@ -265,9 +251,9 @@ func TestRejections(t *testing.T) {
 		{"no token", "/api/x", "", 401, `Bearer realm="jwtgate"`},
 		{"garbage", "/api/x", "not-a-jwt", 401, `error="invalid_token"`},
 		{"bad signature", "/api/x", tampered, 401, `error="invalid_token"`},
-		{"expired", "/api/x", p.mint(t, demo.Token{Subject: "a", Scope: "read", ExpiresAt: time.Now().Add(-time.Hour)}), 401, `error="invalid_token"`},
-		{"wrong audience", "/api/x", p.mint(t, demo.Token{Subject: "a", Scope: "read", Audience: []string{"other"}}), 401, `error="invalid_token"`},
-		{"unknown issuer key", "/api/x", other.mint(t, demo.Token{Subject: "a", Scope: "read"}), 401, `error="invalid_token"`},
+		{"expired", "/api/x", p.Mint(t, jwtgatetest.Claims{Subject: "a", Scopes: []string{"read"}, ExpiresAt: time.Now().Add(-time.Hour)}), 401, `error="invalid_token"`},
+		{"wrong audience", "/api/x", p.Mint(t, jwtgatetest.Claims{Subject: "a", Scopes: []string{"read"}, Audience: "other"}), 401, `error="invalid_token"`},
+		{"unknown issuer key", "/api/x", other.Mint(t, jwtgatetest.Claims{Subject: "a", Scopes: []string{"read"}}), 401, `error="invalid_token"`},
 		{"missing scope", "/admin", good, 403, `error="insufficient_scope"`},
 		{"missing scope below prefix", "/admin/users", good, 403, `error="insufficient_scope"`},
 		{"no route match is not the admin route", "/administrator", good, 200, ""},
@@ -292,7 +278,7 @@ func TestOverTheRateIs429(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
 	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
 	g.waitReady(t)
-	tok := p.mint(t, demo.Token{Subject: "carol"})
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "carol"})
 	// Burst 3, weight 2: the first request spends 2, the second needs 2 of 1.
 	if resp, body := g.get(t, "/limited/a", tok); resp.StatusCode != 200 || resp.Header.Get("RateLimit-Remaining") != "1" {
 		t.Fatalf("first: %d remaining=%q %s", resp.StatusCode, resp.Header.Get("RateLimit-Remaining"), body)
@@ -302,7 +288,7 @@ func TestOverTheRateIs429(t *testing.T) {
 		t.Fatalf("second: %d %v", resp.StatusCode, resp.Header)
 	}
 	// Another subject has its own bucket.
-	if resp, _ := g.get(t, "/limited/a", p.mint(t, demo.Token{Subject: "dave"})); resp.StatusCode != 200 {
+	if resp, _ := g.get(t, "/limited/a", p.Mint(t, jwtgatetest.Claims{Subject: "dave"})); resp.StatusCode != 200 {
 		t.Fatalf("other subject: %d", resp.StatusCode)
 	}
 	_, metrics := g.get(t, "/metrics", "")
@@ -321,7 +307,7 @@ func TestSSEFirstEventArrivesBeforeUpstreamFinishes(t *testing.T) {
 	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
 	g.waitReady(t)
 	req, _ := http.NewRequest(http.MethodGet, g.url+"/llm/sse", nil)
-	req.Header.Set("Authorization", "Bearer "+p.mint(t, demo.Token{Subject: "eve"}))
+	req.Header.Set("Authorization", "Bearer "+p.Mint(t, jwtgatetest.Claims{Subject: "eve"}))
 	resp, err := g.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -345,14 +331,14 @@ func TestNewKeyAfterRotationPassesWithoutRestart(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
 	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
 	g.waitReady(t)
-	before := p.mint(t, demo.Token{Subject: "frank", Scope: "read"})
+	before := p.Mint(t, jwtgatetest.Claims{Subject: "frank", Scopes: []string{"read"}})
 	if resp, body := g.get(t, "/api/x", before); resp.StatusCode != 200 {
 		t.Fatalf("before rotation: %d %s", resp.StatusCode, body)
 	}
 	if err := p.Rotate(); err != nil {
 		t.Fatal(err)
 	}
-	after := p.mint(t, demo.Token{Subject: "frank", Scope: "read"})
+	after := p.Mint(t, jwtgatetest.Claims{Subject: "frank", Scopes: []string{"read"}})
 	if after == before {
 		t.Fatal("same token after rotation")
 	}
@@ -386,11 +372,11 @@ func TestReadyzFollowsTheJWKS(t *testing.T) {
 		t.Fatalf("healthz: %d", resp.StatusCode)
 	}
 	// No keys is the gateway's trouble, not the client's: 503, never 401.
-	tok := p.mint(t, demo.Token{Subject: "gina", Scope: "read"})
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "gina", Scopes: []string{"read"}})
 	if resp, body := g.get(t, "/api/x", tok); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("request while keys unavailable: %d %s", resp.StatusCode, body)
 	}
-	p.down.Store(false)
+	setDown(t, p, false)
 	g.waitReady(t)
 	if resp, _ := g.get(t, "/readyz", ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz after JWKS up: %d", resp.StatusCode)
@@ -435,16 +421,16 @@ func TestSeveralProviders(t *testing.T) {
 	if resp, _ := g.get(t, "/readyz", ""); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with one provider down: %d", resp.StatusCode)
 	}
-	b.down.Store(false)
+	setDown(t, b, false)
 	g.waitReady(t)
-	for _, p := range []*idp{a, b} {
-		if resp, body := g.get(t, "/x", p.mint(t, demo.Token{Subject: "u"})); resp.StatusCode != http.StatusOK {
+	for _, p := range []*jwtgatetest.Issuer{a, b} {
+		if resp, body := g.get(t, "/x", p.Mint(t, jwtgatetest.Claims{Subject: "u"})); resp.StatusCode != http.StatusOK {
 			t.Fatalf("token from %s: %d %s", p.Issuer(), resp.StatusCode, body)
 		}
 	}
 	// A third provider's token is refused.
 	c := startIDP(t, false)
-	if resp, _ := g.get(t, "/x", c.mint(t, demo.Token{Subject: "u"})); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := g.get(t, "/x", c.Mint(t, jwtgatetest.Claims{Subject: "u"})); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unknown issuer: %d", resp.StatusCode)
 	}
 }

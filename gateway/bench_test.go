@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // stubTransport answers every proxied request at once, so the benchmark
@@ -34,7 +34,7 @@ func BenchmarkGatewayRoute(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := New(context.Background(), cfg, Deps{Logger: quiet, Transport: stubTransport{}})
+	g, err := New(context.Background(), cfg, Options{Logger: quiet, Transport: stubTransport{}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func BenchmarkGatewayRoute(b *testing.B) {
 		b.Fatal(err)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/api/items", nil)
-	req.Header.Set("Authorization", "Bearer "+p.mint(b, demo.Token{Subject: "bench", Scope: "read"}))
+	req.Header.Set("Authorization", "Bearer "+p.Mint(b, jwtgatetest.Claims{Subject: "bench", Scopes: []string{"read"}}))
 	h := g.Handler()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -109,7 +109,7 @@ func TestReplicasFlag(t *testing.T) {
 }
 
 func TestNoFlagsIsDemo(t *testing.T) {
-	for _, args := range [][]string{nil, {"-listen", "127.0.0.1:0"}, {"-rate", "5"}} {
+	for _, args := range [][]string{nil, {"-listen", "127.0.0.1:0"}, {"-listen", "localhost:0"}, {"-listen", "[::1]:0"}, {"-rate", "5"}, {"-demo"}} {
 		_, opts, err := ParseArgs(args, io.Discard)
 		if err != nil || !opts.Demo {
 			t.Errorf("ParseArgs(%q) = %+v, %v; want demo", args, opts, err)
@@ -272,6 +272,26 @@ func TestValidateReportsEveryMistake(t *testing.T) {
 			t.Errorf("%q does not mention %q", err, want)
 		}
 	}
+	// One mistake in each part of the config, all reported at once.
+	leeway := 2 * time.Hour
+	_, err = Config{
+		Listen: "x", Issuer: "idp", Redis: "r", ShutdownTimeout: -1, Leeway: &leeway, Algorithms: []string{"none"},
+		Routes: []Route{
+			{Prefix: "/a/../b", Upstream: "ftp://u", Weight: -1, ClaimHeaders: map[string]string{"sub": "Connection"}, UpstreamAuth: &UpstreamAuth{}},
+			{Prefix: "/", Upstream: "http://u", Rate: ptr(-2.0)},
+		},
+	}.Validate(env(nil))
+	for _, want := range []string{
+		`listen "x"`, `issuer "idp"`, `redis "r"`, "shutdown_timeout -1ns", "leeway 2h0m0s", `"none" is never accepted`,
+		"clean absolute path", `upstream "ftp://u"`, "weight -1", `"Connection" is not a header`, "needs env", "rate -2",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not mention %q", err, want)
+		}
+	}
+	if n := strings.Count(err.Error(), "\n"); n != 12 {
+		t.Errorf("%d lines of mistakes, want 12: %v", n, err)
+	}
 }
 
 func FuzzParseYAML(f *testing.F) {
@@ -292,7 +312,7 @@ func FuzzParseYAML(f *testing.F) {
 
 // The example config shipped with the program must stay valid.
 func TestExampleConfigIsValid(t *testing.T) {
-	cfg, _, err := ParseArgs([]string{"-config", "../../examples/gateway/gateway.example.yaml"}, io.Discard)
+	cfg, _, err := ParseArgs([]string{"-config", "../examples/gateway/gateway.example.yaml"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

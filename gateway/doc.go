@@ -1,0 +1,49 @@
+// Package gateway is jwtgate's embeddable reverse proxy: it verifies each
+// request's JWT with the jwtgate middleware, applies per-route scopes,
+// audiences and rate limits, forwards chosen claims as headers and streams
+// responses (server-sent events) as the upstream writes them. It serves
+// /healthz, /readyz (keys loaded) and /metrics (Prometheus) beside the
+// routes. examples/gateway is a thin main over Main.
+//
+// Config is the YAML config file's schema (LoadFile reads one, ParseArgs
+// the command line); New validates it and builds a Gateway; Handler is an
+// http.Handler to serve as it is or mount in a mux of one's own, next to
+// routes of one's own; Serve serves it on a listener with graceful
+// shutdown, and Close stops the key cache and the Redis clients. Options
+// hold the replaceable parts (HTTP client, upstream transport, logger,
+// metrics registry) and the hooks.
+//
+// All routes share one middleware.Verifier (derived per route with
+// Verifier.With): a token is verified, and cached, once however many
+// routes it is used on.
+//
+// Headers under ReservedHeaderPrefix (X-Jwtgate-) are the gateway's: the
+// client's are removed on every route before verification, so an upstream
+// may trust the ones it receives.
+//
+// With no identity provider configured, Run (the program) starts a demo:
+// an embedded identity provider that mints tokens for anyone, a demo
+// upstream and the gateway, on loopback only unless -demo asks otherwise.
+//
+// Quick start, embedded:
+//
+//	gw, err := gateway.New(ctx, gateway.Config{
+//		Issuer:    "https://idp.example.com", // OIDC discovery finds the JWK Set
+//		Audiences: []string{"api"},
+//		Routes:    []gateway.Route{{Prefix: "/api/", Upstream: "http://127.0.0.1:9000", Scopes: []string{"read"}}},
+//	}, gateway.Options{})
+//	if err != nil {
+//		return err // errors.Is(err, gateway.ErrConfig)
+//	}
+//	defer gw.Close()
+//	mux := http.NewServeMux()
+//	mux.Handle("/", gw.Handler())
+//	mux.HandleFunc("GET /mine", mine) // a route of one's own
+//	http.ListenAndServe("127.0.0.1:8080", mux)
+//
+// Quick start, as a program:
+//
+//	go run ./examples/gateway                      # demo: provider, upstream, gateway on loopback
+//	go run ./examples/gateway -issuer https://idp.example.com -audience api -upstream http://127.0.0.1:9000
+//	go run ./examples/gateway -config gateway.yaml
+package gateway
