@@ -273,6 +273,20 @@ func configErr(format string, args ...any) error {
 
 var hmacMinLen = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
+// normalizeTypes lower-cases a typ allow-list and drops "application/"
+// prefixes, as typeAccepted compares them; an empty entry is an error.
+func normalizeTypes(ts []string) ([]string, error) {
+	types := make([]string, 0, len(ts))
+	for _, t := range ts {
+		t = strings.ToLower(mediaTypeShort(t))
+		if t == "" {
+			return nil, configErr("Types has an empty entry")
+		}
+		types = append(types, t)
+	}
+	return types, nil
+}
+
 // checkClaimHeaders refuses a claim → header mapping the Verifier cannot
 // honour: empty names, or a header that would overwrite the credential.
 func checkClaimHeaders(m map[string]string) error {
@@ -413,13 +427,9 @@ func (c *Config) normalizeKeys() error {
 // normalizeClaims: typ, aud and required claims, and the claim headers.
 func (c *Config) normalizeClaims() error {
 	c.Issuers = slices.Clone(c.Issuers)
-	types := make([]string, 0, len(c.Types))
-	for _, t := range c.Types {
-		t = strings.ToLower(mediaTypeShort(t))
-		if t == "" {
-			return configErr("Types has an empty entry")
-		}
-		types = append(types, t)
+	types, err := normalizeTypes(c.Types)
+	if err != nil {
+		return err
 	}
 	c.Types = types
 	c.Audiences = slices.Clone(c.Audiences)

@@ -42,6 +42,13 @@ type Resource struct {
 	AccessTokenOnly bool
 }
 
+// Validate reports whether r would be accepted by New or With (the same
+// rules), so that a configuration loader can refuse it at start.
+func (r Resource) Validate() error {
+	_, err := compileResource(r)
+	return err
+}
+
 // resourceMetadataPath is the well-known prefix of RFC 9728 §3.
 const resourceMetadataPath = "/.well-known/oauth-protected-resource"
 

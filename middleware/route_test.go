@@ -91,3 +91,27 @@ func TestWithBadClaimHeadersFailsClosed(t *testing.T) {
 		t.Fatalf("the base Verifier is unharmed: %v", err)
 	}
 }
+
+// A route's own typ allow-list narrows the Verifier's, after the cache.
+func TestRouteTypes(t *testing.T) {
+	k := keys(t)
+	v, err := New(baseConfig(memKeys(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := v.With(Route{Types: []string{"application/AT+JWT"}}).Handler(okHandler)
+	idTok := sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, goodClaims())
+	atTok := sign(t, jwt.SigningMethodES256, k.ec, "ec1", map[string]any{"typ": "at+jwt"}, goodClaims())
+	if got := do(at, bearerReq(idTok)); got.status != 401 || got.www != wwwInvalid("token type not accepted") {
+		t.Fatalf("typ JWT on an at+jwt route: %d %q", got.status, got.www)
+	}
+	if got := do(at, bearerReq(atTok)); got.status != 200 {
+		t.Fatalf("at+jwt: %d", got.status)
+	}
+	if got := do(v.Handler(okHandler), bearerReq(idTok)); got.status != 200 {
+		t.Fatalf("typ JWT on an open route: %d", got.status)
+	}
+	if got := do(v.With(Route{Types: []string{""}}).Handler(okHandler), bearerReq(atTok)); got.status != 500 {
+		t.Fatalf("an empty Types entry: %d", got.status)
+	}
+}

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
@@ -28,7 +29,7 @@ func (v *Verifier) settle() *Verifier {
 	if v.route.RateLimit != nil {
 		rl = v.route.RateLimit
 	}
-	v.tokenChecks = v.route.Audiences != nil || v.resource != nil || v.routeErr != nil
+	v.tokenChecks = v.route.Audiences != nil || v.route.Types != nil || v.resource != nil || v.routeErr != nil
 	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || rl.enabled()
 	return v
 }
@@ -65,6 +66,10 @@ type Route struct {
 	// this route (same rules; an empty map forwards nothing). With on a
 	// derived Verifier replaces it.
 	ClaimHeaders map[string]string
+	// Types, when set, is a typ allow-list for this route, on top of the
+	// Verifier's Types (same rules as Config.Types; 401 "token type not
+	// accepted"). With on a derived Verifier replaces it.
+	Types []string
 	// Resource, when not nil, makes the route an OAuth protected resource
 	// (RFC 9728; an MCP server): see Resource for the rules it adds. With
 	// on a derived Verifier replaces it.
@@ -74,7 +79,7 @@ type Route struct {
 // requiresToken reports whether the route can only be decided with a
 // token, so that Optional must not let an anonymous request through.
 func (rt *Route) requiresToken() bool {
-	return len(rt.Scopes) > 0 || len(rt.Audiences) > 0 || rt.Resource != nil
+	return len(rt.Scopes) > 0 || len(rt.Audiences) > 0 || len(rt.Types) > 0 || rt.Resource != nil
 }
 
 // New checks cfg, fills its defaults and returns a Verifier. A bad Config is
@@ -176,19 +181,18 @@ func (v *Verifier) With(rt Route) *Verifier {
 	if rt.ClaimHeaders != nil {
 		merged.ClaimHeaders = maps.Clone(rt.ClaimHeaders)
 	}
+	var typesErr error
+	if len(rt.Types) > 0 {
+		merged.Types, typesErr = normalizeTypes(rt.Types)
+	}
 	d := &Verifier{shared: v.shared, route: merged, resource: v.resource, routeErr: v.routeErr}
+	var resErr error
 	if rt.Resource != nil {
 		res := *rt.Resource
-		merged.Resource = &res
 		d.route.Resource = &res
-		spec, err := compileResource(res)
-		if err != nil {
-			v.cfg.Logger.Error("jwtgate: route refused: every request on it is answered 500", slog.Any("err", err))
-			d.routeErr = &Error{kind: errRouteConfig, desc: "internal error", cause: err}
-		}
-		d.resource = spec
+		d.resource, resErr = compileResource(res)
 	}
-	if err := checkClaimHeaders(merged.ClaimHeaders); err != nil {
+	if err := errors.Join(resErr, typesErr, checkClaimHeaders(merged.ClaimHeaders)); err != nil {
 		// With cannot return an error; the route it was asked for is not
 		// served half-configured but refused (500), and said so once.
 		v.cfg.Logger.Error("jwtgate: route refused: every request on it is answered 500", slog.Any("err", err))
@@ -225,6 +229,9 @@ func (v *Verifier) checkRouteToken(c *Claims) *Error {
 	}
 	if len(v.route.Audiences) > 0 && !anyAudience(c.Audience, v.route.Audiences) {
 		return errAudience
+	}
+	if len(v.route.Types) > 0 && !typeAccepted(c.typ, v.route.Types) {
+		return errTyp
 	}
 	if v.resource != nil {
 		return v.resource.checkToken(c)
