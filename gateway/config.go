@@ -145,6 +145,36 @@ type Route struct {
 	// and removed when the token lacks the claim. Empty means no claim is
 	// forwarded.
 	ClaimHeaders map[string]string `yaml:"claim_headers"`
+	// Types is a typ allow-list for this route (e.g. [at+jwt], RFC 9068),
+	// on top of the top-level Types. Empty means the top-level ones only.
+	Types []string `yaml:"types"`
+	// Resource makes the route an OAuth protected resource (an MCP
+	// server; RFC 9728): tokens must carry its URI in aud exactly, a token
+	// in the query is 400, every 401/403 points at its metadata document,
+	// which the gateway serves at the path-inserted well-known URL. nil
+	// means an ordinary route.
+	Resource *Resource `yaml:"resource"`
+	// ForwardToken lets the client's token through to the upstream of a
+	// Resource route. false (default) drops it there: an MCP server must
+	// not pass its client's token on (MCP Security Best Practices, "Token
+	// Passthrough"); UpstreamAuth sets the upstream's own credential.
+	// Ignored on other routes (see DropAuthorization).
+	ForwardToken bool `yaml:"forward_token"`
+}
+
+// Resource describes a protected resource (see middleware.Resource).
+type Resource struct {
+	// URI is the resource identifier tokens must name in aud: absolute
+	// https (http only for loopback), no query or fragment. Required.
+	URI string `yaml:"uri"`
+	// AuthorizationServers are the issuers clients get tokens from. Empty
+	// means the gateway's providers' issuers.
+	AuthorizationServers []string `yaml:"authorization_servers"`
+	// ScopesSupported are the scopes a client may ask for. Empty means
+	// none listed.
+	ScopesSupported []string `yaml:"scopes_supported"`
+	// Name is a human-readable name (resource_name). Empty means none.
+	Name string `yaml:"name"`
 }
 
 // UpstreamAuth is a credential the gateway sends upstream in the client's
@@ -565,6 +595,7 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 	}
 	routes := make([]Route, len(cfg.Routes))
 	seen := map[string]bool{}
+	seenMeta := map[string]bool{}
 	for i, r := range cfg.Routes {
 		where := fmt.Sprintf("route %d (%q)", i+1, r.Prefix)
 		if seen[r.Prefix] {
@@ -574,6 +605,7 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		checkRoutePath(p, where, r)
 		cfg.fillRouteRate(p, where, &r)
 		checkClaimHeaderNames(p, where, r.ClaimHeaders)
+		cfg.checkRouteResource(p, where, &r, seenMeta)
 		r.UpstreamAuth = checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)
 		if len(r.Audiences) == 0 {
 			r.Audiences = cfg.Audiences
@@ -581,6 +613,60 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		routes[i] = r
 	}
 	return routes
+}
+
+// checkRouteResource checks a route's types and resource, filling the
+// resource's authorization servers from the providers when it names none.
+// Two resource routes cannot share a metadata document URL.
+func (cfg *Config) checkRouteResource(p *problems, where string, r *Route, seenMeta map[string]bool) {
+	for _, t := range r.Types {
+		if t == "" || strings.ContainsAny(t, " \t,\"\\") {
+			p.add("%s: types: %q is not a media type", where, t)
+		}
+	}
+	if r.Resource == nil {
+		return
+	}
+	res := *r.Resource
+	if len(res.AuthorizationServers) == 0 {
+		for _, pv := range cfg.Providers { // checkProviders has folded the top-level one in
+			if pv.Issuer != "" {
+				res.AuthorizationServers = append(res.AuthorizationServers, pv.Issuer)
+			}
+		}
+	}
+	r.Resource = &res
+	mr := res.middleware()
+	if err := mr.Validate(); err != nil {
+		p.add("%s: resource: %v", where, err)
+		return
+	}
+	path := metadataPath(res.URI)
+	if seenMeta[path] {
+		p.add("%s: resource %q has the metadata URL of another route's", where, res.URI)
+	}
+	seenMeta[path] = true
+}
+
+// middleware is the library's form of the resource.
+func (r Resource) middleware() middleware.Resource {
+	return middleware.Resource{URI: r.URI, AuthorizationServers: r.AuthorizationServers, ScopesSupported: r.ScopesSupported, Name: r.Name}
+}
+
+// metadataPath is the path where the resource's metadata document is
+// served (RFC 9728 §3.1), for a valid URI.
+func metadataPath(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	p := u.EscapedPath()
+	if p == "/" {
+		p = ""
+	}
+	// By path only: the gateway serves the document whatever Host a proxy
+	// in front sends, so two resources may not share a path.
+	return "/.well-known/oauth-protected-resource" + p
 }
 
 // checkRoutePath checks a route's prefix and upstream.

@@ -74,6 +74,7 @@ type Gateway struct {
 	closers   []io.Closer          // Redis limiters
 	verifier  *middleware.Verifier // the one every route derives from: one token cache, one signature check per token
 	routes    []*route             // longest prefix first
+	metadata  []metadataRoute      // protected-resource metadata documents of Resource routes
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
 	handler   http.Handler
@@ -203,6 +204,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	})
 	mux.HandleFunc("GET /readyz", g.serveReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	for _, m := range g.metadata {
+		// Exact paths, ahead of every prefix route: Validate has made
+		// them unique.
+		mux.Handle(m.path, m.handler)
+	}
 	mux.HandleFunc("/", g.proxy)
 	g.handler = mux
 	return g, nil
@@ -243,7 +249,16 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 	if err != nil {
 		return nil, err
 	}
-	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders}
+	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders, Types: rc.Types}
+	dropAuthorization := rc.DropAuthorization
+	if rc.Resource != nil {
+		res := rc.Resource.middleware()
+		mr.Resource = &res
+		// The resource's URI is the audience check: a token for another
+		// audience of the same issuer is not for this resource.
+		mr.Audiences = nil
+		dropAuthorization = dropAuthorization || !rc.ForwardToken
+	}
 	if *rc.Rate > 0 {
 		lim, err := g.limiter(i, rc)
 		if err != nil {
@@ -259,6 +274,9 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 	// Validate has checked the claim headers with rules stricter than
 	// With's, so no route is ever one that With refuses with 500.
 	v := g.verifier.With(mr)
+	if path, ok := v.MetadataPath(); ok {
+		g.metadata = append(g.metadata, metadataRoute{path: path, handler: v.MetadataHandler()})
+	}
 
 	var credential string
 	if rc.UpstreamAuth != nil {
@@ -289,7 +307,7 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 					pr.Out.Header[http.CanonicalHeaderKey(h)] = slices.Clone(vs)
 				}
 			}
-			if rc.DropAuthorization {
+			if dropAuthorization {
 				pr.Out.Header.Del("Authorization")
 			}
 			if rc.UpstreamAuth != nil {
@@ -507,4 +525,11 @@ func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "{\"error\":%q,\"error_description\":%q}\n", code, desc)
+}
+
+// metadataRoute is a Resource route's metadata document (RFC 9728), served
+// at its own well-known path.
+type metadataRoute struct {
+	path    string
+	handler http.Handler
 }
