@@ -9,35 +9,32 @@ import (
 	"github.com/MicahParks/jwkset"
 )
 
-func benchCache(b *testing.B) *Cache {
+// benchCache returns a loaded cache of four keys and the kid of the third.
+func benchCache(b *testing.B) (*Cache, string) {
 	b.Helper()
-	var keys [][]byte
-	for _, kid := range []string{"a", "b", "c", "d"} {
-		keys = append(keys, jwkJSON(b, edKey(b), kid, jwkset.AlgEdDSA))
-	}
-	body := jwks(toRaw(keys)...)
-	c := newTestCache(b, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(newProvider(body)), WaitForFirstLoad: true})
-	return c
+	idp := memIdP(b, "EdDSA", "ES256", "ES384", "ES512")
+	c := newTestCache(b, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), WaitForFirstLoad: true})
+	return c, idp.KIDs()[2]
 }
 
 func BenchmarkKeyRead(b *testing.B) {
-	c := benchCache(b)
+	c, kid := benchCache(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.KeyRead(ctx, "c"); err != nil {
+		if _, err := c.KeyRead(ctx, kid); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkKeyReadParallel(b *testing.B) {
-	c := benchCache(b)
+	c, kid := benchCache(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := c.KeyRead(ctx, "c"); err != nil {
+			if _, err := c.KeyRead(ctx, kid); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -47,21 +44,21 @@ func BenchmarkKeyReadParallel(b *testing.B) {
 // BenchmarkMemoryStorageKeyRead is the baseline the middleware used before
 // the cache: jwkset's mutex-guarded linear scan.
 func BenchmarkMemoryStorageKeyRead(b *testing.B) {
-	c := benchCache(b)
+	c, kid := benchCache(b)
 	ctx := context.Background()
 	all, _ := c.KeyReadAll(ctx)
 	m := jwkset.NewMemoryStorage()
 	m.KeyReplaceAll(ctx, all)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := m.KeyRead(ctx, "c"); err != nil {
+		if _, err := m.KeyRead(ctx, kid); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkReady(b *testing.B) {
-	c := benchCache(b)
+	c, _ := benchCache(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		if !c.Ready() {
@@ -74,7 +71,7 @@ func BenchmarkReady(b *testing.B) {
 // again once a refresh has looked for it: a negative entry, no fetch, an
 // immediate ErrKeyNotFound.
 func BenchmarkKeyReadUnknownKID(b *testing.B) {
-	c := benchCache(b)
+	c, _ := benchCache(b)
 	ctx := context.Background()
 	c.KeyRead(ctx, "no-such-kid")
 	b.ReportAllocs()
@@ -91,7 +88,7 @@ func BenchmarkKeyReadUnknownKID(b *testing.B) {
 // once the refresh budget is spent: each read records a negative entry
 // (evicting the oldest) and returns a *DeferredError, without a fetch.
 func BenchmarkKeyReadUnknownKIDFlood(b *testing.B) {
-	c := benchCache(b)
+	c, _ := benchCache(b)
 	ctx := context.Background()
 	kids := make([]string, 1<<16)
 	for i := range kids {

@@ -2,8 +2,6 @@ package cache
 
 import (
 	"context"
-	"crypto"
-	"crypto/elliptic"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -17,79 +15,66 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
-func sign(t testing.TB, method jwt.SigningMethod, key crypto.Signer, kid string) string {
-	t.Helper()
-	tok := jwt.NewWithClaims(method, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
-	tok.Header["kid"] = kid
-	s, err := tok.SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func TestKeyfuncVerifiesTokensOverTheCache(t *testing.T) {
-	rk, ek, dk := rsaKey(t, 0), ecKey(t, elliptic.P256()), edKey(t)
-	p := newProvider(jwks(
-		jwkJSON(t, rk, "rsa", jwkset.AlgRS256),
-		jwkJSON(t, ek, "ec", jwkset.AlgES256),
-		jwkJSON(t, dk, "ed", jwkset.AlgEdDSA),
-	))
-	srv := serve(t, p)
-	c := newTestCache(t, Config{URL: srv.URL, WaitForFirstLoad: true})
+	idp := liveIdP(t, "RS256", "ES256", "EdDSA", "PS256")
+	// The PS256 key is published labelled RS256: a PS256 token it signed
+	// must still be refused, the key's own alg must agree with the token's.
+	keys := publishedJWKs(t, idp)
+	ps := kidOf(t, idp, "PS256")
+	for n, k := range keys {
+		if strings.Contains(string(k), ps) {
+			keys[n] = edit(t, k, map[string]any{"alg": "RS256"})
+		}
+	}
+	setJWKS(t, idp, jwtgatetest.Behavior{Body: jwks(keys...)})
+	c := newTestCache(t, Config{URL: idp.JWKSURL(), WaitForFirstLoad: true})
 	kf, err := keyfunc.New(keyfunc.Options{Storage: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		method jwt.SigningMethod
-		key    crypto.Signer
-		kid    string
-	}{{jwt.SigningMethodRS256, rk, "rsa"}, {jwt.SigningMethodES256, ek, "ec"}, {jwt.SigningMethodEdDSA, dk, "ed"}} {
-		tok, err := jwt.Parse(sign(t, tc.method, tc.key, tc.kid), kf.Keyfunc)
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		tok, err := jwt.Parse(idp.MintWith(t, jwtgatetest.Claims{}, jwtgatetest.MintOptions{Alg: alg}), kf.Keyfunc)
 		if err != nil || !tok.Valid {
-			t.Fatalf("%s: %v", tc.kid, err)
+			t.Fatalf("%s: %v", alg, err)
 		}
 	}
-	// A token signed by a key the provider does not publish.
-	_, err = jwt.Parse(sign(t, jwt.SigningMethodRS256, rsaKey(t, 1), "rsa"), kf.Keyfunc)
+	// A token signed by a key the provider does not publish, under its kid.
+	_, err = jwt.Parse(idp.Bad(t, jwtgatetest.HeaderJKU), kf.Keyfunc)
 	if !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
 		t.Fatalf("foreign key: err = %v, want signature invalid", err)
 	}
 	// An unknown kid is jwkset.ErrKeyNotFound, not ErrKeysUnavailable.
-	_, err = jwt.Parse(sign(t, jwt.SigningMethodRS256, rk, "nope"), kf.Keyfunc)
+	_, err = jwt.Parse(idp.MintWith(t, jwtgatetest.Claims{}, jwtgatetest.MintOptions{KID: "nope"}), kf.Keyfunc)
 	if !errors.Is(err, jwkset.ErrKeyNotFound) || errors.Is(err, ErrKeysUnavailable) {
 		t.Fatalf("unknown kid: err = %v, want ErrKeyNotFound", err)
 	}
-	// The key's own alg must agree with the token's.
-	_, err = jwt.Parse(sign(t, jwt.SigningMethodPS256, rk, "rsa"), kf.Keyfunc)
+	_, err = jwt.Parse(idp.MintWith(t, jwtgatetest.Claims{}, jwtgatetest.MintOptions{Alg: "PS256"}), kf.Keyfunc)
 	if err == nil {
 		t.Fatal("PS256 token accepted with an RS256 key")
 	}
 }
 
 func TestRotationAddedKeyVerifiesRemovedKeyStops(t *testing.T) {
-	a, b := rsaKey(t, 0), rsaKey(t, 1)
-	p := newProvider(jwks(jwkJSON(t, a, "a", jwkset.AlgRS256)))
-	srv := serve(t, p)
-	c := newTestCache(t, Config{URL: srv.URL, WaitForFirstLoad: true, UnknownKIDInterval: time.Nanosecond})
+	idp := liveIdP(t, "RS256")
+	a := kidOf(t, idp, "")
+	c := newTestCache(t, Config{URL: idp.JWKSURL(), WaitForFirstLoad: true, UnknownKIDInterval: time.Nanosecond})
 	kf, _ := keyfunc.New(keyfunc.Options{Storage: c})
-	verify := func(key crypto.Signer, kid string) error {
-		_, err := jwt.Parse(sign(t, jwt.SigningMethodRS256, key, kid), kf.Keyfunc)
+	verify := func(kid string) error {
+		_, err := jwt.Parse(idp.MintWith(t, jwtgatetest.Claims{}, jwtgatetest.MintOptions{Key: kid}), kf.Keyfunc)
 		return err
 	}
-	if err := verify(a, "a"); err != nil {
+	if err := verify(a); err != nil {
 		t.Fatal(err)
 	}
 	gen := c.Generation()
 
 	// The provider adds b: the first token with kid b triggers a refresh and verifies.
-	p.set(func(p *provider) {
-		p.body = jwks(jwkJSON(t, a, "a", jwkset.AlgRS256), jwkJSON(t, b, "b", jwkset.AlgRS256))
-	})
-	if err := verify(b, "b"); err != nil {
+	b := rotate(t, idp)
+	if err := verify(b); err != nil {
 		t.Fatalf("added key: %v", err)
 	}
 	if c.Generation() != gen+1 {
@@ -97,17 +82,17 @@ func TestRotationAddedKeyVerifiesRemovedKeyStops(t *testing.T) {
 	}
 
 	// The provider removes a: after the next refresh, a stops verifying.
-	p.set(func(p *provider) { p.body = jwks(jwkJSON(t, b, "b", jwkset.AlgRS256)) })
-	if err := verify(a, "a"); err != nil {
+	remove(t, idp, a)
+	if err := verify(a); err != nil {
 		t.Fatalf("a must still verify before the next refresh: %v", err)
 	}
 	if _, err := c.KeyRead(context.Background(), "trigger-refresh"); !errors.Is(err, jwkset.ErrKeyNotFound) {
 		t.Fatalf("unknown kid: %v", err)
 	}
-	if err := verify(a, "a"); !errors.Is(err, jwkset.ErrKeyNotFound) {
+	if err := verify(a); !errors.Is(err, jwkset.ErrKeyNotFound) {
 		t.Fatalf("removed key: err = %v, want ErrKeyNotFound", err)
 	}
-	if err := verify(b, "b"); err != nil {
+	if err := verify(b); err != nil {
 		t.Fatal(err)
 	}
 	if c.Generation() != gen+2 {
@@ -116,32 +101,29 @@ func TestRotationAddedKeyVerifiesRemovedKeyStops(t *testing.T) {
 }
 
 func TestBadResponsesKeepTheLastGoodSet(t *testing.T) {
-	good := jwks(jwkJSON(t, rsaKey(t, 0), "good", jwkset.AlgRS256))
 	tests := []struct {
 		name string
-		set  func(p *provider)
+		set  jwtgatetest.Behavior
 		want error
 	}{
-		{"500", func(p *provider) { p.status = 500 }, nil},
-		{"html", func(p *provider) { p.body = []byte("<html>maintenance</html>") }, ErrInvalidJWKS},
-		{"truncated json", func(p *provider) { p.body = good[:len(good)/2] }, ErrInvalidJWKS},
-		{"empty set", func(p *provider) { p.body = []byte(`{"keys":[]}`) }, ErrNoUsableKeys},
-		{"10 MiB body", func(p *provider) {
-			p.body = []byte(`{"keys":[` + strings.Repeat(" ", 10<<20) + `]}`)
-		}, ErrBodyTooLarge},
+		{"500", jwtgatetest.Behavior{Status: 500}, nil},
+		{"html", jwtgatetest.Behavior{Body: []byte("<html>maintenance</html>")}, ErrInvalidJWKS},
+		{"truncated json", jwtgatetest.Behavior{BodySize: 60}, ErrInvalidJWKS},
+		{"empty set", jwtgatetest.Behavior{Body: []byte(`{"keys":[]}`)}, ErrNoUsableKeys},
+		{"10 MiB body", jwtgatetest.Behavior{BodySize: 10 << 20}, ErrBodyTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newProvider(good)
-			srv := serve(t, p)
-			cfg := Config{URL: srv.URL, UnknownKIDInterval: time.Nanosecond}
+			idp := liveIdP(t)
+			good := kidOf(t, idp, "")
+			cfg := Config{URL: idp.JWKSURL(), UnknownKIDInterval: time.Nanosecond}
 			evs := observeRefreshes(&cfg)
 			c := newTestCache(t, cfg)
 			waitReady(t, c)
 			nextRefresh(t, evs)
 			gen, before := c.Generation(), c.Status()
 
-			p.set(tt.set)
+			setJWKS(t, idp, tt.set)
 			if _, err := c.KeyRead(context.Background(), "unknown"); !errors.Is(err, jwkset.ErrKeyNotFound) {
 				t.Fatalf("unknown kid: %v", err)
 			}
@@ -150,8 +132,8 @@ func TestBadResponsesKeepTheLastGoodSet(t *testing.T) {
 				t.Fatalf("refresh %+v, want a failed unknown_kid refresh", ev)
 			}
 			var fe *FetchError
-			if !errors.As(ev.Err, &fe) || fe.URL != srv.URL {
-				t.Fatalf("err %v is not a *FetchError for %s", ev.Err, srv.URL)
+			if !errors.As(ev.Err, &fe) || fe.URL != idp.JWKSURL() {
+				t.Fatalf("err %v is not a *FetchError for %s", ev.Err, idp.JWKSURL())
 			}
 			if tt.want != nil && !errors.Is(ev.Err, tt.want) {
 				t.Fatalf("err %v, want %v", ev.Err, tt.want)
@@ -166,7 +148,7 @@ func TestBadResponsesKeepTheLastGoodSet(t *testing.T) {
 			if after.ConsecutiveFailures != 1 || after.LastError == nil {
 				t.Fatalf("status after failure: %+v", after)
 			}
-			mustRead(t, c, "good")
+			mustRead(t, c, good)
 			if !c.Ready() || c.Generation() != gen {
 				t.Fatalf("ready %v generation %d→%d: the good set must stay", c.Ready(), gen, c.Generation())
 			}
@@ -176,13 +158,12 @@ func TestBadResponsesKeepTheLastGoodSet(t *testing.T) {
 
 func TestServerHangingPastTheTimeoutKeepsTheLastGoodSet(t *testing.T) {
 	// Real sockets; the time-out is short so the test waits for it, not for a sleep.
-	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "good", jwkset.AlgRS256)))
-	srv := serve(t, p)
-	cfg := Config{URL: srv.URL, FetchTimeout: 200 * time.Millisecond, UnknownKIDInterval: time.Nanosecond}
+	idp := liveIdP(t)
+	cfg := Config{URL: idp.JWKSURL(), FetchTimeout: 200 * time.Millisecond, UnknownKIDInterval: time.Nanosecond}
 	evs := observeRefreshes(&cfg)
 	c := newTestCache(t, cfg)
 	nextRefresh(t, evs)
-	p.set(func(p *provider) { p.hang = true })
+	setJWKS(t, idp, jwtgatetest.Behavior{Hang: true})
 	start := time.Now()
 	if _, err := c.KeyRead(context.Background(), "unknown"); !errors.Is(err, jwkset.ErrKeyNotFound) {
 		t.Fatalf("err = %v", err)
@@ -197,16 +178,15 @@ func TestServerHangingPastTheTimeoutKeepsTheLastGoodSet(t *testing.T) {
 	if st := c.Status(); st.FetchErrors != 1 || !st.Ready {
 		t.Fatalf("status %+v", st)
 	}
-	mustRead(t, c, "good")
+	mustRead(t, c, kidOf(t, idp, ""))
 }
 
 func TestConditionalRequestsETagAnd304(t *testing.T) {
-	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-	p.etag = `"v1"`
-	p.header = map[string]string{"Cache-Control": "max-age=600"}
-	srv := serve(t, p)
-	now := newFakeClock()
-	cfg := Config{URL: srv.URL, UnknownKIDInterval: time.Nanosecond, now: now.Now}
+	idp := liveIdP(t)
+	a := kidOf(t, idp, "")
+	setJWKS(t, idp, jwtgatetest.Behavior{ETag: `"v1"`, CacheControl: "max-age=600"})
+	now := jwtgatetest.NewClock(time.Time{})
+	cfg := Config{URL: idp.JWKSURL(), UnknownKIDInterval: time.Nanosecond, now: now.Now}
 	evs := observeRefreshes(&cfg)
 	c := newTestCache(t, cfg)
 	nextRefresh(t, evs)
@@ -215,7 +195,7 @@ func TestConditionalRequestsETagAnd304(t *testing.T) {
 		t.Fatalf("expires %v, want %v (max-age)", first.ExpiresAt, want)
 	}
 
-	now.Add(5 * time.Minute)
+	now.Advance(5 * time.Minute)
 	c.KeyRead(context.Background(), "x") // an unknown kid forces a refresh
 	if ev := nextRefresh(t, evs); ev.Outcome != OutcomeNotModified {
 		t.Fatalf("outcome %s, want not_modified", ev.Outcome)
@@ -227,46 +207,34 @@ func TestConditionalRequestsETagAnd304(t *testing.T) {
 	if want := now.Now().Add(600 * time.Second); !st.ExpiresAt.Equal(want) {
 		t.Fatalf("a 304 must renew the TTL: expires %v, want %v", st.ExpiresAt, want)
 	}
-	p.mu.Lock()
-	cond, nm := p.condCount, p.notModified
-	p.mu.Unlock()
-	if cond != 1 || nm != 1 {
-		t.Fatalf("provider saw %d conditional requests, sent %d 304s; want 1, 1", cond, nm)
+	if s := idp.Stats(); s.JWKSConditional != 1 || s.JWKSNotModified != 1 {
+		t.Fatalf("provider saw %d conditional requests, sent %d 304s; want 1, 1", s.JWKSConditional, s.JWKSNotModified)
 	}
-	mustRead(t, c, "a")
+	mustRead(t, c, a)
 
 	// A new ETag with new content replaces the set.
-	p.set(func(p *provider) {
-		p.etag = `"v2"`
-		p.body = jwks(jwkJSON(t, rsaKey(t, 1), "b", jwkset.AlgRS256))
-	})
-	now.Add(time.Second) // past UnknownKIDInterval
-	mustRead(t, c, "b")
+	b := rotate(t, idp)
+	remove(t, idp, a)
+	setJWKS(t, idp, jwtgatetest.Behavior{ETag: `"v2"`, CacheControl: "max-age=600"})
+	now.Advance(time.Second) // past UnknownKIDInterval
+	mustRead(t, c, b)
 	if c.Generation() != first.Generation+1 {
 		t.Fatalf("generation %d, want %d", c.Generation(), first.Generation+1)
 	}
 }
 
 func TestConditionalRequestsLastModified(t *testing.T) {
-	lm := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Format(http.TimeFormat)
-	var conds atomic.Int32
-	body := jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256))
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Last-Modified", lm)
-		if r.Header.Get("If-Modified-Since") == lm {
-			conds.Add(1)
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		w.Write(body)
-	}))
-	cfg := Config{URL: srv.URL, UnknownKIDInterval: time.Nanosecond}
+	// Last-Modified alone: no ETag, so the 304 can only come from
+	// If-Modified-Since.
+	idp := liveIdP(t)
+	setJWKS(t, idp, jwtgatetest.Behavior{Body: jwks(publishedJWKs(t, idp)...), LastModified: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	cfg := Config{URL: idp.JWKSURL(), UnknownKIDInterval: time.Nanosecond}
 	evs := observeRefreshes(&cfg)
 	c := newTestCache(t, cfg)
 	nextRefresh(t, evs)
 	c.KeyRead(context.Background(), "x")
-	if ev := nextRefresh(t, evs); ev.Outcome != OutcomeNotModified || conds.Load() != 1 {
-		t.Fatalf("outcome %s, conditional requests %d", ev.Outcome, conds.Load())
+	if ev := nextRefresh(t, evs); ev.Outcome != OutcomeNotModified || idp.Stats().JWKSNotModified != 1 {
+		t.Fatalf("outcome %s, stats %+v", ev.Outcome, idp.Stats())
 	}
 }
 
@@ -275,10 +243,9 @@ func TestConditionalRequestsLastModified(t *testing.T) {
 // the one refresh did not answer are told to retry (503), not that their
 // token is bad. A kid published meanwhile is deferred too, not rejected.
 func TestUnknownKIDFloodCausesAtMostOneFetch(t *testing.T) {
-	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-	srv := serve(t, p)
-	c := newTestCache(t, Config{URL: srv.URL, WaitForFirstLoad: true, UnknownKIDInterval: time.Hour, UnknownKIDBurst: 1})
-	before := p.count()
+	idp := liveIdP(t)
+	c := newTestCache(t, Config{URL: idp.JWKSURL(), WaitForFirstLoad: true, UnknownKIDInterval: time.Hour, UnknownKIDBurst: 1})
+	before := fetches(idp)
 
 	var wg sync.WaitGroup
 	var notFound, deferred atomic.Int32
@@ -297,7 +264,7 @@ func TestUnknownKIDFloodCausesAtMostOneFetch(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if got := p.count() - before; got > 1 {
+	if got := fetches(idp) - before; got > 1 {
 		t.Fatalf("1000 unknown kids caused %d fetches, want at most 1", got)
 	}
 	if notFound.Load() != 1000 {
@@ -309,39 +276,36 @@ func TestUnknownKIDFloodCausesAtMostOneFetch(t *testing.T) {
 	}
 	// With the budget spent, even a kid the provider now has is not
 	// fetched: the read is deferred, with the time until the next refresh.
-	p.set(func(p *provider) { p.body = jwks(jwkJSON(t, rsaKey(t, 1), "b", jwkset.AlgRS256)) })
-	_, err := c.KeyRead(context.Background(), "b")
+	b := rotate(t, idp)
+	_, err := c.KeyRead(context.Background(), b)
 	if ra, ok := retryAfter(err); !errors.Is(err, ErrKeysUnavailable) || !ok || ra < 59*time.Minute {
 		t.Fatalf("err = %v (retry hint %v), want ErrKeysUnavailable at once, retry in about an hour", err, ra)
 	}
-	if got := p.count() - before; got > 1 {
+	if got := fetches(idp) - before; got > 1 {
 		t.Fatalf("fetches %d after the budget-limited read", got)
 	}
 }
 
 func TestConcurrentReadsOfANewKIDShareOneRefreshAndAllFindIt(t *testing.T) {
-	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-	srv := serve(t, p)
-	c := newTestCache(t, Config{URL: srv.URL, WaitForFirstLoad: true, UnknownKIDInterval: time.Hour})
-	before := p.count()
+	idp := liveIdP(t)
+	c := newTestCache(t, Config{URL: idp.JWKSURL(), WaitForFirstLoad: true, UnknownKIDInterval: time.Hour})
+	before := fetches(idp)
 	// The provider publishes b; 1,000 requests carrying kid b arrive together.
-	p.set(func(p *provider) {
-		p.body = jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256), jwkJSON(t, rsaKey(t, 1), "b", jwkset.AlgRS256))
-	})
+	b := rotate(t, idp)
 	var wg sync.WaitGroup
 	var found atomic.Int32
 	start := make(chan struct{})
 	for range 1000 {
 		wg.Go(func() {
 			<-start
-			if _, err := c.KeyRead(context.Background(), "b"); err == nil {
+			if _, err := c.KeyRead(context.Background(), b); err == nil {
 				found.Add(1)
 			}
 		})
 	}
 	close(start)
 	wg.Wait()
-	if got := p.count() - before; got != 1 {
+	if got := fetches(idp) - before; got != 1 {
 		t.Fatalf("%d fetches, want exactly 1", got)
 	}
 	// Readers that arrived after the refresh finished hit the new set directly;
@@ -352,8 +316,7 @@ func TestConcurrentReadsOfANewKIDShareOneRefreshAndAllFindIt(t *testing.T) {
 }
 
 func TestKeyReadUnknownKIDWithinIntervalAllocatesNothing(t *testing.T) {
-	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-	c := newTestCache(t, Config{URL: serve(t, p).URL, WaitForFirstLoad: true})
+	c := newTestCache(t, Config{URL: liveIdP(t).JWKSURL(), WaitForFirstLoad: true})
 	ctx := context.Background()
 	c.KeyRead(ctx, "first-miss-refreshes")
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -367,23 +330,21 @@ func TestKeyReadUnknownKIDWithinIntervalAllocatesNothing(t *testing.T) {
 }
 
 func TestEmptyKIDNeverTriggersRefresh(t *testing.T) {
-	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-	srv := serve(t, p)
-	c := newTestCache(t, Config{URL: srv.URL, WaitForFirstLoad: true, UnknownKIDInterval: time.Nanosecond})
-	before := p.count()
+	idp := liveIdP(t)
+	c := newTestCache(t, Config{URL: idp.JWKSURL(), WaitForFirstLoad: true, UnknownKIDInterval: time.Nanosecond})
+	before := fetches(idp)
 	if _, err := c.KeyRead(context.Background(), ""); !errors.Is(err, jwkset.ErrKeyNotFound) {
 		t.Fatalf("err = %v", err)
 	}
-	if p.count() != before {
+	if fetches(idp) != before {
 		t.Fatal("an empty kid caused a fetch")
 	}
 }
 
 func TestKeysUnavailableBeforeFirstLoad(t *testing.T) {
-	p := newProvider(nil)
-	p.status = http.StatusServiceUnavailable
-	srv := serve(t, p)
-	cfg := Config{URL: srv.URL}
+	idp := liveIdP(t)
+	setJWKS(t, idp, jwtgatetest.Behavior{Status: http.StatusServiceUnavailable})
+	cfg := Config{URL: idp.JWKSURL()}
 	evs := observeRefreshes(&cfg)
 	c := newTestCache(t, cfg)
 	nextRefresh(t, evs)
@@ -402,20 +363,21 @@ func TestKeysUnavailableBeforeFirstLoad(t *testing.T) {
 }
 
 func TestStorageIsReadOnlyAndMarshals(t *testing.T) {
-	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-	c := newTestCache(t, Config{URL: serve(t, p).URL, WaitForFirstLoad: true})
+	idp := liveIdP(t, "RS256")
+	a := kidOf(t, idp, "")
+	c := newTestCache(t, Config{URL: idp.JWKSURL(), WaitForFirstLoad: true})
 	ctx := context.Background()
-	k := mustRead(t, c, "a")
+	k := mustRead(t, c, a)
 	if err := c.KeyWrite(ctx, k); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("KeyWrite: %v", err)
 	}
-	if _, err := c.KeyDelete(ctx, "a"); !errors.Is(err, ErrReadOnly) {
+	if _, err := c.KeyDelete(ctx, a); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("KeyDelete: %v", err)
 	}
 	if err := c.KeyReplaceAll(ctx, nil); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("KeyReplaceAll: %v", err)
 	}
-	mustRead(t, c, "a")
+	mustRead(t, c, a)
 	for name, f := range map[string]func(context.Context) ([]byte, error){
 		"JSON":        func(ctx context.Context) ([]byte, error) { return c.JSON(ctx) },
 		"JSONPublic":  func(ctx context.Context) ([]byte, error) { return c.JSONPublic(ctx) },
@@ -426,7 +388,7 @@ func TestStorageIsReadOnlyAndMarshals(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		ps, err := parseJWKS(b, 10)
-		if err != nil || ps.byKID["a"].Marshal().N == "" {
+		if err != nil || ps.byKID[a].Marshal().N == "" {
 			t.Fatalf("%s does not round-trip: %v %s", name, err, b)
 		}
 		if strings.Contains(string(b), `"d"`) {
@@ -434,7 +396,7 @@ func TestStorageIsReadOnlyAndMarshals(t *testing.T) {
 		}
 	}
 	m, err := c.Marshal(ctx)
-	if err != nil || len(m.Keys) != 1 || m.Keys[0].KID != "a" {
+	if err != nil || len(m.Keys) != 1 || m.Keys[0].KID != a {
 		t.Fatalf("Marshal: %v %+v", err, m)
 	}
 	all, err := c.KeyReadAll(ctx)
@@ -444,11 +406,12 @@ func TestStorageIsReadOnlyAndMarshals(t *testing.T) {
 }
 
 func TestKeyReadHitAllocatesNothing(t *testing.T) {
-	p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-	c := newTestCache(t, Config{URL: serve(t, p).URL, WaitForFirstLoad: true})
+	idp := liveIdP(t)
+	a := kidOf(t, idp, "")
+	c := newTestCache(t, Config{URL: idp.JWKSURL(), WaitForFirstLoad: true})
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(1000, func() {
-		if _, err := c.KeyRead(ctx, "a"); err != nil {
+		if _, err := c.KeyRead(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -459,37 +422,20 @@ func TestKeyReadHitAllocatesNothing(t *testing.T) {
 
 func TestSkippedKeysAreLoggedWithReason(t *testing.T) {
 	var logs logBuffer
-	body := jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256), []byte(`{"kty":"oct","kid":"hmac","k":"AA"}`))
-	c := newTestCache(t, Config{URL: serve(t, newProvider(body)).URL, WaitForFirstLoad: true, Logger: logs.logger()})
+	// The oct key is hand-written: the kit publishes no symmetric keys.
+	idp := liveIdP(t, "RS256")
+	a := kidOf(t, idp, "")
+	setJWKS(t, idp, jwtgatetest.Behavior{Body: jwks(append(publishedJWKs(t, idp), []byte(`{"kty":"oct","kid":"hmac","k":"AA"}`))...)})
+	c := newTestCache(t, Config{URL: idp.JWKSURL(), WaitForFirstLoad: true, Logger: logs.logger()})
 	st := c.Status()
 	if len(st.Keys) != 1 || len(st.Skipped) != 1 || st.Skipped[0].KID != "hmac" {
 		t.Fatalf("status keys %+v skipped %+v", st.Keys, st.Skipped)
 	}
-	if st.Keys[0].Bits != 2048 || st.Keys[0].KID != "a" || st.Keys[0].ALG != "RS256" {
+	if st.Keys[0].Bits != 2048 || st.Keys[0].KID != a || st.Keys[0].ALG != "RS256" {
 		t.Fatalf("key info %+v", st.Keys[0])
 	}
 	out := logs.String()
 	if !strings.Contains(out, "skipping unusable key") || !strings.Contains(out, "kid=hmac") || !strings.Contains(out, `unsupported kty`) {
 		t.Fatalf("log lacks the skip line:\n%s", out)
 	}
-}
-
-// fakeClock is a settable clock for tests that drive staleness by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeClock) Add(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = f.t.Add(d)
 }

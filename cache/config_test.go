@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"errors"
-	"net/http"
 	"testing"
 	"time"
 )
@@ -49,9 +48,10 @@ func TestConfigValidation(t *testing.T) {
 		{URL: "http://idp.example.com/jwks", AllowInsecureHTTP: true},
 		{Issuer: "https://idp.example.com"},
 	}
+	client := memIdP(t).Client() // in memory: no request leaves the process
 	for _, cfg := range ok {
 		cfg.Logger = discard()
-		cfg.HTTPClient = memClient(http.NotFoundHandler())
+		cfg.HTTPClient = client
 		c, err := New(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("%+v: %v", cfg.URL+cfg.Issuer, err)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/MicahParks/jwkset"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 func TestTTLFromHeaders(t *testing.T) {
@@ -71,23 +71,29 @@ func TestBackoffGrowsAndStaysInBounds(t *testing.T) {
 	}
 }
 
-// redirector answers /r/N with a redirect to /r/N-1, and /r/0 with the set.
-func redirector(body []byte) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// redirector answers /r/N with a redirect to /r/N-1, and /r/1 with one to
+// target (the kit cannot redirect; this server serves nothing else).
+func redirector(t *testing.T, target string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := strings.TrimPrefix(r.URL.Path, "/r/")
-		if n == "0" {
-			w.Write(body)
+		if n == "1" {
+			http.Redirect(w, r, target, http.StatusFound)
 			return
 		}
-		next := map[string]string{"1": "0", "2": "1", "3": "2", "4": "3"}[n]
+		next := map[string]string{"2": "1", "3": "2", "4": "3"}[n]
 		http.Redirect(w, r, "/r/"+next, http.StatusFound)
-	})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func TestRedirectsAtMostThree(t *testing.T) {
-	srv := serve(t, redirector(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256))))
+	idp := liveIdP(t)
+	srv := redirector(t, idp.JWKSURL())
 	c := newTestCache(t, Config{URL: srv.URL + "/r/3"})
 	waitReady(t, c)
+	mustRead(t, c, kidOf(t, idp, ""))
 
 	cfg := Config{URL: srv.URL + "/r/4"}
 	evs := observeRefreshes(&cfg)
@@ -100,10 +106,10 @@ func TestRedirectsAtMostThree(t *testing.T) {
 	}
 }
 
+// The redirecting https server is httptest's: the kit cannot redirect.
 func TestRedirectHTTPSToHTTPRefused(t *testing.T) {
-	body := jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256))
-	plain := serve(t, newProvider(body))
-	tlsSrv := httptest.NewTLSServer(http.RedirectHandler(plain.URL+"/jwks", http.StatusFound))
+	plain := liveIdP(t)
+	tlsSrv := httptest.NewTLSServer(http.RedirectHandler(plain.JWKSURL(), http.StatusFound))
 	t.Cleanup(tlsSrv.Close)
 
 	// Even AllowInsecureHTTP does not allow a downgrade.
@@ -113,22 +119,20 @@ func TestRedirectHTTPSToHTTPRefused(t *testing.T) {
 	if ev := nextRefresh(t, evs); ev.Outcome != OutcomeFailed || !errors.Is(ev.Err, ErrInsecureURL) {
 		t.Fatalf("https → http: outcome %s err %v, want failed with ErrInsecureURL", ev.Outcome, ev.Err)
 	}
-	// Over https without a redirect the same client works.
-	ok := serveTLS(t, newProvider(body))
-	c2 := newTestCache(t, Config{URL: ok.URL + "/jwks", HTTPClient: ok.Client()})
+	if s := plain.Stats(); s.JWKS != 0 {
+		t.Fatalf("the http server was reached: %+v", s)
+	}
+	// Over https without a redirect the same client works (httptest and
+	// the kit share httptest's certificate).
+	ok := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, TLS: true})
+	c2 := newTestCache(t, Config{URL: ok.JWKSURL(), HTTPClient: tlsSrv.Client()})
 	waitReady(t, c2)
-}
-
-func serveTLS(t *testing.T, h http.Handler) *httptest.Server {
-	t.Helper()
-	s := httptest.NewTLSServer(h)
-	t.Cleanup(s.Close)
-	return s
 }
 
 func TestRedirectToRemoteHTTPRefused(t *testing.T) {
 	// From loopback http to a non-loopback http host: refused before any request.
-	srv := serve(t, http.RedirectHandler("http://idp.example.com/jwks", http.StatusFound))
+	srv := httptest.NewServer(http.RedirectHandler("http://idp.example.com/jwks", http.StatusFound))
+	t.Cleanup(srv.Close)
 	cfg := Config{URL: srv.URL}
 	evs := observeRefreshes(&cfg)
 	newTestCache(t, cfg)

@@ -3,81 +3,108 @@ package cache
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/MicahParks/jwkset"
 	"go.uber.org/goleak"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// RSA key generation is slow under -race; tests share a few keys.
-var (
-	rsaOnce sync.Once
-	rsaKeys [3]*rsa.PrivateKey
-)
+// The identity provider of these tests is jwtgatetest's issuer. Inside a
+// testing/synctest bubble it runs in memory (memIdP: no socket, created
+// inside the bubble and reached through idp.Client(), so its Delay and
+// Hang follow the bubble's clock); over real sockets it is an httptest
+// server on loopback (liveIdP). Tests change its answers with setJWKS and
+// its keys with Rotate and Remove between refreshes.
 
-func rsaKey(t testing.TB, i int) *rsa.PrivateKey {
+// memIdP returns an in-memory issuer at https://idp.test with one key per
+// alg (ES256 when none is named).
+func memIdP(t testing.TB, algs ...string) *jwtgatetest.Issuer {
 	t.Helper()
-	rsaOnce.Do(func() {
-		for j := range rsaKeys {
-			k, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				panic(err)
-			}
-			rsaKeys[j] = k
+	if len(algs) == 0 {
+		algs = []string{"ES256"}
+	}
+	return jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{URL: "https://idp.test", Algorithms: algs})
+}
+
+// liveIdP returns an issuer served over loopback with one key per alg
+// (ES256 when none is named).
+func liveIdP(t testing.TB, algs ...string) *jwtgatetest.Issuer {
+	t.Helper()
+	if len(algs) == 0 {
+		algs = []string{"ES256"}
+	}
+	return jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: algs})
+}
+
+// setJWKS sets how idp's JWK Set answers from the next request on.
+func setJWKS(t testing.TB, idp *jwtgatetest.Issuer, b jwtgatetest.Behavior) {
+	t.Helper()
+	if err := idp.SetJWKS(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kidOf returns the kid of idp's signing key for alg ("": its first).
+func kidOf(t testing.TB, idp *jwtgatetest.Issuer, alg string) string {
+	t.Helper()
+	kid, err := idp.KID(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kid
+}
+
+// rotate publishes a new key for idp's first algorithm (keeping the old
+// one) and returns its kid.
+func rotate(t testing.TB, idp *jwtgatetest.Issuer) string {
+	t.Helper()
+	alg := idp.Algorithms()[0]
+	if err := idp.Rotate(alg); err != nil {
+		t.Fatal(err)
+	}
+	return kidOf(t, idp, alg)
+}
+
+// remove withdraws kid from idp's set.
+func remove(t testing.TB, idp *jwtgatetest.Issuer, kid string) {
+	t.Helper()
+	if err := idp.Remove(kid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fetches counts the JWK Set requests idp has had.
+func fetches(idp *jwtgatetest.Issuer) int { return idp.Stats().JWKS }
+
+// publishedJWKs returns idp's published keys as JWK objects, newest first,
+// for documents of a test's own (parse tests, Behavior.Body).
+func publishedJWKs(t testing.TB, idp *jwtgatetest.Issuer) []json.RawMessage {
+	t.Helper()
+	keys, err := idp.Keys(t).KeyReadAll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids := idp.KIDs()
+	out := make([]json.RawMessage, len(kids))
+	for _, k := range keys {
+		b, err := json.Marshal(k.Marshal())
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	return rsaKeys[i]
-}
-
-func ecKey(t testing.TB, curve elliptic.Curve) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(curve, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+		out[slices.Index(kids, k.Marshal().KID)] = b
 	}
-	return k
-}
-
-func edKey(t testing.TB) ed25519.PrivateKey {
-	t.Helper()
-	_, k, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// jwkJSON returns the public JWK of key as a JSON object.
-func jwkJSON(t testing.TB, key crypto.Signer, kid string, alg jwkset.ALG) json.RawMessage {
-	t.Helper()
-	j, err := jwkset.NewJWKFromKey(key.Public(), jwkset.JWKOptions{
-		Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: alg, USE: jwkset.UseSig},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(j.Marshal())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return out
 }
 
 // jwks builds a JWK Set document from JWK objects.
@@ -88,117 +115,6 @@ func jwks(keys ...json.RawMessage) []byte {
 	b, _ := json.Marshal(map[string]any{"keys": keys})
 	return b
 }
-
-// provider is a fake identity provider: it serves a JWK Set (and optionally
-// a discovery document) and counts requests. Tests change its behaviour
-// between refreshes. It is safe for concurrent use.
-type provider struct {
-	mu          sync.Mutex
-	body        []byte
-	status      int               // 0 means 200
-	header      map[string]string // extra response headers
-	etag        string            // if set, served and honoured (304)
-	hang        bool              // block until the request's context ends
-	delay       time.Duration     // answer this late, with the body as it was on arrival
-	discovery   []byte            // served at /.well-known/openid-configuration
-	jwksCount   int
-	condCount   int // conditional requests received
-	discCount   int
-	notModified int
-}
-
-func newProvider(body []byte) *provider { return &provider{body: body} }
-
-func (p *provider) set(f func(p *provider)) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	f(p)
-}
-
-func (p *provider) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.jwksCount
-}
-
-func (p *provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	if r.URL.Path == discoveryPath {
-		p.discCount++
-		doc := p.discovery
-		p.mu.Unlock()
-		if doc == nil {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(doc)
-		return
-	}
-	p.jwksCount++
-	if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
-		p.condCount++
-	}
-	body, status, etag, hang, delay := p.body, p.status, p.etag, p.hang, p.delay
-	hdr := make(map[string]string, len(p.header))
-	for k, v := range p.header {
-		hdr[k] = v
-	}
-	if etag != "" && r.Header.Get("If-None-Match") == etag && status == 0 {
-		p.notModified++
-		p.mu.Unlock()
-		w.Header().Set("ETag", etag)
-		for k, v := range hdr {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	p.mu.Unlock()
-	if hang {
-		<-r.Context().Done()
-		return
-	}
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	for k, v := range hdr {
-		w.Header().Set(k, v)
-	}
-	if etag != "" {
-		w.Header().Set("ETag", etag)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if status != 0 {
-		w.WriteHeader(status)
-	}
-	w.Write(body)
-}
-
-// memTransport serves requests from a handler in memory, so tests can run
-// inside a synctest bubble, where time is virtual.
-type memTransport struct{ h http.Handler }
-
-func (m memTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	m.h.ServeHTTP(rec, req)
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	res := rec.Result()
-	res.Request = req
-	res.Header.Set("Content-Length", strconv.Itoa(rec.Body.Len()))
-	res.ContentLength = int64(rec.Body.Len())
-	return res, nil
-}
-
-func memClient(h http.Handler) *http.Client { return &http.Client{Transport: memTransport{h}} }
 
 // discard is a logger for tests that do not look at log lines.
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -237,14 +153,6 @@ func newTestCache(t testing.TB, cfg Config) *Cache {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// serve starts an httptest server for p, closed at cleanup.
-func serve(t testing.TB, h http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // mustRead reads kid and fails the test if it is missing.
@@ -288,12 +196,4 @@ func nextRefresh(t testing.TB, ch <-chan RefreshEvent) RefreshEvent {
 		t.Fatal("no refresh happened")
 		return RefreshEvent{}
 	}
-}
-
-func toRaw(bs [][]byte) []json.RawMessage {
-	out := make([]json.RawMessage, len(bs))
-	for i, b := range bs {
-		out[i] = b
-	}
-	return out
 }

@@ -17,12 +17,17 @@ import (
 )
 
 func TestMultiServesEachIssuerFromItsOwnProvider(t *testing.T) {
-	pa := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "shared-kid", jwkset.AlgRS256)))
-	pb := newProvider(jwks(jwkJSON(t, rsaKey(t, 1), "shared-kid", jwkset.AlgRS256)))
-	sa, sb := serve(t, pa), serve(t, pb)
+	// Two issuers publish their own keys under one kid.
+	idps := map[string]*jwtgatetest.Issuer{"https://a.example": liveIdP(t), "https://b.example": liveIdP(t)}
+	for _, idp := range idps {
+		setJWKS(t, idp, jwtgatetest.Behavior{Body: jwks(edit(t, publishedJWKs(t, idp)[0], map[string]any{"kid": "shared-kid"}))})
+	}
+	mint := func(idp *jwtgatetest.Issuer) string {
+		return idp.MintWith(t, jwtgatetest.Claims{}, jwtgatetest.MintOptions{KID: "shared-kid"})
+	}
 	m, err := NewMulti(context.Background(), []Config{
-		{Issuer: "https://a.example", URL: sa.URL, Logger: discard()},
-		{Issuer: "https://b.example", URL: sb.URL, Logger: discard()},
+		{Issuer: "https://a.example", URL: idps["https://a.example"].JWKSURL(), Logger: discard()},
+		{Issuer: "https://b.example", URL: idps["https://b.example"].JWKSURL(), Logger: discard()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -38,19 +43,19 @@ func TestMultiServesEachIssuerFromItsOwnProvider(t *testing.T) {
 		t.Fatalf("%d storages", len(st))
 	}
 	// The same kid names different keys at each issuer.
-	for iss, key := range map[string]int{"https://a.example": 0, "https://b.example": 1} {
+	for iss, other := range map[string]string{"https://a.example": "https://b.example", "https://b.example": "https://a.example"} {
 		kf, err := keyfunc.New(keyfunc.Options{Storage: st[iss]})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := jwt.Parse(sign(t, jwt.SigningMethodRS256, rsaKey(t, key), "shared-kid"), kf.Keyfunc); err != nil {
+		if _, err := jwt.Parse(mint(idps[iss]), kf.Keyfunc); err != nil {
 			t.Fatalf("%s: %v", iss, err)
 		}
-		if _, err := jwt.Parse(sign(t, jwt.SigningMethodRS256, rsaKey(t, 1-key), "shared-kid"), kf.Keyfunc); err == nil {
+		if _, err := jwt.Parse(mint(idps[other]), kf.Keyfunc); err == nil {
 			t.Fatalf("%s accepted the other issuer's key", iss)
 		}
 	}
-	if s := m.Status(); len(s) != 2 || s["https://b.example"].URL != sb.URL {
+	if s := m.Status(); len(s) != 2 || s["https://b.example"].URL != idps["https://b.example"].JWKSURL() {
 		t.Fatalf("status %+v", s)
 	}
 	if got := m.Issuers(); len(got) != 2 || got[0] != "https://a.example" {
@@ -67,7 +72,7 @@ func TestMultiServesEachIssuerFromItsOwnProvider(t *testing.T) {
 
 func TestNewMultiValidates(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	ok := Config{Issuer: "https://a.example", Logger: discard(), HTTPClient: memClient(http.NotFoundHandler())}
+	ok := Config{Issuer: "https://a.example", Logger: discard(), HTTPClient: memIdP(t).Client()}
 	for name, cfgs := range map[string][]Config{
 		"empty":       nil,
 		"no issuer":   {ok, {URL: "https://b.example/jwks"}},

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // The negative entries are bounded: an attacker sending ever new kids
@@ -39,8 +41,8 @@ func TestNegativeEntriesAreBoundedOldestEvicted(t *testing.T) {
 
 func TestStatusCountsNegativeEntriesAndDeferredReads(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(edJWK(t, "a")))
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p), UnknownKIDBurst: 1})
+		idp := memIdP(t, "EdDSA")
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), UnknownKIDBurst: 1})
 		synctest.Wait()
 		_, err := c.KeyRead(context.Background(), "x")
 		wantUnknown(t, err, "x")
@@ -54,10 +56,10 @@ func TestStatusCountsNegativeEntriesAndDeferredReads(t *testing.T) {
 
 func TestUnknownKIDWaitIsConfigurable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(edJWK(t, "a")))
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p), UnknownKIDWait: 300 * time.Millisecond})
+		idp := memIdP(t, "EdDSA")
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), UnknownKIDWait: 300 * time.Millisecond})
 		synctest.Wait()
-		p.set(func(p *provider) { p.hang = true })
+		setJWKS(t, idp, jwtgatetest.Behavior{Hang: true})
 		start := time.Now()
 		_, err := c.KeyRead(context.Background(), "new")
 		wantDeferred(t, err, time.Second, "hanging provider")

@@ -8,7 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/MicahParks/jwkset"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // TestObserverSeesEveryEventAndMayCallBack checks the hooks' contract: every
@@ -16,9 +16,9 @@ import (
 // call back into the cache (no lock of the cache is held while it runs).
 func TestObserverSeesEveryEventAndMayCallBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-		p.etag = `"1"`
-		p.header = map[string]string{"Cache-Control": "max-age=600"}
+		idp := memIdP(t)
+		a := kidOf(t, idp, "")
+		setJWKS(t, idp, jwtgatetest.Behavior{CacheControl: "max-age=600"})
 		var (
 			mu       sync.Mutex
 			fetches  []FetchEvent
@@ -29,11 +29,11 @@ func TestObserverSeesEveryEventAndMayCallBack(t *testing.T) {
 		callBack := func() {
 			if c := cp.Load(); c != nil {
 				_ = c.Status() // calling back must not deadlock
-				c.KeyRead(context.Background(), "a")
+				c.KeyRead(context.Background(), a)
 			}
 		}
 		cfg := Config{
-			URL: "https://idp.test/jwks", HTTPClient: memClient(p), Name: "idp",
+			URL: idp.JWKSURL(), HTTPClient: idp.Client(), Name: "idp",
 			RefreshJitter: -1, BreakerFailures: 1, BreakerTimeout: time.Minute, RetryMin: time.Second, RetryMax: time.Second,
 			Observer: Observer{
 				OnFetch: func(ev FetchEvent) {
@@ -60,12 +60,12 @@ func TestObserverSeesEveryEventAndMayCallBack(t *testing.T) {
 		synctest.Wait()
 		time.Sleep(480 * time.Second) // scheduled refresh: 304
 		synctest.Wait()
-		p.set(func(p *provider) { p.status = 500 })
+		setJWKS(t, idp, jwtgatetest.Behavior{Status: 500, CacheControl: "max-age=600"})
 		time.Sleep(480 * time.Second) // scheduled refresh: fails, opens the breaker
 		synctest.Wait()
 		time.Sleep(30 * time.Second) // retries while open are rejected
 		synctest.Wait()
-		p.set(func(p *provider) { p.status = 0 })
+		setJWKS(t, idp, jwtgatetest.Behavior{CacheControl: "max-age=600"})
 		time.Sleep(31 * time.Second) // the probe closes the breaker
 		synctest.Wait()
 

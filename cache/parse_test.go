@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -10,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/MicahParks/jwkset"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // edit returns raw with fields set (nil value: deleted).
@@ -33,15 +36,43 @@ func edit(t *testing.T, raw json.RawMessage, fields map[string]any) json.RawMess
 	return b
 }
 
+// keySource is an issuer whose published keys the parse tests take apart.
+func keySource(t *testing.T) *jwtgatetest.Issuer {
+	t.Helper()
+	return memIdP(t, "RS256", "PS256", "ES256", "ES384", "EdDSA")
+}
+
+// jwkOf returns idp's published JWK for alg.
+func jwkOf(t *testing.T, idp *jwtgatetest.Issuer, alg string) json.RawMessage {
+	t.Helper()
+	kid := kidOf(t, idp, alg)
+	for _, k := range publishedJWKs(t, idp) {
+		if strings.Contains(string(k), `"`+kid+`"`) {
+			return k
+		}
+	}
+	t.Fatalf("no published %s key", alg)
+	return nil
+}
+
 func TestParseKeepsUsableKeysAndSkipsOthersWithReason(t *testing.T) {
-	good := jwkJSON(t, rsaKey(t, 0), "rsa", jwkset.AlgRS256)
+	idp := keySource(t)
+	good := jwkOf(t, idp, "RS256")
+	// Generated here: the kit makes no RSA key below 2048 bits.
 	small, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	es := jwkJSON(t, ecKey(t, elliptic.P256()), "es", jwkset.AlgES256)
-	ed := jwkJSON(t, edKey(t), "ed", jwkset.AlgEdDSA)
-	ps := jwkJSON(t, rsaKey(t, 1), "ps", jwkset.AlgPS256)
+	smallJWK, err := jwkset.NewJWKFromKey(&small.PublicKey, jwkset.JWKOptions{
+		Metadata: jwkset.JWKMetadataOptions{KID: "small", ALG: jwkset.AlgRS256, USE: jwkset.UseSig},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	smallRaw, _ := json.Marshal(smallJWK.Marshal())
+	es := jwkOf(t, idp, "ES256")
+	ed := jwkOf(t, idp, "EdDSA")
+	ps := jwkOf(t, idp, "PS256")
 
 	tests := []struct {
 		name   string
@@ -54,7 +85,7 @@ func TestParseKeepsUsableKeysAndSkipsOthersWithReason(t *testing.T) {
 		{"Ed25519 EdDSA", ed, ""},
 		{"no alg no use", edit(t, good, map[string]any{"alg": nil, "use": nil}), ""},
 		{"key_ops verify", edit(t, good, map[string]any{"key_ops": []string{"verify"}}), ""},
-		{"RSA 1024", jwkJSON(t, small, "small", jwkset.AlgRS256), "RSA key of 1024 bits"},
+		{"RSA 1024", smallRaw, "RSA key of 1024 bits"},
 		{"use enc", edit(t, good, map[string]any{"use": "enc"}), `use "enc" is not sig`},
 		{"key_ops without verify", edit(t, good, map[string]any{"key_ops": []string{"encrypt"}}), "key_ops lacks verify"},
 		// RFC 7517 §4.3: an empty key_ops permits nothing; values must not repeat.
@@ -80,7 +111,7 @@ func TestParseKeepsUsableKeysAndSkipsOthersWithReason(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// A usable companion key keeps the set valid so the skip is visible.
-			other := jwkJSON(t, rsaKey(t, 2), "other", jwkset.AlgRS256)
+			other := jwkOf(t, idp, "ES384")
 			ps, err := parseJWKS(jwks(tt.key, other), 10)
 			if err != nil {
 				t.Fatalf("parseJWKS: %v", err)
@@ -105,7 +136,7 @@ func TestParseKeepsUsableKeysAndSkipsOthersWithReason(t *testing.T) {
 }
 
 func TestParseRejectsDocumentsThatAreNotUsableSets(t *testing.T) {
-	good := jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)
+	good := jwkOf(t, keySource(t), "RS256")
 	tests := []struct {
 		name string
 		body string
@@ -135,8 +166,9 @@ func TestParseRejectsDocumentsThatAreNotUsableSets(t *testing.T) {
 }
 
 func TestParseDuplicateKIDKeepsFirst(t *testing.T) {
-	a := jwkJSON(t, rsaKey(t, 0), "same", jwkset.AlgRS256)
-	b := jwkJSON(t, rsaKey(t, 1), "same", jwkset.AlgRS256)
+	idp := keySource(t)
+	a := edit(t, jwkOf(t, idp, "RS256"), map[string]any{"kid": "same"})
+	b := edit(t, jwkOf(t, idp, "PS256"), map[string]any{"kid": "same", "alg": "RS256"})
 	ps, err := parseJWKS(jwks(a, b), 10)
 	if err != nil {
 		t.Fatal(err)
@@ -144,14 +176,18 @@ func TestParseDuplicateKIDKeepsFirst(t *testing.T) {
 	if len(ps.keys) != 1 || len(ps.skipped) != 1 || ps.skipped[0].Reason != "duplicate kid" {
 		t.Fatalf("keys %d skipped %+v", len(ps.keys), ps.skipped)
 	}
-	if !ps.byKID["same"].Key().(*rsa.PublicKey).Equal(&rsaKey(t, 0).PublicKey) {
+	first, err := idp.PublicKey(kidOf(t, idp, "RS256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ps.byKID["same"].Key().(*rsa.PublicKey).Equal(first) {
 		t.Fatal("the first key with the kid must win")
 	}
 }
 
 func TestParseDigestIgnoresFormattingButNotKeys(t *testing.T) {
-	a := jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)
-	b := jwkJSON(t, rsaKey(t, 1), "b", jwkset.AlgRS256)
+	idp := keySource(t)
+	a, b := jwkOf(t, idp, "RS256"), jwkOf(t, idp, "PS256")
 	p1, err := parseJWKS(jwks(a, b), 10)
 	if err != nil {
 		t.Fatal(err)
@@ -174,8 +210,13 @@ func TestParseDigestIgnoresFormattingButNotKeys(t *testing.T) {
 }
 
 func TestParseDropsPrivateMaterialNeverServesIt(t *testing.T) {
-	// Even a set that carries "d" must never yield a private key.
-	priv, err := jwkset.NewJWKFromKey(rsaKey(t, 0), jwkset.JWKOptions{
+	// Even a set that carries "d" must never yield a private key. The key
+	// is generated here: the kit never hands out private keys.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := jwkset.NewJWKFromKey(key, jwkset.JWKOptions{
 		Marshal:  jwkset.JWKMarshalOptions{Private: true},
 		Metadata: jwkset.JWKMetadataOptions{KID: "p"},
 	})

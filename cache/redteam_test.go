@@ -11,12 +11,13 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/MicahParks/jwkset"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // TestRedTeamUnknownKIDWhileProviderFails: the provider rotates to a new key
@@ -28,34 +29,35 @@ import (
 // provider answers again, an unknown kid is plainly unknown.
 func TestRedTeamUnknownKIDWhileProviderFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p)})
+		idp := memIdP(t)
+		a := kidOf(t, idp, "")
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client()})
 		synctest.Wait()
-		mustRead(t, c, "a")
+		mustRead(t, c, a)
 
-		p.set(func(p *provider) { p.status = http.StatusInternalServerError })
+		setJWKS(t, idp, jwtgatetest.Behavior{Status: http.StatusInternalServerError})
 		_, err := c.KeyRead(context.Background(), "new")
 		if !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, jwkset.ErrKeyNotFound) {
 			t.Fatalf("unknown kid, refresh failed: err = %v, want ErrKeysUnavailable and ErrKeyNotFound", err)
 		}
 		// Within UnknownKIDInterval no refresh may start; the answer is the same.
-		fetches := p.count()
+		n0 := fetches(idp)
 		_, err = c.KeyRead(context.Background(), "newer")
 		if !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, jwkset.ErrKeyNotFound) {
 			t.Fatalf("unknown kid behind the gate after a failed refresh: err = %v", err)
 		}
-		if p.count() != fetches {
+		if fetches(idp) != n0 {
 			t.Fatalf("the gate let a fetch through")
 		}
 		// The known key keeps serving, and the cache stays Ready.
-		mustRead(t, c, "a")
+		mustRead(t, c, a)
 		if !c.Ready() {
 			t.Fatal("not ready while the last good set is fresh")
 		}
 
 		// The provider is back; the next unknown kid after the interval
 		// refreshes, and the answer is a plain "unknown".
-		p.set(func(p *provider) { p.status = 0 })
+		setJWKS(t, idp, jwtgatetest.Behavior{})
 		time.Sleep(DefaultUnknownKIDInterval)
 		_, err = c.KeyRead(context.Background(), "unknown")
 		if !errors.Is(err, jwkset.ErrKeyNotFound) || errors.Is(err, ErrKeysUnavailable) {
@@ -73,7 +75,7 @@ func TestRedTeamUnknownKIDWhileProviderFails(t *testing.T) {
 // 64 MiB set compressed to ~64 KiB is refused without reading it all, and
 // the good set stays.
 func TestRedTeamGzipBombBounded(t *testing.T) {
-	good := jwks(jwkJSON(t, rsaKey(t, 0), "good", jwkset.AlgRS256))
+	idp := liveIdP(t)
 	var bomb bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
 	_, _ = zw.Write([]byte(`{"keys":[`))
@@ -83,29 +85,20 @@ func TestRedTeamGzipBombBounded(t *testing.T) {
 	}
 	_, _ = zw.Write([]byte(`]}`))
 	_ = zw.Close()
-	var serveBomb atomic.Bool
-	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if serveBomb.Load() {
-			w.Header().Set("Content-Encoding", "gzip")
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(bomb.Bytes())
-			return
-		}
-		_, _ = w.Write(good)
-	}))
-	cfg := Config{URL: srv.URL, UnknownKIDInterval: time.Nanosecond}
+	cfg := Config{URL: idp.JWKSURL(), UnknownKIDInterval: time.Nanosecond}
 	evs := observeRefreshes(&cfg)
 	c := newTestCache(t, cfg)
 	nextRefresh(t, evs)
-	mustRead(t, c, "good")
+	good := kidOf(t, idp, "")
+	mustRead(t, c, good)
 
-	serveBomb.Store(true)
+	setJWKS(t, idp, jwtgatetest.Behavior{Body: bomb.Bytes(), Header: http.Header{"Content-Encoding": {"gzip"}}})
 	_, _ = c.KeyRead(context.Background(), "trigger")
 	ev := nextRefresh(t, evs)
 	if ev.Outcome != OutcomeFailed || !errors.Is(ev.Err, ErrBodyTooLarge) {
 		t.Fatalf("gzip bomb: outcome %s err %v, want failed with ErrBodyTooLarge", ev.Outcome, ev.Err)
 	}
-	mustRead(t, c, "good")
+	mustRead(t, c, good)
 }
 
 // TestRedTeamRFC7520SharedKID: RFC 7520 §3's public set names an EC and an
@@ -122,9 +115,10 @@ func TestRedTeamRFC7520SharedKID(t *testing.T) {
 		t.Fatal(err)
 	}
 	const kid = "bilbo.baggins@hobbiton.example"
-	extra := jwkJSON(t, rsaKey(t, 0), kid, jwkset.AlgRS256)
-	p := newProvider(jwks(append(doc.Keys, extra)...))
-	c := newTestCache(t, Config{URL: serve(t, p).URL, WaitForFirstLoad: true})
+	idp := liveIdP(t, "RS256")
+	extra := edit(t, publishedJWKs(t, idp)[0], map[string]any{"kid": kid})
+	setJWKS(t, idp, jwtgatetest.Behavior{Body: jwks(append(doc.Keys, extra)...)})
+	c := newTestCache(t, Config{URL: idp.JWKSURL(), WaitForFirstLoad: true})
 	waitReady(t, c)
 	all, err := c.KeyReadAll(context.Background())
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // These tests run in a synctest bubble: time is virtual and advances only
@@ -19,9 +21,10 @@ import (
 
 func TestRefreshAheadHappensBeforeExpiryAndNoReadWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-		p.header = map[string]string{"Cache-Control": "max-age=100"}
-		cfg := Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p), MinRefreshInterval: time.Second}
+		idp := memIdP(t)
+		a := kidOf(t, idp, "")
+		setJWKS(t, idp, jwtgatetest.Behavior{CacheControl: "max-age=100"})
+		cfg := Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), MinRefreshInterval: time.Second}
 		evs := observeRefreshes(&cfg)
 		c := newTestCache(t, cfg)
 		start := time.Now()
@@ -37,21 +40,21 @@ func TestRefreshAheadHappensBeforeExpiryAndNoReadWaits(t *testing.T) {
 		// RefreshAhead 0.8 with jitter 0.1: the refresh starts in [70s, 80s].
 		time.Sleep(70*time.Second - time.Nanosecond)
 		synctest.Wait()
-		if n := p.count(); n != 1 {
+		if n := fetches(idp); n != 1 {
 			t.Fatalf("%d fetches before 70s, want 1", n)
 		}
 		// The refresh hangs: reads must keep being served from memory.
-		p.set(func(p *provider) { p.hang = true })
+		setJWKS(t, idp, jwtgatetest.Behavior{Hang: true})
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		if n := p.count(); n != 2 {
+		if n := fetches(idp); n != 2 {
 			t.Fatalf("%d fetches by 80s, want 2 (refresh ahead)", n)
 		}
 		if !time.Now().Before(expires) {
 			t.Fatal("the refresh did not start before expiry")
 		}
 		before := time.Now()
-		mustRead(t, c, "a")
+		mustRead(t, c, a)
 		if !time.Now().Equal(before) {
 			t.Fatal("a read waited while a refresh was in flight")
 		}
@@ -62,22 +65,24 @@ func TestRefreshAheadHappensBeforeExpiryAndNoReadWaits(t *testing.T) {
 		if ev.Outcome != OutcomeFailed || ev.Reason != ReasonScheduled || !errors.Is(ev.Err, context.DeadlineExceeded) {
 			t.Fatalf("hung refresh: %+v", ev)
 		}
-		mustRead(t, c, "a")
+		mustRead(t, c, a)
 	})
 }
 
 func TestScheduledRefreshRenewsAndPicksUpRotation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-		p.header = map[string]string{"Cache-Control": "max-age=600"}
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p), RefreshJitter: -1})
+		idp := memIdP(t)
+		a := kidOf(t, idp, "")
+		setJWKS(t, idp, jwtgatetest.Behavior{CacheControl: "max-age=600"})
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), RefreshJitter: -1})
 		synctest.Wait()
-		mustRead(t, c, "a")
-		p.set(func(p *provider) { p.body = jwks(jwkJSON(t, rsaKey(t, 1), "b", jwkset.AlgRS256)) })
+		mustRead(t, c, a)
+		b := rotate(t, idp)
+		remove(t, idp, a)
 		time.Sleep(480 * time.Second) // exactly 0.8 × 600s, no jitter
 		synctest.Wait()
-		mustRead(t, c, "b")
-		if _, err := c.KeyRead(context.Background(), "a"); !errors.Is(err, jwkset.ErrKeyNotFound) {
+		mustRead(t, c, b)
+		if _, err := c.KeyRead(context.Background(), a); !errors.Is(err, jwkset.ErrKeyNotFound) {
 			t.Fatalf("removed kid a: %v", err)
 		}
 		if st := c.Status(); st.Generation != 2 || !st.NextRefresh.Equal(time.Now().Add(480*time.Second)) {
@@ -88,9 +93,10 @@ func TestScheduledRefreshRenewsAndPicksUpRotation(t *testing.T) {
 
 func TestStartupWhileProviderDownThenUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-		p.status = http.StatusServiceUnavailable
-		c, err := New(t.Context(), Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p), Logger: discard()})
+		idp := memIdP(t)
+		a := kidOf(t, idp, "")
+		setJWKS(t, idp, jwtgatetest.Behavior{Status: http.StatusServiceUnavailable})
+		c, err := New(t.Context(), Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), Logger: discard()})
 		if err != nil {
 			t.Fatalf("a provider down at start must not fail New: %v", err)
 		}
@@ -99,20 +105,20 @@ func TestStartupWhileProviderDownThenUp(t *testing.T) {
 		if c.Ready() {
 			t.Fatal("ready while the provider is down")
 		}
-		if _, err := c.KeyRead(context.Background(), "a"); !errors.Is(err, ErrKeysUnavailable) {
+		if _, err := c.KeyRead(context.Background(), a); !errors.Is(err, ErrKeysUnavailable) {
 			t.Fatalf("err = %v, want ErrKeysUnavailable", err)
 		}
 		var wg sync.WaitGroup
 		var waitErr error
 		wg.Go(func() { waitErr = c.WaitReady(context.Background()) })
 
-		p.set(func(p *provider) { p.status = 0 })
+		setJWKS(t, idp, jwtgatetest.Behavior{})
 		time.Sleep(DefaultRetryMin) // the first retry comes within RetryMin
 		synctest.Wait()
 		if !c.Ready() {
 			t.Fatalf("not ready after the provider came up: %+v", c.Status())
 		}
-		mustRead(t, c, "a")
+		mustRead(t, c, a)
 		wg.Wait()
 		if waitErr != nil {
 			t.Fatal(waitErr)
@@ -122,7 +128,7 @@ func TestStartupWhileProviderDownThenUp(t *testing.T) {
 		if !errors.As(st.LastError, &fe) || fe.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("last error %v, want the 503", st.LastError)
 		}
-		if got := st.LastError.Error(); got != "cache: fetch https://idp.test/jwks: status 503: unexpected status" {
+		if got := st.LastError.Error(); got != "cache: fetch https://idp.test/.well-known/jwks.json: status 503: unexpected status" {
 			t.Fatalf("error text %q", got)
 		}
 		if !st.LastSuccess.After(st.LastErrorAt) || st.LastSuccess.After(time.Now()) || !st.LastAttempt.Equal(st.LastSuccess) ||
@@ -135,11 +141,11 @@ func TestStartupWhileProviderDownThenUp(t *testing.T) {
 
 func TestWaitForFirstLoadIsBoundedByCtx(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(nil)
-		p.status = 500
+		idp := memIdP(t)
+		setJWKS(t, idp, jwtgatetest.Behavior{Status: 500})
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
-		c, err := New(ctx, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p), Logger: discard(), WaitForFirstLoad: true})
+		c, err := New(ctx, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), Logger: discard(), WaitForFirstLoad: true})
 		if c != nil || !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("New = %v, %v; want nil and ErrKeysUnavailable+DeadlineExceeded", c, err)
 		}
@@ -148,12 +154,12 @@ func TestWaitForFirstLoadIsBoundedByCtx(t *testing.T) {
 
 func TestBreakerOpensStopsTrafficThenHalfOpensAndRecovers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-		p.status = 500
+		idp := memIdP(t)
+		setJWKS(t, idp, jwtgatetest.Behavior{Status: 500})
 		var mu sync.Mutex
 		var changes []BreakerEvent
 		cfg := Config{
-			URL: "https://idp.test/jwks", HTTPClient: memClient(p),
+			URL: idp.JWKSURL(), HTTPClient: idp.Client(),
 			RetryMin: time.Second, RetryMax: 2 * time.Second,
 			BreakerFailures: 5, BreakerTimeout: 30 * time.Second,
 			Observer: Observer{OnBreakerStateChange: func(ev BreakerEvent) {
@@ -166,7 +172,7 @@ func TestBreakerOpensStopsTrafficThenHalfOpensAndRecovers(t *testing.T) {
 		// Retries come at most 2s apart: 5 failures take under 10s.
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		if n := p.count(); n != 5 {
+		if n := fetches(idp); n != 5 {
 			t.Fatalf("%d requests, want 5 before the breaker opens", n)
 		}
 		mu.Lock()
@@ -182,7 +188,7 @@ func TestBreakerOpensStopsTrafficThenHalfOpensAndRecovers(t *testing.T) {
 		// While open, retries are refused without reaching the provider.
 		time.Sleep(openedAt.Add(30 * time.Second).Sub(time.Now()))
 		synctest.Wait()
-		if n := p.count(); n != 5 {
+		if n := fetches(idp); n != 5 {
 			t.Fatalf("%d requests while open, want still 5", n)
 		}
 		st := c.Status()
@@ -191,10 +197,10 @@ func TestBreakerOpensStopsTrafficThenHalfOpensAndRecovers(t *testing.T) {
 		}
 
 		// The provider recovers; after the timeout one probe goes through and closes the breaker.
-		p.set(func(p *provider) { p.status = 0 })
+		setJWKS(t, idp, jwtgatetest.Behavior{})
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
-		if n := p.count(); n != 6 {
+		if n := fetches(idp); n != 6 {
 			t.Fatalf("%d requests after the open period, want 6 (one probe)", n)
 		}
 		if !c.Ready() {
@@ -218,18 +224,18 @@ func TestBreakerOpensStopsTrafficThenHalfOpensAndRecovers(t *testing.T) {
 
 func TestHalfOpenProbeFailureReopens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(nil)
-		p.status = 500
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p),
+		idp := memIdP(t)
+		setJWKS(t, idp, jwtgatetest.Behavior{Status: 500})
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(),
 			RetryMin: time.Second, RetryMax: time.Second, BreakerFailures: 2, BreakerTimeout: 10 * time.Second})
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		if c.Status().Breaker != "open" || p.count() != 2 {
-			t.Fatalf("breaker %q after %d failures", c.Status().Breaker, p.count())
+		if c.Status().Breaker != "open" || fetches(idp) != 2 {
+			t.Fatalf("breaker %q after %d failures", c.Status().Breaker, fetches(idp))
 		}
 		time.Sleep(11 * time.Second)
 		synctest.Wait()
-		if n := p.count(); n != 3 {
+		if n := fetches(idp); n != 3 {
 			t.Fatalf("%d requests, want 3 (one failed probe)", n)
 		}
 		if st := c.Status().Breaker; st != "open" {
@@ -240,10 +246,10 @@ func TestHalfOpenProbeFailureReopens(t *testing.T) {
 
 func TestUnknownKIDWaiterLeavesOnItsOwnContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p)})
+		idp := memIdP(t)
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client()})
 		synctest.Wait()
-		p.set(func(p *provider) { p.hang = true })
+		setJWKS(t, idp, jwtgatetest.Behavior{Hang: true})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		start := time.Now()
@@ -263,9 +269,9 @@ func TestUnknownKIDWaiterLeavesOnItsOwnContext(t *testing.T) {
 
 func TestCloseStopsAHangingFetchAndTheLoop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(nil)
-		p.hang = true
-		cfg := Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p), Logger: discard()}
+		idp := memIdP(t)
+		setJWKS(t, idp, jwtgatetest.Behavior{Hang: true})
+		cfg := Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), Logger: discard()}
 		evs := observeRefreshes(&cfg)
 		c, err := New(context.Background(), cfg)
 		if err != nil {
@@ -295,15 +301,16 @@ func TestCloseStopsAHangingFetchAndTheLoop(t *testing.T) {
 
 func TestLastGoodSetServedUntilMaxStaleThenUnavailable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-		p.header = map[string]string{"Cache-Control": "max-age=600"}
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p), MaxStale: time.Hour})
+		idp := memIdP(t)
+		a := kidOf(t, idp, "")
+		setJWKS(t, idp, jwtgatetest.Behavior{CacheControl: "max-age=600"})
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), MaxStale: time.Hour})
 		synctest.Wait()
-		p.set(func(p *provider) { p.status = 500 })
+		setJWKS(t, idp, jwtgatetest.Behavior{Status: 500, CacheControl: "max-age=600"})
 
 		time.Sleep(600*time.Second + time.Hour - time.Nanosecond) // expired, within MaxStale
 		synctest.Wait()
-		mustRead(t, c, "a")
+		mustRead(t, c, a)
 		if !c.Ready() {
 			t.Fatal("not ready within MaxStale")
 		}
@@ -312,7 +319,7 @@ func TestLastGoodSetServedUntilMaxStaleThenUnavailable(t *testing.T) {
 		}
 		time.Sleep(time.Nanosecond)
 		synctest.Wait()
-		if _, err := c.KeyRead(context.Background(), "a"); !errors.Is(err, ErrKeysUnavailable) {
+		if _, err := c.KeyRead(context.Background(), a); !errors.Is(err, ErrKeysUnavailable) {
 			t.Fatalf("beyond MaxStale: err = %v, want ErrKeysUnavailable", err)
 		}
 		if _, err := c.KeyReadAll(context.Background()); !errors.Is(err, ErrKeysUnavailable) {
@@ -322,10 +329,10 @@ func TestLastGoodSetServedUntilMaxStaleThenUnavailable(t *testing.T) {
 			t.Fatal("ready beyond MaxStale")
 		}
 		// The provider comes back: the cache recovers on its next retry.
-		p.set(func(p *provider) { p.status = 0 })
+		setJWKS(t, idp, jwtgatetest.Behavior{CacheControl: "max-age=600"})
 		time.Sleep(DefaultRetryMax)
 		synctest.Wait()
-		mustRead(t, c, "a")
+		mustRead(t, c, a)
 		if !c.Ready() {
 			t.Fatal("not ready after the provider came back")
 		}
@@ -334,24 +341,25 @@ func TestLastGoodSetServedUntilMaxStaleThenUnavailable(t *testing.T) {
 
 func TestStalenessIsExactEvenWhileARefreshHangs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(jwkJSON(t, rsaKey(t, 0), "a", jwkset.AlgRS256)))
-		p.header = map[string]string{"Cache-Control": "max-age=600"}
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p),
+		idp := memIdP(t)
+		a := kidOf(t, idp, "")
+		setJWKS(t, idp, jwtgatetest.Behavior{CacheControl: "max-age=600"})
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(),
 			MaxStale: time.Hour, FetchTimeout: 3 * time.Hour, RefreshJitter: -1})
 		synctest.Wait()
-		p.set(func(p *provider) { p.hang = true }) // the refresh at 480s hangs past staleAt
+		setJWKS(t, idp, jwtgatetest.Behavior{Hang: true}) // the refresh at 480s hangs past staleAt
 		time.Sleep(600*time.Second + time.Hour - time.Nanosecond)
 		synctest.Wait()
-		if p.count() != 2 || !c.Ready() {
-			t.Fatalf("fetches %d ready %v just before staleAt", p.count(), c.Ready())
+		if fetches(idp) != 2 || !c.Ready() {
+			t.Fatalf("fetches %d ready %v just before staleAt", fetches(idp), c.Ready())
 		}
-		mustRead(t, c, "a")
+		mustRead(t, c, a)
 		time.Sleep(time.Nanosecond)
 		synctest.Wait()
 		if c.Ready() {
 			t.Fatal("ready at staleAt")
 		}
-		if _, err := c.KeyRead(context.Background(), "a"); !errors.Is(err, ErrKeysUnavailable) {
+		if _, err := c.KeyRead(context.Background(), a); !errors.Is(err, ErrKeysUnavailable) {
 			t.Fatalf("KeyRead at staleAt: %v", err)
 		}
 	})

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // Unknown-kid behaviour over a real Cache in a synctest bubble (virtual
@@ -54,35 +55,23 @@ func wantDeferred(t *testing.T, err error, max time.Duration, what string) time.
 	return ra
 }
 
-func edJWK(t testing.TB, kid string) json.RawMessage {
-	return jwkJSON(t, edKey(t), kid, jwkset.AlgEdDSA)
-}
-
-func (p *provider) conditional() (cond, notModified int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.condCount, p.notModified
-}
-
 // Goal: a rotated-in kid is found on its first read even though other
 // unknown kids were looked up seconds before (they used to take the single
 // 30s slot, and the new kid got 401 for up to 30s).
 func TestRotationSeenAtOnceAfterOtherUnknownKIDs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := edJWK(t, "a")
-		p := newProvider(jwks(a))
-		p.etag = `"v1"`
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p)})
+		idp := memIdP(t, "EdDSA") // its ETag changes with its set
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client()})
 		synctest.Wait()
 		for _, kid := range []string{"old-1", "old-2"} {
 			_, err := c.KeyRead(context.Background(), kid)
 			wantUnknown(t, err, kid)
 			time.Sleep(time.Second)
 		}
-		p.set(func(p *provider) { p.body, p.etag = jwks(a, edJWK(t, "b")), `"v2"` })
+		b := rotate(t, idp)
 		published := time.Now()
 		time.Sleep(500 * time.Millisecond)
-		if _, err := c.KeyRead(context.Background(), "b"); err != nil {
+		if _, err := c.KeyRead(context.Background(), b); err != nil {
 			t.Fatalf("first read of the rotated-in kid %v after publication: %v", time.Since(published), err)
 		}
 	})
@@ -93,32 +82,31 @@ func TestRotationSeenAtOnceAfterOtherUnknownKIDs(t *testing.T) {
 // keep coming is found on its first read.
 func TestRemovedKIDCostsNoFetchAndTheNextKeyIsSeenAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, b := edJWK(t, "a"), edJWK(t, "b")
-		p := newProvider(jwks(a, b))
-		p.header = map[string]string{"Cache-Control": "max-age=60"}
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p),
+		idp := memIdP(t, "EdDSA")
+		b := rotate(t, idp)
+		setJWKS(t, idp, jwtgatetest.Behavior{CacheControl: "max-age=60"})
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(),
 			MinRefreshInterval: time.Second, RefreshJitter: -1})
 		synctest.Wait()
-		mustRead(t, c, "b")
-		p.set(func(p *provider) { p.body = jwks(a) })
+		mustRead(t, c, b)
+		remove(t, idp, b)
 		time.Sleep(48 * time.Second) // the scheduled refresh (0.8 × 60s) drops b
 		synctest.Wait()
-		fetches := p.count()
-		if fetches != 2 {
-			t.Fatalf("%d fetches, want 2 (start-up, scheduled)", fetches)
+		n0 := fetches(idp)
+		if n0 != 2 {
+			t.Fatalf("%d fetches, want 2 (start-up, scheduled)", n0)
 		}
 		// For 40s (past UnknownKIDInterval, before the next scheduled
 		// refresh at 96s) clients keep sending b: 401, and no fetch.
 		for range 40 {
-			_, err := c.KeyRead(context.Background(), "b")
+			_, err := c.KeyRead(context.Background(), b)
 			wantUnknown(t, err, "withdrawn kid b")
 			time.Sleep(time.Second)
 		}
-		if n := p.count(); n != fetches {
-			t.Fatalf("a withdrawn kid caused %d fetches", n-fetches)
+		if n := fetches(idp); n != n0 {
+			t.Fatalf("a withdrawn kid caused %d fetches", n-n0)
 		}
-		p.set(func(p *provider) { p.body = jwks(a, edJWK(t, "c")) })
-		if _, err := c.KeyRead(context.Background(), "c"); err != nil {
+		if _, err := c.KeyRead(context.Background(), rotate(t, idp)); err != nil {
 			t.Fatalf("kid published while withdrawn-kid tokens keep coming: %v", err)
 		}
 	})
@@ -130,10 +118,10 @@ func TestRemovedKIDCostsNoFetchAndTheNextKeyIsSeenAtOnce(t *testing.T) {
 // of it is 503 with a retry hint, and probes are paced.
 func TestRotationSeenWithin2sAfterOutageEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := edJWK(t, "a")
-		p := newProvider(jwks(a))
+		idp := memIdP(t, "EdDSA")
+		a := kidOf(t, idp, "")
 		var breakerOpened atomic.Bool
-		cfg := Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p),
+		cfg := Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(),
 			Observer: Observer{OnBreakerStateChange: func(ev BreakerEvent) {
 				if ev.To == "open" {
 					breakerOpened.Store(true)
@@ -142,29 +130,30 @@ func TestRotationSeenWithin2sAfterOutageEnds(t *testing.T) {
 		c := newTestCache(t, cfg)
 		synctest.Wait()
 		// The provider rotates to b and goes down before the cache sees it.
-		p.set(func(p *provider) { p.body, p.status = jwks(a, edJWK(t, "b")), http.StatusInternalServerError })
+		b := rotate(t, idp)
+		setJWKS(t, idp, jwtgatetest.Behavior{Status: http.StatusInternalServerError})
 		const outage = 100 * time.Second
-		before, start := p.count(), time.Now()
+		before, start := fetches(idp), time.Now()
 		var errs []error // checked last: the timing below is the point
 		for time.Since(start) < outage {
-			_, err := c.KeyRead(context.Background(), "b")
+			_, err := c.KeyRead(context.Background(), b)
 			if !errors.Is(err, ErrKeysUnavailable) {
 				t.Fatalf("new kid during the outage: %v, want ErrKeysUnavailable", err)
 			}
 			errs = append(errs, err)
-			mustRead(t, c, "a")
+			mustRead(t, c, a)
 			time.Sleep(500 * time.Millisecond)
 		}
 		// Probes come at most once a second; background retries back off
 		// (1+2+4+...+64s: at most 8 of them in 100s).
-		if n := p.count() - before; n > int(outage/probeSpacing)+8 {
+		if n := fetches(idp) - before; n > int(outage/probeSpacing)+8 {
 			t.Fatalf("%d fetches during a %v outage", n, outage)
 		}
 
-		p.set(func(p *provider) { p.status = 0 })
+		setJWKS(t, idp, jwtgatetest.Behavior{})
 		back := time.Now()
 		for {
-			_, err := c.KeyRead(context.Background(), "b")
+			_, err := c.KeyRead(context.Background(), b)
 			if err == nil {
 				break
 			}
@@ -191,10 +180,10 @@ func TestRotationSeenWithin2sAfterOutageEnds(t *testing.T) {
 // look-up.
 func TestUnknownKIDIsNotFetchedAgainWithinTheInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(edJWK(t, "a")))
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p)})
+		idp := memIdP(t, "EdDSA")
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client()})
 		synctest.Wait()
-		before := p.count()
+		before := fetches(idp)
 		_, err := c.KeyRead(context.Background(), "x")
 		wantUnknown(t, err, "x")
 		first := time.Now()
@@ -203,12 +192,12 @@ func TestUnknownKIDIsNotFetchedAgainWithinTheInterval(t *testing.T) {
 			_, err := c.KeyRead(context.Background(), "x")
 			wantUnknown(t, err, "x again")
 		}
-		if n := p.count() - before; n != 1 {
+		if n := fetches(idp) - before; n != 1 {
 			t.Fatalf("%d fetches for one kid within UnknownKIDInterval, want 1", n)
 		}
 		_, err = c.KeyRead(context.Background(), "y")
 		wantUnknown(t, err, "y")
-		if n := p.count() - before; n != 2 {
+		if n := fetches(idp) - before; n != 2 {
 			t.Fatalf("%d fetches after a second kid, want 2: y gets its own look-up", n)
 		}
 	})
@@ -220,21 +209,21 @@ func TestUnknownKIDIsNotFetchedAgainWithinTheInterval(t *testing.T) {
 // key published mid-flood through within one refill period (10s).
 func TestUnknownKIDFloodCostsFewConditionalFetches(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := edJWK(t, "a")
-		p := newProvider(jwks(a))
-		p.etag = `"v1"`
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p)})
+		idp := memIdP(t, "EdDSA") // its ETag changes with its set
+		a := kidOf(t, idp, "")
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client()})
 		synctest.Wait()
-		before := p.count()
-		cond0, nm0 := p.conditional()
+		before := fetches(idp)
+		st0 := idp.Stats()
 
 		const n, span = 10_000, 60 * time.Second
 		step := span / n
 		var unknown, deferred int
 		var published, foundB time.Time
+		var b string
 		for i := range n {
 			if i == n*35/60 { // at 35s the provider rotates in b
-				p.set(func(p *provider) { p.body, p.etag = jwks(a, edJWK(t, "b")), `"v2"` })
+				b = rotate(t, idp)
 				published = time.Now()
 			}
 			_, err := c.KeyRead(context.Background(), fmt.Sprintf("junk-%d-%x", i, rand.Uint64()))
@@ -247,13 +236,13 @@ func TestUnknownKIDFloodCostsFewConditionalFetches(t *testing.T) {
 			}
 			if i%100 == 0 {
 				at := time.Now()
-				mustRead(t, c, "a")
+				mustRead(t, c, a)
 				if !time.Now().Equal(at) {
 					t.Fatal("a known kid waited during the flood")
 				}
 			}
 			if !published.IsZero() && foundB.IsZero() && i%50 == 0 {
-				if _, err := c.KeyRead(context.Background(), "b"); err == nil {
+				if _, err := c.KeyRead(context.Background(), b); err == nil {
 					foundB = time.Now()
 				} else {
 					wantDeferred(t, err, DefaultUnknownKIDInterval, "b during the flood")
@@ -261,14 +250,15 @@ func TestUnknownKIDFloodCostsFewConditionalFetches(t *testing.T) {
 			}
 			time.Sleep(step)
 		}
-		fetches := p.count() - before
-		cond, nm := p.conditional()
-		t.Logf("%d fetches, %d answered 401, %d answered 503", fetches, unknown, deferred)
-		if max := DefaultUnknownKIDBurst + 6; fetches > max {
-			t.Fatalf("%d fetches for the flood, want at most %d", fetches, max)
+		got := fetches(idp) - before
+		st := idp.Stats()
+		cond, nm, cond0, nm0 := st.JWKSConditional, st.JWKSNotModified, st0.JWKSConditional, st0.JWKSNotModified
+		t.Logf("%d fetches, %d answered 401, %d answered 503", got, unknown, deferred)
+		if max := DefaultUnknownKIDBurst + 6; got > max {
+			t.Fatalf("%d fetches for the flood, want at most %d", got, max)
 		}
-		if cond-cond0 != fetches || nm-nm0 != fetches-1 {
-			t.Fatalf("%d fetches, %d conditional, %d answered 304; want all conditional, all 304 but b's", fetches, cond-cond0, nm-nm0)
+		if cond-cond0 != got || nm-nm0 != got-1 {
+			t.Fatalf("%d fetches, %d conditional, %d answered 304; want all conditional, all 304 but b's", got, cond-cond0, nm-nm0)
 		}
 		if deferred == 0 {
 			t.Fatal("no flood read was told to retry: reads beyond the budget must be 503, not 401")
@@ -276,7 +266,7 @@ func TestUnknownKIDFloodCostsFewConditionalFetches(t *testing.T) {
 		if foundB.IsZero() || foundB.Sub(published) > DefaultUnknownKIDInterval {
 			t.Fatalf("b published at %v found at %v: want within one refill period", published, foundB)
 		}
-		if allocs := testing.AllocsPerRun(100, func() { mustRead(t, c, "a") }); allocs != 0 {
+		if allocs := testing.AllocsPerRun(100, func() { mustRead(t, c, a) }); allocs != 0 {
 			t.Fatalf("known kid after the flood: %v allocations", allocs)
 		}
 	})
@@ -287,8 +277,9 @@ func TestUnknownKIDFloodCostsFewConditionalFetches(t *testing.T) {
 // FetchTimeout; the fetch goes on in the background, and Close stops it.
 func TestUnknownKIDWaitIsBoundedAndTheFetchGoesOn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(edJWK(t, "a")))
-		cfg := Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p), FetchTimeout: 10 * time.Second, Logger: discard()}
+		idp := memIdP(t, "EdDSA")
+		a := kidOf(t, idp, "")
+		cfg := Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), FetchTimeout: 10 * time.Second, Logger: discard()}
 		evs := observeRefreshes(&cfg)
 		c, err := New(context.Background(), cfg)
 		if err != nil {
@@ -297,7 +288,7 @@ func TestUnknownKIDWaitIsBoundedAndTheFetchGoesOn(t *testing.T) {
 		defer c.Close()
 		synctest.Wait()
 		<-evs
-		p.set(func(p *provider) { p.hang = true })
+		setJWKS(t, idp, jwtgatetest.Behavior{Hang: true})
 		start := time.Now()
 		_, err = c.KeyRead(context.Background(), "new")
 		if waited := time.Since(start); waited != DefaultUnknownKIDWait {
@@ -307,7 +298,7 @@ func TestUnknownKIDWaitIsBoundedAndTheFetchGoesOn(t *testing.T) {
 		if st := c.Status(); st.FetchErrors != 0 || st.Fetches != 2 {
 			t.Fatalf("the fetch must still run: %+v", st)
 		}
-		mustRead(t, c, "a")
+		mustRead(t, c, a)
 		// It fails at its own time-out, under the cache's context.
 		time.Sleep(10*time.Second - DefaultUnknownKIDWait)
 		synctest.Wait()
@@ -333,10 +324,10 @@ func TestUnknownKIDWaitIsBoundedAndTheFetchGoesOn(t *testing.T) {
 // kid is looked for.
 func TestSpentBudgetIs503WithRetryAfterAndSettledKIDIs401(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newProvider(jwks(edJWK(t, "a")))
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p)})
+		idp := memIdP(t, "EdDSA")
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client()})
 		synctest.Wait()
-		before := p.count()
+		before := fetches(idp)
 		for i := range DefaultUnknownKIDBurst {
 			_, err := c.KeyRead(context.Background(), fmt.Sprint("junk-", i))
 			wantUnknown(t, err, "within the burst")
@@ -347,13 +338,13 @@ func TestSpentBudgetIs503WithRetryAfterAndSettledKIDIs401(t *testing.T) {
 		}
 		_, err = c.KeyRead(context.Background(), "junk-0")
 		wantUnknown(t, err, "settled kid, budget spent")
-		if n := p.count() - before; n != DefaultUnknownKIDBurst {
+		if n := fetches(idp) - before; n != DefaultUnknownKIDBurst {
 			t.Fatalf("%d fetches, want %d", n, DefaultUnknownKIDBurst)
 		}
 		time.Sleep(DefaultUnknownKIDInterval)
 		_, err = c.KeyRead(context.Background(), "k4")
 		wantUnknown(t, err, "k4 after the hint")
-		if n := p.count() - before; n != DefaultUnknownKIDBurst+1 {
+		if n := fetches(idp) - before; n != DefaultUnknownKIDBurst+1 {
 			t.Fatalf("%d fetches, want %d", n, DefaultUnknownKIDBurst+1)
 		}
 	})
@@ -364,27 +355,26 @@ func TestSpentBudgetIs503WithRetryAfterAndSettledKIDIs401(t *testing.T) {
 // looks again, within UnknownKIDWait.
 func TestReadJoiningAnEarlierFetchLooksAgain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := edJWK(t, "a")
-		p := newProvider(jwks(a))
-		c := newTestCache(t, Config{URL: "https://idp.test/jwks", HTTPClient: memClient(p)})
+		idp := memIdP(t, "EdDSA")
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client()})
 		synctest.Wait()
-		p.set(func(p *provider) { p.delay = time.Second })
+		setJWKS(t, idp, jwtgatetest.Behavior{Delay: time.Second})
 		done := make(chan error, 1)
 		go func() {
 			_, err := c.KeyRead(context.Background(), "junk")
 			done <- err
 		}()
 		time.Sleep(500 * time.Millisecond) // the junk fetch is under way, with the old body
-		p.set(func(p *provider) { p.body = jwks(a, edJWK(t, "b")) })
+		b := rotate(t, idp)
 		published := time.Now()
-		if _, err := c.KeyRead(context.Background(), "b"); err != nil {
+		if _, err := c.KeyRead(context.Background(), b); err != nil {
 			t.Fatalf("kid published while an earlier fetch ran: %v", err)
 		}
 		if d := time.Since(published); d > 2*time.Second {
 			t.Fatalf("found %v after publication", d)
 		}
 		wantUnknown(t, <-done, "junk")
-		if n := p.count(); n != 3 {
+		if n := fetches(idp); n != 3 {
 			t.Fatalf("%d fetches, want 3 (start-up, junk, b)", n)
 		}
 	})

@@ -3,10 +3,8 @@ package extauthz_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/jwtgate/jwtgate/extauthz"
-	"github.com/jwtgate/jwtgate/internal/tokentest"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -15,15 +13,9 @@ import (
 // beside Verifier.Verify of the same token: the difference is what the
 // ext_authz glue costs, before gRPC's own.
 func BenchmarkCheck(b *testing.B) {
-	keys, err := tokentest.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, err := keys.Sign(tokentest.Claims(time.Now(), nil))
-	if err != nil {
-		b.Fatal(err)
-	}
-	v := newVerifier(b, keys, middleware.Config{})
+	idp := newIssuer(b)
+	tok := idp.Mint(b, claims(nil))
+	v := newVerifier(b, idp, middleware.Config{})
 	s, err := extauthz.New(extauthz.Config{
 		Verifier:     v,
 		Routes:       map[string]middleware.Route{"/admin": {Scopes: []string{"admin"}}, "/items": {Scopes: []string{"read"}}},

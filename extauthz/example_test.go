@@ -5,21 +5,23 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/jwtgate/jwtgate/extauthz"
-	"github.com/jwtgate/jwtgate/internal/tokentest"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
 func ExampleNew() {
-	keys, _ := tokentest.New() // a generated key in a jwkset memory storage; use a *cache.Cache in production
+	// A test issuer without a server; use a *cache.Cache of your provider in production.
+	idp, _ := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, URL: "https://idp.example"})
+	defer idp.Close()
+	keys, _ := idp.Storage()
 	v, _ := middleware.New(middleware.Config{
-		Keys: keys.Storage, Issuers: []string{tokentest.Issuer}, Audiences: []string{tokentest.Audience},
+		Keys: keys, Issuers: []string{idp.Issuer()}, Audiences: []string{"api"},
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	authz, err := extauthz.New(extauthz.Config{
@@ -40,7 +42,7 @@ func ExampleNew() {
 	defer conn.Close()
 	client := authv3.NewAuthorizationClient(conn) // what Envoy's ext_authz filter does
 
-	tok, _ := keys.Sign(tokentest.Claims(time.Now(), nil)) // sub "user-1", scope "read"
+	tok, _ := idp.Sign(jwtgatetest.Claims{Subject: "user-1", Audience: "api", Scopes: []string{"read"}}, jwtgatetest.MintOptions{})
 	for _, path := range []string{"/items", "/public/../admin"} {
 		resp, _ := client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{

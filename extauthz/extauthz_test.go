@@ -18,25 +18,71 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/extauthz"
-	"github.com/jwtgate/jwtgate/internal/tokentest"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func newVerifier(t testing.TB, keys any, cfg middleware.Config) *middleware.Verifier {
+// newIssuer returns an ES256 kit issuer without a server: the Verifier
+// reads its keys from idp.Keys, or through a cache over idp.Client.
+func newIssuer(t testing.TB) *jwtgatetest.Issuer {
 	t.Helper()
-	switch k := keys.(type) {
-	case *tokentest.Keys:
-		cfg.Keys = k.Storage
-	case tokentest.Unavailable:
-		cfg.Keys = k
+	return jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, URL: "https://idp.test"})
+}
+
+// claims is the token the tests expect by default (sub user-1, scope
+// read), with extra set last (a nil value deletes the claim).
+func claims(extra map[string]any) jwtgatetest.Claims {
+	return jwtgatetest.Claims{Subject: "user-1", Scopes: []string{"read"}, Extra: extra}
+}
+
+// unavailableKeys is a real cache in front of idp while idp's JWK Set
+// answers 500: before any good load its keys are unavailable (503).
+func unavailableKeys(t testing.TB, idp *jwtgatetest.Issuer) *cache.Cache {
+	t.Helper()
+	if err := idp.SetJWKS(jwtgatetest.Behavior{Status: 500}); err != nil {
+		t.Fatal(err)
 	}
-	cfg.Issuers = []string{tokentest.Issuer}
-	cfg.Audiences = []string{tokentest.Audience}
+	c, err := cache.New(context.Background(), cache.Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// fixedLimiter answers every Allow with its Decision, for a deterministic
+// 429 or RateLimit-* headers.
+type fixedLimiter ratelimit.Decision
+
+func (l fixedLimiter) Allow(context.Context, string, int) (ratelimit.Decision, error) {
+	return ratelimit.Decision(l), nil
+}
+
+// deny refuses with a 2 s wait; allow10 allows, with 9 of 10 left.
+func deny() fixedLimiter {
+	return fixedLimiter{Allowed: false, Limit: 10, Remaining: 0, ResetAfter: 2 * time.Second, RetryAfter: 2 * time.Second}
+}
+
+func allow10() fixedLimiter {
+	return fixedLimiter{Allowed: true, Limit: 10, Remaining: 9, ResetAfter: time.Second}
+}
+
+// newVerifier returns a Verifier of idp's tokens, reading idp.Keys unless
+// cfg.Keys is set.
+func newVerifier(t testing.TB, idp *jwtgatetest.Issuer, cfg middleware.Config) *middleware.Verifier {
+	t.Helper()
+	if cfg.Keys == nil {
+		cfg.Keys = idp.Keys(t)
+	}
+	cfg.Issuers = []string{idp.Issuer()}
+	cfg.Audiences = []string{jwtgatetest.DefaultAudience}
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	v, err := middleware.New(cfg)
 	if err != nil {
@@ -99,7 +145,7 @@ func check(t testing.TB, c authv3.AuthorizationClient, req *authv3.CheckRequest)
 }
 
 type fixture struct {
-	keys   *tokentest.Keys
+	idp    *jwtgatetest.Issuer
 	v      *middleware.Verifier
 	routes map[string]middleware.Route
 	client authv3.AuthorizationClient
@@ -107,14 +153,11 @@ type fixture struct {
 
 func newFixture(t testing.TB, cfg extauthz.Config) *fixture {
 	t.Helper()
-	keys, err := tokentest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{keys: keys, v: newVerifier(t, keys, middleware.Config{}), routes: map[string]middleware.Route{
+	idp := newIssuer(t)
+	f := &fixture{idp: idp, v: newVerifier(t, idp, middleware.Config{}), routes: map[string]middleware.Route{
 		"/admin":   {Scopes: []string{"admin"}},
-		"/limited": {RateLimit: &middleware.RateLimit{Limiter: tokentest.Deny()}},
-		"/":        {RateLimit: &middleware.RateLimit{Limiter: tokentest.Allow10()}},
+		"/limited": {RateLimit: &middleware.RateLimit{Limiter: deny()}},
+		"/":        {RateLimit: &middleware.RateLimit{Limiter: allow10()}},
 	}}
 	cfg.Verifier = f.v
 	cfg.Routes = f.routes
@@ -131,11 +174,7 @@ func newFixture(t testing.TB, cfg extauthz.Config) *fixture {
 
 func (f *fixture) token(t testing.TB, extra map[string]any) string {
 	t.Helper()
-	tok, err := f.keys.Sign(tokentest.Claims(time.Now(), extra))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return f.idp.Mint(t, claims(extra))
 }
 
 func headerMap(opts []*corev3.HeaderValueOption) map[string]string {
@@ -197,12 +236,8 @@ func TestForgedClaimHeaders(t *testing.T) {
 }
 
 func TestOptionalAnonymous(t *testing.T) {
-	keys, err := tokentest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 	s, err := extauthz.New(extauthz.Config{
-		Verifier:     newVerifier(t, keys, middleware.Config{Optional: true}),
+		Verifier:     newVerifier(t, newIssuer(t), middleware.Config{Optional: true}),
 		ClaimHeaders: map[string]string{"sub": "x-user"},
 	})
 	if err != nil {
@@ -223,10 +258,14 @@ func TestDenied(t *testing.T) {
 	f := newFixture(t, extauthz.Config{})
 	valid := f.token(t, nil)
 	expired := f.token(t, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()})
-	forged, err := tokentest.SignOther(tokentest.Claims(time.Now(), nil))
+	// Another issuer's key signs a token naming this issuer and its kid.
+	kid, err := f.idp.KID("")
 	if err != nil {
 		t.Fatal(err)
 	}
+	other := claims(nil)
+	other.Issuer = f.idp.Issuer()
+	forged := newIssuer(t).MintWith(t, other, jwtgatetest.MintOptions{KID: kid})
 	for _, tc := range []struct {
 		name, path, auth string
 		status           int
@@ -315,15 +354,9 @@ func TestDuplicateAuthorizationRaw(t *testing.T) {
 }
 
 func TestKeysUnavailable(t *testing.T) {
-	keys, err := tokentest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := keys.Sign(tokentest.Claims(time.Now(), nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := extauthz.New(extauthz.Config{Verifier: newVerifier(t, tokentest.NewUnavailable(), middleware.Config{})})
+	idp := newIssuer(t)
+	tok := idp.Mint(t, claims(nil))
+	s, err := extauthz.New(extauthz.Config{Verifier: newVerifier(t, idp, middleware.Config{Keys: unavailableKeys(t, idp)})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,11 +423,7 @@ func TestPathCleaning(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	keys, err := tokentest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := newVerifier(t, keys, middleware.Config{})
+	v := newVerifier(t, newIssuer(t), middleware.Config{})
 	for name, cfg := range map[string]extauthz.Config{
 		"no verifier":          {},
 		"relative prefix":      {Verifier: v, Routes: map[string]middleware.Route{"admin": {}}},

@@ -3,13 +3,11 @@ package grpcauth_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/jwtgate/jwtgate/grpcauth"
-	"github.com/jwtgate/jwtgate/internal/tokentest"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -18,15 +16,9 @@ import (
 // Verifier.Verify of the same token: the difference is what the gRPC glue
 // costs. Both hit the verified-token cache after the first iteration.
 func BenchmarkUnary(b *testing.B) {
-	keys, err := tokentest.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, err := keys.Sign(tokentest.Claims(time.Now(), nil))
-	if err != nil {
-		b.Fatal(err)
-	}
-	v := newVerifier(b, keys, middleware.Config{})
+	idp := newIssuer(b)
+	tok := idp.Mint(b, claims(nil))
+	v := newVerifier(b, idp, middleware.Config{})
 	ic, err := grpcauth.New(grpcauth.Config{Verifier: v, Methods: map[string]middleware.Route{"/test.Who/Am": {Scopes: []string{"read"}}}})
 	if err != nil {
 		b.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -15,14 +14,17 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/jwtgate/jwtgate/grpcauth"
-	"github.com/jwtgate/jwtgate/internal/tokentest"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
 func ExampleNew() {
-	keys, _ := tokentest.New() // a generated key in a jwkset memory storage; use a *cache.Cache in production
+	// A test issuer without a server; use a *cache.Cache of your provider in production.
+	idp, _ := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, URL: "https://idp.example"})
+	defer idp.Close()
+	keys, _ := idp.Storage()
 	v, _ := middleware.New(middleware.Config{
-		Keys: keys.Storage, Issuers: []string{tokentest.Issuer}, Audiences: []string{tokentest.Audience},
+		Keys: keys, Issuers: []string{idp.Issuer()}, Audiences: []string{"api"},
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	ic, err := grpcauth.New(grpcauth.Config{
@@ -47,7 +49,7 @@ func ExampleNew() {
 	_, err = client.Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Trailer(&trailer))
 	fmt.Println(status.Code(err), trailer.Get("www-authenticate"))
 
-	tok, _ := keys.Sign(tokentest.Claims(time.Now(), nil))
+	tok, _ := idp.Sign(jwtgatetest.Claims{Subject: "user-1", Audience: "api"}, jwtgatetest.MintOptions{})
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
 	resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
 	fmt.Println(resp.GetStatus(), err)

@@ -20,9 +20,11 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/grpcauth"
-	"github.com/jwtgate/jwtgate/internal/tokentest"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
 func TestMain(m *testing.M) {
@@ -86,20 +88,64 @@ var whoDesc = grpc.ServiceDesc{
 }
 
 type fixture struct {
-	keys *tokentest.Keys
+	idp  *jwtgatetest.Issuer
 	conn *grpc.ClientConn
 }
 
-func newVerifier(t testing.TB, keys any, cfg middleware.Config) *middleware.Verifier {
+// newIssuer returns an ES256 kit issuer without a server: the Verifier
+// reads its keys from idp.Keys, or through a cache over idp.Client.
+func newIssuer(t testing.TB) *jwtgatetest.Issuer {
 	t.Helper()
-	switch k := keys.(type) {
-	case *tokentest.Keys:
-		cfg.Keys = k.Storage
-	case tokentest.Unavailable:
-		cfg.Keys = k
+	return jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, URL: "https://idp.test"})
+}
+
+// claims is the token the tests expect by default (sub user-1, scope
+// read), with extra set last (a nil value deletes the claim).
+func claims(extra map[string]any) jwtgatetest.Claims {
+	return jwtgatetest.Claims{Subject: "user-1", Scopes: []string{"read"}, Extra: extra}
+}
+
+// unavailableKeys is a real cache in front of idp while idp's JWK Set
+// answers 500: before any good load its keys are unavailable (503).
+func unavailableKeys(t testing.TB, idp *jwtgatetest.Issuer) *cache.Cache {
+	t.Helper()
+	if err := idp.SetJWKS(jwtgatetest.Behavior{Status: 500}); err != nil {
+		t.Fatal(err)
 	}
-	cfg.Issuers = []string{tokentest.Issuer}
-	cfg.Audiences = []string{tokentest.Audience}
+	c, err := cache.New(context.Background(), cache.Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// fixedLimiter answers every Allow with its Decision, for a deterministic
+// 429 or RateLimit-* headers.
+type fixedLimiter ratelimit.Decision
+
+func (l fixedLimiter) Allow(context.Context, string, int) (ratelimit.Decision, error) {
+	return ratelimit.Decision(l), nil
+}
+
+// deny refuses with a 2 s wait; allow10 allows, with 9 of 10 left.
+func deny() fixedLimiter {
+	return fixedLimiter{Allowed: false, Limit: 10, Remaining: 0, ResetAfter: 2 * time.Second, RetryAfter: 2 * time.Second}
+}
+
+func allow10() fixedLimiter {
+	return fixedLimiter{Allowed: true, Limit: 10, Remaining: 9, ResetAfter: time.Second}
+}
+
+// newVerifier returns a Verifier of idp's tokens, reading idp.Keys unless
+// cfg.Keys is set.
+func newVerifier(t testing.TB, idp *jwtgatetest.Issuer, cfg middleware.Config) *middleware.Verifier {
+	t.Helper()
+	if cfg.Keys == nil {
+		cfg.Keys = idp.Keys(t)
+	}
+	cfg.Issuers = []string{idp.Issuer()}
+	cfg.Audiences = []string{jwtgatetest.DefaultAudience}
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	v, err := middleware.New(cfg)
 	if err != nil {
@@ -139,33 +185,26 @@ func serve(t testing.TB, ic *grpcauth.Interceptors) *grpc.ClientConn {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	keys, err := tokentest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := newVerifier(t, keys, middleware.Config{})
+	idp := newIssuer(t)
+	v := newVerifier(t, idp, middleware.Config{})
 	ic, err := grpcauth.New(grpcauth.Config{
 		Verifier: v,
 		Methods: map[string]middleware.Route{
 			"/test.Who/Admin":   {Scopes: []string{"admin"}},
-			"/test.Who/Limited": {RateLimit: &middleware.RateLimit{Limiter: tokentest.Deny()}},
+			"/test.Who/Limited": {RateLimit: &middleware.RateLimit{Limiter: deny()}},
 		},
-		Default: middleware.Route{RateLimit: &middleware.RateLimit{Limiter: tokentest.Allow10()}},
+		Default: middleware.Route{RateLimit: &middleware.RateLimit{Limiter: allow10()}},
 		Skip:    func(m string) bool { return strings.HasPrefix(m, "/grpc.health.v1.Health/") },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{keys: keys, conn: serve(t, ic)}
+	return &fixture{idp: idp, conn: serve(t, ic)}
 }
 
 func (f *fixture) token(t testing.TB, extra map[string]any) string {
 	t.Helper()
-	tok, err := f.keys.Sign(tokentest.Claims(time.Now(), extra))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return f.idp.Mint(t, claims(extra))
 }
 
 func withAuth(ctx context.Context, values ...string) context.Context {
@@ -212,10 +251,14 @@ func TestUnary(t *testing.T) {
 	admin := f.token(t, map[string]any{"scope": "read admin", "sub": "root"})
 	expired := f.token(t, map[string]any{"exp": time.Now().Add(-time.Hour).Unix()})
 	otherAud := f.token(t, map[string]any{"aud": "someone-else"})
-	forged, err := tokentest.SignOther(tokentest.Claims(time.Now(), nil))
+	// Another issuer's key signs a token naming this issuer and its kid.
+	kid, err := f.idp.KID("")
 	if err != nil {
 		t.Fatal(err)
 	}
+	other := claims(nil)
+	other.Issuer = f.idp.Issuer()
+	forged := newIssuer(t).MintWith(t, other, jwtgatetest.MintOptions{KID: kid})
 	for _, tc := range []struct {
 		name, method string
 		auth         []string
@@ -301,15 +344,9 @@ func TestRateLimitHeaders(t *testing.T) {
 }
 
 func TestKeysUnavailable(t *testing.T) {
-	keys, err := tokentest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := keys.Sign(tokentest.Claims(time.Now(), nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ic, err := grpcauth.New(grpcauth.Config{Verifier: newVerifier(t, tokentest.NewUnavailable(), middleware.Config{})})
+	idp := newIssuer(t)
+	tok := idp.Mint(t, claims(nil))
+	ic, err := grpcauth.New(grpcauth.Config{Verifier: newVerifier(t, idp, middleware.Config{Keys: unavailableKeys(t, idp)})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,12 +409,9 @@ func TestStream(t *testing.T) {
 // TestHealthWatch checks the stream interceptor on a real service's
 // streaming method (grpc.health.v1.Health/Watch), not skipped this time.
 func TestHealthWatch(t *testing.T) {
-	keys, err := tokentest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	idp := newIssuer(t)
 	ic, err := grpcauth.New(grpcauth.Config{
-		Verifier: newVerifier(t, keys, middleware.Config{}),
+		Verifier: newVerifier(t, idp, middleware.Config{}),
 		Methods:  map[string]middleware.Route{"/grpc.health.v1.Health/": {Scopes: []string{"ops"}}},
 	})
 	if err != nil {
@@ -393,13 +427,7 @@ func TestHealthWatch(t *testing.T) {
 		}
 		return w.Recv()
 	}
-	sign := func(scope string) string {
-		tok, err := keys.Sign(tokentest.Claims(time.Now(), map[string]any{"scope": scope}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	sign := func(scope string) string { return idp.Mint(t, claims(map[string]any{"scope": scope})) }
 	if _, err := watch(sign("read")); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("without the service's scope: %v, want PermissionDenied", err)
 	}
@@ -410,12 +438,8 @@ func TestHealthWatch(t *testing.T) {
 }
 
 func TestOptionalAnonymous(t *testing.T) {
-	keys, err := tokentest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ic, err := grpcauth.New(grpcauth.Config{
-		Verifier: newVerifier(t, keys, middleware.Config{Optional: true}),
+		Verifier: newVerifier(t, newIssuer(t), middleware.Config{Optional: true}),
 		Methods:  map[string]middleware.Route{"/test.Who/Admin": {Scopes: []string{"admin"}}},
 	})
 	if err != nil {
@@ -432,11 +456,7 @@ func TestOptionalAnonymous(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	keys, err := tokentest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := newVerifier(t, keys, middleware.Config{})
+	v := newVerifier(t, newIssuer(t), middleware.Config{})
 	for name, cfg := range map[string]grpcauth.Config{
 		"no verifier":      {},
 		"no leading slash": {Verifier: v, Methods: map[string]middleware.Route{"test.Who/Am": {}}},

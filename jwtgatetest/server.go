@@ -19,9 +19,10 @@ import (
 //
 // The fields combine in this order: Hang, then Delay, then Status, then the
 // body (Body, else the document cut or padded to BodySize), with Header,
-// CacheControl and Expires set on every answer. ETag and Last-Modified (and
-// so 304) come only with the real document: not with a Status, Body or
-// BodySize fault.
+// CacheControl and Expires set on every answer. The generated ETag and
+// Last-Modified (and so 304) come only with the real document: not with a
+// Status, Body or BodySize fault; ETag and LastModified give any 2xx
+// answer validators of the test's choosing.
 type Behavior struct {
 	// Hang holds every request until its context ends (the client gives up
 	// or times out) or the issuer is closed; it never answers.
@@ -53,8 +54,21 @@ type Behavior struct {
 	// Expires, when not zero, is sent as Expires (RFC 9111 §5.3).
 	Expires time.Time
 	// NoValidators leaves out ETag and Last-Modified and ignores
-	// conditional headers: every answer is a full 200.
+	// conditional headers: every answer is a full 200. It cannot be combined
+	// with ETag or LastModified.
 	NoValidators bool
+	// ETag, for the JWK Set only, replaces the generated entity tag (RFC
+	// 9110 §8.8.3; write it quoted: `"v2"`) on every 2xx answer, including
+	// a Body or BodySize fault, and a request whose If-None-Match matches it
+	// is answered with 304. That is how a test revalidates a Body of its
+	// own, and, left unchanged across a Rotate, serves a stale 304. "": the
+	// generated one (none with a Body or BodySize fault).
+	ETag string
+	// LastModified, for the JWK Set only, replaces Last-Modified the same
+	// way: If-Modified-Since at or after it (with no If-None-Match) gets
+	// 304. Zero: the generated one, or none with a Body or BodySize fault
+	// (then If-Modified-Since alone never gets 304 when ETag is set).
+	LastModified time.Time
 	// Issuer, for the discovery document only, replaces its issuer (a
 	// provider answering for another issuer, which a client must refuse:
 	// OpenID Connect Discovery §4.3). "": the real one.
@@ -112,6 +126,8 @@ func (b Behavior) check() error {
 		return fmt.Errorf("jwtgatetest: Behavior.Status %d is not a final HTTP status", b.Status)
 	case b.Status == http.StatusNotModified:
 		return fmt.Errorf("jwtgatetest: Behavior.Status 304 is sent for conditional requests on its own; it cannot be forced")
+	case b.NoValidators && (b.ETag != "" || !b.LastModified.IsZero()):
+		return fmt.Errorf("jwtgatetest: Behavior.NoValidators cannot be combined with ETag or LastModified")
 	}
 	return nil
 }
@@ -184,7 +200,7 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	}
 	// The discovery document carries no validators: clients don't revalidate
 	// it, and it changes only when a Behavior does.
-	b.NoValidators = true
+	b.ETag, b.LastModified, b.NoValidators = "", time.Time{}, true
 	i.answer(w, r, b, body, "", time.Time{})
 }
 
@@ -254,11 +270,25 @@ func (i *Issuer) answer(w http.ResponseWriter, r *http.Request, b Behavior, doc 
 		fmt.Fprintf(w, "jwtgatetest: fault: status %d\n", b.Status)
 		return
 	}
-	// Validators describe the document; a Body or BodySize fault is not it.
+	// Generated validators describe the document; a Body or BodySize fault
+	// is not it. The test's own describe whatever it serves.
 	validators := !b.NoValidators && etag != "" && b.Body == nil && b.BodySize == 0
+	if b.ETag != "" || !b.LastModified.IsZero() {
+		validators = true
+		if b.ETag != "" || b.Body != nil || b.BodySize > 0 {
+			etag = b.ETag
+		}
+		if !b.LastModified.IsZero() || b.Body != nil || b.BodySize > 0 {
+			lastMod = b.LastModified
+		}
+	}
 	if validators {
-		h.Set("ETag", etag)
-		h.Set("Last-Modified", lastMod.UTC().Format(http.TimeFormat))
+		if etag != "" {
+			h.Set("ETag", etag)
+		}
+		if !lastMod.IsZero() {
+			h.Set("Last-Modified", lastMod.UTC().Format(http.TimeFormat))
+		}
 	}
 	for name, vs := range b.Header {
 		h[http.CanonicalHeaderKey(name)] = vs
@@ -310,7 +340,7 @@ func notModified(r *http.Request, etag string, lastMod time.Time) bool {
 		}
 		return false
 	}
-	if ims := r.Header.Get("If-Modified-Since"); ims != "" {
+	if ims := r.Header.Get("If-Modified-Since"); ims != "" && !lastMod.IsZero() {
 		t, err := http.ParseTime(ims)
 		return err == nil && !lastMod.After(t)
 	}

@@ -267,10 +267,80 @@ func TestBodySizeIsExact(t *testing.T) {
 
 func TestBehaviorValidation(t *testing.T) {
 	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
-	for _, b := range []jwtgatetest.Behavior{{Delay: -1}, {BodySize: -1}, {Status: 99}, {Status: 304}, {Status: 600}} {
+	for _, b := range []jwtgatetest.Behavior{{Delay: -1}, {BodySize: -1}, {Status: 99}, {Status: 304}, {Status: 600},
+		{NoValidators: true, ETag: `"x"`}, {NoValidators: true, LastModified: time.Unix(1, 0)}} {
 		if idp.SetJWKS(b) == nil || idp.SetDiscovery(b) == nil {
 			t.Errorf("%+v accepted", b)
 		}
+	}
+}
+
+// ETag and LastModified give a Body of the test's own validators and 304s,
+// and replace the generated ones on the real document; the discovery
+// document never has any.
+func TestValidatorsOfYourOwn(t *testing.T) {
+	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, URL: "https://idp.test"})
+	body := []byte(`{"keys":[]}`)
+	lm := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := idp.SetJWKS(jwtgatetest.Behavior{Body: body, ETag: `"v1"`, CacheControl: "max-age=60"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, got := get(t, idp, idp.JWKSURL(), nil)
+	if resp.StatusCode != 200 || string(got) != string(body) || resp.Header.Get("ETag") != `"v1"` || resp.Header.Get("Last-Modified") != "" {
+		t.Fatalf("%d %q ETag %q Last-Modified %q", resp.StatusCode, got, resp.Header.Get("ETag"), resp.Header.Get("Last-Modified"))
+	}
+	for h, want := range map[string]int{`"v1"`: 304, `W/"v1"`: 304, `"v0"`: 200} {
+		resp, got := get(t, idp, idp.JWKSURL(), map[string]string{"If-None-Match": h})
+		if resp.StatusCode != want || (want == 304 && (len(got) != 0 || resp.Header.Get("Cache-Control") != "max-age=60")) {
+			t.Fatalf("If-None-Match %s: %d %q %v, want %d", h, resp.StatusCode, got, resp.Header, want)
+		}
+	}
+	// Without a Last-Modified, If-Modified-Since alone never matches.
+	if resp, _ := get(t, idp, idp.JWKSURL(), map[string]string{"If-Modified-Since": lm.Format(http.TimeFormat)}); resp.StatusCode != 200 {
+		t.Fatalf("If-Modified-Since without Last-Modified: %d", resp.StatusCode)
+	}
+	if err := idp.SetJWKS(jwtgatetest.Behavior{Body: body, LastModified: lm}); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = get(t, idp, idp.JWKSURL(), nil)
+	if resp.Header.Get("ETag") != "" || resp.Header.Get("Last-Modified") != lm.Format(http.TimeFormat) {
+		t.Fatalf("ETag %q Last-Modified %q", resp.Header.Get("ETag"), resp.Header.Get("Last-Modified"))
+	}
+	for h, want := range map[string]int{lm.Format(http.TimeFormat): 304, lm.Add(-time.Second).Format(http.TimeFormat): 200} {
+		if resp, _ := get(t, idp, idp.JWKSURL(), map[string]string{"If-Modified-Since": h}); resp.StatusCode != want {
+			t.Fatalf("If-Modified-Since %s: %d, want %d", h, resp.StatusCode, want)
+		}
+	}
+	// On the real document an ETag of the test's own stays across a
+	// rotation: a stale 304.
+	if err := idp.SetJWKS(jwtgatetest.Behavior{ETag: `"fixed"`}); err != nil {
+		t.Fatal(err)
+	}
+	if err := idp.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, idp, idp.JWKSURL(), map[string]string{"If-None-Match": `"fixed"`}); resp.StatusCode != 304 {
+		t.Fatalf("own ETag on the real document: %d, want 304", resp.StatusCode)
+	}
+	if resp, got := get(t, idp, idp.JWKSURL(), nil); resp.StatusCode != 200 || resp.Header.Get("ETag") != `"fixed"` || !strings.Contains(string(got), idp.KIDs()[0]) {
+		t.Fatalf("%d ETag %q %s", resp.StatusCode, resp.Header.Get("ETag"), got)
+	}
+	if s := idp.Stats(); s.JWKSNotModified != 4 {
+		t.Fatalf("stats %+v, want 4 answered 304", s)
+	}
+	// A status fault has no validators, whatever the Behavior says.
+	if err := idp.SetJWKS(jwtgatetest.Behavior{Status: 500, ETag: `"v1"`}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, idp, idp.JWKSURL(), map[string]string{"If-None-Match": `"v1"`}); resp.StatusCode != 500 || resp.Header.Get("ETag") != "" {
+		t.Fatalf("status fault: %d ETag %q", resp.StatusCode, resp.Header.Get("ETag"))
+	}
+	// Discovery ignores them.
+	if err := idp.SetDiscovery(jwtgatetest.Behavior{ETag: `"d"`}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := get(t, idp, idp.DiscoveryURL(), map[string]string{"If-None-Match": `"d"`}); resp.StatusCode != 200 || resp.Header.Get("ETag") != "" {
+		t.Fatalf("discovery: %d ETag %q", resp.StatusCode, resp.Header.Get("ETag"))
 	}
 }
 

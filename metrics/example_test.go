@@ -11,13 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/metrics"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
 func Example() {
-	idp, _ := demo.StartLocal(demo.ProviderConfig{}) // a stand-in identity provider on loopback
+	idp, _ := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}}) // a test identity provider on loopback
 	defer idp.Close()
 
 	reg := prometheus.NewRegistry()
@@ -33,7 +33,7 @@ func Example() {
 	})
 	h := v.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 
-	tok, _ := idp.Mint(demo.Token{Subject: "alice"})
+	tok, _ := idp.Sign(jwtgatetest.Claims{Subject: "alice"}, jwtgatetest.MintOptions{})
 	for _, token := range []string{tok, tok, ""} {
 		req := httptest.NewRequest("GET", "/", nil)
 		if token != "" {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -19,7 +20,7 @@ func FuzzLocalAllow(f *testing.F) {
 	f.Add([]byte("a\x80\x01b\xfe\x02c\x03\x03d\x04\x04e\x05\x05f\x06\x06"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const burst, maxKeys = 5, 4
-		clk := newFakeClock()
+		clk := jwtgatetest.NewClock(time.Time{})
 		l, err := ratelimit.NewLocal(ratelimit.LocalConfig{
 			Rate: 3, Burst: burst, MaxKeys: maxKeys, Shards: 2, MaxKeyBytes: 8, Now: clk.Now,
 		})

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -33,7 +34,7 @@ func allow(t testing.TB, l ratelimit.Limiter, key string, cost int) ratelimit.De
 }
 
 func TestLocalBurstThenRefill(t *testing.T) {
-	clk := newFakeClock()
+	clk := jwtgatetest.NewClock(time.Time{})
 	// 10 per second: one unit every 100ms, five at once.
 	l := newLocal(t, ratelimit.LocalConfig{Rate: 10, Burst: 5, Now: clk.Now})
 
@@ -87,7 +88,7 @@ func TestLocalRetryAfterIsEnough(t *testing.T) {
 		{1, time.Minute, 2, 2},
 		{1000, time.Second, 50, 17},
 	} {
-		clk := newFakeClock()
+		clk := jwtgatetest.NewClock(time.Time{})
 		l := newLocal(t, ratelimit.LocalConfig{Rate: tc.rate, Period: tc.period, Burst: tc.burst, Now: clk.Now})
 		var denied ratelimit.Decision
 		for range tc.burst + 1 {
@@ -117,7 +118,7 @@ func TestLocalRetryAfterIsEnough(t *testing.T) {
 }
 
 func TestLocalCost(t *testing.T) {
-	clk := newFakeClock()
+	clk := jwtgatetest.NewClock(time.Time{})
 	l := newLocal(t, ratelimit.LocalConfig{Rate: 10, Burst: 5, Now: clk.Now})
 
 	if d := allow(t, l, "k", 3); !d.Allowed || d.Remaining != 2 || !near(d.ResetAfter, 300*time.Millisecond) {
@@ -137,7 +138,7 @@ func TestLocalCost(t *testing.T) {
 }
 
 func TestLocalCostAboveBurstNeverAllowed(t *testing.T) {
-	clk := newFakeClock()
+	clk := jwtgatetest.NewClock(time.Time{})
 	l := newLocal(t, ratelimit.LocalConfig{Rate: 10, Burst: 5, Now: clk.Now})
 
 	d := allow(t, l, "fresh", 6)
@@ -190,7 +191,7 @@ func TestLocalConfig(t *testing.T) {
 	}
 
 	// Defaults: per second, burst = rate.
-	clk := newFakeClock()
+	clk := jwtgatetest.NewClock(time.Time{})
 	l := newLocal(t, ratelimit.LocalConfig{Rate: 4, Now: clk.Now})
 	if d := allow(t, l, "k", 1); d.Limit != 4 || !near(d.ResetAfter, 250*time.Millisecond) {
 		t.Fatalf("defaults: %+v, want burst 4 and 250ms per unit", d)
@@ -212,7 +213,7 @@ func TestLocalConfig(t *testing.T) {
 }
 
 func TestLocalEvictsLeastRecentlyUsedWithFullBucket(t *testing.T) {
-	clk := newFakeClock()
+	clk := jwtgatetest.NewClock(time.Time{})
 	l := newLocal(t, ratelimit.LocalConfig{Rate: 1, Period: time.Hour, Burst: 2, MaxKeys: 3, Shards: 1, Now: clk.Now})
 	for _, k := range []string{"a", "b", "c"} {
 		allow(t, l, k, 2) // empty each bucket
@@ -268,7 +269,7 @@ func TestLocalMillionKeysStayBounded(t *testing.T) {
 }
 
 func TestLocalConcurrentUseIsExact(t *testing.T) {
-	clk := newFakeClock() // frozen: no refill, so exactly Burst per key pass
+	clk := jwtgatetest.NewClock(time.Time{}) // frozen: no refill, so exactly Burst per key pass
 	var observed atomic.Int64
 	l := newLocal(t, ratelimit.LocalConfig{
 		Rate: 1, Period: time.Hour, Burst: 50, MaxKeys: 10_000, Shards: 16, Now: clk.Now,
@@ -321,7 +322,7 @@ func near(got, want time.Duration) bool {
 }
 
 func TestLocalLongKeysAreBounded(t *testing.T) {
-	clk := newFakeClock()
+	clk := jwtgatetest.NewClock(time.Time{})
 	l := newLocal(t, ratelimit.LocalConfig{Rate: 1, Period: time.Hour, Burst: 2, MaxKeys: 1000, MaxKeyBytes: 64, Now: clk.Now})
 
 	// Long keys keep buckets of their own, told apart by their last byte.

@@ -11,12 +11,12 @@ import (
 
 	jwtecho "github.com/jwtgate/jwtgate/adapters/echo"
 	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
 func ExampleNew() {
-	idp, _ := demo.StartLocal(demo.ProviderConfig{}) // a stand-in identity provider on loopback
+	idp, _ := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}}) // a test identity provider on loopback
 	defer idp.Close()
 	keys, _ := cache.New(context.Background(), cache.Config{Issuer: idp.Issuer(), WaitForFirstLoad: true, Logger: slog.New(slog.DiscardHandler)})
 	defer keys.Close()
@@ -34,7 +34,7 @@ func ExampleNew() {
 		return c.String(200, "hello, "+claims.Subject)
 	})
 
-	tok, _ := idp.Mint(demo.Token{Subject: "alice"})
+	tok, _ := idp.Sign(jwtgatetest.Claims{Subject: "alice"}, jwtgatetest.MintOptions{})
 	for _, c := range []struct{ path, token string }{{"/healthz", ""}, {"/hello", tok}, {"/hello", ""}} {
 		req := httptest.NewRequest("GET", c.path, nil)
 		if c.token != "" {

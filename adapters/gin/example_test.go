@@ -11,12 +11,12 @@ import (
 
 	jwtgin "github.com/jwtgate/jwtgate/adapters/gin"
 	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
 func ExampleMiddleware() {
-	idp, _ := demo.StartLocal(demo.ProviderConfig{}) // a stand-in identity provider on loopback
+	idp, _ := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}}) // a test identity provider on loopback
 	defer idp.Close()
 	keys, _ := cache.New(context.Background(), cache.Config{Issuer: idp.Issuer(), WaitForFirstLoad: true, Logger: slog.New(slog.DiscardHandler)})
 	defer keys.Close()
@@ -29,7 +29,7 @@ func ExampleMiddleware() {
 	})
 	r.GET("/admin", jwtgin.Middleware(v), jwtgin.RequireScopes(v, "admin"), func(c *gin.Context) {})
 
-	tok, _ := idp.Mint(demo.Token{Subject: "alice", Scope: "read"})
+	tok, _ := idp.Sign(jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}}, jwtgatetest.MintOptions{})
 	for _, path := range []string{"/hello", "/admin"} {
 		req := httptest.NewRequest("GET", path, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)

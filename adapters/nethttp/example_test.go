@@ -10,12 +10,12 @@ import (
 
 	"github.com/jwtgate/jwtgate/adapters/nethttp"
 	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
 func ExampleHandle() {
-	idp, _ := demo.StartLocal(demo.ProviderConfig{}) // a stand-in identity provider on loopback
+	idp, _ := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}}) // a test identity provider on loopback
 	defer idp.Close()
 	keys, _ := cache.New(context.Background(), cache.Config{Issuer: idp.Issuer(), WaitForFirstLoad: true, Logger: slog.New(slog.DiscardHandler)})
 	defer keys.Close()
@@ -30,8 +30,8 @@ func ExampleHandle() {
 		fmt.Fprintf(w, "deleted %s", r.PathValue("id"))
 	}, "admin")
 
-	user, _ := idp.Mint(demo.Token{Subject: "alice", Scope: "read"})
-	admin, _ := idp.Mint(demo.Token{Subject: "root", Scope: "admin"})
+	user, _ := idp.Sign(jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}}, jwtgatetest.MintOptions{})
+	admin, _ := idp.Sign(jwtgatetest.Claims{Subject: "root", Scopes: []string{"admin"}}, jwtgatetest.MintOptions{})
 	for _, c := range []struct{ method, path, token string }{
 		{"GET", "/items", user}, {"DELETE", "/items/7", user}, {"DELETE", "/items/7", admin},
 	} {
@@ -48,7 +48,7 @@ func ExampleHandle() {
 }
 
 func ExampleHandlerFunc() {
-	idp, _ := demo.StartLocal(demo.ProviderConfig{})
+	idp, _ := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
 	defer idp.Close()
 	keys, _ := cache.New(context.Background(), cache.Config{Issuer: idp.Issuer(), WaitForFirstLoad: true, Logger: slog.New(slog.DiscardHandler)})
 	defer keys.Close()
@@ -57,7 +57,7 @@ func ExampleHandlerFunc() {
 	h := nethttp.HandlerFunc(v, func(w http.ResponseWriter, r *http.Request, c *middleware.Claims) {
 		fmt.Fprintf(w, "%s has %v", c.Subject, c.Scopes())
 	})
-	tok, _ := idp.Mint(demo.Token{Subject: "alice", Scope: "read write"})
+	tok, _ := idp.Sign(jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read", "write"}}, jwtgatetest.MintOptions{})
 	req := httptest.NewRequest("GET", "/me", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	rec := httptest.NewRecorder()

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jwtgate/jwtgate/internal/redistest"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
 )
@@ -250,7 +251,7 @@ func TestRedisFailurePolicies(t *testing.T) {
 	for _, policy := range []ratelimit.FailurePolicy{ratelimit.FailOpen, ratelimit.FailClosed, ratelimit.FailLocal} {
 		t.Run(policy.String(), func(t *testing.T) {
 			srv := redistest.Start(t)
-			clk := newFakeClock()
+			clk := jwtgatetest.NewClock(time.Time{})
 			var logs lockedBuffer
 			var events eventLog
 			r := newRedis(t, redislimit.Config{
@@ -361,7 +362,7 @@ func TestRedisFailLocalOutageOpensNoBurst(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := redistest.Start(t)
-			clk := newFakeClock()
+			clk := jwtgatetest.NewClock(time.Time{})
 			cfg := redislimit.Config{
 				Addr: srv.Addr, Rate: rate, Burst: rate, Timeout: 5 * time.Second,
 				FailurePolicy: ratelimit.FailLocal, Replicas: tc.replicas,
@@ -415,7 +416,7 @@ func TestRedisFailLocalOutageOpensNoBurst(t *testing.T) {
 // but within the shared burst is refused while Redis is down, as a wait,
 // not as a cost that can never be allowed.
 func TestRedisFailLocalShareRefusesCostAboveIt(t *testing.T) {
-	clk := newFakeClock()
+	clk := jwtgatetest.NewClock(time.Time{})
 	r := newRedis(t, redislimit.Config{
 		Addr: closedAddr(t), Rate: 10, FailurePolicy: ratelimit.FailLocal, Replicas: 4,
 		Now: clk.Now, Logger: slog.New(slog.DiscardHandler),
@@ -442,7 +443,7 @@ func TestRedisOutageLogging(t *testing.T) {
 	var defaultLog lockedBuffer
 	captureDefaultSlog(t, &defaultLog)
 
-	clk := newFakeClock()
+	clk := jwtgatetest.NewClock(time.Time{})
 	var own lockedBuffer
 	r := newRedis(t, redislimit.Config{
 		Addr: closedAddr(t), Rate: 10, FailurePolicy: ratelimit.FailLocal,
@@ -514,7 +515,7 @@ func closedAddr(t *testing.T) string {
 // moving the limiter's clock past any breaker cooldown between tries. The
 // real-time bound covers go-redis's own reconnect back-off (it re-dials at
 // most once a second after repeated dial errors).
-func waitUntilRedisUsed(t *testing.T, r *redislimit.Limiter, clk *fakeClock, key string) ratelimit.Decision {
+func waitUntilRedisUsed(t *testing.T, r *redislimit.Limiter, clk *jwtgatetest.Clock, key string) ratelimit.Decision {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -529,7 +530,7 @@ func waitUntilRedisUsed(t *testing.T, r *redislimit.Limiter, clk *fakeClock, key
 
 func TestRedisSlowRedisNeverStallsRequests(t *testing.T) {
 	srv := redistest.Start(t)
-	clk := newFakeClock()
+	clk := jwtgatetest.NewClock(time.Time{})
 	var events eventLog
 	r := newRedis(t, redislimit.Config{
 		Addr: srv.Addr, Rate: 10, Burst: 10,
@@ -566,7 +567,7 @@ func TestRedisSlowRedisNeverStallsRequests(t *testing.T) {
 
 func TestRedisBreakerSkipsRedisThenProbes(t *testing.T) {
 	srv := redistest.Start(t)
-	clk := newFakeClock()
+	clk := jwtgatetest.NewClock(time.Time{})
 	var events eventLog
 	r := newRedis(t, redislimit.Config{
 		Addr: srv.Addr, Rate: 10,
@@ -712,7 +713,7 @@ func BenchmarkRedisAllow(b *testing.B) {
 // limiter a service runs.
 func TestLocalAndRedisAgree(t *testing.T) {
 	srv := redistest.Start(t)
-	clk := newFakeClock()
+	clk := jwtgatetest.NewClock(time.Time{})
 	local, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 1, Period: time.Hour, Burst: 5, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
