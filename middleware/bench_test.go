@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -255,4 +256,35 @@ func median(x []float64) float64 {
 	s := slices.Clone(x)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// BenchmarkNeverRepeated is the verified-token cache's cost when no token
+// is ever seen twice (many users, short-lived tokens): every request is a
+// cold check, and the cache only adds its insert (and eviction once full).
+func BenchmarkNeverRepeated(b *testing.B) {
+	k := keys(b)
+	toks := make([]string, 4096)
+	for i := range toks {
+		toks[i] = sign(b, jwt.SigningMethodES256, k.ec, "ec1", nil, with(benchClaims(), "jti", strconv.Itoa(i)))
+	}
+	for _, mode := range []struct {
+		name string
+		size int
+	}{{"cache-off", -1}, {"cache-on", 64}} {
+		// 64 entries for 4096 tokens in turn: a token is evicted long
+		// before it comes round again, as with a full cache under
+		// never-repeated tokens.
+		v := benchVerifier(b, mode.size)
+		ctx := context.Background()
+		b.Run(mode.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := v.Verify(ctx, toks[i%len(toks)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
 }
