@@ -35,7 +35,7 @@ func TestCoreLinksOnlyWhatItUses(t *testing.T) {
 		pkgs   []string
 		banned []string
 	}{
-		{[]string{"../../middleware", "../../cache", "../../ratelimit"}, append(heavy, frameworks...)},
+		{[]string{"../../middleware", "../../cache", "../../ratelimit", "../../replay", "../../forwarded"}, append(heavy, frameworks...)},
 		{[]string{"../../adapters/..."}, heavy},
 	} {
 		got := deps(t, c.pkgs...)
@@ -57,6 +57,7 @@ func TestCoreLinksOnlyWhatItUses(t *testing.T) {
 func TestCheckSeesHeavyDependencies(t *testing.T) {
 	for pkg, want := range map[string]string{
 		"../../ratelimit/redislimit": "github.com/redis/go-redis/",
+		"../../replay/redisreplay":   "github.com/redis/go-redis/",
 		"../../metrics":              "github.com/prometheus/",
 		"../../grpcauth":             "google.golang.org/grpc",
 	} {
