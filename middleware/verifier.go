@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/jwtgate/jwtgate/forwarded"
 )
 
 // Verifier checks JWTs: in HTTP requests (Handler, Authenticate) and for
@@ -16,6 +18,7 @@ type Verifier struct {
 	route    Route
 	resource *resourceSpec // the route's Resource, compiled; nil: none
 	routeErr *Error        // With could not apply route: every request fails closed
+	dpopMode DPoPMode      // the route's, resolved: never DPoPDefault
 }
 
 // shared is what every Verifier derived with With uses together.
@@ -28,6 +31,8 @@ type shared struct {
 	cache      *tokenCache // nil: off
 	extraNames []string    // string claims kept typed in Claims (ClaimHeaders, TierClaim)
 	rsaCheck   rsaCheck
+	dpop       *dpopSpec           // built even when off, so a route can turn DPoP on
+	fw         *forwarded.Resolver // the trusted-proxy view, for htu and client certificates
 }
 
 // Route holds per-route requirements, applied by a Verifier derived with
@@ -54,6 +59,9 @@ type Route struct {
 	// (RFC 9728; an MCP server): see Resource for the rules it adds. With
 	// on a derived Verifier replaces it.
 	Resource *Resource
+	// DPoP, when not DPoPDefault, replaces the Verifier's DPoP mode on
+	// this route (the rest of Config.DPoP is shared).
+	DPoP DPoPMode
 }
 
 // requiresToken reports whether the route can only be decided with a
@@ -105,7 +113,12 @@ func New(cfg Config) (*Verifier, error) {
 	}
 	slices.Sort(s.extraNames)
 	s.extraNames = slices.Compact(s.extraNames)
-	v := &Verifier{shared: s}
+	var err error
+	if s.dpop, err = newDPoPSpec(cfg.DPoP, cfg.Now); err != nil {
+		return nil, err
+	}
+	s.fw = resolver(&cfg)
+	v := &Verifier{shared: s, dpopMode: cfg.DPoP.Mode}
 	if cfg.Resource != nil {
 		res := *cfg.Resource
 		spec, err := compileResource(res)
@@ -161,7 +174,15 @@ func (v *Verifier) With(rt Route) *Verifier {
 	if rt.ClaimHeaders != nil {
 		merged.ClaimHeaders = maps.Clone(rt.ClaimHeaders)
 	}
-	d := &Verifier{shared: v.shared, route: merged, resource: v.resource, routeErr: v.routeErr}
+	d := &Verifier{shared: v.shared, route: merged, resource: v.resource, routeErr: v.routeErr, dpopMode: v.dpopMode}
+	switch rt.DPoP {
+	case DPoPDefault:
+	case DPoPOff, DPoPAllowed, DPoPRequired:
+		d.dpopMode = rt.DPoP
+	default:
+		v.cfg.Logger.Error("jwtgate: route refused: every request on it is answered 500", slog.Any("dpop", rt.DPoP))
+		d.routeErr = &Error{kind: errRouteConfig, desc: "internal error", cause: configErr("Route.DPoP %d unknown", rt.DPoP)}
+	}
 	if rt.Resource != nil {
 		res := *rt.Resource
 		merged.Resource = &res
@@ -191,6 +212,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, v.routeErr
 	}
 	c, _, err := v.verify(ctx, token, nil)
+	if err == nil && c.cnf.present && !v.cfg.AllowSenderConstrained {
+		// No request, so no proof and no certificate to check a binding
+		// against.
+		err = errSenderConstrained
+	}
 	if err == nil {
 		err = v.checkRouteToken(c)
 	}
