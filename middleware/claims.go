@@ -32,6 +32,7 @@ type Claims struct {
 	raw    string      // the payload as signed
 	typ    string      // the header's typ ("" when absent or not a string), for a route's Resource
 	extra  []claimText // claims the Verifier's config names, pre-rendered as text
+	cnf    confirmation
 }
 
 type claimText struct{ name, text string }
@@ -130,7 +131,7 @@ func rawToText(v json.RawMessage) (string, bool) {
 // cannot tell "absent" from "1970").
 type presence struct {
 	iss, exp, nbf, iat bool
-	cnf                bool // a confirmation claim (RFC 7800): the token is sender-constrained
+	cnf                bool // a confirmation claim (RFC 7800): decided per request by checkBinding, after the cache
 }
 
 // parseNumericDate reads a JSON number of seconds since the epoch
@@ -219,6 +220,7 @@ func (v *Verifier) decodeClaims(payload string) (*Claims, presence, *Error) {
 			scp = l
 		case "cnf":
 			p.cnf = true
+			c.cnf = parseConfirmation(val)
 		}
 		for i, r := range v.cfg.RequiredClaims {
 			if r == name && i < 64 {
@@ -266,12 +268,6 @@ func (v *Verifier) checkClaims(c *Claims, p presence, now time.Time) *Error {
 	}
 	if p.iat && now.Add(leeway).Before(c.IssuedAt) {
 		return errIssuedFuture
-	}
-	if p.cnf && !v.cfg.AllowSenderConstrained {
-		// A token bound to a key (DPoP) or a certificate (mTLS) is worth
-		// nothing to a thief only if its proof is checked; accepting it as
-		// a bearer token would undo that (RFC 9449 §7.2, RFC 8705 §3).
-		return errSenderConstrained
 	}
 	if v.issuers != nil {
 		if _, ok := v.issuers[c.Issuer]; !ok || !p.iss {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 
+	"github.com/jwtgate/jwtgate/forwarded"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -99,6 +100,20 @@ type Config struct {
 	// is refused (401 invalid_token, "token is sender-constrained";
 	// RFC 9449 §7.2), so a stolen bound token does not work here.
 	AllowSenderConstrained bool
+	// DPoP configures DPoP-bound tokens (RFC 9449): see DPoP. The zero
+	// value is off; a Route may set its own mode.
+	DPoP DPoP
+	// CertificateBoundTokens accepts tokens bound to a client certificate
+	// (cnf["x5t#S256"], RFC 8705 §3) when the request presents that
+	// certificate: from the TLS connection, or from a trusted proxy's
+	// Client-Cert header (RFC 9440; see Forwarded). False (default): such
+	// tokens are refused like any cnf token (ErrSenderConstrained).
+	CertificateBoundTokens bool
+	// Forwarded decides which forwarded headers count, for DPoP's htu and
+	// the client certificate: those of trusted proxies only. Set its
+	// ExternalURL for a service with one public name. Nil: loopback
+	// proxies only, scheme and host from the request.
+	Forwarded *forwarded.Resolver
 	// RequiredClaims are claim names that must be present (any value).
 	RequiredClaims []string
 	// Validate is called after the signature and the registered claims
@@ -303,7 +318,7 @@ func checkClaimHeaders(m map[string]string) error {
 func (c *Config) normalize() error {
 	for _, step := range []func() error{
 		c.normalizeLimits, c.normalizeAlgorithms, c.normalizeKeys,
-		c.normalizeClaims, c.normalizeExtraction, c.normalizeRateLimit,
+		c.normalizeClaims, c.normalizeExtraction, c.normalizeRateLimit, c.DPoP.normalize,
 	} {
 		if err := step(); err != nil {
 			return err

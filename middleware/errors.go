@@ -41,6 +41,27 @@ var (
 	// (401 invalid_token, "token is sender-constrained"). See
 	// Config.AllowSenderConstrained.
 	ErrSenderConstrained = errors.New("middleware: token is sender-constrained")
+	// ErrDPoPProofInvalid: the request's DPoP proof (RFC 9449 §4.3) is
+	// missing, more than one, too large, or fails a check (401,
+	// WWW-Authenticate: DPoP error="invalid_dpop_proof").
+	ErrDPoPProofInvalid = errors.New("middleware: DPoP proof invalid")
+	// ErrDPoPReplayed: the proof's jti was already used with its key
+	// within the window (RFC 9449 §11.1; 401 invalid_dpop_proof).
+	ErrDPoPReplayed = errors.New("middleware: DPoP proof replayed")
+	// ErrDPoPNonce: the proof lacks the server nonce or has a stale one
+	// (RFC 9449 §8; 401 use_dpop_nonce, with a fresh DPoP-Nonce header).
+	ErrDPoPNonce = errors.New("middleware: DPoP nonce required")
+	// ErrDPoPRequired: the route requires DPoP and the token came as a
+	// bearer token (401, DPoP error="invalid_token").
+	ErrDPoPRequired = errors.New("middleware: DPoP required")
+	// ErrBindingMismatch: the token's confirmation does not match the
+	// request: the proof's key is not cnf.jkt, the DPoP scheme carries a
+	// token without cnf.jkt, or the client certificate is not (or not
+	// the) cnf["x5t#S256"] (401 invalid_token).
+	ErrBindingMismatch = errors.New("middleware: token binding mismatch")
+	// ErrReplayUnavailable: the DPoP replay store could not decide (503 +
+	// Retry-After): a proof is never accepted unchecked.
+	ErrReplayUnavailable = errors.New("middleware: replay store unavailable")
 	// ErrInsufficientScope: the token lacks a scope the route requires
 	// (403 insufficient_scope).
 	ErrInsufficientScope = errors.New("middleware: insufficient scope")
@@ -76,6 +97,8 @@ type Error struct {
 	decision *ratelimit.Decision // ErrRateLimited only
 	scopes   []string            // ErrInsufficientScope: the route's required scopes
 	cause    error               // for logs, never for clients
+	nonce    string              // ErrDPoPNonce: the DPoP-Nonce to send
+	dpop     bool                // the request used the DPoP scheme: the challenge's error goes on DPoP
 }
 
 // Kind returns the sentinel error e wraps (ErrTokenExpired, …).
@@ -124,7 +147,8 @@ func (e *Error) Unwrap() error { return e.cause }
 // Reason returns a short, stable, low-cardinality label for err, for metrics
 // and logs: "ok" for nil, then "missing", "invalid_request", "malformed",
 // "alg", "unknown_kid", "signature", "expired", "not_yet_valid", "claims",
-// "sender_constrained", "scope", "rate_limited", "keys_unavailable",
+// "sender_constrained", "dpop_proof", "dpop_replay", "dpop_nonce",
+// "dpop_required", "binding_mismatch", "replay_unavailable", "scope", "rate_limited", "keys_unavailable",
 // "limiter_unavailable" or "other".
 func Reason(err error) string {
 	switch {
@@ -150,6 +174,18 @@ func Reason(err error) string {
 		return "claims"
 	case errors.Is(err, ErrSenderConstrained):
 		return "sender_constrained"
+	case errors.Is(err, ErrDPoPProofInvalid):
+		return "dpop_proof"
+	case errors.Is(err, ErrDPoPReplayed):
+		return "dpop_replay"
+	case errors.Is(err, ErrDPoPNonce):
+		return "dpop_nonce"
+	case errors.Is(err, ErrDPoPRequired):
+		return "dpop_required"
+	case errors.Is(err, ErrBindingMismatch):
+		return "binding_mismatch"
+	case errors.Is(err, ErrReplayUnavailable):
+		return "replay_unavailable"
 	case errors.Is(err, ErrInsufficientScope):
 		return "scope"
 	case errors.Is(err, ErrRateLimited):

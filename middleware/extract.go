@@ -14,25 +14,40 @@ import (
 // ErrInvalidRequest; none is ErrTokenMissing. Lengths are checked before
 // anything is copied or decoded.
 func (v *Verifier) Extract(r *http.Request) (string, error) {
-	t, err := v.extract(r)
+	t, _, err := v.extract(r)
 	if err != nil {
 		return "", err
 	}
 	return t, nil
 }
 
-func (v *Verifier) extract(r *http.Request) (string, *Error) {
+// extract also reports whether the token came with the DPoP scheme (only
+// read when the route's DPoP mode is allowed or required).
+func (v *Verifier) extract(r *http.Request) (string, bool, *Error) {
+	token, dpop, err := v.extractAny(r)
+	if err == nil && !dpop && v.dpopMode == DPoPRequired {
+		return "", false, errDPoPRequired
+	}
+	return token, dpop, err
+}
+
+func (v *Verifier) extractAny(r *http.Request) (string, bool, *Error) {
 	var token string
 	found := 0
+	dpop := false
 	if !v.cfg.DisableAuthorizationHeader {
 		vals := r.Header["Authorization"]
 		if len(vals) > 1 {
-			return "", errMultiple
+			return "", false, errMultiple
 		}
 		if len(vals) == 1 {
-			t, ok, err := v.bearer(vals[0])
+			t, ok, err := v.bearer(vals[0], "bearer")
+			if !ok && err == nil && (v.dpopMode == DPoPAllowed || v.dpopMode == DPoPRequired) {
+				t, ok, err = v.bearer(vals[0], "dpop")
+				dpop = ok
+			}
 			if err != nil {
-				return "", err
+				return "", false, err
 			}
 			if ok {
 				token, found = t, found+1
@@ -42,15 +57,15 @@ func (v *Verifier) extract(r *http.Request) (string, *Error) {
 	if v.cfg.HeaderName != "" {
 		vals := r.Header.Values(v.cfg.HeaderName)
 		if len(vals) > 1 {
-			return "", errMultiple
+			return "", false, errMultiple
 		}
 		if len(vals) == 1 {
 			t := strings.TrimSpace(vals[0])
 			if len(t) > v.cfg.MaxTokenSize {
-				return "", errTooLarge
+				return "", false, errTooLarge
 			}
 			if t == "" {
-				return "", errEmptyBearer
+				return "", false, errEmptyBearer
 			}
 			token, found = t, found+1
 		}
@@ -60,53 +75,53 @@ func (v *Verifier) extract(r *http.Request) (string, *Error) {
 		for _, c := range r.CookiesNamed(v.cfg.CookieName) {
 			n++
 			if len(c.Value) > v.cfg.MaxTokenSize {
-				return "", errTooLarge
+				return "", false, errTooLarge
 			}
 			if c.Value == "" {
-				return "", errEmptyBearer
+				return "", false, errEmptyBearer
 			}
 			token = c.Value
 		}
 		if raw := cookieCount(r.Header["Cookie"], v.cfg.CookieName); raw > 1 || n > 1 {
-			return "", errMultiple
+			return "", false, errMultiple
 		} else if raw != n {
-			return "", errCookieMalformed
+			return "", false, errCookieMalformed
 		}
 		found += n
 	}
 	if q := r.URL.RawQuery; q != "" && (strings.Contains(q, "access_token") || strings.IndexByte(q, '%') >= 0) {
 		at, n, err := queryToken(q, v.cfg.MaxTokenSize)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if n > 0 {
 			// A protected resource (MCP) must never take a token from the
 			// URI, whatever AllowQuery says.
 			if !v.cfg.AllowQuery || v.resource != nil {
-				return "", errQuery
+				return "", false, errQuery
 			}
 			if n > 1 {
-				return "", errMultiple
+				return "", false, errMultiple
 			}
 			if at == "" {
-				return "", errEmptyBearer
+				return "", false, errEmptyBearer
 			}
 			token, found = at, found+1
 		}
 	}
 	switch {
 	case found == 0:
-		return "", errMissing
+		return "", false, errMissing
 	case found > 1:
-		return "", errMultiple
+		return "", false, errMultiple
 	}
-	return token, nil
+	return token, dpop, nil
 }
 
-// bearer parses one Authorization value. ok is false for another scheme
-// (Basic, DPoP, …): that is not a bearer token, so not ours to judge.
-func (v *Verifier) bearer(h string) (string, bool, *Error) {
-	const prefix = "bearer"
+// bearer parses one Authorization value with the scheme prefix ("bearer",
+// or "dpop": RFC 9449 §7.1 uses the same token68 syntax). ok is false for
+// another scheme (Basic, …): not ours to judge.
+func (v *Verifier) bearer(h, prefix string) (string, bool, *Error) {
 	if len(h) > v.cfg.MaxTokenSize+len(prefix)+16 {
 		return "", false, errTooLarge
 	}

@@ -14,14 +14,16 @@ import (
 // to pass to v.WriteError. With Optional set, a request without a token
 // returns (nil, nil).
 func (v *Verifier) Authenticate(w http.ResponseWriter, r *http.Request) (*Claims, error) {
-	c, err := v.authenticate(w, r)
+	c, _, err := v.authenticate(w, r)
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims, *Error) {
+// authenticate also returns the accepted DPoP proof's key thumbprint ("":
+// not a DPoP request).
+func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims, string, *Error) {
 	observe := v.cfg.OnVerify != nil
 	var start time.Time
 	if observe {
@@ -30,9 +32,9 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 	if v.routeErr != nil {
 		// A route With could not apply fails closed, with or without a
 		// token.
-		return nil, v.routeErr
+		return nil, "", v.routeErr
 	}
-	token, err := v.extract(r)
+	token, dpop, err := v.extract(r)
 	var (
 		c        *Claims
 		hit      bool
@@ -51,7 +53,15 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 		if observe {
 			v.cfg.OnVerify(VerifyEvent{Context: r.Context(), Reason: "ok", Anonymous: true, Duration: time.Since(start)})
 		}
-		return nil, nil
+		return nil, "", nil
+	}
+	if err == nil {
+		// After the verified-token cache, on every request: a hit skips
+		// the token's signature, never the proof or the certificate.
+		var proved bool
+		if proved, err = v.checkBinding(w, r, token, dpop, c); err == nil && !proved {
+			dpop = false
+		}
 	}
 	if observe {
 		verified = time.Since(start)
@@ -64,10 +74,19 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 			Duration: verified, CacheHit: hit, Alg: alg})
 	}
 	if err != nil {
+		if dpop && !err.dpop {
+			// The challenge's error goes on the scheme the request used.
+			e := *err
+			e.dpop = true
+			err = &e
+		}
 		v.logReject(r, err)
-		return nil, err
+		return nil, "", err
 	}
-	return c, nil
+	if dpop {
+		return c, c.cnf.JKT, nil
+	}
+	return c, "", nil
 }
 
 // authorize applies what the route adds to a verified token: its
@@ -127,13 +146,17 @@ func (v *Verifier) logReject(r *http.Request, err *Error) {
 // with the claims in its context (ClaimsFromContext).
 func (v *Verifier) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := v.authenticate(w, r)
+		c, jkt, err := v.authenticate(w, r)
 		if err != nil {
 			v.WriteError(w, r, err)
 			return
 		}
 		if c != nil {
-			r = r.WithContext(ContextWithClaims(r.Context(), c))
+			ctx := ContextWithClaims(r.Context(), c)
+			if jkt != "" {
+				ctx = ContextWithDPoPThumbprint(ctx, jkt)
+			}
+			r = r.WithContext(ctx)
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -7,6 +7,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/jwtgate/jwtgate/forwarded"
 )
 
 // Verifier checks JWTs: in HTTP requests (Handler, Authenticate) and for
@@ -17,6 +19,7 @@ type Verifier struct {
 	route    Route
 	resource *resourceSpec // the route's Resource, compiled; nil: none
 	routeErr *Error        // With could not apply route: every request fails closed
+	dpopMode DPoPMode      // the route's, resolved: never DPoPDefault
 	// Summaries of route, so that the hit path pays one test for
 	// everything a route may add: tokenChecks (audiences, Resource, a
 	// route error) and authz (those, scopes, claim headers, a rate limit).
@@ -44,6 +47,8 @@ type shared struct {
 	cache      *tokenCache // nil: off
 	extraNames []string    // string claims kept typed in Claims (ClaimHeaders, TierClaim)
 	rsaCheck   rsaCheck
+	dpop       *dpopSpec           // built even when off, so a route can turn DPoP on
+	fw         *forwarded.Resolver // the trusted-proxy view, for htu and client certificates
 }
 
 // Route holds per-route requirements, applied by a Verifier derived with
@@ -74,6 +79,9 @@ type Route struct {
 	// (RFC 9728; an MCP server): see Resource for the rules it adds. With
 	// on a derived Verifier replaces it.
 	Resource *Resource
+	// DPoP, when not DPoPDefault, replaces the Verifier's DPoP mode on
+	// this route (the rest of Config.DPoP is shared).
+	DPoP DPoPMode
 }
 
 // requiresToken reports whether the route can only be decided with a
@@ -125,7 +133,12 @@ func New(cfg Config) (*Verifier, error) {
 	}
 	slices.Sort(s.extraNames)
 	s.extraNames = slices.Compact(s.extraNames)
-	v := &Verifier{shared: s}
+	var err error
+	if s.dpop, err = newDPoPSpec(cfg.DPoP, cfg.Now); err != nil {
+		return nil, err
+	}
+	s.fw = resolver(&cfg)
+	v := &Verifier{shared: s, dpopMode: cfg.DPoP.Mode}
 	if cfg.Resource != nil {
 		res := *cfg.Resource
 		spec, err := compileResource(res)
@@ -185,14 +198,21 @@ func (v *Verifier) With(rt Route) *Verifier {
 	if len(rt.Types) > 0 {
 		merged.Types, typesErr = normalizeTypes(rt.Types)
 	}
-	d := &Verifier{shared: v.shared, route: merged, resource: v.resource, routeErr: v.routeErr}
-	var resErr error
+	d := &Verifier{shared: v.shared, route: merged, resource: v.resource, routeErr: v.routeErr, dpopMode: v.dpopMode}
+	var resErr, dpopErr error
+	switch rt.DPoP {
+	case DPoPDefault:
+	case DPoPOff, DPoPAllowed, DPoPRequired:
+		d.dpopMode = rt.DPoP
+	default:
+		dpopErr = configErr("Route.DPoP %d unknown", rt.DPoP)
+	}
 	if rt.Resource != nil {
 		res := *rt.Resource
 		d.route.Resource = &res
 		d.resource, resErr = compileResource(res)
 	}
-	if err := errors.Join(resErr, typesErr, checkClaimHeaders(merged.ClaimHeaders)); err != nil {
+	if err := errors.Join(dpopErr, resErr, typesErr, checkClaimHeaders(merged.ClaimHeaders)); err != nil {
 		// With cannot return an error; the route it was asked for is not
 		// served half-configured but refused (500), and said so once.
 		v.cfg.Logger.Error("jwtgate: route refused: every request on it is answered 500", slog.Any("err", err))
@@ -207,6 +227,11 @@ func (v *Verifier) With(rt Route) *Verifier {
 // audiences and Resource do apply).
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	c, _, err := v.verify(ctx, token, nil)
+	if err == nil && c.cnf.present && !v.cfg.AllowSenderConstrained {
+		// No request, so no proof and no certificate to check a binding
+		// against.
+		err = errSenderConstrained
+	}
 	if err == nil && v.tokenChecks {
 		err = v.checkRouteToken(c)
 	}

@@ -17,12 +17,19 @@ import (
 //	ErrTokenMissing                       401  WWW-Authenticate: Bearer realm="jwtgate"
 //	ErrInvalidRequest                     400  Bearer realm, error="invalid_request"
 //	ErrTokenMalformed, ErrAlgorithmNotAllowed, ErrUnknownKID, ErrSignatureInvalid,
-//	ErrTokenExpired, ErrTokenNotYetValid, ErrClaimsInvalid, ErrSenderConstrained
-//	                                      401  Bearer realm, error="invalid_token"
+//	ErrTokenExpired, ErrTokenNotYetValid, ErrClaimsInvalid, ErrSenderConstrained,
+//	ErrDPoPRequired, ErrBindingMismatch   401  Bearer realm, error="invalid_token"
+//	ErrDPoPProofInvalid, ErrDPoPReplayed  401  DPoP realm, algs, error="invalid_dpop_proof"
+//	ErrDPoPNonce                          401  DPoP realm, algs, error="use_dpop_nonce"; DPoP-Nonce
+//	ErrReplayUnavailable                  503  Retry-After
 //	ErrInsufficientScope                  403  Bearer realm, error="insufficient_scope", scope="…"
 //	ErrRateLimited                        429  Retry-After, RateLimit-Limit/-Remaining/-Reset
 //	ErrKeysUnavailable, ErrLimiterUnavailable 503  Retry-After
 //	anything else                         500
+//
+// With DPoP allowed on the route, a 401 carries two challenges, Bearer and
+// DPoP (algs="…"), the error parameters on the scheme the request used
+// (DPoP proof errors always on DPoP); with DPoP required, DPoP only.
 //
 // The body is small JSON, {"error":"…","error_description":"…"}, with a
 // fixed description; it never echoes the token or an internal error's text.
@@ -75,10 +82,14 @@ type challenge struct {
 	retryAfter time.Duration
 	params401  string // ", resource_metadata=…, scope=…" or ""
 	params403  string // ", resource_metadata=…" or ""
+	// dpop is the route's DPoP mode (never DPoPDefault) and dpopAlgs its
+	// proof algorithms, for the DPoP challenge (RFC 9449 §7.1).
+	dpop     DPoPMode
+	dpopAlgs string
 }
 
 func (v *Verifier) challenge() challenge {
-	ch := challenge{realm: v.cfg.Realm, retryAfter: v.cfg.RetryAfter}
+	ch := challenge{realm: v.cfg.Realm, retryAfter: v.cfg.RetryAfter, dpop: v.dpopMode, dpopAlgs: v.dpop.algsParam}
 	if r := v.resource; r != nil {
 		ch.params403 = ", " + r.challenge
 		ch.params401 = ch.params403
@@ -114,13 +125,18 @@ func classify(err error) (int, string) {
 	case errors.Is(err, ErrTokenMalformed), errors.Is(err, ErrAlgorithmNotAllowed),
 		errors.Is(err, ErrUnknownKID), errors.Is(err, ErrSignatureInvalid),
 		errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenNotYetValid),
-		errors.Is(err, ErrClaimsInvalid), errors.Is(err, ErrSenderConstrained):
+		errors.Is(err, ErrClaimsInvalid), errors.Is(err, ErrSenderConstrained),
+		errors.Is(err, ErrDPoPRequired), errors.Is(err, ErrBindingMismatch):
 		return http.StatusUnauthorized, "invalid_token"
+	case errors.Is(err, ErrDPoPProofInvalid), errors.Is(err, ErrDPoPReplayed):
+		return http.StatusUnauthorized, "invalid_dpop_proof"
+	case errors.Is(err, ErrDPoPNonce):
+		return http.StatusUnauthorized, "use_dpop_nonce"
 	case errors.Is(err, ErrInsufficientScope):
 		return http.StatusForbidden, "insufficient_scope"
 	case errors.Is(err, ErrRateLimited):
 		return http.StatusTooManyRequests, "rate_limited"
-	case errors.Is(err, ErrKeysUnavailable), errors.Is(err, ErrLimiterUnavailable):
+	case errors.Is(err, ErrKeysUnavailable), errors.Is(err, ErrLimiterUnavailable), errors.Is(err, ErrReplayUnavailable):
 		return http.StatusServiceUnavailable, "temporarily_unavailable"
 	}
 	return http.StatusInternalServerError, "server_error"
@@ -154,20 +170,47 @@ func writeError(w http.ResponseWriter, err error, ch challenge) {
 	h := w.Header()
 	switch status {
 	case http.StatusUnauthorized, http.StatusBadRequest, http.StatusForbidden:
-		www := `Bearer realm="` + realm + `"`
+		// One challenge per scheme the route accepts (RFC 9110 §11.6.1),
+		// Bearer first; the error parameters go on the scheme the request
+		// used (a DPoP error always on DPoP). Only a 401 lists the scheme
+		// the request did not use.
+		bearerOK := ch.dpop != DPoPRequired
+		dpopOK := ch.dpop == DPoPAllowed || ch.dpop == DPoPRequired
+		onDPoP := dpopOK && (!bearerOK || (e != nil && e.dpop) || dpopKind(err))
+		params := ""
 		if code != "" {
-			www = `Bearer realm="` + realm + `", error="` + code + `", error_description="` + desc + `"`
+			params = `, error="` + code + `", error_description="` + desc + `"`
 		}
 		switch status {
 		case http.StatusUnauthorized:
-			www += ch.params401
+			params += ch.params401
 		case http.StatusForbidden:
-			www += ch.params403
+			params += ch.params403
 		}
 		if e != nil && code == "insufficient_scope" && len(e.scopes) > 0 && scopeTokens(e.scopes) {
-			www += `, scope="` + strings.Join(e.scopes, " ") + `"`
+			params += `, scope="` + strings.Join(e.scopes, " ") + `"`
 		}
-		h.Set("WWW-Authenticate", www)
+		bearer := `Bearer realm="` + realm + `"`
+		dpop := `DPoP realm="` + realm + `", algs="` + ch.dpopAlgs + `"`
+		plain := ""
+		if status == http.StatusUnauthorized {
+			plain = ch.params401
+		}
+		switch {
+		case onDPoP && bearerOK && status == http.StatusUnauthorized:
+			h.Set("WWW-Authenticate", bearer+plain)
+			h.Add("WWW-Authenticate", dpop+params)
+		case onDPoP:
+			h.Set("WWW-Authenticate", dpop+params)
+		case dpopOK && status == http.StatusUnauthorized:
+			h.Set("WWW-Authenticate", bearer+params)
+			h.Add("WWW-Authenticate", dpop+plain)
+		default:
+			h.Set("WWW-Authenticate", bearer+params)
+		}
+		if e != nil && e.nonce != "" {
+			h.Set("DPoP-Nonce", e.nonce)
+		}
 	case http.StatusTooManyRequests:
 		if e != nil && e.decision != nil {
 			setRateLimitHeaders(h, *e.decision)
@@ -198,6 +241,13 @@ func writeError(w http.ResponseWriter, err error, ch challenge) {
 	body = strconv.AppendQuote(body, desc)
 	body = append(body, "}\n"...)
 	_, _ = w.Write(body)
+}
+
+// dpopKind reports an error about the DPoP proof itself, which belongs on
+// the DPoP challenge whatever scheme the request used.
+func dpopKind(err error) bool {
+	return errors.Is(err, ErrDPoPProofInvalid) || errors.Is(err, ErrDPoPReplayed) ||
+		errors.Is(err, ErrDPoPNonce) || errors.Is(err, ErrDPoPRequired)
 }
 
 // safeDescription keeps a description that goes into a quoted header

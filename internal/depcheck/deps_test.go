@@ -48,7 +48,7 @@ func TestCoreLinksOnlyWhatItUses(t *testing.T) {
 		pkgs   []string
 		banned []string
 	}{
-		{[]string{"../../middleware", "../../cache", "../../ratelimit"}, append(heavy, frameworks...)},
+		{[]string{"../../middleware", "../../cache", "../../ratelimit", "../../replay", "../../forwarded"}, append(heavy, frameworks...)},
 		// adapters/mcp is the one place the MCP SDK may enter.
 		{[]string{"../../adapters/echo", "../../adapters/gin", "../../adapters/nethttp"}, heavy},
 		{[]string{"../../adapters/mcp"}, without(heavy, mcpSDK)},
@@ -92,6 +92,7 @@ func TestEveryAdapterIsChecked(t *testing.T) {
 func TestCheckSeesHeavyDependencies(t *testing.T) {
 	for pkg, want := range map[string]string{
 		"../../ratelimit/redislimit": "github.com/redis/go-redis/",
+		"../../replay/redisreplay":   "github.com/redis/go-redis/",
 		"../../metrics":              "github.com/prometheus/",
 		"../../grpcauth":             "google.golang.org/grpc",
 		"../../adapters/mcp":         mcpSDK,
