@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/jwtgate/jwtgate/internal/goredislog"
 	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/ratelimit/internal/bucket"
 	"github.com/redis/go-redis/v9"
@@ -291,7 +292,7 @@ func New(cfg Config) (*Limiter, error) {
 		r.client = c
 	}
 	r.rl = redis_rate.NewLimiter(r.client)
-	installGoRedisLog()
+	goredislog.Install()
 	return r, nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jwtgate/jwtgate/internal/goredislog"
 	"github.com/jwtgate/jwtgate/replay"
 )
 
@@ -126,6 +127,9 @@ func New(cfg Config) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown FailurePolicy %d", replay.ErrConfig, uint8(s.policy))
 	}
+	// go-redis's own log lines go through slog (process-wide; see
+	// internal/goredislog).
+	goredislog.Install()
 	switch c := cfg.Client.(type) {
 	case nil:
 		if cfg.Addr == "" {

@@ -1,4 +1,7 @@
-package redislimit
+// Package goredislog routes go-redis's own log lines through slog, once per
+// process, for every jwtgate package that makes a go-redis client (the
+// Redis limiter, the Redis replay store).
+package goredislog
 
 import (
 	"context"
@@ -11,7 +14,7 @@ import (
 )
 
 // routeGoRedisLog installs goRedisLog as go-redis's logger, once per
-// process, from New.
+// process, from the first Install (redislimit.New, redisreplay.New).
 //
 // It is package-level state because go-redis's logger is (redis.SetLogger):
 // v9.23 has no per-client logger, and its pool dials on a context detached
@@ -55,6 +58,8 @@ func (g goRedisLog) Printf(ctx context.Context, format string, v ...any) {
 	l.LogAttrs(ctx, level, msg, slog.String("logger", "go-redis"))
 }
 
-func installGoRedisLog() {
+// Install routes go-redis's log to slog.Default(), once per process; see
+// routeGoRedisLog for why it is process-wide.
+func Install() {
 	routeGoRedisLog.Do(func() { redis.SetLogger(goRedisLog{dest: slog.Default}) })
 }
