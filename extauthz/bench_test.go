@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/jwtgate/jwtgate/extauthz"
+	"github.com/jwtgate/jwtgate/internal/authtest"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -13,9 +14,9 @@ import (
 // beside Verifier.Verify of the same token: the difference is what the
 // ext_authz glue costs, before gRPC's own.
 func BenchmarkCheck(b *testing.B) {
-	idp := newIssuer(b)
-	tok := idp.Mint(b, claims(nil))
-	v := newVerifier(b, idp, middleware.Config{})
+	idp := authtest.NewIssuer(b)
+	tok := idp.Mint(b, authtest.Claims(nil))
+	v := authtest.NewVerifier(b, idp, middleware.Config{})
 	s, err := extauthz.New(extauthz.Config{
 		Verifier:     v,
 		Routes:       map[string]middleware.Route{"/admin": {Scopes: []string{"admin"}}, "/items": {Scopes: []string{"read"}}},

@@ -2,7 +2,6 @@ package extauthz_test
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,77 +17,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/extauthz"
+	"github.com/jwtgate/jwtgate/internal/authtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
-	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// newIssuer returns an ES256 kit issuer without a server: the Verifier
-// reads its keys from idp.Keys, or through a cache over idp.Client.
-func newIssuer(t testing.TB) *jwtgatetest.Issuer {
-	t.Helper()
-	return jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, URL: "https://idp.test"})
-}
-
-// claims is the token the tests expect by default (sub user-1, scope
-// read), with extra set last (a nil value deletes the claim).
-func claims(extra map[string]any) jwtgatetest.Claims {
-	return jwtgatetest.Claims{Subject: "user-1", Scopes: []string{"read"}, Extra: extra}
-}
-
-// unavailableKeys is a real cache in front of idp while idp's JWK Set
-// answers 500: before any good load its keys are unavailable (503).
-func unavailableKeys(t testing.TB, idp *jwtgatetest.Issuer) *cache.Cache {
-	t.Helper()
-	if err := idp.SetJWKS(jwtgatetest.Behavior{Status: 500}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(context.Background(), cache.Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// fixedLimiter answers every Allow with its Decision, for a deterministic
-// 429 or RateLimit-* headers.
-type fixedLimiter ratelimit.Decision
-
-func (l fixedLimiter) Allow(context.Context, string, int) (ratelimit.Decision, error) {
-	return ratelimit.Decision(l), nil
-}
-
-// deny refuses with a 2 s wait; allow10 allows, with 9 of 10 left.
-func deny() fixedLimiter {
-	return fixedLimiter{Allowed: false, Limit: 10, Remaining: 0, ResetAfter: 2 * time.Second, RetryAfter: 2 * time.Second}
-}
-
-func allow10() fixedLimiter {
-	return fixedLimiter{Allowed: true, Limit: 10, Remaining: 9, ResetAfter: time.Second}
-}
-
-// newVerifier returns a Verifier of idp's tokens, reading idp.Keys unless
-// cfg.Keys is set.
-func newVerifier(t testing.TB, idp *jwtgatetest.Issuer, cfg middleware.Config) *middleware.Verifier {
-	t.Helper()
-	if cfg.Keys == nil {
-		cfg.Keys = idp.Keys(t)
-	}
-	cfg.Issuers = []string{idp.Issuer()}
-	cfg.Audiences = []string{jwtgatetest.DefaultAudience}
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	v, err := middleware.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
 
 // serve runs s on a real gRPC server on a loopback TCP port, as Envoy would
@@ -153,11 +89,11 @@ type fixture struct {
 
 func newFixture(t testing.TB, cfg extauthz.Config) *fixture {
 	t.Helper()
-	idp := newIssuer(t)
-	f := &fixture{idp: idp, v: newVerifier(t, idp, middleware.Config{}), routes: map[string]middleware.Route{
+	idp := authtest.NewIssuer(t)
+	f := &fixture{idp: idp, v: authtest.NewVerifier(t, idp, middleware.Config{}), routes: map[string]middleware.Route{
 		"/admin":   {Scopes: []string{"admin"}},
-		"/limited": {RateLimit: &middleware.RateLimit{Limiter: deny()}},
-		"/":        {RateLimit: &middleware.RateLimit{Limiter: allow10()}},
+		"/limited": {RateLimit: &middleware.RateLimit{Limiter: authtest.Deny()}},
+		"/":        {RateLimit: &middleware.RateLimit{Limiter: authtest.Allow10()}},
 	}}
 	cfg.Verifier = f.v
 	cfg.Routes = f.routes
@@ -174,7 +110,7 @@ func newFixture(t testing.TB, cfg extauthz.Config) *fixture {
 
 func (f *fixture) token(t testing.TB, extra map[string]any) string {
 	t.Helper()
-	return f.idp.Mint(t, claims(extra))
+	return f.idp.Mint(t, authtest.Claims(extra))
 }
 
 func headerMap(opts []*corev3.HeaderValueOption) map[string]string {
@@ -237,7 +173,7 @@ func TestForgedClaimHeaders(t *testing.T) {
 
 func TestOptionalAnonymous(t *testing.T) {
 	s, err := extauthz.New(extauthz.Config{
-		Verifier:     newVerifier(t, newIssuer(t), middleware.Config{Optional: true}),
+		Verifier:     authtest.NewVerifier(t, authtest.NewIssuer(t), middleware.Config{Optional: true}),
 		ClaimHeaders: map[string]string{"sub": "x-user"},
 	})
 	if err != nil {
@@ -263,9 +199,9 @@ func TestDenied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := claims(nil)
+	other := authtest.Claims(nil)
 	other.Issuer = f.idp.Issuer()
-	forged := newIssuer(t).MintWith(t, other, jwtgatetest.MintOptions{KID: kid})
+	forged := authtest.NewIssuer(t).MintWith(t, other, jwtgatetest.MintOptions{KID: kid})
 	for _, tc := range []struct {
 		name, path, auth string
 		status           int
@@ -354,9 +290,9 @@ func TestDuplicateAuthorizationRaw(t *testing.T) {
 }
 
 func TestKeysUnavailable(t *testing.T) {
-	idp := newIssuer(t)
-	tok := idp.Mint(t, claims(nil))
-	s, err := extauthz.New(extauthz.Config{Verifier: newVerifier(t, idp, middleware.Config{Keys: unavailableKeys(t, idp)})})
+	idp := authtest.NewIssuer(t)
+	tok := idp.Mint(t, authtest.Claims(nil))
+	s, err := extauthz.New(extauthz.Config{Verifier: authtest.NewVerifier(t, idp, middleware.Config{Keys: authtest.UnavailableKeys(t, idp)})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +359,7 @@ func TestPathCleaning(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	v := newVerifier(t, newIssuer(t), middleware.Config{})
+	v := authtest.NewVerifier(t, authtest.NewIssuer(t), middleware.Config{})
 	for name, cfg := range map[string]extauthz.Config{
 		"no verifier":          {},
 		"relative prefix":      {Verifier: v, Routes: map[string]middleware.Route{"admin": {}}},

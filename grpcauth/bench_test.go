@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/jwtgate/jwtgate/grpcauth"
+	"github.com/jwtgate/jwtgate/internal/authtest"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -16,9 +17,9 @@ import (
 // Verifier.Verify of the same token: the difference is what the gRPC glue
 // costs. Both hit the verified-token cache after the first iteration.
 func BenchmarkUnary(b *testing.B) {
-	idp := newIssuer(b)
-	tok := idp.Mint(b, claims(nil))
-	v := newVerifier(b, idp, middleware.Config{})
+	idp := authtest.NewIssuer(b)
+	tok := idp.Mint(b, authtest.Claims(nil))
+	v := authtest.NewVerifier(b, idp, middleware.Config{})
 	ic, err := grpcauth.New(grpcauth.Config{Verifier: v, Methods: map[string]middleware.Route{"/test.Who/Am": {Scopes: []string{"read"}}}})
 	if err != nil {
 		b.Fatal(err)

@@ -3,7 +3,6 @@ package grpcauth_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -20,11 +19,10 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/grpcauth"
+	"github.com/jwtgate/jwtgate/internal/authtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
-	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
 func TestMain(m *testing.M) {
@@ -92,68 +90,6 @@ type fixture struct {
 	conn *grpc.ClientConn
 }
 
-// newIssuer returns an ES256 kit issuer without a server: the Verifier
-// reads its keys from idp.Keys, or through a cache over idp.Client.
-func newIssuer(t testing.TB) *jwtgatetest.Issuer {
-	t.Helper()
-	return jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, URL: "https://idp.test"})
-}
-
-// claims is the token the tests expect by default (sub user-1, scope
-// read), with extra set last (a nil value deletes the claim).
-func claims(extra map[string]any) jwtgatetest.Claims {
-	return jwtgatetest.Claims{Subject: "user-1", Scopes: []string{"read"}, Extra: extra}
-}
-
-// unavailableKeys is a real cache in front of idp while idp's JWK Set
-// answers 500: before any good load its keys are unavailable (503).
-func unavailableKeys(t testing.TB, idp *jwtgatetest.Issuer) *cache.Cache {
-	t.Helper()
-	if err := idp.SetJWKS(jwtgatetest.Behavior{Status: 500}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(context.Background(), cache.Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// fixedLimiter answers every Allow with its Decision, for a deterministic
-// 429 or RateLimit-* headers.
-type fixedLimiter ratelimit.Decision
-
-func (l fixedLimiter) Allow(context.Context, string, int) (ratelimit.Decision, error) {
-	return ratelimit.Decision(l), nil
-}
-
-// deny refuses with a 2 s wait; allow10 allows, with 9 of 10 left.
-func deny() fixedLimiter {
-	return fixedLimiter{Allowed: false, Limit: 10, Remaining: 0, ResetAfter: 2 * time.Second, RetryAfter: 2 * time.Second}
-}
-
-func allow10() fixedLimiter {
-	return fixedLimiter{Allowed: true, Limit: 10, Remaining: 9, ResetAfter: time.Second}
-}
-
-// newVerifier returns a Verifier of idp's tokens, reading idp.Keys unless
-// cfg.Keys is set.
-func newVerifier(t testing.TB, idp *jwtgatetest.Issuer, cfg middleware.Config) *middleware.Verifier {
-	t.Helper()
-	if cfg.Keys == nil {
-		cfg.Keys = idp.Keys(t)
-	}
-	cfg.Issuers = []string{idp.Issuer()}
-	cfg.Audiences = []string{jwtgatetest.DefaultAudience}
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	v, err := middleware.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // serve starts a real gRPC server on a loopback TCP port with ic in front of
 // the Who and health services, and a client connected to it; both stop at
 // the end of the test.
@@ -185,15 +121,15 @@ func serve(t testing.TB, ic *grpcauth.Interceptors) *grpc.ClientConn {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	idp := newIssuer(t)
-	v := newVerifier(t, idp, middleware.Config{})
+	idp := authtest.NewIssuer(t)
+	v := authtest.NewVerifier(t, idp, middleware.Config{})
 	ic, err := grpcauth.New(grpcauth.Config{
 		Verifier: v,
 		Methods: map[string]middleware.Route{
 			"/test.Who/Admin":   {Scopes: []string{"admin"}},
-			"/test.Who/Limited": {RateLimit: &middleware.RateLimit{Limiter: deny()}},
+			"/test.Who/Limited": {RateLimit: &middleware.RateLimit{Limiter: authtest.Deny()}},
 		},
-		Default: middleware.Route{RateLimit: &middleware.RateLimit{Limiter: allow10()}},
+		Default: middleware.Route{RateLimit: &middleware.RateLimit{Limiter: authtest.Allow10()}},
 		Skip:    func(m string) bool { return strings.HasPrefix(m, "/grpc.health.v1.Health/") },
 	})
 	if err != nil {
@@ -204,7 +140,7 @@ func newFixture(t testing.TB) *fixture {
 
 func (f *fixture) token(t testing.TB, extra map[string]any) string {
 	t.Helper()
-	return f.idp.Mint(t, claims(extra))
+	return f.idp.Mint(t, authtest.Claims(extra))
 }
 
 func withAuth(ctx context.Context, values ...string) context.Context {
@@ -256,9 +192,9 @@ func TestUnary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := claims(nil)
+	other := authtest.Claims(nil)
 	other.Issuer = f.idp.Issuer()
-	forged := newIssuer(t).MintWith(t, other, jwtgatetest.MintOptions{KID: kid})
+	forged := authtest.NewIssuer(t).MintWith(t, other, jwtgatetest.MintOptions{KID: kid})
 	for _, tc := range []struct {
 		name, method string
 		auth         []string
@@ -344,9 +280,9 @@ func TestRateLimitHeaders(t *testing.T) {
 }
 
 func TestKeysUnavailable(t *testing.T) {
-	idp := newIssuer(t)
-	tok := idp.Mint(t, claims(nil))
-	ic, err := grpcauth.New(grpcauth.Config{Verifier: newVerifier(t, idp, middleware.Config{Keys: unavailableKeys(t, idp)})})
+	idp := authtest.NewIssuer(t)
+	tok := idp.Mint(t, authtest.Claims(nil))
+	ic, err := grpcauth.New(grpcauth.Config{Verifier: authtest.NewVerifier(t, idp, middleware.Config{Keys: authtest.UnavailableKeys(t, idp)})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,9 +345,9 @@ func TestStream(t *testing.T) {
 // TestHealthWatch checks the stream interceptor on a real service's
 // streaming method (grpc.health.v1.Health/Watch), not skipped this time.
 func TestHealthWatch(t *testing.T) {
-	idp := newIssuer(t)
+	idp := authtest.NewIssuer(t)
 	ic, err := grpcauth.New(grpcauth.Config{
-		Verifier: newVerifier(t, idp, middleware.Config{}),
+		Verifier: authtest.NewVerifier(t, idp, middleware.Config{}),
 		Methods:  map[string]middleware.Route{"/grpc.health.v1.Health/": {Scopes: []string{"ops"}}},
 	})
 	if err != nil {
@@ -427,7 +363,7 @@ func TestHealthWatch(t *testing.T) {
 		}
 		return w.Recv()
 	}
-	sign := func(scope string) string { return idp.Mint(t, claims(map[string]any{"scope": scope})) }
+	sign := func(scope string) string { return idp.Mint(t, authtest.Claims(map[string]any{"scope": scope})) }
 	if _, err := watch(sign("read")); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("without the service's scope: %v, want PermissionDenied", err)
 	}
@@ -439,7 +375,7 @@ func TestHealthWatch(t *testing.T) {
 
 func TestOptionalAnonymous(t *testing.T) {
 	ic, err := grpcauth.New(grpcauth.Config{
-		Verifier: newVerifier(t, newIssuer(t), middleware.Config{Optional: true}),
+		Verifier: authtest.NewVerifier(t, authtest.NewIssuer(t), middleware.Config{Optional: true}),
 		Methods:  map[string]middleware.Route{"/test.Who/Admin": {Scopes: []string{"admin"}}},
 	})
 	if err != nil {
@@ -456,7 +392,7 @@ func TestOptionalAnonymous(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	v := newVerifier(t, newIssuer(t), middleware.Config{})
+	v := authtest.NewVerifier(t, authtest.NewIssuer(t), middleware.Config{})
 	for name, cfg := range map[string]grpcauth.Config{
 		"no verifier":      {},
 		"no leading slash": {Verifier: v, Methods: map[string]middleware.Route{"test.Who/Am": {}}},
