@@ -20,6 +20,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/jwtgate/jwtgate/internal/routepath"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -686,13 +687,9 @@ func cleanPath(p string) string {
 	return c
 }
 
-// prefixMatches reports whether p is under prefix, on a segment boundary.
-func prefixMatches(prefix, p string) bool {
-	if !strings.HasPrefix(p, prefix) {
-		return false
-	}
-	return len(p) == len(prefix) || strings.HasSuffix(prefix, "/") || p[len(prefix)] == '/'
-}
+// prefixMatches reports whether p is under prefix, on a segment boundary:
+// the rule extauthz and the decision mode match by too.
+func prefixMatches(prefix, p string) bool { return routepath.Match(prefix, p) }
 
 func validHeaderName(h string) bool {
 	if h == "" {
