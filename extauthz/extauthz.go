@@ -19,6 +19,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/internal/capture"
 	"github.com/jwtgate/jwtgate/internal/headername"
+	"github.com/jwtgate/jwtgate/internal/routepath"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -72,7 +73,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{base: cfg.Verifier}
 	for prefix, rt := range cfg.Routes {
-		if err := checkPrefix(prefix); err != nil {
+		if err := routepath.CheckPrefix(prefix); err != nil {
 			return nil, fmt.Errorf("extauthz: Routes key %q %w", prefix, err)
 		}
 		s.routes = append(s.routes, route{prefix: prefix, v: cfg.Verifier.With(rt)})
@@ -109,7 +110,7 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 // verifier returns the Verifier for a clean path.
 func (s *Server) verifier(p string) *middleware.Verifier {
 	for _, rt := range s.routes {
-		if match(rt.prefix, p) {
+		if routepath.Match(rt.prefix, p) {
 			return rt.v
 		}
 	}
@@ -151,16 +152,15 @@ func (s *Server) request(ctx context.Context, h *authv3.AttributeContext_HttpReq
 	if h == nil {
 		return r, s.base, errPath
 	}
-	p, query := splitTarget(h.GetPath())
-	decoded, literal, err := cleanPaths(p)
-	if err != nil {
-		return r, s.base, err
-	}
-	r.URL.Path, r.URL.RawQuery = decoded, query
-	v := s.verifier(decoded)
-	if literal != decoded && s.verifier(literal) != v {
+	p, query := routepath.SplitTarget(h.GetPath())
+	clean, v, err := routepath.Pick(p, s.verifier)
+	switch {
+	case errors.Is(err, routepath.ErrMalformed):
+		return r, s.base, errPath
+	case err != nil:
 		return r, v, errAmbiguousPath
 	}
+	r.URL.Path, r.URL.RawQuery = clean, query
 	return r, v, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -20,6 +21,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/jwtgate/jwtgate/internal/routepath"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -93,10 +95,29 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// once Serve's ctx ends (SIGINT/SIGTERM for the program). 0 means 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the addresses (CIDR prefixes, or single IPs)
+	// whose forwarded headers a decision route reads the original request
+	// from: X-Forwarded-Uri/-Method/-Host/-Proto (Traefik, Caddy),
+	// X-Original-URI/-Method (nginx), Forwarded. From any other address
+	// they are ignored. nil means loopback only; an empty list trusts
+	// nobody.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Routes maps path prefixes to upstreams; the longest matching prefix
-	// wins. -upstream adds a catch-all "/" route. Empty is an error.
+	// wins. -upstream adds a catch-all "/" route, -decision a catch-all
+	// decision route. Empty is an error.
 	Routes []Route `yaml:"routes"`
 }
+
+// Route modes (Route.Mode).
+const (
+	// ModeProxy proxies the route's requests to its upstream.
+	ModeProxy = "proxy"
+	// ModeDecision answers the route's requests as a forward-auth decision
+	// service (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth,
+	// Envoy's HTTP ext_authz): 200 with the claim headers, or the
+	// rejection, for the original request a trusted proxy describes.
+	ModeDecision = "decision"
+)
 
 // Provider is one identity provider.
 type Provider struct {
@@ -114,11 +135,25 @@ type Route struct {
 	// Prefix is the path prefix, starting with "/". "/api" matches "/api"
 	// and "/api/…" but not "/apiary". Required.
 	Prefix string `yaml:"prefix"`
+	// Mode is ModeProxy or ModeDecision. Empty means ModeProxy.
+	//
+	// A request under a decision route is a sub-request about another
+	// one, the original: the route whose requirements decide it (scopes,
+	// audiences, rate, claim headers) is chosen again, by the original
+	// path's clean form. The original is what follows Prefix when
+	// StripPrefix is set and something does (Envoy's HTTP ext_authz
+	// appends the original path to its path_prefix); otherwise a trusted
+	// proxy's X-Forwarded-Uri or X-Original-URI; otherwise the request's
+	// own path. The chosen route may be a proxy route (the same check as
+	// proxying there would make) or a decision route; none is a 404.
+	Mode string `yaml:"mode"`
 	// Upstream is the absolute http(s) URL requests are proxied to; its path
-	// is prepended to the request's. Required.
+	// is prepended to the request's. Required for a proxy route; a
+	// decision route has none.
 	Upstream string `yaml:"upstream"`
 	// StripPrefix removes Prefix from the path before proxying. false
-	// means the path is proxied whole.
+	// means the path is proxied whole. On a decision route it means that
+	// what follows Prefix is the original path (see Mode).
 	StripPrefix bool `yaml:"strip_prefix"`
 	// Scopes the token must all hold. Empty means none.
 	Scopes []string `yaml:"scopes"`
@@ -249,10 +284,11 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	var (
 		listen, upstream, jwksURL, issuer, audience, redis, configFile string
 		types, algorithms, requireClaims                               string
+		decisionPath, trustedProxies                                   string
 		rate                                                           float64
 		burst, replicas                                                int
 		shutdown, leeway                                               time.Duration
-		demoFlag                                                       bool
+		demoFlag, decision                                             bool
 		claimHeaders                                                   = claimHeaderFlag{}
 	)
 	fs.StringVar(&listen, "listen", DefaultListen, "address to listen on")
@@ -271,7 +307,10 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	fs.StringVar(&algorithms, "algorithms", "", "accepted alg values, comma-separated (default: "+strings.Join(middleware.DefaultAlgorithms(), ",")+")")
 	fs.StringVar(&requireClaims, "require-claims", "", "claims every token must carry, comma-separated")
 	fs.BoolVar(&demoFlag, "demo", false, "run the embedded demo identity provider and upstream even on a non-loopback -listen (anyone who reaches them gets tokens the gateway accepts)")
-	fs.Var(claimHeaders, "claim-header", "CLAIM=HEADER: forward the verified claim upstream as a header (repeatable; route of -upstream)")
+	fs.Var(claimHeaders, "claim-header", "CLAIM=HEADER: forward the verified claim upstream as a header (repeatable; route of -upstream or -decision)")
+	fs.BoolVar(&decision, "decision", false, "the catch-all route \"/\" answers forward-auth sub-requests (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth) instead of proxying; instead of -upstream")
+	fs.StringVar(&decisionPath, "decision-path", "", "PATH: a decision route at PATH whose sub-requests carry the original path after PATH (Envoy HTTP ext_authz path_prefix), or in the trusted proxy's headers")
+	fs.StringVar(&trustedProxies, "trusted-proxies", "", "proxies whose X-Forwarded-*/X-Original-* headers count, comma-separated CIDRs or IPs, or \"none\" (default: loopback)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nWith no identity provider, upstream or config flags: a DEMO identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -296,7 +335,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 		}
 	}
 	opts := Flags{
-		Demo:      demoFlag || !set["config"] && !set["upstream"] && !set["issuer"] && !set["jwks-url"],
+		Demo:      demoFlag || !set["config"] && !set["upstream"] && !set["decision"] && !set["decision-path"] && !set["issuer"] && !set["jwks-url"],
 		DemoFlag:  demoFlag,
 		ListenSet: set["listen"] || cfg.Listen != "",
 	}
@@ -304,7 +343,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 		// The demo brings its own provider and routes; any of the user's
 		// would be silently replaced.
 		var given []string
-		for _, f := range []string{"issuer", "jwks-url", "upstream"} {
+		for _, f := range []string{"issuer", "jwks-url", "upstream", "decision", "decision-path"} {
 			if set[f] {
 				given = append(given, "-"+f)
 			}
@@ -362,21 +401,45 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 			return Config{}, Flags{}, fmt.Errorf("%w: -%s %q: want a comma-separated list", ErrConfig, l.flag, l.val)
 		}
 	}
-	if set["claim-header"] && !set["upstream"] {
-		// The mapping belongs to a route; only -upstream's is the flags' own.
-		return Config{}, Flags{}, fmt.Errorf("%w: -claim-header applies to the route of -upstream, which is not given (in a config file, set claim_headers per route)", ErrConfig)
-	}
-	if set["upstream"] {
-		for _, r := range cfg.Routes {
-			if r.Prefix == "/" {
-				return Config{}, Flags{}, fmt.Errorf("%w: -upstream adds the route \"/\", which the config file already has", ErrConfig)
-			}
+	if set["trusted-proxies"] {
+		if strings.TrimSpace(trustedProxies) == "none" {
+			cfg.TrustedProxies = []string{}
+		} else if cfg.TrustedProxies = splitList(trustedProxies); len(cfg.TrustedProxies) == 0 {
+			return Config{}, Flags{}, fmt.Errorf("%w: -trusted-proxies %q: want comma-separated CIDRs or IPs, or none", ErrConfig, trustedProxies)
 		}
-		r := Route{Prefix: "/", Upstream: upstream}
+	}
+	if decision && set["upstream"] {
+		return Config{}, Flags{}, fmt.Errorf("%w: -decision makes the route \"/\" a decision service, which proxies nowhere: drop -upstream (or -decision)", ErrConfig)
+	}
+	if set["claim-header"] && !set["upstream"] && !decision {
+		// The mapping belongs to a route; only -upstream's or -decision's
+		// is the flags' own.
+		return Config{}, Flags{}, fmt.Errorf("%w: -claim-header applies to the route of -upstream or -decision, neither of which is given (in a config file, set claim_headers per route)", ErrConfig)
+	}
+	hasRoute := func(prefix string) bool {
+		return slices.ContainsFunc(cfg.Routes, func(r Route) bool { return r.Prefix == prefix })
+	}
+	if set["upstream"] || decision {
+		flag, r := "-upstream", Route{Prefix: "/", Upstream: upstream}
+		if decision {
+			flag, r = "-decision", Route{Prefix: "/", Mode: ModeDecision}
+		}
+		if hasRoute("/") {
+			return Config{}, Flags{}, fmt.Errorf("%w: %s adds the route \"/\", which the config file already has", ErrConfig, flag)
+		}
 		if len(claimHeaders) > 0 {
 			r.ClaimHeaders = claimHeaders
 		}
 		cfg.Routes = append(cfg.Routes, r)
+	}
+	if set["decision-path"] {
+		if decisionPath == "/" || !strings.HasPrefix(decisionPath, "/") || cleanPath(decisionPath) != decisionPath || strings.HasSuffix(decisionPath, "/") {
+			return Config{}, Flags{}, fmt.Errorf("%w: -decision-path %q: want a clean absolute path other than \"/\", without a trailing slash, e.g. /_jwtgate", ErrConfig, decisionPath)
+		}
+		if hasRoute(decisionPath) {
+			return Config{}, Flags{}, fmt.Errorf("%w: -decision-path adds the route %q, which the config file already has", ErrConfig, decisionPath)
+		}
+		cfg.Routes = append(cfg.Routes, Route{Prefix: decisionPath, Mode: ModeDecision, StripPrefix: true})
 	}
 	if _, _, err := net.SplitHostPort(cfg.Listen); err == nil && opts.Demo && !opts.DemoFlag && !isLoopback(cfg.Listen) {
 		return Config{}, Flags{}, fmt.Errorf("%w: no identity provider is configured, which means demo mode, and the demo's identity provider mints tokens for anyone who asks: "+
@@ -458,6 +521,9 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	cfg.checkRateLimits(&p)
 	cfg.checkShutdown(&p)
 	cfg.checkVerification(&p)
+	if _, err := parseTrustedProxies(cfg.TrustedProxies); err != nil {
+		p.add("%v", err)
+	}
 	routes := cfg.checkRoutes(&p, lookupEnv)
 	if len(p) > 0 {
 		return Config{}, fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(p))
@@ -669,19 +735,68 @@ func metadataPath(uri string) string {
 	return "/.well-known/oauth-protected-resource" + p
 }
 
-// checkRoutePath checks a route's prefix and upstream.
+// checkRoutePath checks a route's prefix, mode and upstream.
 func checkRoutePath(p *problems, where string, r Route) {
+	switch r.Mode {
+	case "", ModeProxy:
+	case ModeDecision:
+		// A decision route answers; it never proxies, so anything that
+		// only shapes the proxied request would be silently ignored.
+		if r.Upstream != "" {
+			p.add("%s: mode decision answers sub-requests and proxies nowhere: drop upstream", where)
+		}
+		if r.DropAuthorization || r.UpstreamAuth != nil {
+			p.add("%s: mode decision proxies nowhere: drop_authorization and upstream_auth do not apply (the proxy in front sends the upstream request)", where)
+		}
+		if !strings.HasPrefix(r.Prefix, "/") || cleanPath(r.Prefix) != r.Prefix {
+			p.add("%s: prefix must be a clean absolute path", where)
+		}
+		if r.StripPrefix && r.Prefix == "/" {
+			p.add("%s: strip_prefix on the decision route \"/\" would take every path as the original: give the prefix the proxy sends to", where)
+		}
+		checkReservedOverlap(p, where, r)
+		return
+	default:
+		p.add("%s: mode %q: want %s or %s", where, r.Mode, ModeProxy, ModeDecision)
+	}
 	if !strings.HasPrefix(r.Prefix, "/") || cleanPath(r.Prefix) != r.Prefix {
 		p.add("%s: prefix must be a clean absolute path", where)
 	}
+	checkReservedOverlap(p, where, r)
+	if !isHTTPURL(r.Upstream) {
+		p.add("%s: upstream %q: want an absolute http(s) URL", where, r.Upstream)
+	}
+}
+
+func checkReservedOverlap(p *problems, where string, r Route) {
 	for _, rp := range reservedPaths {
 		if prefixMatches(r.Prefix, rp) && r.Prefix != "/" {
 			p.add("%s: overlaps the gateway's own %s", where, rp)
 		}
 	}
-	if !isHTTPURL(r.Upstream) {
-		p.add("%s: upstream %q: want an absolute http(s) URL", where, r.Upstream)
+}
+
+// parseTrustedProxies reads trusted_proxies: CIDR prefixes or single IPs.
+// nil stays nil (the forwarded package's loopback default); an empty list
+// stays empty (nobody is trusted).
+func parseTrustedProxies(list []string) ([]netip.Prefix, error) {
+	if list == nil {
+		return nil, nil
 	}
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if pf, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, pf.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("trusted_proxies %q: want a CIDR prefix (10.0.0.0/8) or an IP address", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // fillRouteRate gives r the top-level rate and burst where it has none,
@@ -772,13 +887,9 @@ func cleanPath(p string) string {
 	return c
 }
 
-// prefixMatches reports whether p is under prefix, on a segment boundary.
-func prefixMatches(prefix, p string) bool {
-	if !strings.HasPrefix(p, prefix) {
-		return false
-	}
-	return len(p) == len(prefix) || strings.HasSuffix(prefix, "/") || p[len(prefix)] == '/'
-}
+// prefixMatches reports whether p is under prefix, on a segment boundary:
+// the rule extauthz and the decision mode match by too.
+func prefixMatches(prefix, p string) bool { return routepath.Match(prefix, p) }
 
 func validHeaderName(h string) bool {
 	if h == "" {

@@ -92,6 +92,37 @@ func TestFlagsAlone(t *testing.T) {
 	}
 }
 
+// -decision and -decision-path are the README's flags for the whole
+// gateway as a decision service.
+func TestDecisionFlags(t *testing.T) {
+	cfg, opts, err := ParseArgs([]string{"-issuer", "https://idp", "-decision", "-decision-path", "/_jwtgate",
+		"-claim-header", "sub=X-Jwtgate-Subject", "-trusted-proxies", "10.0.0.0/8, 192.0.2.1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := cfg.Validate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Demo || len(v.Routes) != 2 {
+		t.Fatalf("opts %+v routes %+v", opts, v.Routes)
+	}
+	dp, root := v.Routes[0], v.Routes[1]
+	if dp.Prefix != "/_jwtgate" || dp.Mode != ModeDecision || !dp.StripPrefix || dp.Upstream != "" {
+		t.Errorf("-decision-path route = %+v", dp)
+	}
+	if root.Prefix != "/" || root.Mode != ModeDecision || root.ClaimHeaders["sub"] != "X-Jwtgate-Subject" {
+		t.Errorf("-decision route = %+v", root)
+	}
+	if strings.Join(v.TrustedProxies, "|") != "10.0.0.0/8|192.0.2.1" {
+		t.Errorf("trusted proxies = %q", v.TrustedProxies)
+	}
+	cfg, _, err = ParseArgs([]string{"-issuer", "https://idp", "-decision", "-trusted-proxies", "none"}, io.Discard)
+	if err != nil || cfg.TrustedProxies == nil || len(cfg.TrustedProxies) != 0 {
+		t.Errorf("-trusted-proxies none = %#v, %v", cfg.TrustedProxies, err)
+	}
+}
+
 // -replicas reaches the config next to -redis (the Redis limiter's outage
 // share; its behaviour is tested in package ratelimit).
 func TestReplicasFlag(t *testing.T) {
@@ -181,6 +212,23 @@ func TestBadConfig(t *testing.T) {
 		{name: "empty required claim", yaml: ok + "require_claims: ['']\n", want: `require_claims: "" is not a claim name`},
 		{name: "control char required claim", yaml: ok + "require_claims: [\"a\\nb\"]\n", want: `is not a claim name`},
 		{name: "require_claims misspelt", yaml: ok + "required_claims: [tenant]\n", want: "field required_claims not found"},
+		{name: "unknown mode", yaml: "issuer: https://idp\nroutes: [{prefix: /, upstream: 'http://u', mode: auth}]", want: `mode "auth": want proxy or decision`},
+		{name: "decision with upstream", yaml: "issuer: https://idp\nroutes: [{prefix: /, upstream: 'http://u', mode: decision}]", want: "drop upstream"},
+		{name: "decision with drop_authorization", yaml: "issuer: https://idp\nroutes: [{prefix: /, mode: decision, drop_authorization: true}]", want: "do not apply"},
+		{name: "decision strip on /", yaml: "issuer: https://idp\nroutes: [{prefix: /, mode: decision, strip_prefix: true}]", want: "strip_prefix on the decision route"},
+		{name: "decision unclean prefix", yaml: "issuer: https://idp\nroutes: [{prefix: /a/../b, mode: decision}]", want: "clean absolute path"},
+		{name: "decision on /metrics", yaml: "issuer: https://idp\nroutes: [{prefix: /metrics, mode: decision}]", want: "overlaps the gateway's own /metrics"},
+		{name: "proxy without upstream", yaml: "issuer: https://idp\nroutes: [{prefix: /, mode: proxy}]", want: "want an absolute http(s) URL"},
+		{name: "bad trusted proxy", yaml: ok + "trusted_proxies: [10.0.0.0/33]\n", want: `trusted_proxies "10.0.0.0/33"`},
+		{name: "bad trusted proxy flag", args: []string{"-issuer", "https://idp", "-decision", "-trusted-proxies", "10.0.0.1,proxy.local"}, want: `trusted_proxies "proxy.local"`},
+		{name: "empty trusted proxies flag", args: []string{"-issuer", "https://idp", "-decision", "-trusted-proxies", " , "}, want: "-trusted-proxies"},
+		{name: "decision and upstream", args: []string{"-issuer", "https://idp", "-decision", "-upstream", "http://u"}, want: "drop -upstream"},
+		{name: "decision and route /", yaml: ok, args: []string{"-decision"}, want: `-decision adds the route "/"`},
+		{name: "decision path /", args: []string{"-issuer", "https://idp", "-decision", "-decision-path", "/"}, want: "-decision-path"},
+		{name: "decision path unclean", args: []string{"-issuer", "https://idp", "-decision", "-decision-path", "/a/../b"}, want: "-decision-path"},
+		{name: "decision path trailing slash", args: []string{"-issuer", "https://idp", "-decision", "-decision-path", "/auth/"}, want: "-decision-path"},
+		{name: "decision path taken", yaml: ok, args: []string{"-decision-path", "/"}, want: "-decision-path"},
+		{name: "decision without provider", args: []string{"-decision"}, want: "need -issuer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

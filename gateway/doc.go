@@ -17,6 +17,14 @@
 // Verifier.With): a token is verified, and cached, once however many
 // routes it is used on.
 //
+// A route in ModeDecision proxies nowhere: it answers forward-auth
+// sub-requests (nginx auth_request, Caddy forward_auth, Traefik
+// ForwardAuth, Envoy's HTTP ext_authz) about an original request, which
+// trusted proxies (Config.TrustedProxies; loopback by default) describe in
+// X-Original-URI or X-Forwarded-Uri: 200 with every claim header of the
+// route the original's clean path picks, or that route's rejection. See
+// Route.Mode and the README's "Behind your proxy".
+//
 // Headers under ReservedHeaderPrefix (X-Jwtgate-) are the gateway's: the
 // client's are removed on every route before verification, so an upstream
 // may trust the ones it receives.

@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/forwarded"
+	"github.com/jwtgate/jwtgate/internal/routepath"
 	"github.com/jwtgate/jwtgate/internal/serve"
 	"github.com/jwtgate/jwtgate/metrics"
 	"github.com/jwtgate/jwtgate/middleware"
@@ -75,6 +77,7 @@ type Gateway struct {
 	verifier  *middleware.Verifier // the one every route derives from: one token cache, one signature check per token
 	routes    []*route             // longest prefix first
 	metadata  []metadataRoute      // protected-resource metadata documents of Resource routes
+	fw        *forwarded.Resolver  // which forwarded headers a decision route reads
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
 	handler   http.Handler
@@ -110,7 +113,9 @@ type keySource interface {
 
 type route struct {
 	Route
-	handler http.Handler
+	handler http.Handler         // the proxy, behind the Verifier; nil on a decision route
+	v       *middleware.Verifier // the route's requirements, for decisions about it
+	claims  []string             // ClaimHeaders' header names, canonical and sorted: every decision's answer has each
 }
 
 // New validates cfg (see Config.Validate) and builds a gateway from it: it
@@ -191,11 +196,18 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		transport = http.DefaultTransport
 	}
 	for i, rc := range cfg.Routes {
-		h, err := g.buildRoute(i, rc, transport)
+		rt, err := g.buildRoute(i, rc, transport)
 		if err != nil {
 			return nil, fmt.Errorf("%w: route %q: %w", ErrConfig, rc.Prefix, err)
 		}
-		g.routes = append(g.routes, &route{Route: rc, handler: h})
+		g.routes = append(g.routes, rt)
+	}
+	trusted, err := parseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if g.fw, err = forwarded.New(forwarded.Config{TrustedProxies: trusted}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 
 	mux := http.NewServeMux()
@@ -210,7 +222,18 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		mux.Handle(m.path, m.handler)
 	}
 	mux.HandleFunc("/", g.proxy)
-	g.handler = mux
+	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux redirects an unclean path to its clean form; to a proxy
+		// sending a sub-request (Envoy's HTTP ext_authz appends the
+		// original path as the client sent it) a redirect is no answer.
+		if p := r.URL.Path; p != "" && p != cleanPath(p) {
+			if rt := g.uncleanDecision(r); rt != nil {
+				g.decide(w, r, rt)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 	return g, nil
 }
 
@@ -244,11 +267,7 @@ func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
 	})
 }
 
-func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http.Handler, error) {
-	target, err := url.Parse(rc.Upstream)
-	if err != nil {
-		return nil, err
-	}
+func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*route, error) {
 	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders, Types: rc.Types}
 	dropAuthorization := rc.DropAuthorization
 	if rc.Resource != nil {
@@ -276,6 +295,18 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 	v := g.verifier.With(mr)
 	if path, ok := v.MetadataPath(); ok {
 		g.metadata = append(g.metadata, metadataRoute{path: path, handler: v.MetadataHandler()})
+	}
+	rt := &route{Route: rc, v: v}
+	for _, h := range rc.ClaimHeaders {
+		rt.claims = append(rt.claims, http.CanonicalHeaderKey(h))
+	}
+	slices.Sort(rt.claims)
+	if rc.Mode == ModeDecision {
+		return rt, nil
+	}
+	target, err := url.Parse(rc.Upstream)
+	if err != nil {
+		return nil, err
 	}
 
 	var credential string
@@ -328,7 +359,8 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (http
 			writeJSONError(w, http.StatusBadGateway, "bad_gateway", "upstream unavailable")
 		},
 	}
-	return stripReservedHandler(v.Handler(rp)), nil
+	rt.handler = stripReservedHandler(v.Handler(rp))
+	return rt, nil
 }
 
 // ReservedHeaderPrefix is the gateway's header namespace: upstreams may
@@ -446,16 +478,45 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 	// An unclean path could match one route's prefix and mean another
 	// route's path to the upstream ("/public/../admin"): refuse it.
 	if !strings.HasPrefix(p, "/") || cleanPath(p) != p {
+		// A decision forwards no path anywhere, so a sub-request that
+		// only a clean reading puts under a decision route is decided.
+		if rt := g.uncleanDecision(r); rt != nil {
+			g.decide(w, r, rt)
+			return
+		}
 		writeJSONError(w, http.StatusBadRequest, "invalid_request", "path is not clean")
 		return
 	}
+	rt := g.match(p)
+	switch {
+	case rt == nil:
+		writeJSONError(w, http.StatusNotFound, "not_found", "no route")
+	case rt.Mode == ModeDecision:
+		g.decide(w, r, rt)
+	default:
+		rt.handler.ServeHTTP(w, r)
+	}
+}
+
+// uncleanDecision returns the decision route that the clean reading of
+// r's unclean path is under, or nil: a decision forwards no path anywhere,
+// so such a sub-request can be decided where a proxy route refuses it.
+func (g *Gateway) uncleanDecision(r *http.Request) *route {
+	if _, rt, err := routepath.Pick(r.URL.EscapedPath(), g.match); err == nil && rt != nil && rt.Mode == ModeDecision {
+		return rt
+	}
+	return nil
+}
+
+// match returns the route with the longest prefix covering the clean path
+// p, or nil.
+func (g *Gateway) match(p string) *route {
 	for _, rt := range g.routes {
 		if prefixMatches(rt.Prefix, p) {
-			rt.handler.ServeHTTP(w, r)
-			return
+			return rt
 		}
 	}
-	writeJSONError(w, http.StatusNotFound, "not_found", "no route")
+	return nil
 }
 
 // Handler returns the gateway's handler: the routes, /healthz, /readyz and
