@@ -252,8 +252,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 	r, req := h.prepare(r, format)
 	tw := &tapWriter{ResponseWriter: w, cfg: llmusage.TapConfig{Format: format, MaxBody: h.cfg.MaxBody, MaxEvent: h.cfg.MaxEvent}}
+	// Deferred: httputil.ReverseProxy ends a response it cannot finish
+	// (the client left mid-stream) by panicking with http.ErrAbortHandler,
+	// and that request has cost tokens too. The panic goes on after.
+	defer h.charge(r, b, key, tier, format, tw, req)
 	next.ServeHTTP(tw, r)
-	h.charge(r, b, key, tier, format, tw, req)
 }
 
 // prepare makes the request the upstream gets: a shallow copy whose
