@@ -36,6 +36,9 @@ func TestCoreLinksOnlyWhatItUses(t *testing.T) {
 		banned []string
 	}{
 		{[]string{"../../middleware", "../../cache", "../../ratelimit"}, append(heavy, frameworks...)},
+		// Token budgets: the core and the usage tap link no Redis
+		// (budget/redisbudget does) and no framework.
+		{[]string{"../../budget", "../../llmusage"}, append(heavy, frameworks...)},
 		{[]string{"../../adapters/..."}, heavy},
 	} {
 		got := deps(t, c.pkgs...)
@@ -57,6 +60,7 @@ func TestCoreLinksOnlyWhatItUses(t *testing.T) {
 func TestCheckSeesHeavyDependencies(t *testing.T) {
 	for pkg, want := range map[string]string{
 		"../../ratelimit/redislimit": "github.com/redis/go-redis/",
+		"../../budget/redisbudget":   "github.com/redis/go-redis/",
 		"../../metrics":              "github.com/prometheus/",
 		"../../grpcauth":             "google.golang.org/grpc",
 	} {
