@@ -7,7 +7,7 @@ import (
 )
 
 // heavy are the module paths a program that only verifies tokens must not
-// link: each lives behind a package of its own (ratelimit/redislimit,
+// link: each lives behind a package of its own (ratelimit/redislimit, budget/redisbudget,
 // metrics, grpcauth, extauthz, the adapters).
 var heavy = []string{
 	"github.com/redis/go-redis/",
