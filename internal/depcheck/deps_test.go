@@ -7,7 +7,7 @@ import (
 )
 
 // heavy are the module paths a program that only verifies tokens must not
-// link: each lives behind a package of its own (ratelimit/redislimit,
+// link: each lives behind a package of its own (ratelimit/redislimit, budget/redisbudget,
 // metrics, grpcauth, extauthz, the adapters).
 var heavy = []string{
 	"github.com/redis/go-redis/",
@@ -52,6 +52,9 @@ func TestCoreLinksOnlyWhatItUses(t *testing.T) {
 		// adapters/mcp is the one place the MCP SDK may enter.
 		{[]string{"../../adapters/echo", "../../adapters/gin", "../../adapters/nethttp"}, heavy},
 		{[]string{"../../adapters/mcp"}, without(heavy, mcpSDK)},
+		// Token budgets: the core and the usage tap link no Redis
+		// (budget/redisbudget does) and no framework.
+		{[]string{"../../budget", "../../llmusage"}, append(heavy, frameworks...)},
 	} {
 		got := deps(t, c.pkgs...)
 		if len(got) < 10 {
@@ -93,6 +96,7 @@ func TestCheckSeesHeavyDependencies(t *testing.T) {
 	for pkg, want := range map[string]string{
 		"../../ratelimit/redislimit": "github.com/redis/go-redis/",
 		"../../replay/redisreplay":   "github.com/redis/go-redis/",
+		"../../budget/redisbudget":   "github.com/redis/go-redis/",
 		"../../metrics":              "github.com/prometheus/",
 		"../../grpcauth":             "google.golang.org/grpc",
 		"../../adapters/mcp":         mcpSDK,

@@ -1,0 +1,462 @@
+package budget
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jwtgate/jwtgate/llmusage"
+	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+// Defaults for Config.
+const (
+	// DefaultFallbackCost is charged for a response whose usage is
+	// unknown when Config.Fallback.Estimate is 0.
+	DefaultFallbackCost = 1000
+	// DefaultChargeTimeout bounds a Charge after the response.
+	DefaultChargeTimeout = 2 * time.Second
+)
+
+// Fallback is what a response costs when its usage cannot be read (the
+// client cut the stream, the upstream answered 5xx, a body without
+// usage, an encoded body). The charge is the largest of: Estimate, the
+// request's max_tokens (when UseMaxTokens), and what the upstream had
+// reported before the stream ended (Anthropic sends the input count
+// first). Never zero: a client cannot make a request free by hanging up.
+type Fallback struct {
+	// Estimate is charged when nothing better is known. 0 means
+	// DefaultFallbackCost (1000); negative is a config error.
+	Estimate int64
+	// UseMaxTokens charges at least the request's max_tokens
+	// (max_completion_tokens, max_output_tokens), read from the request
+	// body (up to MaxRequestBody). It is a floor, not a ceiling: a
+	// request asking for max_tokens 1 still pays Estimate.
+	UseMaxTokens bool
+}
+
+// Config configures NewHandler. Budget, or TierClaim with Tiers, must be
+// set; every other field has a default.
+type Config struct {
+	// Budget is the default budget. Nil: requests whose tier is not in
+	// Tiers are not budgeted.
+	Budget Budget
+	// TierClaim names a string claim (for example "plan") whose value
+	// picks a budget from Tiers. "": no tiers.
+	TierClaim string
+	// Tiers maps TierClaim values to budgets; a missing claim or a value
+	// not in the map uses Budget.
+	Tiers map[string]Budget
+	// Key names the budget a request spends from. Nil: DefaultKey (issuer
+	// and subject). A request without claims, or whose key is "", is not
+	// budgeted (KindNoKey).
+	Key func(c *middleware.Claims, r *http.Request) string
+	// Format is the upstream's API. FormatUnknown (0): from the request
+	// path (llmusage.FormatForPath); a path it does not know is charged
+	// the fallback, reported "unknown_format".
+	Format llmusage.Format
+	// Weights prices tokens per model, for the default Cost and the
+	// Event's Model label. Nil: DefaultWeights for every model.
+	Weights WeightTable
+	// Cost prices a response's usage. Nil: Weights.Cost.
+	Cost Cost
+	// Fallback prices a response whose usage is unknown.
+	Fallback Fallback
+	// IncludeUsage adds stream_options.include_usage to an OpenAI Chat
+	// Completions request that streams without it (otherwise such a
+	// stream reports no usage and is charged the fallback). The client
+	// then receives the extra usage chunk (empty choices); it is not
+	// stripped.
+	IncludeUsage bool
+	// MaxRequestBody bounds the request body read for UseMaxTokens and
+	// IncludeUsage; a longer body is passed on untouched and unread.
+	// 0 means llmusage.DefaultMaxRequestBody (1 MiB).
+	MaxRequestBody int
+	// MaxBody and MaxEvent bound what the tap keeps of a JSON body and of
+	// one event (llmusage.TapConfig). 0 means 1 MiB each.
+	MaxBody, MaxEvent int
+	// Shadow measures without refusing: an exhausted budget is reported
+	// (KindRefused, Shadow set) and the request goes on; charges are made
+	// as usual, so the numbers are the real ones. For rolling out.
+	Shadow bool
+	// WriteError answers a refused request. It gets an error for which
+	// errors.Is(err, middleware.ErrRateLimited) holds (429) or, when the
+	// budget failed, middleware.ErrLimiterUnavailable (503). Nil:
+	// middleware.WriteError. Pass a Verifier's WriteError to keep its
+	// realm and ErrorHandler. The RateLimit-* and Retry-After headers of
+	// a 429 are the budget's whatever the writer sets.
+	WriteError func(w http.ResponseWriter, r *http.Request, err error)
+	// ChargeTimeout bounds the Charge after the response; it runs even
+	// when the client has gone. 0 means 2s.
+	ChargeTimeout time.Duration
+	// Observer, when not nil, is called for every budget step, on the
+	// request's goroutine: fast and safe for concurrent use. Nil: no calls.
+	Observer func(Event)
+}
+
+// Handler checks a budget before a request reaches the upstream and
+// charges the response's usage after it, behind a jwtgate Verifier (it
+// reads the verified claims from the request's context).
+//
+// Per request: Check (a spent budget answers 429 with Retry-After at the
+// window's end and the budget's RateLimit-* headers, and next is not
+// called); then next runs with a ResponseWriter that passes every byte on
+// at once (Flush included, for server-sent events) and copies it to an
+// llmusage.Tap; when next returns, the usage read is priced and charged,
+// or the Fallback when there is none. The request that crosses the
+// budget's line completes and is charged in full; the next one is
+// refused.
+//
+// The upstream is asked for Accept-Encoding: identity so that the tap can
+// read the body. Its zero value is not usable; use NewHandler. It is safe
+// for concurrent use.
+type Handler struct {
+	cfg Config
+}
+
+// NewHandler validates cfg and fills its defaults.
+func NewHandler(cfg Config) (*Handler, error) {
+	if cfg.Budget == nil && len(cfg.Tiers) == 0 {
+		return nil, &ConfigError{Field: "Budget", Reason: "set Budget or Tiers"}
+	}
+	if len(cfg.Tiers) > 0 && cfg.TierClaim == "" {
+		return nil, &ConfigError{Field: "TierClaim", Reason: "Tiers set without TierClaim"}
+	}
+	for name, b := range cfg.Tiers {
+		if b == nil {
+			return nil, &ConfigError{Field: "Tiers[" + name + "]", Reason: "is nil"}
+		}
+	}
+	if cfg.Format > llmusage.AnthropicMessages {
+		return nil, &ConfigError{Field: "Format", Reason: "unknown format"}
+	}
+	if err := cfg.Weights.Validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.Fallback.Estimate < 0 || cfg.Fallback.Estimate > MaxLimit:
+		return nil, &ConfigError{Field: "Fallback.Estimate", Reason: "must be from 0 to MaxLimit"}
+	case cfg.Fallback.Estimate == 0:
+		cfg.Fallback.Estimate = DefaultFallbackCost
+	}
+	if cfg.MaxRequestBody < 0 || cfg.MaxBody < 0 || cfg.MaxEvent < 0 || cfg.ChargeTimeout < 0 {
+		return nil, &ConfigError{Field: "MaxRequestBody, MaxBody, MaxEvent, ChargeTimeout", Reason: "must not be negative"}
+	}
+	if cfg.MaxRequestBody == 0 {
+		cfg.MaxRequestBody = llmusage.DefaultMaxRequestBody
+	}
+	if cfg.ChargeTimeout == 0 {
+		cfg.ChargeTimeout = DefaultChargeTimeout
+	}
+	if cfg.Key == nil {
+		cfg.Key = DefaultKey
+	}
+	if cfg.WriteError == nil {
+		cfg.WriteError = middleware.WriteError
+	}
+	if cfg.Cost == nil {
+		cfg.Cost = cfg.Weights.Cost
+	}
+	cfg.Tiers = cloneTiers(cfg.Tiers)
+	return &Handler{cfg: cfg}, nil
+}
+
+func cloneTiers(m map[string]Budget) map[string]Budget {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]Budget, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// DefaultKey is the budget key of Config.Key nil: the token's issuer,
+// "#", and middleware.DefaultRateLimitKey (the sub, else the prefixed azp
+// or client_id), so the same sub from two issuers has two budgets. Unlike
+// the rate limit's key the issuer is always there: the Handler does not
+// know how many issuers the Verifier accepts, and a budget has no older
+// keys to stay compatible with. "" when the token names no one.
+func DefaultKey(c *middleware.Claims, r *http.Request) string {
+	k := middleware.DefaultRateLimitKey(c, r)
+	if k == "" {
+		return ""
+	}
+	return c.Issuer + "#" + k
+}
+
+// Wrap returns next behind the budget.
+func (h *Handler) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.serve(w, r, next)
+	})
+}
+
+func (h *Handler) observe(e Event) {
+	if h.cfg.Observer != nil {
+		e.Shadow = h.cfg.Shadow
+		h.cfg.Observer(e)
+	}
+}
+
+func (h *Handler) pick(c *middleware.Claims) (Budget, string) {
+	if h.cfg.TierClaim != "" {
+		if t, ok := c.String(h.cfg.TierClaim); ok {
+			if b, ok := h.cfg.Tiers[t]; ok {
+				return b, t
+			}
+		}
+	}
+	return h.cfg.Budget, ""
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	c, ok := middleware.ClaimsFromContext(r.Context())
+	var b Budget
+	var key, tier string
+	if ok {
+		b, tier = h.pick(c)
+		key = h.cfg.Key(c, r)
+	}
+	if b == nil || key == "" {
+		h.observe(Event{Kind: KindNoKey, Tier: tier})
+		next.ServeHTTP(w, r)
+		return
+	}
+	d, err := b.Check(r.Context(), key)
+	if err != nil {
+		h.observe(Event{Kind: KindError, Tier: tier, Key: key, Err: err})
+		if !h.cfg.Shadow {
+			h.cfg.WriteError(w, r, fmt.Errorf("%w: %w", middleware.ErrLimiterUnavailable, err))
+			return
+		}
+	} else if !d.Allowed {
+		h.observe(Event{Kind: KindRefused, Tier: tier, Key: key, Decision: d})
+		if !h.cfg.Shadow {
+			h.cfg.WriteError(&decisionHeaders{ResponseWriter: w, d: d}, r, &ExhaustedError{decision: d})
+			return
+		}
+	}
+
+	format := h.cfg.Format
+	if format == llmusage.FormatUnknown {
+		format, _ = llmusage.FormatForPath(r.URL.Path)
+	}
+	r, req := h.prepare(r, format)
+	tw := &tapWriter{ResponseWriter: w, cfg: llmusage.TapConfig{Format: format, MaxBody: h.cfg.MaxBody, MaxEvent: h.cfg.MaxEvent}}
+	// Deferred: httputil.ReverseProxy ends a response it cannot finish
+	// (the client left mid-stream) by panicking with http.ErrAbortHandler,
+	// and that request has cost tokens too. The panic goes on after.
+	defer h.charge(r, b, key, tier, format, tw, req)
+	next.ServeHTTP(tw, r)
+}
+
+// prepare makes the request the upstream gets: a shallow copy whose
+// header asks for an unencoded answer, and whose body, when it must be
+// read (max_tokens, include_usage), is read up to MaxRequestBody and put
+// back.
+func (h *Handler) prepare(r *http.Request, format llmusage.Format) (*http.Request, llmusage.Request) {
+	r2 := r.WithContext(r.Context())
+	r2.Header = r.Header.Clone()
+	llmusage.RequestIdentity(r2.Header)
+	var req llmusage.Request
+	addUsage := h.cfg.IncludeUsage && format == llmusage.OpenAIChat
+	if (!h.cfg.Fallback.UseMaxTokens && !addUsage) || r.Body == nil || r.Body == http.NoBody {
+		return r2, req
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, int64(h.cfg.MaxRequestBody)+1))
+	if err != nil || len(buf) > h.cfg.MaxRequestBody {
+		// Too long (or a read error, which the upstream will see too):
+		// pass on what was read and the rest, untouched.
+		r2.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+		return r2, req
+	}
+	req, _ = llmusage.ParseRequest(buf, h.cfg.MaxRequestBody)
+	if addUsage {
+		if out, changed := llmusage.AddIncludeUsage(buf, h.cfg.MaxRequestBody); changed {
+			buf = out
+			r2.ContentLength = int64(len(buf))
+			r2.Header.Set("Content-Length", strconv.Itoa(len(buf)))
+		}
+	}
+	r2.Body = readCloser{bytes.NewReader(buf), r.Body}
+	return r2, req
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+func (h *Handler) charge(r *http.Request, b Budget, key, tier string, format llmusage.Format, tw *tapWriter, req llmusage.Request) {
+	e := Event{Kind: KindCharged, Tier: tier, Format: format, Key: key}
+	var u llmusage.Usage
+	ok := false
+	var tapErr error
+	if tw.tap != nil {
+		u, ok = tw.tap.Usage()
+		tapErr = tw.tap.Err()
+	}
+	model := u.Model
+	if model == "" {
+		model = req.Model
+	}
+	_, e.Model = h.cfg.Weights.Lookup(model)
+	e.Usage = u
+	e.Capped = errors.Is(tapErr, llmusage.ErrCapped)
+	partial := max(h.cfg.Cost(model, u), 0)
+	if ok {
+		e.Cost = partial
+	} else {
+		e.Fallback = fallbackReason(r, tw, tapErr)
+		e.Cost = max(partial, h.cfg.Fallback.Estimate)
+		if h.cfg.Fallback.UseMaxTokens {
+			e.Cost = max(e.Cost, req.MaxTokens)
+		}
+	}
+	// The request has happened: charge it even though the client may
+	// have gone and taken r's context with it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.ChargeTimeout)
+	defer cancel()
+	d, err := b.Charge(ctx, key, e.Cost)
+	e.Decision = d
+	if err != nil {
+		e.Kind, e.Err = KindError, err
+	}
+	h.observe(e)
+}
+
+func fallbackReason(r *http.Request, tw *tapWriter, tapErr error) string {
+	switch {
+	case tw.status >= 500:
+		return "upstream_error"
+	case r.Context().Err() != nil:
+		return "client_gone"
+	case tw.encoded:
+		return "encoded"
+	case tw.tap == nil:
+		return "no_response"
+	case errors.Is(tapErr, llmusage.ErrIncomplete):
+		return "incomplete"
+	case errors.Is(tapErr, llmusage.ErrTooLarge):
+		return "too_large"
+	case errors.Is(tapErr, llmusage.ErrMalformed):
+		return "malformed"
+	case errors.Is(tapErr, llmusage.ErrInvalidUsage):
+		return "invalid_usage"
+	case errors.Is(tapErr, llmusage.ErrUnknownFormat):
+		return "unknown_format"
+	}
+	return "no_usage"
+}
+
+// ExhaustedError is the refusal of a request whose budget is spent. It
+// matches ErrExhausted and middleware.ErrRateLimited (so WriteError
+// answers 429) and carries the budget's Decision, read with the same
+// method as middleware.Error's.
+type ExhaustedError struct {
+	decision ratelimit.Decision
+}
+
+func (e *ExhaustedError) Error() string { return ErrExhausted.Error() }
+
+// Is makes errors.Is match ErrExhausted and middleware.ErrRateLimited.
+func (e *ExhaustedError) Is(target error) bool {
+	return target == ErrExhausted || target == middleware.ErrRateLimited
+}
+
+// Decision returns the budget's decision.
+func (e *ExhaustedError) Decision() (ratelimit.Decision, bool) { return e.decision, true }
+
+// decisionHeaders puts the budget's numbers in a 429's headers as the
+// error writer sends it. middleware.WriteError takes a Decision only from
+// its own *middleware.Error, which other packages cannot build, and
+// otherwise sends "Retry-After: 1"; this overrides exactly those headers
+// and leaves status, body and the rest to the one writer. It goes away
+// once the writer reads a Decision() method from any error (see README).
+type decisionHeaders struct {
+	http.ResponseWriter
+	d ratelimit.Decision
+}
+
+func (w *decisionHeaders) WriteHeader(code int) {
+	if code == http.StatusTooManyRequests {
+		h := w.Header()
+		h.Set("RateLimit-Limit", strconv.Itoa(w.d.Limit))
+		h.Set("RateLimit-Remaining", strconv.Itoa(max(w.d.Remaining, 0)))
+		h.Set("RateLimit-Reset", seconds(w.d.ResetAfter))
+		h.Set("Retry-After", seconds(w.d.RetryAfter))
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *decisionHeaders) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func seconds(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
+
+// tapWriter passes every byte on to the client first and then copies it
+// to the tap, which starts once the status and headers are known.
+type tapWriter struct {
+	http.ResponseWriter
+	cfg     llmusage.TapConfig
+	tap     *llmusage.Tap
+	status  int
+	encoded bool
+}
+
+func (t *tapWriter) WriteHeader(code int) {
+	if t.status == 0 && code >= 200 { // 1xx are interim: the real one follows
+		t.status = code
+		t.start()
+	}
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *tapWriter) start() {
+	h := t.Header()
+	if enc := h.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		t.encoded = true // asked for identity and got this anyway
+		return
+	}
+	cfg := t.cfg
+	cfg.ContentType = h.Get("Content-Type")
+	t.tap, _ = llmusage.NewTap(cfg) // cfg's limits were validated by NewHandler
+}
+
+func (t *tapWriter) Write(p []byte) (int, error) {
+	if t.status == 0 {
+		t.WriteHeader(http.StatusOK)
+	}
+	n, err := t.ResponseWriter.Write(p)
+	if t.tap != nil {
+		t.tap.Write(p[:n])
+	}
+	return n, err
+}
+
+// Flush keeps server-sent events flowing through the wrapper
+// (httputil.ReverseProxy flushes after every write of a
+// text/event-stream).
+func (t *tapWriter) Flush() { _ = t.FlushError() }
+
+// FlushError is what http.ResponseController calls.
+func (t *tapWriter) FlushError() error {
+	return http.NewResponseController(t.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the writer's other
+// capabilities (Hijack, deadlines).
+func (t *tapWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
