@@ -241,7 +241,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	} else if !d.Allowed {
 		h.observe(Event{Kind: KindRefused, Tier: tier, Key: key, Decision: d})
 		if !h.cfg.Shadow {
-			h.cfg.WriteError(&decisionHeaders{ResponseWriter: w, d: d}, r, &ExhaustedError{decision: d})
+			h.cfg.WriteError(w, r, &ExhaustedError{decision: d})
 			return
 		}
 	}
@@ -375,30 +375,6 @@ func (e *ExhaustedError) Is(target error) bool {
 
 // Decision returns the budget's decision.
 func (e *ExhaustedError) Decision() (ratelimit.Decision, bool) { return e.decision, true }
-
-// decisionHeaders puts the budget's numbers in a 429's headers as the
-// error writer sends it. middleware.WriteError takes a Decision only from
-// its own *middleware.Error, which other packages cannot build, and
-// otherwise sends "Retry-After: 1"; this overrides exactly those headers
-// and leaves status, body and the rest to the one writer. It goes away
-// once the writer reads a Decision() method from any error (see README).
-type decisionHeaders struct {
-	http.ResponseWriter
-	d ratelimit.Decision
-}
-
-func (w *decisionHeaders) WriteHeader(code int) {
-	if code == http.StatusTooManyRequests {
-		h := w.Header()
-		h.Set("RateLimit-Limit", strconv.Itoa(w.d.Limit))
-		h.Set("RateLimit-Remaining", strconv.Itoa(max(w.d.Remaining, 0)))
-		h.Set("RateLimit-Reset", seconds(w.d.ResetAfter))
-		h.Set("Retry-After", seconds(w.d.RetryAfter))
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *decisionHeaders) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func seconds(d time.Duration) string {
 	if d <= 0 {

@@ -351,3 +351,22 @@ func TestKeysUnavailableRetryAfterFromProvider(t *testing.T) {
 		t.Fatalf("%d Retry-After %q", got.status, got.header.Get("Retry-After"))
 	}
 }
+
+// budgetErr is another package's rejection that knows its limiter's
+// decision (a token budget's).
+type budgetErr struct{ d ratelimit.Decision }
+
+func (e budgetErr) Error() string                        { return "budget exhausted" }
+func (e budgetErr) Is(t error) bool                      { return t == ErrRateLimited }
+func (e budgetErr) Decision() (ratelimit.Decision, bool) { return e.d, true }
+
+// The one writer fills a 429's RateLimit-* and Retry-After from any error
+// carrying a Decision, not only its own.
+func TestWriteErrorDecisionFromAnyError(t *testing.T) {
+	rec := newRecorder()
+	WriteError(rec, bearerReq(""), budgetErr{ratelimit.Decision{Limit: 1000, Remaining: 0, ResetAfter: 7200 * time.Second, RetryAfter: 7200 * time.Second}})
+	h := rec.Header()
+	if rec.Code != 429 || h.Get("Retry-After") != "7200" || h.Get("RateLimit-Limit") != "1000" || h.Get("RateLimit-Reset") != "7200" || h.Get("RateLimit-Remaining") != "0" {
+		t.Fatalf("%d %v", rec.Code, h)
+	}
+}

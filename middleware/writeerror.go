@@ -57,6 +57,14 @@ func (v *Verifier) WriteError(w http.ResponseWriter, r *http.Request, err error)
 	writeError(w, err, v.challenge())
 }
 
+// decisionError is an error that carries a limiter's decision, for the
+// RateLimit-* and Retry-After headers of a 429: *Error for the rate limit,
+// and other packages' errors (a token budget's) alike.
+type decisionError interface {
+	error
+	Decision() (ratelimit.Decision, bool)
+}
+
 // retryAfterError is an error that knows how long a client should wait
 // before trying again (for example the key cache's answer for an unknown kid
 // it may not refresh for yet).
@@ -212,12 +220,16 @@ func writeError(w http.ResponseWriter, err error, ch challenge) {
 			h.Set("DPoP-Nonce", e.nonce)
 		}
 	case http.StatusTooManyRequests:
-		if e != nil && e.decision != nil {
-			setRateLimitHeaders(h, *e.decision)
-			h.Set("Retry-After", seconds(e.decision.RetryAfter))
-		} else {
-			h.Set("Retry-After", "1")
+		// Any error that knows its limiter's decision (an *Error, a token
+		// budget's) fills the RateLimit-* headers from it.
+		if dd, ok := errors.AsType[decisionError](err); ok {
+			if d, ok := dd.Decision(); ok {
+				setRateLimitHeaders(h, d)
+				h.Set("Retry-After", seconds(d.RetryAfter))
+				break
+			}
 		}
+		h.Set("Retry-After", "1")
 	case http.StatusServiceUnavailable:
 		// A key provider that knows when it can look again (an unknown kid
 		// while its refresh budget is spent) says so; otherwise the

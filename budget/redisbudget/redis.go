@@ -28,6 +28,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/budget/internal/usedmath"
+	"github.com/jwtgate/jwtgate/internal/goredislog"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -181,6 +182,9 @@ func New(cfg Config) (*Budget, error) {
 	default:
 		return nil, &budget.ConfigError{Field: "FailurePolicy", Reason: fmt.Sprintf("unknown policy %d", uint8(b.policy))}
 	}
+	// go-redis's own log lines go through slog (process-wide; see
+	// internal/goredislog).
+	goredislog.Install()
 	switch c := cfg.Client.(type) {
 	case nil:
 		if cfg.Addr == "" {
