@@ -28,7 +28,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/budget/internal/usedmath"
-	"github.com/jwtgate/jwtgate/internal/goredislog"
+	"github.com/jwtgate/jwtgate/internal/redisconn"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -182,38 +182,16 @@ func New(cfg Config) (*Budget, error) {
 	default:
 		return nil, &budget.ConfigError{Field: "FailurePolicy", Reason: fmt.Sprintf("unknown policy %d", uint8(b.policy))}
 	}
-	// go-redis's own log lines go through slog (process-wide; see
-	// internal/goredislog).
-	goredislog.Install()
-	switch c := cfg.Client.(type) {
-	case nil:
-		if cfg.Addr == "" {
-			return nil, &budget.ConfigError{Field: "Addr", Reason: "set Client or Addr"}
-		}
-		b.client = redis.NewClient(&redis.Options{
-			Addr: cfg.Addr, ContextTimeoutEnabled: true,
-			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
-			MaxRetries: 1, DialerRetries: 1,
-		})
-		b.owned = true
-	case *redis.Client:
-		if c == nil || !c.Options().ContextTimeoutEnabled {
-			return nil, errClient()
-		}
-		b.client = c
-	case *redis.ClusterClient:
-		if c == nil || !c.Options().ContextTimeoutEnabled {
-			return nil, errClient()
-		}
-		b.client = c
-	case *redis.Ring:
-		if c == nil || !c.Options().ContextTimeoutEnabled {
-			return nil, errClient()
-		}
-		b.client = c
-	default:
-		b.client = c
+	client, owned, problem := redisconn.Open(cfg.Addr, cfg.Client)
+	switch problem {
+	case redisconn.NoAddr:
+		return nil, &budget.ConfigError{Field: "Addr", Reason: "set Client or Addr"}
+	case redisconn.NilClient:
+		return nil, errClient()
+	case redisconn.NoContextTimeout:
+		return nil, errClient()
 	}
+	b.client, b.owned = client, owned
 	return b, nil
 }
 

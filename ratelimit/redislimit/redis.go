@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
-	"github.com/jwtgate/jwtgate/internal/goredislog"
+	"github.com/jwtgate/jwtgate/internal/redisconn"
 	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/ratelimit/internal/bucket"
 	"github.com/redis/go-redis/v9"
@@ -241,58 +241,17 @@ func New(cfg Config) (*Limiter, error) {
 		r.breaker.cooldown = c
 	}
 
-	switch c := cfg.Client.(type) {
-	case nil:
-		if cfg.Addr == "" {
-			return nil, &ratelimit.ConfigError{Field: "Addr", Reason: "set Client or Addr"}
-		}
-		r.client = redis.NewClient(&redis.Options{
-			Addr:                  cfg.Addr,
-			ContextTimeoutEnabled: true,
-			// Upper bounds only: each call's context (Timeout) is
-			// shorter. A dial outlives the call that started it, so
-			// the next call finds a connection ready.
-			DialTimeout:  time.Second,
-			ReadTimeout:  time.Second,
-			WriteTimeout: time.Second,
-			// One retry gets a fresh connection after Redis restarted
-			// and left the pool's connections dead.
-			MaxRetries: 1,
-			// One dial attempt per call: the next call dials again, and
-			// go-redis's default of five attempts 100ms apart could
-			// never fit in Timeout anyway.
-			DialerRetries: 1,
-		})
-		r.owned = true
-	case *redis.Client:
-		if c == nil {
-			return nil, errNilClient()
-		}
-		if !c.Options().ContextTimeoutEnabled {
-			return nil, errNoContextTimeout()
-		}
-		r.client = c
-	case *redis.ClusterClient:
-		if c == nil {
-			return nil, errNilClient()
-		}
-		if !c.Options().ContextTimeoutEnabled {
-			return nil, errNoContextTimeout()
-		}
-		r.client = c
-	case *redis.Ring:
-		if c == nil {
-			return nil, errNilClient()
-		}
-		if !c.Options().ContextTimeoutEnabled {
-			return nil, errNoContextTimeout()
-		}
-		r.client = c
-	default:
-		r.client = c
+	client, owned, problem := redisconn.Open(cfg.Addr, cfg.Client)
+	switch problem {
+	case redisconn.NoAddr:
+		return nil, &ratelimit.ConfigError{Field: "Addr", Reason: "set Client or Addr"}
+	case redisconn.NilClient:
+		return nil, errNilClient()
+	case redisconn.NoContextTimeout:
+		return nil, errNoContextTimeout()
 	}
+	r.client, r.owned = client, owned
 	r.rl = redis_rate.NewLimiter(r.client)
-	goredislog.Install()
 	return r, nil
 }
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/jwtgate/jwtgate/internal/goredislog"
+	"github.com/jwtgate/jwtgate/internal/redisconn"
 	"github.com/jwtgate/jwtgate/replay"
 )
 
@@ -127,28 +127,16 @@ func New(cfg Config) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown FailurePolicy %d", replay.ErrConfig, uint8(s.policy))
 	}
-	// go-redis's own log lines go through slog (process-wide; see
-	// internal/goredislog).
-	goredislog.Install()
-	switch c := cfg.Client.(type) {
-	case nil:
-		if cfg.Addr == "" {
-			return nil, fmt.Errorf("%w: set Client or Addr", replay.ErrConfig)
-		}
-		s.client = redis.NewClient(&redis.Options{
-			Addr: cfg.Addr, ContextTimeoutEnabled: true,
-			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
-			MaxRetries: 1, DialerRetries: 1,
-		})
-		s.owned = true
-	case *redis.Client:
-		if c == nil || !c.Options().ContextTimeoutEnabled {
-			return nil, fmt.Errorf("%w: Client is nil or lacks ContextTimeoutEnabled", replay.ErrConfig)
-		}
-		s.client = c
-	default:
-		s.client = c
+	client, owned, problem := redisconn.Open(cfg.Addr, cfg.Client)
+	switch problem {
+	case redisconn.NoAddr:
+		return nil, fmt.Errorf("%w: set Client or Addr", replay.ErrConfig)
+	case redisconn.NilClient:
+		return nil, fmt.Errorf("%w: Client is nil or lacks ContextTimeoutEnabled", replay.ErrConfig)
+	case redisconn.NoContextTimeout:
+		return nil, fmt.Errorf("%w: Client is nil or lacks ContextTimeoutEnabled", replay.ErrConfig)
 	}
+	s.client, s.owned = client, owned
 	return s, nil
 }
 
