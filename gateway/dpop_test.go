@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -507,4 +508,26 @@ func BenchmarkDPoPVsBearer(b *testing.B) {
 	b.ReportMetric(float64(bearerNs)/n, "ns/bearer")
 	b.ReportMetric(float64(dpopNs)/n, "ns/dpop")
 	b.ReportMetric(float64(dpopNs)/float64(bearerNs), "dpop/bearer")
+}
+
+// The README's gateway DPoP config is testdata/dpop.yaml verbatim, and valid.
+func TestREADMEHasTheDPoPConfig(t *testing.T) {
+	b, err := os.ReadFile("testdata/dpop.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), string(b)) {
+		t.Error("README.md does not contain testdata/dpop.yaml verbatim: copy it there again")
+	}
+	cfg, err := ParseYAML(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.Validate(env(map[string]string{"JWTGATE_DPOP_NONCE_SECRET": nonceSecret})); err != nil {
+		t.Fatal(err)
+	}
 }
