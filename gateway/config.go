@@ -398,6 +398,9 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 		cfg.Leeway = &leeway
 	}
 	if set["dpop"] {
+		if opts.Demo && dpopMode != DPoPOff {
+			return Config{}, Flags{}, fmt.Errorf("%w: -dpop %s: the demo's provider and curl lines use Bearer tokens; give -issuer and -upstream for a DPoP gateway", ErrConfig, dpopMode)
+		}
 		cfg.DPoP.Mode = dpopMode
 	}
 	for _, l := range []struct {

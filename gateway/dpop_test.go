@@ -531,3 +531,23 @@ func TestREADMEHasTheDPoPConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The program exits 2, before listening, on a bad -dpop, a missing nonce
+// secret, or -dpop in demo mode.
+func TestDPoPBadFlagsExitTwo(t *testing.T) {
+	yaml := writeFile(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ndpop: {mode: required, nonce_secret_env: JWTGATE_TEST_NONCE_UNSET}\n")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:9", "-dpop", "bogus"}, `dpop: mode "bogus": want off, allowed or required`},
+		{[]string{"-config", yaml}, "JWTGATE_TEST_NONCE_UNSET is not set"},
+		{[]string{"-dpop", "required"}, "-dpop required: the demo's provider and curl lines use Bearer tokens"},
+	} {
+		var stdout, stderr syncBuffer
+		code := Run(context.Background(), c.args, Env{Stdout: &stdout, Stderr: &stderr, LookupEnv: env(nil), Options: Options{Logger: quiet}})
+		if code != ExitUsage || !strings.Contains(stderr.String(), c.want) || stdout.String() != "" {
+			t.Errorf("%q: exit %d (want %d), stdout %q, stderr %q lacks %q", c.args, code, ExitUsage, stdout.String(), stderr.String(), c.want)
+		}
+	}
+}
