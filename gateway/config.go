@@ -102,6 +102,14 @@ type Config struct {
 	// they are ignored. nil means loopback only; an empty list trusts
 	// nobody.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// DPoP configures DPoP-bound tokens (RFC 9449; see DPoP). The zero
+	// value is off; a route may set its own mode.
+	DPoP DPoP `yaml:"dpop"`
+	// CertificateBoundTokens accepts tokens bound to a client certificate
+	// (cnf["x5t#S256"], RFC 8705) when the request presents it: on the TLS
+	// connection or in a trusted proxy's Client-Cert header. false means
+	// such tokens are refused.
+	CertificateBoundTokens bool `yaml:"certificate_bound_tokens"`
 	// Routes maps path prefixes to upstreams; the longest matching prefix
 	// wins. -upstream adds a catch-all "/" route, -decision a catch-all
 	// decision route. Empty is an error.
@@ -195,6 +203,9 @@ type Route struct {
 	// Passthrough"); UpstreamAuth sets the upstream's own credential.
 	// Ignored on other routes (see DropAuthorization).
 	ForwardToken bool `yaml:"forward_token"`
+	// DPoP is off, allowed or required on this route. Empty means the
+	// top-level dpop mode.
+	DPoP string `yaml:"dpop"`
 }
 
 // Resource describes a protected resource (see middleware.Resource).
@@ -284,7 +295,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	var (
 		listen, upstream, jwksURL, issuer, audience, redis, configFile string
 		types, algorithms, requireClaims                               string
-		decisionPath, trustedProxies                                   string
+		decisionPath, trustedProxies, dpopMode                         string
 		rate                                                           float64
 		burst, replicas                                                int
 		shutdown, leeway                                               time.Duration
@@ -311,6 +322,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	fs.BoolVar(&decision, "decision", false, "the catch-all route \"/\" answers forward-auth sub-requests (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth) instead of proxying; instead of -upstream")
 	fs.StringVar(&decisionPath, "decision-path", "", "PATH: a decision route at PATH whose sub-requests carry the original path after PATH (Envoy HTTP ext_authz path_prefix), or in the trusted proxy's headers")
 	fs.StringVar(&trustedProxies, "trusted-proxies", "", "proxies whose X-Forwarded-*/X-Original-* headers count, comma-separated CIDRs or IPs, or \"none\" (default: loopback)")
+	fs.StringVar(&dpopMode, "dpop", "", "DPoP-bound tokens (RFC 9449): off, allowed (Bearer and DPoP) or required (default: off)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nWith no identity provider, upstream or config flags: a DEMO identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -384,6 +396,12 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	}
 	if set["leeway"] {
 		cfg.Leeway = &leeway
+	}
+	if set["dpop"] {
+		if opts.Demo && dpopMode != DPoPOff {
+			return Config{}, Flags{}, fmt.Errorf("%w: -dpop %s: the demo's provider and curl lines use Bearer tokens; give -issuer and -upstream for a DPoP gateway", ErrConfig, dpopMode)
+		}
+		cfg.DPoP.Mode = dpopMode
 	}
 	for _, l := range []struct {
 		flag string
@@ -521,6 +539,7 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	cfg.checkRateLimits(&p)
 	cfg.checkShutdown(&p)
 	cfg.checkVerification(&p)
+	cfg.checkDPoP(&p, lookupEnv)
 	if _, err := parseTrustedProxies(cfg.TrustedProxies); err != nil {
 		p.add("%v", err)
 	}

@@ -188,6 +188,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		}
 	}
 
+	if g.fw, err = g.newForwarded(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	if g.verifier, err = g.newVerifier(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -201,13 +204,6 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 			return nil, fmt.Errorf("%w: route %q: %w", ErrConfig, rc.Prefix, err)
 		}
 		g.routes = append(g.routes, rt)
-	}
-	trusted, err := parseTrustedProxies(cfg.TrustedProxies)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	if g.fw, err = forwarded.New(forwarded.Config{TrustedProxies: trusted}); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 
 	mux := http.NewServeMux()
@@ -253,7 +249,7 @@ func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
 		audiences = append(audiences, rc.Audiences...)
 	}
 	slices.Sort(audiences)
-	return middleware.New(middleware.Config{
+	mc := middleware.Config{
 		Keys:           g.storage.Keys,
 		KeysByIssuer:   g.storage.KeysByIssuer,
 		Issuers:        g.storage.Issuers,
@@ -264,11 +260,15 @@ func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
 		Leeway:         middlewareLeeway(g.cfg.Leeway),
 		Logger:         g.log,
 		OnVerify:       g.metrics.OnVerify,
-	})
+	}
+	if err := g.senderConstraints(&mc); err != nil {
+		return nil, err
+	}
+	return middleware.New(mc)
 }
 
 func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*route, error) {
-	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders, Types: rc.Types}
+	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders, Types: rc.Types, DPoP: routeDPoP(rc.DPoP)}
 	dropAuthorization := rc.DropAuthorization
 	if rc.Resource != nil {
 		res := rc.Resource.middleware()
