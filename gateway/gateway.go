@@ -339,7 +339,9 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 				}
 			}
 			if dropAuthorization {
+				// The proof goes with the token: neither is the upstream's.
 				pr.Out.Header.Del("Authorization")
+				pr.Out.Header.Del("DPoP")
 			}
 			if rc.UpstreamAuth != nil {
 				pr.Out.Header.Set(rc.UpstreamAuth.Header, credential)
