@@ -195,6 +195,9 @@ type Route struct {
 	// Passthrough"); UpstreamAuth sets the upstream's own credential.
 	// Ignored on other routes (see DropAuthorization).
 	ForwardToken bool `yaml:"forward_token"`
+	// Budget charges each subject for the LLM tokens the upstream reports
+	// (see RouteBudget). nil means no budget.
+	Budget *RouteBudget `yaml:"budget"`
 }
 
 // Resource describes a protected resource (see middleware.Resource).
@@ -672,6 +675,7 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		cfg.fillRouteRate(p, where, &r)
 		checkClaimHeaderNames(p, where, r.ClaimHeaders)
 		cfg.checkRouteResource(p, where, &r, seenMeta)
+		cfg.checkRouteBudget(p, where, r)
 		r.UpstreamAuth = checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)
 		if len(r.Audiences) == 0 {
 			r.Audiences = cfg.Audiences
