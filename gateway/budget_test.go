@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -474,6 +475,68 @@ func TestDemoBudgetLineRunsDown(t *testing.T) {
 		}
 		if resp.StatusCode != want {
 			t.Fatalf("run %d: %d, want %d: %s", i, resp.StatusCode, want, body)
+		}
+	}
+}
+
+// The README's budget YAML is a valid config.
+func TestREADMEBudgetYAMLIsValid(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "## LLM usage budgets")
+	_, block, _ := strings.Cut(section, "```yaml\n")
+	block, _, ok := strings.Cut(block, "```")
+	if !ok || !strings.Contains(block, "budget:") {
+		t.Fatalf("no budget YAML in the README's LLM usage budgets section")
+	}
+	cfg, err := ParseYAML([]byte("issuer: https://idp.example.com\n" + block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.Validate(env(map[string]string{"OPENAI_API_KEY": "sk"})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// While Redis is down the budget follows redis_failure: closed refuses
+// (429, Retry-After 1s) without calling the upstream, open lets the
+// request through.
+func TestBudgetRedisFailurePolicy(t *testing.T) {
+	rs := redistest.Start(t)
+	p, up := startIDP(t, false), startLLMUpstream(t, nil)
+	cfg := Config{
+		Listen: "127.0.0.1:0", Issuer: p.Issuer(), Redis: rs.Addr,
+		Routes: []Route{
+			{Prefix: "/closed/", Upstream: up.srv.URL, StripPrefix: true, Budget: &RouteBudget{Limit: 1000, Window: "day", RedisFailure: "closed"}},
+			{Prefix: "/open/", Upstream: up.srv.URL, StripPrefix: true, Budget: &RouteBudget{Limit: 1000, Window: "day", RedisFailure: "open"}},
+		},
+	}
+	g := startGateway(t, cfg, nil)
+	g.waitReady(t)
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "u"})
+	if resp, body := g.post(t, "/closed/v1/chat/completions", tok, `{}`); resp.StatusCode != 200 {
+		t.Fatalf("with Redis: %d %s", resp.StatusCode, body)
+	}
+	rs.Stop()
+	resp, body := g.post(t, "/closed/v1/chat/completions", tok, `{}`)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("closed, Redis down: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if got := up.calls.Load(); got != 1 {
+		t.Fatalf("upstream calls %d, want 1", got)
+	}
+	if resp, body := g.post(t, "/open/v1/chat/completions", tok, `{}`); resp.StatusCode != 200 {
+		t.Fatalf("open, Redis down: %d %s", resp.StatusCode, body)
+	}
+	_, m := g.get(t, "/metrics", "")
+	for _, want := range []string{
+		`jwtgate_budget_redis_failures_total{op="check",route="/closed/"} 1`,
+		`jwtgate_budget_redis_failures_total{op="charge",route="/open/"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(m, "redis_failures"))
 		}
 	}
 }
