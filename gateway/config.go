@@ -206,6 +206,9 @@ type Route struct {
 	// DPoP is off, allowed or required on this route. Empty means the
 	// top-level dpop mode.
 	DPoP string `yaml:"dpop"`
+	// Budget charges each subject for the LLM tokens the upstream reports
+	// (see RouteBudget). nil means no budget.
+	Budget *RouteBudget `yaml:"budget"`
 }
 
 // Resource describes a protected resource (see middleware.Resource).
@@ -691,6 +694,7 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		cfg.fillRouteRate(p, where, &r)
 		checkClaimHeaderNames(p, where, r.ClaimHeaders)
 		cfg.checkRouteResource(p, where, &r, seenMeta)
+		cfg.checkRouteBudget(p, where, r)
 		r.UpstreamAuth = checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)
 		if len(r.Audiences) == 0 {
 			r.Audiences = cfg.Audiences

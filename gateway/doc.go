@@ -25,6 +25,12 @@
 // route the original's clean path picks, or that route's rejection. See
 // Route.Mode and the README's "Behind your proxy".
 //
+// A proxy route may have an LLM token budget (Route.Budget, package
+// budget): each subject's spent budget is refused with 429 before the
+// upstream is called, and the tokens the upstream reports in its response
+// are charged after it, kept in this process or, with Config.Redis, in
+// Redis for every replica.
+//
 // Headers under ReservedHeaderPrefix (X-Jwtgate-) are the gateway's: the
 // client's are removed on every route before verification, so an upstream
 // may trust the ones it receives.

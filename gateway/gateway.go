@@ -86,6 +86,8 @@ type Gateway struct {
 	closeOnce  sync.Once // Close may be called twice, or concurrently
 	closeErr   error     // what the first Close returned
 	buffers    *bufferPool
+
+	budgetMetrics *budgetMetrics // nil until a route has a budget
 }
 
 // bufferPool recycles the proxies' copy buffers (32 KiB each), which
@@ -361,7 +363,11 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 			writeJSONError(w, http.StatusBadGateway, "bad_gateway", "upstream unavailable")
 		},
 	}
-	rt.handler = stripReservedHandler(v.Handler(rp))
+	next, err := g.withBudget(rc, v, rp)
+	if err != nil {
+		return nil, err
+	}
+	rt.handler = stripReservedHandler(v.Handler(next))
 	return rt, nil
 }
 

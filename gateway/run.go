@@ -258,6 +258,11 @@ func startDemo(cfg *Config, env Env) (d *demoParts, err error) {
 			Prefix: "/llm/", Upstream: d.upstreamURL, Scopes: []string{"llm:use"}, ClaimHeaders: claims,
 			Weight: weight, DropAuthorization: true, UpstreamAuth: &UpstreamAuth{Env: demoUpstreamKeyEnv},
 		},
+		{
+			Prefix: "/openai/", Upstream: d.upstreamURL, StripPrefix: true, Scopes: []string{"llm:use"}, ClaimHeaders: claims,
+			DropAuthorization: true, UpstreamAuth: &UpstreamAuth{Env: demoUpstreamKeyEnv},
+			Budget: &RouteBudget{Limit: demoBudgetTokens, Window: "hour", Format: "openai", IncludeUsage: true},
+		},
 	}
 	return d, nil
 }
@@ -307,6 +312,13 @@ func (d *demoParts) announce(ctx context.Context, g *Gateway, gwURL string, w io
 	return err
 }
 
+// The demo's token budget (route /openai/): three of the demo upstream's
+// chat completions, so that the printed line's 4th run is refused.
+const (
+	demoBudgetTokens = 3 * (demo.ChatPromptTokens + demo.ChatCompletionTokens)
+	demoChatBody     = `{"model":"demo-mini","messages":[{"role":"user","content":"Hello"}]}`
+)
+
 // Demo-mode further subjects, with the one scope /api/ needs: one in a
 // printed token, one in the example of the provider's /token endpoint (a
 // subject of its own, so trying it never meets the first one's rate limit).
@@ -340,6 +352,10 @@ A server-sent-events stream through the gateway (unbuffered; the client's token 
 
 curl -N -H "Authorization: Bearer %s" %s/llm/stream
 
+An OpenAI-compatible chat completion under a token budget (%d tokens an hour, %d per answer, read from the upstream's usage): run this a few times, the 4th answers 429 with Retry-After:
+
+curl -H "Authorization: Bearer %s" -H "Content-Type: application/json" -d '%s' %s/openai/v1/chat/completions
+
 Another subject (sub=%s, scope "%s"; /llm/stream would be 403):
 
 curl -H "Authorization: Bearer %s" %s/api/hello
@@ -352,6 +368,8 @@ More tokens, as JSON (the access_token field):  curl '%s/token?sub=%s&scope=%s'
 		demoSubject, demoScopes, i.ttl,
 		i.token, i.gateway,
 		i.token, i.gateway,
+		demoBudgetTokens, demo.ChatPromptTokens+demo.ChatCompletionTokens,
+		i.token, demoChatBody, i.gateway,
 		demoOtherSubject, demoOtherScope,
 		i.otherToken, i.gateway,
 		i.gateway,

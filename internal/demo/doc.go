@@ -1,7 +1,8 @@
 // Package demo holds the two stand-ins that let the jwtgate gateway run on a
 // fresh machine with no flags: a tiny OpenID Connect identity provider whose
-// JWK Set rotates its signing key, and an upstream service answering JSON and
-// a server-sent-events stream.
+// JWK Set rotates its signing key, and an upstream service answering JSON, a
+// server-sent-events stream and OpenAI-compatible chat completions (with a
+// usage block, for the gateway's token budgets).
 //
 // Both are for demos and tests only. The provider mints any token it is asked
 // for; never expose it beyond loopback.

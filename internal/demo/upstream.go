@@ -17,9 +17,12 @@ type UpstreamConfig struct {
 	Interval time.Duration
 }
 
-// NewUpstream returns the demo upstream. Any path ending in "/stream" (or a
-// request with "Accept: text/event-stream") gets a server-sent-events stream
-// of Events events, each flushed as it is written, like an LLM API streaming
+// NewUpstream returns the demo upstream. A path ending in
+// "/chat/completions" is an OpenAI-compatible Chat Completions endpoint
+// (JSON, or a stream with "stream": true) whose answers report a fixed
+// usage (see serveChat). Any other path ending in "/stream" (or a request
+// with "Accept: text/event-stream") gets a server-sent-events stream of
+// Events events, each flushed as it is written, like an LLM API streaming
 // a completion. Every other request gets a JSON echo of the method, path,
 // the X-* headers it received (the claims the gateway forwards) and whether
 // it carried an Authorization header and of which scheme — never its value.
@@ -31,6 +34,10 @@ func NewUpstream(cfg UpstreamConfig) http.Handler {
 		cfg.Interval = 300 * time.Millisecond
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/chat/completions") {
+			serveChat(w, r, cfg)
+			return
+		}
 		if strings.HasSuffix(r.URL.Path, "/stream") || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 			serveStream(w, r, cfg)
 			return

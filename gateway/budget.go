@@ -1,0 +1,351 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/jwtgate/jwtgate/budget"
+	"github.com/jwtgate/jwtgate/budget/redisbudget"
+	"github.com/jwtgate/jwtgate/llmusage"
+	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+// RouteBudget is a route's LLM token budget (package budget): each
+// verified subject (issuer and subject, as the rate limit's key) may spend
+// Limit model tokens per Window, as the upstream reports them in its
+// response. A subject whose budget is spent gets 429 with Retry-After at
+// the window's end and the budget's RateLimit-* headers, and the upstream
+// is not called; the request that crosses the line completes and is
+// charged in full. With the top-level Redis the budget is shared by every
+// replica; otherwise it is kept in this process.
+type RouteBudget struct {
+	// Limit is the budget in tokens (weighted by Weights) per Window, for
+	// subjects without a tier. Required, 1 to 1e15.
+	Limit int64 `yaml:"limit"`
+	// Window is "minute", "hour", "day" (00:00 UTC) or "month" (the
+	// calendar month, UTC). Required.
+	Window string `yaml:"window"`
+	// Format is the upstream's API: "openai" (Chat Completions),
+	// "openai-responses", "anthropic" (Messages) or "auto". Empty or
+	// "auto": from the request path (…/chat/completions, …/v1/responses,
+	// …/v1/messages); any other path is charged Estimate.
+	Format string `yaml:"format"`
+	// Weights price each model's tokens: the model's exact name, else the
+	// longest "prefix*" matching it, else "*", else one unit per token.
+	// Empty means one unit per token of every kind.
+	Weights map[string]budget.Weights `yaml:"weights"`
+	// Estimate is charged for a response whose usage cannot be read (a
+	// stream the client cut, an upstream 5xx, a body without usage). 0
+	// means 1000; never nothing.
+	Estimate int64 `yaml:"estimate"`
+	// UseMaxTokens charges at least the request's max_tokens when the
+	// usage cannot be read.
+	UseMaxTokens bool `yaml:"use_max_tokens"`
+	// Shadow measures and reports without refusing, for rolling it out.
+	Shadow bool `yaml:"shadow"`
+	// IncludeUsage adds stream_options.include_usage to an OpenAI Chat
+	// Completions request that streams without it, so that its stream
+	// reports usage; the client then gets the extra usage chunk.
+	IncludeUsage bool `yaml:"include_usage"`
+	// TierClaim names a string claim whose value picks a budget from
+	// Tiers; a missing claim or another value uses Limit. Empty: no tiers.
+	TierClaim string `yaml:"tier_claim"`
+	// Tiers are the budgets of TierClaim's values. Empty: no tiers.
+	Tiers map[string]BudgetTier `yaml:"tiers"`
+	// RedisFailure is what the budget does while the top-level Redis
+	// cannot be reached: "local" (default: each replica keeps its share,
+	// 1/replicas, starting from what Redis last said), "open" (let
+	// requests through; the charges are lost) or "closed" (refuse).
+	RedisFailure string `yaml:"redis_failure"`
+}
+
+// BudgetTier is one tier's budget.
+type BudgetTier struct {
+	// Limit is the tier's budget in tokens per Window. Required.
+	Limit int64 `yaml:"limit"`
+	// Window as RouteBudget's. Empty means the route budget's window.
+	Window string `yaml:"window"`
+}
+
+// UnmarshalYAML refuses a count that is not a whole number: the YAML
+// decoder would truncate "limit: 1.5" to 1 without a word.
+func (b *RouteBudget) UnmarshalYAML(unmarshal func(any) error) error {
+	if err := wholeCounts(unmarshal, "limit", "estimate"); err != nil {
+		return err
+	}
+	type plain RouteBudget // without this method, so no recursion
+	return unmarshal((*plain)(b))
+}
+
+// UnmarshalYAML refuses a limit that is not a whole number.
+func (t *BudgetTier) UnmarshalYAML(unmarshal func(any) error) error {
+	if err := wholeCounts(unmarshal, "limit"); err != nil {
+		return err
+	}
+	type plain BudgetTier
+	return unmarshal((*plain)(t))
+}
+
+// wholeCounts checks that the mapping's keys hold integers. It uses the
+// v2-style unmarshal func, not yaml.Node.Decode, so that the decode after
+// it keeps the decoder's KnownFields.
+func wholeCounts(unmarshal func(any) error, keys ...string) error {
+	// Into a map of nodes: the decoder hands a yaml.Node target the node
+	// itself, with its tag, but only where the target is not a pointer.
+	var m map[string]yaml.Node
+	if err := unmarshal(&m); err != nil {
+		return nil // not a mapping: the decode after says what is wrong
+	}
+	for _, k := range keys {
+		if v, ok := m[k]; ok && v.Kind == yaml.ScalarNode && v.ShortTag() != "!!int" {
+			return fmt.Errorf("line %d: %s %s: want a whole number of tokens", v.Line, k, v.Value)
+		}
+	}
+	return nil
+}
+
+// budgetFormats are the YAML's format names.
+var budgetFormats = map[string]llmusage.Format{
+	"":                 llmusage.FormatUnknown,
+	"auto":             llmusage.FormatUnknown,
+	"openai":           llmusage.OpenAIChat,
+	"openai-responses": llmusage.OpenAIResponses,
+	"anthropic":        llmusage.AnthropicMessages,
+}
+
+var redisFailurePolicies = map[string]ratelimit.FailurePolicy{
+	"": ratelimit.FailLocal, "local": ratelimit.FailLocal, "open": ratelimit.FailOpen, "closed": ratelimit.FailClosed,
+}
+
+// checkRouteBudget checks a route's budget. It fills nothing, so that
+// validating twice gives the same config; buildBudget applies the
+// defaults.
+func (cfg *Config) checkRouteBudget(p *problems, where string, r Route) {
+	b := r.Budget
+	if b == nil {
+		return
+	}
+	where += ": budget"
+	if r.Mode == ModeDecision {
+		// The usage is in the upstream's response, which a decision route
+		// never sees.
+		p.add("%s: a decision route proxies nowhere and never sees the usage: put the budget on a proxy route", where)
+	}
+	checkBudgetLimit(p, where, b.Limit, b.Window, true)
+	f, ok := budgetFormats[b.Format]
+	if !ok {
+		p.add("%s: format %q: want openai, openai-responses, anthropic or auto", where, b.Format)
+	}
+	if b.IncludeUsage && ok && f != llmusage.OpenAIChat && f != llmusage.FormatUnknown {
+		p.add("%s: include_usage applies to OpenAI Chat Completions streams only, not format %s", where, b.Format)
+	}
+	names := make([]string, 0, len(b.Weights))
+	for name := range b.Weights {
+		names = append(names, name)
+	}
+	sort.Strings(names) // one order for the messages
+	for _, name := range names {
+		if i := strings.IndexByte(name, '*'); name == "" || i >= 0 && i != len(name)-1 {
+			p.add("%s: weights %q: want a model name, a prefix ending in * (gpt-4o*), or *", where, name)
+		}
+		if err := (budget.WeightTable{name: b.Weights[name]}).Validate(); err != nil {
+			p.add("%s: weights %q: each weight must be a number from 0 to 1e6", where, name)
+		}
+	}
+	if b.Estimate < 0 || b.Estimate > budget.MaxLimit {
+		p.add("%s: estimate %d: want 0 (1000) to %d", where, b.Estimate, int64(budget.MaxLimit))
+	}
+	switch {
+	case b.TierClaim != "" && len(b.Tiers) == 0:
+		p.add("%s: tier_claim %q without tiers", where, b.TierClaim)
+	case b.TierClaim == "" && len(b.Tiers) > 0:
+		p.add("%s: tiers without tier_claim (the claim whose value picks the tier)", where)
+	}
+	tiers := make([]string, 0, len(b.Tiers))
+	for name := range b.Tiers {
+		tiers = append(tiers, name)
+	}
+	sort.Strings(tiers)
+	for _, name := range tiers {
+		t := b.Tiers[name]
+		if name == "" {
+			p.add("%s: tiers: a tier needs a name (the claim's value)", where)
+		}
+		w := t.Window
+		if w == "" {
+			w = b.Window
+		}
+		checkBudgetLimit(p, fmt.Sprintf("%s: tier %q", where, name), t.Limit, w, t.Window != "")
+	}
+	if _, ok := redisFailurePolicies[b.RedisFailure]; !ok {
+		p.add("%s: redis_failure %q: want local, open or closed", where, b.RedisFailure)
+	} else if b.RedisFailure != "" && cfg.Redis == "" {
+		p.add("%s: redis_failure %q without redis: an in-process budget does not fail", where, b.RedisFailure)
+	}
+}
+
+// checkBudgetLimit checks a limit and window; checkWindow false skips a
+// window inherited from the route (its own check reports it).
+func checkBudgetLimit(p *problems, where string, limit int64, window string, checkWindow bool) {
+	if limit <= 0 || limit > budget.MaxLimit {
+		p.add("%s: limit %d: want 1 to %d tokens", where, limit, int64(budget.MaxLimit))
+	}
+	if _, ok := budget.ParseWindow(window); !ok && checkWindow {
+		p.add("%s: window %q: want minute, hour, day or month", where, window)
+	}
+}
+
+// budgetMetrics are the gateway's budget collectors. Their labels are
+// the route's prefix, the tier (a configured one, "" for the route's
+// default budget), the weights entry that priced the model ("" for one
+// unit per token) and fixed words: never the subject, whose values are
+// unbounded.
+type budgetMetrics struct {
+	tokens, cost, refusals, fallbacks, errors, storeFailures *prometheus.CounterVec
+}
+
+func newBudgetMetrics(reg prometheus.Registerer) (*budgetMetrics, error) {
+	c := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "jwtgate", Name: name, Help: help}, labels)
+	}
+	m := &budgetMetrics{
+		tokens: c("budget_tokens_total", "Model tokens the upstream reported, by route, tier, model (weights entry) and kind (input: uncached input, cached_input, cache_write, output).",
+			"route", "tier", "model", "kind"),
+		cost: c("budget_charged_total", "Budget units charged (weighted tokens, or the fallback), by route, tier and model (weights entry).",
+			"route", "tier", "model"),
+		refusals: c("budget_refusals_total", "Requests refused because the budget was spent (shadow=\"true\": reported but let through).",
+			"route", "tier", "shadow"),
+		fallbacks: c("budget_fallbacks_total", "Responses charged the fallback because their usage could not be read, by reason.",
+			"route", "tier", "reason"),
+		errors: c("budget_errors_total", "Budget checks or charges that failed (a check: 503; a charge: lost).",
+			"route", "tier"),
+		storeFailures: c("budget_redis_failures_total", "Budget calls Redis did not answer, decided by redis_failure, by op (check, charge).",
+			"route", "op"),
+	}
+	for _, v := range []prometheus.Collector{m.tokens, m.cost, m.refusals, m.fallbacks, m.errors, m.storeFailures} {
+		if err := reg.Register(v); err != nil {
+			return nil, fmt.Errorf("budget metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *budgetMetrics) observer(route string) func(budget.Event) {
+	return func(e budget.Event) {
+		switch e.Kind {
+		case budget.KindRefused:
+			m.refusals.WithLabelValues(route, e.Tier, strconv.FormatBool(e.Shadow)).Inc()
+		case budget.KindError:
+			m.errors.WithLabelValues(route, e.Tier).Inc()
+		case budget.KindCharged:
+			u := e.Usage
+			for _, k := range []struct {
+				kind string
+				n    int64
+			}{
+				{"input", max(u.Input-u.CachedInput-u.CacheWrite, 0)},
+				{"cached_input", u.CachedInput}, {"cache_write", u.CacheWrite}, {"output", u.Output},
+			} {
+				if k.n > 0 {
+					m.tokens.WithLabelValues(route, e.Tier, e.Model, k.kind).Add(float64(k.n))
+				}
+			}
+			m.cost.WithLabelValues(route, e.Tier, e.Model).Add(float64(e.Cost))
+			if e.Fallback != "" {
+				m.fallbacks.WithLabelValues(route, e.Tier, e.Fallback).Inc()
+			}
+		}
+	}
+}
+
+// withBudget returns next behind the route's budget, or next itself when
+// the route has none. It goes inside the route's Verifier, which has put
+// the claims in the request's context, and answers a refusal with that
+// Verifier's WriteError, so a 429 looks like the rate limit's.
+func (g *Gateway) withBudget(rc Route, v *middleware.Verifier, next http.Handler) (http.Handler, error) {
+	bc := rc.Budget
+	if bc == nil {
+		return next, nil
+	}
+	if g.budgetMetrics == nil {
+		m, err := newBudgetMetrics(g.registry)
+		if err != nil {
+			return nil, err
+		}
+		g.budgetMetrics = m
+	}
+	var client *redis.Client
+	if g.cfg.Redis != "" {
+		// One client for the route's tiers: each budget is a prefix in it.
+		client = redis.NewClient(&redis.Options{
+			Addr: g.cfg.Redis, ContextTimeoutEnabled: true,
+			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+			MaxRetries: 1, DialerRetries: 1,
+		})
+		g.closers = append(g.closers, client)
+	}
+	newBudget := func(tier string, limit int64, window string) (budget.Budget, error) {
+		w, _ := budget.ParseWindow(window) // Validate has checked it
+		if client == nil {
+			return budget.NewLocal(budget.LocalConfig{Limit: limit, Window: w})
+		}
+		return redisbudget.New(redisbudget.Config{
+			Client: client,
+			// By the route's prefix, not its position, so that replicas
+			// whose configs list routes in other orders still share; the
+			// tier is a part of its own ("" is the default budget).
+			Prefix: "jwtgate:budget:" + rc.Prefix + "|" + tier + "|",
+			Limit:  limit, Window: w,
+			FailurePolicy: redisFailurePolicies[bc.RedisFailure],
+			Replicas:      g.cfg.Replicas,
+			Logger:        g.log,
+			OnFailure: func(e redisbudget.FailureEvent) {
+				g.budgetMetrics.storeFailures.WithLabelValues(rc.Prefix, e.Op).Inc()
+			},
+		})
+	}
+	def, err := newBudget("", bc.Limit, bc.Window)
+	if err != nil {
+		return nil, err
+	}
+	var tiers map[string]budget.Budget
+	for name, t := range bc.Tiers {
+		w := t.Window
+		if w == "" {
+			w = bc.Window
+		}
+		b, err := newBudget(name, t.Limit, w)
+		if err != nil {
+			return nil, err
+		}
+		if tiers == nil {
+			tiers = map[string]budget.Budget{}
+		}
+		tiers[name] = b
+	}
+	h, err := budget.NewHandler(budget.Config{
+		Budget:       def,
+		TierClaim:    bc.TierClaim,
+		Tiers:        tiers,
+		Format:       budgetFormats[bc.Format],
+		Weights:      budget.WeightTable(bc.Weights),
+		Fallback:     budget.Fallback{Estimate: bc.Estimate, UseMaxTokens: bc.UseMaxTokens},
+		IncludeUsage: bc.IncludeUsage,
+		Shadow:       bc.Shadow,
+		WriteError:   v.WriteError,
+		Observer:     g.budgetMetrics.observer(rc.Prefix),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h.Wrap(next), nil
+}
