@@ -72,9 +72,14 @@ type Config struct {
 	// IncludeUsage adds stream_options.include_usage to an OpenAI Chat
 	// Completions request that streams without it (otherwise such a
 	// stream reports no usage and is charged the fallback). The client
-	// then receives the extra usage chunk (empty choices); it is not
-	// stripped.
+	// then receives the extra usage chunk (empty choices), unless
+	// StripAddedUsage.
 	IncludeUsage bool
+	// StripAddedUsage removes, from a stream whose request IncludeUsage
+	// changed, the usage chunk the client did not ask for (after the tap
+	// has read it; every other event passes byte for byte as it
+	// completes). False: the client sees it.
+	StripAddedUsage bool
 	// MaxRequestBody bounds the request body read for UseMaxTokens and
 	// IncludeUsage; a longer body is passed on untouched and unread.
 	// 0 means llmusage.DefaultMaxRequestBody (1 MiB).
@@ -250,8 +255,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	if format == llmusage.FormatUnknown {
 		format, _ = llmusage.FormatForPath(r.URL.Path)
 	}
-	r, req := h.prepare(r, format)
-	tw := &tapWriter{ResponseWriter: w, cfg: llmusage.TapConfig{Format: format, MaxBody: h.cfg.MaxBody, MaxEvent: h.cfg.MaxEvent}}
+	r, req, added := h.prepare(r, format)
+	tw := &tapWriter{ResponseWriter: w, cfg: llmusage.TapConfig{Format: format, MaxBody: h.cfg.MaxBody, MaxEvent: h.cfg.MaxEvent},
+		strip: added && h.cfg.StripAddedUsage}
 	// Deferred: httputil.ReverseProxy ends a response it cannot finish
 	// (the client left mid-stream) by panicking with http.ErrAbortHandler,
 	// and that request has cost tokens too. The panic goes on after.
@@ -263,32 +269,33 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 // header asks for an unencoded answer, and whose body, when it must be
 // read (max_tokens, include_usage), is read up to MaxRequestBody and put
 // back.
-func (h *Handler) prepare(r *http.Request, format llmusage.Format) (*http.Request, llmusage.Request) {
+// added reports that include_usage was put in the request.
+func (h *Handler) prepare(r *http.Request, format llmusage.Format) (_ *http.Request, _ llmusage.Request, added bool) {
 	r2 := r.WithContext(r.Context())
 	r2.Header = r.Header.Clone()
 	llmusage.RequestIdentity(r2.Header)
 	var req llmusage.Request
 	addUsage := h.cfg.IncludeUsage && format == llmusage.OpenAIChat
 	if (!h.cfg.Fallback.UseMaxTokens && !addUsage) || r.Body == nil || r.Body == http.NoBody {
-		return r2, req
+		return r2, req, false
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, int64(h.cfg.MaxRequestBody)+1))
 	if err != nil || len(buf) > h.cfg.MaxRequestBody {
 		// Too long (or a read error, which the upstream will see too):
 		// pass on what was read and the rest, untouched.
 		r2.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-		return r2, req
+		return r2, req, false
 	}
 	req, _ = llmusage.ParseRequest(buf, h.cfg.MaxRequestBody)
 	if addUsage {
 		if out, changed := llmusage.AddIncludeUsage(buf, h.cfg.MaxRequestBody); changed {
-			buf = out
+			buf, added = out, true
 			r2.ContentLength = int64(len(buf))
 			r2.Header.Set("Content-Length", strconv.Itoa(len(buf)))
 		}
 	}
 	r2.Body = readCloser{bytes.NewReader(buf), r.Body}
-	return r2, req
+	return r2, req, added
 }
 
 type readCloser struct {
@@ -297,6 +304,7 @@ type readCloser struct {
 }
 
 func (h *Handler) charge(r *http.Request, b Budget, key, tier string, format llmusage.Format, tw *tapWriter, req llmusage.Request) {
+	tw.end()
 	e := Event{Kind: KindCharged, Tier: tier, Format: format, Key: key}
 	var u llmusage.Usage
 	ok := false
@@ -391,6 +399,8 @@ type tapWriter struct {
 	tap     *llmusage.Tap
 	status  int
 	encoded bool
+	strip   bool                       // drop the usage chunk we asked for
+	filter  *llmusage.UsageChunkFilter // set once a stripped stream starts
 }
 
 func (t *tapWriter) WriteHeader(code int) {
@@ -410,17 +420,36 @@ func (t *tapWriter) start() {
 	cfg := t.cfg
 	cfg.ContentType = h.Get("Content-Type")
 	t.tap, _ = llmusage.NewTap(cfg) // cfg's limits were validated by NewHandler
+	if t.strip && llmusage.IsEventStream(cfg.ContentType) {
+		t.filter = llmusage.NewUsageChunkFilter(t.ResponseWriter, cfg.MaxEvent)
+	}
 }
 
 func (t *tapWriter) Write(p []byte) (int, error) {
 	if t.status == 0 {
 		t.WriteHeader(http.StatusOK)
 	}
-	n, err := t.ResponseWriter.Write(p)
+	var (
+		n   int
+		err error
+	)
+	if t.filter != nil {
+		n, err = t.filter.Write(p)
+	} else {
+		n, err = t.ResponseWriter.Write(p)
+	}
 	if t.tap != nil {
 		t.tap.Write(p[:n])
 	}
 	return n, err
+}
+
+// end writes out what the filter holds back (an event the stream ended
+// in the middle of).
+func (t *tapWriter) end() {
+	if t.filter != nil {
+		_ = t.filter.Close()
+	}
 }
 
 // Flush keeps server-sent events flowing through the wrapper

@@ -518,3 +518,24 @@ func TestNoClaimsNotBudgeted(t *testing.T) {
 		t.Fatalf("%d %v", rec.Code, kinds)
 	}
 }
+
+// StripAddedUsage: the usage chunk the gateway asked for is charged but
+// not passed on; one the client asked for itself is left alone.
+func TestStripAddedUsage(t *testing.T) {
+	s := newStack(t, budget.Config{IncludeUsage: true, StripAddedUsage: true})
+	resp, body, e := s.call(s.token(0, "alice", nil), "/v1/chat/completions", `{"model":"m","stream":true}`)
+	if resp.StatusCode != 200 || e.Cost != 100 || e.Fallback != "" {
+		t.Fatalf("%d %s, charged %+v", resp.StatusCode, body, e)
+	}
+	if strings.Contains(body, `"choices":[]`) || !strings.Contains(body, "[DONE]") {
+		t.Fatalf("client got %q", body)
+	}
+	_, body, e = s.call(s.token(0, "bob", nil), "/v1/chat/completions", `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`)
+	if !strings.Contains(body, `"choices":[]`) || e.Cost != 100 {
+		t.Fatalf("a client that asked for usage lost it: %q, charged %+v", body, e)
+	}
+	s2 := newStack(t, budget.Config{IncludeUsage: true})
+	if _, body, _ := s2.call(s2.token(0, "alice", nil), "/v1/chat/completions", `{"model":"m","stream":true}`); !strings.Contains(body, `"choices":[]`) {
+		t.Fatalf("without StripAddedUsage the chunk is passed on: %q", body)
+	}
+}

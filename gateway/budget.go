@@ -54,8 +54,12 @@ type RouteBudget struct {
 	Shadow bool `yaml:"shadow"`
 	// IncludeUsage adds stream_options.include_usage to an OpenAI Chat
 	// Completions request that streams without it, so that its stream
-	// reports usage; the client then gets the extra usage chunk.
+	// reports usage; the client then gets the extra usage chunk unless
+	// StripAddedUsage.
 	IncludeUsage bool `yaml:"include_usage"`
+	// StripAddedUsage removes the usage chunk include_usage added from
+	// what the client receives (it is charged all the same).
+	StripAddedUsage bool `yaml:"strip_added_usage"`
 	// TierClaim names a string claim whose value picks a budget from
 	// Tiers; a missing claim or another value uses Limit. Empty: no tiers.
 	TierClaim string `yaml:"tier_claim"`
@@ -144,6 +148,9 @@ func (cfg *Config) checkRouteBudget(p *problems, where string, r Route) {
 	f, ok := budgetFormats[b.Format]
 	if !ok {
 		p.add("%s: format %q: want openai, openai-responses, anthropic or auto", where, b.Format)
+	}
+	if b.StripAddedUsage && !b.IncludeUsage {
+		p.add("%s: strip_added_usage needs include_usage", where)
 	}
 	if b.IncludeUsage && ok && f != llmusage.OpenAIChat && f != llmusage.FormatUnknown {
 		p.add("%s: include_usage applies to OpenAI Chat Completions streams only, not format %s", where, b.Format)
@@ -333,16 +340,17 @@ func (g *Gateway) withBudget(rc Route, v *middleware.Verifier, next http.Handler
 		tiers[name] = b
 	}
 	h, err := budget.NewHandler(budget.Config{
-		Budget:       def,
-		TierClaim:    bc.TierClaim,
-		Tiers:        tiers,
-		Format:       budgetFormats[bc.Format],
-		Weights:      budget.WeightTable(bc.Weights),
-		Fallback:     budget.Fallback{Estimate: bc.Estimate, UseMaxTokens: bc.UseMaxTokens},
-		IncludeUsage: bc.IncludeUsage,
-		Shadow:       bc.Shadow,
-		WriteError:   v.WriteError,
-		Observer:     g.budgetMetrics.observer(rc.Prefix),
+		Budget:          def,
+		TierClaim:       bc.TierClaim,
+		Tiers:           tiers,
+		Format:          budgetFormats[bc.Format],
+		Weights:         budget.WeightTable(bc.Weights),
+		Fallback:        budget.Fallback{Estimate: bc.Estimate, UseMaxTokens: bc.UseMaxTokens},
+		IncludeUsage:    bc.IncludeUsage,
+		StripAddedUsage: bc.StripAddedUsage,
+		Shadow:          bc.Shadow,
+		WriteError:      v.WriteError,
+		Observer:        g.budgetMetrics.observer(rc.Prefix),
 	})
 	if err != nil {
 		return nil, err

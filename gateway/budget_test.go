@@ -36,6 +36,7 @@ func TestBadBudgetConfig(t *testing.T) {
 		{"bad window", route("limit: 100, window: week"), `window "week"`},
 		{"bad format", route("limit: 100, window: day, format: gemini"), `format "gemini": want openai, openai-responses, anthropic or auto`},
 		{"include_usage with anthropic", route("limit: 100, window: day, format: anthropic, include_usage: true"), "include_usage applies to OpenAI Chat Completions"},
+		{"strip without include_usage", route("limit: 100, window: day, strip_added_usage: true"), "strip_added_usage needs include_usage"},
 		{"negative weight", route("limit: 100, window: day, weights: {gpt-4o: {input: -1}}"), `weights "gpt-4o": each weight must be a number from 0 to 1e6`},
 		{"huge weight", route("limit: 100, window: day, weights: {'*': {output: 1e7}}"), `weights "*"`},
 		{"inner wildcard", route("limit: 100, window: day, weights: {'gpt-*-mini': {input: 1}}"), `weights "gpt-*-mini": want a model name, a prefix ending in *`},
