@@ -102,6 +102,13 @@ type Config struct {
 	// they are ignored. nil means loopback only; an empty list trusts
 	// nobody.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// UpstreamTransport sizes the connections to the upstreams (idle
+	// connections per host, time-outs); zero fields mean the defaults.
+	UpstreamTransport UpstreamTransport `yaml:"upstream_transport"`
+	// ResponseHeaderTimeout bounds the wait for an upstream's response
+	// headers (then 504), for routes that don't set their own. 0 means
+	// DefaultResponseHeaderTimeout (60s).
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 	// Routes maps path prefixes to upstreams; the longest matching prefix
 	// wins. -upstream adds a catch-all "/" route, -decision a catch-all
 	// decision route. Empty is an error.
@@ -195,6 +202,11 @@ type Route struct {
 	// Passthrough"); UpstreamAuth sets the upstream's own credential.
 	// Ignored on other routes (see DropAuthorization).
 	ForwardToken bool `yaml:"forward_token"`
+	// ResponseHeaderTimeout overrides the top-level one for this proxy
+	// route: an upstream that sends no response headers this long is
+	// answered 504; a body (a stream) may then take as long as it takes.
+	// 0 means the top-level one.
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 }
 
 // Resource describes a protected resource (see middleware.Resource).
@@ -521,6 +533,7 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	cfg.checkRateLimits(&p)
 	cfg.checkShutdown(&p)
 	cfg.checkVerification(&p)
+	cfg.checkUpstream(&p)
 	if _, err := parseTrustedProxies(cfg.TrustedProxies); err != nil {
 		p.add("%v", err)
 	}
@@ -670,6 +683,7 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		seen[r.Prefix] = true
 		checkRoutePath(p, where, r)
 		cfg.fillRouteRate(p, where, &r)
+		cfg.fillRouteTimeout(p, where, &r)
 		checkClaimHeaderNames(p, where, r.ClaimHeaders)
 		cfg.checkRouteResource(p, where, &r, seenMeta)
 		r.UpstreamAuth = checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)
