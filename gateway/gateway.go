@@ -268,6 +268,9 @@ func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
 		Leeway:         middlewareLeeway(g.cfg.Leeway),
 		Logger:         g.log,
 		OnVerify:       g.metrics.OnVerify,
+		// A gateway in front of many users sees tokens that never come
+		// back: cache a token on its second sighting only.
+		TokenCacheDoorkeeper: true,
 	})
 }
 
