@@ -110,6 +110,13 @@ type Config struct {
 	// connection or in a trusted proxy's Client-Cert header. false means
 	// such tokens are refused.
 	CertificateBoundTokens bool `yaml:"certificate_bound_tokens"`
+	// UpstreamTransport sizes the connections to the upstreams (idle
+	// connections per host, time-outs); zero fields mean the defaults.
+	UpstreamTransport UpstreamTransport `yaml:"upstream_transport"`
+	// ResponseHeaderTimeout bounds the wait for an upstream's response
+	// headers (then 504), for routes that don't set their own. 0 means
+	// DefaultResponseHeaderTimeout (60s).
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 	// Routes maps path prefixes to upstreams; the longest matching prefix
 	// wins. -upstream adds a catch-all "/" route, -decision a catch-all
 	// decision route. Empty is an error.
@@ -209,6 +216,11 @@ type Route struct {
 	// Budget charges each subject for the LLM tokens the upstream reports
 	// (see RouteBudget). nil means no budget.
 	Budget *RouteBudget `yaml:"budget"`
+	// ResponseHeaderTimeout overrides the top-level one for this proxy
+	// route: an upstream that sends no response headers this long is
+	// answered 504; a body (a stream) may then take as long as it takes.
+	// 0 means the top-level one.
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 }
 
 // Resource describes a protected resource (see middleware.Resource).
@@ -543,6 +555,7 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	cfg.checkShutdown(&p)
 	cfg.checkVerification(&p)
 	cfg.checkDPoP(&p, lookupEnv)
+	cfg.checkUpstream(&p)
 	if _, err := parseTrustedProxies(cfg.TrustedProxies); err != nil {
 		p.add("%v", err)
 	}
@@ -692,6 +705,7 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		seen[r.Prefix] = true
 		checkRoutePath(p, where, r)
 		cfg.fillRouteRate(p, where, &r)
+		cfg.fillRouteTimeout(p, where, &r)
 		checkClaimHeaderNames(p, where, r.ClaimHeaders)
 		cfg.checkRouteResource(p, where, &r, seenMeta)
 		cfg.checkRouteBudget(p, where, r)

@@ -36,8 +36,9 @@ type Options struct {
 	// HTTPClient fetches the discovery document and the JWK Set. nil means
 	// the cache's default client.
 	HTTPClient *http.Client
-	// Transport carries proxied requests to the upstreams. nil means
-	// http.DefaultTransport.
+	// Transport carries proxied requests to the upstreams. nil means one
+	// sized by Config.UpstreamTransport (the routes' response-header
+	// time-outs apply to either).
 	Transport http.RoundTripper
 	// Logger receives the gateway's log lines. nil means slog.Default().
 	Logger *slog.Logger
@@ -88,6 +89,8 @@ type Gateway struct {
 	buffers    *bufferPool
 
 	budgetMetrics *budgetMetrics // nil until a route has a budget
+	upstream      *upstreamMetrics
+	ownTransport  *http.Transport // nil with Options.Transport
 }
 
 // bufferPool recycles the proxies' copy buffers (32 KiB each), which
@@ -196,9 +199,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	if g.verifier, err = g.newVerifier(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	transport := opts.Transport
-	if transport == nil {
-		transport = http.DefaultTransport
+	transport, err := g.upstreamTransport(reg, opts.Transport)
+	if err != nil {
+		return nil, err
 	}
 	for i, rc := range cfg.Routes {
 		rt, err := g.buildRoute(i, rc, transport)
@@ -262,6 +265,9 @@ func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
 		Leeway:         middlewareLeeway(g.cfg.Leeway),
 		Logger:         g.log,
 		OnVerify:       g.metrics.OnVerify,
+		// A gateway in front of many users sees tokens that never come
+		// back: cache a token on its second sighting only.
+		TokenCacheDoorkeeper: true,
 	}
 	if err := g.senderConstraints(&mc); err != nil {
 		return nil, err
@@ -349,18 +355,14 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 				pr.Out.Header.Set(rc.UpstreamAuth.Header, credential)
 			}
 		},
-		Transport: transport,
+		Transport: g.routeTransport(transport, rc),
 		// Flush every write at once: server-sent events from an LLM API
 		// must reach the client as the upstream sends them.
 		FlushInterval: -1,
 		BufferPool:    g.buffers,
 		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, context.Canceled) {
-				return // the client left
-			}
-			g.log.Warn("gateway: upstream error", "route", rc.Prefix, "err", err)
-			writeJSONError(w, http.StatusBadGateway, "bad_gateway", "upstream unavailable")
+			g.upstreamError(w, rc.Prefix, err)
 		},
 	}
 	next, err := g.withBudget(rc, v, rp)
@@ -554,6 +556,7 @@ func (g *Gateway) Close() error {
 		for _, c := range g.closers {
 			errs = append(errs, c.Close())
 		}
+		g.closeTransport()
 		g.closeErr = errors.Join(errs...)
 	})
 	return g.closeErr

@@ -70,6 +70,21 @@ func benchVerifier(b *testing.B, cacheSize int) *Verifier {
 	return v
 }
 
+func benchVerifierDoor(b *testing.B, cacheSize int) *Verifier {
+	keysCache := newTestCache(b, serveJWKS(b, memKeys(b)).URL(), nil)
+	v, err := New(Config{
+		Keys:                 keysCache,
+		Issuers:              []string{"https://idp.test/"},
+		Audiences:            []string{"api"},
+		TokenCacheSize:       cacheSize,
+		TokenCacheDoorkeeper: true,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v
+}
+
 type nopWriter struct{ h http.Header }
 
 func (w *nopWriter) Header() http.Header         { return w.h }
@@ -270,11 +285,16 @@ func BenchmarkNeverRepeated(b *testing.B) {
 	for _, mode := range []struct {
 		name string
 		size int
-	}{{"cache-off", -1}, {"cache-on", 64}} {
+		door bool
+	}{{"cache-off", -1, false}, {"cache-on", 64, false}, {"doorkeeper", 64, true}} {
 		// 64 entries for 4096 tokens in turn: a token is evicted long
 		// before it comes round again, as with a full cache under
-		// never-repeated tokens.
+		// never-repeated tokens. The doorkeeper's table (1,024 slots)
+		// has forgotten it too.
 		v := benchVerifier(b, mode.size)
+		if mode.door {
+			v = benchVerifierDoor(b, mode.size)
+		}
 		ctx := context.Background()
 		b.Run(mode.name, func(b *testing.B) {
 			b.ReportAllocs()

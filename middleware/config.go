@@ -150,6 +150,14 @@ type Config struct {
 	// checking its signature again; an entry also ends at the token's exp.
 	// 0 means 10 minutes.
 	TokenCacheMaxAge time.Duration
+	// TokenCacheDoorkeeper caches a verified token only when it is seen
+	// a second time (a small table of recent tokens' hashes remembers the
+	// first sighting): where most tokens are never repeated (many users,
+	// short-lived tokens), the cache then stops paying for entries that
+	// would never be hit and stops evicting the ones that would, at the
+	// cost of one more signature check per repeated token. False
+	// (default): every verified token is cached at once.
+	TokenCacheDoorkeeper bool
 
 	// ClaimHeaders forwards claims to the next handler as request headers:
 	// claim name → header name. A header the client sent with the same name

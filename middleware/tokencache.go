@@ -18,6 +18,12 @@ type tokenCache struct {
 	seed     maphash.Seed
 	perShard int
 	shards   [cacheShards]cacheShard
+	// door (nil: admit every token) remembers recent first sightings,
+	// one hash per slot: lock-free and of fixed size, so a flood of
+	// never-repeated tokens costs 8 bytes a slot and no allocation. A
+	// slot overwritten before its token returns only delays admission.
+	door     []atomic.Uint64
+	doorMask uint64
 }
 
 type cacheShard struct {
@@ -49,9 +55,18 @@ type jwsKeyRef struct {
 	hasKID bool
 }
 
-func newTokenCache(size int) *tokenCache {
+func newTokenCache(size int, doorkeeper bool) *tokenCache {
 	per := (size + cacheShards - 1) / cacheShards
 	c := &tokenCache{seed: maphash.MakeSeed(), perShard: per}
+	if doorkeeper {
+		// Twice the cache's size, a power of two: a token returning
+		// within about `size` other first sightings is still remembered.
+		n := uint64(1024)
+		for n < 2*uint64(size) && n < 1<<24 {
+			n <<= 1
+		}
+		c.door, c.doorMask = make([]atomic.Uint64, n), n-1
+	}
 	for i := range c.shards {
 		c.shards[i].m = make(map[uint64]*cacheEntry)
 	}
@@ -72,6 +87,21 @@ func (c *tokenCache) get(token string, nowNano int64) (*cacheEntry, uint64) {
 		return nil, h
 	}
 	return e, h
+}
+
+// admit reports whether the token of hash h is to be cached now: always
+// without a doorkeeper; with one, on its second sighting.
+func (c *tokenCache) admit(h uint64) bool {
+	if c.door == nil {
+		return true
+	}
+	// The high bits pick the slot: the low ones already picked the shard.
+	slot := &c.door[(h>>32)&c.doorMask]
+	if slot.Load() == h {
+		return true
+	}
+	slot.Store(h)
+	return false
 }
 
 func (c *tokenCache) put(h uint64, e *cacheEntry) {

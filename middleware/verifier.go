@@ -123,7 +123,7 @@ func New(cfg Config) (*Verifier, error) {
 		}
 	}
 	if cfg.TokenCacheSize > 0 {
-		s.cache = newTokenCache(cfg.TokenCacheSize)
+		s.cache = newTokenCache(cfg.TokenCacheSize, cfg.TokenCacheDoorkeeper)
 	}
 	for name := range cfg.ClaimHeaders {
 		s.extraNames = append(s.extraNames, name)
@@ -354,7 +354,7 @@ func (v *Verifier) verifyCold(ctx context.Context, token string, now time.Time, 
 	if err := v.runValidate(ctx, c); err != nil {
 		return nil, err
 	}
-	if v.cache != nil {
+	if v.cache != nil && v.cache.admit(h) {
 		until := now.Add(v.cfg.TokenCacheMaxAge)
 		if p.exp && c.ExpiresAt.Before(until) {
 			until = c.ExpiresAt

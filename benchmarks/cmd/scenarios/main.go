@@ -9,11 +9,16 @@
 //   - flood: 10,000 requests with random unknown kids; JWKS fetches caused
 //     and the rejection latency;
 //   - memory: bytes held by jwtgate's limiter and verified-token cache with
-//     1,000,000 distinct subjects/tokens.
+//     1,000,000 distinct subjects/tokens;
+//   - gateway: the gateway, a bare ReverseProxy and a hand-rolled
+//     golang-jwt + keyfunc proxy, each in a process of its own, under 32
+//     keep-alive clients with repeated and never-repeated tokens; CPU time
+//     per request of the proxy's process, requests/s, new upstream
+//     connections per request, peak RSS.
 //
 // Usage:
 //
-//	go run ./cmd/scenarios -out out/scenarios.json [-only load,refresh,flood,memory] [-quick]
+//	go run ./cmd/scenarios -out out/scenarios.json [-only load,refresh,flood,memory,gateway] [-quick]
 package main
 
 import (
@@ -46,21 +51,29 @@ type settings struct {
 	refreshDur  time.Duration
 	floodN      int
 	memoryN     int
+	gwRequests  int // per proxy × mix × round
+	gwRounds    int
+	gwConc      int
 	scenarioCap time.Duration // hard bound for any one library in a scenario
 }
 
 func main() {
+	if childMain() {
+		return
+	}
 	out := flag.String("out", "out/scenarios.json", "where to write the JSON results")
-	only := flag.String("only", "load,refresh,flood,memory", "comma-separated scenarios to run")
+	only := flag.String("only", "load,refresh,flood,memory,gateway", "comma-separated scenarios to run")
 	quick := flag.Bool("quick", false, "short runs (for CI and smoke tests)")
 	keys := flag.String("keys", os.Getenv("JWTGATE_BENCH_KEYS"), "shared key file (see fixture.Options.KeyFile)")
 	flag.Parse()
 
 	s := settings{loadDur: 2 * time.Second, loadConc: 16, refreshDur: 4 * time.Second,
-		floodN: 10000, memoryN: 1000000, scenarioCap: 30 * time.Second}
+		floodN: 10000, memoryN: 1000000, scenarioCap: 30 * time.Second,
+		gwRequests: 20000, gwRounds: 3, gwConc: 32}
 	if *quick {
 		s = settings{loadDur: 200 * time.Millisecond, loadConc: 4, refreshDur: 2500 * time.Millisecond,
-			floodN: 500, memoryN: 10000, scenarioCap: 10 * time.Second}
+			floodN: 500, memoryN: 10000, scenarioCap: 10 * time.Second,
+			gwRequests: 1000, gwRounds: 1, gwConc: 32}
 	}
 	if err := run(*out, strings.Split(*only, ","), s, *keys); err != nil {
 		log.Fatal(err)
@@ -96,6 +109,11 @@ func run(out string, only []string, s settings, keyFile string) error {
 			return fmt.Errorf("memory: %w", err)
 		}
 		res.Notes = append(res.Notes, notes...)
+	}
+	if slices.Contains(only, "gateway") {
+		if res.Gateway, err = runGateway(ctx, fx, s); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
 	}
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -13,7 +14,13 @@ import (
 )
 
 // Every library's goroutines must be gone once its case is closed.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The gateway scenario re-executes the test binary as its proxies.
+func TestMain(m *testing.M) {
+	if childMain() {
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func testFixture(t *testing.T) *fixture.Fixture {
 	t.Helper()
@@ -114,4 +121,29 @@ func mustBuild(t *testing.T, fx *fixture.Fixture, name string) *cases.Instance {
 		t.Fatal(err)
 	}
 	return inst
+}
+
+// TestGateway runs the gateway scenario briefly: every proxy answers, and
+// the gateway (like the tuned bare proxy) reuses its upstream connections
+// where net/http's default transport does not.
+func TestGateway(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	fx := testFixture(t)
+	res, err := runGateway(context.Background(), fx, settings{gwRequests: 640, gwRounds: 1, gwConc: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2*len(gatewayProxies) {
+		t.Fatalf("%d results, want %d", len(res), 2*len(gatewayProxies))
+	}
+	for _, r := range res {
+		if r.Errors != 0 || r.Requests != 640 || r.RPS <= 0 || r.PeakRSSMiB <= 0 {
+			t.Errorf("%+v", r)
+		}
+		if (r.Proxy == "gateway" || r.Proxy == "bare_tuned") && r.UpstreamConnsPerReq > 0.01 {
+			t.Errorf("%s/%s: %.3f new upstream connections per request", r.Proxy, r.Mix, r.UpstreamConnsPerReq)
+		}
+	}
 }

@@ -11,6 +11,7 @@ type Results struct {
 	Refresh []RefreshResult `json:"refresh,omitempty"`
 	Flood   []FloodResult   `json:"flood,omitempty"`
 	Memory  []MemoryResult  `json:"memory,omitempty"`
+	Gateway []GatewayResult `json:"gateway,omitempty"`
 	Notes   []string        `json:"notes,omitempty"`
 }
 
