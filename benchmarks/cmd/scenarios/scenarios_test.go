@@ -142,8 +142,16 @@ func TestGateway(t *testing.T) {
 		if r.Errors != 0 || r.Requests != 640 || r.RPS <= 0 || r.PeakRSSMiB <= 0 {
 			t.Errorf("%+v", r)
 		}
-		if (r.Proxy == "gateway" || r.Proxy == "bare_tuned") && r.UpstreamConnsPerReq > 0.01 {
+		// A loaded machine may close a few idle connections in a run
+		// this short; the default transport opens one for most requests
+		// (≈0.65), so 0.1 still tells reuse from no reuse.
+		if (r.Proxy == "gateway" || r.Proxy == "bare_tuned") && r.UpstreamConnsPerReq > 0.1 {
 			t.Errorf("%s/%s: %.3f new upstream connections per request", r.Proxy, r.Mix, r.UpstreamConnsPerReq)
+		}
+		// And the count can see no reuse: net/http's default transport
+		// keeps 2 idle connections for 32 clients.
+		if r.Proxy == "bare_default" && r.UpstreamConnsPerReq < 0.2 {
+			t.Errorf("bare_default/%s: %.3f new upstream connections per request: the count sees nothing", r.Mix, r.UpstreamConnsPerReq)
 		}
 	}
 }
