@@ -32,7 +32,9 @@ import (
 
 	"github.com/jwtgate/jwtgate/benchmarks/fixture"
 	"github.com/jwtgate/jwtgate/benchmarks/internal/results"
+	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/gateway"
+	"github.com/jwtgate/jwtgate/middleware"
 )
 
 // GatewayResult is one proxy × mix × round.
@@ -47,7 +49,7 @@ const (
 )
 
 // gatewayProxies are the proxies measured, the floor first.
-var gatewayProxies = []string{results.GatewayFloor, "bare_default", "gateway", "handrolled"}
+var gatewayProxies = []string{results.GatewayFloor, "bare_default", "gateway", "handrolled", "library_cold"}
 
 // childMain serves the proxy childEnv names, if set, and exits; it returns
 // false in the parent.
@@ -116,6 +118,23 @@ func runChild(kind, upstream, jwks string) error {
 			}
 			rp.ServeHTTP(w, r)
 		})
+	case "library_cold":
+		// The floor plus the library's own cold path, in the same
+		// conditions (one CPU, this process): jwtgate's Verifier with no
+		// verified-token cache in front of the tuned bare proxy, so the
+		// gateway's never-repeated figure can be held against
+		// floor + 1.05 × this minus the floor.
+		keys, err := cache.New(ctx, cache.Config{URL: jwks, AllowInsecureHTTP: true, WaitForFirstLoad: true, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return err
+		}
+		defer keys.Close()
+		v, err := middleware.New(middleware.Config{Keys: keys, Issuers: []string{fixture.Issuer}, Audiences: []string{fixture.Audience},
+			TokenCacheSize: -1, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return err
+		}
+		h = v.Handler(proxy(tunedTransport()))
 	case "gateway":
 		g, err := gateway.New(ctx, gateway.Config{
 			JWKSURL: jwks, Issuer: fixture.Issuer, Audiences: []string{fixture.Audience},
