@@ -308,3 +308,47 @@ func BenchmarkNeverRepeated(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHandlerHitOverhead splits a cache hit through Handler into what
+// net/http imposes on any middleware that hands values to the next handler
+// (r.WithContext and a context node: two allocations) and jwtgate's own
+// share, all in one run: "next" calls the handler directly, "context" only
+// adds claims to the request's context, "hit" is the whole Handler.
+func BenchmarkHandlerHitOverhead(b *testing.B) {
+	k := keys(b)
+	tok := sign(b, jwt.SigningMethodES256, k.ec, "ec1", nil, benchClaims())
+	v := benchVerifier(b, 0)
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		b.Fatal(err)
+	}
+	c, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://api.test/x", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	w := &nopWriter{h: http.Header{}}
+	for _, bc := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"next", nopNext},
+		{"context", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			nopNext.ServeHTTP(w, r.WithContext(ContextWithClaims(r.Context(), c)))
+		})},
+		{"hit", v.Handler(nopNext)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				serveOnce(bc.h, w, req)
+			}
+		})
+	}
+}
+
+// serveOnce is one request, in a function of its own so that callgrind
+// can count exactly it (--toggle-collect='*serveOnce*').
+//
+//go:noinline
+func serveOnce(h http.Handler, w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }

@@ -125,7 +125,13 @@ func (v *Verifier) bearer(h, prefix string) (string, bool, *Error) {
 	if len(h) > v.cfg.MaxTokenSize+len(prefix)+16 {
 		return "", false, errTooLarge
 	}
-	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+	// How clients write the scheme, so that the common case is one
+	// comparison instead of a case fold.
+	spelled := "Bearer"
+	if prefix == "dpop" {
+		spelled = "DPoP"
+	}
+	if len(h) < len(prefix) || (h[:len(prefix)] != spelled && !strings.EqualFold(h[:len(prefix)], prefix)) {
 		return "", false, nil
 	}
 	rest := h[len(prefix):]
@@ -140,7 +146,11 @@ func (v *Verifier) bearer(h, prefix string) (string, bool, *Error) {
 	if rest[0] != ' ' {
 		return "", false, nil // e.g. "BearerX": some other scheme
 	}
-	t := strings.Trim(rest, " ")
+	// The usual single space and no trailing ones: no Trim needed.
+	t := rest[1:]
+	if t == "" || t[0] == ' ' || t[len(t)-1] == ' ' {
+		t = strings.Trim(rest, " ")
+	}
 	if t == "" {
 		return "", false, errEmptyBearer
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -177,5 +178,38 @@ func TestTokenCacheBounded(t *testing.T) {
 		if _, hit, err := off.verify(ctx, tok, nil); err != nil || hit {
 			t.Fatalf("cache off: %v hit=%v", err, hit)
 		}
+	}
+}
+
+// The cache hashes a token's tail (its signature): a forgery reusing a
+// cached token's signature under another payload shares its slot but never
+// its claims, and does not push the real token out.
+func TestTokenCacheForgedTailGetsNoClaims(t *testing.T) {
+	k := keys(t)
+	var hits []bool
+	cfg := baseConfig(memKeys(t))
+	cfg.OnVerify = func(e VerifyEvent) { hits = append(hits, e.CacheHit) }
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Handler(okHandler)
+	tok := sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, goodClaims())
+	if got := do(h, bearerReq(tok)); got.status != 200 {
+		t.Fatalf("real token: %d", got.status)
+	}
+	parts := strings.Split(tok, ".")
+	forged := parts[0] + "." + b64(mustJSON(t, with(goodClaims(), "sub", "admin"))) + "." + parts[2]
+	if hashed(forged) != hashed(tok) {
+		t.Fatal("the forgery does not share the real token's hashed tail")
+	}
+	if got := do(h, bearerReq(forged)); got.status != 401 || got.www != wwwInvalid("signature invalid") {
+		t.Fatalf("forged payload under a cached signature: %d %q", got.status, got.www)
+	}
+	if got := do(h, bearerReq(tok)); got.status != 200 || got.body != "hello user-1" {
+		t.Fatalf("real token after the forgery: %d %q", got.status, got.body)
+	}
+	if len(hits) != 3 || hits[0] || hits[1] || !hits[2] {
+		t.Fatalf("cache hits %v, want miss, miss, hit", hits)
 	}
 }
