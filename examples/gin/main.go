@@ -26,6 +26,7 @@ import (
 
 func main() {
 	issuer := flag.String("issuer", "", "OIDC issuer whose tokens to accept (default: an embedded demo provider)")
+	audience := flag.String("audience", demo.ExampleAudience, "the audience tokens must name in aud")
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -46,7 +47,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer keys.Close()
-	v, err := middleware.New(middleware.Config{Keys: keys, Issuers: []string{*issuer}})
+	v, err := middleware.New(middleware.Config{Keys: keys, Issuers: []string{*issuer}, Audiences: []string{*audience}})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -34,13 +34,20 @@ func ServeExample(ctx context.Context, addr string, h http.Handler, keys interfa
 	return serve.Until(ctx, srv, ln, 10*time.Second, nil)
 }
 
+// ExampleAudience is the aud of the tokens the example programs print, and
+// the audience they accept by default: so that the examples check aud, as
+// a real service must (RFC 8725 §3.9), instead of teaching the Warn line
+// away.
+const ExampleAudience = "api"
+
 func printTry(idp *Local, base string) {
 	fmt.Printf("listening on %s\n", base)
 	if idp == nil {
 		return
 	}
-	user, _ := idp.Mint(Token{Subject: "alice", Scope: "read"})
-	admin, _ := idp.Mint(Token{Subject: "root", Scope: "read admin"})
+	aud := []string{ExampleAudience}
+	user, _ := idp.Mint(Token{Subject: "alice", Scope: "read", Audience: aud})
+	admin, _ := idp.Mint(Token{Subject: "root", Scope: "read admin", Audience: aud})
 	fmt.Printf("\n200: curl -H \"Authorization: Bearer %s\" %s/hello\n", user, base)
 	fmt.Printf("\n403: curl -i -H \"Authorization: Bearer %s\" %s/admin\n", user, base)
 	fmt.Printf("\n200: curl -H \"Authorization: Bearer %s\" %s/admin\n", admin, base)
