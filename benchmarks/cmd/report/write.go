@@ -300,7 +300,7 @@ func (d *data) writeScenarios(p func(string, ...any)) {
 	}
 	if len(sc.Gateway) > 0 {
 		p("## Gateway over real TCP\n\n")
-		p("Each proxy in a process of its own (GOMAXPROCS=1), %d keep-alive clients and the upstream in the scenarios process, ES256 tokens: one token repeated, or a new token on every request. CPU time is the proxy process's (user + system, /proc/<pid>/stat, 10 ms ticks); each ratio is to `%s` (httputil.ReverseProxy, 256 idle connections per host) of the same round. `bare_default` is the same proxy on http.DefaultTransport (2 idle per host); `handrolled` is golang-jwt + keyfunc + the tuned ReverseProxy, verifying every request (no cache).\n\n", sc.Gateway[0].Concurrency, results.GatewayFloor)
+		p("Each proxy in a process of its own (GOMAXPROCS=1), %d keep-alive clients and the upstream in the scenarios process, ES256 tokens: one token repeated, or a new token on every request. CPU time is the proxy process's (user + system, /proc/<pid>/stat, 10 ms ticks); each ratio is to `%s` (httputil.ReverseProxy, 256 idle connections per host) of the same round. `bare_default` is the same proxy on http.DefaultTransport (2 idle per host); `handrolled` is golang-jwt + keyfunc + the tuned ReverseProxy, verifying every request (no cache); `library_cold` is jwtgate's Verifier with its verified-token cache off in front of the tuned ReverseProxy, the library's cold path in the same conditions. p50/p99 come from a second, open-loop phase at a fixed rate, each latency measured from the request's scheduled send time.\n\n", sc.Gateway[0].Concurrency, results.GatewayFloor)
 		p("%s\n", results.GatewayTable(sc.Gateway))
 	}
 	if len(sc.Memory) > 0 || len(sc.Notes) > 0 {

@@ -139,7 +139,7 @@ func TestGateway(t *testing.T) {
 		t.Fatalf("%d results, want %d", len(res), 2*len(gatewayProxies))
 	}
 	for _, r := range res {
-		if r.Errors != 0 || r.Requests != 640 || r.RPS <= 0 || r.PeakRSSMiB <= 0 {
+		if r.Errors != 0 || r.Requests != 640 || r.RPS <= 0 || r.PeakRSSMiB <= 0 || r.P50us <= 0 || r.P99us < r.P50us {
 			t.Errorf("%+v", r)
 		}
 		// A loaded machine may close a few idle connections in a run

@@ -24,6 +24,12 @@ type GatewayResult struct {
 	// UpstreamConnsPerReq is new upstream TCP connections per request.
 	UpstreamConnsPerReq float64 `json:"upstream_conns_per_req"`
 	PeakRSSMiB          float64 `json:"peak_rss_mib"`
+	// FixedRate is the open-loop phase's request rate (requests per
+	// second), and P50us/P99us its latencies, measured from each request's
+	// scheduled send time (so a stalled proxy cannot hide its backlog).
+	FixedRate float64 `json:"fixed_rate"`
+	P50us     float64 `json:"p50_us"`
+	P99us     float64 `json:"p99_us"`
 }
 
 // GatewayFloor is the proxy every other is divided by: a bare
@@ -49,19 +55,24 @@ func GatewayTable(rs []GatewayResult) string {
 		by[k] = append(by[k], r)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "| proxy | tokens | CPU µs/request | ÷ %s | req/s | ÷ %s | new upstream conns per 1,000 requests | peak RSS | errors |\n|---|---|---|---|---|---|---|---|---|\n", GatewayFloor, GatewayFloor)
+	rate := 0.0
+	for _, r := range rs {
+		rate = max(rate, r.FixedRate)
+	}
+	fmt.Fprintf(&b, "| proxy | tokens | CPU µs/request | ÷ %s | req/s | ÷ %s | p50 / p99 at %.0f req/s | new upstream conns per 1,000 requests | peak RSS | errors |\n|---|---|---|---|---|---|---|---|---|---|\n", GatewayFloor, GatewayFloor, rate)
 	for _, k := range order {
-		var cpu, cpuR, rps, rpsR, conns, rss []float64
+		var cpu, cpuR, rps, rpsR, conns, rss, p50, p99 []float64
 		errs := 0
 		for _, r := range by[k] {
 			cpu, rps = append(cpu, r.CPUusPerReq), append(rps, r.RPS)
 			conns, rss = append(conns, 1000*r.UpstreamConnsPerReq), append(rss, r.PeakRSSMiB)
 			errs += r.Errors
+			p50, p99 = append(p50, r.P50us), append(p99, r.P99us)
 			if f, ok := floor[[2]any{r.Mix, r.Round}]; ok && f.CPUusPerReq > 0 && f.RPS > 0 {
 				cpuR, rpsR = append(cpuR, r.CPUusPerReq/f.CPUusPerReq), append(rpsR, r.RPS/f.RPS)
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %.0f | %s | %.2f | %.0f MiB | %d |\n", k.proxy, k.mix, median(cpu), ratio(cpuR), median(rps), ratio(rpsR), median(conns), slices.Max(rss), errs)
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %.0f | %s | %.0f / %.0f µs | %.2f | %.0f MiB | %d |\n", k.proxy, k.mix, median(cpu), ratio(cpuR), median(rps), ratio(rpsR), median(p50), median(p99), median(conns), slices.Max(rss), errs)
 	}
 	return b.String()
 }
