@@ -20,7 +20,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +52,22 @@ const (
 
 // gatewayProxies are the proxies measured, the floor first.
 var gatewayProxies = []string{results.GatewayFloor, "bare_default", "gateway", "handrolled", "library_cold"}
+
+// expressEnv names the folder of peers/express with its node_modules
+// installed (benchmarks/run does it with npm); when set, the scenario also
+// measures express + express-jwt + jwks-rsa. Unset (CI): the Go proxies
+// only.
+const expressEnv = "JWTGATE_BENCH_EXPRESS"
+
+// proxiesToMeasure is gatewayProxies, and express when it is installed.
+func proxiesToMeasure() []string {
+	if dir := os.Getenv(expressEnv); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "express-jwt")); err == nil {
+			return append(slices.Clone(gatewayProxies), "express")
+		}
+	}
+	return gatewayProxies
+}
 
 // childMain serves the proxy childEnv names, if set, and exits; it returns
 // false in the parent.
@@ -184,6 +202,12 @@ func startChild(kind, upstream, jwks string) (*child, error) {
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), childEnv+"="+kind, childUpstream+"="+upstream, childJWKS+"="+jwks, "GOMAXPROCS=1")
+	if kind == "express" {
+		// A Node process: one JavaScript thread, as the Go children have
+		// one CPU.
+		cmd = exec.Command("node", filepath.Join(os.Getenv(expressEnv), "server.js"))
+		cmd.Env = append(os.Environ(), "UPSTREAM="+upstream, "JWKS="+jwks, "ISSUER="+fixture.Issuer, "AUDIENCE="+fixture.Audience)
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -367,7 +391,7 @@ func runGateway(_ context.Context, fx *fixture.Fixture, s settings) ([]GatewayRe
 	var out []GatewayResult
 	for round := 1; round <= s.gwRounds; round++ {
 		for _, mix := range []string{"repeated", "never-repeated"} {
-			for _, proxy := range gatewayProxies {
+			for _, proxy := range proxiesToMeasure() {
 				toks := repeated
 				if mix == "never-repeated" {
 					toks = fresh

@@ -135,8 +135,8 @@ func TestGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 2*len(gatewayProxies) {
-		t.Fatalf("%d results, want %d", len(res), 2*len(gatewayProxies))
+	if len(res) != 2*len(proxiesToMeasure()) {
+		t.Fatalf("%d results, want %d", len(res), 2*len(proxiesToMeasure()))
 	}
 	for _, r := range res {
 		if r.Errors != 0 || r.Requests != 640 || r.RPS <= 0 || r.PeakRSSMiB <= 0 || r.P50us <= 0 || r.P99us < r.P50us {
