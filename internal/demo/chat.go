@@ -89,20 +89,11 @@ func serveChat(w http.ResponseWriter, r *http.Request, cfg UpstreamConfig) {
 		}
 		return rc.Flush() == nil
 	}
-	var timer *time.Timer
+	var pace pacer
+	defer pace.stop()
 	for i, word := range chatWords {
-		if i > 0 && cfg.Interval > 0 {
-			if timer == nil {
-				timer = time.NewTimer(cfg.Interval)
-				defer timer.Stop()
-			} else {
-				timer.Reset(cfg.Interval)
-			}
-			select {
-			case <-r.Context().Done():
-				return
-			case <-timer.C:
-			}
+		if i > 0 && !pace.wait(r.Context(), cfg.Interval) {
+			return
 		}
 		var finish any
 		if i == len(chatWords)-1 {

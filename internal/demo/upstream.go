@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -78,20 +79,11 @@ func serveStream(w http.ResponseWriter, r *http.Request, cfg UpstreamConfig) {
 		who = "anonymous"
 	}
 	whoJSON, _ := json.Marshal(who) // a string always marshals
-	var timer *time.Timer
+	var pace pacer
+	defer pace.stop()
 	for i := 1; i <= cfg.Events; i++ {
-		if i > 1 && cfg.Interval > 0 {
-			if timer == nil {
-				timer = time.NewTimer(cfg.Interval)
-				defer timer.Stop()
-			} else {
-				timer.Reset(cfg.Interval)
-			}
-			select {
-			case <-r.Context().Done():
-				return
-			case <-timer.C:
-			}
+		if i > 1 && !pace.wait(r.Context(), cfg.Interval) {
+			return
 		}
 		if _, err := fmt.Fprintf(w, "id: %d\nevent: token\ndata: {\"n\":%d,\"of\":%d,\"for\":%s}\n\n", i, i, cfg.Events, whoJSON); err != nil {
 			return
@@ -102,4 +94,32 @@ func serveStream(w http.ResponseWriter, r *http.Request, cfg UpstreamConfig) {
 	}
 	_, _ = fmt.Fprint(w, "event: done\ndata: [DONE]\n\n")
 	_ = rc.Flush()
+}
+
+// pacer spaces a stream's events: one reused timer, stopped by stop.
+type pacer struct{ timer *time.Timer }
+
+// wait waits d (nothing for d ≤ 0) and reports false when ctx ends first
+// (the client left).
+func (p *pacer) wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	if p.timer == nil {
+		p.timer = time.NewTimer(d)
+	} else {
+		p.timer.Reset(d)
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.timer.C:
+		return true
+	}
+}
+
+func (p *pacer) stop() {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
 }

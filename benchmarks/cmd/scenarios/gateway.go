@@ -323,6 +323,22 @@ func (u *countingUpstream) Close() {
 	<-u.done
 }
 
+// getOnce sends one GET with token and reports whether it was answered 200.
+func getOnce(client *http.Client, url, token string) (bool, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, nil
+}
+
 // driveCount sends total requests with conc keep-alive workers, request i
 // carrying tokens[i % len(tokens)], and returns the non-200 count and the
 // elapsed time.
@@ -338,20 +354,12 @@ func driveCount(client *http.Client, url string, tokens []string, conc, total in
 				if i >= int64(total) {
 					return
 				}
-				req, err := http.NewRequest(http.MethodGet, url, nil)
+				ok, err := getOnce(client, url, tokens[i%int64(len(tokens))])
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
-				req.Header.Set("Authorization", "Bearer "+tokens[i%int64(len(tokens))])
-				resp, err := client.Do(req)
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
+				if !ok {
 					bad.Add(1)
 				}
 			}
@@ -490,20 +498,12 @@ func driveRate(client *http.Client, url string, tokens []string, rate, total int
 			time.Sleep(d)
 		}
 		wg.Go(func() {
-			req, err := http.NewRequest(http.MethodGet, url, nil)
+			ok, err := getOnce(client, url, tokens[i%len(tokens)])
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err)
 				return
 			}
-			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
-			resp, err := client.Do(req)
-			if err != nil {
-				firstErr.CompareAndSwap(nil, err)
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
+			if !ok {
 				bad.Add(1)
 			}
 			lat[i] = time.Since(at)
