@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,14 +100,21 @@ func fillTimeout(p *problems, what string, d *time.Duration, def time.Duration) 
 	}
 }
 
-// newUpstreamTransport is the transport for Options.Transport == nil.
-func newUpstreamTransport(c UpstreamTransport) *http.Transport {
+// newUpstreamTransport is the transport for Options.Transport == nil. Its
+// dials are counted in m: each is a new upstream connection.
+func newUpstreamTransport(c UpstreamTransport, m *upstreamMetrics) *http.Transport {
 	d := &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		// As http.DefaultTransport did before: an operator's HTTPS_PROXY
 		// keeps applying to upstreams.
-		Proxy:       http.ProxyFromEnvironment,
-		DialContext: d.DialContext,
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, network, addr)
+			if err == nil {
+				m.dials.Add(1)
+			}
+			return conn, err
+		},
 		// A custom DialContext would otherwise turn HTTP/2 off.
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: c.MaxIdleConnsPerHost,
@@ -121,33 +129,43 @@ func newUpstreamTransport(c UpstreamTransport) *http.Transport {
 }
 
 // upstreamMetrics counts upstream connections (new or reused) and
-// response-header time-outs.
+// response-header time-outs. New connections are the transport's dials and
+// reused ones the rest of the requests that got a connection, both plain
+// atomics: a per-request httptrace (composed with ReverseProxy's own by
+// reflection) cost more than the rest of the wrapper together. Only a
+// caller's Options.Transport, whose dials the gateway cannot see, is
+// traced (trace).
 type upstreamMetrics struct {
-	newConns, reusedConns prometheus.Counter
-	timeouts              *prometheus.CounterVec
-	gotConn               func(httptrace.GotConnInfo)
+	dials, sent atomic.Int64 // new connections; requests that got a connection
+	trace       bool
+	timeouts    *prometheus.CounterVec
+	gotConn     func(httptrace.GotConnInfo)
 }
 
 func newUpstreamMetrics(reg prometheus.Registerer) (*upstreamMetrics, error) {
-	conns := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "jwtgate", Subsystem: "gateway", Name: "upstream_connections_total",
-		Help: "Upstream connections proxied requests were sent on, by whether the connection was reused (true) or new (false).",
-	}, []string{"reused"})
+	m := &upstreamMetrics{}
+	conns := func(reused string, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "jwtgate", Subsystem: "gateway", Name: "upstream_connections_total",
+			Help:        "Upstream connections proxied requests were sent on, by whether the connection was reused (true) or new (false).",
+			ConstLabels: prometheus.Labels{"reused": reused},
+		}, f)
+	}
+	newConns := conns("false", func() float64 { return float64(m.dials.Load()) })
+	reusedConns := conns("true", func() float64 { return float64(max(m.sent.Load()-m.dials.Load(), 0)) })
 	timeouts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "jwtgate", Subsystem: "gateway", Name: "upstream_timeouts_total",
 		Help: "Proxied requests answered 504 because the upstream sent no response headers within the route's response_header_timeout (or the dial or TLS handshake timed out), by route prefix.",
 	}, []string{"route"})
-	for _, c := range []prometheus.Collector{conns, timeouts} {
+	for _, c := range []prometheus.Collector{newConns, reusedConns, timeouts} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	m := &upstreamMetrics{newConns: conns.WithLabelValues("false"), reusedConns: conns.WithLabelValues("true"), timeouts: timeouts}
+	m.timeouts = timeouts
 	m.gotConn = func(ci httptrace.GotConnInfo) {
-		if ci.Reused {
-			m.reusedConns.Inc()
-		} else {
-			m.newConns.Inc()
+		if !ci.Reused {
+			m.dials.Add(1)
 		}
 	}
 	return m, nil
@@ -171,10 +189,14 @@ type routeTransport struct {
 func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
 	timer := time.AfterFunc(t.timeout, func() { cancel(errUpstreamTimeout) })
-	// A trace per request: WithClientTrace composes ReverseProxy's own
-	// hooks into the one it is given.
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: t.m.gotConn})
+	if t.m.trace {
+		// A caller's transport: only a trace tells a new connection.
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: t.m.gotConn})
+	}
 	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if err == nil {
+		t.m.sent.Add(1)
+	}
 	if !timer.Stop() {
 		// The headers came too late, or not at all: the context is
 		// cancelled, so a body could not be read anyway.
@@ -245,9 +267,10 @@ func (g *Gateway) upstreamTransport(reg prometheus.Registerer, custom http.Round
 		return nil, err
 	}
 	if custom != nil {
+		g.upstream.trace = true
 		return custom, nil
 	}
-	g.ownTransport = newUpstreamTransport(g.cfg.UpstreamTransport)
+	g.ownTransport = newUpstreamTransport(g.cfg.UpstreamTransport, g.upstream)
 	return g.ownTransport, nil
 }
 

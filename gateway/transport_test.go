@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -356,7 +357,7 @@ func TestUpstreamTransportHTTP2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := newUpstreamTransport(cfg.UpstreamTransport)
+	tr := newUpstreamTransport(cfg.UpstreamTransport, &upstreamMetrics{})
 	defer tr.CloseIdleConnections()
 	tr.TLSClientConfig = up.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 	resp, err := (&http.Client{Transport: tr}).Get(up.URL)
@@ -366,5 +367,40 @@ func TestUpstreamTransportHTTP2(t *testing.T) {
 	defer resp.Body.Close()
 	if b, _ := io.ReadAll(resp.Body); string(b) != "HTTP/2.0" {
 		t.Errorf("upstream saw %q, want HTTP/2.0", b)
+	}
+}
+
+// traceOnly is a caller's transport: the gateway cannot see its dials, so
+// it learns new connections from the request's httptrace. The first
+// request gets a new connection, the others a reused one.
+type traceOnly struct{ n int }
+
+func (t *traceOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if tr := httptrace.ContextClientTrace(r.Context()); tr != nil && tr.GotConn != nil {
+		tr.GotConn(httptrace.GotConnInfo{Reused: t.n > 0})
+	}
+	t.n++
+	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("ok")), Header: http.Header{}, Request: r}, nil
+}
+
+// Connections are counted for the gateway's own transport (its dials) and
+// for a caller's (through a trace), new + reused adding up to requests.
+func TestUpstreamConnectionsCountedForACallersTransport(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := &Gateway{}
+	if _, err := g.upstreamTransport(reg, &traceOnly{}); err != nil {
+		t.Fatal(err)
+	}
+	rt := &routeTransport{next: &traceOnly{}, timeout: time.Minute, m: g.upstream}
+	for range 5 {
+		resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://up/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if n, r := counter(t, reg, "jwtgate_gateway_upstream_connections_total", "reused", "false"),
+		counter(t, reg, "jwtgate_gateway_upstream_connections_total", "reused", "true"); n != 1 || r != 4 {
+		t.Fatalf("new %v reused %v, want 1 and 4", n, r)
 	}
 }

@@ -67,6 +67,10 @@ type Metrics struct {
 	keys        *prometheus.GaugeVec
 	lastSuccess *prometheus.Desc
 
+	acceptedOK            prometheus.Counter
+	latencyOK, latencyErr prometheus.Observer
+	cacheHit, cacheMiss   prometheus.Counter
+
 	mu      sync.Mutex           // guards success
 	success map[string]time.Time // provider → last good fetch
 }
@@ -135,6 +139,11 @@ func New(cfg Config) (*Metrics, error) {
 		lastSuccess: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "jwks_last_success_age_seconds"),
 			"Seconds since the last successful key-set fetch (200 or 304).", []string{"provider"}, nil),
 	}
+	// The series every accepted request touches, resolved once: a label
+	// look-up per request costs more than the rest of the hook.
+	m.acceptedOK = m.requests.WithLabelValues("accepted", "ok")
+	m.latencyOK, m.latencyErr = m.latency.WithLabelValues("ok"), m.latency.WithLabelValues("error")
+	m.cacheHit, m.cacheMiss = m.tokenCache.WithLabelValues("hit"), m.tokenCache.WithLabelValues("miss")
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(m); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
@@ -177,7 +186,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 // anything else "rejected" with middleware.Reason(err) as the reason.
 func (m *Metrics) ObserveRequest(err error) {
 	if err == nil {
-		m.requests.WithLabelValues("accepted", "ok").Inc()
+		m.acceptedOK.Inc()
 		return
 	}
 	m.requests.WithLabelValues("rejected", middleware.Reason(err)).Inc()
@@ -208,18 +217,18 @@ func (m *Metrics) OnVerify(e middleware.VerifyEvent) {
 		// RequireScopes' second look: no verification took place.
 		return
 	}
-	outcome := "ok"
+	latency := m.latencyOK
 	if e.Err != nil {
-		outcome = "error"
+		latency = m.latencyErr
 	}
-	m.latency.WithLabelValues(outcome).Observe(e.Duration.Seconds())
+	latency.Observe(e.Duration.Seconds())
 	switch {
 	case e.CacheHit:
-		m.tokenCache.WithLabelValues("hit").Inc()
+		m.cacheHit.Inc()
 	case e.Anonymous || e.Reason == "missing" || e.Reason == "invalid_request":
 		// No token was looked up.
 	default:
-		m.tokenCache.WithLabelValues("miss").Inc()
+		m.cacheMiss.Inc()
 	}
 }
 
