@@ -24,13 +24,19 @@ func (stubTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-func BenchmarkGatewayRoute(b *testing.B) {
-	p := startIDP(b, false)
-	cfg, err := Config{
-		Issuer: p.Issuer(), Audiences: []string{"api"}, Rate: 1e9, Burst: 1e9,
-		Routes: []Route{{Prefix: "/api/", Upstream: "http://upstream.invalid", Scopes: []string{"read"},
-			ClaimHeaders: map[string]string{"sub": "X-User"}, DropAuthorization: true}},
-	}.Validate(nil)
+// benchRoutes is the route the gateway benchmarks measure: scopes, a claim
+// header, the client's token dropped, and an unreachable upstream that
+// stubTransport answers in its place.
+func benchRoutes() []Route {
+	return []Route{{Prefix: "/api/", Upstream: "http://upstream.invalid", Scopes: []string{"read"},
+		ClaimHeaders: map[string]string{"sub": "X-User"}, DropAuthorization: true}}
+}
+
+// benchGateway validates cfg and starts a gateway on stubTransport, ready
+// (its keys loaded) and closed when the benchmark ends.
+func benchGateway(b *testing.B, cfg Config) *Gateway {
+	b.Helper()
+	cfg, err := cfg.Validate(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,12 +44,17 @@ func BenchmarkGatewayRoute(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer g.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := g.WaitReady(ctx); err != nil {
-		b.Fatal(err)
-	}
+	b.Cleanup(func() { g.Close() })
+	waitReady(b, g)
+	return g
+}
+
+func BenchmarkGatewayRoute(b *testing.B) {
+	p := startIDP(b, false)
+	g := benchGateway(b, Config{
+		Issuer: p.Issuer(), Audiences: []string{"api"}, Rate: 1e9, Burst: 1e9,
+		Routes: benchRoutes(),
+	})
 	req := httptest.NewRequest(http.MethodGet, "/api/items", nil)
 	req.Header.Set("Authorization", "Bearer "+p.Mint(b, jwtgatetest.Claims{Subject: "bench", Scopes: []string{"read"}}))
 	h := g.Handler()
@@ -63,27 +74,10 @@ func BenchmarkGatewayRoute(b *testing.B) {
 // state; it reports each one's ns and decision/proxy.
 func BenchmarkDecisionVsProxy(b *testing.B) {
 	p := startIDP(b, false)
-	cfg, err := Config{
+	g := benchGateway(b, Config{
 		Issuer: p.Issuer(), Audiences: []string{"api"}, Rate: 1e9, Burst: 1e9,
-		Routes: []Route{
-			{Prefix: "/api/", Upstream: "http://upstream.invalid", Scopes: []string{"read"},
-				ClaimHeaders: map[string]string{"sub": "X-User"}, DropAuthorization: true},
-			{Prefix: "/_jwtgate", Mode: ModeDecision, StripPrefix: true},
-		},
-	}.Validate(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := New(context.Background(), cfg, Options{Logger: quiet, Transport: stubTransport{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer g.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := g.WaitReady(ctx); err != nil {
-		b.Fatal(err)
-	}
+		Routes: append(benchRoutes(), Route{Prefix: "/_jwtgate", Mode: ModeDecision, StripPrefix: true}),
+	})
 	auth := "Bearer " + p.Mint(b, jwtgatetest.Claims{Subject: "bench", Scopes: []string{"read"}})
 	proxyReq := httptest.NewRequest(http.MethodGet, "/api/items", nil)
 	proxyReq.Header.Set("Authorization", auth)

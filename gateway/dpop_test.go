@@ -467,19 +467,10 @@ func selfSignedCert(t testing.TB) []byte {
 // cost. It reports each one's ns and dpop/bearer.
 func BenchmarkDPoPVsBearer(b *testing.B) {
 	idp := startIDP(b, false)
-	cfg, err := Config{
+	g := benchGateway(b, Config{
 		Issuer: idp.Issuer(), Audiences: []string{"api"}, DPoP: DPoP{Mode: DPoPAllowed},
 		Routes: []Route{{Prefix: "/api/", Upstream: "http://upstream.invalid", ClaimHeaders: map[string]string{"sub": "X-User"}, DropAuthorization: true}},
-	}.Validate(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := New(context.Background(), cfg, Options{Logger: quiet, Transport: stubTransport{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer g.Close()
-	waitReady(b, g)
+	})
 	c := newDPoPClient(b, idp)
 	bearerReq := httptest.NewRequest(http.MethodGet, "/api/items", nil)
 	bearerReq.Header.Set("Authorization", "Bearer "+idp.Mint(b, jwtgatetest.Claims{Subject: "bench"}))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/forwarded"
+	"github.com/jwtgate/jwtgate/internal/headername"
 	"github.com/jwtgate/jwtgate/internal/routepath"
 	"github.com/jwtgate/jwtgate/internal/serve"
 	"github.com/jwtgate/jwtgate/metrics"
@@ -401,24 +402,9 @@ func stripReserved(h http.Header) {
 	}
 }
 
-func isReserved(name string) bool {
-	const prefix = "x-jwtgate-" // ReservedHeaderPrefix, folded
-	if len(name) < len(prefix) {
-		return false
-	}
-	for i := 0; i < len(prefix); i++ {
-		c := name[i]
-		if c == '_' {
-			c = '-'
-		} else if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != prefix[i] {
-			return false
-		}
-	}
-	return true
-}
+// isReserved reports whether name is under ReservedHeaderPrefix as an
+// upstream reads names (any case, '_' for '-'; see internal/headername).
+func isReserved(name string) bool { return headername.HasPrefix(name, ReservedHeaderPrefix) }
 
 // middlewareLeeway maps the config's leeway (nil: default, 0: none) to
 // middleware.Config.Leeway (0: default, negative: none).

@@ -1,12 +1,10 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
@@ -17,24 +15,10 @@ import (
 // one token, for the hit path beside it.
 func BenchmarkGatewayNeverRepeated(b *testing.B) {
 	p := startIDP(b, false)
-	cfg, err := Config{
+	g := benchGateway(b, Config{
 		Issuer: p.Issuer(), Audiences: []string{"api"}, Rate: 1e9, Burst: 1e9,
-		Routes: []Route{{Prefix: "/api/", Upstream: "http://upstream.invalid", Scopes: []string{"read"},
-			ClaimHeaders: map[string]string{"sub": "X-User"}, DropAuthorization: true}},
-	}.Validate(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g, err := New(context.Background(), cfg, Options{Logger: quiet, Transport: stubTransport{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer g.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := g.WaitReady(ctx); err != nil {
-		b.Fatal(err)
-	}
+		Routes: benchRoutes(),
+	})
 	const n = 12_000 // > the cache's 10,000
 	toks := make([]string, n)
 	for i := range toks {

@@ -105,12 +105,8 @@ func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims) 
 	if len(v.claimHeaders()) > 0 {
 		v.forwardClaims(r, c)
 	}
-	rl := &v.cfg.RateLimit
-	if v.route.RateLimit != nil {
-		rl = v.route.RateLimit
-	}
-	if rl.enabled() {
-		return v.limit(w, r, c, rl)
+	if v.limit != nil {
+		return v.applyLimit(w, r, c, v.limit)
 	}
 	return nil
 }

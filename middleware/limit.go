@@ -34,10 +34,10 @@ func hasKeyPrefix(s string) bool {
 	return strings.HasPrefix(s, "sub:") || strings.HasPrefix(s, "azp:") || strings.HasPrefix(s, "client_id:")
 }
 
-// limit spends the request's cost from its key's bucket and sets the
+// applyLimit spends the request's cost from its key's bucket and sets the
 // RateLimit-* headers; over the limit it returns ErrRateLimited with the
 // Decision.
-func (v *Verifier) limit(w http.ResponseWriter, r *http.Request, c *Claims, rl *RateLimit) *Error {
+func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims, rl *RateLimit) *Error {
 	lim := rl.Limiter
 	tier := ""
 	if rl.TierClaim != "" {

@@ -24,6 +24,7 @@ type Verifier struct {
 	// everything a route may add: tokenChecks (audiences, Resource, a
 	// route error) and authz (those, scopes, claim headers, a rate limit).
 	tokenChecks, authz bool
+	limit              *RateLimit // the rate limit in force, nil when none
 }
 
 // settle computes v's summaries of its route; New and With call it last.
@@ -32,8 +33,12 @@ func (v *Verifier) settle() *Verifier {
 	if v.route.RateLimit != nil {
 		rl = v.route.RateLimit
 	}
+	v.limit = nil
+	if rl.enabled() {
+		v.limit = rl
+	}
 	v.tokenChecks = v.route.Audiences != nil || v.route.Types != nil || v.resource != nil || v.routeErr != nil
-	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || rl.enabled()
+	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || v.limit != nil
 	return v
 }
 
