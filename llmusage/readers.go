@@ -58,35 +58,44 @@ func (r *reading) readOpenAIChat(raw json.RawMessage) bool {
 	if json.Unmarshal(raw, &v) != nil {
 		return false
 	}
-	in, ok1 := r.c.get("prompt_tokens", v.PromptTokens)
-	out, ok2 := r.c.get("completion_tokens", v.CompletionTokens)
-	var cached int64
-	ok3 := false
+	var cached json.RawMessage
 	if v.PromptTokensDetails != nil {
-		cached, ok3 = r.c.get("prompt_tokens_details.cached_tokens", v.PromptTokensDetails.CachedTokens)
+		cached = v.PromptTokensDetails.CachedTokens
 	}
-	r.u.Input, r.u.Output, r.u.CachedInput = in, out, cached
-	r.found = ok1 || ok2 || ok3
-	r.checkCached()
+	r.setOpenAI(v.PromptTokens, v.CompletionTokens, cached, &chatNames)
 	return true
 }
 
+// readOpenAIResponses reads a Responses API usage object.
 func (r *reading) readOpenAIResponses(raw json.RawMessage) bool {
 	var v openAIResponsesUsage
 	if json.Unmarshal(raw, &v) != nil {
 		return false
 	}
-	in, ok1 := r.c.get("input_tokens", v.InputTokens)
-	out, ok2 := r.c.get("output_tokens", v.OutputTokens)
-	var cached int64
-	ok3 := false
+	var cached json.RawMessage
 	if v.InputTokensDetails != nil {
-		cached, ok3 = r.c.get("input_tokens_details.cached_tokens", v.InputTokensDetails.CachedTokens)
+		cached = v.InputTokensDetails.CachedTokens
 	}
-	r.u.Input, r.u.Output, r.u.CachedInput = in, out, cached
+	r.setOpenAI(v.InputTokens, v.OutputTokens, cached, &responsesNames)
+	return true
+}
+
+// The count names of the two OpenAI APIs, for counts.get's reasons: the
+// same three counts, spelled two ways.
+var (
+	chatNames      = [3]string{"prompt_tokens", "completion_tokens", "prompt_tokens_details.cached_tokens"}
+	responsesNames = [3]string{"input_tokens", "output_tokens", "input_tokens_details.cached_tokens"}
+)
+
+// setOpenAI takes an OpenAI usage's input, output and cached-input counts
+// (an absent count is nil: unset).
+func (r *reading) setOpenAI(in, out, cached json.RawMessage, names *[3]string) {
+	i, ok1 := r.c.get(names[0], in)
+	o, ok2 := r.c.get(names[1], out)
+	c, ok3 := r.c.get(names[2], cached)
+	r.u.Input, r.u.Output, r.u.CachedInput = i, o, c
 	r.found = ok1 || ok2 || ok3
 	r.checkCached()
-	return true
 }
 
 // anthropicCounts keeps which Anthropic counts were present, so that a
