@@ -384,13 +384,6 @@ func (e *ExhaustedError) Is(target error) bool {
 // Decision returns the budget's decision.
 func (e *ExhaustedError) Decision() (ratelimit.Decision, bool) { return e.decision, true }
 
-func seconds(d time.Duration) string {
-	if d <= 0 {
-		return "0"
-	}
-	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
-}
-
 // tapWriter passes every byte on to the client first and then copies it
 // to the tap, which starts once the status and headers are known.
 type tapWriter struct {

@@ -51,7 +51,11 @@ func NewDPoPKey(alg string) (*DPoPKey, error) {
 		}
 		required = map[string]string{"kty": "EC", "crv": p.Curve.Params().Name,
 			"x": b64(raw[1 : 1+size]), "y": b64(raw[1+size:])}
-		k.privJWK = map[string]any{"d": b64(p.D.FillBytes(make([]byte, size)))}
+		d, err := p.Bytes() // the fixed-size scalar, as JWK's d wants it
+		if err != nil {
+			return nil, fmt.Errorf("jwtgatetest: %w", err)
+		}
+		k.privJWK = map[string]any{"d": b64(d)}
 	case *rsa.PrivateKey:
 		required = map[string]string{"kty": "RSA", "n": b64(p.N.Bytes()), "e": b64(big.NewInt(int64(p.E)).Bytes())}
 		k.privJWK = map[string]any{"d": b64(p.D.Bytes()), "p": b64(p.Primes[0].Bytes()), "q": b64(p.Primes[1].Bytes())}
