@@ -112,15 +112,37 @@ func (f *Fixture) mint(t testing.TB, c jwtgatetest.Claims) string {
 	return f.Issuer.Mint(t, c) // aud "api" unless c says otherwise
 }
 
+// serve runs h on a loopback server for the test and returns a GET that
+// sends token (if any) as a bearer token and returns the answer with its
+// trimmed body.
+func serve(t *testing.T, h http.Handler) func(name, target, token string) (*http.Response, string) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr}
+	return func(name, target, token string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+target, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, strings.TrimSpace(string(b))
+	}
+}
+
 // Run sends the behaviour table's requests to h (a real router built from
 // f) and checks each answer.
 func Run(t *testing.T, f *Fixture, h http.Handler) {
 	t.Helper()
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
+	get := serve(t, h)
 
 	alice := f.mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}})
 	admin := f.mint(t, jwtgatetest.Claims{Subject: "root", Scopes: []string{"read", "admin"}})
@@ -151,21 +173,11 @@ func Run(t *testing.T, f *Fixture, h http.Handler) {
 		{name: "keys unavailable", path: "/down", token: alice, status: 503, body: `"error":"temporarily_unavailable"`, header: "Retry-After"},
 	}
 	for _, c := range rows {
-		u := srv.URL + c.path
+		target := c.path
 		if c.query != "" {
-			u += "?" + c.query
+			target += "?" + c.query
 		}
-		req, _ := http.NewRequest(http.MethodGet, u, nil)
-		if c.token != "" {
-			req.Header.Set("Authorization", "Bearer "+c.token)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		body := strings.TrimSpace(string(b))
+		resp, body := get(c.name, target, c.token)
 		if resp.StatusCode != c.status {
 			t.Errorf("%s: status %d, want %d (body %s)", c.name, resp.StatusCode, c.status, body)
 			continue
@@ -193,11 +205,7 @@ func Run(t *testing.T, f *Fixture, h http.Handler) {
 // required, since a scope cannot be checked without a token.
 func RunOptional(t *testing.T, f *Fixture, h http.Handler) {
 	t.Helper()
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
+	get := serve(t, h)
 
 	alice := f.mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}})
 	admin := f.mint(t, jwtgatetest.Claims{Subject: "root", Scopes: []string{"read", "admin"}})
@@ -213,17 +221,7 @@ func RunOptional(t *testing.T, f *Fixture, h http.Handler) {
 		{"scope present", "/admin", admin, 200, "adapter=root context=root"},
 	}
 	for _, c := range rows {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+c.path, nil)
-		if c.token != "" {
-			req.Header.Set("Authorization", "Bearer "+c.token)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		body := strings.TrimSpace(string(b))
+		resp, body := get(c.name, c.path, c.token)
 		switch {
 		case resp.StatusCode != c.status:
 			t.Errorf("%s: status %d, want %d (body %s)", c.name, resp.StatusCode, c.status, body)
