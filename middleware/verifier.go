@@ -19,7 +19,7 @@ type Verifier struct {
 	route    Route
 	resource *resourceSpec // the route's Resource, compiled; nil: none
 	routeErr *Error        // With could not apply route: every request fails closed
-	dpopMode DPoPMode      // the route's, resolved: never DPoPDefault
+	dpopMode DPoPMode      // route.DPoP, or the Config's when that is DPoPDefault
 	// Summaries of route, so that the hit path pays one test for
 	// everything a route may add: tokenChecks (audiences, Resource, a
 	// route error) and authz (those, scopes, claim headers, a rate limit).
@@ -29,6 +29,10 @@ type Verifier struct {
 
 // settle computes v's summaries of its route; New and With call it last.
 func (v *Verifier) settle() *Verifier {
+	v.dpopMode = v.cfg.DPoP.Mode
+	if v.route.DPoP != DPoPDefault {
+		v.dpopMode = v.route.DPoP
+	}
 	rl := &v.cfg.RateLimit
 	if v.route.RateLimit != nil {
 		rl = v.route.RateLimit
@@ -143,7 +147,7 @@ func New(cfg Config) (*Verifier, error) {
 		return nil, err
 	}
 	s.fw = resolver(&cfg)
-	v := &Verifier{shared: s, dpopMode: cfg.DPoP.Mode}
+	v := &Verifier{shared: s}
 	if cfg.Resource != nil {
 		res := *cfg.Resource
 		spec, err := compileResource(res)
@@ -177,53 +181,68 @@ func warnUnchecked(cfg *Config) {
 }
 
 // With returns a Verifier for one route: it shares v's keys and
-// verified-token cache and adds the route's requirements to v's own (scopes
-// accumulate; a non-nil RateLimit, non-empty Audiences and non-nil
-// ClaimHeaders replace the ones in force). A Route with an invalid
-// ClaimHeaders mapping (as Config.ClaimHeaders would be refused by New)
-// yields a Verifier that answers every request with 500, and logs an
-// error once. rt is copied,
-// its slices and maps included. Cheap; call it
-// once per route when building the router.
+// verified-token cache and adds the route's requirements to v's own, as
+// Route.merge combines them (scopes accumulate; every other field rt sets
+// replaces v's, every field it leaves zero keeps v's). A Route that New
+// would refuse (an invalid ClaimHeaders mapping or Types entry, an unknown
+// DPoP mode, a bad Resource) yields a Verifier that answers every request
+// with 500, and logs an error once. rt is copied, its slices and maps
+// included. Cheap; call it once per route when building the router.
 func (v *Verifier) With(rt Route) *Verifier {
-	merged := Route{Scopes: slices.Concat(v.route.Scopes, rt.Scopes), RateLimit: v.route.RateLimit,
-		Audiences: v.route.Audiences, ClaimHeaders: v.route.ClaimHeaders}
-	if rt.RateLimit != nil {
-		rl := *rt.RateLimit
-		rl.Tiers = maps.Clone(rl.Tiers)
-		merged.RateLimit = &rl
+	merged, err := v.route.merge(rt)
+	d := &Verifier{shared: v.shared, route: merged, resource: v.resource, routeErr: v.routeErr}
+	if err == nil && rt.Resource != nil {
+		d.resource, err = compileResource(*merged.Resource)
 	}
-	if len(rt.Audiences) > 0 {
-		merged.Audiences = slices.Clone(rt.Audiences)
-	}
-	if rt.ClaimHeaders != nil {
-		merged.ClaimHeaders = maps.Clone(rt.ClaimHeaders)
-	}
-	var typesErr error
-	if len(rt.Types) > 0 {
-		merged.Types, typesErr = normalizeTypes(rt.Types)
-	}
-	d := &Verifier{shared: v.shared, route: merged, resource: v.resource, routeErr: v.routeErr, dpopMode: v.dpopMode}
-	var resErr, dpopErr error
-	switch rt.DPoP {
-	case DPoPDefault:
-	case DPoPOff, DPoPAllowed, DPoPRequired:
-		d.dpopMode = rt.DPoP
-	default:
-		dpopErr = configErr("Route.DPoP %d unknown", rt.DPoP)
-	}
-	if rt.Resource != nil {
-		res := *rt.Resource
-		d.route.Resource = &res
-		d.resource, resErr = compileResource(res)
-	}
-	if err := errors.Join(dpopErr, resErr, typesErr, checkClaimHeaders(merged.ClaimHeaders)); err != nil {
+	if err != nil {
 		// With cannot return an error; the route it was asked for is not
 		// served half-configured but refused (500), and said so once.
 		v.cfg.Logger.Error("jwtgate: route refused: every request on it is answered 500", slog.Any("err", err))
 		d.routeErr = &Error{kind: errRouteConfig, desc: "internal error", cause: err}
 	}
 	return d.settle()
+}
+
+// merge is the one place a derived route's requirements are computed:
+// base's, with what rt adds. Scopes accumulate (a route under a route
+// needs both); every other field that rt sets replaces base's, and every
+// field rt leaves at its zero value keeps base's, so that deriving never
+// drops a requirement. The result shares nothing with rt. TestWithCarries
+// Route walks every field of Route: a field added without a rule here fails
+// it.
+func (base Route) merge(rt Route) (Route, error) {
+	var errs []error
+	m := base
+	m.Scopes = slices.Concat(base.Scopes, rt.Scopes)
+	if rt.RateLimit != nil {
+		rl := *rt.RateLimit
+		rl.Tiers = maps.Clone(rl.Tiers)
+		m.RateLimit = &rl
+	}
+	if len(rt.Audiences) > 0 {
+		m.Audiences = slices.Clone(rt.Audiences)
+	}
+	if rt.ClaimHeaders != nil {
+		m.ClaimHeaders = maps.Clone(rt.ClaimHeaders)
+		errs = append(errs, checkClaimHeaders(m.ClaimHeaders))
+	}
+	if len(rt.Types) > 0 {
+		types, err := normalizeTypes(rt.Types)
+		m.Types = types
+		errs = append(errs, err)
+	}
+	if rt.Resource != nil {
+		res := *rt.Resource
+		m.Resource = &res
+	}
+	switch rt.DPoP {
+	case DPoPDefault:
+	case DPoPOff, DPoPAllowed, DPoPRequired:
+		m.DPoP = rt.DPoP
+	default:
+		errs = append(errs, configErr("Route.DPoP %d unknown", rt.DPoP))
+	}
+	return m, errors.Join(errs...)
 }
 
 // Verify checks token (the compact JWS, without "Bearer ") and returns its
