@@ -710,7 +710,16 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		cfg.checkRouteResource(p, where, &r, seenMeta)
 		cfg.checkRouteBudget(p, where, r)
 		r.UpstreamAuth = checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)
-		if len(r.Audiences) == 0 {
+		switch {
+		case r.Resource != nil:
+			// A protected resource's audience is its own URI (RFC 8707,
+			// MCP): the top-level audiences are another service's, and a
+			// route's own would never be checked.
+			if len(r.Audiences) > 0 && !slices.Equal(r.Audiences, []string{r.Resource.URI}) {
+				p.add("%s: audiences do not apply to a resource route: the resource's uri is the audience its tokens must carry", where)
+			}
+			r.Audiences = []string{r.Resource.URI}
+		case len(r.Audiences) == 0:
 			r.Audiences = cfg.Audiences
 		}
 		routes[i] = r

@@ -282,8 +282,8 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 	if rc.Resource != nil {
 		res := rc.Resource.middleware()
 		mr.Resource = &res
-		// The resource's URI is the audience check: a token for another
-		// audience of the same issuer is not for this resource.
+		// The resource checks its URI as the token's audience (Validate
+		// has made it the route's only one).
 		mr.Audiences = nil
 		dropAuthorization = dropAuthorization || !rc.ForwardToken
 	}

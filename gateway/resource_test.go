@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -90,5 +91,52 @@ func TestResourceRouteConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error mentioning %q", name, err, c.want)
 		}
+	}
+}
+
+// A resource route's audience is its own URI, whatever the top-level
+// audiences say (they are the other routes'), and a config whose routes are
+// all resources checks aud: New logs no "aud unchecked" warning.
+func TestResourceRouteBesideTopLevelAudiences(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	const uri = "https://mcp.example.com/mcp"
+	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Audiences: []string{"api"}, Routes: []Route{
+		{Prefix: "/mcp", Upstream: up.srv.URL, Resource: &Resource{URI: uri}},
+		{Prefix: "/", Upstream: up.srv.URL},
+	}}, nil)
+	g.waitReady(t)
+	mint := func(aud string) string { return p.Mint(t, jwtgatetest.Claims{Subject: "u", Audience: aud}) }
+	if resp, body := g.get(t, "/mcp", mint(uri)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the resource's own token: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := g.get(t, "/mcp", mint("api")); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a token for the top-level audience on the resource: %d", resp.StatusCode)
+	}
+	if resp, _ := g.get(t, "/x", mint(uri)); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the resource's token on an api route: %d", resp.StatusCode)
+	}
+	if resp, _ := g.get(t, "/x", mint("api")); resp.StatusCode != http.StatusOK {
+		t.Fatalf("an api token on an api route: %d", resp.StatusCode)
+	}
+
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	mcpOnly, err := New(t.Context(), Config{Issuer: p.Issuer(), Routes: []Route{
+		{Prefix: "/mcp", Upstream: up.srv.URL, Resource: &Resource{URI: uri}},
+	}}, Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mcpOnly.Close()
+	if strings.Contains(logs.String(), "unchecked") {
+		t.Fatalf("an MCP-only config warned: %s", logs.String())
+	}
+
+	cfg, err := ParseYAML([]byte("issuer: https://idp.example\nroutes:\n  - {prefix: /a, upstream: 'http://u', audiences: [api], resource: {uri: '" + uri + "'}}\n"))
+	if err == nil {
+		_, err = cfg.Validate(nil)
+	}
+	if err == nil || !strings.Contains(err.Error(), "audiences do not apply") {
+		t.Fatalf("audiences on a resource route: %v", err)
 	}
 }
