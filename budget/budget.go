@@ -46,7 +46,7 @@ var (
 	// ErrInvalidCost is returned by Charge for a negative cost.
 	ErrInvalidCost = errors.New("budget: cost must not be negative")
 	// ErrExhausted is the error Handler writes for a refused request
-	// (429); errors.Is(err, middleware.ErrRateLimited) is true for it
+	// (429); errors.Is(err, middleware.ErrBudgetExhausted) is true for it
 	// too, so the middleware's error writer answers it.
 	ErrExhausted = errors.New("budget: token budget exhausted")
 )

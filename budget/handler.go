@@ -92,7 +92,7 @@ type Config struct {
 	// as usual, so the numbers are the real ones. For rolling out.
 	Shadow bool
 	// WriteError answers a refused request. It gets an error for which
-	// errors.Is(err, middleware.ErrRateLimited) holds (429) or, when the
+	// errors.Is(err, middleware.ErrBudgetExhausted) holds (429) or, when the
 	// budget failed, middleware.ErrLimiterUnavailable (503). Nil:
 	// middleware.WriteError. Pass a Verifier's WriteError to keep its
 	// realm and ErrorHandler. The RateLimit-* and Retry-After headers of
@@ -198,11 +198,68 @@ func DefaultKey(c *middleware.Claims, r *http.Request) string {
 	return c.Issuer + "#" + k
 }
 
-// Wrap returns next behind the budget.
+// Wrap returns next behind the budget: checked (a spent budget is
+// answered with WriteError and next is not called), then metered and
+// charged. Behind a Verifier whose route already checks the budget
+// (middleware.Route.Budget = h), use Meter instead.
 func (h *Handler) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.serve(w, r, next)
+		c, _ := middleware.ClaimsFromContext(r.Context())
+		if err := h.CheckBudget(r, c); err != nil {
+			h.cfg.WriteError(w, r, err)
+			return
+		}
+		h.meter(w, r, next)
 	})
+}
+
+// Meter returns next with its responses metered and charged, without the
+// check before: for a route whose Verifier checks the budget itself
+// (middleware.Route.Budget = h), so that the check is part of the
+// Verifier's one verdict (its reason, its OnVerify event, the same answer
+// for a decision about the route) and runs once.
+func (h *Handler) Meter(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.meter(w, r, next)
+	})
+}
+
+var _ middleware.BudgetCheck = (*Handler)(nil)
+
+// CheckBudget checks, without charging, whether the subject of c may
+// spend: nil to go on (also for a request without claims or key, and in
+// Shadow mode), an *ExhaustedError when the budget is spent, an error
+// wrapping middleware.ErrLimiterUnavailable when the budget cannot say.
+// It implements middleware.BudgetCheck.
+func (h *Handler) CheckBudget(r *http.Request, c *middleware.Claims) error {
+	b, key, tier := h.subject(r, c)
+	if b == nil || key == "" {
+		return nil
+	}
+	d, err := b.Check(r.Context(), key)
+	switch {
+	case err != nil:
+		h.observe(Event{Kind: KindError, Tier: tier, Key: key, Err: err})
+		if !h.cfg.Shadow {
+			return fmt.Errorf("%w: %w", middleware.ErrLimiterUnavailable, err)
+		}
+	case !d.Allowed:
+		h.observe(Event{Kind: KindRefused, Tier: tier, Key: key, Decision: d})
+		if !h.cfg.Shadow {
+			return &ExhaustedError{decision: d}
+		}
+	}
+	return nil
+}
+
+// subject returns the budget, key and tier the request spends from; a nil
+// budget or an empty key means it is not budgeted.
+func (h *Handler) subject(r *http.Request, c *middleware.Claims) (b Budget, key, tier string) {
+	if c == nil {
+		return nil, "", ""
+	}
+	b, tier = h.pick(c)
+	return b, h.cfg.Key(c, r), tier
 }
 
 func (h *Handler) observe(e Event) {
@@ -223,32 +280,15 @@ func (h *Handler) pick(c *middleware.Claims) (Budget, string) {
 	return h.cfg.Budget, ""
 }
 
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	c, ok := middleware.ClaimsFromContext(r.Context())
-	var b Budget
-	var key, tier string
-	if ok {
-		b, tier = h.pick(c)
-		key = h.cfg.Key(c, r)
-	}
+// meter runs next with a writer that taps the response, then charges the
+// subject what the upstream reported.
+func (h *Handler) meter(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	c, _ := middleware.ClaimsFromContext(r.Context())
+	b, key, tier := h.subject(r, c)
 	if b == nil || key == "" {
 		h.observe(Event{Kind: KindNoKey, Tier: tier})
 		next.ServeHTTP(w, r)
 		return
-	}
-	d, err := b.Check(r.Context(), key)
-	if err != nil {
-		h.observe(Event{Kind: KindError, Tier: tier, Key: key, Err: err})
-		if !h.cfg.Shadow {
-			h.cfg.WriteError(w, r, fmt.Errorf("%w: %w", middleware.ErrLimiterUnavailable, err))
-			return
-		}
-	} else if !d.Allowed {
-		h.observe(Event{Kind: KindRefused, Tier: tier, Key: key, Decision: d})
-		if !h.cfg.Shadow {
-			h.cfg.WriteError(w, r, &ExhaustedError{decision: d})
-			return
-		}
 	}
 
 	format := h.cfg.Format
@@ -367,8 +407,9 @@ func fallbackReason(r *http.Request, tw *tapWriter, tapErr error) string {
 }
 
 // ExhaustedError is the refusal of a request whose budget is spent. It
-// matches ErrExhausted and middleware.ErrRateLimited (so WriteError
-// answers 429) and carries the budget's Decision, read with the same
+// matches ErrExhausted and middleware.ErrBudgetExhausted (so WriteError
+// answers 429 budget_exhausted, not the rate limit's rate_limited) and
+// carries the budget's Decision, read with the same
 // method as middleware.Error's.
 type ExhaustedError struct {
 	decision ratelimit.Decision
@@ -376,9 +417,9 @@ type ExhaustedError struct {
 
 func (e *ExhaustedError) Error() string { return ErrExhausted.Error() }
 
-// Is makes errors.Is match ErrExhausted and middleware.ErrRateLimited.
+// Is makes errors.Is match ErrExhausted and middleware.ErrBudgetExhausted.
 func (e *ExhaustedError) Is(target error) bool {
-	return target == ErrExhausted || target == middleware.ErrRateLimited
+	return target == ErrExhausted || target == middleware.ErrBudgetExhausted
 }
 
 // Decision returns the budget's decision.

@@ -250,7 +250,7 @@ func TestBudgetRunsDownThen429BeforeUpstream(t *testing.T) {
 					t.Errorf("%s = %q, want %q", h, got, want)
 				}
 			}
-			if !strings.Contains(body, `"error":"rate_limited"`) {
+			if !strings.Contains(body, `"error":"budget_exhausted"`) || !strings.Contains(body, "token budget exhausted") {
 				t.Errorf("body %s", body)
 			}
 			s.clock.Advance(2 * time.Hour)

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"fmt"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/budget/redisbudget"
 	"github.com/jwtgate/jwtgate/llmusage"
-	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -274,14 +272,14 @@ func (m *budgetMetrics) observer(route string) func(budget.Event) {
 	}
 }
 
-// withBudget returns next behind the route's budget, or next itself when
-// the route has none. It goes inside the route's Verifier, which has put
-// the claims in the request's context, and answers a refusal with that
-// Verifier's WriteError, so a 429 looks like the rate limit's.
-func (g *Gateway) withBudget(rc Route, v *middleware.Verifier, next http.Handler) (http.Handler, error) {
+// newBudget builds the route's budget handler, nil when the route has
+// none. The route's Verifier checks it (middleware.Route.Budget), as part
+// of its one verdict, on proxied requests and on decisions about the route
+// alike; the proxy meters and charges behind it (Handler.Meter).
+func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 	bc := rc.Budget
 	if bc == nil {
-		return next, nil
+		return nil, nil
 	}
 	if g.budgetMetrics == nil {
 		m, err := newBudgetMetrics(g.registry)
@@ -349,11 +347,10 @@ func (g *Gateway) withBudget(rc Route, v *middleware.Verifier, next http.Handler
 		IncludeUsage:    bc.IncludeUsage,
 		StripAddedUsage: bc.StripAddedUsage,
 		Shadow:          bc.Shadow,
-		WriteError:      v.WriteError,
 		Observer:        g.budgetMetrics.observer(rc.Prefix),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return h.Wrap(next), nil
+	return h, nil
 }

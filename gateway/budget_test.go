@@ -541,3 +541,42 @@ func TestBudgetRedisFailurePolicy(t *testing.T) {
 		}
 	}
 }
+
+// A decision about a budgeted proxy route makes the check proxying makes
+// (no charge): once the subject's budget is spent, both answer 429
+// budget_exhausted, and jwtgate_requests_total counts the refusals under
+// their own reason, not "ok".
+func TestBudgetDecisionAndReason(t *testing.T) {
+	p := startIDP(t, false)
+	up := startLLMUpstream(t, nil)
+	cfg := budgetConfig(p.Issuer(), up.srv.URL, RouteBudget{Limit: 30, Window: "hour"})
+	cfg.Routes = append(cfg.Routes, Route{Prefix: "/_jwtgate", Mode: ModeDecision})
+	g := startGateway(t, cfg, nil)
+	g.waitReady(t)
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "runner"})
+	decide := func() *httptest.ResponseRecorder {
+		return subRequest(g.Handler(), fromProxy, http.MethodGet, "/_jwtgate", tok, "X-Original-URI", "/llm/v1/chat/completions")
+	}
+	if rec := decide(); rec.Code != http.StatusOK {
+		t.Fatalf("decision before spending: %d %s", rec.Code, rec.Body)
+	}
+	if resp, b := g.post(t, "/llm/v1/chat/completions", tok, `{"model":"gpt-4o"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the spending request: %d %s", resp.StatusCode, b)
+	}
+	rec := decide()
+	if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), `"error":"budget_exhausted"`) ||
+		rec.Header().Get("Retry-After") == "" || rec.Header().Get("RateLimit-Limit") != "30" {
+		t.Fatalf("decision once spent: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	resp, b := g.post(t, "/llm/v1/chat/completions", tok, `{"model":"gpt-4o"}`)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(b, `"error":"budget_exhausted"`) || !strings.Contains(b, "token budget exhausted") {
+		t.Fatalf("proxying once spent: %d %s", resp.StatusCode, b)
+	}
+	if got := up.calls.Load(); got != 1 {
+		t.Fatalf("upstream called %d times, want 1 (decisions charge nothing and reach nothing)", got)
+	}
+	_, metrics := g.get(t, "/metrics", "")
+	if line := grepLines(metrics, `jwtgate_requests_total{outcome="rejected",reason="budget_exhausted"}`); !strings.HasSuffix(line, " 2") {
+		t.Fatalf("budget refusals counted as %q\n%s", line, grepLines(metrics, "jwtgate_requests_total"))
+	}
+}

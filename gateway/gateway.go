@@ -299,6 +299,13 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 			OnDecision: g.metrics.OnRateLimit,
 		}
 	}
+	bh, err := g.newBudget(rc)
+	if err != nil {
+		return nil, err
+	}
+	if bh != nil {
+		mr.Budget = bh
+	}
 	// Validate has checked the claim headers with rules stricter than
 	// With's, so no route is ever one that With refuses with 500.
 	v := g.verifier.With(mr)
@@ -366,9 +373,9 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 			g.upstreamError(w, rc.Prefix, err)
 		},
 	}
-	next, err := g.withBudget(rc, v, rp)
-	if err != nil {
-		return nil, err
+	var next http.Handler = rp
+	if bh != nil {
+		next = bh.Meter(rp)
 	}
 	rt.handler = stripReservedHandler(v.Handler(next))
 	return rt, nil

@@ -68,6 +68,11 @@ var (
 	// ErrRateLimited: the subject is over its rate (429). The *Error carries
 	// the limiter's Decision.
 	ErrRateLimited = errors.New("middleware: rate limited")
+	// ErrBudgetExhausted: the subject's token budget (Route.Budget;
+	// package budget) is spent (429 budget_exhausted, Retry-After at the
+	// window's end, the budget's RateLimit-* headers): not the rate limit,
+	// so that clients and dashboards can tell the two apart.
+	ErrBudgetExhausted = errors.New("middleware: budget exhausted")
 	// ErrKeysUnavailable: no usable key set (never loaded, or stale beyond
 	// the cache's MaxStale). Infrastructure trouble, so 503 + Retry-After,
 	// never 401. It also matches cache.ErrKeysUnavailable when that was the
@@ -148,8 +153,8 @@ func (e *Error) Unwrap() error { return e.cause }
 // and logs: "ok" for nil, then "missing", "invalid_request", "malformed",
 // "alg", "unknown_kid", "signature", "expired", "not_yet_valid", "claims",
 // "sender_constrained", "dpop_proof", "dpop_replay", "dpop_nonce",
-// "dpop_required", "binding_mismatch", "replay_unavailable", "scope", "rate_limited", "keys_unavailable",
-// "limiter_unavailable" or "other".
+// "dpop_required", "binding_mismatch", "replay_unavailable", "scope", "rate_limited",
+// "budget_exhausted", "keys_unavailable", "limiter_unavailable" or "other".
 func Reason(err error) string {
 	switch {
 	case err == nil:
@@ -190,6 +195,8 @@ func Reason(err error) string {
 		return "scope"
 	case errors.Is(err, ErrRateLimited):
 		return "rate_limited"
+	case errors.Is(err, ErrBudgetExhausted):
+		return "budget_exhausted"
 	case errors.Is(err, ErrKeysUnavailable):
 		return "keys_unavailable"
 	case errors.Is(err, ErrLimiterUnavailable):

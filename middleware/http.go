@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -106,9 +107,34 @@ func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims) 
 		v.forwardClaims(r, c)
 	}
 	if v.limit != nil {
-		return v.applyLimit(w, r, c, v.limit)
+		if err := v.applyLimit(w, r, c, v.limit); err != nil {
+			return err
+		}
+	}
+	if v.route.Budget != nil {
+		return budgetError(v.route.Budget.CheckBudget(r, c))
 	}
 	return nil
+}
+
+// budgetError turns a BudgetCheck's answer into the Verifier's error: a
+// spent budget is ErrBudgetExhausted with the budget's decision, anything
+// else it could not decide is ErrLimiterUnavailable (503): a budget that
+// cannot be read never lets a request through by accident.
+func budgetError(err error) *Error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrBudgetExhausted):
+		e := &Error{kind: ErrBudgetExhausted, desc: "token budget exhausted", cause: err}
+		if dd, ok := errors.AsType[decisionError](err); ok {
+			if d, ok := dd.Decision(); ok {
+				e.decision = &d
+			}
+		}
+		return e
+	}
+	return &Error{kind: ErrLimiterUnavailable, desc: "temporarily unavailable", cause: err}
 }
 
 func errOrNil(e *Error) error {

@@ -1,10 +1,12 @@
 package middleware
 
 import (
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -29,8 +31,23 @@ func routeSamples(t *testing.T) map[string]Route {
 		"Types":        {Types: []string{"at+jwt"}},
 		"Resource":     {Resource: &Resource{URI: "https://mcp.example.com/mcp", AuthorizationServers: []string{"https://idp.test/"}}},
 		"DPoP":         {DPoP: DPoPRequired},
+		"Budget":       {Budget: &spentBudget{}},
 	}
 }
+
+// spentBudget refuses every request as a spent budget would.
+type spentBudget struct{ calls int }
+
+func (b *spentBudget) CheckBudget(*http.Request, *Claims) error {
+	b.calls++
+	return spent{}
+}
+
+type spent struct{}
+
+func (spent) Error() string                        { return "spent" }
+func (spent) Is(target error) bool                 { return target == ErrBudgetExhausted }
+func (spent) Decision() (ratelimit.Decision, bool) { return ratelimit.Decision{Limit: 10, RetryAfter: time.Minute}, true }
 
 // Deriving a route from a route never drops a requirement: every field of
 // Route that the first With sets is still in force after a second With that
@@ -124,5 +141,34 @@ func TestWithDerivedKeepsRequirements(t *testing.T) {
 	dp := v.With(Route{DPoP: DPoPRequired}).With(Route{Scopes: []string{"read"}})
 	if got := do(dp.Handler(okHandler), bearerReq(atTok)); got.status != 401 {
 		t.Fatalf("bearer on a derived DPoP-required route: %d", got.status)
+	}
+}
+
+// A route's budget is part of its verdict: checked after the token (never
+// for a token that fails), its refusal a 429 of its own (budget_exhausted,
+// the budget's Retry-After and RateLimit-*), and the one OnVerify event
+// says so.
+func TestRouteBudget(t *testing.T) {
+	k := keys(t)
+	cfg := baseConfig(memKeys(t))
+	var events []VerifyEvent
+	cfg.OnVerify = func(e VerifyEvent) { events = append(events, e) }
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &spentBudget{}
+	h := v.With(Route{Budget: b}).Handler(okHandler)
+	tok := sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, goodClaims())
+	got := do(h, bearerReq(tok))
+	if got.status != 429 || got.header.Get("Retry-After") != "60" || got.header.Get("RateLimit-Limit") != "10" ||
+		!strings.Contains(got.body, `"error":"budget_exhausted"`) {
+		t.Fatalf("spent budget: %d %v %s", got.status, got.header, got.body)
+	}
+	if len(events) != 1 || events[0].Reason != "budget_exhausted" {
+		t.Fatalf("events %+v", events)
+	}
+	if got := do(h, bearerReq("junk")); got.status != 401 || b.calls != 1 {
+		t.Fatalf("a bad token: %d, budget asked %d times", got.status, b.calls)
 	}
 }

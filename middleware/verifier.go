@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"time"
 
@@ -42,7 +43,7 @@ func (v *Verifier) settle() *Verifier {
 		v.limit = rl
 	}
 	v.tokenChecks = v.route.Audiences != nil || v.route.Types != nil || v.resource != nil || v.routeErr != nil
-	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || v.limit != nil
+	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || v.limit != nil || v.route.Budget != nil
 	return v
 }
 
@@ -91,6 +92,25 @@ type Route struct {
 	// DPoP, when not DPoPDefault, replaces the Verifier's DPoP mode on
 	// this route (the rest of Config.DPoP is shared).
 	DPoP DPoPMode
+	// Budget, when not nil, is checked after the rate limit on every
+	// request the route decides (a verified-token cache hit, a decision
+	// about the route and an ext_authz Check included): a spent budget
+	// refuses the request, reason "budget_exhausted". It only checks;
+	// charging what the upstream reports is the caller's (package
+	// budget's Handler.Meter). With on a derived Verifier replaces it.
+	Budget BudgetCheck
+}
+
+// BudgetCheck is a spending limit a route checks before the request goes
+// on: package budget's *Handler. CheckBudget returns nil to let the
+// request through (also for a request it does not budget: no claims, no
+// key), an error matching ErrBudgetExhausted, with a Decision method for
+// the RateLimit-* headers, when the subject's budget is spent, and any
+// other error when it cannot decide (503, as ErrLimiterUnavailable). c is
+// the verified claims, never nil (an anonymous request that Config.Optional
+// lets through is not budgeted). It must be safe for concurrent use.
+type BudgetCheck interface {
+	CheckBudget(r *http.Request, c *Claims) error
 }
 
 // requiresToken reports whether the route can only be decided with a
@@ -234,6 +254,9 @@ func (base Route) merge(rt Route) (Route, error) {
 	if rt.Resource != nil {
 		res := *rt.Resource
 		m.Resource = &res
+	}
+	if rt.Budget != nil {
+		m.Budget = rt.Budget
 	}
 	switch rt.DPoP {
 	case DPoPDefault:

@@ -24,6 +24,7 @@ import (
 //	ErrReplayUnavailable                  503  Retry-After
 //	ErrInsufficientScope                  403  Bearer realm, error="insufficient_scope", scope="…"
 //	ErrRateLimited                        429  Retry-After, RateLimit-Limit/-Remaining/-Reset
+//	ErrBudgetExhausted                    429  the same headers, the budget's; error "budget_exhausted"
 //	ErrKeysUnavailable, ErrLimiterUnavailable 503  Retry-After
 //	anything else                         500
 //
@@ -144,6 +145,8 @@ func classify(err error) (int, string) {
 		return http.StatusForbidden, "insufficient_scope"
 	case errors.Is(err, ErrRateLimited):
 		return http.StatusTooManyRequests, "rate_limited"
+	case errors.Is(err, ErrBudgetExhausted):
+		return http.StatusTooManyRequests, "budget_exhausted"
 	case errors.Is(err, ErrKeysUnavailable), errors.Is(err, ErrLimiterUnavailable), errors.Is(err, ErrReplayUnavailable):
 		return http.StatusServiceUnavailable, "temporarily_unavailable"
 	}
@@ -166,8 +169,11 @@ func writeError(w http.ResponseWriter, err error, ch challenge) {
 	}
 	status, code := classify(err)
 	generic := defaultDescription[status]
-	if code == "invalid_token" {
+	switch code {
+	case "invalid_token":
 		generic = "invalid token"
+	case "budget_exhausted":
+		generic = "token budget exhausted"
 	}
 	desc := generic
 	var e *Error
