@@ -45,9 +45,11 @@ func (b *spentBudget) CheckBudget(*http.Request, *Claims) error {
 
 type spent struct{}
 
-func (spent) Error() string                        { return "spent" }
-func (spent) Is(target error) bool                 { return target == ErrBudgetExhausted }
-func (spent) Decision() (ratelimit.Decision, bool) { return ratelimit.Decision{Limit: 10, RetryAfter: time.Minute}, true }
+func (spent) Error() string        { return "spent" }
+func (spent) Is(target error) bool { return target == ErrBudgetExhausted }
+func (spent) Decision() (ratelimit.Decision, bool) {
+	return ratelimit.Decision{Limit: 10, RetryAfter: time.Minute}, true
+}
 
 // Deriving a route from a route never drops a requirement: every field of
 // Route that the first With sets is still in force after a second With that
