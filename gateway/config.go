@@ -267,20 +267,34 @@ func LoadFile(name string) (Config, error) {
 	if len(b) > maxConfigBytes {
 		return Config{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrConfig, name, maxConfigBytes)
 	}
-	cfg, err := ParseYAML(b)
+	cfg, err := decodeYAML(b)
 	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", name, err)
+		return cfg, fmt.Errorf("%w: %s: %w", ErrConfig, name, err)
 	}
 	return cfg, nil
 }
 
 // ParseYAML decodes a config document without validating it.
 func ParseYAML(b []byte) (Config, error) {
+	cfg, err := decodeYAML(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return cfg, nil
+}
+
+// decodeYAML decodes b. When values have the wrong type (a
+// *yaml.TypeError), the decoder goes on and the Config holds what did
+// decode, so that Validate can report every other problem with them.
+func decodeYAML(b []byte) (Config, error) {
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		if _, partial := errors.AsType[*yaml.TypeError](err); partial {
+			return cfg, err
+		}
+		return Config{}, err
 	}
 	return cfg, nil
 }
@@ -303,10 +317,16 @@ type Flags struct {
 // file is loaded first and the flags that were given override its fields.
 // The result is not validated yet, except for flag syntax and for demo
 // mode: it is refused on an address that is not loopback unless -demo
-// asks for it, since its identity provider mints tokens for anyone.
+// asks for it, since its identity provider mints tokens for anyone. With
+// -h the usage goes to stderr and the error is flag.ErrHelp; nothing else is
+// written there. A config file with values of the wrong type is an error
+// (wrapping *yaml.TypeError) returned with the Config that did decode, so
+// that Validate can name the file's other problems in the same run.
 func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The flag package prints a parse error and the whole usage; the
+	// caller prints the error once, and the usage is for -h only.
+	fs.SetOutput(io.Discard)
 	var (
 		listen, upstream, jwksURL, issuer, audience, redis, configFile string
 		types, algorithms, requireClaims                               string
@@ -338,12 +358,11 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	fs.StringVar(&decisionPath, "decision-path", "", "PATH: a decision route at PATH whose sub-requests carry the original path after PATH (Envoy HTTP ext_authz path_prefix), or in the trusted proxy's headers")
 	fs.StringVar(&trustedProxies, "trusted-proxies", "", "proxies whose X-Forwarded-*/X-Original-* headers count, comma-separated CIDRs or IPs, or \"none\" (default: loopback)")
 	fs.StringVar(&dpopMode, "dpop", "", "DPoP-bound tokens (RFC 9449): off, allowed (Bearer and DPoP) or required (default: off)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nWith no identity provider, upstream or config flags: a DEMO identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintf(stderr, "Usage: gateway [flags]\n\nWith no identity provider, upstream or config flags: a DEMO identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
+			fs.PrintDefaults()
 			return Config{}, Flags{}, err
 		}
 		return Config{}, Flags{}, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -354,11 +373,15 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	var cfg Config
+	var (
+		cfg     Config
+		fileErr error // values of the wrong type: reported with the rest (see decodeYAML)
+	)
 	if configFile != "" {
-		var err error
-		if cfg, err = LoadFile(configFile); err != nil {
-			return Config{}, Flags{}, err
+		if cfg, fileErr = LoadFile(configFile); fileErr != nil {
+			if _, partial := errors.AsType[*yaml.TypeError](fileErr); !partial {
+				return Config{}, Flags{}, fileErr
+			}
 		}
 	}
 	opts := Flags{
@@ -478,7 +501,9 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 		return Config{}, Flags{}, fmt.Errorf("%w: no identity provider is configured, which means demo mode, and the demo's identity provider mints tokens for anyone who asks: "+
 			"it does not listen on %q, which is not loopback. Give -issuer or -jwks-url (or -config) for a real gateway, or -demo to expose the demo deliberately", ErrConfig, cfg.Listen)
 	}
-	return cfg, opts, nil
+	// With fileErr, cfg is what did decode: a caller can Validate it to
+	// report the other problems too (Run does).
+	return cfg, opts, fileErr
 }
 
 // isLoopback reports whether the listen address hostport is on loopback

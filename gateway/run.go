@@ -12,9 +12,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/jwtgate/jwtgate/internal/demo"
 )
@@ -99,7 +102,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		env.Options.Logger = log
 	}
 	usage := func(err error) int {
-		fmt.Fprintf(env.Stderr, "gateway: %v\nRun with -h for the flags.\n", err)
+		// Every error here is the package's, "gateway: …" already.
+		fmt.Fprintf(env.Stderr, "%v\nRun with -h for the flags.\n", err)
 		return ExitUsage
 	}
 
@@ -108,6 +112,13 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return ExitOK
 	}
 	if err != nil {
+		if _, partial := errors.AsType[*yaml.TypeError](err); partial {
+			// A value of the wrong type must not hide the file's other
+			// problems: one run names them all.
+			if _, verr := cfg.Validate(env.LookupEnv); verr != nil {
+				err = fmt.Errorf("%w\n  and in the rest of the file:%s", err, strings.TrimPrefix(verr.Error(), ErrConfig.Error()+":"))
+			}
+		}
 		return usage(err)
 	}
 
