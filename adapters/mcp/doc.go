@@ -1,9 +1,10 @@
 // Package jwtmcp plugs jwtgate's Verifier into the MCP Go SDK
-// (github.com/modelcontextprotocol/go-sdk): TokenVerifier is an
-// auth.TokenVerifier for auth.RequireBearerToken, Options fills
-// auth.RequireBearerTokenOptions from the route's Resource, and Require is
-// the two together. An SDK user gets real verification (signature, iss,
-// exp, aud bound to the resource URI, typ at+jwt) in three lines:
+// (github.com/modelcontextprotocol/go-sdk). Require puts an MCP server
+// behind the Verifier's whole verdict — the same answer as every other face
+// of jwtgate: signature, iss, exp, aud bound to the resource URI, typ
+// at+jwt, the route's scopes, DPoP or certificate binding, rate limit and
+// budget, RFC 6750 answers with resource_metadata and scope on every 401 and
+// 403 — and hands the verified claims to the SDK as its auth.TokenInfo:
 //
 //	v, _ := middleware.New(middleware.Config{Keys: keys, Issuers: []string{iss}})
 //	mcpv := v.With(middleware.Route{Resource: &middleware.Resource{URI: "https://mcp.example.com/mcp", AuthorizationServers: []string{iss}, AccessTokenOnly: true}})
@@ -11,28 +12,21 @@
 //	path, _ := mcpv.MetadataPath()
 //	mux.Handle(path, mcpv.MetadataHandler()) // the RFC 9728 document the 401s point at
 //
-// Tool handlers read the verified claims from req.Extra.TokenInfo with
-// Claims, and the SDK binds each session to TokenInfo.UserID (see UserID).
+// Require is mcpv.Handler(WithTokenInfo(next)) with the scopes added; tool
+// handlers read the verified claims from req.Extra.TokenInfo with Claims,
+// and the SDK binds each session to TokenInfo.UserID (see UserID).
 //
-// # Prefer jwtgate's own middleware
+// # The SDK's own auth middleware
 //
-// Mounting the MCP handler behind v.Handler (with v.MetadataHandler() at
-// v.MetadataPath()) gives the full behaviour: RFC 6750 error codes and
-// descriptions in WWW-Authenticate, resource_metadata and scope on every 401
-// and 403, 400 for a token in the query string, the route's Scopes and rate
-// limit (RateLimit-* headers, 429), the claims in the request context, one
-// error writer for every answer. WithTokenInfo, inside v.Handler, hands the
-// claims on to the SDK so it still binds sessions to users:
-//
-//	mux.Handle("/mcp", mcpv.Handler(jwtmcp.WithTokenInfo(mcp.NewStreamableHTTPHandler(getServer, nil))))
-//
-// The adapter is for code already built around the SDK's auth package. The
-// SDK writes its own answers there: a 401 with a text body and a challenge
-// with only resource_metadata and scope, 403 for the scopes given to
-// Options, and err.Error() as the body of every rejection (which is why the
-// errors TokenVerifier returns carry only fixed, client-safe text). Verify
-// is what runs, so the route's audiences and Resource apply but its Scopes
-// and RateLimit do not: pass the scopes to Options or Require.
+// For code already built around the SDK's auth package, TokenVerifier is an
+// auth.TokenVerifier for auth.RequireBearerToken and Options fills
+// auth.RequireBearerTokenOptions from the route's Resource. The SDK writes
+// its own answers there: a 401 with a text body and a challenge with only
+// resource_metadata and scope, 403 for the scopes given to Options, and
+// err.Error() as the body of every rejection (which is why the errors
+// TokenVerifier returns carry only fixed, client-safe text). Verify is what
+// runs, so the route's audiences and Resource apply but not its rate limit,
+// budget or binding; pass the scopes to Options.
 //
 // This is the one jwtgate package that links the MCP SDK; middleware and the
 // other adapters do not (internal/depcheck checks it).

@@ -75,26 +75,30 @@ func Options(v *middleware.Verifier, scopes ...string) *auth.RequireBearerTokenO
 	return o
 }
 
-// Require is auth.RequireBearerToken(TokenVerifier(v), Options(v,
-// scopes...)) with one addition: a request carrying a token where the SDK
-// does not look (the query string, on a resource route) is answered 400 by
-// v.WriteError before the SDK sees it, since the SDK would only say "no
-// bearer token". A nil v answers every request 500.
+// Require puts an MCP server handler behind v's whole verdict — the token,
+// the route's audiences, Resource, scopes (and scopes, added here), DPoP or
+// certificate binding, rate limit and budget — answered by v.WriteError
+// exactly as every other face answers (a 401 or 403 carries the route's
+// resource_metadata and scope, MCP's scope challenge), and hands the
+// verified claims on to the SDK as its auth.TokenInfo (WithTokenInfo), so
+// sessions are bound to their user and tool handlers see
+// req.Extra.TokenInfo. A nil v answers every request 500.
+//
+// TokenVerifier with auth.RequireBearerToken is the SDK's own way in; it
+// checks the token only (v.Verify), not the rate limit, budget or binding.
 func Require(v *middleware.Verifier, scopes ...string) func(http.Handler) http.Handler {
-	sdk := auth.RequireBearerToken(TokenVerifier(v), Options(v, scopes...))
-	return func(next http.Handler) http.Handler {
-		h := sdk(next)
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if v == nil {
+	if v == nil {
+		return func(http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, errNilVerifier.Error(), http.StatusInternalServerError)
-				return
-			}
-			if _, err := v.Extract(r); errors.Is(err, middleware.ErrInvalidRequest) {
-				v.WriteError(w, r, err)
-				return
-			}
-			h.ServeHTTP(w, r)
-		})
+			})
+		}
+	}
+	if len(scopes) > 0 {
+		v = v.With(middleware.Route{Scopes: scopes})
+	}
+	return func(next http.Handler) http.Handler {
+		return v.Handler(WithTokenInfo(next))
 	}
 }
 

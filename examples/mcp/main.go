@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	jwtmcp "github.com/jwtgate/jwtgate/adapters/mcp"
@@ -43,7 +44,7 @@ func main() {
 	issuer := flag.String("issuer", "", "OIDC issuer whose tokens to accept (default: an embedded demo provider)")
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	resource := flag.String("resource", "", "the resource URI clients use, the aud tokens must carry (default: http://<listen address>/mcp)")
-	sdk := flag.Bool("sdk", false, "verify with the SDK's auth.RequireBearerToken through jwtmcp.Require instead of jwtgate's Handler")
+	sdk := flag.Bool("sdk", false, "verify with the SDK's own auth.RequireBearerToken and jwtmcp.TokenVerifier instead of jwtmcp.Require")
 	flag.Parse()
 	if err := run(*issuer, *listen, *resource, *sdk); err != nil {
 		log.Fatal(err)
@@ -108,9 +109,9 @@ func run(issuer, listen, resource string, sdk bool) error {
 	mux := http.NewServeMux()
 	mux.Handle(metaPath, mcpv.MetadataHandler())
 	if sdk {
-		mux.Handle("/mcp", jwtmcp.Require(mcpv)(mcpHandler))
+		mux.Handle("/mcp", auth.RequireBearerToken(jwtmcp.TokenVerifier(mcpv), jwtmcp.Options(mcpv))(mcpHandler))
 	} else {
-		mux.Handle("/mcp", mcpv.Handler(jwtmcp.WithTokenInfo(mcpHandler)))
+		mux.Handle("/mcp", jwtmcp.Require(mcpv)(mcpHandler))
 	}
 
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
