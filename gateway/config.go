@@ -213,6 +213,15 @@ type Route struct {
 	// DPoP is off, allowed or required on this route. Empty means the
 	// top-level dpop mode.
 	DPoP string `yaml:"dpop"`
+	// ACRValues are the acr values this route accepts (RFC 9470 step-up):
+	// a token with another acr, or none, is 401
+	// insufficient_user_authentication with acr_values in the challenge.
+	// Empty means acr is not checked.
+	ACRValues []string `yaml:"acr_values"`
+	// MaxAuthAge bounds how long ago the user logged in (the token's
+	// auth_time): older, or no auth_time, is refused like ACRValues, with
+	// max_age in the challenge. 0 means not checked.
+	MaxAuthAge time.Duration `yaml:"max_auth_age"`
 	// Budget charges each subject for the LLM tokens the upstream reports
 	// (see RouteBudget). nil means no budget.
 	Budget *RouteBudget `yaml:"budget"`
@@ -732,6 +741,7 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		cfg.fillRouteRate(p, where, &r)
 		cfg.fillRouteTimeout(p, where, &r)
 		checkClaimHeaderNames(p, where, r.ClaimHeaders)
+		checkStepUp(p, where, r)
 		cfg.checkRouteResource(p, where, &r, seenMeta)
 		cfg.checkRouteBudget(p, where, r)
 		r.UpstreamAuth = checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)
@@ -750,6 +760,17 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		routes[i] = r
 	}
 	return routes
+}
+
+// checkStepUp checks a route's step-up requirements (RFC 9470) by the
+// library's own rules.
+func checkStepUp(p *problems, where string, r Route) {
+	if len(r.ACRValues) == 0 && r.MaxAuthAge == 0 {
+		return
+	}
+	if err := (middleware.Route{RequireACR: r.ACRValues, MaxAuthAge: r.MaxAuthAge}).Validate(); err != nil {
+		p.add("%s: acr_values/max_auth_age: %v", where, err)
+	}
 }
 
 // checkRouteResource checks a route's types and resource, filling the

@@ -277,7 +277,8 @@ func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
 }
 
 func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*route, error) {
-	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders, Types: rc.Types, DPoP: routeDPoP(rc.DPoP)}
+	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders, Types: rc.Types, DPoP: routeDPoP(rc.DPoP),
+		RequireACR: rc.ACRValues, MaxAuthAge: rc.MaxAuthAge}
 	dropAuthorization := rc.DropAuthorization
 	if rc.Resource != nil {
 		res := rc.Resource.middleware()

@@ -62,6 +62,11 @@ var (
 	// ErrReplayUnavailable: the DPoP replay store could not decide (503 +
 	// Retry-After): a proof is never accepted unchecked.
 	ErrReplayUnavailable = errors.New("middleware: replay store unavailable")
+	// ErrInsufficientAuthentication: the token's acr or auth_time does not
+	// meet the route's RequireACR or MaxAuthAge (RFC 9470; 401,
+	// error="insufficient_user_authentication" with acr_values and/or
+	// max_age in the challenge).
+	ErrInsufficientAuthentication = errors.New("middleware: insufficient user authentication")
 	// ErrInsufficientScope: the token lacks a scope the route requires
 	// (403 insufficient_scope).
 	ErrInsufficientScope = errors.New("middleware: insufficient scope")
@@ -104,6 +109,9 @@ type Error struct {
 	cause    error               // for logs, never for clients
 	nonce    string              // ErrDPoPNonce: the DPoP-Nonce to send
 	dpop     bool                // the request used the DPoP scheme: the challenge's error goes on DPoP
+	// challenge holds extra challenge parameters, pre-rendered
+	// (", acr_values=…, max_age=…" for ErrInsufficientAuthentication).
+	challenge string
 }
 
 // Kind returns the sentinel error e wraps (ErrTokenExpired, …).
@@ -153,7 +161,7 @@ func (e *Error) Unwrap() error { return e.cause }
 // and logs: "ok" for nil, then "missing", "invalid_request", "malformed",
 // "alg", "unknown_kid", "signature", "expired", "not_yet_valid", "claims",
 // "sender_constrained", "dpop_proof", "dpop_replay", "dpop_nonce",
-// "dpop_required", "binding_mismatch", "replay_unavailable", "scope", "rate_limited",
+// "dpop_required", "binding_mismatch", "replay_unavailable", "step_up", "scope", "rate_limited",
 // "budget_exhausted", "keys_unavailable", "limiter_unavailable" or "other".
 func Reason(err error) string {
 	switch {
@@ -191,6 +199,8 @@ func Reason(err error) string {
 		return "binding_mismatch"
 	case errors.Is(err, ErrReplayUnavailable):
 		return "replay_unavailable"
+	case errors.Is(err, ErrInsufficientAuthentication):
+		return "step_up"
 	case errors.Is(err, ErrInsufficientScope):
 		return "scope"
 	case errors.Is(err, ErrRateLimited):

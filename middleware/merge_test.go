@@ -32,6 +32,8 @@ func routeSamples(t *testing.T) map[string]Route {
 		"Resource":     {Resource: &Resource{URI: "https://mcp.example.com/mcp", AuthorizationServers: []string{"https://idp.test/"}}},
 		"DPoP":         {DPoP: DPoPRequired},
 		"Budget":       {Budget: &spentBudget{}},
+		"RequireACR":   {RequireACR: []string{"urn:mfa"}},
+		"MaxAuthAge":   {MaxAuthAge: 5 * time.Minute},
 	}
 }
 

@@ -26,6 +26,7 @@ type Verifier struct {
 	// route error) and authz (those, scopes, claim headers, a rate limit).
 	tokenChecks, authz bool
 	limit              *RateLimit // the rate limit in force, nil when none
+	stepUp             *Error     // the route's step-up refusal (RFC 9470), nil when it requires none
 }
 
 // settle computes v's summaries of its route; New and With call it last.
@@ -42,7 +43,11 @@ func (v *Verifier) settle() *Verifier {
 	if rl.enabled() {
 		v.limit = rl
 	}
-	v.tokenChecks = v.route.Audiences != nil || v.route.Types != nil || v.resource != nil || v.routeErr != nil
+	v.stepUp = nil
+	if len(v.route.RequireACR) > 0 || v.route.MaxAuthAge > 0 {
+		v.stepUp = newStepUpError(v.route.RequireACR, v.route.MaxAuthAge)
+	}
+	v.tokenChecks = v.route.Audiences != nil || v.route.Types != nil || v.resource != nil || v.routeErr != nil || v.stepUp != nil
 	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || v.limit != nil || v.route.Budget != nil
 	return v
 }
@@ -92,6 +97,19 @@ type Route struct {
 	// DPoP, when not DPoPDefault, replaces the Verifier's DPoP mode on
 	// this route (the rest of Config.DPoP is shared).
 	DPoP DPoPMode
+	// RequireACR, when set, are the acr values this route accepts (RFC
+	// 9470 step-up): a token whose acr claim is none of them (or has no
+	// acr) is refused with 401 insufficient_user_authentication and
+	// acr_values in the challenge, so the client can ask its
+	// authorization server for a stronger login. Compared exactly. With on
+	// a derived Verifier replaces it.
+	RequireACR []string
+	// MaxAuthAge, when positive, bounds how long ago the user
+	// authenticated: a token whose auth_time is older (beyond the
+	// Verifier's Leeway), or has no auth_time, is refused like RequireACR,
+	// with max_age in the challenge (RFC 9470). 0: not checked. With on a
+	// derived Verifier replaces it.
+	MaxAuthAge time.Duration
 	// Budget, when not nil, is checked after the rate limit on every
 	// request the route decides (a verified-token cache hit, a decision
 	// about the route and an ext_authz Check included): a spent budget
@@ -116,7 +134,8 @@ type BudgetCheck interface {
 // requiresToken reports whether the route can only be decided with a
 // token, so that Optional must not let an anonymous request through.
 func (rt *Route) requiresToken() bool {
-	return len(rt.Scopes) > 0 || len(rt.Audiences) > 0 || len(rt.Types) > 0 || rt.Resource != nil
+	return len(rt.Scopes) > 0 || len(rt.Audiences) > 0 || len(rt.Types) > 0 || rt.Resource != nil ||
+		len(rt.RequireACR) > 0 || rt.MaxAuthAge > 0
 }
 
 // New checks cfg, fills its defaults and returns a Verifier. A bad Config is
@@ -223,6 +242,14 @@ func (v *Verifier) With(rt Route) *Verifier {
 	return d.settle()
 }
 
+// Validate reports whether With would apply rt, or refuse the route (500)
+// and log why: for configuration loaders that check a route before they
+// build it. It does not check rt.Resource (see Resource.Validate).
+func (rt Route) Validate() error {
+	_, err := Route{}.merge(rt)
+	return err
+}
+
 // merge is the one place a derived route's requirements are computed:
 // base's, with what rt adds. Scopes accumulate (a route under a route
 // needs both); every other field that rt sets replaces base's, and every
@@ -257,6 +284,18 @@ func (base Route) merge(rt Route) (Route, error) {
 	}
 	if rt.Budget != nil {
 		m.Budget = rt.Budget
+	}
+	if len(rt.RequireACR) > 0 {
+		m.RequireACR = slices.Clone(rt.RequireACR)
+		if !scopeTokens(m.RequireACR) {
+			errs = append(errs, configErr("Route.RequireACR has an empty value or one with spaces, quotes or backslashes"))
+		}
+	}
+	switch {
+	case rt.MaxAuthAge < 0:
+		errs = append(errs, configErr("Route.MaxAuthAge must not be negative"))
+	case rt.MaxAuthAge > 0:
+		m.MaxAuthAge = rt.MaxAuthAge
 	}
 	switch rt.DPoP {
 	case DPoPDefault:
@@ -306,7 +345,12 @@ func (v *Verifier) checkRouteToken(c *Claims) *Error {
 		return errTyp
 	}
 	if v.resource != nil {
-		return v.resource.checkToken(c)
+		if err := v.resource.checkToken(c); err != nil {
+			return err
+		}
+	}
+	if v.stepUp != nil && !v.authenticatedEnough(c) {
+		return v.stepUp
 	}
 	return nil
 }

@@ -22,6 +22,7 @@ import (
 //	ErrDPoPProofInvalid, ErrDPoPReplayed  401  DPoP realm, algs, error="invalid_dpop_proof"
 //	ErrDPoPNonce                          401  DPoP realm, algs, error="use_dpop_nonce"; DPoP-Nonce
 //	ErrReplayUnavailable                  503  Retry-After
+//	ErrInsufficientAuthentication         401  Bearer realm, error="insufficient_user_authentication", acr_values="…", max_age=N
 //	ErrInsufficientScope                  403  Bearer realm, error="insufficient_scope", scope="…"
 //	ErrRateLimited                        429  Retry-After, RateLimit-Limit/-Remaining/-Reset
 //	ErrBudgetExhausted                    429  the same headers, the budget's; error "budget_exhausted"
@@ -141,6 +142,8 @@ func classify(err error) (int, string) {
 		return http.StatusUnauthorized, "invalid_dpop_proof"
 	case errors.Is(err, ErrDPoPNonce):
 		return http.StatusUnauthorized, "use_dpop_nonce"
+	case errors.Is(err, ErrInsufficientAuthentication):
+		return http.StatusUnauthorized, "insufficient_user_authentication"
 	case errors.Is(err, ErrInsufficientScope):
 		return http.StatusForbidden, "insufficient_scope"
 	case errors.Is(err, ErrRateLimited):
@@ -203,6 +206,9 @@ func writeError(w http.ResponseWriter, err error, ch challenge) {
 		}
 		if e != nil && code == "insufficient_scope" && len(e.scopes) > 0 && scopeTokens(e.scopes) {
 			params += `, scope="` + strings.Join(e.scopes, " ") + `"`
+		}
+		if e != nil {
+			params += e.challenge
 		}
 		bearer := `Bearer realm="` + realm + `"`
 		dpop := `DPoP realm="` + realm + `", algs="` + ch.dpopAlgs + `"`

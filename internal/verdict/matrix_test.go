@@ -83,6 +83,8 @@ var routeFields = map[string]string{
 	"Resource":     "another resource's token",
 	"DPoP":         "bearer on a DPoP-required route",
 	"Budget":       "budget spent",
+	"RequireACR":   "weak login",
+	"MaxAuthAge":   "stale login",
 }
 
 type row struct {
@@ -119,6 +121,10 @@ func rows() []row {
 		{name: "bound token without proof", route: "open", mint: mint(jwtgatetest.Claims{Extra: map[string]any{"cnf": map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}}),
 			want: verdict{Status: 401, Desc: "token is sender-constrained"}},
 		{name: "bearer on a DPoP-required route", route: "dpop", mint: valid, want: verdict{Status: 401, Desc: "DPoP-bound token required"}},
+		{name: "weak login", route: "acr", mint: mint(jwtgatetest.Claims{Extra: map[string]any{"acr": "urn:pwd"}}),
+			want: verdict{Status: 401, Desc: "authentication level insufficient"}},
+		{name: "stale login", route: "authage", mint: mint(jwtgatetest.Claims{Extra: map[string]any{"auth_time": time.Now().Add(-time.Hour).Unix()}}),
+			want: verdict{Status: 401, Desc: "authentication level insufficient"}},
 		{name: "valid", route: "open", mint: valid, want: verdict{Status: 200}},
 	}
 }
@@ -278,6 +284,8 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		"rate":     {RateLimit: &middleware.RateLimit{Limiter: lim}},
 		"budget":   {Budget: bh},
 		"dpop":     {DPoP: middleware.DPoPRequired},
+		"acr":      {RequireACR: []string{"urn:mfa"}},
+		"authage":  {MaxAuthAge: time.Minute},
 	}
 	verifiers := map[string]*middleware.Verifier{}
 	for name, rt := range routes {
@@ -418,6 +426,8 @@ func gatewayFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		{Prefix: "/rate", Upstream: up.URL, Rate: &rate, Burst: &burst},
 		{Prefix: "/budget", Upstream: up.URL, Budget: &gateway.RouteBudget{Limit: 1, Window: "day"}},
 		{Prefix: "/dpop", Upstream: up.URL, DPoP: gateway.DPoPRequired},
+		{Prefix: "/acr", Upstream: up.URL, ACRValues: []string{"urn:mfa"}},
+		{Prefix: "/authage", Upstream: up.URL, MaxAuthAge: time.Minute},
 		{Prefix: "/_jwtgate", Mode: gateway.ModeDecision},
 	}}
 	tr := &http.Transport{}
