@@ -43,7 +43,8 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, at *route) {
 		if rest, ok := afterPrefix(ownTarget(r), at.Prefix); ok {
 			// Envoy's HTTP ext_authz appends the original path to its
 			// path_prefix: there, that is the original, whatever else
-			// the request carries.
+			// the request carries (a trusted proxy's unusable header
+			// has still been refused above: nothing is guessed).
 			target = rest
 		}
 	}
