@@ -5,7 +5,11 @@
 // For each CheckRequest it rebuilds the HTTP request Envoy saw (method,
 // host, path and query, headers; never the body), chooses the route by the
 // path in its clean form (decoded once, dot segments and double slashes
-// resolved; see Config.Routes) and runs the route's Verifier. Allowed: an
+// resolved; see Config.Routes) and runs the route's Verifier, which reads
+// the request's view (DPoP's htm and htu) from the CheckRequest's scheme,
+// host, method and path (forwarded.Describe): an https request needs an
+// https proof, and forwarded headers inside the CheckRequest never count.
+// A scheme other than http or https, or an unusable host, is 400. Allowed: an
 // OkHttpResponse that sets every configured claim header (empty when the
 // token lacks the claim), removes a client's copies and adds the
 // RateLimit-* response headers. Denied: a DeniedHttpResponse with the same

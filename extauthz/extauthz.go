@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
+	"github.com/jwtgate/jwtgate/forwarded"
 	"github.com/jwtgate/jwtgate/internal/capture"
 	"github.com/jwtgate/jwtgate/internal/headername"
 	"github.com/jwtgate/jwtgate/internal/routepath"
@@ -161,7 +162,20 @@ func (s *Server) request(ctx context.Context, h *authv3.AttributeContext_HttpReq
 		return r, v, errAmbiguousPath
 	}
 	r.URL.Path, r.URL.RawQuery = clean, query
-	return r, v, nil
+	// The request as Envoy saw it, for DPoP's htm and htu: Envoy knows
+	// its scheme, authority, method and path better than any header in
+	// it, and the http.Request above has no TLS state or peer to say so.
+	// A CheckRequest without a scheme (none from Envoy) is read as http;
+	// a fragment, which no client should send, goes, as for routing.
+	target := p
+	if query != "" {
+		target += "?" + query
+	}
+	view, err := forwarded.Describe(cmp.Or(h.GetScheme(), "http"), h.GetHost(), r.Method, cmp.Or(target, "/"))
+	if err != nil {
+		return r, v, fmt.Errorf("%w: %w", errRequest, err)
+	}
+	return r.WithContext(forwarded.NewContext(ctx, view)), v, nil
 }
 
 // headers converts Envoy's headers: the map (lower-case names, repeated

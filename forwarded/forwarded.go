@@ -1,6 +1,8 @@
 package forwarded
 
 import (
+	"cmp"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -12,8 +14,21 @@ import (
 	"strings"
 )
 
-// ErrConfig is wrapped by every error New returns.
-var ErrConfig = errors.New("forwarded: invalid config")
+var (
+	// ErrConfig is wrapped by every error New returns.
+	ErrConfig = errors.New("forwarded: invalid config")
+	// ErrOriginal is wrapped by every error Original and Describe return:
+	// a description of the original request that is present but cannot
+	// be used (malformed, repeated, too long), or two descriptions that
+	// disagree. A decision about such a request is a 400, never a guess.
+	ErrOriginal = errors.New("forwarded: unusable original request")
+)
+
+// MaxURISize bounds an original request target (X-Forwarded-Uri,
+// X-Original-URI, Describe's target) as sent, before bytes >= 0x80 are
+// percent-encoded: longer is ErrOriginal. nginx refuses a request line
+// longer than its 8 KiB large_client_header_buffers by default.
+const MaxURISize = 8 << 10
 
 // MaxClientCertSize bounds the Client-Cert header's value; a longer value
 // is ignored without being decoded. Certificates are rarely above 4 KiB.
@@ -73,8 +88,10 @@ func New(cfg Config) (*Resolver, error) {
 	return r, nil
 }
 
-// View is the request as the client sent it. The zero value is an empty
-// view. Fields are strings, safe to compare; none is ever a raw header.
+// View is a request as the client sent it: the request's own (View), or,
+// in decision mode, the original request a trusted proxy describes
+// (Original). The zero value is an empty view. Fields are strings, safe to
+// compare; none is ever a raw header.
 type View struct {
 	// Scheme is "http" or "https".
 	Scheme string
@@ -86,7 +103,9 @@ type View struct {
 	Port string
 	// Method is the request method ("GET").
 	Method string
-	// URI is the request target as sent, path and query ("/a%20b?x=1").
+	// URI is the request target as sent, path and query ("/a%20b?x=1");
+	// in an original request's view, bytes >= 0x80 percent-encoded
+	// ("/caf%C3%A9").
 	URI string
 	// Path is URI without its query: the escaped path ("/a%20b").
 	Path string
@@ -95,7 +114,7 @@ type View struct {
 	// Shared; don't modify it.
 	ClientCert []byte
 	// Proxied reports whether RemoteAddr was a trusted proxy, so that its
-	// headers were read.
+	// headers were read. False for a view from the context (NewContext).
 	Proxied bool
 }
 
@@ -122,10 +141,17 @@ func (rs *Resolver) Trusted(remoteAddr string) bool {
 	return false
 }
 
-// View returns the request as the client sent it, reading forwarded
-// headers only when r comes from a trusted proxy. A nil Resolver reads no
-// forwarded headers at all.
+// View returns the request's own view: its own method and target (path
+// and query), with scheme, host, port and client certificate as the client
+// sent them, read from forwarded headers only when r comes from a trusted
+// proxy. A trusted proxy's X-Forwarded-Uri/-Method or X-Original-URI/-Method
+// never count here: they describe another request (see Original). When r's
+// context carries a view (NewContext), that view is returned instead. A nil
+// Resolver reads no forwarded headers at all.
 func (rs *Resolver) View(r *http.Request) View {
+	if v, ok := FromContext(r.Context()); ok {
+		return rs.external(v)
+	}
 	v := View{Scheme: "http", Method: r.Method, URI: r.RequestURI}
 	if r.TLS != nil {
 		v.Scheme = "https"
@@ -151,18 +177,207 @@ func (rs *Resolver) View(r *http.Request) View {
 	} else if h, p, ok := splitHost(rawHost, v.Scheme); ok {
 		v.Host, v.Port = h, p
 	}
-	v.Path = v.URI
-	if i := strings.IndexByte(v.Path, '?'); i >= 0 {
-		v.Path = v.Path[:i]
+	v.Path = pathOf(v.URI)
+	return v
+}
+
+// Original returns the original request's view, for a decision service
+// that answers a proxy's sub-request about another request (nginx
+// auth_request, Caddy forward_auth, Traefik ForwardAuth): the request's
+// own view (View), then, when r comes from a trusted proxy, the method and
+// target its headers describe. Precedence: X-Forwarded-Uri, then
+// X-Original-URI; X-Forwarded-Method, then X-Original-Method. When both of
+// a pair are present they must agree. A header that is present but
+// unusable is an error wrapping ErrOriginal, never ignored: the sub-request's
+// own path is never taken for the original's. Unusable: repeated, empty, not
+// origin-form (absolute-form, "*"), a control byte, a space, DEL or '#',
+// longer than MaxURISize; a method that is not an HTTP token. Bytes >= 0x80
+// (nginx's $request_uri passes UTF-8 raw) are percent-encoded, not refused.
+// The method is upper-cased. Headers from any other address are ignored.
+// When r's context carries a view (NewContext), that view is the original.
+func (rs *Resolver) Original(r *http.Request) (View, error) {
+	if v, ok := FromContext(r.Context()); ok {
+		return rs.external(v), nil
 	}
-	if v.Path == "" || v.Path == "*" {
-		v.Path = "/"
+	v := rs.View(r)
+	if !v.Proxied {
+		return v, nil
+	}
+	uri, err := agree(r.Header, "X-Forwarded-Uri", "X-Original-Uri", originalURI)
+	if err != nil {
+		return View{}, err
+	}
+	method, err := agree(r.Header, "X-Forwarded-Method", "X-Original-Method", originalMethod)
+	if err != nil {
+		return View{}, err
+	}
+	if uri != "" {
+		v.URI, v.Path = uri, pathOf(uri)
+	}
+	if method != "" {
+		v.Method = method
+	}
+	return v, nil
+}
+
+// agree reads the header first, then second, each with parse: "" when
+// neither is present, the value when the present ones are usable and
+// agree.
+func agree(h http.Header, first, second string, parse func([]string) (string, error)) (string, error) {
+	a, err := parse(h.Values(first))
+	if err != nil {
+		return "", fmt.Errorf("%w: %s %w", ErrOriginal, first, err)
+	}
+	b, err := parse(h.Values(second))
+	if err != nil {
+		return "", fmt.Errorf("%w: %s %w", ErrOriginal, second, err)
+	}
+	if a != "" && b != "" && a != b {
+		return "", fmt.Errorf("%w: %s and %s disagree", ErrOriginal, first, second)
+	}
+	return cmp.Or(a, b), nil
+}
+
+var (
+	errRepeated = errors.New("is repeated")
+	errEmpty    = errors.New("is empty")
+)
+
+// originalURI reads an original request target: "" when absent.
+func originalURI(vals []string) (string, error) {
+	switch len(vals) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", errRepeated
+	}
+	return parseTarget(strings.Trim(vals[0], " \t"))
+}
+
+// parseTarget checks an origin-form request target and percent-encodes
+// its bytes >= 0x80.
+func parseTarget(u string) (string, error) {
+	switch {
+	case u == "":
+		return "", errEmpty
+	case len(u) > MaxURISize:
+		return "", fmt.Errorf("is longer than %d bytes", MaxURISize)
+	case u[0] != '/':
+		return "", errors.New("is not origin-form (a path starting with /)")
+	}
+	high := 0
+	for i := 0; i < len(u); i++ {
+		switch c := u[i]; {
+		case c >= 0x80:
+			high++
+		case c <= 0x20 || c == 0x7f:
+			return "", errors.New("has a control byte or a space")
+		case c == '#':
+			return "", errors.New("has a fragment")
+		}
+	}
+	if high == 0 {
+		return u, nil
+	}
+	const hexUpper = "0123456789ABCDEF"
+	b := make([]byte, 0, len(u)+2*high)
+	for i := 0; i < len(u); i++ {
+		if c := u[i]; c >= 0x80 {
+			b = append(b, '%', hexUpper[c>>4], hexUpper[c&15])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(b), nil
+}
+
+// originalMethod reads an original request method, upper-cased: "" when
+// absent.
+func originalMethod(vals []string) (string, error) {
+	switch len(vals) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", errRepeated
+	}
+	m := strings.Trim(vals[0], " \t")
+	switch {
+	case m == "":
+		return "", errEmpty
+	case !validToken(m):
+		return "", errors.New("is not a method")
+	}
+	return strings.ToUpper(m), nil
+}
+
+// Describe returns the view of a request that a face knows field by field,
+// better than any header could tell it (Envoy's ext_authz CheckRequest:
+// scheme, authority, method and path), to be handed to the Verifier with
+// NewContext. scheme is http or https (any case); host is host[:port];
+// method an HTTP token; target origin-form, checked and encoded as
+// Original checks a trusted proxy's X-Forwarded-Uri. Anything else is an
+// error wrapping ErrOriginal. The view has no client certificate.
+func Describe(scheme, host, method, target string) (View, error) {
+	v := View{Scheme: strings.ToLower(scheme), Method: method}
+	if v.Scheme != "http" && v.Scheme != "https" {
+		return View{}, fmt.Errorf("%w: scheme is not http or https", ErrOriginal)
+	}
+	var ok bool
+	if v.Host, v.Port, ok = splitHost(host, v.Scheme); !ok {
+		return View{}, fmt.Errorf("%w: host is not host[:port]", ErrOriginal)
+	}
+	if !validToken(method) {
+		return View{}, fmt.Errorf("%w: method is not an HTTP token", ErrOriginal)
+	}
+	var err error
+	if v.URI, err = parseTarget(target); err != nil {
+		return View{}, fmt.Errorf("%w: target %w", ErrOriginal, err)
+	}
+	v.Path = pathOf(v.URI)
+	return v, nil
+}
+
+type viewKey struct{}
+
+// NewContext returns a copy of ctx carrying v, the request as a face knows
+// it (see Describe, and a decision service's Original): View and Original
+// then return v for a request with that context, whatever its fields and
+// headers say, with Config.ExternalURL still fixing scheme, host and port.
+func NewContext(ctx context.Context, v View) context.Context {
+	return context.WithValue(ctx, viewKey{}, v)
+}
+
+// FromContext returns the view NewContext put in ctx.
+func FromContext(ctx context.Context) (View, bool) {
+	v, ok := ctx.Value(viewKey{}).(View)
+	return v, ok
+}
+
+// external applies Config.ExternalURL to a view from the context.
+func (rs *Resolver) external(v View) View {
+	if rs != nil && rs.extSet {
+		v.Scheme, v.Host, v.Port = rs.extProto, rs.extHost, rs.extPort
 	}
 	return v
 }
 
-// proxied applies a trusted proxy's headers to v and returns the host[:port]
-// to use.
+// pathOf is a target's path: without its query, "/" for none or "*".
+func pathOf(uri string) string {
+	p := uri
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if p == "" || p == "*" {
+		p = "/"
+	}
+	return p
+}
+
+// proxied applies a trusted proxy's scheme, host, port and client
+// certificate to v and returns the host[:port] to use. Method and target
+// stay the request's own.
 func (rs *Resolver) proxied(r *http.Request, v *View, host string) string {
 	h := r.Header
 	fproto, fhost, fwdOK := lastForwarded(h.Values("Forwarded"))
@@ -185,18 +400,6 @@ func (rs *Resolver) proxied(r *http.Request, v *View, host string) string {
 	}
 	if p := lastValue(h.Values("X-Forwarded-Port")); p != "" && validPort(p) {
 		host = joinPort(host, p)
-	}
-	for _, name := range [...]string{"X-Forwarded-Uri", "X-Original-Uri"} {
-		if u := single(h.Values(name)); u != "" && validURI(u) {
-			v.URI = u
-			break
-		}
-	}
-	for _, name := range [...]string{"X-Forwarded-Method", "X-Original-Method"} {
-		if m := single(h.Values(name)); m != "" && validToken(m) {
-			v.Method = strings.ToUpper(m)
-			break
-		}
 	}
 	if der, ok := clientCert(h.Values("Client-Cert")); ok {
 		v.ClientCert = der
@@ -418,19 +621,6 @@ func joinPort(hostport, p string) string {
 		}
 	}
 	return h + ":" + p
-}
-
-// validURI accepts an origin-form request target: '/' then visible ASCII.
-func validURI(u string) bool {
-	if len(u) > 8<<10 || u == "" || u[0] != '/' {
-		return false
-	}
-	for i := 0; i < len(u); i++ {
-		if c := u[i]; c <= 0x20 || c >= 0x7f || c == '#' {
-			return false
-		}
-	}
-	return true
 }
 
 // clientCert decodes RFC 9440's Client-Cert: one structured-field byte

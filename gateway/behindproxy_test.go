@@ -214,3 +214,102 @@ func TestBehindRealProxies(t *testing.T) {
 		})
 	}
 }
+
+// A trusted proxy's original request that jwtgate cannot take as sent is
+// decided by its own route or refused, never by the sub-request's path
+// (/_jwtgate, which has no requirements): through the README's real nginx
+// and Caddy configs (issue 19, item 1).
+func TestBehindRealProxiesUnusualOriginals(t *testing.T) {
+	idp := startIDP(t, false)
+	app := echoApp(t)
+	alice := idp.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
+	root := idp.Mint(t, jwtgatetest.Claims{Subject: "root", Audience: "api", Scopes: []string{"admin"}})
+	for name, start := range proxyStarters {
+		t.Run(name, func(t *testing.T) {
+			p := start(t, decisionServer(t, idp.Issuer()), app)
+			addr := strings.TrimPrefix(p.URL, "http://")
+			// nginx's $request_uri passes raw UTF-8 as sent; Caddy's {uri}
+			// likewise. Percent-encoded, it is /admin's.
+			for _, c := range []struct {
+				token  string
+				status int
+			}{{"", 401}, {alice, 403}, {root, 200}} {
+				var hdr []string
+				if c.token != "" {
+					hdr = []string{"Authorization", "Bearer " + c.token}
+				}
+				status, body := rawGet(t, addr, "/admin/café", hdr...)
+				if status != c.status {
+					t.Errorf("GET /admin/café, token %v: %d, want %d: %s\n%s", c.token != "", status, c.status, body, p.Output())
+				}
+				if c.status != 200 && strings.Contains(body, `"path"`) {
+					t.Errorf("a rejected request reached the app: %s", body)
+				}
+			}
+			// A 9 KiB path: longer than jwtgate takes an original, so
+			// refused (Caddy: 400 from jwtgate; nginx refuses the request
+			// line itself) — never 200 for a token without /admin's scope.
+			long := "/admin/" + strings.Repeat("a", 9<<10)
+			for _, tok := range []string{alice, root} {
+				status, body := rawGet(t, addr, long, "Authorization", "Bearer "+tok)
+				if status == 200 || strings.Contains(body, `"path"`) {
+					t.Errorf("9 KiB path under /admin: %d %.200s", status, body)
+				}
+				if name == "caddy" && status != 400 {
+					t.Errorf("9 KiB path through Caddy: %d, want jwtgate's 400", status)
+				}
+			}
+		})
+	}
+}
+
+// DPoP on a gateway proxy route behind a real Caddy, which passes the
+// client's X-Forwarded-Method/-Uri on from loopback (trusted by default):
+// a proof for GET /echo/a does not let DELETE /echo/b/delete-me through
+// (issue 19, item 3); the proof for the request itself, with Caddy's
+// scheme and host, does.
+func TestDPoPProxyRouteBehindRealCaddy(t *testing.T) {
+	idp, up := startIDP(t, false), startUpstream(t)
+	g := startGateway(t, Config{
+		Listen: "127.0.0.1:0", Issuer: idp.Issuer(), DPoP: DPoP{Mode: DPoPRequired},
+		Routes: []Route{{Prefix: "/echo/", Upstream: up.srv.URL}},
+	}, nil)
+	g.waitReady(t)
+	caddy := proxytest.Caddy(t, "reverse_proxy "+strings.TrimPrefix(g.url, "http://"))
+	bp := newBehindProxy(t, caddy)
+	c := newDPoPClient(t, idp)
+	send := func(method, path, proof string, hdr ...string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, caddy.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "DPoP "+c.token)
+		req.Header.Set("DPoP", proof)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := bp.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(b)
+	}
+	resp, body := send("DELETE", "/echo/b/delete-me", c.proof(t, "GET", caddy.URL+"/echo/a", ""),
+		"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/echo/a")
+	wantStatus(t, "proof for GET /echo/a on DELETE /echo/b/delete-me", resp, body, http.StatusUnauthorized, `error="invalid_dpop_proof"`)
+	if strings.Contains(body, `"path"`) {
+		t.Fatalf("the DELETE reached the upstream: %s", body)
+	}
+	resp, body = send("DELETE", "/echo/b", c.proof(t, "DELETE", caddy.URL+"/echo/b", ""),
+		"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/echo/a")
+	wantStatus(t, "proof for the request itself", resp, body, http.StatusOK)
+	if !strings.Contains(body, `"path":"/echo/b"`) {
+		t.Fatalf("the upstream did not get /echo/b: %s", body)
+	}
+}

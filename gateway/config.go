@@ -96,11 +96,13 @@ type Config struct {
 	// once Serve's ctx ends (SIGINT/SIGTERM for the program). 0 means 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// TrustedProxies are the addresses (CIDR prefixes, or single IPs)
-	// whose forwarded headers a decision route reads the original request
-	// from: X-Forwarded-Uri/-Method/-Host/-Proto (Traefik, Caddy),
-	// X-Original-URI/-Method (nginx), Forwarded. From any other address
-	// they are ignored. nil means loopback only; an empty list trusts
-	// nobody.
+	// whose forwarded headers count: scheme and host (Forwarded,
+	// X-Forwarded-Proto/-Host/-Port) and Client-Cert everywhere, and, on
+	// a decision route only, the original request's method and target
+	// (X-Forwarded-Uri/-Method from Traefik and Caddy, X-Original-URI/-Method
+	// from nginx; present but unusable, or disagreeing: 400). From any
+	// other address they are ignored. nil means loopback only; an empty
+	// list trusts nobody.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// DPoP configures DPoP-bound tokens (RFC 9449; see DPoP). The zero
 	// value is off; a route may set its own mode.
@@ -158,9 +160,14 @@ type Route struct {
 	// path's clean form. The original is what follows Prefix when
 	// StripPrefix is set and something does (Envoy's HTTP ext_authz
 	// appends the original path to its path_prefix); otherwise a trusted
-	// proxy's X-Forwarded-Uri or X-Original-URI; otherwise the request's
-	// own path. The chosen route may be a proxy route (the same check as
-	// proxying there would make) or a decision route; none is a 404.
+	// proxy's X-Forwarded-Uri or X-Original-URI (both present: they must
+	// agree); otherwise, when neither is present, the request's own path.
+	// A trusted proxy's original-request header that is present but
+	// unusable (repeated, not origin-form, a control byte, '#', longer
+	// than 8 KiB), or two that disagree, is a 400 invalid_request, never a
+	// fallback; bytes >= 0x80 are percent-encoded (see forwarded.Original).
+	// The chosen route may be a proxy route (the same check as proxying
+	// there would make) or a decision route; none is a 404.
 	Mode string `yaml:"mode"`
 	// Upstream is the absolute http(s) URL requests are proxied to; its path
 	// is prepended to the request's. Required for a proxy route; a

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jwtgate/jwtgate/forwarded"
 	"github.com/jwtgate/jwtgate/internal/routepath"
 	"github.com/jwtgate/jwtgate/middleware"
 )
@@ -14,6 +15,7 @@ import (
 var (
 	errOriginalPath      = fmt.Errorf("gateway: malformed original request path: %w", middleware.ErrInvalidRequest)
 	errAmbiguousOriginal = fmt.Errorf("gateway: original path means different routes depending on how %%2F or a backslash is read: %w", middleware.ErrInvalidRequest)
+	errOriginalRequest   = fmt.Errorf("gateway: a trusted proxy's description of the original request is unusable: %w", middleware.ErrInvalidRequest)
 )
 
 // decide answers a sub-request that arrived under the decision route at,
@@ -23,14 +25,26 @@ var (
 // that route, or the Verifier's rejection written by its one error
 // writer. The sub-request's body is never read: a proxy may send the
 // client's, and a decision does not depend on it.
+//
+// The original is forwarded.Resolver.Original: a trusted proxy's
+// X-Forwarded-Uri/-Method or X-Original-URI/-Method, or the sub-request
+// itself when there are none. A description that is present but unusable,
+// or two that disagree, is a 400: never a fallback to the sub-request's own
+// path, which is under this decision route and has none of the original's
+// requirements.
 func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, at *route) {
-	view := g.fw.View(r)
-	target := view.URI // a trusted proxy's X-Forwarded-Uri/X-Original-URI, or the request's own
+	view, err := g.fw.Original(r)
+	if err != nil {
+		at.v.WriteError(w, r, fmt.Errorf("%w: %w", errOriginalRequest, err))
+		return
+	}
+	target := view.URI
 	if at.StripPrefix {
 		if rest, ok := afterPrefix(ownTarget(r), at.Prefix); ok {
 			// Envoy's HTTP ext_authz appends the original path to its
 			// path_prefix: there, that is the original, whatever else
-			// the request carries.
+			// the request carries (a trusted proxy's unusable header
+			// has still been refused above: nothing is guessed).
 			target = rest
 		}
 	}
@@ -59,7 +73,15 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, at *route) {
 	// and query (an access_token in the original query is judged as
 	// proxying would judge it), and a copy of the headers, which the
 	// Verifier overwrites with the verified claim headers.
-	o := r.Clone(r.Context())
+	//
+	// The Verifier reads the original's view (DPoP's htm and htu) from
+	// the context: the sub-request's own method and path are not the
+	// request the proof was made for.
+	view.URI, view.Path = target, p
+	if view.Path == "" {
+		view.Path = "/"
+	}
+	o := r.Clone(forwarded.NewContext(r.Context(), view))
 	o.Method = view.Method
 	o.URL.Path, o.URL.RawPath, o.URL.RawQuery = clean, "", query
 	o.RequestURI = target

@@ -329,3 +329,78 @@ func TestEnvoyHTTPExtAuthzContract(t *testing.T) {
 		t.Errorf("X-Jwtgate-Email missing from the answer: %v", rec.Header())
 	}
 }
+
+// A trusted proxy's description of the original request that is present but
+// unusable is a 400 invalid_request: never a fallback to the sub-request's
+// own path (/_jwtgate, which has no requirements), nor to the other header,
+// which the client may have set (issue 19, item 1).
+func TestDecisionRefusesAnUnusableOriginal(t *testing.T) {
+	p := startIDP(t, false)
+	g := newDecisionGateway(t, p.Issuer(), nil)
+	waitReady(t, g)
+	user := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
+	admin := p.Mint(t, jwtgatetest.Claims{Subject: "root", Audience: "api", Scopes: []string{"admin"}})
+	long := "/admin/" + strings.Repeat("x", 9<<10)
+	for _, c := range []struct {
+		name string
+		hdr  []string
+	}{
+		{"control byte", []string{"X-Original-URI", "/admin/\x01"}},
+		{"space", []string{"X-Original-URI", "/admin /x"}},
+		{"raw fragment (Traefik ?a#b)", []string{"X-Forwarded-Uri", "/admin?a#b"}},
+		{"absolute-form", []string{"X-Forwarded-Uri", "http://app.example.com/admin"}},
+		{"longer than the bound (9 KiB)", []string{"X-Forwarded-Uri", long}},
+		{"X-Original-URI twice", []string{"X-Original-URI", "/admin", "X-Original-URI", "/admin"}},
+		{"X-Forwarded-Uri twice", []string{"X-Forwarded-Uri", "/admin", "X-Forwarded-Uri", "/public"}},
+		{"unusable X-Original-URI, the client's X-Forwarded-Uri", []string{"X-Original-URI", "/admin/\x01", "X-Forwarded-Uri", "/public"}},
+		{"the two disagree", []string{"X-Forwarded-Uri", "/public", "X-Original-URI", "/admin"}},
+		{"method not a token", []string{"X-Original-URI", "/admin", "X-Original-Method", "GE T"}},
+		{"method twice", []string{"X-Original-URI", "/admin", "X-Original-Method", "GET", "X-Original-Method", "GET"}},
+		{"methods disagree", []string{"X-Forwarded-Uri", "/admin", "X-Forwarded-Method", "GET", "X-Original-Method", "DELETE"}},
+	} {
+		for _, tok := range []string{user, admin} {
+			rec := subRequest(g.Handler(), fromProxy, http.MethodGet, "/_jwtgate", tok, c.hdr...)
+			if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_request"`) {
+				t.Errorf("%s: %d %q, want 400 invalid_request: %s", c.name, rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Body)
+			}
+			if rec.Header().Get("X-Jwtgate-Subject") != "" {
+				t.Errorf("%s: a refusal with claim headers: %v", c.name, rec.Header())
+			}
+		}
+	}
+	// From an outsider the same headers are ignored, as all its forwarded
+	// headers are: decided by its own path.
+	if rec := subRequest(g.Handler(), fromOutsider, http.MethodGet, "/admin", user, "X-Original-URI", "/public\x01"); rec.Code != 403 {
+		t.Errorf("outsider's unusable header: %d, want 403 for its own /admin", rec.Code)
+	}
+}
+
+// Raw UTF-8 in nginx's $request_uri is percent-encoded and decided by its
+// route; two headers that agree are one original.
+func TestDecisionOriginalWithHighBytesAndAgreeingHeaders(t *testing.T) {
+	p := startIDP(t, false)
+	g := newDecisionGateway(t, p.Issuer(), nil)
+	waitReady(t, g)
+	user := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
+	admin := p.Mint(t, jwtgatetest.Claims{Subject: "root", Audience: "api", Scopes: []string{"admin"}})
+	for _, c := range []struct {
+		name  string
+		hdr   []string
+		user  int
+		admin int
+	}{
+		{"nginx raw UTF-8 under /admin", []string{"X-Original-URI", "/admin/café", "X-Original-Method", "GET"}, 403, 200},
+		{"raw UTF-8 under /public", []string{"X-Original-URI", "/public/café"}, 200, 200},
+		{"a lone byte 0xff under /admin", []string{"X-Forwarded-Uri", "/admin/\xff"}, 403, 200},
+		{"both URI headers agree", []string{"X-Forwarded-Uri", "/admin/x", "X-Original-URI", "/admin/x"}, 403, 200},
+		{"both agree once encoded", []string{"X-Forwarded-Uri", "/admin/caf%C3%A9", "X-Original-URI", "/admin/café"}, 403, 200},
+		{"both methods agree", []string{"X-Forwarded-Uri", "/admin", "X-Forwarded-Method", "post", "X-Original-Method", "POST"}, 403, 200},
+	} {
+		if rec := subRequest(g.Handler(), fromProxy, http.MethodGet, "/_jwtgate", user, c.hdr...); rec.Code != c.user {
+			t.Errorf("%s, user: %d, want %d: %s", c.name, rec.Code, c.user, rec.Body)
+		}
+		if rec := subRequest(g.Handler(), fromProxy, http.MethodGet, "/_jwtgate", admin, c.hdr...); rec.Code != c.admin {
+			t.Errorf("%s, admin: %d, want %d: %s", c.name, rec.Code, c.admin, rec.Body)
+		}
+	}
+}

@@ -22,8 +22,16 @@
 // ForwardAuth, Envoy's HTTP ext_authz) about an original request, which
 // trusted proxies (Config.TrustedProxies; loopback by default) describe in
 // X-Original-URI or X-Forwarded-Uri: 200 with every claim header of the
-// route the original's clean path picks, or that route's rejection. See
-// Route.Mode and the README's "Behind your proxy".
+// route the original's clean path picks, or that route's rejection. A
+// description that is present but unusable, or two that disagree, is 400,
+// never a fallback to the sub-request's own path. See Route.Mode and the
+// README's "Behind your proxy".
+//
+// A proxy route judges the request it proxies: the path must be the one
+// every mode chooses routes by (internal/routepath: decoded once,
+// backslashes as slashes, cleaned, not ambiguous), else 400; DPoP's htm and
+// htu are the request's own method and path, with scheme and host from a
+// trusted proxy at most.
 //
 // A proxy route may have an LLM token budget (Route.Budget, package
 // budget): each subject's spent budget is refused with 429 before the

@@ -147,8 +147,10 @@ func (cfg *Config) checkDPoP(p *problems, lookupEnv func(string) (string, bool))
 }
 
 // newForwarded builds the resolver that decides which forwarded headers
-// count: for a decision route's original request, DPoP's htu and the
-// client certificate alike, so they never disagree about the request.
+// count: for a decision route's original request (Original), DPoP's htu
+// and the client certificate alike, so they never disagree about the
+// request. On a proxy route DPoP reads the request's own view: its own
+// method and path, which are what is proxied.
 func (g *Gateway) newForwarded() (*forwarded.Resolver, error) {
 	trusted, err := parseTrustedProxies(g.cfg.TrustedProxies)
 	if err != nil {

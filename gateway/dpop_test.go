@@ -420,6 +420,60 @@ func TestDPoPDecision(t *testing.T) {
 	}
 }
 
+// On a proxy route htm and htu are the request's own method and path,
+// which is what is proxied: a trusted peer's (loopback by default)
+// X-Forwarded-Method/-Uri or X-Original-Method/-URI never stand in for them
+// (issue 19, item 3: a proof for GET /echo/a let DELETE /echo/b/delete-me
+// through). Scheme and host may still come from the trusted proxy.
+func TestDPoPProxyRouteChecksTheProxiedRequest(t *testing.T) {
+	idp, up := startIDP(t, false), startUpstream(t)
+	g := startGateway(t, Config{
+		Listen: "127.0.0.1:0", Issuer: idp.Issuer(), DPoP: DPoP{Mode: DPoPRequired},
+		Routes: []Route{{Prefix: "/echo/", Upstream: up.srv.URL}},
+	}, nil)
+	g.waitReady(t)
+	c := newDPoPClient(t, idp)
+	const ext = "https://api.example.com"
+	host := []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "api.example.com"}
+	for _, names := range [][2]string{{"X-Forwarded-Method", "X-Forwarded-Uri"}, {"X-Original-Method", "X-Original-URI"}} {
+		claim := func(method, uri string) []string { return append([]string{names[0], method, names[1], uri}, host...) }
+
+		resp, body := g.do(t, "DELETE", "/echo/b/delete-me", "DPoP "+c.token, c.proof(t, "GET", ext+"/echo/a", ""), claim("GET", "/echo/a")...)
+		wantStatus(t, names[1]+": proof for GET /echo/a on DELETE /echo/b/delete-me", resp, body, http.StatusUnauthorized, `error="invalid_dpop_proof"`)
+		if strings.Contains(body, `"path"`) {
+			t.Fatalf("the DELETE reached the upstream: %s", body)
+		}
+		resp, body = g.do(t, "GET", "/echo/a", "DPoP "+c.token, c.proof(t, "DELETE", ext+"/echo/b", ""), claim("DELETE", "/echo/b")...)
+		wantStatus(t, names[1]+": proof for the forwarded DELETE /echo/b on GET /echo/a", resp, body, http.StatusUnauthorized, `error="invalid_dpop_proof"`)
+
+		resp, body = g.do(t, "DELETE", "/echo/b", "DPoP "+c.token, c.proof(t, "DELETE", ext+"/echo/b", ""), claim("GET", "/echo/a")...)
+		wantStatus(t, names[1]+": proof for the request's own DELETE /echo/b", resp, body, http.StatusOK)
+		if !strings.Contains(body, `"path":"/echo/b"`) {
+			t.Fatalf("the upstream did not get /echo/b: %s", body)
+		}
+	}
+}
+
+// Decision mode checks the proof against the original request: for Envoy's
+// HTTP ext_authz, the path appended to the decision route's prefix and the
+// sub-request's method.
+func TestDPoPDecisionEnvoyAppendedPath(t *testing.T) {
+	idp := startIDP(t, false)
+	g := newDecisionGateway(t, idp.Issuer(), func(c *Config) { c.DPoP.Mode = DPoPRequired })
+	waitReady(t, g)
+	c := newDPoPClient(t, idp)
+	send := func(proof string) *httptest.ResponseRecorder {
+		return subRequest(g.Handler(), fromProxy, "PUT", "/_jwtgate/items/7?x=1", "",
+			"Authorization", "DPoP "+c.token, "DPoP", proof, "X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com")
+	}
+	if rec := send(c.proof(t, "PUT", "https://app.example.com/items/7", "")); rec.Code != http.StatusOK {
+		t.Fatalf("proof for the original PUT /items/7: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	if rec := send(c.proof(t, "PUT", "https://app.example.com/_jwtgate/items/7", "")); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("proof for the sub-request's own path: %d", rec.Code)
+	}
+}
+
 // certificate_bound_tokens: a cnf["x5t#S256"] token passes with its
 // certificate in a trusted proxy's Client-Cert (RFC 9440), not without.
 func TestCertificateBoundTokensThroughGateway(t *testing.T) {

@@ -225,14 +225,14 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	}
 	mux.HandleFunc("/", g.proxy)
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The mux redirects an unclean path to its clean form; to a proxy
-		// sending a sub-request (Envoy's HTTP ext_authz appends the
-		// original path as the client sent it) a redirect is no answer.
+		// The mux would redirect an unclean path to its clean form: the
+		// routes' one path rule answers it instead (proxy decides a
+		// sub-request under a decision route, refuses the rest with 400).
+		// To a proxy sending a sub-request (Envoy's HTTP ext_authz appends
+		// the original path as the client sent it) a redirect is no answer.
 		if p := r.URL.Path; p != "" && p != cleanPath(p) {
-			if rt := g.uncleanDecision(r); rt != nil {
-				g.decide(w, r, rt)
-				return
-			}
+			g.proxy(w, r)
+			return
 		}
 		mux.ServeHTTP(w, r)
 	})
@@ -476,40 +476,33 @@ func stripPrefix(u *url.URL, prefix string) {
 	}
 }
 
-// proxy picks the route with the longest matching prefix.
+// proxy picks the route with the longest prefix covering the request's
+// path, by the one path rule every mode shares (internal/routepath, as
+// decision mode and ext_authz use it): the path decoded once, backslashes
+// read as slashes, cleaned. A proxy route forwards the path as sent, so it
+// is refused (400) unless it is exactly its own clean form: an unclean
+// path ("/public/../admin"), a backslash ("/public/..%5Cadmin", which IIS
+// reads as /admin), a control byte, a bad escape, or a path whose encoded
+// slashes would pick another route (ambiguous) could match one route's
+// prefix and mean another route's path to the upstream.
 func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Path
-	// An unclean path could match one route's prefix and mean another
-	// route's path to the upstream ("/public/../admin"): refuse it.
-	if !strings.HasPrefix(p, "/") || cleanPath(p) != p {
-		// A decision forwards no path anywhere, so a sub-request that
-		// only a clean reading puts under a decision route is decided.
-		if rt := g.uncleanDecision(r); rt != nil {
-			g.decide(w, r, rt)
-			return
-		}
-		writeJSONError(w, http.StatusBadRequest, "invalid_request", "path is not clean")
+	clean, rt, err := routepath.Pick(r.URL.EscapedPath(), g.match)
+	if err == nil && rt != nil && rt.Mode == ModeDecision {
+		// A decision forwards no path anywhere: a sub-request whose
+		// clean path is under a decision route is decided there.
+		g.decide(w, r, rt)
 		return
 	}
-	rt := g.match(p)
 	switch {
+	case errors.Is(err, routepath.ErrAmbiguous):
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "path means different routes depending on how %2F or a backslash is read")
+	case err != nil || clean != r.URL.Path:
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "path is not clean")
 	case rt == nil:
 		writeJSONError(w, http.StatusNotFound, "not_found", "no route")
-	case rt.Mode == ModeDecision:
-		g.decide(w, r, rt)
 	default:
 		rt.handler.ServeHTTP(w, r)
 	}
-}
-
-// uncleanDecision returns the decision route that the clean reading of
-// r's unclean path is under, or nil: a decision forwards no path anywhere,
-// so such a sub-request can be decided where a proxy route refuses it.
-func (g *Gateway) uncleanDecision(r *http.Request) *route {
-	if _, rt, err := routepath.Pick(r.URL.EscapedPath(), g.match); err == nil && rt != nil && rt.Mode == ModeDecision {
-		return rt
-	}
-	return nil
 }
 
 // match returns the route with the longest prefix covering the clean path

@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"bufio"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -98,6 +101,88 @@ func TestUncleanPathNeverProxied(t *testing.T) {
 		t.Fatalf("the public upstream got %q", path)
 	default:
 	}
+}
+
+// One path rule for every mode (issue 19, item 10): a proxy route refuses
+// with 400 invalid_request what decision mode and ext_authz refuse
+// (internal/routepath), and any path whose clean form is not the path
+// itself. "/public/..%5Cadmin" was proxied under /public's rules, and IIS
+// reads it as /admin.
+func TestBackslashAndAmbiguousPathsNeverProxied(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	hit := make(chan string, 100)
+	spy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hit <- r.URL.RawPath + " " + r.URL.Path }))
+	defer spy.Close()
+	cfg := testConfig(p.Issuer(), up.srv.URL)
+	cfg.Routes = append([]Route{{Prefix: "/public/", Upstream: spy.URL}}, cfg.Routes...)
+	g := startGateway(t, cfg, nil)
+	g.waitReady(t)
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "a", Audience: "api"})
+	paths := []string{
+		"/public/..%5Cadmin", "/public/..%5cadmin", "/public/%5C..%5Cadmin", "/public%5C..%5Cadmin",
+		`/public/..\admin`, `/public\..\admin`, `/public/a\b`, "/public/a%5Cb",
+		"/public/..%2Fadmin",  // /admin decoded, /public literally: ambiguous
+		"/public/x%2F..%2F..", // likewise
+		"/public/a%00b",
+		"/public/../admin", "/public/%2e%2e/admin", "//public/x",
+	}
+	for _, path := range paths {
+		// In process, the path exactly as sent (a raw backslash too).
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		g.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"invalid_request"`) {
+			t.Errorf("%s: %d %s, want 400 invalid_request", path, rec.Code, rec.Body)
+		}
+		// And over a socket.
+		if status, body := rawGet(t, strings.TrimPrefix(g.url, "http://"), path, "Authorization", "Bearer "+tok); status != http.StatusBadRequest {
+			t.Errorf("%s over a socket: %d %s, want 400", path, status, body)
+		}
+	}
+	select {
+	case got := <-hit:
+		t.Fatalf("the /public upstream got %q", got)
+	default:
+	}
+	// Clean paths, encoded or not, still pass.
+	for _, path := range []string{"/public/x", "/public/a%20b", "/public/caf%C3%A9", "/public/a%2Fb"} {
+		if status, body := rawGet(t, strings.TrimPrefix(g.url, "http://"), path, "Authorization", "Bearer "+tok); status != http.StatusOK {
+			t.Errorf("%s: %d %s, want 200", path, status, body)
+		}
+		<-hit
+	}
+}
+
+// rawGet sends "GET target HTTP/1.1" to addr with target exactly as given
+// (a Go client would escape a backslash or a raw UTF-8 byte) and the
+// headers, and returns the answer's status and body.
+func rawGet(t *testing.T, addr, target string, hdr ...string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var b strings.Builder
+	b.WriteString("GET " + target + " HTTP/1.1\r\nHost: " + addr + "\r\nConnection: close\r\n")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		b.WriteString(hdr[i] + ": " + hdr[i+1] + "\r\n")
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
 }
 
 func TestUpstreamDownIs502(t *testing.T) {

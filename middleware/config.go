@@ -110,9 +110,13 @@ type Config struct {
 	// tokens are refused like any cnf token (ErrSenderConstrained).
 	CertificateBoundTokens bool
 	// Forwarded decides which forwarded headers count, for DPoP's htu and
-	// the client certificate: those of trusted proxies only. Set its
-	// ExternalURL for a service with one public name. Nil: loopback
-	// proxies only, scheme and host from the request.
+	// the client certificate: those of trusted proxies only, and for the
+	// scheme, host and certificate only. DPoP's htm and the htu's path are
+	// the request's own (Resolver.View), unless a face put the request's
+	// view in its context (forwarded.NewContext: a decision service's
+	// original request, ext_authz's CheckRequest). Set its ExternalURL for
+	// a service with one public name. Nil: loopback proxies only, scheme
+	// and host from the request.
 	Forwarded *forwarded.Resolver
 	// RequiredClaims are claim names that must be present (any value).
 	RequiredClaims []string

@@ -491,3 +491,50 @@ func TestMTLSBoundTokens(t *testing.T) {
 		})
 	}
 }
+
+// htm and htu are checked against the request the handler serves: its own
+// method and path, even from a trusted proxy (loopback by default) that
+// sends X-Forwarded-Method/-Uri or X-Original-Method/-URI, which describe
+// another request (RFC 9449 §4.3 checks 8–9; issue 19, item 3). Only scheme
+// and host may come from a trusted proxy.
+func TestDPoPChecksTheRequestsOwnMethodAndPath(t *testing.T) {
+	const base = "https://api.example.com"
+	for _, names := range [][2]string{{"X-Forwarded-Method", "X-Forwarded-Uri"}, {"X-Original-Method", "X-Original-URI"}} {
+		t.Run(names[0], func(t *testing.T) {
+			e := newDPoPEnv(t, func(cfg *middleware.Config) { cfg.Forwarded = nil }) // the default: loopback trusted
+			from := func(hdr ...string) func(*http.Request) {
+				return func(r *http.Request) {
+					r.RemoteAddr = "127.0.0.1:4000"
+					r.Header.Set("X-Forwarded-Proto", "https")
+					r.Header.Set("X-Forwarded-Host", "api.example.com")
+					for i := 0; i+1 < len(hdr); i += 2 {
+						r.Header.Set(hdr[i], hdr[i+1])
+					}
+				}
+			}
+			// A proof for GET /echo/a does not authorize DELETE /echo/b,
+			// whatever the forwarded headers claim.
+			a := serve(e.h, dpopReq{method: "DELETE", target: "http://backend/echo/b/delete-me", authz: "DPoP " + e.token,
+				proofs: []string{e.proof(t, jwtgatetest.ProofOptions{Method: "GET", URL: base + "/echo/a"})},
+				mutate: from(names[0], "GET", names[1], "/echo/a")})
+			if a.status != http.StatusUnauthorized || !strings.Contains(a.dpopChallenge(), `error="invalid_dpop_proof"`) {
+				t.Fatalf("proof for GET /echo/a on DELETE /echo/b/delete-me: %d %v", a.status, a.www)
+			}
+			// Nor the other way round: the request served is GET /echo/a.
+			a = serve(e.h, dpopReq{method: "GET", target: "http://backend/echo/a", authz: "DPoP " + e.token,
+				proofs: []string{e.proof(t, jwtgatetest.ProofOptions{Method: "DELETE", URL: base + "/echo/b"})},
+				mutate: from(names[0], "DELETE", names[1], "/echo/b")})
+			if a.status != http.StatusUnauthorized {
+				t.Fatalf("proof for the forwarded DELETE /echo/b on GET /echo/a: %d", a.status)
+			}
+			// The proof for the request's own method and path passes, with
+			// the trusted proxy's scheme and host.
+			a = serve(e.h, dpopReq{method: "DELETE", target: "http://backend/echo/b", authz: "DPoP " + e.token,
+				proofs: []string{e.proof(t, jwtgatetest.ProofOptions{Method: "DELETE", URL: base + "/echo/b"})},
+				mutate: from(names[0], "GET", names[1], "/echo/a")})
+			if a.status != http.StatusOK {
+				t.Fatalf("proof for the request's own DELETE /echo/b: %d %v", a.status, a.www)
+			}
+		})
+	}
+}

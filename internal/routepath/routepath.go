@@ -48,6 +48,13 @@ func Clean(p string) (decoded, literal string, err error) {
 		// "*" or an absolute URI: no route to judge it by.
 		return "", "", ErrMalformed
 	}
+	if plain(p) {
+		// Nothing to decode and no backslash: both readings are the
+		// path cleaned, without allocating when it is clean already
+		// (every request on a proxy route comes through here).
+		c := cleanSlash(p)
+		return c, c, nil
+	}
 	var full, keep strings.Builder
 	full.Grow(len(p))
 	keep.Grow(len(p))
@@ -80,10 +87,24 @@ func Clean(p string) (decoded, literal string, err error) {
 	return cleanSlash(full.String()), cleanSlash(keep.String()), nil
 }
 
+// plain reports whether p has no percent escape, backslash or control
+// byte.
+func plain(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c == '%' || c == '\\' || c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // cleanSlash is path.Clean keeping a trailing slash.
 func cleanSlash(p string) string {
 	c := path.Clean(p)
 	if c != "/" && strings.HasSuffix(p, "/") {
+		if len(p) == len(c)+1 && strings.HasPrefix(p, c) {
+			return p // clean already: no concatenation
+		}
 		c += "/"
 	}
 	return c
