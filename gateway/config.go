@@ -23,6 +23,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/internal/routepath"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/policy"
 )
 
 // ErrConfig is wrapped by every configuration error: bad flags, an
@@ -220,6 +221,13 @@ type Route struct {
 	// DPoP is off, allowed or required on this route. Empty means the
 	// top-level dpop mode.
 	DPoP string `yaml:"dpop"`
+	// Policy is a CEL expression over claims, request, source and mcp
+	// (package policy) that must be true for a request to pass, decided
+	// after the route's other requirements and before its rate limit: a
+	// false or undecidable expression is 403 access_denied. Checked at
+	// load: a syntax, type or cost error is a config error naming the
+	// position. Empty means none.
+	Policy string `yaml:"policy"`
 	// ACRValues are the acr values this route accepts (RFC 9470 step-up):
 	// a token with another acr, or none, is 401
 	// insufficient_user_authentication with acr_values in the challenge.
@@ -749,6 +757,11 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		cfg.fillRouteTimeout(p, where, &r)
 		checkClaimHeaderNames(p, where, r.ClaimHeaders)
 		checkStepUp(p, where, r)
+		if r.Policy != "" {
+			if _, err := policy.Compile(r.Policy, policy.Options{}); err != nil {
+				p.add("%s: policy: %v", where, err)
+			}
+		}
 		cfg.checkRouteResource(p, where, &r, seenMeta)
 		cfg.checkRouteBudget(p, where, r)
 		r.UpstreamAuth = checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)

@@ -27,6 +27,7 @@ import (
 	"github.com/jwtgate/jwtgate/internal/serve"
 	"github.com/jwtgate/jwtgate/metrics"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/policy"
 	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
 )
@@ -299,6 +300,13 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 			Cost:       func(*middleware.Claims, *http.Request) int { return weight },
 			OnDecision: g.metrics.OnRateLimit,
 		}
+	}
+	if rc.Policy != "" {
+		pol, err := policy.Compile(rc.Policy, policy.Options{}) // Validate has compiled it once
+		if err != nil {
+			return nil, err
+		}
+		mr.Policy = pol
 	}
 	bh, err := g.newBudget(rc)
 	if err != nil {

@@ -103,6 +103,11 @@ func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims) 
 	if len(v.route.Scopes) > 0 && !c.HasScopes(v.route.Scopes...) {
 		return &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: v.route.Scopes}
 	}
+	if v.route.Policy != nil {
+		if err := v.checkPolicy(r, c); err != nil {
+			return err
+		}
+	}
 	if len(v.claimHeaders()) > 0 {
 		v.forwardClaims(r, c)
 	}

@@ -34,8 +34,14 @@ func routeSamples(t *testing.T) map[string]Route {
 		"Budget":       {Budget: &spentBudget{}},
 		"RequireACR":   {RequireACR: []string{"urn:mfa"}},
 		"MaxAuthAge":   {MaxAuthAge: 5 * time.Minute},
+		"Policy":       {Policy: denyAll{}},
 	}
 }
+
+// denyAll is a policy that refuses everything.
+type denyAll struct{}
+
+func (denyAll) Allow(PolicyRequest) error { return ErrPolicyDenied }
 
 // spentBudget refuses every request as a spent budget would.
 type spentBudget struct{ calls int }

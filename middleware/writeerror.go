@@ -24,6 +24,7 @@ import (
 //	ErrReplayUnavailable                  503  Retry-After
 //	ErrInsufficientAuthentication         401  Bearer realm, error="insufficient_user_authentication", acr_values="…", max_age=N
 //	ErrInsufficientScope                  403  Bearer realm, error="insufficient_scope", scope="…"
+//	ErrPolicyDenied                       403  Bearer realm, error="access_denied"
 //	ErrRateLimited                        429  Retry-After, RateLimit-Limit/-Remaining/-Reset
 //	ErrBudgetExhausted                    429  the same headers, the budget's; error "budget_exhausted"
 //	ErrKeysUnavailable, ErrLimiterUnavailable 503  Retry-After
@@ -146,6 +147,8 @@ func classify(err error) (int, string) {
 		return http.StatusUnauthorized, "insufficient_user_authentication"
 	case errors.Is(err, ErrInsufficientScope):
 		return http.StatusForbidden, "insufficient_scope"
+	case errors.Is(err, ErrPolicyDenied):
+		return http.StatusForbidden, "access_denied"
 	case errors.Is(err, ErrRateLimited):
 		return http.StatusTooManyRequests, "rate_limited"
 	case errors.Is(err, ErrBudgetExhausted):

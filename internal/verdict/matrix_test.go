@@ -35,6 +35,7 @@ import (
 	"github.com/jwtgate/jwtgate/grpcauth"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/policy"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -85,6 +86,7 @@ var routeFields = map[string]string{
 	"Budget":       "budget spent",
 	"RequireACR":   "weak login",
 	"MaxAuthAge":   "stale login",
+	"Policy":       "policy denial",
 }
 
 type row struct {
@@ -125,6 +127,8 @@ func rows() []row {
 			want: verdict{Status: 401, Desc: "authentication level insufficient"}},
 		{name: "stale login", route: "authage", mint: mint(jwtgatetest.Claims{Extra: map[string]any{"auth_time": time.Now().Add(-time.Hour).Unix()}}),
 			want: verdict{Status: 401, Desc: "authentication level insufficient"}},
+		{name: "policy denial", route: "policy", mint: mint(jwtgatetest.Claims{Extra: map[string]any{"tenant": "globex"}}),
+			want: verdict{Status: 403, Desc: "denied by policy"}},
 		{name: "valid", route: "open", mint: valid, want: verdict{Status: 200}},
 	}
 }
@@ -286,6 +290,7 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		"dpop":     {DPoP: middleware.DPoPRequired},
 		"acr":      {RequireACR: []string{"urn:mfa"}},
 		"authage":  {MaxAuthAge: time.Minute},
+		"policy":   {Policy: tenantPolicy(t)},
 	}
 	verifiers := map[string]*middleware.Verifier{}
 	for name, rt := range routes {
@@ -405,6 +410,16 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 	return out
 }
 
+const tenantExpr = `claims.tenant == "acme"`
+
+func tenantPolicy(t *testing.T) *policy.Policy {
+	p, err := policy.Compile(tenantExpr, policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // httpStatus maps grpcauth's codes back (grpcauth.Code's table).
 var httpStatus = map[string]int{"InvalidArgument": 400, "Unauthenticated": 401, "PermissionDenied": 403, "ResourceExhausted": 429, "Unavailable": 503, "Internal": 500}
 
@@ -428,6 +443,7 @@ func gatewayFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		{Prefix: "/dpop", Upstream: up.URL, DPoP: gateway.DPoPRequired},
 		{Prefix: "/acr", Upstream: up.URL, ACRValues: []string{"urn:mfa"}},
 		{Prefix: "/authage", Upstream: up.URL, MaxAuthAge: time.Minute},
+		{Prefix: "/policy", Upstream: up.URL, Policy: tenantExpr},
 		{Prefix: "/_jwtgate", Mode: gateway.ModeDecision},
 	}}
 	tr := &http.Transport{}
