@@ -589,3 +589,73 @@ func TestDeferredErrorWrapsAndRoundsItsHint(t *testing.T) {
 		}
 	}
 }
+
+// Goal: while the provider fails, the background retries and the probes
+// of a flood of unknown kids together send at most one request a second:
+// a retry falls due right after a probe only to wait a second after it.
+func TestRetriesAndProbesTogetherStayAtOneASecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		idp, requests := recordingIdP(t)
+		setJWKS(t, idp, jwtgatetest.Behavior{CacheControl: "max-age=10"})
+		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(),
+			MinRefreshInterval: time.Second, RefreshJitter: -1, RetryMin: time.Second, RetryMax: 4 * time.Second})
+		synctest.Wait()
+		setJWKS(t, idp, jwtgatetest.Behavior{Status: http.StatusInternalServerError})
+		time.Sleep(8 * time.Second) // the scheduled refresh fails; retries follow
+		start := time.Now()
+		for time.Since(start) < time.Minute {
+			_, err := c.KeyRead(context.Background(), fmt.Sprint("junk-", rand.Uint64()))
+			if !errors.Is(err, ErrKeysUnavailable) {
+				t.Fatalf("unknown kid, provider failing: %v", err)
+			}
+			time.Sleep(70 * time.Millisecond)
+		}
+		// From the flood's start (before it, a first retry may follow the
+		// failed refresh by RetryMin/2: that is RetryMin's business).
+		var reqs []jwksRequest
+		for _, r := range requests() {
+			if !r.at.Before(start) {
+				reqs = append(reqs, r)
+			}
+		}
+		if len(reqs) < 50 {
+			t.Fatalf("%d requests in a minute: the flood did not probe", len(reqs))
+		}
+		wantPaced(t, reqs)
+		if st := c.Status(); st.UnknownKIDRefreshes == 0 {
+			t.Fatal("no probe ran")
+		}
+	})
+}
+
+// Close stops a recheck's refetch that its caller abandoned, and leaves no
+// goroutine behind (synctest.Test fails otherwise; goleak checks the
+// package).
+func TestCloseStopsAnAbandonedRecheck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		idp := memIdP(t, "EdDSA")
+		a := kidOf(t, idp, "")
+		c, err := New(context.Background(), Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), Logger: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		time.Sleep(DefaultUnknownKIDInterval)
+		setJWKS(t, idp, jwtgatetest.Behavior{Hang: true})
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_, err = c.KeyRecheck(ctx, a)
+		wantDeferred(t, err, time.Second, "recheck, caller gone")
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want the caller's deadline", err)
+		}
+		start := time.Now()
+		c.Close()
+		if time.Since(start) != 0 {
+			t.Fatal("Close waited for the abandoned fetch")
+		}
+		if _, err := c.KeyRecheck(context.Background(), a); !errors.Is(err, ErrClosed) {
+			t.Fatalf("recheck after Close: %v", err)
+		}
+	})
+}
