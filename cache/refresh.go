@@ -19,16 +19,32 @@ func (c *Cache) run() {
 	defer c.wg.Done()
 	reason := ReasonStartup
 	for {
-		ch := c.flight(reason, func(time.Time) bool { return true })
-		if ch == nil {
-			return // closed
-		}
+		startup := reason == ReasonStartup
+		ch := c.flight(reason, func(now time.Time) bool {
+			// A refresh keeps a second away from the last unknown-kid or
+			// recheck probe (checked here, under flightMu: a probe may
+			// have started and ended since retryNow looked). A probe that
+			// succeeded renewed the set, one that failed is as good as a
+			// retry.
+			return startup || !now.Before(c.lastProbe.Add(probeSpacing))
+		})
 		var err error
-		select {
-		case r := <-ch:
-			err = r.Err
-		case <-c.ctx.Done():
+		switch {
+		case ch != nil:
+			select {
+			case r := <-ch:
+				err = r.Err
+			case <-c.ctx.Done():
+				return
+			}
+		case c.isClosed():
 			return
+		case c.retryNow(): // a probe came first and failed: a second after it, try again
+			continue
+		case c.ctx.Err() != nil:
+			return
+		default:
+			// A probe found the provider back: wait for the scheduled refresh.
 		}
 		// Wait for the next attempt; an unknown-kid refresh may renew the
 		// set meanwhile, which moves the refresh-ahead point.
