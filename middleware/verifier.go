@@ -443,7 +443,14 @@ func (v *Verifier) verifyCold(ctx context.Context, token string, now time.Time, 
 		}
 	}
 	if err := checkSig(&j, key); err != nil {
-		return nil, err
+		// The provider may have put new material under a known kid: ask
+		// once (the cache refetches at most once a second) and try again
+		// only with a key that changed.
+		k, ok := v.recheck(ctx, ks, &j, key)
+		if !ok || checkSig(&j, k) != nil {
+			return nil, err
+		}
+		key = k
 	}
 	if err := v.checkClaims(c, p, now); err != nil {
 		return nil, err

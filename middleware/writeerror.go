@@ -247,7 +247,7 @@ func writeError(w http.ResponseWriter, err error, ch challenge) {
 		h.Set("Retry-After", "1")
 	case http.StatusServiceUnavailable:
 		// A key provider that knows when it can look again (an unknown kid
-		// while its refresh budget is spent) says so; otherwise the
+		// while the provider fails: the next probe) says so; otherwise the
 		// configured guess.
 		if ra, ok := errors.AsType[retryAfterError](err); ok && ra.RetryAfter() > 0 {
 			retryAfter = ra.RetryAfter()
