@@ -260,6 +260,21 @@ type Resource struct {
 	ScopesSupported []string `yaml:"scopes_supported"`
 	// Name is a human-readable name (resource_name). Empty means none.
 	Name string `yaml:"name"`
+	// Tools are per-tool rules for MCP tools/call (middleware.Resource.Tools):
+	// a tool name, or a prefix ending in "*", → the scopes and the policy a
+	// call of it needs on top of the route's. The gateway reads each POST's
+	// JSON-RPC body (up to 1 MiB; larger is refused) to find the calls.
+	// Empty means any tool the route lets through.
+	Tools map[string]ResourceTool `yaml:"tools"`
+}
+
+// ResourceTool is one tool's rule.
+type ResourceTool struct {
+	// Scopes the token must all have to call the tool.
+	Scopes []string `yaml:"scopes"`
+	// Policy is a CEL expression (as Route.Policy; mcp.tool is the tool)
+	// that must be true for the call. Empty means none.
+	Policy string `yaml:"policy"`
 }
 
 // UpstreamAuth is a credential the gateway sends upstream in the client's
@@ -814,8 +829,11 @@ func (cfg *Config) checkRouteResource(p *problems, where string, r *Route, seenM
 		}
 	}
 	r.Resource = &res
-	mr := res.middleware()
-	if err := mr.Validate(); err != nil {
+	mr, err := res.middleware()
+	if err == nil {
+		err = mr.Validate()
+	}
+	if err != nil {
 		p.add("%s: resource: %v", where, err)
 		return
 	}
@@ -826,9 +844,25 @@ func (cfg *Config) checkRouteResource(p *problems, where string, r *Route, seenM
 	seenMeta[path] = true
 }
 
-// middleware is the library's form of the resource.
-func (r Resource) middleware() middleware.Resource {
-	return middleware.Resource{URI: r.URI, AuthorizationServers: r.AuthorizationServers, ScopesSupported: r.ScopesSupported, Name: r.Name}
+// middleware is the library's form of the resource, its tools' policies
+// compiled.
+func (r Resource) middleware() (middleware.Resource, error) {
+	mr := middleware.Resource{URI: r.URI, AuthorizationServers: r.AuthorizationServers, ScopesSupported: r.ScopesSupported, Name: r.Name}
+	for name, tool := range r.Tools {
+		rule := middleware.ToolRule{Scopes: tool.Scopes}
+		if tool.Policy != "" {
+			p, err := policy.Compile(tool.Policy, policy.Options{})
+			if err != nil {
+				return mr, fmt.Errorf("tools[%q]: policy: %w", name, err)
+			}
+			rule.Policy = p
+		}
+		if mr.Tools == nil {
+			mr.Tools = make(map[string]middleware.ToolRule, len(r.Tools))
+		}
+		mr.Tools[name] = rule
+	}
+	return mr, nil
 }
 
 // metadataPath is the path where the resource's metadata document is

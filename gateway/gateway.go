@@ -282,7 +282,10 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 		RequireACR: rc.ACRValues, MaxAuthAge: rc.MaxAuthAge}
 	dropAuthorization := rc.DropAuthorization
 	if rc.Resource != nil {
-		res := rc.Resource.middleware()
+		res, err := rc.Resource.middleware() // Validate has compiled its policies once
+		if err != nil {
+			return nil, err
+		}
 		mr.Resource = &res
 		// The resource checks its URI as the token's audience (Validate
 		// has made it the route's only one).

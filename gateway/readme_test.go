@@ -90,3 +90,28 @@ func TestREADMEAuthorizationYAMLIsValid(t *testing.T) {
 		t.Fatal("README has no YAML block with policy: and acr_values:")
 	}
 }
+
+// The README's MCP tool-rules example is a valid config as written.
+func TestREADMEToolRulesYAMLIsValid(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, b := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(readme, -1) {
+		if !strings.Contains(string(b[1]), "tools:") || !strings.Contains(string(b[1]), "delete_repo") {
+			continue
+		}
+		found = true
+		cfg, err := ParseYAML(b[1])
+		if err == nil {
+			_, err = cfg.Validate(env(nil))
+		}
+		if err != nil {
+			t.Errorf("README's tool rules block: %v", err)
+		}
+	}
+	if !found {
+		t.Fatal("README has no tool-rules YAML block")
+	}
+}

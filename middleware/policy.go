@@ -34,6 +34,10 @@ type PolicyRequest struct {
 	// scheme, host or client address a proxy reports (Request's own
 	// headers are the client's to set).
 	Forwarded *forwarded.Resolver
+	// MCP is the MCP call being decided, on a protected-resource route
+	// (Route.Resource) whose requests are read for tool rules or a policy:
+	// once per JSON-RPC message of the request. Zero elsewhere.
+	MCP MCPCall
 }
 
 // allPolicies is the policy of a route derived from a route with a policy:
@@ -70,9 +74,9 @@ func joinPolicies(a, b Policy) Policy {
 
 var errPolicyDenied = &Error{kind: ErrPolicyDenied, desc: "denied by policy"}
 
-// checkPolicy runs the route's policy.
-func (v *Verifier) checkPolicy(r *http.Request, c *Claims) *Error {
-	if err := v.route.Policy.Allow(PolicyRequest{Claims: c, Request: r, Forwarded: v.fw}); err != nil {
+// runPolicy runs p on the request.
+func (v *Verifier) runPolicy(p Policy, r *http.Request, c *Claims, call MCPCall) *Error {
+	if err := p.Allow(PolicyRequest{Claims: c, Request: r, Forwarded: v.fw, MCP: call}); err != nil {
 		if errors.Is(err, ErrPolicyDenied) {
 			return errPolicyDenied
 		}

@@ -285,6 +285,7 @@ func (base Route) merge(rt Route) (Route, error) {
 	}
 	if rt.Resource != nil {
 		res := *rt.Resource
+		res.Tools = maps.Clone(res.Tools)
 		m.Resource = &res
 	}
 	if rt.Budget != nil {

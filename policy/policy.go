@@ -134,7 +134,8 @@ func env() (*cel.Env, error) {
 //	         only through trusted proxies
 //	source   ip: the client's address, through trusted proxies only
 //	         (forwarded.Resolver.ClientIP), for cidr('10.0.0.0/8').containsIP(source.ip)
-//	mcp      method, tool: the MCP call ("" when the request carries none)
+//	mcp      method, tool: the MCP call being decided, on a protected-resource
+//	         route, once per JSON-RPC message ("" elsewhere)
 //
 // with CEL's standard library, its strings and network extensions (ip,
 // cidr, containsIP). A claim that is absent, a value of the wrong type or
@@ -227,7 +228,7 @@ func (p *Policy) Allow(in middleware.PolicyRequest) error {
 		a.source = &sourceVars{IP: ip.String()}
 	}
 	if p.uses.mcp {
-		a.mcp = &mcpVars{}
+		a.mcp = &mcpVars{Method: in.MCP.Method, Tool: in.MCP.Tool}
 	}
 	out, _, err := p.prg.Eval(a)
 	if err != nil {
