@@ -67,7 +67,7 @@ type Config struct {
 	// policy decides. 0 means 50ms.
 	Timeout time.Duration
 	// FailurePolicy is what to do when Redis cannot be used:
-	// ratelimit.FailOpen (the zero value) lets Check pass and loses the
+	// ratelimit.FailOpen (the default) lets Check pass and loses the
 	// charge (reported); FailClosed refuses every Check (Retry-After 1s);
 	// FailLocal keeps an in-process budget of Limit/Replicas per key,
 	// starting from this replica's share of what Redis last reported for
@@ -140,7 +140,7 @@ func New(cfg Config) (*Budget, error) {
 		return nil, err
 	}
 	b := &Budget{prefix: cfg.Prefix, limit: cfg.Limit, window: cfg.Window, maxKey: cfg.MaxKeyBytes,
-		timeout: cfg.Timeout, policy: cfg.FailurePolicy, now: cfg.Now, log: cfg.Logger, onFail: cfg.OnFailure}
+		timeout: cfg.Timeout, policy: cfg.FailurePolicy.Or(ratelimit.FailOpen), now: cfg.Now, log: cfg.Logger, onFail: cfg.OnFailure}
 	if b.prefix == "" {
 		b.prefix = DefaultPrefix
 	}

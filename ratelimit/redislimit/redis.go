@@ -61,7 +61,7 @@ type Config struct {
 	// stalls requests: past it, the failure policy decides. 0 means 50ms.
 	Timeout time.Duration
 	// FailurePolicy is what to answer when Redis cannot be used. The zero
-	// value is FailOpen.
+	// value (FailDefault) is FailOpen.
 	FailurePolicy ratelimit.FailurePolicy
 	// LocalMaxKeys bounds the FailLocal fallback limiter's keys. 0 means
 	// DefaultMaxKeys. Ignored for other policies.
@@ -172,7 +172,7 @@ func New(cfg Config) (*Limiter, error) {
 		rlimit:  redis_rate.Limit{Rate: lim.Rate, Burst: lim.Burst, Period: lim.Period},
 		prefix:  cfg.Prefix,
 		timeout: cfg.Timeout,
-		policy:  cfg.FailurePolicy,
+		policy:  cfg.FailurePolicy.Or(ratelimit.FailOpen),
 		now:     cfg.Now,
 		log:     cfg.Logger,
 		observe: cfg.Observer,
