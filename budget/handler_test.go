@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -537,5 +538,94 @@ func TestStripAddedUsage(t *testing.T) {
 	s2 := newStack(t, budget.Config{IncludeUsage: true})
 	if _, body, _ := s2.call(s2.token(0, "alice", nil), "/v1/chat/completions", `{"model":"m","stream":true}`); !strings.Contains(body, `"choices":[]`) {
 		t.Fatalf("without StripAddedUsage the chunk is passed on: %q", body)
+	}
+}
+
+// strictChat answers Chat Completions as the strict-name upstreams (vLLM,
+// LiteLLM) do: it reads members by their exact names, so it streams usage
+// only for "stream_options":{"include_usage":true} spelt exactly so.
+func strictChat(w http.ResponseWriter, r *http.Request, body string) {
+	var req map[string]json.RawMessage
+	var opts map[string]json.RawMessage
+	json.Unmarshal([]byte(body), &req)
+	json.Unmarshal(req["stream_options"], &opts)
+	w.Header().Set("Content-Type", "text/event-stream")
+	io.WriteString(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n")
+	if string(opts["include_usage"]) == "true" {
+		io.WriteString(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":60,\"completion_tokens\":40}}\n\n")
+	}
+	io.WriteString(w, "data: [DONE]\n\n")
+}
+
+// A body whose stream_options or include_usage is spelt in another letter
+// case, or given twice, is read one way by Go's encoding/json and another
+// by a strict-name upstream: it is refused with 400 before the upstream,
+// never streamed without usage and charged the fallback. With the exact
+// names, the usage is asked for and charged.
+func TestAmbiguousRequestRefused(t *testing.T) {
+	s := newStack(t, budget.Config{IncludeUsage: true, Fallback: budget.Fallback{Estimate: 7}})
+	s.upstream.handle = func(w http.ResponseWriter, r *http.Request) {
+		s.upstream.mu.Lock()
+		body := s.upstream.body
+		s.upstream.mu.Unlock()
+		strictChat(w, r, body)
+	}
+	tok := s.token(0, "alice", nil)
+	for _, body := range []string{
+		`{"model":"m","stream":true,"Stream_Options":{"include_usage":true}}`,
+		`{"model":"m","stream":true,"stream_options":{"Include_Usage":true}}`,
+		`{"model":"m","stream":true,"stream_options":{"include_usage":true},"stream_options":null}`,
+		`{"model":"m","stream":"true"}`,
+	} {
+		resp := s.do(context.Background(), tok, "/v1/chat/completions", body)
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(got), `"error":"invalid_request"`) ||
+			!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_request"`) {
+			t.Errorf("%s: %d %v %s", body, resp.StatusCode, resp.Header, got)
+		}
+	}
+	if n := s.upstream.calls.Load(); n != 0 {
+		t.Fatalf("the upstream got %d ambiguous requests", n)
+	}
+	s.mu.Lock()
+	invalid := 0
+	for _, e := range s.events {
+		if e.Kind == budget.KindInvalidRequest && errors.Is(e.Err, llmusage.ErrAmbiguousRequest) {
+			invalid++
+		}
+	}
+	s.mu.Unlock()
+	if invalid != 4 {
+		t.Errorf("%d invalid_request events, want 4", invalid)
+	}
+	for _, body := range []string{
+		`{"model":"m","stream":true}`,
+		`{"model":"m","stream":true,"stream_options":{"include_usage":false}}`,
+		`{"model":"m","stream":true,"stream\u005foptions":{}}`,
+	} {
+		resp, got, e := s.call(tok, "/v1/chat/completions", body)
+		if resp.StatusCode != 200 || e.Cost != 100 || e.Fallback != "" {
+			t.Errorf("%s: %d %s, charged %+v", body, resp.StatusCode, got, e)
+		}
+	}
+}
+
+// In shadow mode an ambiguous body is reported and passed on untouched,
+// as shadow mode never refuses.
+func TestAmbiguousRequestShadow(t *testing.T) {
+	s := newStack(t, budget.Config{IncludeUsage: true, Shadow: true, Fallback: budget.Fallback{Estimate: 7}})
+	body := `{"model":"m","stream":true,"Stream_Options":{"include_usage":true}}`
+	resp, _, e := s.call(s.token(0, "alice", nil), "/v1/chat/completions", body)
+	if resp.StatusCode != 200 || s.upstream.body != body {
+		t.Fatalf("%d; upstream got %s", resp.StatusCode, s.upstream.body)
+	}
+	if e.Cost != 100 {
+		t.Fatalf("charged %+v", e)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.events[0]; e.Kind != budget.KindInvalidRequest || !e.Shadow {
+		t.Fatalf("first event %+v", e)
 	}
 }
