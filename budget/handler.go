@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,7 +80,10 @@ type Config struct {
 	// StripAddedUsage removes, from a stream whose request IncludeUsage
 	// changed, the usage chunk the client did not ask for (after the tap
 	// has read it; every other event passes byte for byte as it
-	// completes). False: the client sees it.
+	// completes). False: the client sees it. Since that makes the body
+	// shorter than the upstream's, such a stream reaches the client
+	// without the upstream's Content-Length, ETag or digests
+	// (Content-Digest, Repr-Digest, Digest, Content-MD5), chunked.
 	StripAddedUsage bool
 	// MaxRequestBody bounds the request body read for UseMaxTokens and
 	// IncludeUsage; a longer body is passed on untouched and unread.
@@ -456,6 +460,40 @@ func (t *tapWriter) start() {
 	t.tap, _ = llmusage.NewTap(cfg) // cfg's limits were validated by NewHandler
 	if t.strip && llmusage.IsEventStream(cfg.ContentType) {
 		t.filter = llmusage.NewUsageChunkFilter(t.ResponseWriter, cfg.MaxEvent)
+		dropByteBound(h)
+	}
+}
+
+// byteBound are the headers that describe the upstream's exact bytes (an
+// unencoded stream's, since an encoded one is not filtered): the filter
+// may make the body shorter, so they must not reach the client. Without
+// Content-Length the response goes chunked (HTTP/1.1) or ends with the
+// connection (HTTP/1.0), and is whole either way.
+var byteBound = []string{"Content-Length", "ETag", "Content-MD5", "Digest", "Content-Digest", "Repr-Digest"}
+
+// dropByteBound removes the byteBound headers from h, and from the
+// trailers h announces (httputil.ReverseProxy fills announced trailers in
+// after the body; the server sends only announced ones).
+func dropByteBound(h http.Header) {
+	for _, k := range byteBound {
+		h.Del(k)
+	}
+	announced := h.Values("Trailer")
+	if len(announced) == 0 {
+		return
+	}
+	var keep []string
+	for _, v := range announced {
+		for name := range strings.SplitSeq(v, ",") {
+			name = strings.TrimSpace(name)
+			if name != "" && !slices.ContainsFunc(byteBound, func(b string) bool { return strings.EqualFold(b, name) }) {
+				keep = append(keep, name)
+			}
+		}
+	}
+	h.Del("Trailer")
+	if len(keep) > 0 {
+		h.Set("Trailer", strings.Join(keep, ", "))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -627,5 +628,89 @@ func TestAmbiguousRequestShadow(t *testing.T) {
 	defer s.mu.Unlock()
 	if e := s.events[0]; e.Kind != budget.KindInvalidRequest || !e.Shadow {
 		t.Fatalf("first event %+v", e)
+	}
+}
+
+// An upstream that sends its stream with a Content-Length: stripping the
+// usage chunk makes the body shorter than that, so the length must not
+// reach the client (the response goes chunked); nor may anything else
+// that describes the upstream's bytes. The client reads the whole stream
+// without an error. An encoded stream is not stripped (nor tapped).
+func TestStripAddedUsageWithContentLength(t *testing.T) {
+	_, chunks := upstreamBody(llmusage.OpenAIChat, true)
+	stream := strings.Join(chunks, "")
+	s := newStack(t, budget.Config{IncludeUsage: true, StripAddedUsage: true})
+	s.upstream.handle = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(stream)))
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Content-MD5", "Q2hlY2sgSW50ZWdyaXR5IQ==")
+		w.Header().Set("Digest", "sha-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=")
+		w.Header().Set("Content-Digest", "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:")
+		w.Header().Set("Repr-Digest", "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:")
+		for _, c := range chunks {
+			io.WriteString(w, c)
+			http.NewResponseController(w).Flush()
+		}
+	}
+	resp := s.do(context.Background(), s.token(0, "alice", nil), "/v1/chat/completions", `{"model":"m","stream":true}`)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("reading the stream: %v (got %q)", err, body)
+	}
+	if want := chunks[0] + chunks[2]; string(body) != want {
+		t.Fatalf("client got %q, want %q", body, want)
+	}
+	if resp.ContentLength != -1 || resp.Header.Get("Content-Length") != "" {
+		t.Errorf("Content-Length %d %q reached the client", resp.ContentLength, resp.Header.Get("Content-Length"))
+	}
+	for _, h := range []string{"ETag", "Content-MD5", "Digest", "Content-Digest", "Repr-Digest"} {
+		if v := resp.Header.Get(h); v != "" {
+			t.Errorf("%s: %s reached the client with a body it does not describe", h, v)
+		}
+	}
+	if e := s.waitCharge(); e.Cost != 100 || e.Fallback != "" {
+		t.Fatalf("charged %+v", e)
+	}
+	// A digest sent as a trailer is dropped too; other trailers pass.
+	s.upstream.handle = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Trailer", "content-md5, X-Served-By")
+		io.WriteString(w, stream)
+		w.Header().Set("Content-MD5", "Q2hlY2sgSW50ZWdyaXR5IQ==")
+		w.Header().Set("X-Served-By", "upstream")
+	}
+	resp = s.do(context.Background(), s.token(0, "alice", nil), "/v1/chat/completions", `{"model":"m","stream":true}`)
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != chunks[0]+chunks[2] || resp.Trailer.Get("X-Served-By") != "upstream" || resp.Trailer.Get("Content-MD5") != "" {
+		t.Errorf("trailers: %q %v, %v", body, err, resp.Trailer)
+	}
+	s.waitCharge()
+	// A client that asked for usage gets the upstream's bytes, length
+	// and all.
+	resp = s.do(context.Background(), s.token(0, "bob", nil), "/v1/chat/completions", requestBody(true))
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != stream || resp.Trailer.Get("Content-MD5") == "" {
+		t.Fatalf("not stripped: %q %v, trailers %v", body, err, resp.Trailer)
+	}
+	s.waitCharge()
+	// Neither is an encoded stream, which the tap cannot read.
+	s.upstream.handle = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Encoding", "br")
+		w.Header().Set("Content-Length", strconv.Itoa(len(stream)))
+		io.WriteString(w, stream)
+	}
+	resp = s.do(context.Background(), s.token(0, "carol", nil), "/v1/chat/completions", `{"model":"m","stream":true}`)
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != stream || resp.ContentLength != int64(len(stream)) {
+		t.Fatalf("encoded: %d %q %v", resp.ContentLength, body, err)
+	}
+	if e := s.waitCharge(); e.Fallback != "encoded" {
+		t.Fatalf("encoded: charged %+v", e)
 	}
 }

@@ -62,7 +62,9 @@ type RouteBudget struct {
 	// is with UseMaxTokens (package budget).
 	IncludeUsage bool `yaml:"include_usage"`
 	// StripAddedUsage removes the usage chunk include_usage added from
-	// what the client receives (it is charged all the same).
+	// what the client receives (it is charged all the same). The stream
+	// then goes to the client chunked, without the upstream's
+	// Content-Length, ETag or digests, which describe the longer body.
 	StripAddedUsage bool `yaml:"strip_added_usage"`
 	// TierClaim names a string claim whose value picks a budget from
 	// Tiers; a missing claim or another value uses Limit. Empty: no tiers.
