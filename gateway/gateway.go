@@ -383,8 +383,9 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 // the body as the response starts, that last read then fails, the
 // transport drops the upstream connection, and a stream (an MCP answer
 // over server-sent events) is lost after its headers (golang/go#40747).
-// HTTP/2 is always full duplex; a writer that cannot do it
-// (http.ErrNotSupported) is served as before.
+// HTTP/2 is always full duplex, a request without a body has nothing to
+// race, and a writer that cannot do it (http.ErrNotSupported) is served as
+// before.
 //
 // The server then no longer drains the body before the response, so the
 // handler closes it (which drains what is left, up to 256 KiB) once the
@@ -396,14 +397,14 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 // stops with that upstream connection.
 func (g *Gateway) fullDuplex(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 1 {
-			if err := http.NewResponseController(w).EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-				g.log.Warn("gateway: full duplex", "err", err)
-			}
+		if r.ProtoMajor != 1 || r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r) // no body to read: nothing to race
+			return
 		}
-		if r.Body != nil {
-			defer r.Body.Close()
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			g.log.Warn("gateway: full duplex", "err", err)
 		}
+		defer r.Body.Close()
 		next.ServeHTTP(w, r)
 	})
 }
