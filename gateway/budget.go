@@ -53,10 +53,16 @@ type RouteBudget struct {
 	// IncludeUsage adds stream_options.include_usage to an OpenAI Chat
 	// Completions request that streams without it, so that its stream
 	// reports usage; the client then gets the extra usage chunk unless
-	// StripAddedUsage.
+	// StripAddedUsage. Only stream_options changes. A body that upstreams
+	// would read in different ways (stream_options, include_usage, stream,
+	// model or a max_tokens count given twice or spelt in another letter
+	// case, a "stream" that is not a boolean) is refused with 400, as it
+	// is with UseMaxTokens (package budget).
 	IncludeUsage bool `yaml:"include_usage"`
 	// StripAddedUsage removes the usage chunk include_usage added from
-	// what the client receives (it is charged all the same).
+	// what the client receives (it is charged all the same). The stream
+	// then goes to the client chunked, without the upstream's
+	// Content-Length, ETag or digests, which describe the longer body.
 	StripAddedUsage bool `yaml:"strip_added_usage"`
 	// TierClaim names a string claim whose value picks a budget from
 	// Tiers; a missing claim or another value uses Limit. Empty: no tiers.

@@ -385,12 +385,47 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 			g.upstreamError(w, rc.Prefix, err)
 		},
 	}
-	var next http.Handler = rp
+	var next http.Handler = g.fullDuplex(rp)
 	if bh != nil {
-		next = bh.Meter(rp)
+		next = bh.Meter(next)
 	}
 	rt.handler = stripReservedHandler(v.Handler(next))
 	return rt, nil
+}
+
+// fullDuplex lets the proxy read the request body after it has started
+// the response, which it does whenever an upstream answers before the
+// transport has finished with the body: a streaming upstream that answers
+// first and reads on, and, at one moment, every upstream, since Go's
+// transport reads the body once more after its Content-Length to check
+// that nothing follows. By default Go's HTTP/1 server drains and closes
+// the body as the response starts, that last read then fails, the
+// transport drops the upstream connection, and a stream (an MCP answer
+// over server-sent events) is lost after its headers (golang/go#40747).
+// HTTP/2 is always full duplex, a request without a body has nothing to
+// race, and a writer that cannot do it (http.ErrNotSupported) is served as
+// before.
+//
+// The server then no longer drains the body before the response, so the
+// handler closes it (which drains what is left, up to 256 KiB) once the
+// proxy is done: ReverseProxy never closes it, and a body left unread
+// (the upstream down, or answering without reading it) would otherwise be
+// drained in the server's end of the request, too late, and the next
+// request on the connection panics (golang/go#68560). A transport still
+// writing the body to an upstream whose answer is already complete then
+// stops with that upstream connection.
+func (g *Gateway) fullDuplex(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 1 || r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r) // no body to read: nothing to race
+			return
+		}
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			g.log.Warn("gateway: full duplex", "err", err)
+		}
+		defer r.Body.Close()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // ReservedHeaderPrefix is the gateway's header namespace: upstreams may
