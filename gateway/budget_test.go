@@ -57,8 +57,8 @@ func TestBadBudgetConfig(t *testing.T) {
 			if err == nil {
 				_, err = cfg.Validate(env(nil))
 			}
-			if !errors.Is(err, ErrConfig) {
-				t.Fatalf("err = %v, want ErrConfig", err)
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("err = %v, want ErrInvalidConfig", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %q, want it to mention %q", err, tc.want)

@@ -129,7 +129,7 @@ type route struct {
 // starts the key cache, which loads in the background — a provider that is
 // down at start is not an error, Ready is false and /readyz says 503 until
 // it is up. ctx bounds nothing beyond New itself; Close stops what New
-// started. A bad config is an error wrapping ErrConfig, never a panic.
+// started. A bad config is an error wrapping ErrInvalidConfig, never a panic.
 func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) {
 	cfg, err = cfg.Validate(opts.LookupEnv)
 	if err != nil {
@@ -172,11 +172,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	}
 	switch len(ccs) {
 	case 0:
-		return nil, fmt.Errorf("%w: no identity provider", ErrConfig)
+		return nil, fmt.Errorf("%w: no identity provider", ErrInvalidConfig)
 	case 1:
 		c, err := cache.New(ctx, ccs[0])
 		if err != nil {
-			return nil, fmt.Errorf("%w: key cache: %w", ErrConfig, err)
+			return nil, fmt.Errorf("%w: key cache: %w", ErrInvalidConfig, err)
 		}
 		g.keys, g.storage.Keys = c, c
 		g.providers[0].c = c
@@ -186,7 +186,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	default:
 		mc, err := cache.NewMulti(ctx, ccs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: key cache: %w", ErrConfig, err)
+			return nil, fmt.Errorf("%w: key cache: %w", ErrInvalidConfig, err)
 		}
 		// The token's iss picks the key set; any other iss is refused.
 		g.keys, g.storage.KeysByIssuer = mc, mc.Storages()
@@ -196,10 +196,10 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	}
 
 	if g.fw, err = g.newForwarded(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if g.verifier, err = g.newVerifier(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	transport, err := g.upstreamTransport(reg, opts.Transport)
 	if err != nil {
@@ -208,7 +208,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	for i, rc := range cfg.Routes {
 		rt, err := g.buildRoute(i, rc, transport)
 		if err != nil {
-			return nil, fmt.Errorf("%w: route %q: %w", ErrConfig, rc.Prefix, err)
+			return nil, fmt.Errorf("%w: route %q: %w", ErrInvalidConfig, rc.Prefix, err)
 		}
 		g.routes = append(g.routes, rt)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/boundkey"
 	"github.com/jwtgate/jwtgate/ratelimit/internal/bucket"
 	"golang.org/x/time/rate"
 )
@@ -171,7 +172,7 @@ func (l *Local) Allow(_ context.Context, key string, cost int) (Decision, error)
 }
 
 func (l *Local) allow(key string, cost int) Decision {
-	key = bucket.BoundKey(key, l.maxKey)
+	key = boundkey.Bound(key, l.maxKey)
 	s := &l.shards[maphash.String(l.seed, key)&l.mask]
 	burst := l.lim.Burst
 
@@ -220,7 +221,7 @@ func (l *Local) allow(key string, cost int) Decision {
 // fallback where Redis last said each key is, so an outage neither forgets
 // what a key spent nor hands it a fresh burst.
 func (l *Local) SetEmptyAt(key string, emptyAt time.Time) {
-	key = bucket.BoundKey(key, l.maxKey)
+	key = boundkey.Bound(key, l.maxKey)
 	// x/time/rate has no way to set tokens: the bucket is made full at the
 	// zero time (see admit) and spent whole at emptyAt.
 	s := &l.shards[maphash.String(l.seed, key)&l.mask]

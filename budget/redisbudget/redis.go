@@ -28,6 +28,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/budget/internal/usedmath"
+	"github.com/jwtgate/jwtgate/internal/boundkey"
 	"github.com/jwtgate/jwtgate/internal/redisconn"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
@@ -208,7 +209,7 @@ func (b *Budget) Close() error {
 }
 
 func (b *Budget) redisKey(key string, start time.Time) string {
-	return b.prefix + usedmath.BoundKey(key, b.maxKey) + ":" + strconv.FormatInt(start.Unix(), 10)
+	return b.prefix + boundkey.Bound(key, b.maxKey) + ":" + strconv.FormatInt(start.Unix(), 10)
 }
 
 // Check reports whether key has anything left in the current window.

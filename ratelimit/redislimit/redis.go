@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/jwtgate/jwtgate/internal/boundkey"
 	"github.com/jwtgate/jwtgate/internal/redisconn"
 	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/ratelimit/internal/bucket"
@@ -273,7 +274,7 @@ func (r *Limiter) Allow(ctx context.Context, key string, cost int) (ratelimit.De
 	if err := ctx.Err(); err != nil {
 		return ratelimit.Decision{Limit: r.lim.Burst}, fmt.Errorf("ratelimit: %w", err)
 	}
-	bkey := bucket.BoundKey(key, r.maxKey)
+	bkey := boundkey.Bound(key, r.maxKey)
 	if !r.breaker.try(r.now()) {
 		var err error = ratelimit.ErrUnavailable
 		if p := r.lastErr.Load(); p != nil {

@@ -105,7 +105,7 @@ func New(cfg Config) (*Store, error) {
 	}
 	switch {
 	case s.timeout < 0:
-		return nil, fmt.Errorf("%w: Timeout must not be negative", replay.ErrConfig)
+		return nil, fmt.Errorf("%w: Timeout must not be negative", replay.ErrInvalidConfig)
 	case s.timeout == 0:
 		s.timeout = DefaultTimeout
 	}
@@ -120,16 +120,16 @@ func New(cfg Config) (*Store, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("%w: unknown FailurePolicy %d", replay.ErrConfig, uint8(s.policy))
+		return nil, fmt.Errorf("%w: unknown FailurePolicy %d", replay.ErrInvalidConfig, uint8(s.policy))
 	}
 	client, owned, problem := redisconn.Open(cfg.Addr, cfg.Client)
 	switch problem {
 	case redisconn.NoAddr:
-		return nil, fmt.Errorf("%w: set Client or Addr", replay.ErrConfig)
+		return nil, fmt.Errorf("%w: set Client or Addr", replay.ErrInvalidConfig)
 	case redisconn.NilClient:
-		return nil, fmt.Errorf("%w: Client is nil or lacks ContextTimeoutEnabled", replay.ErrConfig)
+		return nil, fmt.Errorf("%w: Client is nil or lacks ContextTimeoutEnabled", replay.ErrInvalidConfig)
 	case redisconn.NoContextTimeout:
-		return nil, fmt.Errorf("%w: Client is nil or lacks ContextTimeoutEnabled", replay.ErrConfig)
+		return nil, fmt.Errorf("%w: Client is nil or lacks ContextTimeoutEnabled", replay.ErrInvalidConfig)
 	}
 	s.client, s.owned = client, owned
 	return s, nil

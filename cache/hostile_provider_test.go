@@ -1,7 +1,7 @@
 package cache
 
 // Red-team tests: a hostile or flaky identity provider, kept as regression
-// tests (see also middleware/redteam_test.go).
+// tests (see also middleware/hostile_input_test.go).
 
 import (
 	"bytes"
