@@ -33,6 +33,21 @@ type Config struct {
 	Skipper func(c echo.Context) bool
 }
 
+// Middleware is New with only a Verifier: every request is verified by
+// v. (Every adapter's entry point is called Middleware.) A nil v answers
+// every request 500.
+func Middleware(v *middleware.Verifier) echo.MiddlewareFunc {
+	mw, err := New(Config{Verifier: v})
+	if err != nil {
+		return func(echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				return echo.NewHTTPError(http.StatusInternalServerError, "jwtgate: no Verifier")
+			}
+		}
+	}
+	return mw
+}
+
 // New returns the middleware. A rejected request is answered by the
 // Verifier's WriteError and the chain stops (the handler returns nil, so
 // echo's error handler does not write a second answer); an accepted one

@@ -102,3 +102,23 @@ func BenchmarkMiddleware(b *testing.B) {
 	e.GET("/items", func(c echo.Context) error { return c.NoContent(http.StatusOK) }, m, jwtecho.RequireScopes(f.V, "admin"))
 	adaptertest.Bench(b, f, e, "/items")
 }
+
+// Middleware is New with only a Verifier: the same behaviour table; a nil
+// Verifier answers 500 instead of passing requests through.
+func TestEchoMiddleware(t *testing.T) {
+	f := adaptertest.New(t)
+	e := echo.New()
+	e.GET("/items", body, jwtecho.Middleware(f.V))
+	e.GET("/admin", body, jwtecho.Middleware(f.V), jwtecho.RequireScopes(f.V, "admin"))
+	e.GET("/limited", body, jwtecho.Middleware(f.Limited))
+	e.GET("/down", body, jwtecho.Middleware(f.Down))
+	adaptertest.Run(t, f, e)
+
+	e2 := echo.New()
+	e2.GET("/", body, jwtecho.Middleware(nil))
+	rec := httptest.NewRecorder()
+	e2.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("nil Verifier: %d", rec.Code)
+	}
+}

@@ -8,7 +8,7 @@
 //
 //	v, _ := middleware.New(middleware.Config{Keys: keys, Issuers: []string{iss}})
 //	mcpv := v.With(middleware.Route{Resource: &middleware.Resource{URI: "https://mcp.example.com/mcp", AuthorizationServers: []string{iss}, AccessTokenOnly: true}})
-//	mux.Handle("/mcp", jwtmcp.Require(mcpv, "tools:call")(mcp.NewStreamableHTTPHandler(getServer, nil)))
+//	mux.Handle("/mcp", jwtmcp.Middleware(mcpv, "tools:call")(mcp.NewStreamableHTTPHandler(getServer, nil)))
 //	path, _ := mcpv.MetadataPath()
 //	mux.Handle(path, mcpv.MetadataHandler()) // the RFC 9728 document the 401s point at
 //

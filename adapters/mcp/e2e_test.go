@@ -79,7 +79,7 @@ var mounts = map[string]func(rv *middleware.Verifier, h http.Handler) http.Handl
 		return auth.RequireBearerToken(jwtmcp.TokenVerifier(rv), jwtmcp.Options(rv))(h)
 	},
 	"require": func(rv *middleware.Verifier, h http.Handler) http.Handler {
-		return jwtmcp.Require(rv)(h)
+		return jwtmcp.Middleware(rv)(h)
 	},
 }
 

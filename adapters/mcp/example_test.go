@@ -21,7 +21,7 @@ func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-func ExampleRequire() {
+func ExampleMiddleware() {
 	idp, _ := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, Type: "at+jwt"}) // a stand-in IdP on loopback
 	defer idp.Close()
 	keys, _ := idp.Storage()
@@ -37,11 +37,11 @@ func ExampleRequire() {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	// The three lines: a route for the resource, its metadata document,
-	// and the SDK handler behind Require.
+	// and the SDK handler behind Middleware.
 	mcpv := v.With(middleware.Route{Resource: &middleware.Resource{URI: srv.URL + "/mcp", AuthorizationServers: []string{idp.Issuer()}, AccessTokenOnly: true}})
 	path, _ := mcpv.MetadataPath()
 	mux.Handle(path, mcpv.MetadataHandler())
-	mux.Handle("/mcp", jwtmcp.Require(mcpv)(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)))
+	mux.Handle("/mcp", jwtmcp.Middleware(mcpv)(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)))
 
 	resp, _ := http.Post(srv.URL+"/mcp", "application/json", nil)
 	resp.Body.Close()

@@ -77,7 +77,14 @@ func Options(v *middleware.Verifier, scopes ...string) *auth.RequireBearerTokenO
 	return o
 }
 
-// Require puts an MCP server handler behind v's whole verdict — the token,
+// Require is Middleware's former name.
+//
+// Deprecated: use Middleware.
+func Require(v *middleware.Verifier, scopes ...string) func(http.Handler) http.Handler {
+	return Middleware(v, scopes...)
+}
+
+// Middleware puts an MCP server handler behind v's whole verdict — the token,
 // the route's audiences, Resource, scopes (and scopes, added here), DPoP or
 // certificate binding, rate limit and budget — answered by v.WriteError
 // exactly as every other face answers (a 401 or 403 carries the route's
@@ -88,7 +95,7 @@ func Options(v *middleware.Verifier, scopes ...string) *auth.RequireBearerTokenO
 //
 // TokenVerifier with auth.RequireBearerToken is the SDK's own way in; it
 // checks the token only (v.Verify), not the rate limit, budget or binding.
-func Require(v *middleware.Verifier, scopes ...string) func(http.Handler) http.Handler {
+func Middleware(v *middleware.Verifier, scopes ...string) func(http.Handler) http.Handler {
 	if v == nil {
 		return func(http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -194,7 +194,7 @@ func TestNilVerifier(t *testing.T) {
 		t.Errorf("nil Verifier: %v", err)
 	}
 	rec := httptest.NewRecorder()
-	jwtmcp.Require(nil)(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	jwtmcp.Middleware(nil)(http.NotFoundHandler()).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if rec.Code != 500 {
 		t.Errorf("Require(nil) answered %d", rec.Code)
 	}
@@ -210,7 +210,7 @@ func TestNilVerifier(t *testing.T) {
 func TestRequire(t *testing.T) {
 	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
 	rv := routeVerifier(t, idp)
-	h := jwtmcp.Require(rv, "tools:call")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := jwtmcp.Middleware(rv, "tools:call")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := jwtmcp.Claims(auth.TokenInfoFromContext(r.Context()))
 		w.Write([]byte(c.Subject))
 	}))

@@ -18,5 +18,5 @@
 //
 // With chi:
 //
-//	r.With(nethttp.Require(v, "admin")).Delete("/items/{id}", deleteItem)
+//	r.With(nethttp.Middleware(v, "admin")).Delete("/items/{id}", deleteItem)
 package nethttp

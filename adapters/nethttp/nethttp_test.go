@@ -26,7 +26,7 @@ func TestServeMuxBehaviourTable(t *testing.T) {
 	mux.Handle("GET /limited", nethttp.HandlerFunc(f.Limited, func(w http.ResponseWriter, r *http.Request, c *middleware.Claims) {
 		fmt.Fprint(w, adaptertest.Body(c, c != nil, r))
 	}))
-	mux.Handle("GET /down", nethttp.Require(f.Down)(http.HandlerFunc(items)))
+	mux.Handle("GET /down", nethttp.Middleware(f.Down)(http.HandlerFunc(items)))
 	adaptertest.Run(t, f, mux)
 }
 
@@ -58,10 +58,10 @@ func TestRequireComposes(t *testing.T) {
 		fmt.Fprint(w, adaptertest.Body(c, ok, r))
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/items", chain(items, nethttp.Require(f.V)))
-	mux.Handle("/admin", chain(items, nethttp.Require(f.V, "admin")))
-	mux.Handle("/limited", chain(items, nethttp.Require(f.Limited)))
-	mux.Handle("/down", chain(items, nethttp.Require(f.Down)))
+	mux.Handle("/items", chain(items, nethttp.Middleware(f.V)))
+	mux.Handle("/admin", chain(items, nethttp.Middleware(f.V, "admin")))
+	mux.Handle("/limited", chain(items, nethttp.Middleware(f.Limited)))
+	mux.Handle("/down", chain(items, nethttp.Middleware(f.Down)))
 	adaptertest.Run(t, f, mux)
 }
 

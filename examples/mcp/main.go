@@ -111,7 +111,7 @@ func run(issuer, listen, resource string, sdk bool) error {
 	if sdk {
 		mux.Handle("/mcp", auth.RequireBearerToken(jwtmcp.TokenVerifier(mcpv), jwtmcp.Options(mcpv))(mcpHandler))
 	} else {
-		mux.Handle("/mcp", jwtmcp.Require(mcpv)(mcpHandler))
+		mux.Handle("/mcp", jwtmcp.Middleware(mcpv)(mcpHandler))
 	}
 
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)

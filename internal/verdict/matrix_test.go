@@ -373,7 +373,7 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		e.Use(mw)
 		e.GET("/*", func(c echo.Context) error { writeSub(c.Response(), subject(jwtecho.Claims(c))); return nil })
 		handlers["echo"][name] = e
-		handlers["mcp"][name] = jwtmcp.Require(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers["mcp"][name] = jwtmcp.Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sub := ""
 			if ti := auth.TokenInfoFromContext(r.Context()); ti != nil {
 				if c, ok := ti.Extra[jwtmcp.ClaimsKey].(*middleware.Claims); ok {
