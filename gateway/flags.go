@@ -1,0 +1,249 @@
+package gateway
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/jwtgate/jwtgate/middleware"
+)
+
+// args holds the command line's values, before they meet the config file.
+type args struct {
+	listen, upstream, jwksURL, issuer, audience, redis, configFile string
+	types, algorithms, requireClaims                               string
+	decisionPath, trustedProxies, dpopMode                         string
+	rate                                                           float64
+	burst, replicas                                                int
+	shutdown, leeway                                               time.Duration
+	demo, decision                                                 bool
+	claimHeaders                                                   claimHeaderFlag
+}
+
+// define binds a's fields to fs: the one table of the program's flags.
+func (a *args) define(fs *flag.FlagSet) {
+	a.claimHeaders = claimHeaderFlag{}
+	fs.StringVar(&a.listen, "listen", DefaultListen, "address to listen on")
+	fs.StringVar(&a.upstream, "upstream", "", "upstream URL for the catch-all route \"/\"")
+	fs.StringVar(&a.jwksURL, "jwks-url", "", "JWK Set URL (default: OIDC discovery from -issuer)")
+	fs.StringVar(&a.issuer, "issuer", "", "accepted token issuer (iss)")
+	fs.StringVar(&a.audience, "audience", "", "accepted audience(s), comma-separated")
+	fs.Float64Var(&a.rate, "rate", 0, "requests per second per subject (0: no limit)")
+	fs.IntVar(&a.burst, "burst", 0, "burst per subject (0: max(1, ceil(rate)))")
+	fs.StringVar(&a.redis, "redis", "", "Redis address host:port to share rate limits across replicas")
+	fs.IntVar(&a.replicas, "replicas", 0, "replicas sharing -redis: while Redis is down each limits to its share (0: 1)")
+	fs.StringVar(&a.configFile, "config", "", "YAML config file (flags override its top-level fields)")
+	fs.DurationVar(&a.shutdown, "shutdown-timeout", 0, "how long in-flight requests may finish after SIGTERM (0: 15s)")
+	fs.DurationVar(&a.leeway, "leeway", 30*time.Second, "clock skew allowed for exp, nbf and iat (0: none)")
+	fs.StringVar(&a.types, "types", "", "accepted typ header values, comma-separated, e.g. at+jwt (default: typ not checked)")
+	fs.StringVar(&a.algorithms, "algorithms", "", "accepted alg values, comma-separated (default: "+strings.Join(middleware.DefaultAlgorithms(), ",")+")")
+	fs.StringVar(&a.requireClaims, "require-claims", "", "claims every token must carry, comma-separated")
+	fs.BoolVar(&a.demo, "demo", false, "run the embedded demo identity provider and upstream even on a non-loopback -listen (anyone who reaches them gets tokens the gateway accepts)")
+	fs.Var(a.claimHeaders, "claim-header", "CLAIM=HEADER: forward the verified claim upstream as a header (repeatable; route of -upstream or -decision)")
+	fs.BoolVar(&a.decision, "decision", false, "the catch-all route \"/\" answers forward-auth sub-requests (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth) instead of proxying; instead of -upstream")
+	fs.StringVar(&a.decisionPath, "decision-path", "", "PATH: a decision route at PATH whose sub-requests carry the original path after PATH (Envoy HTTP ext_authz path_prefix), or in the trusted proxy's headers")
+	fs.StringVar(&a.trustedProxies, "trusted-proxies", "", "proxies whose X-Forwarded-*/X-Original-* headers count, comma-separated CIDRs or IPs, or \"none\" (default: loopback)")
+	fs.StringVar(&a.dpopMode, "dpop", "", "DPoP-bound tokens (RFC 9449): off, allowed (Bearer and DPoP) or required (default: off)")
+}
+
+// overrides are the flags that set a top-level config field, each applied
+// over the config file's value only when it was given: the one place a
+// flag meets its field.
+var overrides = []struct {
+	flag  string
+	apply func(cfg *Config, a *args) error
+}{
+	{"issuer", func(cfg *Config, a *args) error { cfg.Issuer = a.issuer; return nil }},
+	{"jwks-url", func(cfg *Config, a *args) error { cfg.JWKSURL = a.jwksURL; return nil }},
+	{"audience", func(cfg *Config, a *args) error { cfg.Audiences = splitList(a.audience); return nil }},
+	{"rate", func(cfg *Config, a *args) error { cfg.Rate = a.rate; return nil }},
+	{"burst", func(cfg *Config, a *args) error { cfg.Burst = a.burst; return nil }},
+	{"redis", func(cfg *Config, a *args) error { cfg.Redis = a.redis; return nil }},
+	{"replicas", func(cfg *Config, a *args) error { cfg.Replicas = a.replicas; return nil }},
+	{"shutdown-timeout", func(cfg *Config, a *args) error { cfg.ShutdownTimeout = a.shutdown; return nil }},
+	{"leeway", func(cfg *Config, a *args) error { cfg.Leeway = &a.leeway; return nil }},
+	{"dpop", func(cfg *Config, a *args) error { cfg.DPoP.Mode = a.dpopMode; return nil }},
+	{"types", func(cfg *Config, a *args) error { return listFlag("types", a.types, &cfg.Types) }},
+	{"algorithms", func(cfg *Config, a *args) error { return listFlag("algorithms", a.algorithms, &cfg.Algorithms) }},
+	{"require-claims", func(cfg *Config, a *args) error { return listFlag("require-claims", a.requireClaims, &cfg.RequiredClaims) }},
+	{"trusted-proxies", func(cfg *Config, a *args) error {
+		if strings.TrimSpace(a.trustedProxies) == "none" {
+			cfg.TrustedProxies = []string{}
+			return nil
+		}
+		if cfg.TrustedProxies = splitList(a.trustedProxies); len(cfg.TrustedProxies) == 0 {
+			return fmt.Errorf("%w: -trusted-proxies %q: want comma-separated CIDRs or IPs, or none", ErrInvalidConfig, a.trustedProxies)
+		}
+		return nil
+	}},
+}
+
+// listFlag sets *dst from a comma-separated flag value, which must name
+// something.
+func listFlag(name, val string, dst *[]string) error {
+	if *dst = splitList(val); len(*dst) == 0 {
+		return fmt.Errorf("%w: -%s %q: want a comma-separated list", ErrInvalidConfig, name, val)
+	}
+	return nil
+}
+
+// ParseArgs parses the command line (without the program name). A -config
+// file is loaded first and the flags that were given override its fields.
+// The result is not validated yet, except for flag syntax and for demo
+// mode: it is refused on an address that is not loopback unless -demo
+// asks for it, since its identity provider mints tokens for anyone. With
+// -h the usage goes to stderr and the error is flag.ErrHelp; nothing else is
+// written there. A config file with values of the wrong type is an error
+// (wrapping *yaml.TypeError) returned with the Config that did decode, so
+// that Validate can name the file's other problems in the same run.
+func ParseArgs(argv []string, stderr io.Writer) (Config, Flags, error) {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	// The flag package prints a parse error and the whole usage; the
+	// caller prints the error once, and the usage is for -h only.
+	fs.SetOutput(io.Discard)
+	var a args
+	a.define(fs)
+	if err := fs.Parse(argv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintf(stderr, "Usage: gateway [flags]\n\nWith no identity provider, upstream or config flags: a DEMO identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
+			fs.PrintDefaults()
+			return Config{}, Flags{}, err
+		}
+		return Config{}, Flags{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, Flags{}, fmt.Errorf("%w: unexpected argument %q", ErrInvalidConfig, fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var (
+		cfg     Config
+		fileErr error // values of the wrong type: reported with the rest (see decodeYAML)
+	)
+	if a.configFile != "" {
+		if cfg, fileErr = LoadFile(a.configFile); fileErr != nil {
+			if _, partial := errors.AsType[*yaml.TypeError](fileErr); !partial {
+				return Config{}, Flags{}, fileErr
+			}
+		}
+	}
+	opts := Flags{
+		Demo:      a.demo || !set["config"] && !set["upstream"] && !set["decision"] && !set["decision-path"] && !set["issuer"] && !set["jwks-url"],
+		DemoFlag:  a.demo,
+		ListenSet: set["listen"] || cfg.Listen != "",
+	}
+	for _, step := range []func() error{
+		func() error { return a.checkDemo(set, cfg, opts) },
+		func() error { return a.apply(set, &cfg) },
+		func() error { return a.addRoutes(set, &cfg) },
+		func() error { return checkDemoListen(cfg, opts) },
+	} {
+		if err := step(); err != nil {
+			return Config{}, Flags{}, err
+		}
+	}
+	// With fileErr, cfg is what did decode: a caller can Validate it to
+	// report the other problems too (Run does).
+	return cfg, opts, fileErr
+}
+
+// checkDemo refuses -demo beside anything the demo would replace, and a
+// DPoP mode the demo cannot serve.
+func (a *args) checkDemo(set map[string]bool, cfg Config, opts Flags) error {
+	if set["dpop"] && opts.Demo && a.dpopMode != DPoPOff {
+		return fmt.Errorf("%w: -dpop %s: the demo's provider and curl lines use Bearer tokens; give -issuer and -upstream for a DPoP gateway", ErrInvalidConfig, a.dpopMode)
+	}
+	if !a.demo {
+		return nil
+	}
+	// The demo brings its own provider and routes; any of the user's
+	// would be silently replaced.
+	var given []string
+	for _, f := range []string{"issuer", "jwks-url", "upstream", "decision", "decision-path"} {
+		if set[f] {
+			given = append(given, "-"+f)
+		}
+	}
+	if cfg.Issuer != "" || cfg.JWKSURL != "" || len(cfg.Providers) > 0 || len(cfg.Routes) > 0 {
+		given = append(given, "providers or routes in -config")
+	}
+	if len(given) > 0 {
+		return fmt.Errorf("%w: -demo runs the embedded demo identity provider and upstream, which would replace %s; drop -demo for a real gateway", ErrInvalidConfig, strings.Join(given, ", "))
+	}
+	return nil
+}
+
+// apply sets the top-level fields whose flags were given.
+func (a *args) apply(set map[string]bool, cfg *Config) error {
+	if set["listen"] || cfg.Listen == "" {
+		cfg.Listen = a.listen
+	}
+	for _, o := range overrides {
+		if set[o.flag] {
+			if err := o.apply(cfg, a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// addRoutes adds the routes -upstream, -decision and -decision-path stand
+// for.
+func (a *args) addRoutes(set map[string]bool, cfg *Config) error {
+	switch {
+	case a.decision && set["upstream"]:
+		return fmt.Errorf("%w: -decision makes the route \"/\" a decision service, which proxies nowhere: drop -upstream (or -decision)", ErrInvalidConfig)
+	case set["claim-header"] && !set["upstream"] && !a.decision:
+		// The mapping belongs to a route; only -upstream's or -decision's
+		// is the flags' own.
+		return fmt.Errorf("%w: -claim-header applies to the route of -upstream or -decision, neither of which is given (in a config file, set claim_headers per route)", ErrInvalidConfig)
+	}
+	hasRoute := func(prefix string) bool {
+		return slices.ContainsFunc(cfg.Routes, func(r Route) bool { return r.Prefix == prefix })
+	}
+	if set["upstream"] || a.decision {
+		flag, r := "-upstream", Route{Prefix: "/", Upstream: a.upstream}
+		if a.decision {
+			flag, r = "-decision", Route{Prefix: "/", Mode: ModeDecision}
+		}
+		if hasRoute("/") {
+			return fmt.Errorf("%w: %s adds the route \"/\", which the config file already has", ErrInvalidConfig, flag)
+		}
+		if len(a.claimHeaders) > 0 {
+			r.ClaimHeaders = a.claimHeaders
+		}
+		cfg.Routes = append(cfg.Routes, r)
+	}
+	if !set["decision-path"] {
+		return nil
+	}
+	p := a.decisionPath
+	if p == "/" || !strings.HasPrefix(p, "/") || cleanPath(p) != p || strings.HasSuffix(p, "/") {
+		return fmt.Errorf("%w: -decision-path %q: want a clean absolute path other than \"/\", without a trailing slash, e.g. /_jwtgate", ErrInvalidConfig, p)
+	}
+	if hasRoute(p) {
+		return fmt.Errorf("%w: -decision-path adds the route %q, which the config file already has", ErrInvalidConfig, p)
+	}
+	cfg.Routes = append(cfg.Routes, Route{Prefix: p, Mode: ModeDecision, StripPrefix: true})
+	return nil
+}
+
+// checkDemoListen refuses demo mode on an address that is not loopback
+// unless -demo asks for it: its identity provider mints tokens for anyone.
+func checkDemoListen(cfg Config, opts Flags) error {
+	if _, _, err := net.SplitHostPort(cfg.Listen); err == nil && opts.Demo && !opts.DemoFlag && !isLoopback(cfg.Listen) {
+		return fmt.Errorf("%w: no identity provider is configured, which means demo mode, and the demo's identity provider mints tokens for anyone who asks: "+
+			"it does not listen on %q, which is not loopback. Give -issuer or -jwks-url (or -config) for a real gateway, or -demo to expose the demo deliberately", ErrInvalidConfig, cfg.Listen)
+	}
+	return nil
+}
