@@ -72,7 +72,9 @@ var overrides = []struct {
 	{"dpop", func(cfg *Config, a *args) error { cfg.DPoP.Mode = a.dpopMode; return nil }},
 	{"types", func(cfg *Config, a *args) error { return listFlag("types", a.types, &cfg.Types) }},
 	{"algorithms", func(cfg *Config, a *args) error { return listFlag("algorithms", a.algorithms, &cfg.Algorithms) }},
-	{"require-claims", func(cfg *Config, a *args) error { return listFlag("require-claims", a.requireClaims, &cfg.RequiredClaims) }},
+	{"require-claims", func(cfg *Config, a *args) error {
+		return listFlag("require-claims", a.requireClaims, &cfg.RequiredClaims)
+	}},
 	{"trusted-proxies", func(cfg *Config, a *args) error {
 		if strings.TrimSpace(a.trustedProxies) == "none" {
 			cfg.TrustedProxies = []string{}
