@@ -143,6 +143,22 @@ func (cfg *Config) checkRouteBudget(p *problems, where string, r Route) {
 		p.add("%s: a decision route proxies nowhere and never sees the usage: put the budget on a proxy route", where)
 	}
 	checkBudgetLimit(p, where, b.Limit, b.Window, true)
+	b.checkFormat(p, where)
+	b.checkWeights(p, where)
+	if b.Estimate < 0 || b.Estimate > budget.MaxLimit {
+		p.add("%s: estimate %d: want 0 (1000) to %d", where, b.Estimate, int64(budget.MaxLimit))
+	}
+	b.checkTiers(p, where)
+	if _, ok := budgetRedisFailure(b.RedisFailure); !ok {
+		p.add("%s: redis_failure %q: want local, open or closed", where, b.RedisFailure)
+	} else if b.RedisFailure != "" && cfg.Redis == "" {
+		p.add("%s: redis_failure %q without redis: an in-process budget does not fail", where, b.RedisFailure)
+	}
+}
+
+// checkFormat checks the upstream's format and what include_usage and
+// strip_added_usage need of it.
+func (b *RouteBudget) checkFormat(p *problems, where string) {
 	f, ok := textEnum[llmusage.Format](b.Format)
 	if !ok {
 		p.add("%s: format %q: want openai, openai-responses, anthropic or auto", where, b.Format)
@@ -153,6 +169,10 @@ func (cfg *Config) checkRouteBudget(p *problems, where string, r Route) {
 	if b.IncludeUsage && ok && f != llmusage.OpenAIChat && f != llmusage.FormatUnknown {
 		p.add("%s: include_usage applies to OpenAI Chat Completions streams only, not format %s", where, b.Format)
 	}
+}
+
+// checkWeights checks the model price table.
+func (b *RouteBudget) checkWeights(p *problems, where string) {
 	names := make([]string, 0, len(b.Weights))
 	for name := range b.Weights {
 		names = append(names, name)
@@ -166,9 +186,10 @@ func (cfg *Config) checkRouteBudget(p *problems, where string, r Route) {
 			p.add("%s: weights %q: each weight must be a number from 0 to 1e6", where, name)
 		}
 	}
-	if b.Estimate < 0 || b.Estimate > budget.MaxLimit {
-		p.add("%s: estimate %d: want 0 (1000) to %d", where, b.Estimate, int64(budget.MaxLimit))
-	}
+}
+
+// checkTiers checks tier_claim and the tiers' budgets.
+func (b *RouteBudget) checkTiers(p *problems, where string) {
 	switch {
 	case b.TierClaim != "" && len(b.Tiers) == 0:
 		p.add("%s: tier_claim %q without tiers", where, b.TierClaim)
@@ -190,11 +211,6 @@ func (cfg *Config) checkRouteBudget(p *problems, where string, r Route) {
 			w = b.Window
 		}
 		checkBudgetLimit(p, fmt.Sprintf("%s: tier %q", where, name), t.Limit, w, t.Window != "")
-	}
-	if _, ok := budgetRedisFailure(b.RedisFailure); !ok {
-		p.add("%s: redis_failure %q: want local, open or closed", where, b.RedisFailure)
-	} else if b.RedisFailure != "" && cfg.Redis == "" {
-		p.add("%s: redis_failure %q without redis: an in-process budget does not fail", where, b.RedisFailure)
 	}
 }
 

@@ -73,19 +73,39 @@ type DPoP struct {
 // external_url, and reads the nonce secret from the environment.
 func (cfg *Config) checkDPoP(p *problems, lookupEnv func(string) (string, bool)) {
 	d := &cfg.DPoP
-	on := false
-	if m, ok := textEnum[middleware.DPoPMode](d.Mode); !ok {
-		p.add("dpop: mode %q: want off, allowed or required", d.Mode)
+	on := cfg.checkDPoPModes(p)
+	d.checkProofs(p)
+	d.readNonceSecret(p, lookupEnv)
+	cfg.checkReplay(p)
+	// Settings that no route would use are a mistake, not a default:
+	// someone meant DPoP to be on.
+	if !on && (len(d.Algorithms) > 0 || d.ProofMaxAge != 0 || d.Leeway != nil || d.NonceSecretEnv != "" || d.ExternalURL != "" || d.Replay != "" || d.ReplayFailure != "") {
+		p.add("dpop: settings given but DPoP is off everywhere: set dpop mode allowed or required (top level or on a route)")
+	}
+}
+
+// checkDPoPModes checks the top-level and the routes' modes and reports
+// whether any turns DPoP on.
+func (cfg *Config) checkDPoPModes(p *problems) (on bool) {
+	isOn := func(m middleware.DPoPMode) bool { return m == middleware.DPoPAllowed || m == middleware.DPoPRequired }
+	if m, ok := textEnum[middleware.DPoPMode](cfg.DPoP.Mode); !ok {
+		p.add("dpop: mode %q: want off, allowed or required", cfg.DPoP.Mode)
 	} else {
-		on = m == middleware.DPoPAllowed || m == middleware.DPoPRequired
+		on = isOn(m)
 	}
 	for i, r := range cfg.Routes {
 		if m, ok := textEnum[middleware.DPoPMode](r.DPoP); !ok {
 			p.add("route %d (%q): dpop %q: want off, allowed or required", i+1, r.Prefix, r.DPoP)
-		} else if m == middleware.DPoPAllowed || m == middleware.DPoPRequired {
+		} else if isOn(m) {
 			on = true
 		}
 	}
+	return on
+}
+
+// checkProofs checks what a proof may be: its algorithms, age, leeway and
+// the external URL its htu is compared with.
+func (d *DPoP) checkProofs(p *problems) {
 	allowed := middleware.DefaultAlgorithms()
 	for _, a := range d.Algorithms {
 		if !slices.Contains(allowed, a) {
@@ -100,22 +120,32 @@ func (cfg *Config) checkDPoP(p *problems, lookupEnv func(string) (string, bool))
 	if l := d.Leeway; l != nil && (*l < 0 || *l > maxDPoPLeeway) {
 		p.add("dpop: leeway %v: want 0 to %v", *l, maxDPoPLeeway)
 	}
-	d.nonceSecret = nil
-	if d.NonceSecretEnv != "" {
-		switch v, ok := lookupEnv(d.NonceSecretEnv); {
-		case !ok || v == "":
-			p.add("dpop: nonce_secret_env: environment variable %s is not set", d.NonceSecretEnv)
-		case len(v) < minNonceSecret:
-			p.add("dpop: nonce_secret_env: %s holds %d bytes, want at least %d (e.g. openssl rand -base64 48)", d.NonceSecretEnv, len(v), minNonceSecret)
-		default:
-			d.nonceSecret = []byte(v)
-		}
-	}
 	if d.ExternalURL != "" {
 		if _, err := forwarded.New(forwarded.Config{ExternalURL: d.ExternalURL}); err != nil {
 			p.add("dpop: external_url %q: want scheme://host[:port] (http or https, no path, query or userinfo)", d.ExternalURL)
 		}
 	}
+}
+
+// readNonceSecret reads the nonce secret from the environment.
+func (d *DPoP) readNonceSecret(p *problems, lookupEnv func(string) (string, bool)) {
+	d.nonceSecret = nil
+	if d.NonceSecretEnv == "" {
+		return
+	}
+	switch v, ok := lookupEnv(d.NonceSecretEnv); {
+	case !ok || v == "":
+		p.add("dpop: nonce_secret_env: environment variable %s is not set", d.NonceSecretEnv)
+	case len(v) < minNonceSecret:
+		p.add("dpop: nonce_secret_env: %s holds %d bytes, want at least %d (e.g. openssl rand -base64 48)", d.NonceSecretEnv, len(v), minNonceSecret)
+	default:
+		d.nonceSecret = []byte(v)
+	}
+}
+
+// checkReplay checks where proofs' jti are remembered.
+func (cfg *Config) checkReplay(p *problems) {
+	d := &cfg.DPoP
 	switch d.Replay {
 	case "", ReplayMemory:
 		if d.ReplayFailure != "" {
@@ -130,11 +160,6 @@ func (cfg *Config) checkDPoP(p *problems, lookupEnv func(string) (string, bool))
 		}
 	default:
 		p.add("dpop: replay %q: want memory or redis", d.Replay)
-	}
-	// Settings that no route would use are a mistake, not a default:
-	// someone meant DPoP to be on.
-	if !on && (len(d.Algorithms) > 0 || d.ProofMaxAge != 0 || d.Leeway != nil || d.NonceSecretEnv != "" || d.ExternalURL != "" || d.Replay != "" || d.ReplayFailure != "") {
-		p.add("dpop: settings given but DPoP is off everywhere: set dpop mode allowed or required (top level or on a route)")
 	}
 }
 
