@@ -87,39 +87,14 @@ func mainEnv(args []string, env Env) int {
 // provider that is down or silent is an outage: Run serves anyway, /readyz
 // answers 503 with the reason, and the key cache keeps retrying.
 func Run(ctx context.Context, args []string, env Env) int {
-	if env.Stdout == nil {
-		env.Stdout = os.Stdout
-	}
-	if env.Stderr == nil {
-		env.Stderr = os.Stderr
-	}
-	if env.LookupEnv == nil {
-		env.LookupEnv = os.LookupEnv
-	}
+	env = env.withDefaults()
 	log := env.Options.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		env.Options.Logger = log
-	}
-	usage := func(err error) int {
-		// Every error here is the package's, "gateway: …" already.
-		fmt.Fprintf(env.Stderr, "%v\nRun with -h for the flags.\n", err)
-		return ExitUsage
-	}
-
 	cfg, opts, err := ParseArgs(args, env.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
 	if err != nil {
-		if _, partial := errors.AsType[*yaml.TypeError](err); partial {
-			// A value of the wrong type must not hide the file's other
-			// problems: one run names them all.
-			if _, verr := cfg.Validate(env.LookupEnv); verr != nil {
-				err = fmt.Errorf("%w\n  and in the rest of the file:%s", err, strings.TrimPrefix(verr.Error(), ErrInvalidConfig.Error()+":"))
-			}
-		}
-		return usage(err)
+		return env.usage(withRestOfFile(err, cfg, env.LookupEnv))
 	}
 
 	var d *demoParts
@@ -130,17 +105,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 			return ExitFailed
 		}
 		defer d.stop()
-		lookup := env.LookupEnv
-		env.LookupEnv = func(k string) (string, bool) {
-			if v, ok := lookup(k); ok || k != demoUpstreamKeyEnv {
-				return v, ok
-			}
-			return "demo-upstream-key", true
-		}
+		env.LookupEnv = withDemoUpstreamKey(env.LookupEnv)
 	}
 	cfg, err = cfg.Validate(env.LookupEnv)
 	if err != nil {
-		return usage(err)
+		return env.usage(err)
 	}
 	if len(cfg.Providers) == 1 && cfg.Providers[0].Issuer == "" {
 		log.Warn("gateway: no -issuer: the iss claim is not checked")
@@ -149,31 +118,93 @@ func Run(ctx context.Context, args []string, env Env) int {
 	env.Options.LookupEnv = env.LookupEnv
 	g, err := New(ctx, cfg, env.Options)
 	if err != nil {
-		return usage(err)
+		return env.usage(err)
 	}
 	defer g.Close()
-	window := env.StartupWindow
-	if window <= 0 {
-		window = DefaultStartupWindow
+	if err := g.checkStartupWithin(ctx, env.StartupWindow); err != nil {
+		return env.usage(err)
 	}
-	wctx, wcancel := context.WithTimeout(ctx, window)
-	err = g.CheckStartup(wctx)
-	wcancel()
-	if err != nil {
-		return usage(err)
-	}
-
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil && opts.Demo && !opts.ListenSet {
-		// The demo must start on a fresh machine whatever holds 8080.
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-	}
+	ln, err := listen(cfg.Listen, opts)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "gateway: listen: %v\n", err)
 		return ExitFailed
 	}
-	gwURL := "http://" + ln.Addr().String()
+	return serveUntilDone(ctx, g, ln, d, len(cfg.Routes), env)
+}
 
+// withDefaults fills env's zero fields with the process's own.
+func (env Env) withDefaults() Env {
+	if env.Stdout == nil {
+		env.Stdout = os.Stdout
+	}
+	if env.Stderr == nil {
+		env.Stderr = os.Stderr
+	}
+	if env.LookupEnv == nil {
+		env.LookupEnv = os.LookupEnv
+	}
+	if env.Options.Logger == nil {
+		env.Options.Logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return env
+}
+
+// usage reports a configuration error and returns ExitUsage.
+func (env Env) usage(err error) int {
+	// Every error here is the package's, "gateway: …" already.
+	fmt.Fprintf(env.Stderr, "%v\nRun with -h for the flags.\n", err)
+	return ExitUsage
+}
+
+// withRestOfFile adds to a config file's type error the file's other
+// problems: a value of the wrong type must not hide them, one run names
+// them all.
+func withRestOfFile(err error, cfg Config, lookupEnv func(string) (string, bool)) error {
+	if _, partial := errors.AsType[*yaml.TypeError](err); !partial {
+		return err
+	}
+	if _, verr := cfg.Validate(lookupEnv); verr != nil {
+		return fmt.Errorf("%w\n  and in the rest of the file:%s", err, strings.TrimPrefix(verr.Error(), ErrInvalidConfig.Error()+":"))
+	}
+	return err
+}
+
+// withDemoUpstreamKey gives the demo route's upstream credential a value
+// when the environment has none.
+func withDemoUpstreamKey(lookup func(string) (string, bool)) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		if v, ok := lookup(k); ok || k != demoUpstreamKeyEnv {
+			return v, ok
+		}
+		return "demo-upstream-key", true
+	}
+}
+
+// checkStartupWithin is CheckStartup bounded by window (0: the default).
+func (g *Gateway) checkStartupWithin(ctx context.Context, window time.Duration) error {
+	if window <= 0 {
+		window = DefaultStartupWindow
+	}
+	wctx, cancel := context.WithTimeout(ctx, window)
+	defer cancel()
+	return g.CheckStartup(wctx)
+}
+
+// listen listens on addr; the demo falls back to a free loopback port when
+// the default address is taken, so it starts on a fresh machine whatever
+// holds 8080.
+func listen(addr string, opts Flags) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil && opts.Demo && !opts.ListenSet {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	return ln, err
+}
+
+// serveUntilDone serves g on ln until ctx ends, announcing it (the demo's
+// banner or the listening line, then OnServe), and returns the exit code.
+func serveUntilDone(ctx context.Context, g *Gateway, ln net.Listener, d *demoParts, routes int, env Env) int {
+	gwURL := "http://" + ln.Addr().String()
 	served := make(chan error, 1)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -187,7 +218,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 			return ExitFailed
 		}
 	} else {
-		io.WriteString(env.Stdout, listeningLine(gwURL, len(cfg.Routes)))
+		io.WriteString(env.Stdout, listeningLine(gwURL, routes))
 	}
 	if env.OnServe != nil {
 		ev := ServeEvent{URL: gwURL, Demo: d != nil}
@@ -196,12 +227,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 		}
 		env.OnServe(ev)
 	}
-
 	if err := <-served; err != nil {
 		fmt.Fprintf(env.Stderr, "gateway: %v\n", err)
 		return ExitFailed
 	}
-	log.Info("gateway: stopped")
+	env.Options.Logger.Info("gateway: stopped")
 	return ExitOK
 }
 
