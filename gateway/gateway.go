@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/forwarded"
 	"github.com/jwtgate/jwtgate/internal/headername"
@@ -155,46 +156,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		}
 	}()
 
-	ccs := make([]cache.Config, len(cfg.Providers))
-	for i, p := range cfg.Providers {
-		pv := newProvider(p)
-		g.providers = append(g.providers, pv)
-		ccs[i] = cache.Config{
-			URL:        p.JWKSURL,
-			Issuer:     p.Issuer,
-			HTTPClient: opts.HTTPClient,
-			Logger:     log,
-			Observer:   m.CacheObserver(cache.Observer{OnRefresh: pv.onRefresh}),
-		}
-		if opts.Cache != nil {
-			opts.Cache(&ccs[i])
-		}
+	if err = g.newKeys(ctx, opts); err != nil {
+		return nil, err
 	}
-	switch len(ccs) {
-	case 0:
-		return nil, fmt.Errorf("%w: no identity provider", ErrInvalidConfig)
-	case 1:
-		c, err := cache.New(ctx, ccs[0])
-		if err != nil {
-			return nil, fmt.Errorf("%w: key cache: %w", ErrInvalidConfig, err)
-		}
-		g.keys, g.storage.Keys = c, c
-		g.providers[0].c = c
-		if iss := cfg.Providers[0].Issuer; iss != "" {
-			g.storage.Issuers = []string{iss}
-		}
-	default:
-		mc, err := cache.NewMulti(ctx, ccs)
-		if err != nil {
-			return nil, fmt.Errorf("%w: key cache: %w", ErrInvalidConfig, err)
-		}
-		// The token's iss picks the key set; any other iss is refused.
-		g.keys, g.storage.KeysByIssuer = mc, mc.Storages()
-		for _, p := range g.providers {
-			p.c, _ = mc.Cache(p.issuer) // NewMulti made one per issuer
-		}
-	}
-
 	if g.fw, err = g.newForwarded(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -240,6 +204,53 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	return g, nil
 }
 
+// newKeys starts the key cache: one per provider, a Multi picking by the
+// token's iss when there are several.
+func (g *Gateway) newKeys(ctx context.Context, opts Options) error {
+	cfg, log, m := g.cfg, g.log, g.metrics
+	ccs := make([]cache.Config, len(cfg.Providers))
+	for i, p := range cfg.Providers {
+		pv := newProvider(p)
+		g.providers = append(g.providers, pv)
+		ccs[i] = cache.Config{
+			URL:        p.JWKSURL,
+			Issuer:     p.Issuer,
+			HTTPClient: opts.HTTPClient,
+			Logger:     log,
+			Observer:   m.CacheObserver(cache.Observer{OnRefresh: pv.onRefresh}),
+		}
+		if opts.Cache != nil {
+			opts.Cache(&ccs[i])
+		}
+	}
+	switch len(ccs) {
+	case 0:
+		return fmt.Errorf("%w: no identity provider", ErrInvalidConfig)
+	case 1:
+		c, err := cache.New(ctx, ccs[0])
+		if err != nil {
+			return fmt.Errorf("%w: key cache: %w", ErrInvalidConfig, err)
+		}
+		g.keys, g.storage.Keys = c, c
+		g.providers[0].c = c
+		if iss := cfg.Providers[0].Issuer; iss != "" {
+			g.storage.Issuers = []string{iss}
+		}
+	default:
+		mc, err := cache.NewMulti(ctx, ccs)
+		if err != nil {
+			return fmt.Errorf("%w: key cache: %w", ErrInvalidConfig, err)
+		}
+		// The token's iss picks the key set; any other iss is refused.
+		g.keys, g.storage.KeysByIssuer = mc, mc.Storages()
+		for _, p := range g.providers {
+			p.c, _ = mc.Cache(p.issuer) // NewMulti made one per issuer
+		}
+	}
+
+	return nil
+}
+
 // newVerifier builds the Verifier that every route derives from with
 // With, so that a token verified on one route is a cache hit on every other.
 // Its audiences are the union of the routes' own (each route narrows them
@@ -278,46 +289,11 @@ func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
 }
 
 func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*route, error) {
-	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders, Types: rc.Types, DPoP: routeDPoP(rc.DPoP),
-		RequireACR: rc.ACRValues, MaxAuthAge: rc.MaxAuthAge}
-	dropAuthorization := rc.DropAuthorization
-	if rc.Resource != nil {
-		res, err := rc.Resource.middleware() // Validate has compiled its policies once
-		if err != nil {
-			return nil, err
-		}
-		mr.Resource = &res
-		// The resource checks its URI as the token's audience (Validate
-		// has made it the route's only one).
-		mr.Audiences = nil
-		dropAuthorization = dropAuthorization || !rc.ForwardToken
-	}
-	if *rc.Rate > 0 {
-		lim, err := g.limiter(i, rc)
-		if err != nil {
-			return nil, err
-		}
-		weight := rc.Weight
-		mr.RateLimit = &middleware.RateLimit{
-			Limiter:    lim,
-			Cost:       func(*middleware.Claims, *http.Request) int { return weight },
-			OnDecision: g.metrics.OnRateLimit,
-		}
-	}
-	if rc.Policy != "" {
-		pol, err := policy.Compile(rc.Policy, policy.Options{}) // Validate has compiled it once
-		if err != nil {
-			return nil, err
-		}
-		mr.Policy = pol
-	}
-	bh, err := g.newBudget(rc)
+	mr, bh, err := g.routeRequirements(i, rc)
 	if err != nil {
 		return nil, err
 	}
-	if bh != nil {
-		mr.Budget = bh
-	}
+	dropAuthorization := rc.DropAuthorization || rc.Resource != nil && !rc.ForwardToken
 	// Validate has checked the claim headers with rules stricter than
 	// With's, so no route is ever one that With refuses with 500.
 	v := g.verifier.With(mr)
@@ -426,6 +402,51 @@ func (g *Gateway) fullDuplex(next http.Handler) http.Handler {
 		defer r.Body.Close()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// routeRequirements is the route's config as the library's one
+// requirements value (middleware.Route), with the budget handler that
+// meters the route's answers (nil: no budget).
+func (g *Gateway) routeRequirements(i int, rc Route) (middleware.Route, *budget.Handler, error) {
+	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders, Types: rc.Types, DPoP: routeDPoP(rc.DPoP),
+		RequireACR: rc.ACRValues, MaxAuthAge: rc.MaxAuthAge}
+	if rc.Resource != nil {
+		res, err := rc.Resource.middleware() // Validate has compiled its policies once
+		if err != nil {
+			return mr, nil, err
+		}
+		mr.Resource = &res
+		// The resource checks its URI as the token's audience (Validate
+		// has made it the route's only one).
+		mr.Audiences = nil
+	}
+	if *rc.Rate > 0 {
+		lim, err := g.limiter(i, rc)
+		if err != nil {
+			return mr, nil, err
+		}
+		weight := rc.Weight
+		mr.RateLimit = &middleware.RateLimit{
+			Limiter:    lim,
+			Cost:       func(*middleware.Claims, *http.Request) int { return weight },
+			OnDecision: g.metrics.OnRateLimit,
+		}
+	}
+	if rc.Policy != "" {
+		pol, err := policy.Compile(rc.Policy, policy.Options{}) // Validate has compiled it once
+		if err != nil {
+			return mr, nil, err
+		}
+		mr.Policy = pol
+	}
+	bh, err := g.newBudget(rc)
+	if err != nil {
+		return mr, nil, err
+	}
+	if bh != nil {
+		mr.Budget = bh
+	}
+	return mr, bh, nil
 }
 
 // ReservedHeaderPrefix is the gateway's header namespace: upstreams may
