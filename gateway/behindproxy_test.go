@@ -164,34 +164,7 @@ func TestBehindRealProxies(t *testing.T) {
 					t.Errorf("alice on /admin with a forged original URI: %d %s", resp.StatusCode, body)
 				}
 			})
-			for _, c := range []struct {
-				name, path, token string
-				status            int
-				header, want      string
-			}{
-				{"401 no token", "/app", "", 401, "WWW-Authenticate", `Bearer realm="jwtgate"`},
-				{"401 bad token", "/app", "x.y.z", 401, "WWW-Authenticate", `error="invalid_token"`},
-				{"403 scope", "/admin/users", alice, 403, "WWW-Authenticate", `error="insufficient_scope"`},
-				{"403 scope on an unclean path", "/public/%2e%2e/admin", alice, 403, "WWW-Authenticate", `scope="admin"`},
-				{"200 on the rate", "/limited/a", alice, 200, "", ""},
-				{"429 over the rate", "/limited/a", alice, 429, "Retry-After", ""},
-			} {
-				t.Run(c.name, func(t *testing.T) {
-					resp, body := bp.get(t, c.path, c.token)
-					if resp.StatusCode != c.status {
-						t.Fatalf("%d, want %d: %s\n%s", resp.StatusCode, c.status, body, bp.proxy.Output())
-					}
-					if c.header != "" && (len(resp.Header.Values(c.header)) != 1 || !strings.Contains(resp.Header.Get(c.header), c.want)) {
-						t.Errorf("%s = %q, want one containing %q (all: %v)", c.header, resp.Header.Values(c.header), c.want, resp.Header)
-					}
-					if c.status == 429 && (resp.Header.Get("Retry-After") == "" || resp.Header.Get("RateLimit-Limit") != "1") {
-						t.Errorf("429 headers: %v", resp.Header)
-					}
-					if c.status != 200 && strings.Contains(body, `"path"`) {
-						t.Errorf("a rejected request reached the app: %s", body)
-					}
-				})
-			}
+			checkDeniedBehindProxy(t, bp, alice)
 			t.Run("jwtgate unreachable fails closed", func(t *testing.T) {
 				ln, err := net.Listen("tcp", "127.0.0.1:0")
 				if err != nil {
@@ -311,5 +284,38 @@ func TestDPoPProxyRouteBehindRealCaddy(t *testing.T) {
 	wantStatus(t, "proof for the request itself", resp, body, http.StatusOK)
 	if !strings.Contains(body, `"path":"/echo/b"`) {
 		t.Fatalf("the upstream did not get /echo/b: %s", body)
+	}
+}
+
+// checkDeniedBehindProxy: every refusal reaches the client through the
+// proxy with its status and challenge, and never reaches the app.
+func checkDeniedBehindProxy(t *testing.T, bp *behindProxy, alice string) {
+	for _, c := range []struct {
+		name, path, token string
+		status            int
+		header, want      string
+	}{
+		{"401 no token", "/app", "", 401, "WWW-Authenticate", `Bearer realm="jwtgate"`},
+		{"401 bad token", "/app", "x.y.z", 401, "WWW-Authenticate", `error="invalid_token"`},
+		{"403 scope", "/admin/users", alice, 403, "WWW-Authenticate", `error="insufficient_scope"`},
+		{"403 scope on an unclean path", "/public/%2e%2e/admin", alice, 403, "WWW-Authenticate", `scope="admin"`},
+		{"200 on the rate", "/limited/a", alice, 200, "", ""},
+		{"429 over the rate", "/limited/a", alice, 429, "Retry-After", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := bp.get(t, c.path, c.token)
+			if resp.StatusCode != c.status {
+				t.Fatalf("%d, want %d: %s\n%s", resp.StatusCode, c.status, body, bp.proxy.Output())
+			}
+			if c.header != "" && (len(resp.Header.Values(c.header)) != 1 || !strings.Contains(resp.Header.Get(c.header), c.want)) {
+				t.Errorf("%s = %q, want one containing %q (all: %v)", c.header, resp.Header.Values(c.header), c.want, resp.Header)
+			}
+			if c.status == 429 && (resp.Header.Get("Retry-After") == "" || resp.Header.Get("RateLimit-Limit") != "1") {
+				t.Errorf("429 headers: %v", resp.Header)
+			}
+			if c.status != 200 && strings.Contains(body, `"path"`) {
+				t.Errorf("a rejected request reached the app: %s", body)
+			}
+		})
 	}
 }

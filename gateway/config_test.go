@@ -250,8 +250,8 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
-func TestVerificationSettings(t *testing.T) {
-	t.Run("flags", func(t *testing.T) {
+func TestVerificationSettingsFromFlags(t *testing.T) {
+	{
 		cfg, _, err := ParseArgs([]string{
 			"-upstream", "http://u", "-issuer", "https://idp",
 			"-leeway", "5s", "-types", "at+jwt, application/at+jwt", "-algorithms", "ES256,RS256",
@@ -272,8 +272,11 @@ func TestVerificationSettings(t *testing.T) {
 		if len(ch) != 2 || ch["sub"] != "X-Jwtgate-Subject" || ch["scope"] != "X-Jwtgate-Scope" {
 			t.Errorf("claim headers = %v", ch)
 		}
-	})
-	t.Run("yaml, and flags override it", func(t *testing.T) {
+	}
+}
+
+func TestVerificationSettingsFromYAMLAndFlagsOverride(t *testing.T) {
+	{
 		file := writeFile(t, "issuer: https://idp\nleeway: 0s\ntypes: [at+jwt]\nalgorithms: [EdDSA]\nrequire_claims: [tenant]\n"+
 			"routes: [{prefix: /, upstream: 'http://u'}]\n")
 		cfg, _, err := ParseArgs([]string{"-config", file}, io.Discard)
@@ -298,8 +301,11 @@ func TestVerificationSettings(t *testing.T) {
 		if *cfg.Leeway != 2*time.Second || cfg.Types[0] != "jwt" || cfg.Algorithms[0] != "PS256" || cfg.RequiredClaims[0] != "azp" {
 			t.Errorf("flags did not override: %+v", cfg)
 		}
-	})
-	t.Run("defaults", func(t *testing.T) {
+	}
+}
+
+func TestVerificationSettingsDefaults(t *testing.T) {
+	{
 		cfg, _, err := ParseArgs([]string{"-upstream", "http://u", "-issuer", "https://idp"}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -310,7 +316,7 @@ func TestVerificationSettings(t *testing.T) {
 		if got := middlewareLeeway(cfg.Leeway); got != 0 {
 			t.Errorf("no leeway set → middleware %v, want 0 (its 30s default)", got)
 		}
-	})
+	}
 }
 
 func TestValidateReportsEveryMistake(t *testing.T) {
