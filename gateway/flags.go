@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -247,5 +248,61 @@ func checkDemoListen(cfg Config, opts Flags) error {
 		return fmt.Errorf("%w: no identity provider is configured, which means demo mode, and the demo's identity provider mints tokens for anyone who asks: "+
 			"it does not listen on %q, which is not loopback. Give -issuer or -jwks-url (or -config) for a real gateway, or -demo to expose the demo deliberately", ErrInvalidConfig, cfg.Listen)
 	}
+	return nil
+}
+
+// Flags are the command line's settings beyond Config.
+type Flags struct {
+	// Demo is true when the gateway is to run its embedded demo identity
+	// provider and upstream: with -demo, or when no flag names a provider,
+	// an upstream or a config file.
+	Demo bool
+	// DemoFlag reports whether -demo was given: only then may the demo
+	// listen on an address other than loopback.
+	DemoFlag bool
+	// ListenSet reports whether the listen address was chosen explicitly;
+	// demo mode falls back to a free port only when it was not.
+	ListenSet bool
+}
+
+// isLoopback reports whether the listen address hostport is on loopback
+// only: localhost or a loopback IP. An empty host is every interface.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// claimHeaderFlag is -claim-header CLAIM=HEADER, repeatable.
+type claimHeaderFlag map[string]string
+
+func (f claimHeaderFlag) String() string {
+	var parts []string
+	for c, h := range f {
+		parts = append(parts, c+"="+h)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (f claimHeaderFlag) Set(v string) error {
+	claim, header, ok := strings.Cut(v, "=")
+	claim, header = strings.TrimSpace(claim), strings.TrimSpace(header)
+	switch {
+	case !ok || claim == "" || header == "":
+		return fmt.Errorf("%q: want CLAIM=HEADER, e.g. sub=X-Jwtgate-Subject", v)
+	case !validHeaderName(header) || isHopOrReserved(header):
+		return fmt.Errorf("%q: %q is not a header the gateway may set", v, header)
+	}
+	if prev, dup := f[claim]; dup {
+		return fmt.Errorf("%q: claim %q is already forwarded as %s", v, claim, prev)
+	}
+	f[claim] = header
 	return nil
 }
