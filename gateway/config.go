@@ -105,6 +105,10 @@ type Config struct {
 	// headers (then 504), for routes that don't set their own. 0 means
 	// DefaultResponseHeaderTimeout (60s).
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
+	// TLS serves the listener over HTTPS (HTTP/2 and HTTP/1.1), with the
+	// certificate read again from its files when they change, and client
+	// certificates when asked (see TLSConfig). nil means plain HTTP.
+	TLS *TLSConfig `yaml:"tls"`
 	// Routes maps path prefixes to upstreams; the longest matching prefix
 	// wins. -upstream adds a catch-all "/" route, -decision a catch-all
 	// decision route. Empty is an error.
@@ -274,4 +278,46 @@ type UpstreamAuth struct {
 	Env string `yaml:"env"`
 
 	value string // the credential, read by Validate
+}
+
+// Client certificate policies (TLSConfig.ClientAuth).
+const (
+	// ClientAuthNone asks for no client certificate.
+	ClientAuthNone = "none"
+	// ClientAuthRequest asks for a client certificate and verifies one
+	// that is sent against ClientCAFile; a client may send none (its
+	// requests then carry no certificate: certificate-bound tokens are
+	// refused, bearer tokens pass as before).
+	ClientAuthRequest = "request"
+	// ClientAuthRequire refuses the TLS handshake of a client that sends
+	// no certificate, or one that does not chain to ClientCAFile.
+	ClientAuthRequire = "require"
+)
+
+// TLSConfig is the tls: section: the gateway's listener speaks HTTPS, with
+// HTTP/2 offered (ALPN h2, then http/1.1), TLS 1.2 at least and only
+// forward-secret AEAD cipher suites under TLS 1.2 (TLS 1.3's are all
+// such). File paths are relative to the working directory. Validate reads
+// every file once and reports what is wrong with it; the listener then
+// checks the files again at most once a second, on a handshake, and loads
+// those whose modification time, size or identity (a replaced file, a
+// Kubernetes Secret's swapped link) changed: no restart for a renewed
+// certificate or CA bundle. A changed file that does not load (half
+// written, a key that does not match) is logged and counted, and the last
+// good one stays in use.
+type TLSConfig struct {
+	// CertFile is the PEM certificate chain, leaf first. Required.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of CertFile's leaf (PKCS #8, PKCS #1
+	// or SEC 1). Required.
+	KeyFile string `yaml:"key_file"`
+	// ClientCAFile is the PEM bundle of the CAs client certificates must
+	// chain to (with the clientAuth extended key usage). Required with
+	// ClientAuth request or require; an error otherwise.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is ClientAuthNone, ClientAuthRequest or
+	// ClientAuthRequire. Empty means none. A verified client certificate
+	// is what certificate_bound_tokens compares a token's cnf["x5t#S256"]
+	// with (RFC 8705).
+	ClientAuth string `yaml:"client_auth"`
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ type Options struct {
 	// starts (shorter retry intervals, an extra Observer hook). nil leaves
 	// the gateway's settings as they are.
 	Cache func(*cache.Config)
+	// Now is the clock of the TLS listener's file checks (at most one a
+	// second; see TLSConfig). nil means time.Now.
+	Now func() time.Time
 	// OnShutdown is called (in a goroutine of its own) once Serve's
 	// graceful shutdown has begun and the listener is closed. nil means
 	// nothing is called.
@@ -93,6 +97,7 @@ type Gateway struct {
 	budgetMetrics *budgetMetrics // nil until a route has a budget
 	upstream      *upstreamMetrics
 	ownTransport  *http.Transport // nil with Options.Transport
+	tls           *tlsFiles       // nil without Config.TLS
 }
 
 // bufferPool recycles the proxies' copy buffers (32 KiB each), which
@@ -155,6 +160,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		}
 	}()
 
+	if cfg.TLS != nil {
+		if g.tls, err = newTLSFiles(*cfg.TLS, opts.Now, log, reg); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
 	if err = g.newKeys(ctx, opts); err != nil {
 		return nil, err
 	}
@@ -578,8 +588,14 @@ func (g *Gateway) Close() error {
 // Serve serves on ln until ctx ends, then shuts down gracefully: it stops
 // accepting, lets in-flight requests finish for at most ShutdownTimeout,
 // then cuts the remaining connections (long streams). It does not Close
-// the gateway.
+// the gateway. With Config.TLS, ln is a plain TCP listener and Serve
+// speaks TLS on it (see TLSConfig), HTTP/2 to clients that offer it.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	if g.tls != nil {
+		// The server's TLSConfig stays nil: Serve then sets up HTTP/2
+		// for the connections whose ALPN chose h2.
+		ln = tls.NewListener(ln, g.tls.config())
+	}
 	srv := &http.Server{
 		Handler:           g.handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -59,7 +59,8 @@ type Env struct {
 
 // ServeEvent is what Env.OnServe receives.
 type ServeEvent struct {
-	// URL is the gateway's base URL, "http://host:port".
+	// URL is the gateway's base URL, "http://host:port", or
+	// "https://host:port" with Config.TLS.
 	URL string
 	// Demo reports whether the gateway runs the embedded demo provider.
 	Demo bool
@@ -204,7 +205,7 @@ func listen(addr string, opts Flags) (net.Listener, error) {
 // serveUntilDone serves g on ln until ctx ends, announcing it (the demo's
 // banner or the listening line, then OnServe), and returns the exit code.
 func serveUntilDone(ctx context.Context, g *Gateway, ln net.Listener, d *demoParts, routes int, env Env) int {
-	gwURL := "http://" + ln.Addr().String()
+	gwURL := g.scheme() + "://" + ln.Addr().String()
 	served := make(chan error, 1)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -427,6 +428,14 @@ func demoWarning(listen string, exposed bool) string {
 		s += fmt.Sprintf("jwtgate: *** DEMO MODE *** -demo: listening on %s, beyond loopback: anyone who reaches it can use the printed tokens.\n", listen)
 	}
 	return s
+}
+
+// scheme is what the gateway's URLs start with: https with Config.TLS.
+func (g *Gateway) scheme() string {
+	if g.tls != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // listeningLine is what Run prints once a gateway not in demo mode listens.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -36,6 +37,7 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	}
 	var p problems
 	cfg.checkListen(&p)
+	cfg.checkTLS(&p)
 	cfg.checkProviders(&p)
 	cfg.checkRateLimits(&p)
 	cfg.checkShutdown(&p)
@@ -67,6 +69,42 @@ func (cfg *Config) checkListen(p *problems) {
 	}
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 		p.add("listen %q: want host:port", cfg.Listen)
+	}
+}
+
+// checkTLS checks the tls: section and reads its files: each must be
+// there and load (the listener reads them again when they change).
+func (cfg *Config) checkTLS(p *problems) {
+	t := cfg.TLS
+	if t == nil {
+		return
+	}
+	switch {
+	case t.CertFile == "" && t.KeyFile == "":
+		p.add("tls: cert_file and key_file are required (the PEM certificate chain and its private key)")
+	case t.CertFile == "":
+		p.add("tls: cert_file is required (the PEM certificate chain of key_file)")
+	case t.KeyFile == "":
+		p.add("tls: key_file is required (the PEM private key of cert_file)")
+	default:
+		if _, err := loadKeyPair(t.CertFile, t.KeyFile); err != nil {
+			p.add("tls: %v", err)
+		}
+	}
+	auth, ok := clientAuthType(t.ClientAuth)
+	switch {
+	case !ok:
+		p.add("tls: client_auth %q: want none, request or require", t.ClientAuth)
+	case auth != tls.NoClientCert && t.ClientCAFile == "":
+		p.add("tls: client_auth %s needs client_ca_file (the PEM CAs client certificates must chain to)", t.ClientAuth)
+	case auth == tls.NoClientCert && t.ClientCAFile != "":
+		// Someone meant client certificates to be checked.
+		p.add("tls: client_ca_file is given but client_auth is none: set client_auth request or require")
+	}
+	if t.ClientCAFile != "" {
+		if _, err := loadCAPool(t.ClientCAFile); err != nil {
+			p.add("tls: %v", err)
+		}
 	}
 }
 
