@@ -118,6 +118,14 @@ type gw struct {
 
 func startGateway(t *testing.T, cfg Config, tune func(*cache.Config)) *gw {
 	t.Helper()
+	return startGatewayOpts(t, cfg, Options{Cache: tune})
+}
+
+// startGatewayOpts is startGateway with opts, whose Transport, HTTPClient
+// and LookupEnv the test's replace (and a nil Logger, quiet). Its url is https:// with
+// cfg.TLS (and its client then trusts nothing: make one of your own).
+func startGatewayOpts(t *testing.T, cfg Config, opts Options) *gw {
+	t.Helper()
 	lookup := env(map[string]string{"UP_KEY": "sk-upstream"})
 	cfg, err := cfg.Validate(lookup) // for its Listen
 	if err != nil {
@@ -125,9 +133,11 @@ func startGateway(t *testing.T, cfg Config, tune func(*cache.Config)) *gw {
 	}
 	tr := &http.Transport{}
 	cacheTr := &http.Transport{}
-	g, err := New(context.Background(), cfg, Options{
-		Logger: quiet, Transport: tr, HTTPClient: &http.Client{Transport: cacheTr}, Cache: tune, LookupEnv: lookup,
-	})
+	opts.Transport, opts.HTTPClient, opts.LookupEnv = tr, &http.Client{Transport: cacheTr}, lookup
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	g, err := New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +159,7 @@ func startGateway(t *testing.T, cfg Config, tune func(*cache.Config)) *gw {
 		cacheTr.CloseIdleConnections()
 		clientTr.CloseIdleConnections()
 	})
-	return &gw{Gateway: g, url: "http://" + ln.Addr().String(), client: &http.Client{Transport: clientTr}}
+	return &gw{Gateway: g, url: g.scheme() + "://" + ln.Addr().String(), client: &http.Client{Transport: clientTr}}
 }
 
 func (g *gw) waitReady(t *testing.T) {
