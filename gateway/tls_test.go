@@ -345,35 +345,58 @@ func TestTLSCertificateBoundTokens(t *testing.T) {
 	}
 }
 
+// rotationGateway is a TLS gateway on an injected clock, its log lines
+// kept.
+type rotationGateway struct {
+	*gw
+	d     *tlsDir
+	clock *jwtgatetest.Clock
+	logs  *syncBuffer
+}
+
+func startRotationGateway(t *testing.T, idp *jwtgatetest.Issuer, up *upstream) *rotationGateway {
+	t.Helper()
+	r := &rotationGateway{d: newTLSDir(t), clock: jwtgatetest.NewClock(time.Now()), logs: &syncBuffer{}}
+	r.gw = startGatewayOpts(t, tlsGatewayConfig(idp.Issuer(), up.srv.URL, &TLSConfig{CertFile: r.d.cert, KeyFile: r.d.key}),
+		Options{Now: r.clock.Now, Logger: slog.New(slog.NewTextHandler(r.logs, nil))})
+	r.waitReady(t)
+	return r
+}
+
+// newConnSerial is the serial of the certificate a new connection gets.
+func (r *rotationGateway) newConnSerial(t *testing.T) int64 {
+	t.Helper()
+	resp, body := newTLSClient(t, r.d.ca1, nil, true).mustGet(t, r.url+"/healthz", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("new connection: %d %s", resp.StatusCode, body)
+	}
+	return serverSerial(t, resp)
+}
+
+// renew writes a new certificate and key (serial) over the files.
+func (r *rotationGateway) renew(t *testing.T, serial int64) {
+	t.Helper()
+	c := r.d.ca1.server(t, serial)
+	replaceFile(t, r.d.cert, c.certPEM)
+	replaceFile(t, r.d.key, c.keyPEM)
+}
+
 // A certificate renewed on disk while connections are open: the open
 // connection (and a stream on it) carries on with the old one, a new
 // connection gets the new one once the files are checked again (at most
-// once a second: before that, still the old one), with no restart. Files
-// that do not load keep the last good certificate, logged once and counted.
+// once a second: before that, still the old one), with no restart.
 func TestTLSCertificateRotation(t *testing.T) {
-	idp, up, d := startIDP(t, false), startUpstream(t), newTLSDir(t)
-	clock := jwtgatetest.NewClock(time.Now())
-	var logs syncBuffer
-	g := startGatewayOpts(t, tlsGatewayConfig(idp.Issuer(), up.srv.URL, &TLSConfig{CertFile: d.cert, KeyFile: d.key}),
-		Options{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	g.waitReady(t)
+	idp, up := startIDP(t, false), startUpstream(t)
+	r := startRotationGateway(t, idp, up)
 	tok := idp.Mint(t, jwtgatetest.Claims{Subject: "alice"})
-	newConnSerial := func() int64 {
-		t.Helper()
-		resp, body := newTLSClient(t, d.ca1, nil, true).mustGet(t, g.url+"/healthz", "")
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("new connection: %d %s", resp.StatusCode, body)
-		}
-		return serverSerial(t, resp)
-	}
 
-	open := newTLSClient(t, d.ca1, nil, true)
-	resp, _ := open.mustGet(t, g.url+"/healthz", "")
+	open := newTLSClient(t, r.d.ca1, nil, true)
+	resp, _ := open.mustGet(t, r.url+"/healthz", "")
 	if s := serverSerial(t, resp); s != 1 || resp.Proto != "HTTP/2.0" {
 		t.Fatalf("first connection: serial %d, %s", s, resp.Proto)
 	}
-	// A stream open across the rotation.
-	req, _ := http.NewRequest(http.MethodGet, g.url+"/sse", nil)
+	// A stream open across the rotation, on the same connection.
+	req, _ := http.NewRequest(http.MethodGet, r.url+"/sse", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	stream, err := open.Do(req)
 	if err != nil {
@@ -385,17 +408,15 @@ func TestTLSCertificateRotation(t *testing.T) {
 		t.Fatalf("stream: %q %v", line, err)
 	}
 
-	renewed := d.ca1.server(t, 2)
-	replaceFile(t, d.cert, renewed.certPEM)
-	replaceFile(t, d.key, renewed.keyPEM)
-	if s := newConnSerial(); s != 1 {
+	r.renew(t, 2)
+	if s := r.newConnSerial(t); s != 1 {
 		t.Fatalf("within a second of the last check: serial %d, want still 1", s)
 	}
-	clock.Advance(2 * time.Second)
-	if s := newConnSerial(); s != 2 {
+	r.clock.Advance(2 * time.Second)
+	if s := r.newConnSerial(t); s != 2 {
 		t.Fatalf("new connection after the renewal: serial %d, want 2", s)
 	}
-	resp, _ = open.mustGet(t, g.url+"/healthz", "")
+	resp, _ = open.mustGet(t, r.url+"/healthz", "")
 	if s := serverSerial(t, resp); s != 1 || resp.StatusCode != http.StatusOK || open.dials.Load() != 1 {
 		t.Fatalf("open connection: serial %d, status %d, %d dials (want 1, 200, 1)", s, resp.StatusCode, open.dials.Load())
 	}
@@ -403,33 +424,36 @@ func TestTLSCertificateRotation(t *testing.T) {
 	if rest, err := io.ReadAll(events); err != nil || !strings.Contains(string(rest), "data: second") {
 		t.Fatalf("stream after the renewal: %q %v", rest, err)
 	}
+	if ok := counter(t, r.Registry(), "jwtgate_gateway_tls_reloads_total", "file", "certificate", "result", "ok"); ok != 1 {
+		t.Errorf("reloads ok %v, want 1", ok)
+	}
+}
 
-	// A certificate whose key is not the key file's: the last good pair
-	// stays, the failure is logged once however often the files are
-	// checked, and counted.
-	replaceFile(t, d.cert, d.ca1.server(t, 3).certPEM)
+// A renewal whose certificate is not the key file's (the key not yet
+// written): the last good pair stays, the failure is logged once however
+// often the files are checked, and counted; once the key follows, the new
+// pair is served.
+func TestTLSBadRenewalKeepsTheLastGood(t *testing.T) {
+	r := startRotationGateway(t, startIDP(t, false), startUpstream(t))
+	replaceFile(t, r.d.cert, r.d.ca1.server(t, 3).certPEM)
 	for range 3 {
-		clock.Advance(2 * time.Second)
-		if s := newConnSerial(); s != 2 {
-			t.Fatalf("after a bad renewal: serial %d, want the last good 2", s)
+		r.clock.Advance(2 * time.Second)
+		if s := r.newConnSerial(t); s != 1 {
+			t.Fatalf("after a bad renewal: serial %d, want the last good 1", s)
 		}
 	}
-	if n := strings.Count(logs.String(), "keeping the last good one"); n != 1 {
-		t.Errorf("logged the bad files %d times, want once: %s", n, logs.String())
+	if n := strings.Count(r.logs.String(), "keeping the last good one"); n != 1 {
+		t.Errorf("logged the bad files %d times, want once: %s", n, r.logs.String())
 	}
-	if !strings.Contains(logs.String(), "private key does not match public key") {
-		t.Errorf("log does not say what is wrong: %s", logs.String())
+	if !strings.Contains(r.logs.String(), "private key does not match public key") {
+		t.Errorf("log does not say what is wrong: %s", r.logs.String())
 	}
-	if ok, bad := counter(t, g.Registry(), "jwtgate_gateway_tls_reloads_total", "file", "certificate", "result", "ok"),
-		counter(t, g.Registry(), "jwtgate_gateway_tls_reloads_total", "file", "certificate", "result", "error"); ok != 1 || bad != 1 {
-		t.Errorf("reloads ok %v, error %v; want 1 and 1", ok, bad)
+	if bad := counter(t, r.Registry(), "jwtgate_gateway_tls_reloads_total", "file", "certificate", "result", "error"); bad != 1 {
+		t.Errorf("reload errors %v, want 1", bad)
 	}
-	// The key follows: good again.
-	fixed := d.ca1.server(t, 4)
-	replaceFile(t, d.cert, fixed.certPEM)
-	replaceFile(t, d.key, fixed.keyPEM)
-	clock.Advance(2 * time.Second)
-	if s := newConnSerial(); s != 4 {
+	r.renew(t, 4)
+	r.clock.Advance(2 * time.Second)
+	if s := r.newConnSerial(t); s != 4 {
 		t.Fatalf("after the fix: serial %d, want 4", s)
 	}
 }
