@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -649,5 +650,132 @@ func TestTLSChangedFiles(t *testing.T) {
 	}
 	if !changedFiles(statAll(gone), statAll(a)) || !changedFiles(statAll(a), statAll(gone)) {
 		t.Error("a file that comes or goes: unchanged")
+	}
+}
+
+// The README's TLS config and certificate commands are testdata/tls.yaml
+// and testdata/tls-certs.sh verbatim; the config is valid with the three
+// files it names, and, where openssl is installed, the commands make files
+// it accepts and print the client certificate's thumbprint.
+func TestREADMEHasTheTLSConfig(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yamlDoc, err := os.ReadFile("testdata/tls.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := filepath.Abs("testdata/tls-certs.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"testdata/tls.yaml": yamlDoc, "testdata/tls-certs.sh": sh} {
+		if !strings.Contains(string(readme), "\n"+string(b)+"```") {
+			t.Errorf("README.md does not contain %s verbatim as a block: copy it there again", name)
+		}
+	}
+	cfg, err := ParseYAML(yamlDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The files, from the test's own CA.
+	t.Chdir(t.TempDir())
+	d := newTLSDir(t)
+	if err := os.Mkdir("tls", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"tls/server.crt": d.serverCert.certPEM, "tls/server.key": d.serverCert.keyPEM, "tls/ca.crt": d.ca1.pem} {
+		replaceFile(t, name, b)
+	}
+	if _, err := cfg.Validate(env(nil)); err != nil {
+		t.Fatalf("with the three files: %v", err)
+	}
+
+	// The files, from the README's commands.
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("no openssl: the README's commands are not run")
+	}
+	if _, err := exec.LookPath("basenc"); err != nil {
+		t.Skip("no basenc: the README's commands are not run")
+	}
+	t.Chdir(t.TempDir())
+	var stderr strings.Builder
+	cmd := exec.Command("bash", "-e", script)
+	cmd.Stderr = &stderr // openssl's chatter
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s%s", script, err, out, stderr.String())
+	}
+	if _, err := cfg.Validate(env(nil)); err != nil {
+		t.Fatalf("with the commands' files: %v", err)
+	}
+	clientPEM, err := os.ReadFile("tls/client.crt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(clientPEM)
+	if block == nil {
+		t.Fatal("tls/client.crt: no PEM")
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if got, want := lines[len(lines)-1], jwtgatetest.CertThumbprint(block.Bytes); got != want {
+		t.Errorf("printed thumbprint %q, want %q", got, want)
+	}
+	pool, err := loadCAPool("tls/ca.crt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("the client certificate does not pass client_auth: %v", err)
+	}
+}
+
+// Gateway.TLSConfig serves a server of one's own around Handler: HTTPS
+// with HTTP/2 and the client-certificate policy. Without tls: it is nil.
+func TestTLSConfigForAServerOfOnesOwn(t *testing.T) {
+	d := newTLSDir(t)
+	g, err := New(context.Background(), tlsGatewayConfig("https://idp.example", "http://127.0.0.1:9",
+		&TLSConfig{CertFile: d.cert, KeyFile: d.key, ClientCAFile: d.ca, ClientAuth: ClientAuthRequire}), Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: g.Handler(), TLSConfig: g.TLSConfig()}
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTLS(ln, "", "") }()
+	defer func() {
+		srv.Close()
+		<-done
+	}()
+	url := "https://" + ln.Addr().String() + "/healthz"
+	resp, body := newTLSClient(t, d.ca1, d.clientA, true).mustGet(t, url, "")
+	if resp.StatusCode != http.StatusOK || resp.Proto != "HTTP/2.0" {
+		t.Errorf("%s %d %s", resp.Proto, resp.StatusCode, body)
+	}
+	if _, _, err := newTLSClient(t, d.ca1, nil, true).get(url, ""); err == nil {
+		t.Error("no client certificate: handshake succeeded under require")
+	}
+
+	plain, err := New(context.Background(), tlsGatewayConfig("https://idp.example", "http://127.0.0.1:9", nil), Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if plain.TLSConfig() != nil {
+		t.Error("TLSConfig without tls: not nil")
 	}
 }
