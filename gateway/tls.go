@@ -29,17 +29,19 @@ const maxPEMBytes = 1 << 20
 // server-side TLS guidelines. Go's default list also has CBC-mode suites
 // with SHA-1 MACs, which HTTP/2 forbids anyway (RFC 9113 §9.2.2). TLS 1.3's
 // suites are not configurable, and all are AEAD.
-var tlsCipherSuites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+func tlsCipherSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
 }
 
 // tlsNextProtos is what ALPN offers: HTTP/2 first.
-var tlsNextProtos = []string{"h2", "http/1.1"}
+func tlsNextProtos() []string { return []string{"h2", "http/1.1"} }
 
 // clientAuthType maps TLSConfig.ClientAuth ("" is none) to crypto/tls's
 // policy; ok is false for a name it does not know. request verifies a
@@ -231,8 +233,8 @@ func (t *tlsFiles) load() (*tls.Certificate, *x509.CertPool, error) {
 func (t *tlsFiles) config() *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
-		CipherSuites: tlsCipherSuites,
-		NextProtos:   tlsNextProtos,
+		CipherSuites: tlsCipherSuites(),
+		NextProtos:   tlsNextProtos(),
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 			t.maybeReload()
 			return t.cur.Load(), nil
@@ -244,8 +246,8 @@ func (t *tlsFiles) config() *tls.Config {
 func (t *tlsFiles) snapshot(cert *tls.Certificate, pool *x509.CertPool) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
-		CipherSuites: tlsCipherSuites,
-		NextProtos:   tlsNextProtos,
+		CipherSuites: tlsCipherSuites(),
+		NextProtos:   tlsNextProtos(),
 		Certificates: []tls.Certificate{*cert},
 		ClientAuth:   t.clientAuth,
 		ClientCAs:    pool,
@@ -265,21 +267,23 @@ func (t *tlsFiles) maybeReload() {
 
 	cur := t.cur.Load()
 	cert, pool := &cur.Certificates[0], cur.ClientCAs
-	changed := false
-	if c, ok := t.reloadPart(&t.pair, "certificate", []string{t.certFile, t.keyFile}, func() (any, error) {
+	c, certChanged := reloadPart(t, &t.pair, "certificate", []string{t.certFile, t.keyFile}, func() (*tls.Certificate, error) {
 		return loadKeyPair(t.certFile, t.keyFile)
-	}); ok {
-		cert, changed = c.(*tls.Certificate), true
+	})
+	if certChanged {
+		cert = c
 		t.warnExpiry(cert)
 	}
+	caChanged := false
 	if t.caFile != "" {
-		if p, ok := t.reloadPart(&t.ca, "client_ca", []string{t.caFile}, func() (any, error) {
+		var p *x509.CertPool
+		if p, caChanged = reloadPart(t, &t.ca, "client_ca", []string{t.caFile}, func() (*x509.CertPool, error) {
 			return loadCAPool(t.caFile)
-		}); ok {
-			pool, changed = p.(*x509.CertPool), true
+		}); caChanged {
+			pool = p
 		}
 	}
-	if changed {
+	if certChanged || caChanged {
 		t.cur.Store(t.snapshot(cert, pool))
 	}
 }
@@ -288,10 +292,11 @@ func (t *tlsFiles) maybeReload() {
 // attempt, and reports whether that gave a new value. A failure is logged
 // (once for as long as it stays the same) and counted; the caller keeps
 // the last good value.
-func (t *tlsFiles) reloadPart(part *tlsPart, name string, files []string, load func() (any, error)) (any, bool) {
+func reloadPart[T any](t *tlsFiles, part *tlsPart, name string, files []string, load func() (T, error)) (T, bool) {
+	var zero T
 	stamps := statAll(files...)
 	if !changedFiles(part.stamps, stamps) {
-		return nil, false
+		return zero, false
 	}
 	part.stamps = stamps
 	v, err := load()
@@ -301,11 +306,11 @@ func (t *tlsFiles) reloadPart(part *tlsPart, name string, files []string, load f
 			part.lastErr = msg
 			t.log.Error("gateway: tls: changed file does not load; keeping the last good one", "file", name, "err", "tls: "+msg)
 		}
-		return nil, false
+		return zero, false
 	}
 	part.lastErr = ""
 	t.reloads.WithLabelValues(name, "ok").Inc()
-	t.log.Info("gateway: tls: reloaded", "file", name)
+	t.log.Info("gateway: tls: reloaded", "file", name, "from", strings.Join(files, ", "))
 	return v, true
 }
 

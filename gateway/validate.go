@@ -24,7 +24,8 @@ import (
 var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
 
 // Validate fills defaults and checks everything that can be checked without
-// the network, including that every UpstreamAuth variable is set. lookupEnv
+// the network, including that every UpstreamAuth variable is set and that
+// the TLS files load. lookupEnv
 // nil means os.LookupEnv. The returned config is normalised: routes sorted
 // longest prefix first, each with its effective audiences, rate and burst.
 // Validating a validated config again gives the same config.
