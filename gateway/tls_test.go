@@ -11,6 +11,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -20,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -777,5 +780,60 @@ func TestTLSConfigForAServerOfOnesOwn(t *testing.T) {
 	defer plain.Close()
 	if plain.TLSConfig() != nil {
 		t.Error("TLSConfig without tls: not nil")
+	}
+}
+
+// Handshakes from many clients at once while the files are renewed and
+// the clock moves on: every handshake succeeds with one of the
+// certificates, and the race detector sees the checks and swaps.
+func TestTLSHandshakesDuringRenewals(t *testing.T) {
+	r := startRotationGateway(t, startIDP(t, false), startUpstream(t))
+	const clients, each, renewals = 8, 10, 40
+	certs := make([]*issued, renewals)
+	for i := range certs {
+		certs[i] = r.d.ca1.server(t, int64(100+i))
+	}
+	errc := make(chan error, clients*each+renewals)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // renews the files (not through t: this is not the test's goroutine)
+		defer close(done)
+		for _, c := range certs {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for name, b := range map[string][]byte{r.d.cert: c.certPEM, r.d.key: c.keyPEM} {
+				if err := errors.Join(os.WriteFile(name+".tmp", b, 0o600), os.Rename(name+".tmp", name)); err != nil {
+					errc <- err
+				}
+			}
+			r.clock.Advance(2 * time.Second)
+		}
+	}()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for range each {
+				resp, _, err := newTLSClient(t, r.d.ca1, nil, true).get(r.url+"/healthz", "")
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+				if err != nil {
+					errc <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if n := counter(t, r.Registry(), "jwtgate_gateway_tls_reloads_total", "file", "certificate", "result", "ok"); n == 0 {
+		t.Error("no reload during the renewals")
 	}
 }
