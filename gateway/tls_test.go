@@ -700,7 +700,13 @@ func TestREADMEHasTheTLSConfig(t *testing.T) {
 		t.Fatalf("with the three files: %v", err)
 	}
 
-	// The files, from the README's commands.
+	checkREADMECertCommands(t, cfg, script)
+}
+
+// checkREADMECertCommands runs the README's certificate commands (script)
+// in a new directory, when openssl is installed: cfg is valid with the
+// files they make, and they print the client certificate's thumbprint.
+func checkREADMECertCommands(t *testing.T, cfg Config, script string) {
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("no openssl: the README's commands are not run")
 	}
