@@ -21,6 +21,7 @@ type args struct {
 	listen, upstream, jwksURL, issuer, audience, redis, configFile string
 	types, algorithms, requireClaims                               string
 	decisionPath, trustedProxies, dpopMode                         string
+	tlsCert, tlsKey, tlsClientCA, tlsClientAuth                    string
 	rate                                                           float64
 	burst, replicas                                                int
 	shutdown, leeway                                               time.Duration
@@ -52,6 +53,10 @@ func (a *args) define(fs *flag.FlagSet) {
 	fs.StringVar(&a.decisionPath, "decision-path", "", "PATH: a decision route at PATH whose sub-requests carry the original path after PATH (Envoy HTTP ext_authz path_prefix), or in the trusted proxy's headers")
 	fs.StringVar(&a.trustedProxies, "trusted-proxies", "", "proxies whose X-Forwarded-*/X-Original-* headers count, comma-separated CIDRs or IPs, or \"none\" (default: loopback)")
 	fs.StringVar(&a.dpopMode, "dpop", "", "DPoP-bound tokens (RFC 9449): off, allowed (Bearer and DPoP) or required (default: off)")
+	fs.StringVar(&a.tlsCert, "tls-cert", "", "FILE: serve HTTPS (and HTTP/2) with this PEM certificate chain, re-read when it changes; with -tls-key")
+	fs.StringVar(&a.tlsKey, "tls-key", "", "FILE: the PEM private key of -tls-cert")
+	fs.StringVar(&a.tlsClientCA, "tls-client-ca", "", "FILE: the PEM CAs client certificates must chain to; with -tls-client-auth")
+	fs.StringVar(&a.tlsClientAuth, "tls-client-auth", "", "client certificates: none, request (verified when sent) or require (default: none)")
 }
 
 // overrides are the flags that set a top-level config field, each applied
@@ -76,6 +81,10 @@ var overrides = []struct {
 	{"require-claims", func(cfg *Config, a *args) error {
 		return listFlag("require-claims", a.requireClaims, &cfg.RequiredClaims)
 	}},
+	{"tls-cert", func(cfg *Config, a *args) error { tlsSection(cfg).CertFile = a.tlsCert; return nil }},
+	{"tls-key", func(cfg *Config, a *args) error { tlsSection(cfg).KeyFile = a.tlsKey; return nil }},
+	{"tls-client-ca", func(cfg *Config, a *args) error { tlsSection(cfg).ClientCAFile = a.tlsClientCA; return nil }},
+	{"tls-client-auth", func(cfg *Config, a *args) error { tlsSection(cfg).ClientAuth = a.tlsClientAuth; return nil }},
 	{"trusted-proxies", func(cfg *Config, a *args) error {
 		if strings.TrimSpace(a.trustedProxies) == "none" {
 			cfg.TrustedProxies = []string{}
@@ -86,6 +95,15 @@ var overrides = []struct {
 		}
 		return nil
 	}},
+}
+
+// tlsSection is cfg's tls: section, a new one when the file has none: the
+// -tls-* flags override its fields one by one.
+func tlsSection(cfg *Config) *TLSConfig {
+	if cfg.TLS == nil {
+		cfg.TLS = &TLSConfig{}
+	}
+	return cfg.TLS
 }
 
 // listFlag sets *dst from a comma-separated flag value, which must name

@@ -843,3 +843,32 @@ func TestTLSHandshakesDuringRenewals(t *testing.T) {
 		t.Error("no reload during the renewals")
 	}
 }
+
+// The -tls-* flags make a tls: section, or override the file's fields one
+// by one; what they name is validated like the file's.
+func TestTLSFlags(t *testing.T) {
+	cfg, _, err := ParseArgs([]string{"-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:9",
+		"-tls-cert", "a.crt", "-tls-key", "a.key", "-tls-client-ca", "ca.crt", "-tls-client-auth", "require"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (TLSConfig{CertFile: "a.crt", KeyFile: "a.key", ClientCAFile: "ca.crt", ClientAuth: ClientAuthRequire}); cfg.TLS == nil || *cfg.TLS != want {
+		t.Fatalf("tls = %+v", cfg.TLS)
+	}
+	yaml := writeFile(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ntls: {cert_file: f.crt, key_file: f.key}\n")
+	if cfg, _, err = ParseArgs([]string{"-config", yaml, "-tls-key", "g.key"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if want := (TLSConfig{CertFile: "f.crt", KeyFile: "g.key"}); cfg.TLS == nil || *cfg.TLS != want {
+		t.Fatalf("tls = %+v", cfg.TLS)
+	}
+	if cfg, _, err = ParseArgs([]string{"-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:9"}, io.Discard); err != nil || cfg.TLS != nil {
+		t.Fatalf("no -tls-* flags: tls = %+v, %v", cfg.TLS, err)
+	}
+	var stderr syncBuffer
+	code := Run(context.Background(), []string{"-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:9", "-tls-cert", "/nonexistent.crt"},
+		Env{Stdout: io.Discard, Stderr: &stderr, Options: Options{Logger: quiet}})
+	if code != ExitUsage || !strings.Contains(stderr.String(), "tls: key_file is required") {
+		t.Errorf("-tls-cert alone: exit %d, stderr %q", code, stderr.String())
+	}
+}
