@@ -39,6 +39,13 @@
 // are charged after it, kept in this process or, with Config.Redis, in
 // Redis for every replica.
 //
+// With Config.TLS, Serve speaks HTTPS (TLS 1.2+, HTTP/2 by ALPN) on its
+// listener, verifies client certificates against a CA bundle when asked
+// (RFC 8705 certificate-bound tokens then work against the gateway
+// directly), and reads the certificate, key and CA files again when they
+// change, without a restart; Gateway.TLSConfig is the same for a server of
+// one's own.
+//
 // Headers under ReservedHeaderPrefix (X-Jwtgate-) are the gateway's: the
 // client's are removed on every route before verification, so an upstream
 // may trust the ones it receives.
