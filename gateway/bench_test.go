@@ -109,19 +109,6 @@ func BenchmarkDecisionVsProxy(b *testing.B) {
 	b.ReportMetric(float64(decideNs)/float64(proxyNs), "decision/proxy")
 }
 
-// flushRecorder is a ResponseWriter that counts flushes: a proxied
-// answer of known length should cost none.
-type flushRecorder struct {
-	h       http.Header
-	code    int
-	flushes int
-}
-
-func (w *flushRecorder) Header() http.Header         { return w.h }
-func (w *flushRecorder) Write(p []byte) (int, error) { return len(p), nil }
-func (w *flushRecorder) WriteHeader(code int)        { w.code = code }
-func (w *flushRecorder) Flush()                      { w.flushes++ }
-
 // BenchmarkGatewayLimit is the repeated-token request of
 // BenchmarkGatewayRoute without a rate limit and with one high enough never
 // to limit (ratelimit.Local, the gateway's metrics hooks), in one run so

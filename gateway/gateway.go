@@ -365,9 +365,15 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 			}
 		},
 		Transport: g.routeTransport(transport, rc),
-		// Flush every write at once: server-sent events from an LLM API
-		// must reach the client as the upstream sends them.
-		FlushInterval: -1,
+		// FlushInterval 0: ReverseProxy itself flushes every write at once
+		// for a text/event-stream answer and for one of unknown length
+		// (chunked, or read to EOF), so server-sent events and other
+		// streams from an LLM API reach the client as the upstream sends
+		// them; an answer of known length is written as net/http buffers
+		// it, with no flush of its own (-1 here cost every answer a
+		// time.AfterFunc and an extra write). TestStreamsArriveAtOnce and
+		// TestKnownLengthAnswerIsNotFlushed hold both halves.
+		FlushInterval: 0,
 		BufferPool:    g.buffers,
 		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
