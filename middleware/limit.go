@@ -95,7 +95,9 @@ func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims,
 	}
 	setRateLimitHeaders(w.Header(), d)
 	if !d.Allowed {
-		return &Error{kind: ErrRateLimited, desc: "rate limit exceeded", decision: &d}
+		// A copy, so that d itself stays on the stack on the allowed path.
+		limited := d
+		return &Error{kind: ErrRateLimited, desc: "rate limit exceeded", decision: &limited}
 	}
 	return nil
 }
