@@ -87,3 +87,61 @@ func TestLimitedHitAddsOneAllocation(t *testing.T) {
 		}
 	}
 }
+
+// With two accepted issuers the default key is "iss#sub", made once per
+// verified token: the same sub from each issuer spends its own bucket, on
+// a miss and on a cache hit alike, and a hit allocates no key.
+func TestIssuerKeyMadeOncePerToken(t *testing.T) {
+	k := keys(t)
+	cfg := baseConfig(memKeys(t))
+	cfg.Issuers = []string{"https://idp.test/", "https://other.test/"}
+	lim := newBucketLimiter(1000, 1000, clock)
+	cfg.RateLimit = RateLimit{Limiter: lim}
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	mine := bearerReq(sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, goodClaims()))
+	other := bearerReq(sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, with(goodClaims(), "iss", "https://other.test/")))
+	for range 3 { // miss, miss (cached on the second sighting or at once), hit
+		for _, r := range []*http.Request{mine, other} {
+			w := &discardWriter{h: http.Header{}}
+			h.ServeHTTP(w, r)
+			if w.status != 0 {
+				t.Fatalf("status %d", w.status)
+			}
+		}
+	}
+	sub := goodClaims()["sub"].(string)
+	for i, got := range lim.calls {
+		want := "https://idp.test/#" + sub + "/1"
+		if i%2 == 1 {
+			want = "https://other.test/#" + sub + "/1"
+		}
+		if got != want {
+			t.Errorf("call %d: key %q, want %q", i, got, want)
+		}
+	}
+	local := func(c Config) http.Handler {
+		lim, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 1e9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.RateLimit = RateLimit{Limiter: lim}
+		v, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	}
+	allocs := func(h http.Handler) float64 {
+		w := &discardWriter{h: http.Header{}}
+		h.ServeHTTP(w, mine)
+		h.ServeHTTP(w, mine)
+		return testing.AllocsPerRun(100, func() { h.ServeHTTP(w, mine) })
+	}
+	if one, two := allocs(local(baseConfig(memKeys(t)))), allocs(local(cfg)); two > one {
+		t.Errorf("a hit with two issuers allocates %v, with one %v", two, one)
+	}
+}
