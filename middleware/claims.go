@@ -29,7 +29,7 @@ type Claims struct {
 	ClientID        string    // client_id
 
 	scopes []string
-	raw    string      // the payload as signed
+	raw    string // the payload as signed
 	// issKey is DefaultRateLimitKey's key with "iss#" in front, made once
 	// per verified token when more than one issuer is accepted (where the
 	// limiter needs it), not once per request.
