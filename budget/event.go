@@ -22,10 +22,16 @@ const (
 	// KindError: the budget returned an error (Check: the request got
 	// 503; Charge: the charge was lost). Err says why.
 	KindError
+	// KindInvalidRequest: the request body the Handler had to read
+	// (IncludeUsage, Fallback.UseMaxTokens) is one upstreams read in
+	// different ways (llmusage.ErrAmbiguousRequest, in Err): the request
+	// got 400 and the upstream was not called (in shadow mode it went on
+	// untouched; Shadow is set).
+	KindInvalidRequest
 )
 
-// String returns "refused", "charged", "no_key" or "error", fit for a
-// metric label.
+// String returns "refused", "charged", "no_key", "error" or
+// "invalid_request", fit for a metric label.
 func (k Kind) String() string {
 	switch k {
 	case KindRefused:
@@ -36,6 +42,8 @@ func (k Kind) String() string {
 		return "no_key"
 	case KindError:
 		return "error"
+	case KindInvalidRequest:
+		return "invalid_request"
 	}
 	return "unknown"
 }
@@ -78,6 +86,7 @@ type Event struct {
 	Decision ratelimit.Decision
 	// Key is the budget's key. Never a metric label.
 	Key string
-	// Err is the budget's error for KindError.
+	// Err is the budget's error for KindError, the body's for
+	// KindInvalidRequest.
 	Err error
 }

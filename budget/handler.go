@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,12 +74,16 @@ type Config struct {
 	// Completions request that streams without it (otherwise such a
 	// stream reports no usage and is charged the fallback). The client
 	// then receives the extra usage chunk (empty choices), unless
-	// StripAddedUsage.
+	// StripAddedUsage. Only stream_options changes; every other byte of
+	// the body is passed on as sent.
 	IncludeUsage bool
 	// StripAddedUsage removes, from a stream whose request IncludeUsage
 	// changed, the usage chunk the client did not ask for (after the tap
 	// has read it; every other event passes byte for byte as it
-	// completes). False: the client sees it.
+	// completes). False: the client sees it. Since that makes the body
+	// shorter than the upstream's, such a stream reaches the client
+	// without the upstream's Content-Length, ETag or digests
+	// (Content-Digest, Repr-Digest, Digest, Content-MD5), chunked.
 	StripAddedUsage bool
 	// MaxRequestBody bounds the request body read for UseMaxTokens and
 	// IncludeUsage; a longer body is passed on untouched and unread.
@@ -118,6 +123,16 @@ type Config struct {
 // or the Fallback when there is none. The request that crosses the
 // budget's line completes and is charged in full; the next one is
 // refused.
+//
+// When it reads the request body (IncludeUsage, Fallback.UseMaxTokens), it
+// reads members by their exact names, and a body that upstreams would
+// read in different ways is refused with 400 invalid_request before the
+// upstream (in shadow mode, reported and passed on untouched): a member it
+// reads given twice or spelt in another letter case ("Stream_Options",
+// which Go's encoding/json takes for stream_options and a Python upstream
+// ignores), or a "stream" that is not a boolean (llmusage.ParseRequest).
+// Otherwise a client could stream from a strict-name upstream without
+// usage and be charged only the fallback.
 //
 // The upstream is asked for Accept-Encoding: identity so that the tap can
 // read the body. Its zero value is not usable; use NewHandler. It is safe
@@ -295,7 +310,14 @@ func (h *Handler) meter(w http.ResponseWriter, r *http.Request, next http.Handle
 	if format == llmusage.FormatUnknown {
 		format, _ = llmusage.FormatForPath(r.URL.Path)
 	}
-	r, req, added := h.prepare(r, format)
+	r, req, added, err := h.prepare(r, format)
+	if err != nil {
+		h.observe(Event{Kind: KindInvalidRequest, Tier: tier, Format: format, Key: key, Err: err})
+		if !h.cfg.Shadow {
+			h.cfg.WriteError(w, r, &RequestError{err: err})
+			return
+		}
+	}
 	tw := &tapWriter{ResponseWriter: w, cfg: llmusage.TapConfig{Format: format, MaxBody: h.cfg.MaxBody, MaxEvent: h.cfg.MaxEvent},
 		strip: added && h.cfg.StripAddedUsage}
 	// Deferred: httputil.ReverseProxy ends a response it cannot finish
@@ -308,34 +330,41 @@ func (h *Handler) meter(w http.ResponseWriter, r *http.Request, next http.Handle
 // prepare makes the request the upstream gets: a shallow copy whose
 // header asks for an unencoded answer, and whose body, when it must be
 // read (max_tokens, include_usage), is read up to MaxRequestBody and put
-// back.
-// added reports that include_usage was put in the request.
-func (h *Handler) prepare(r *http.Request, format llmusage.Format) (_ *http.Request, _ llmusage.Request, added bool) {
+// back. added reports that include_usage was put in the request.
+//
+// A body that upstreams read in different ways is an error
+// (llmusage.ErrAmbiguousRequest), with the request to pass on untouched in
+// shadow mode: what it reads is then not used.
+func (h *Handler) prepare(r *http.Request, format llmusage.Format) (_ *http.Request, _ llmusage.Request, added bool, _ error) {
 	r2 := r.WithContext(r.Context())
 	r2.Header = r.Header.Clone()
 	llmusage.RequestIdentity(r2.Header)
 	var req llmusage.Request
 	addUsage := h.cfg.IncludeUsage && format == llmusage.OpenAIChat
 	if (!h.cfg.Fallback.UseMaxTokens && !addUsage) || r.Body == nil || r.Body == http.NoBody {
-		return r2, req, false
+		return r2, req, false, nil
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, int64(h.cfg.MaxRequestBody)+1))
 	if err != nil || len(buf) > h.cfg.MaxRequestBody {
 		// Too long (or a read error, which the upstream will see too):
 		// pass on what was read and the rest, untouched.
 		r2.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-		return r2, req, false
-	}
-	req, _ = llmusage.ParseRequest(buf, h.cfg.MaxRequestBody)
-	if addUsage {
-		if out, changed := llmusage.AddIncludeUsage(buf, h.cfg.MaxRequestBody); changed {
-			buf, added = out, true
-			r2.ContentLength = int64(len(buf))
-			r2.Header.Set("Content-Length", strconv.Itoa(len(buf)))
-		}
+		return r2, req, false, nil
 	}
 	r2.Body = readCloser{bytes.NewReader(buf), r.Body}
-	return r2, req, added
+	req, err = llmusage.ParseRequest(buf, h.cfg.MaxRequestBody)
+	if errors.Is(err, llmusage.ErrAmbiguousRequest) {
+		return r2, llmusage.Request{}, false, err
+	}
+	if addUsage {
+		if out, changed := llmusage.AddIncludeUsage(buf, h.cfg.MaxRequestBody); changed {
+			added = true
+			r2.Body = readCloser{bytes.NewReader(out), r.Body}
+			r2.ContentLength = int64(len(out))
+			r2.Header.Set("Content-Length", strconv.Itoa(len(out)))
+		}
+	}
+	return r2, req, added, nil
 }
 
 type readCloser struct {
@@ -406,6 +435,22 @@ func fallbackReason(r *http.Request, tw *tapWriter, tapErr error) string {
 	return "no_usage"
 }
 
+// RequestError is the refusal of a request whose body upstreams would
+// read in different ways (llmusage.ErrAmbiguousRequest, which it wraps).
+// It matches middleware.ErrInvalidRequest, so WriteError answers 400
+// invalid_request.
+type RequestError struct {
+	err error
+}
+
+func (e *RequestError) Error() string { return "budget: " + e.err.Error() }
+
+// Unwrap returns the body's error.
+func (e *RequestError) Unwrap() error { return e.err }
+
+// Is makes errors.Is match middleware.ErrInvalidRequest.
+func (e *RequestError) Is(target error) bool { return target == middleware.ErrInvalidRequest }
+
 // ExhaustedError is the refusal of a request whose budget is spent. It
 // matches ErrExhausted and middleware.ErrBudgetExhausted (so WriteError
 // answers 429 budget_exhausted, not the rate limit's rate_limited) and
@@ -456,6 +501,40 @@ func (t *tapWriter) start() {
 	t.tap, _ = llmusage.NewTap(cfg) // cfg's limits were validated by NewHandler
 	if t.strip && llmusage.IsEventStream(cfg.ContentType) {
 		t.filter = llmusage.NewUsageChunkFilter(t.ResponseWriter, cfg.MaxEvent)
+		dropByteBound(h)
+	}
+}
+
+// byteBound are the headers that describe the upstream's exact bytes (an
+// unencoded stream's, since an encoded one is not filtered): the filter
+// may make the body shorter, so they must not reach the client. Without
+// Content-Length the response goes chunked (HTTP/1.1) or ends with the
+// connection (HTTP/1.0), and is whole either way.
+var byteBound = []string{"Content-Length", "ETag", "Content-MD5", "Digest", "Content-Digest", "Repr-Digest"}
+
+// dropByteBound removes the byteBound headers from h, and from the
+// trailers h announces (httputil.ReverseProxy fills announced trailers in
+// after the body; the server sends only announced ones).
+func dropByteBound(h http.Header) {
+	for _, k := range byteBound {
+		h.Del(k)
+	}
+	announced := h.Values("Trailer")
+	if len(announced) == 0 {
+		return
+	}
+	var keep []string
+	for _, v := range announced {
+		for name := range strings.SplitSeq(v, ",") {
+			name = strings.TrimSpace(name)
+			if name != "" && !slices.ContainsFunc(byteBound, func(b string) bool { return strings.EqualFold(b, name) }) {
+				keep = append(keep, name)
+			}
+		}
+	}
+	h.Del("Trailer")
+	if len(keep) > 0 {
+		h.Set("Trailer", strings.Join(keep, ", "))
 	}
 }
 

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -537,5 +539,178 @@ func TestStripAddedUsage(t *testing.T) {
 	s2 := newStack(t, budget.Config{IncludeUsage: true})
 	if _, body, _ := s2.call(s2.token(0, "alice", nil), "/v1/chat/completions", `{"model":"m","stream":true}`); !strings.Contains(body, `"choices":[]`) {
 		t.Fatalf("without StripAddedUsage the chunk is passed on: %q", body)
+	}
+}
+
+// strictChat answers Chat Completions as the strict-name upstreams (vLLM,
+// LiteLLM) do: it reads members by their exact names, so it streams usage
+// only for "stream_options":{"include_usage":true} spelt exactly so.
+func strictChat(w http.ResponseWriter, r *http.Request, body string) {
+	var req map[string]json.RawMessage
+	var opts map[string]json.RawMessage
+	json.Unmarshal([]byte(body), &req)
+	json.Unmarshal(req["stream_options"], &opts)
+	w.Header().Set("Content-Type", "text/event-stream")
+	io.WriteString(w, "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n")
+	if string(opts["include_usage"]) == "true" {
+		io.WriteString(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":60,\"completion_tokens\":40}}\n\n")
+	}
+	io.WriteString(w, "data: [DONE]\n\n")
+}
+
+// A body whose stream_options or include_usage is spelt in another letter
+// case, or given twice, is read one way by Go's encoding/json and another
+// by a strict-name upstream: it is refused with 400 before the upstream,
+// never streamed without usage and charged the fallback. With the exact
+// names, the usage is asked for and charged.
+func TestAmbiguousRequestRefused(t *testing.T) {
+	s := newStack(t, budget.Config{IncludeUsage: true, Fallback: budget.Fallback{Estimate: 7}})
+	s.upstream.handle = func(w http.ResponseWriter, r *http.Request) {
+		s.upstream.mu.Lock()
+		body := s.upstream.body
+		s.upstream.mu.Unlock()
+		strictChat(w, r, body)
+	}
+	tok := s.token(0, "alice", nil)
+	for _, body := range []string{
+		`{"model":"m","stream":true,"Stream_Options":{"include_usage":true}}`,
+		`{"model":"m","stream":true,"stream_options":{"Include_Usage":true}}`,
+		`{"model":"m","stream":true,"stream_options":{"include_usage":true},"stream_options":null}`,
+		`{"model":"m","stream":"true"}`,
+	} {
+		resp := s.do(context.Background(), tok, "/v1/chat/completions", body)
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(got), `"error":"invalid_request"`) ||
+			!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_request"`) {
+			t.Errorf("%s: %d %v %s", body, resp.StatusCode, resp.Header, got)
+		}
+	}
+	if n := s.upstream.calls.Load(); n != 0 {
+		t.Fatalf("the upstream got %d ambiguous requests", n)
+	}
+	s.mu.Lock()
+	invalid := 0
+	for _, e := range s.events {
+		if e.Kind == budget.KindInvalidRequest && errors.Is(e.Err, llmusage.ErrAmbiguousRequest) {
+			invalid++
+		}
+	}
+	s.mu.Unlock()
+	if invalid != 4 {
+		t.Errorf("%d invalid_request events, want 4", invalid)
+	}
+	for _, body := range []string{
+		`{"model":"m","stream":true}`,
+		`{"model":"m","stream":true,"stream_options":{"include_usage":false}}`,
+		`{"model":"m","stream":true,"stream\u005foptions":{}}`,
+	} {
+		resp, got, e := s.call(tok, "/v1/chat/completions", body)
+		if resp.StatusCode != 200 || e.Cost != 100 || e.Fallback != "" {
+			t.Errorf("%s: %d %s, charged %+v", body, resp.StatusCode, got, e)
+		}
+	}
+}
+
+// In shadow mode an ambiguous body is reported and passed on untouched,
+// as shadow mode never refuses.
+func TestAmbiguousRequestShadow(t *testing.T) {
+	s := newStack(t, budget.Config{IncludeUsage: true, Shadow: true, Fallback: budget.Fallback{Estimate: 7}})
+	body := `{"model":"m","stream":true,"Stream_Options":{"include_usage":true}}`
+	resp, _, e := s.call(s.token(0, "alice", nil), "/v1/chat/completions", body)
+	if resp.StatusCode != 200 || s.upstream.body != body {
+		t.Fatalf("%d; upstream got %s", resp.StatusCode, s.upstream.body)
+	}
+	if e.Cost != 100 {
+		t.Fatalf("charged %+v", e)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.events[0]; e.Kind != budget.KindInvalidRequest || !e.Shadow {
+		t.Fatalf("first event %+v", e)
+	}
+}
+
+// An upstream that sends its stream with a Content-Length: stripping the
+// usage chunk makes the body shorter than that, so the length must not
+// reach the client (the response goes chunked); nor may anything else
+// that describes the upstream's bytes. The client reads the whole stream
+// without an error. An encoded stream is not stripped (nor tapped).
+func TestStripAddedUsageWithContentLength(t *testing.T) {
+	_, chunks := upstreamBody(llmusage.OpenAIChat, true)
+	stream := strings.Join(chunks, "")
+	s := newStack(t, budget.Config{IncludeUsage: true, StripAddedUsage: true})
+	s.upstream.handle = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(stream)))
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Content-MD5", "Q2hlY2sgSW50ZWdyaXR5IQ==")
+		w.Header().Set("Digest", "sha-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=")
+		w.Header().Set("Content-Digest", "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:")
+		w.Header().Set("Repr-Digest", "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:")
+		for _, c := range chunks {
+			io.WriteString(w, c)
+			http.NewResponseController(w).Flush()
+		}
+	}
+	resp := s.do(context.Background(), s.token(0, "alice", nil), "/v1/chat/completions", `{"model":"m","stream":true}`)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("reading the stream: %v (got %q)", err, body)
+	}
+	if want := chunks[0] + chunks[2]; string(body) != want {
+		t.Fatalf("client got %q, want %q", body, want)
+	}
+	if resp.ContentLength != -1 || resp.Header.Get("Content-Length") != "" {
+		t.Errorf("Content-Length %d %q reached the client", resp.ContentLength, resp.Header.Get("Content-Length"))
+	}
+	for _, h := range []string{"ETag", "Content-MD5", "Digest", "Content-Digest", "Repr-Digest"} {
+		if v := resp.Header.Get(h); v != "" {
+			t.Errorf("%s: %s reached the client with a body it does not describe", h, v)
+		}
+	}
+	if e := s.waitCharge(); e.Cost != 100 || e.Fallback != "" {
+		t.Fatalf("charged %+v", e)
+	}
+	// A digest sent as a trailer is dropped too; other trailers pass.
+	s.upstream.handle = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Trailer", "content-md5, X-Served-By")
+		io.WriteString(w, stream)
+		w.Header().Set("Content-MD5", "Q2hlY2sgSW50ZWdyaXR5IQ==")
+		w.Header().Set("X-Served-By", "upstream")
+	}
+	resp = s.do(context.Background(), s.token(0, "alice", nil), "/v1/chat/completions", `{"model":"m","stream":true}`)
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != chunks[0]+chunks[2] || resp.Trailer.Get("X-Served-By") != "upstream" || resp.Trailer.Get("Content-MD5") != "" {
+		t.Errorf("trailers: %q %v, %v", body, err, resp.Trailer)
+	}
+	s.waitCharge()
+	// A client that asked for usage gets the upstream's bytes, length
+	// and all.
+	resp = s.do(context.Background(), s.token(0, "bob", nil), "/v1/chat/completions", requestBody(true))
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != stream || resp.Trailer.Get("Content-MD5") == "" {
+		t.Fatalf("not stripped: %q %v, trailers %v", body, err, resp.Trailer)
+	}
+	s.waitCharge()
+	// Neither is an encoded stream, which the tap cannot read.
+	s.upstream.handle = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Encoding", "br")
+		w.Header().Set("Content-Length", strconv.Itoa(len(stream)))
+		io.WriteString(w, stream)
+	}
+	resp = s.do(context.Background(), s.token(0, "carol", nil), "/v1/chat/completions", `{"model":"m","stream":true}`)
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != stream || resp.ContentLength != int64(len(stream)) {
+		t.Fatalf("encoded: %d %q %v", resp.ContentLength, body, err)
+	}
+	if e := s.waitCharge(); e.Fallback != "encoded" {
+		t.Fatalf("encoded: charged %+v", e)
 	}
 }

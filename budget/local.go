@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/budget/internal/usedmath"
+	"github.com/jwtgate/jwtgate/internal/boundkey"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -111,7 +112,7 @@ func (l *Local) Charge(ctx context.Context, key string, cost int64) (ratelimit.D
 func (l *Local) spend(key string, cost int64) ratelimit.Decision {
 	now := l.now()
 	start, end := l.window.Bounds(now)
-	key = usedmath.BoundKey(key, l.maxKey)
+	key = boundkey.Bound(key, l.maxKey)
 	l.mu.Lock()
 	e := l.entry(key, cost > 0)
 	used := int64(0)
@@ -151,7 +152,7 @@ func (l *Local) entry(key string, create bool) *localEntry {
 func (l *Local) Seed(key string, used int64) {
 	now := l.now()
 	start, _ := l.window.Bounds(now)
-	key = usedmath.BoundKey(key, l.maxKey)
+	key = boundkey.Bound(key, l.maxKey)
 	l.mu.Lock()
 	e := l.entry(key, true)
 	if e.start != start.Unix() {

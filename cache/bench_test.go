@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/MicahParks/jwkset"
 )
@@ -67,13 +68,20 @@ func BenchmarkReady(b *testing.B) {
 	}
 }
 
+// freshBenchCache is benchCache with a set that stays authoritative for
+// unknown kids through the benchmark.
+func freshBenchCache(b *testing.B) *Cache {
+	b.Helper()
+	idp := memIdP(b, "EdDSA", "ES256", "ES384", "ES512")
+	return newTestCache(b, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client(), WaitForFirstLoad: true, UnknownKIDInterval: time.Hour})
+}
+
 // BenchmarkKeyReadUnknownKID is the cost of one junk kid sent again and
-// again once a refresh has looked for it: a negative entry, no fetch, an
-// immediate ErrKeyNotFound.
+// again while the set is authoritative: no fetch, an immediate
+// ErrKeyNotFound.
 func BenchmarkKeyReadUnknownKID(b *testing.B) {
-	c, _ := benchCache(b)
+	c := freshBenchCache(b)
 	ctx := context.Background()
-	c.KeyRead(ctx, "no-such-kid")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -85,17 +93,14 @@ func BenchmarkKeyReadUnknownKID(b *testing.B) {
 }
 
 // BenchmarkKeyReadUnknownKIDFlood is the cost of a flood of distinct kids
-// once the refresh budget is spent: each read records a negative entry
-// (evicting the oldest) and returns a *DeferredError, without a fetch.
+// while the set is authoritative: each is an immediate ErrKeyNotFound,
+// without a fetch and without any memory of the kid.
 func BenchmarkKeyReadUnknownKIDFlood(b *testing.B) {
-	c, _ := benchCache(b)
+	c := freshBenchCache(b)
 	ctx := context.Background()
 	kids := make([]string, 1<<16)
 	for i := range kids {
 		kids[i] = fmt.Sprintf("flood-%d", i)
-	}
-	for i := range DefaultUnknownKIDBurst {
-		c.KeyRead(ctx, kids[i])
 	}
 	var next atomic.Uint64
 	b.ReportAllocs()

@@ -49,15 +49,13 @@ type Cache struct {
 	// while open succeeds (gobreaker has no reset).
 	breaker atomic.Pointer[gobreaker.CircuitBreaker[*response]]
 
-	flightMu     sync.Mutex // guards the fields up to probeAfter
+	flightMu     sync.Mutex // guards the fields up to lastProbe
 	flightActive bool       // a refresh is running under flightKey
 	flightKey    string
 	flightSeq    uint64
 	flightFn     func() (any, error)
-	budget       kidBudget // for refreshes started by unknown kids
 	probeAfter   time.Time // after a failed refresh: no unknown-kid probe before this
-
-	neg *negCache // kids looked for and not found
+	lastProbe    time.Time // the start of the last unknown-kid or recheck refresh
 
 	closed atomic.Bool // set by Close (under flightMu, so no flight starts after it)
 
@@ -75,9 +73,7 @@ type Cache struct {
 	brkMu      sync.Mutex // guards brkPending
 	brkPending []BreakerEvent
 
-	refreshSeq atomic.Uint64 // refreshes started, counting the running one
-
-	fetches, fetchErrors, notModified, rejected, kidRefreshes, deferredReads atomic.Uint64
+	fetches, fetchErrors, notModified, rejected, kidRefreshes, rechecks, deferredReads atomic.Uint64
 }
 
 // snapshot is a served key set, immutable apart from its stale latch.
@@ -94,15 +90,14 @@ type snapshot struct {
 	fromFile     bool
 	loadedAt     time.Time // when this content was first served
 	validatedAt  time.Time // last 200 or 304 for it
-	// checkedAt and checkedSeq are when the fetch that last validated this
-	// content was sent and its refreshSeq (zero for a set read from
-	// CacheFile): a kid not in the set and first asked for before that
-	// fetch started is known to be absent (see settled).
-	checkedAt  time.Time
-	checkedSeq uint64
-	expiresAt  time.Time
-	staleAt    time.Time // expiresAt + MaxStale: not served from then on
-	refreshAt  time.Time // when the background refresh is due
+	// checkedAt is when the request that last fetched or revalidated this
+	// content was sent (zero for a set read from CacheFile): within
+	// UnknownKIDInterval after it, the set is authoritative for a kid not
+	// in it (see authoritative).
+	checkedAt time.Time
+	expiresAt time.Time
+	staleAt   time.Time // expiresAt + MaxStale: not served from then on
+	refreshAt time.Time // when the background refresh is due
 	// stale latches true once staleAt has passed (set by staleTimer, by the
 	// slow path, and by Close); see serve.
 	stale      *atomic.Bool
@@ -129,8 +124,6 @@ func New(ctx context.Context, cfg Config) (*Cache, error) {
 		cfg:    cfg,
 		log:    cfg.Logger.With(slog.String("jwks_provider", cfg.Name)),
 		loaded: make(chan struct{}),
-		budget: kidBudget{period: cfg.UnknownKIDInterval, burst: cfg.UnknownKIDBurst},
-		neg:    newNegCache(),
 	}
 	c.client, c.transport = httpClient(cfg.HTTPClient, cfg.AllowInsecureHTTP)
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -246,22 +239,24 @@ func (c *Cache) WaitReady(ctx context.Context) error {
 // KeyRead returns the key with the given kid. On a hit it takes no lock and
 // allocates nothing.
 //
-// A kid not in the set is looked for by a refresh, shared by all callers
-// and waited for at most UnknownKIDWait (and ctx); the refresh itself goes
-// on under the cache's own life. The answer is then the key, or one of two
-// errors, and the difference matters to clients (401 makes them throw the
-// token away, 503 makes them retry it):
+// A kid not in the set is judged by freshness. If the served set was
+// fetched or revalidated (200 or 304) by a request sent within the last
+// UnknownKIDInterval (1s), it is authoritative and the kid is unknown, with
+// no fetch. Otherwise the read waits, at most UnknownKIDWait (and ctx), for
+// one conditional refetch shared by all callers, started at most once per
+// UnknownKIDInterval; the refetch itself goes on under the cache's own
+// life. The answer is then the key, or one of two errors, and the
+// difference matters to clients (401 makes them throw the token away, 503
+// makes them retry it):
 //
-//   - 401, an error wrapping jwkset.ErrKeyNotFound only: the kid is settled
-//     as absent. A successful fetch sent after the kid was first asked for
-//     did not bring it, within the last UnknownKIDInterval (such a kid is
-//     not fetched for again meanwhile); or the provider dropped the kid
-//     from its set; or the kid is empty, or unknown-kid refreshes are off.
+//   - 401, an error wrapping jwkset.ErrKeyNotFound only: an authoritative
+//     set does not hold the kid (the served one, or the one the refetch
+//     brought); or the kid is empty, or unknown-kid refreshes are off.
 //   - 503, a *DeferredError wrapping ErrKeysUnavailable (and
-//     jwkset.ErrKeyNotFound): the kid is not settled and could not be looked
-//     for now: the unknown-kid refresh budget is spent, the provider is
-//     failing, the refresh outlasted UnknownKIDWait, or ctx ended. Its
-//     RetryAfter method says when a refresh that can find the kid may start.
+//     jwkset.ErrKeyNotFound): no authoritative set could be had: the
+//     provider is failing (probed at most once a second), the refetch
+//     outlasted UnknownKIDWait, or ctx ended. Its RetryAfter method says
+//     when a refresh that can find the kid may start.
 //
 // With no servable set (never loaded, stale beyond MaxStale, or closed) the
 // error wraps ErrKeysUnavailable, for every kid.

@@ -18,8 +18,7 @@ const (
 	DefaultMaxRefreshInterval = 24 * time.Hour
 	DefaultRefreshAhead       = 0.8
 	DefaultRefreshJitter      = 0.1
-	DefaultUnknownKIDInterval = 10 * time.Second
-	DefaultUnknownKIDBurst    = 3
+	DefaultUnknownKIDInterval = time.Second
 	DefaultUnknownKIDWait     = 2 * time.Second
 	DefaultMaxStale           = 24 * time.Hour
 	DefaultBreakerFailures    = 5
@@ -27,6 +26,12 @@ const (
 	DefaultRetryMin           = time.Second
 	DefaultRetryMax           = 5 * time.Minute
 )
+
+// DefaultUnknownKIDBurst was the default of Config.UnknownKIDBurst.
+//
+// Deprecated: UnknownKIDBurst is ignored; unknown kids are judged by the
+// set's freshness (see Config.UnknownKIDInterval).
+const DefaultUnknownKIDBurst = 3
 
 // Config configures a Cache. The zero value of every field except URL/Issuer
 // is usable and means the documented default. New copies the Config; changing
@@ -84,30 +89,38 @@ type Config struct {
 	// in [0, RefreshAhead). 0 means 0.1; a negative value means no jitter.
 	RefreshJitter float64
 
-	// UnknownKIDInterval paces the refreshes that KeyRead starts for kids
-	// not in the set. It is the least time between two refreshes for the
-	// same kid: a kid that a successful fetch looked for and did not find is
-	// answered "unknown kid" (401) without a fetch until UnknownKIDInterval
-	// after the last successful fetch. And it is the refill period of the
-	// budget those refreshes share (see UnknownKIDBurst): after the burst,
-	// at most one per UnknownKIDInterval however many distinct kids arrive.
-	// While the provider fails, a kid may instead probe it once a second,
-	// without spending the budget. 0 means 10s (before the per-kid entries
-	// it was 30s, one slot shared by all kids); a negative value disables
-	// unknown-kid refreshes, and a kid not in the set is then always unknown.
+	// UnknownKIDInterval is how long a fetched or revalidated set is
+	// authoritative for kids it does not hold, counted from when the
+	// request that brought it (200) or revalidated it (304) was sent. Within
+	// it, a KeyRead for a kid not in the set is "unknown kid" (401) with no
+	// fetch; after it, such a read waits (see UnknownKIDWait) for one
+	// conditional refetch shared by every read and KeyRecheck that needs
+	// one, and the kid is unknown only if the refetched set lacks it too.
+	// So a key published at t is found by t + UnknownKIDInterval + one
+	// fetch, whatever unknown-kid traffic arrives, and that traffic costs
+	// the provider at most one request per UnknownKIDInterval. While the
+	// provider fails, reads probe it at most once a second and get a
+	// *DeferredError (503). 0 means 1s (it was 10s, with a budget of
+	// refreshes, before freshness decided); a negative value disables
+	// unknown-kid refetches, and a kid not in the set is then always
+	// unknown. A value under 1s lets a flood fetch more often than once a
+	// second; above 1s, a new key may take longer than 2s to be seen.
 	UnknownKIDInterval time.Duration
 
-	// UnknownKIDBurst is how many unknown-kid refreshes may run back to back
-	// before UnknownKIDInterval paces them, so that a few junk kids do not
-	// use up the refresh that a real rotation needs. 0 means 3.
+	// UnknownKIDBurst is ignored.
+	//
+	// Deprecated: it sized a budget of unknown-kid refreshes that let a
+	// flood of junk kids turn into 503s and hold back a new key; the set's
+	// freshness decides instead (see UnknownKIDInterval). It is kept so
+	// that configurations setting it still compile.
 	UnknownKIDBurst int
 
-	// UnknownKIDWait bounds how long a KeyRead for a kid not in the set
-	// waits for the refresh that looks for it (the caller's ctx may end the
-	// wait sooner). A refresh still running then goes on in the background,
-	// bounded by FetchTimeout and stopped by Close, and the read returns a
-	// *DeferredError (ErrKeysUnavailable: 503) whose RetryAfter says when
-	// to try again. 0 means 2s.
+	// UnknownKIDWait bounds how long a KeyRead for a kid not in the set (or
+	// a KeyRecheck) waits for the refetch that looks for it (the caller's
+	// ctx may end the wait sooner). A refetch still running then goes on in
+	// the background, bounded by FetchTimeout and stopped by Close, and the
+	// read returns a *DeferredError (ErrKeysUnavailable: 503) whose
+	// RetryAfter says when to try again. 0 means 2s.
 	UnknownKIDWait time.Duration
 
 	// MaxStale is how long after its expiry the last good set keeps being
@@ -191,9 +204,6 @@ func (cfg Config) withDefaults() Config {
 	if cfg.UnknownKIDInterval == 0 {
 		cfg.UnknownKIDInterval = DefaultUnknownKIDInterval
 	}
-	if cfg.UnknownKIDBurst == 0 {
-		cfg.UnknownKIDBurst = DefaultUnknownKIDBurst
-	}
 	if cfg.UnknownKIDWait == 0 {
 		cfg.UnknownKIDWait = DefaultUnknownKIDWait
 	}
@@ -246,8 +256,6 @@ func (cfg Config) validate() error {
 		return bad("RefreshAhead %v is not in (0, 1)", cfg.RefreshAhead)
 	case cfg.RefreshJitter >= cfg.RefreshAhead:
 		return bad("RefreshJitter %v is not below RefreshAhead %v", cfg.RefreshJitter, cfg.RefreshAhead)
-	case cfg.UnknownKIDBurst < 0:
-		return bad("UnknownKIDBurst %d is negative", cfg.UnknownKIDBurst)
 	case cfg.UnknownKIDWait < 0:
 		return bad("UnknownKIDWait %v is negative", cfg.UnknownKIDWait)
 	case cfg.MaxStale < 0:

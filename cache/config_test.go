@@ -25,7 +25,6 @@ func TestConfigValidation(t *testing.T) {
 		{"min refresh under 1s", Config{URL: "https://idp.example.com/jwks", MinRefreshInterval: time.Millisecond}, ErrInvalidConfig},
 		{"negative body limit", Config{URL: "https://idp.example.com/jwks", MaxBodyBytes: -1}, ErrInvalidConfig},
 		{"retry range", Config{URL: "https://idp.example.com/jwks", RetryMin: time.Hour, RetryMax: time.Second}, ErrInvalidConfig},
-		{"negative unknown-kid burst", Config{URL: "https://idp.example.com/jwks", UnknownKIDBurst: -1}, ErrInvalidConfig},
 		{"negative unknown-kid wait", Config{URL: "https://idp.example.com/jwks", UnknownKIDWait: -time.Second}, ErrInvalidConfig},
 	}
 	for _, tt := range tests {
@@ -42,6 +41,7 @@ func TestConfigValidation(t *testing.T) {
 	}
 	ok := []Config{
 		{URL: "https://idp.example.com/jwks"},
+		{URL: "https://idp.example.com/jwks", UnknownKIDBurst: -1}, // deprecated, ignored
 		{URL: "http://127.0.0.1:9/jwks"},
 		{URL: "http://[::1]:9/jwks"},
 		{URL: "http://localhost:9/jwks"},
@@ -65,8 +65,8 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.Name != cfg.URL || cfg.FetchTimeout != 10*time.Second || cfg.MaxBodyBytes != 1<<20 ||
 		cfg.MaxKeys != 100 || cfg.DefaultTTL != time.Hour || cfg.MinRefreshInterval != time.Minute ||
 		cfg.MaxRefreshInterval != 24*time.Hour || cfg.RefreshAhead != 0.8 || cfg.RefreshJitter != 0.1 ||
-		cfg.UnknownKIDInterval != 10*time.Second ||
-		cfg.UnknownKIDBurst != 3 || cfg.UnknownKIDWait != 2*time.Second || cfg.MaxStale != 24*time.Hour || cfg.BreakerFailures != 5 ||
+		cfg.UnknownKIDInterval != time.Second ||
+		cfg.UnknownKIDBurst != 0 || cfg.UnknownKIDWait != 2*time.Second || cfg.MaxStale != 24*time.Hour || cfg.BreakerFailures != 5 ||
 		cfg.BreakerTimeout != 30*time.Second || cfg.RetryMin != time.Second || cfg.RetryMax != 5*time.Minute ||
 		cfg.Logger == nil || cfg.now == nil {
 		t.Fatalf("defaults: %+v", cfg)

@@ -5,12 +5,15 @@
 // Connect discovery from an issuer), honours Cache-Control/Expires and
 // conditional requests, refreshes ahead of expiry in one background
 // goroutine, and keeps serving the last good set (up to MaxStale) while the
-// provider fails. Fetches go through a circuit breaker. A look-up of a kid
-// not in the set starts a shared refresh, paced by a small budget
-// (UnknownKIDBurst, then one per UnknownKIDInterval) and waited for at most
-// UnknownKIDWait; a kid that a refresh looked for and did not find is then
-// answered from a bounded negative cache without a fetch, so a rotated-in
-// key is found at once while junk kids cost next to nothing.
+// provider fails. Fetches go through a circuit breaker. A kid not in the
+// set is judged by freshness: a set fetched or revalidated within the last
+// UnknownKIDInterval (1s) is authoritative, and the kid is unknown with no
+// fetch; otherwise one shared, conditional refetch, at most one per
+// UnknownKIDInterval and waited for at most UnknownKIDWait, decides. A
+// rotated-in key is so found within about two seconds whatever else
+// arrives, while junk kids cost the provider at most one conditional
+// request a second. KeyRecheck does the same for a known kid whose key
+// failed a signature (a provider that reused the kid for new material).
 // Reads of known kids are lock-free: an atomic pointer to an immutable snapshot.
 //
 // *Cache implements jwkset.Storage (read-only), so it plugs into
@@ -19,10 +22,11 @@
 //
 // Errors: reads return an error wrapping ErrKeysUnavailable when no set may
 // be served (never loaded, or stale beyond MaxStale; HTTP 503); one
-// wrapping only jwkset.ErrKeyNotFound for a kid that a refresh looked for
-// and did not find (HTTP 401); and a *DeferredError, wrapping
+// wrapping only jwkset.ErrKeyNotFound for a kid that an authoritative set
+// does not hold (HTTP 401); and a *DeferredError, wrapping
 // ErrKeysUnavailable (HTTP 503) and carrying RetryAfter, for a kid the
-// cache could not look for yet (see Cache.KeyRead).
+// cache could not look for (the provider is failing, or the wait ended;
+// see Cache.KeyRead).
 //
 // # Quick start
 //

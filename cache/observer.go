@@ -18,10 +18,10 @@ type Observer struct {
 	OnFetch func(FetchEvent)
 
 	// OnRefresh is called once at the end of every refresh attempt
-	// (start-up, scheduled, retry or unknown kid), after the served set has
+	// (start-up, scheduled, retry, unknown kid or recheck), after the served set has
 	// been updated if it was and after the refresh stopped accepting
-	// joiners: a KeyRead for an unknown kid made from the hook starts a
-	// new refresh (subject to the unknown-kid budget).
+	// joiners: a KeyRead for an unknown kid made from the hook may start a
+	// new refresh (when the set is no longer authoritative).
 	OnRefresh func(RefreshEvent)
 
 	// OnBreakerStateChange is called when the circuit breaker moves between
@@ -60,6 +60,7 @@ const (
 	ReasonScheduled  RefreshReason = "scheduled"   // refresh ahead of expiry
 	ReasonRetry      RefreshReason = "retry"       // after a failed refresh
 	ReasonUnknownKID RefreshReason = "unknown_kid" // a KeyRead missed
+	ReasonRecheck    RefreshReason = "recheck"     // KeyRecheck: a served key failed a signature
 )
 
 // RefreshOutcome is the result of a refresh attempt.

@@ -19,16 +19,32 @@ func (c *Cache) run() {
 	defer c.wg.Done()
 	reason := ReasonStartup
 	for {
-		ch := c.flight(reason, func(time.Time) bool { return true })
-		if ch == nil {
-			return // closed
-		}
+		startup := reason == ReasonStartup
+		ch := c.flight(reason, func(now time.Time) bool {
+			// A refresh keeps a second away from the last unknown-kid or
+			// recheck probe (checked here, under flightMu: a probe may
+			// have started and ended since retryNow looked). A probe that
+			// succeeded renewed the set, one that failed is as good as a
+			// retry.
+			return startup || !now.Before(c.lastProbe.Add(probeSpacing))
+		})
 		var err error
-		select {
-		case r := <-ch:
-			err = r.Err
-		case <-c.ctx.Done():
+		switch {
+		case ch != nil:
+			select {
+			case r := <-ch:
+				err = r.Err
+			case <-c.ctx.Done():
+				return
+			}
+		case c.isClosed():
 			return
+		case c.retryNow(): // a probe came first and failed: a second after it, try again
+			continue
+		case c.ctx.Err() != nil:
+			return
+		default:
+			// A probe found the provider back: wait for the scheduled refresh.
 		}
 		// Wait for the next attempt; an unknown-kid refresh may renew the
 		// set meanwhile, which moves the refresh-ahead point.
@@ -60,10 +76,37 @@ func (c *Cache) run() {
 					continue
 				}
 			}
-			if reason == ReasonRetry && c.consecutiveFailures() == 0 {
+			if reason == ReasonRetry && !c.retryNow() {
+				if c.ctx.Err() != nil {
+					return
+				}
 				continue // an unknown-kid probe found the provider back meanwhile
 			}
 			break
+		}
+	}
+}
+
+// retryNow reports whether a due retry should run: the provider is still
+// failing. Unknown kids probe a failing provider once a second; a retry
+// right after a probe would only double that, so it first waits until a
+// second after the last probe's start. False if a probe found the provider
+// back meanwhile, or the cache was closed.
+func (c *Cache) retryNow() bool {
+	for {
+		if c.consecutiveFailures() == 0 {
+			return false
+		}
+		d := c.sinceProbe(c.cfg.now())
+		if d >= probeSpacing {
+			return true
+		}
+		t := time.NewTimer(probeSpacing - d)
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
 		}
 	}
 }
@@ -122,11 +165,6 @@ func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) 
 			// No request was sent: nothing was learnt about the provider.
 		default:
 			c.probeAfter = c.cfg.now().Add(probeSpacing)
-			if reason == ReasonUnknownKID {
-				// Probing a failing provider is paced by probeSpacing; the
-				// budget is kept for when it answers again.
-				c.budget.refund()
-			}
 		}
 		c.flightMu.Unlock()
 		// WaitReady's callers and the hook are released once the flight no
@@ -146,14 +184,13 @@ func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) 
 // refresh runs one refresh attempt, applies its result and describes it.
 func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 	start := c.cfg.now()
-	seq := c.refreshSeq.Add(1) // before any request: see negEntry.askedSeq
 	old := c.snap.Load()
 	c.mu.Lock()
 	c.lastAttempt = start
 	c.mu.Unlock()
 
 	var resp *response
-	probe := reason == ReasonUnknownKID
+	probe := reason == ReasonUnknownKID || reason == ReasonRecheck
 	url, err := c.resolveURL(probe)
 	if err == nil {
 		var etag, lm string
@@ -184,7 +221,7 @@ func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 			break
 		}
 		ns := *old
-		ns.validatedAt, ns.checkedAt, ns.checkedSeq = now, start, seq
+		ns.validatedAt, ns.checkedAt = now, start
 		if resp.etag != "" {
 			ns.etag = resp.etag
 		}
@@ -200,7 +237,7 @@ func (c *Cache) refresh(reason RefreshReason) RefreshEvent {
 		ns := &snapshot{
 			byKID: resp.set.byKID, keys: resp.set.keys, skipped: resp.set.skipped, digest: resp.set.digest,
 			url: url, etag: resp.etag, lastModified: resp.lastModified, body: resp.body,
-			loadedAt: now, validatedAt: now, checkedAt: start, checkedSeq: seq,
+			loadedAt: now, validatedAt: now, checkedAt: start,
 		}
 		c.setTimes(ns, now, resp.ttl)
 		ev.Outcome = c.install(old, ns)
@@ -252,13 +289,6 @@ func (c *Cache) install(old, ns *snapshot) RefreshOutcome {
 	default:
 		ns.generation = old.generation + 1
 	}
-	if out == OutcomeUpdated && old != nil {
-		// Tokens of a withdrawn key keep coming for a while; they are
-		// answered from the negative entries instead of costing fetches.
-		if gone := removedKIDs(old, ns); len(gone) > 0 {
-			c.neg.markRemoved(gone)
-		}
-	}
 	if out == OutcomeUpdated {
 		for _, sk := range ns.skipped {
 			c.log.Warn("cache: skipping unusable key", slog.Int("index", sk.Index),
@@ -298,8 +328,8 @@ func (c *Cache) setTimes(s *snapshot, now time.Time, ttl time.Duration) {
 }
 
 // execute runs fn through the circuit breaker, translating its refusals to
-// ErrBreakerOpen. A probe (an unknown-kid refresh) passes an open breaker:
-// it is paced already (budget, probeSpacing), and waiting out
+// ErrBreakerOpen. A probe (an unknown-kid or recheck refresh) passes an
+// open breaker: it is paced already (probeSpacing), and waiting out
 // BreakerTimeout would keep a rotated key unverifiable that long after the
 // provider is back. A probe that succeeds so closes the breaker.
 func (c *Cache) execute(probe bool, fn func() (*response, error)) (*response, error) {

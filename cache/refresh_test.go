@@ -249,6 +249,7 @@ func TestUnknownKIDWaiterLeavesOnItsOwnContext(t *testing.T) {
 		idp := memIdP(t)
 		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client()})
 		synctest.Wait()
+		time.Sleep(DefaultUnknownKIDInterval) // the set is no longer authoritative
 		setJWKS(t, idp, jwtgatetest.Behavior{Hang: true})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -36,8 +36,12 @@ type Status struct {
 	NotModified         uint64 // refreshes answered 304
 	BreakerRejections   uint64 // refreshes refused by the open breaker
 	UnknownKIDRefreshes uint64 // refreshes started by an unknown kid
-	DeferredKIDReads    uint64 // reads of an unknown kid answered with a *DeferredError (503)
-	NegativeKIDs        int    // kids remembered as looked for and not found (at most 4096)
+	RecheckRefreshes    uint64 // refreshes started by KeyRecheck (a served key failed a signature)
+	DeferredKIDReads    uint64 // unknown-kid reads and rechecks answered with a *DeferredError (503)
+
+	// Deprecated: unknown kids are judged by the set's freshness, and the
+	// cache keeps no negative entries; always 0.
+	NegativeKIDs int
 }
 
 // KeyInfo describes one served key.
@@ -62,8 +66,8 @@ func (c *Cache) Status() Status {
 		NotModified:         c.notModified.Load(),
 		BreakerRejections:   c.rejected.Load(),
 		UnknownKIDRefreshes: c.kidRefreshes.Load(),
+		RecheckRefreshes:    c.rechecks.Load(),
 		DeferredKIDReads:    c.deferredReads.Load(),
-		NegativeKIDs:        c.neg.len(),
 	}
 	c.mu.Lock()
 	st.URL = c.cfg.URL

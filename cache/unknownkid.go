@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
-	"sync"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -14,39 +12,40 @@ import (
 // What KeyRead does with a kid that is not in the served set. A token's kid
 // is either a key the provider has just published (a rotation: it must be
 // found within seconds, or the client is told to retry, never that its
-// token is bad) or junk (a removed key, a forged or random kid: it must cost
-// the provider next to nothing). Three mechanisms tell them apart:
+// token is bad) or junk (a withdrawn key, a forged or random kid: it must be
+// told 401 and cost the provider next to nothing). Certainty is a matter of
+// freshness:
 //
-//   - negative entries: a kid that a successful fetch, sent after the kid was
-//     first asked for, did not bring is settled as unknown (401) for
-//     UnknownKIDInterval after the last successful fetch; a kid the provider
-//     dropped from its set is settled without any fetch until it reappears;
-//   - a budget for the refreshes that unsettled kids start: UnknownKIDBurst
-//     back to back, then one per UnknownKIDInterval (GCRA on the cache's
-//     clock), shared by all kids, so that a flood costs a few conditional
-//     requests a minute;
-//   - while the provider fails, a probe at most every probeSpacing, which
-//     passes an open circuit breaker: a failed probe gives its budget back,
-//     so an outage does not use up the refreshes needed once it ends.
+//   - a set that a fetch sent less than UnknownKIDInterval (1s) before the
+//     read fetched or revalidated (200 or 304) is authoritative: a kid not in
+//     it is unknown (401), with no fetch;
+//   - otherwise the read waits, at most UnknownKIDWait and its ctx, for one
+//     conditional refetch shared by every read that needs one. A new one
+//     starts only when the served set is no longer authoritative, so a
+//     flood of any kids costs at most one request per UnknownKIDInterval,
+//     and a key published at t is found by t + UnknownKIDInterval + one
+//     fetch whatever else arrives;
+//   - while the provider fails, a probe at most every probeSpacing after the
+//     end of the last failed refresh, past an open circuit breaker.
 //
-// A kid that is neither in the set nor settled and that cannot be looked for
-// now gets a *DeferredError: ErrKeysUnavailable (503) with a RetryAfter.
-
-// maxNegativeKIDs bounds the negative entries; the oldest is evicted first.
-const maxNegativeKIDs = 4096
+// A kid that cannot be judged, because the provider fails or the wait
+// ended, gets a *DeferredError: ErrKeysUnavailable (503) with a RetryAfter.
+// KeyRecheck, for a known kid whose key failed a signature, goes through the
+// same refetch.
 
 // probeSpacing is the least time between the end of a failed refresh and an
 // unknown-kid probe: a failing provider sees at most one probe a second,
-// and a rotation is found within a second of the provider coming back.
+// and a rotation is found within a second of the provider coming back. The
+// background retries keep the same distance from a probe.
 const probeSpacing = time.Second
 
 // DeferredError is KeyRead's error for a kid that is not in the served set
-// and that the cache could not look for, or not in time: the refresh
-// budget is spent, the provider is failing, the refresh outlasted
-// UnknownKIDWait, or the caller's ctx ended. The token may well be good, so
-// it wraps ErrKeysUnavailable (HTTP 503, never 401); it also wraps
-// jwkset.ErrKeyNotFound, since the kid is not in the set. Get it with
-// errors.As, or ask any error for interface{ RetryAfter() time.Duration }.
+// and that the cache could not look for, or not in time: the provider is
+// failing, the refresh outlasted UnknownKIDWait, or the caller's ctx ended.
+// The token may well be good, so it wraps ErrKeysUnavailable (HTTP 503,
+// never 401); it also wraps jwkset.ErrKeyNotFound, since the kid is not in
+// the set. Get it with errors.As, or ask any error for
+// interface{ RetryAfter() time.Duration }.
 type DeferredError struct {
 	// Reason says why the kid was not looked for; it never names the kid.
 	Reason string
@@ -87,177 +86,115 @@ func retryHint(d time.Duration) time.Duration {
 	return (d + time.Second - 1).Truncate(time.Second)
 }
 
-// errUnknownKID is returned for a kid that is settled as not in the set. It
-// does not name the kid: that comes from the token, and errors never echo
-// token content.
+// errUnknownKID is returned for a kid that an authoritative set does not
+// hold. It does not name the kid: that comes from the token, and errors
+// never echo token content.
 var errUnknownKID = fmt.Errorf("cache: unknown kid: %w", jwkset.ErrKeyNotFound)
 
-// negEntry is what the cache remembers of a kid it did not find.
-type negEntry struct {
-	// askedSeq is the number of refreshes started before the first read
-	// that did not find the kid: only a later refresh can have looked for
-	// it. A sequence, not a time, so that a read and a fetch at the same
-	// clock reading are still ordered.
-	askedSeq uint64
-	removed  bool // the provider dropped it from the set
-}
-
-// negCache holds the negative entries, keyed by a seeded hash of the kid so
-// that each entry costs the same whatever the kid's length, and an attacker
-// who does not know the seed cannot aim collisions. The zero value is not
-// usable; see newNegCache. It is safe for concurrent use.
-type negCache struct {
-	seed maphash.Seed
-
-	mu      sync.Mutex // guards the fields below
-	entries map[uint64]negEntry
-	order   []uint64 // insertion order, a ring once full: order[next] is the oldest
-	next    int
-}
-
-func newNegCache() *negCache {
-	return &negCache{seed: maphash.MakeSeed(), entries: make(map[uint64]negEntry)}
-}
-
-// ask returns kid's entry, recording seq (refreshes started so far) as its
-// first look-up if it had none.
-func (n *negCache) ask(kid string, seq uint64) negEntry {
-	h := maphash.String(n.seed, kid)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if e, ok := n.entries[h]; ok {
-		return e
-	}
-	e := negEntry{askedSeq: seq}
-	n.insert(h, e)
-	return e
-}
-
-// markRemoved records that the provider's set no longer holds kids.
-func (n *negCache) markRemoved(kids []string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, kid := range kids {
-		h := maphash.String(n.seed, kid)
-		if e, ok := n.entries[h]; ok {
-			e.removed = true
-			n.entries[h] = e
-			continue
-		}
-		n.insert(h, negEntry{removed: true})
-	}
-}
-
-// insert adds a new entry, evicting the oldest when full. n.mu must be held.
-func (n *negCache) insert(h uint64, e negEntry) {
-	if len(n.order) < maxNegativeKIDs {
-		n.order = append(n.order, h)
-	} else {
-		delete(n.entries, n.order[n.next])
-		n.order[n.next] = h
-		n.next = (n.next + 1) % maxNegativeKIDs
-	}
-	n.entries[h] = e
-}
-
-func (n *negCache) len() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.entries)
-}
-
-// kidBudget paces unknown-kid refreshes: a GCRA token bucket of burst
-// tokens refilled one per period, on the caller's clock. The zero tat is a
-// full bucket. It is not safe for concurrent use (flightMu guards it).
-type kidBudget struct {
-	period time.Duration
-	burst  int
-	tat    time.Time // theoretical arrival time of the next refresh
-}
-
-// take spends a token at now, or reports how long until one is available.
-func (b *kidBudget) take(now time.Time) (ok bool, wait time.Duration) {
-	tat := b.tat
-	if tat.Before(now) {
-		tat = now
-	}
-	if d := tat.Sub(now) - time.Duration(b.burst-1)*b.period; d > 0 {
-		return false, d
-	}
-	b.tat = tat.Add(b.period)
-	return true, 0
-}
-
-// refund gives back the token of a refresh that could not look.
-func (b *kidBudget) refund() { b.tat = b.tat.Add(-b.period) }
-
-// settled reports whether s, the served set, answers that kid (not in it)
-// is unknown at now: the provider dropped it, or a successful fetch sent
-// after its first look-up did not bring it and is recent enough. The second
-// rule is what lets a rotation through: a kid first asked for after the
-// last fetch started is never settled by it.
-func (c *Cache) settled(s *snapshot, e negEntry, now time.Time) bool {
-	if e.removed {
+// authoritative reports whether s answers for every kid of a read that
+// arrived at at: the request that last fetched or revalidated it was sent
+// less than UnknownKIDInterval before. A set read from CacheFile never is.
+// With UnknownKIDInterval negative every set is (unknown kids never fetch).
+func (c *Cache) authoritative(s *snapshot, at time.Time) bool {
+	if c.cfg.UnknownKIDInterval < 0 {
 		return true
 	}
-	return answered(s, e) && now.Before(s.checkedAt.Add(c.cfg.UnknownKIDInterval))
-}
-
-// removedKIDs returns the kids of old that ns no longer holds.
-func removedKIDs(old, ns *snapshot) []string {
-	var out []string
-	for kid := range old.byKID {
-		if ns.byKID[kid] == nil {
-			out = append(out, kid)
-		}
-	}
-	return out
+	return !s.checkedAt.IsZero() && at.Before(s.checkedAt.Add(c.cfg.UnknownKIDInterval))
 }
 
 // unknownKID is KeyRead for a kid not in s, the served set at now.
 func (c *Cache) unknownKID(ctx context.Context, s *snapshot, kid string, now time.Time) (jwkset.JWK, error) {
-	if kid == "" || c.cfg.UnknownKIDInterval < 0 {
+	if kid == "" || c.authoritative(s, now) {
 		return jwkset.JWK{}, errUnknownKID
 	}
-	e := c.neg.ask(kid, c.refreshSeq.Load())
+	s, err := c.awaitFresh(ctx, ReasonUnknownKID, now, func(s *snapshot) bool {
+		return s.byKID[kid] != nil || c.authoritative(s, now)
+	})
+	if err != nil {
+		return jwkset.JWK{}, err
+	}
+	if k := s.byKID[kid]; k != nil {
+		return *k, nil
+	}
+	return jwkset.JWK{}, errUnknownKID
+}
+
+// KeyRecheck is KeyRead for a caller that doubts the served key for kid: a
+// signature made under kid did not verify with it, and the provider may
+// have published new material under the same kid (RFC 7517 §4.5 asks
+// providers not to; some do). Unless the served set is authoritative
+// (fetched or revalidated by a request sent within the last
+// UnknownKIDInterval), it first waits for the same shared, conditional
+// refetch that unknown kids use, paced the same way (at most one per
+// UnknownKIDInterval, one probe a second while the provider fails), then
+// reads kid from the set. The errors are KeyRead's: a kid the fresh set
+// does not hold is unknown (jwkset.ErrKeyNotFound), and a refetch that
+// could not be made or waited for is a *DeferredError.
+//
+// The caller compares the key with the one that failed and verifies again
+// only if it changed; a forged signature so costs the provider at most one
+// conditional request per UnknownKIDInterval, however many arrive.
+func (c *Cache) KeyRecheck(ctx context.Context, kid string) (jwkset.JWK, error) {
+	now := c.cfg.now()
+	s, err := c.servable(now)
+	if err != nil {
+		return jwkset.JWK{}, err
+	}
+	if kid != "" && !c.authoritative(s, now) {
+		s, err = c.awaitFresh(ctx, ReasonRecheck, now, func(s *snapshot) bool { return c.authoritative(s, now) })
+		if err != nil {
+			return jwkset.JWK{}, err
+		}
+	}
+	if k := s.byKID[kid]; k != nil {
+		return *k, nil
+	}
+	return jwkset.JWK{}, errUnknownKID
+}
+
+// awaitFresh returns a servable set for which done holds, waiting for the
+// shared refetch (starting it if none runs) when the served one does not.
+// arrived is when the read began: a set is authoritative for it if the
+// fetch behind it was sent within UnknownKIDInterval before that. The wait
+// is bounded by UnknownKIDWait and ctx; the refetch itself runs under the
+// cache's own life.
+func (c *Cache) awaitFresh(ctx context.Context, reason RefreshReason, arrived time.Time, done func(*snapshot) bool) (*snapshot, error) {
 	var timer *time.Timer // bounds the whole wait, across rounds
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
-	// A round joins the running refresh or starts one. A refresh that
-	// started before this read cannot settle the kid, and a background
-	// retry that the open breaker refused did not look: then, if the budget
-	// allows, the next round starts this read's own refresh. Refreshes do
-	// not overlap, so that one started after the first look-up.
+	// A round joins the running refresh or starts one. A refresh sent too
+	// long before this read (a slow one) cannot answer for it, and a
+	// background retry that the open breaker refused did not look: then the
+	// next round starts this read's own refresh, which, refreshes never
+	// overlapping, is sent after the read arrived.
 	for range 3 {
-		if c.settled(s, e, now) {
-			return jwkset.JWK{}, errUnknownKID
-		}
-		if err := ctx.Err(); err != nil { // gone already: spend no budget on it
-			return jwkset.JWK{}, c.deferred(&DeferredError{Reason: "the caller left", Retry: time.Second, Err: err})
+		if err := ctx.Err(); err != nil { // gone already: start nothing for it
+			return nil, c.deferred(&DeferredError{Reason: "the caller left", Retry: time.Second, Err: err})
 		}
 		var deny *DeferredError
-		ch := c.flight(ReasonUnknownKID, func(now time.Time) bool {
+		ch := c.flight(reason, func(now time.Time) bool {
 			// A refresh that ended since this read's last look may have
-			// brought or settled the kid: the loop looks again.
-			if cur := c.snap.Load(); cur != nil && (cur.byKID[kid] != nil || c.settled(cur, e, now)) {
+			// answered it: the loop looks again.
+			if cur := c.snap.Load(); cur != nil && done(cur) {
 				return false
 			}
 			if now.Before(c.probeAfter) {
 				deny = &DeferredError{Reason: "the provider is failing", Retry: retryHint(c.probeAfter.Sub(now)), Err: c.lastRefreshErr()}
 				return false
 			}
-			if ok, wait := c.budget.take(now); !ok {
-				deny = &DeferredError{Reason: "unknown-kid refresh budget spent", Retry: retryHint(wait)}
-				return false
+			c.lastProbe = now
+			if reason == ReasonRecheck {
+				c.rechecks.Add(1)
+			} else {
+				c.kidRefreshes.Add(1)
 			}
-			c.kidRefreshes.Add(1)
 			return true
 		})
 		if deny != nil {
-			return jwkset.JWK{}, c.deferred(deny)
+			return nil, c.deferred(deny)
 		}
 		var flightErr error
 		if ch != nil {
@@ -268,39 +205,25 @@ func (c *Cache) unknownKID(ctx context.Context, s *snapshot, kid string, now tim
 			case r := <-ch:
 				flightErr = r.Err
 			case <-ctx.Done():
-				return jwkset.JWK{}, c.deferred(&DeferredError{Reason: "the caller left", Retry: time.Second, Err: ctx.Err()})
+				return nil, c.deferred(&DeferredError{Reason: "the caller left", Retry: time.Second, Err: ctx.Err()})
 			case <-timer.C:
-				return jwkset.JWK{}, c.deferred(&DeferredError{Reason: "the refresh outlasted UnknownKIDWait", Retry: time.Second})
+				return nil, c.deferred(&DeferredError{Reason: "the refresh outlasted UnknownKIDWait", Retry: time.Second})
 			}
 		}
-		now = c.cfg.now()
-		var err error
-		if s, err = c.servable(now); err != nil {
-			return jwkset.JWK{}, err
+		now := c.cfg.now()
+		s, err := c.servable(now)
+		if err != nil {
+			return nil, err
 		}
-		if k := s.byKID[kid]; k != nil {
-			return *k, nil
+		if done(s) {
+			return s, nil
 		}
-		if ch == nil {
-			continue
-		}
-		// However short UnknownKIDInterval, the refresh just waited for
-		// answers this read if it was sent after the kid's first look-up.
-		if c.settled(s, e, now) || flightErr == nil && answered(s, e) {
-			return jwkset.JWK{}, errUnknownKID
-		}
-		if errors.Is(flightErr, ErrBreakerOpen) {
-			continue
-		}
-		if flightErr != nil {
-			return jwkset.JWK{}, c.deferred(&DeferredError{Reason: "the refresh failed", Retry: retryHint(c.probeWait(now)), Err: flightErr})
+		if flightErr != nil && !errors.Is(flightErr, ErrBreakerOpen) {
+			return nil, c.deferred(&DeferredError{Reason: "the refresh failed", Retry: retryHint(c.probeWait(now)), Err: flightErr})
 		}
 	}
-	return jwkset.JWK{}, c.deferred(&DeferredError{Reason: "no refresh settled the kid", Retry: time.Second})
+	return nil, c.deferred(&DeferredError{Reason: "no refresh answered in time", Retry: time.Second})
 }
-
-// answered reports whether s comes from a fetch sent after kid's first look-up.
-func answered(s *snapshot, e negEntry) bool { return s.checkedSeq > e.askedSeq }
 
 func (c *Cache) deferred(e *DeferredError) error {
 	c.deferredReads.Add(1)
@@ -313,6 +236,17 @@ func (c *Cache) probeWait(now time.Time) time.Duration {
 	c.flightMu.Lock()
 	defer c.flightMu.Unlock()
 	return c.probeAfter.Sub(now)
+}
+
+// sinceProbe is the time from the start of the last unknown-kid or recheck
+// refresh to now (large when there was none).
+func (c *Cache) sinceProbe(now time.Time) time.Duration {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	if c.lastProbe.IsZero() {
+		return probeSpacing
+	}
+	return now.Sub(c.lastProbe)
 }
 
 func (c *Cache) lastRefreshErr() error {

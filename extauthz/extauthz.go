@@ -1,10 +1,12 @@
 package extauthz
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -121,7 +123,9 @@ func (s *Server) verifier(p string) *middleware.Verifier {
 // Check decides one request. It always answers with a CheckResponse and a
 // nil error: a failed RPC is an "error" to Envoy, which failure_mode_allow
 // turns into an allow, so unavailable keys are a 503 denial instead. The
-// request body Envoy may have buffered is never read.
+// request body Envoy may have buffered (with_request_body) is read only on
+// an MCP route with tool rules or a policy (middleware.Resource.Tools); a
+// POST there without it is refused.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	r, v, err := s.request(ctx, req.GetAttributes().GetRequest().GetHttp())
 	if err == nil {
@@ -149,6 +153,16 @@ func (s *Server) request(ctx context.Context, h *authv3.AttributeContext_HttpReq
 		RequestURI: h.GetPath(),
 	}
 	r.ProtoMajor, r.ProtoMinor, _ = http.ParseHTTPVersion(r.Proto)
+	// The body Envoy buffered (with_request_body), for an MCP route's tool
+	// rules; a truncated one (allow_partial_message) does not parse and
+	// is refused there.
+	body := h.GetRawBody()
+	if len(body) == 0 && h.GetBody() != "" {
+		body = []byte(h.GetBody())
+	}
+	if len(body) > 0 {
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	}
 	r = r.WithContext(ctx)
 	if h == nil {
 		return r, s.base, errPath

@@ -15,8 +15,13 @@ import (
 )
 
 var (
-	// ErrConfig is wrapped by every error New returns.
-	ErrConfig = errors.New("forwarded: invalid config")
+	// ErrInvalidConfig is wrapped by every error New returns.
+	ErrInvalidConfig = errors.New("forwarded: invalid config")
+	// ErrConfig is ErrInvalidConfig's former name: one name for the idea
+	// in every jwtgate package.
+	//
+	// Deprecated: use ErrInvalidConfig.
+	ErrConfig = ErrInvalidConfig
 	// ErrOriginal is wrapped by every error Original and Describe return:
 	// a description of the original request that is present but cannot
 	// be used (malformed, repeated, too long), or two descriptions that
@@ -68,7 +73,7 @@ func New(cfg Config) (*Resolver, error) {
 		r.trusted = make([]netip.Prefix, 0, len(cfg.TrustedProxies))
 		for _, p := range cfg.TrustedProxies {
 			if !p.IsValid() {
-				return nil, fmt.Errorf("%w: TrustedProxies has an invalid prefix", ErrConfig)
+				return nil, fmt.Errorf("%w: TrustedProxies has an invalid prefix", ErrInvalidConfig)
 			}
 			r.trusted = append(r.trusted, p.Masked())
 		}
@@ -77,11 +82,11 @@ func New(cfg Config) (*Resolver, error) {
 		u, err := url.Parse(cfg.ExternalURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(cfg.ExternalURL, "?#") {
-			return nil, fmt.Errorf("%w: ExternalURL %q is not scheme://host[:port]", ErrConfig, cfg.ExternalURL)
+			return nil, fmt.Errorf("%w: ExternalURL %q is not scheme://host[:port]", ErrInvalidConfig, cfg.ExternalURL)
 		}
 		host, port, ok := splitHost(u.Host, u.Scheme)
 		if !ok {
-			return nil, fmt.Errorf("%w: ExternalURL %q has an invalid host", ErrConfig, cfg.ExternalURL)
+			return nil, fmt.Errorf("%w: ExternalURL %q has an invalid host", ErrInvalidConfig, cfg.ExternalURL)
 		}
 		r.extSet, r.extProto, r.extHost, r.extPort = true, u.Scheme, host, port
 	}

@@ -121,11 +121,11 @@ func TestViewTLSClientCertificate(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	for _, u := range []string{"ftp://x", "https://x/path", "https://x?q", "https://u@x", "https://", "https://x#f", "x"} {
-		if _, err := forwarded.New(forwarded.Config{ExternalURL: u}); !errors.Is(err, forwarded.ErrConfig) {
+		if _, err := forwarded.New(forwarded.Config{ExternalURL: u}); !errors.Is(err, forwarded.ErrInvalidConfig) {
 			t.Errorf("ExternalURL %q: err %v", u, err)
 		}
 	}
-	if _, err := forwarded.New(forwarded.Config{TrustedProxies: []netip.Prefix{{}}}); !errors.Is(err, forwarded.ErrConfig) {
+	if _, err := forwarded.New(forwarded.Config{TrustedProxies: []netip.Prefix{{}}}); !errors.Is(err, forwarded.ErrInvalidConfig) {
 		t.Errorf("invalid prefix: err %v", err)
 	}
 }

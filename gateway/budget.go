@@ -53,10 +53,16 @@ type RouteBudget struct {
 	// IncludeUsage adds stream_options.include_usage to an OpenAI Chat
 	// Completions request that streams without it, so that its stream
 	// reports usage; the client then gets the extra usage chunk unless
-	// StripAddedUsage.
+	// StripAddedUsage. Only stream_options changes. A body that upstreams
+	// would read in different ways (stream_options, include_usage, stream,
+	// model or a max_tokens count given twice or spelt in another letter
+	// case, a "stream" that is not a boolean) is refused with 400, as it
+	// is with UseMaxTokens (package budget).
 	IncludeUsage bool `yaml:"include_usage"`
 	// StripAddedUsage removes the usage chunk include_usage added from
-	// what the client receives (it is charged all the same).
+	// what the client receives (it is charged all the same). The stream
+	// then goes to the client chunked, without the upstream's
+	// Content-Length, ETag or digests, which describe the longer body.
 	StripAddedUsage bool `yaml:"strip_added_usage"`
 	// TierClaim names a string claim whose value picks a budget from
 	// Tiers; a missing claim or another value uses Limit. Empty: no tiers.
@@ -115,17 +121,11 @@ func wholeCounts(unmarshal func(any) error, keys ...string) error {
 	return nil
 }
 
-// budgetFormats are the YAML's format names.
-var budgetFormats = map[string]llmusage.Format{
-	"":                 llmusage.FormatUnknown,
-	"auto":             llmusage.FormatUnknown,
-	"openai":           llmusage.OpenAIChat,
-	"openai-responses": llmusage.OpenAIResponses,
-	"anthropic":        llmusage.AnthropicMessages,
-}
-
-var redisFailurePolicies = map[string]ratelimit.FailurePolicy{
-	"": ratelimit.FailLocal, "local": ratelimit.FailLocal, "open": ratelimit.FailOpen, "closed": ratelimit.FailClosed,
+// budgetRedisFailure is a budget's redis_failure: the library's policy
+// names, with local the gateway's default.
+func budgetRedisFailure(s string) (ratelimit.FailurePolicy, bool) {
+	p, ok := textEnum[ratelimit.FailurePolicy](s)
+	return p.Or(ratelimit.FailLocal), ok
 }
 
 // checkRouteBudget checks a route's budget. It fills nothing, so that
@@ -143,7 +143,7 @@ func (cfg *Config) checkRouteBudget(p *problems, where string, r Route) {
 		p.add("%s: a decision route proxies nowhere and never sees the usage: put the budget on a proxy route", where)
 	}
 	checkBudgetLimit(p, where, b.Limit, b.Window, true)
-	f, ok := budgetFormats[b.Format]
+	f, ok := textEnum[llmusage.Format](b.Format)
 	if !ok {
 		p.add("%s: format %q: want openai, openai-responses, anthropic or auto", where, b.Format)
 	}
@@ -191,7 +191,7 @@ func (cfg *Config) checkRouteBudget(p *problems, where string, r Route) {
 		}
 		checkBudgetLimit(p, fmt.Sprintf("%s: tier %q", where, name), t.Limit, w, t.Window != "")
 	}
-	if _, ok := redisFailurePolicies[b.RedisFailure]; !ok {
+	if _, ok := budgetRedisFailure(b.RedisFailure); !ok {
 		p.add("%s: redis_failure %q: want local, open or closed", where, b.RedisFailure)
 	} else if b.RedisFailure != "" && cfg.Redis == "" {
 		p.add("%s: redis_failure %q without redis: an in-process budget does not fail", where, b.RedisFailure)
@@ -310,7 +310,7 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 			// tier is a part of its own ("" is the default budget).
 			Prefix: "jwtgate:budget:" + rc.Prefix + "|" + tier + "|",
 			Limit:  limit, Window: w,
-			FailurePolicy: redisFailurePolicies[bc.RedisFailure],
+			FailurePolicy: must(budgetRedisFailure(bc.RedisFailure)),
 			Replicas:      g.cfg.Replicas,
 			Logger:        g.log,
 			OnFailure: func(e redisbudget.FailureEvent) {
@@ -341,7 +341,7 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 		Budget:          def,
 		TierClaim:       bc.TierClaim,
 		Tiers:           tiers,
-		Format:          budgetFormats[bc.Format],
+		Format:          must(textEnum[llmusage.Format](bc.Format)),
 		Weights:         budget.WeightTable(bc.Weights),
 		Fallback:        budget.Fallback{Estimate: bc.Estimate, UseMaxTokens: bc.UseMaxTokens},
 		IncludeUsage:    bc.IncludeUsage,

@@ -57,8 +57,8 @@ func TestBadBudgetConfig(t *testing.T) {
 			if err == nil {
 				_, err = cfg.Validate(env(nil))
 			}
-			if !errors.Is(err, ErrConfig) {
-				t.Fatalf("err = %v, want ErrConfig", err)
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("err = %v, want ErrInvalidConfig", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %q, want it to mention %q", err, tc.want)
@@ -578,5 +578,58 @@ func TestBudgetDecisionAndReason(t *testing.T) {
 	_, metrics := g.get(t, "/metrics", "")
 	if line := grepLines(metrics, `jwtgate_requests_total{outcome="rejected",reason="budget_exhausted"}`); !strings.HasSuffix(line, " 2") {
 		t.Fatalf("budget refusals counted as %q\n%s", line, grepLines(metrics, "jwtgate_requests_total"))
+	}
+}
+
+// strip_added_usage in front of an upstream that sends its stream with a
+// Content-Length: the client reads the whole stream, without the usage
+// chunk and without an error (the stripped body is shorter than the
+// upstream's length, which therefore does not reach it), and the stream
+// is charged. A body that names stream_options in another letter case is
+// refused before the upstream (a strict-name upstream would stream it
+// without usage).
+func TestBudgetStripAddedUsageWithContentLength(t *testing.T) {
+	p := startIDP(t, false)
+	var calls atomic.Int32
+	stream := "data: {\"model\":\"gpt-4o\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n" +
+		"data: {\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":20}}\n\n" +
+		"data: [DONE]\n\n"
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(stream)))
+		io.WriteString(w, stream)
+	}))
+	t.Cleanup(up.Close)
+	g := startGateway(t, budgetConfig(p.Issuer(), up.URL, RouteBudget{
+		Limit: 30, Window: "day", Format: "openai", IncludeUsage: true, StripAddedUsage: true,
+	}), nil)
+	g.waitReady(t)
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "stripper"})
+	req, _ := http.NewRequest(http.MethodPost, g.url+"/llm/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o","stream":true}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("reading the stream through the gateway: %v (got %q)", err, body)
+	}
+	if strings.Contains(string(body), `"choices":[]`) || !strings.HasSuffix(string(body), "data: [DONE]\n\n") ||
+		len(body) != len(stream)-len("data: {\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":20}}\n\n") {
+		t.Fatalf("client got %q", body)
+	}
+	if resp, body := g.post(t, "/llm/v1/chat/completions", tok, `{}`); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the stream's 30 tokens were not charged: %d %s", resp.StatusCode, body)
+	}
+	other := p.Mint(t, jwtgatetest.Claims{Subject: "case-folder"})
+	if resp, body := g.post(t, "/llm/v1/chat/completions", other, `{"model":"gpt-4o","stream":true,"Stream_Options":{"include_usage":true}}`); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("Stream_Options: %d %s", resp.StatusCode, body)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("upstream called %d times, want 1", n)
 	}
 }

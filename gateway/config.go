@@ -23,11 +23,18 @@ import (
 
 	"github.com/jwtgate/jwtgate/internal/routepath"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/policy"
 )
 
-// ErrConfig is wrapped by every configuration error: bad flags, an
+// ErrInvalidConfig is wrapped by every configuration error: bad flags, an
 // unreadable or invalid config file, a missing environment variable.
-var ErrConfig = errors.New("gateway: invalid configuration")
+var ErrInvalidConfig = errors.New("gateway: invalid configuration")
+
+// ErrConfig is ErrInvalidConfig's former name: one name for the idea in
+// every jwtgate package.
+//
+// Deprecated: use ErrInvalidConfig.
+var ErrConfig = ErrInvalidConfig
 
 // DefaultListen is where the gateway listens when neither -listen nor the
 // config file says otherwise. Loopback: exposing it is a deliberate choice.
@@ -220,6 +227,13 @@ type Route struct {
 	// DPoP is off, allowed or required on this route. Empty means the
 	// top-level dpop mode.
 	DPoP string `yaml:"dpop"`
+	// Policy is a CEL expression over claims, request, source and mcp
+	// (package policy) that must be true for a request to pass, decided
+	// after the route's other requirements and before its rate limit: a
+	// false or undecidable expression is 403 access_denied. Checked at
+	// load: a syntax, type or cost error is a config error naming the
+	// position. Empty means none.
+	Policy string `yaml:"policy"`
 	// ACRValues are the acr values this route accepts (RFC 9470 step-up):
 	// a token with another acr, or none, is 401
 	// insufficient_user_authentication with acr_values in the challenge.
@@ -252,6 +266,21 @@ type Resource struct {
 	ScopesSupported []string `yaml:"scopes_supported"`
 	// Name is a human-readable name (resource_name). Empty means none.
 	Name string `yaml:"name"`
+	// Tools are per-tool rules for MCP tools/call (middleware.Resource.Tools):
+	// a tool name, or a prefix ending in "*", → the scopes and the policy a
+	// call of it needs on top of the route's. The gateway reads each POST's
+	// JSON-RPC body (up to 1 MiB; larger is refused) to find the calls.
+	// Empty means any tool the route lets through.
+	Tools map[string]ResourceTool `yaml:"tools"`
+}
+
+// ResourceTool is one tool's rule.
+type ResourceTool struct {
+	// Scopes the token must all have to call the tool.
+	Scopes []string `yaml:"scopes"`
+	// Policy is a CEL expression (as Route.Policy; mcp.tool is the tool)
+	// that must be true for the call. Empty means none.
+	Policy string `yaml:"policy"`
 }
 
 // UpstreamAuth is a credential the gateway sends upstream in the client's
@@ -273,19 +302,19 @@ type UpstreamAuth struct {
 func LoadFile(name string) (Config, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
 	if err != nil {
-		return Config{}, fmt.Errorf("%w: read %s: %w", ErrConfig, name, err)
+		return Config{}, fmt.Errorf("%w: read %s: %w", ErrInvalidConfig, name, err)
 	}
 	if len(b) > maxConfigBytes {
-		return Config{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrConfig, name, maxConfigBytes)
+		return Config{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalidConfig, name, maxConfigBytes)
 	}
 	cfg, err := decodeYAML(b)
 	if err != nil {
-		return cfg, fmt.Errorf("%w: %s: %w", ErrConfig, name, err)
+		return cfg, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, name, err)
 	}
 	return cfg, nil
 }
@@ -294,7 +323,7 @@ func LoadFile(name string) (Config, error) {
 func ParseYAML(b []byte) (Config, error) {
 	cfg, err := decodeYAML(b)
 	if err != nil {
-		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return cfg, nil
 }
@@ -381,10 +410,10 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 			fs.PrintDefaults()
 			return Config{}, Flags{}, err
 		}
-		return Config{}, Flags{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return Config{}, Flags{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if fs.NArg() > 0 {
-		return Config{}, Flags{}, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
+		return Config{}, Flags{}, fmt.Errorf("%w: unexpected argument %q", ErrInvalidConfig, fs.Arg(0))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -418,7 +447,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 			given = append(given, "providers or routes in -config")
 		}
 		if len(given) > 0 {
-			return Config{}, Flags{}, fmt.Errorf("%w: -demo runs the embedded demo identity provider and upstream, which would replace %s; drop -demo for a real gateway", ErrConfig, strings.Join(given, ", "))
+			return Config{}, Flags{}, fmt.Errorf("%w: -demo runs the embedded demo identity provider and upstream, which would replace %s; drop -demo for a real gateway", ErrInvalidConfig, strings.Join(given, ", "))
 		}
 	}
 	if set["listen"] || cfg.Listen == "" {
@@ -453,7 +482,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	}
 	if set["dpop"] {
 		if opts.Demo && dpopMode != DPoPOff {
-			return Config{}, Flags{}, fmt.Errorf("%w: -dpop %s: the demo's provider and curl lines use Bearer tokens; give -issuer and -upstream for a DPoP gateway", ErrConfig, dpopMode)
+			return Config{}, Flags{}, fmt.Errorf("%w: -dpop %s: the demo's provider and curl lines use Bearer tokens; give -issuer and -upstream for a DPoP gateway", ErrInvalidConfig, dpopMode)
 		}
 		cfg.DPoP.Mode = dpopMode
 	}
@@ -470,23 +499,23 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 			continue
 		}
 		if *l.dst = splitList(l.val); len(*l.dst) == 0 {
-			return Config{}, Flags{}, fmt.Errorf("%w: -%s %q: want a comma-separated list", ErrConfig, l.flag, l.val)
+			return Config{}, Flags{}, fmt.Errorf("%w: -%s %q: want a comma-separated list", ErrInvalidConfig, l.flag, l.val)
 		}
 	}
 	if set["trusted-proxies"] {
 		if strings.TrimSpace(trustedProxies) == "none" {
 			cfg.TrustedProxies = []string{}
 		} else if cfg.TrustedProxies = splitList(trustedProxies); len(cfg.TrustedProxies) == 0 {
-			return Config{}, Flags{}, fmt.Errorf("%w: -trusted-proxies %q: want comma-separated CIDRs or IPs, or none", ErrConfig, trustedProxies)
+			return Config{}, Flags{}, fmt.Errorf("%w: -trusted-proxies %q: want comma-separated CIDRs or IPs, or none", ErrInvalidConfig, trustedProxies)
 		}
 	}
 	if decision && set["upstream"] {
-		return Config{}, Flags{}, fmt.Errorf("%w: -decision makes the route \"/\" a decision service, which proxies nowhere: drop -upstream (or -decision)", ErrConfig)
+		return Config{}, Flags{}, fmt.Errorf("%w: -decision makes the route \"/\" a decision service, which proxies nowhere: drop -upstream (or -decision)", ErrInvalidConfig)
 	}
 	if set["claim-header"] && !set["upstream"] && !decision {
 		// The mapping belongs to a route; only -upstream's or -decision's
 		// is the flags' own.
-		return Config{}, Flags{}, fmt.Errorf("%w: -claim-header applies to the route of -upstream or -decision, neither of which is given (in a config file, set claim_headers per route)", ErrConfig)
+		return Config{}, Flags{}, fmt.Errorf("%w: -claim-header applies to the route of -upstream or -decision, neither of which is given (in a config file, set claim_headers per route)", ErrInvalidConfig)
 	}
 	hasRoute := func(prefix string) bool {
 		return slices.ContainsFunc(cfg.Routes, func(r Route) bool { return r.Prefix == prefix })
@@ -497,7 +526,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 			flag, r = "-decision", Route{Prefix: "/", Mode: ModeDecision}
 		}
 		if hasRoute("/") {
-			return Config{}, Flags{}, fmt.Errorf("%w: %s adds the route \"/\", which the config file already has", ErrConfig, flag)
+			return Config{}, Flags{}, fmt.Errorf("%w: %s adds the route \"/\", which the config file already has", ErrInvalidConfig, flag)
 		}
 		if len(claimHeaders) > 0 {
 			r.ClaimHeaders = claimHeaders
@@ -506,16 +535,16 @@ func ParseArgs(args []string, stderr io.Writer) (Config, Flags, error) {
 	}
 	if set["decision-path"] {
 		if decisionPath == "/" || !strings.HasPrefix(decisionPath, "/") || cleanPath(decisionPath) != decisionPath || strings.HasSuffix(decisionPath, "/") {
-			return Config{}, Flags{}, fmt.Errorf("%w: -decision-path %q: want a clean absolute path other than \"/\", without a trailing slash, e.g. /_jwtgate", ErrConfig, decisionPath)
+			return Config{}, Flags{}, fmt.Errorf("%w: -decision-path %q: want a clean absolute path other than \"/\", without a trailing slash, e.g. /_jwtgate", ErrInvalidConfig, decisionPath)
 		}
 		if hasRoute(decisionPath) {
-			return Config{}, Flags{}, fmt.Errorf("%w: -decision-path adds the route %q, which the config file already has", ErrConfig, decisionPath)
+			return Config{}, Flags{}, fmt.Errorf("%w: -decision-path adds the route %q, which the config file already has", ErrInvalidConfig, decisionPath)
 		}
 		cfg.Routes = append(cfg.Routes, Route{Prefix: decisionPath, Mode: ModeDecision, StripPrefix: true})
 	}
 	if _, _, err := net.SplitHostPort(cfg.Listen); err == nil && opts.Demo && !opts.DemoFlag && !isLoopback(cfg.Listen) {
 		return Config{}, Flags{}, fmt.Errorf("%w: no identity provider is configured, which means demo mode, and the demo's identity provider mints tokens for anyone who asks: "+
-			"it does not listen on %q, which is not loopback. Give -issuer or -jwks-url (or -config) for a real gateway, or -demo to expose the demo deliberately", ErrConfig, cfg.Listen)
+			"it does not listen on %q, which is not loopback. Give -issuer or -jwks-url (or -config) for a real gateway, or -demo to expose the demo deliberately", ErrInvalidConfig, cfg.Listen)
 	}
 	// With fileErr, cfg is what did decode: a caller can Validate it to
 	// report the other problems too (Run does).
@@ -602,7 +631,7 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	}
 	routes := cfg.checkRoutes(&p, lookupEnv)
 	if len(p) > 0 {
-		return Config{}, fmt.Errorf("%w:\n  %w", ErrConfig, joinLines(p))
+		return Config{}, fmt.Errorf("%w:\n  %w", ErrInvalidConfig, joinLines(p))
 	}
 	sort.SliceStable(routes, func(i, j int) bool { return len(routes[i].Prefix) > len(routes[j].Prefix) })
 	cfg.Routes = routes
@@ -749,6 +778,11 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		cfg.fillRouteTimeout(p, where, &r)
 		checkClaimHeaderNames(p, where, r.ClaimHeaders)
 		checkStepUp(p, where, r)
+		if r.Policy != "" {
+			if _, err := policy.Compile(r.Policy, policy.Options{}); err != nil {
+				p.add("%s: policy: %v", where, err)
+			}
+		}
 		cfg.checkRouteResource(p, where, &r, seenMeta)
 		cfg.checkRouteBudget(p, where, r)
 		r.UpstreamAuth = checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)
@@ -801,8 +835,11 @@ func (cfg *Config) checkRouteResource(p *problems, where string, r *Route, seenM
 		}
 	}
 	r.Resource = &res
-	mr := res.middleware()
-	if err := mr.Validate(); err != nil {
+	mr, err := res.middleware()
+	if err == nil {
+		err = mr.Validate()
+	}
+	if err != nil {
 		p.add("%s: resource: %v", where, err)
 		return
 	}
@@ -813,9 +850,25 @@ func (cfg *Config) checkRouteResource(p *problems, where string, r *Route, seenM
 	seenMeta[path] = true
 }
 
-// middleware is the library's form of the resource.
-func (r Resource) middleware() middleware.Resource {
-	return middleware.Resource{URI: r.URI, AuthorizationServers: r.AuthorizationServers, ScopesSupported: r.ScopesSupported, Name: r.Name}
+// middleware is the library's form of the resource, its tools' policies
+// compiled.
+func (r Resource) middleware() (middleware.Resource, error) {
+	mr := middleware.Resource{URI: r.URI, AuthorizationServers: r.AuthorizationServers, ScopesSupported: r.ScopesSupported, Name: r.Name}
+	for name, tool := range r.Tools {
+		rule := middleware.ToolRule{Scopes: tool.Scopes}
+		if tool.Policy != "" {
+			p, err := policy.Compile(tool.Policy, policy.Options{})
+			if err != nil {
+				return mr, fmt.Errorf("tools[%q]: policy: %w", name, err)
+			}
+			rule.Policy = p
+		}
+		if mr.Tools == nil {
+			mr.Tools = make(map[string]middleware.ToolRule, len(r.Tools))
+		}
+		mr.Tools[name] = rule
+	}
+	return mr, nil
 }
 
 // metadataPath is the path where the resource's metadata document is

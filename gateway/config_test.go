@@ -150,7 +150,7 @@ func TestNoFlagsIsDemo(t *testing.T) {
 
 func TestHelpIsNotAConfigError(t *testing.T) {
 	_, _, err := ParseArgs([]string{"-h"}, io.Discard)
-	if !errors.Is(err, flag.ErrHelp) || errors.Is(err, ErrConfig) {
+	if !errors.Is(err, flag.ErrHelp) || errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -240,8 +240,8 @@ func TestBadConfig(t *testing.T) {
 			if err == nil {
 				_, err = cfg.Validate(env(nil))
 			}
-			if !errors.Is(err, ErrConfig) {
-				t.Fatalf("err = %v, want ErrConfig", err)
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("err = %v, want ErrInvalidConfig", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %q, want it to mention %q", err, tc.want)
@@ -349,8 +349,8 @@ func FuzzParseYAML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := ParseYAML(b)
 		if err != nil {
-			if !errors.Is(err, ErrConfig) {
-				t.Fatalf("error %v does not wrap ErrConfig", err)
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("error %v does not wrap ErrInvalidConfig", err)
 			}
 			return
 		}

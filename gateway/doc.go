@@ -55,7 +55,7 @@
 //		Routes:    []gateway.Route{{Prefix: "/api/", Upstream: "http://127.0.0.1:9000", Scopes: []string{"read"}}},
 //	}, gateway.Options{})
 //	if err != nil {
-//		return err // errors.Is(err, gateway.ErrConfig)
+//		return err // errors.Is(err, gateway.ErrInvalidConfig)
 //	}
 //	defer gw.Close()
 //	mux := http.NewServeMux()

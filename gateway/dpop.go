@@ -8,6 +8,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/forwarded"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/replay/redisreplay"
 )
 
@@ -68,27 +69,18 @@ type DPoP struct {
 	nonceSecret []byte // read by Validate
 }
 
-// dpopModes maps the config's mode names to the middleware's.
-var dpopModes = map[string]middleware.DPoPMode{
-	"": middleware.DPoPDefault, DPoPOff: middleware.DPoPOff, DPoPAllowed: middleware.DPoPAllowed, DPoPRequired: middleware.DPoPRequired,
-}
-
-var replayPolicies = map[string]redisreplay.FailurePolicy{
-	"": redisreplay.FailClosed, "closed": redisreplay.FailClosed, "local": redisreplay.FailLocal, "open": redisreplay.FailOpen,
-}
-
 // checkDPoP checks the dpop: section, the routes' dpop modes and
 // external_url, and reads the nonce secret from the environment.
 func (cfg *Config) checkDPoP(p *problems, lookupEnv func(string) (string, bool)) {
 	d := &cfg.DPoP
 	on := false
-	if m, ok := dpopModes[d.Mode]; !ok {
+	if m, ok := textEnum[middleware.DPoPMode](d.Mode); !ok {
 		p.add("dpop: mode %q: want off, allowed or required", d.Mode)
 	} else {
 		on = m == middleware.DPoPAllowed || m == middleware.DPoPRequired
 	}
 	for i, r := range cfg.Routes {
-		if m, ok := dpopModes[r.DPoP]; !ok {
+		if m, ok := textEnum[middleware.DPoPMode](r.DPoP); !ok {
 			p.add("route %d (%q): dpop %q: want off, allowed or required", i+1, r.Prefix, r.DPoP)
 		} else if m == middleware.DPoPAllowed || m == middleware.DPoPRequired {
 			on = true
@@ -133,7 +125,7 @@ func (cfg *Config) checkDPoP(p *problems, lookupEnv func(string) (string, bool))
 		if cfg.Redis == "" {
 			p.add("dpop: replay: redis needs the top-level redis address")
 		}
-		if _, ok := replayPolicies[d.ReplayFailure]; !ok {
+		if _, ok := textEnum[ratelimit.FailurePolicy](d.ReplayFailure); !ok {
 			p.add("dpop: replay_failure %q: want closed, local or open", d.ReplayFailure)
 		}
 	default:
@@ -168,7 +160,7 @@ func (g *Gateway) senderConstraints(mc *middleware.Config) error {
 	mc.CertificateBoundTokens = g.cfg.CertificateBoundTokens
 	d := g.cfg.DPoP
 	mc.DPoP = middleware.DPoP{
-		Mode:        dpopModes[d.Mode],
+		Mode:        must(textEnum[middleware.DPoPMode](d.Mode)),
 		Algorithms:  d.Algorithms,
 		ProofMaxAge: d.ProofMaxAge,
 		Leeway:      middlewareLeeway(d.Leeway), // the same nil/0 meaning as the top-level leeway
@@ -176,7 +168,7 @@ func (g *Gateway) senderConstraints(mc *middleware.Config) error {
 	mc.DPoP.NonceSecret = d.nonceSecret
 	if d.Replay == ReplayRedis {
 		rs, err := redisreplay.New(redisreplay.Config{
-			Addr: g.cfg.Redis, Prefix: "jwtgate:dpop:", FailurePolicy: replayPolicies[d.ReplayFailure], Logger: g.log,
+			Addr: g.cfg.Redis, Prefix: "jwtgate:dpop:", FailurePolicy: must(textEnum[ratelimit.FailurePolicy](d.ReplayFailure)), Logger: g.log,
 		})
 		if err != nil {
 			return fmt.Errorf("dpop replay store: %w", err)
@@ -189,4 +181,4 @@ func (g *Gateway) senderConstraints(mc *middleware.Config) error {
 
 // routeDPoP is a route's dpop mode for middleware.Route: DPoPDefault
 // keeps the top-level mode.
-func routeDPoP(mode string) middleware.DPoPMode { return dpopModes[mode] }
+func routeDPoP(mode string) middleware.DPoPMode { return must(textEnum[middleware.DPoPMode](mode)) }

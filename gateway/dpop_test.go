@@ -65,8 +65,8 @@ func TestDPoPBadConfig(t *testing.T) {
 			if err == nil {
 				_, err = cfg.Validate(lookup)
 			}
-			if !errors.Is(err, ErrConfig) {
-				t.Fatalf("err = %v, want ErrConfig", err)
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("err = %v, want ErrInvalidConfig", err)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %q, want it to mention %q", err, tc.want)
@@ -347,7 +347,7 @@ func TestDPoPNonce(t *testing.T) {
 		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}},
 	}
 	// startGateway's environment has UP_KEY only: the secret is missing.
-	if _, err := cfg.Validate(env(nil)); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "DPOP_NONCE_SECRET is not set") {
+	if _, err := cfg.Validate(env(nil)); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "DPOP_NONCE_SECRET is not set") {
 		t.Fatalf("without the secret: %v", err)
 	}
 	g := startGatewayEnv(t, cfg, map[string]string{"DPOP_NONCE_SECRET": nonceSecret})

@@ -329,7 +329,11 @@ func TestSSEFirstEventArrivesBeforeUpstreamFinishes(t *testing.T) {
 
 func TestNewKeyAfterRotationPassesWithoutRestart(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
-	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
+	// A set fetched within the last UnknownKIDInterval is authoritative
+	// (a kid not in it is 401 without a fetch); over real sockets, right
+	// after the load, the interval must be all but zero for the new kid
+	// to be fetched for at once.
+	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), func(c *cache.Config) { c.UnknownKIDInterval = time.Nanosecond })
 	g.waitReady(t)
 	before := p.Mint(t, jwtgatetest.Claims{Subject: "frank", Scopes: []string{"read"}})
 	if resp, body := g.get(t, "/api/x", before); resp.StatusCode != 200 {

@@ -27,6 +27,7 @@ import (
 	"github.com/jwtgate/jwtgate/internal/serve"
 	"github.com/jwtgate/jwtgate/metrics"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/policy"
 	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
 )
@@ -128,7 +129,7 @@ type route struct {
 // starts the key cache, which loads in the background — a provider that is
 // down at start is not an error, Ready is false and /readyz says 503 until
 // it is up. ctx bounds nothing beyond New itself; Close stops what New
-// started. A bad config is an error wrapping ErrConfig, never a panic.
+// started. A bad config is an error wrapping ErrInvalidConfig, never a panic.
 func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) {
 	cfg, err = cfg.Validate(opts.LookupEnv)
 	if err != nil {
@@ -171,11 +172,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	}
 	switch len(ccs) {
 	case 0:
-		return nil, fmt.Errorf("%w: no identity provider", ErrConfig)
+		return nil, fmt.Errorf("%w: no identity provider", ErrInvalidConfig)
 	case 1:
 		c, err := cache.New(ctx, ccs[0])
 		if err != nil {
-			return nil, fmt.Errorf("%w: key cache: %w", ErrConfig, err)
+			return nil, fmt.Errorf("%w: key cache: %w", ErrInvalidConfig, err)
 		}
 		g.keys, g.storage.Keys = c, c
 		g.providers[0].c = c
@@ -185,7 +186,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	default:
 		mc, err := cache.NewMulti(ctx, ccs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: key cache: %w", ErrConfig, err)
+			return nil, fmt.Errorf("%w: key cache: %w", ErrInvalidConfig, err)
 		}
 		// The token's iss picks the key set; any other iss is refused.
 		g.keys, g.storage.KeysByIssuer = mc, mc.Storages()
@@ -195,10 +196,10 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	}
 
 	if g.fw, err = g.newForwarded(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if g.verifier, err = g.newVerifier(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	transport, err := g.upstreamTransport(reg, opts.Transport)
 	if err != nil {
@@ -207,7 +208,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	for i, rc := range cfg.Routes {
 		rt, err := g.buildRoute(i, rc, transport)
 		if err != nil {
-			return nil, fmt.Errorf("%w: route %q: %w", ErrConfig, rc.Prefix, err)
+			return nil, fmt.Errorf("%w: route %q: %w", ErrInvalidConfig, rc.Prefix, err)
 		}
 		g.routes = append(g.routes, rt)
 	}
@@ -305,7 +306,10 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 		RequireACR: rc.ACRValues, MaxAuthAge: rc.MaxAuthAge}
 	dropAuthorization := rc.DropAuthorization
 	if rc.Resource != nil {
-		res := rc.Resource.middleware()
+		res, err := rc.Resource.middleware() // Validate has compiled its policies once
+		if err != nil {
+			return nil, err
+		}
 		mr.Resource = &res
 		// The resource checks its URI as the token's audience (Validate
 		// has made it the route's only one).
@@ -323,6 +327,13 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 			Cost:       func(*middleware.Claims, *http.Request) int { return weight },
 			OnDecision: g.metrics.OnRateLimit,
 		}
+	}
+	if rc.Policy != "" {
+		pol, err := policy.Compile(rc.Policy, policy.Options{}) // Validate has compiled it once
+		if err != nil {
+			return nil, err
+		}
+		mr.Policy = pol
 	}
 	bh, err := g.newBudget(rc)
 	if err != nil {
@@ -404,12 +415,47 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 			g.upstreamError(w, rc.Prefix, err)
 		},
 	}
-	var next http.Handler = rp
+	var next http.Handler = g.fullDuplex(rp)
 	if bh != nil {
-		next = bh.Meter(rp)
+		next = bh.Meter(next)
 	}
 	rt.handler = stripReservedHandler(v.Handler(next))
 	return rt, nil
+}
+
+// fullDuplex lets the proxy read the request body after it has started
+// the response, which it does whenever an upstream answers before the
+// transport has finished with the body: a streaming upstream that answers
+// first and reads on, and, at one moment, every upstream, since Go's
+// transport reads the body once more after its Content-Length to check
+// that nothing follows. By default Go's HTTP/1 server drains and closes
+// the body as the response starts, that last read then fails, the
+// transport drops the upstream connection, and a stream (an MCP answer
+// over server-sent events) is lost after its headers (golang/go#40747).
+// HTTP/2 is always full duplex, a request without a body has nothing to
+// race, and a writer that cannot do it (http.ErrNotSupported) is served as
+// before.
+//
+// The server then no longer drains the body before the response, so the
+// handler closes it (which drains what is left, up to 256 KiB) once the
+// proxy is done: ReverseProxy never closes it, and a body left unread
+// (the upstream down, or answering without reading it) would otherwise be
+// drained in the server's end of the request, too late, and the next
+// request on the connection panics (golang/go#68560). A transport still
+// writing the body to an upstream whose answer is already complete then
+// stops with that upstream connection.
+func (g *Gateway) fullDuplex(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 1 || r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r) // no body to read: nothing to race
+			return
+		}
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			g.log.Warn("gateway: full duplex", "err", err)
+		}
+		defer r.Body.Close()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // ReservedHeaderPrefix is the gateway's header namespace: upstreams may

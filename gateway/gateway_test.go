@@ -314,8 +314,8 @@ func TestCloseTwiceConcurrently(t *testing.T) {
 // running.
 func TestNewRefusesBadConfig(t *testing.T) {
 	for _, cfg := range []Config{{}, {Issuer: "https://idp"}, {Issuer: "idp", Routes: []Route{{Prefix: "/", Upstream: "http://u"}}}} {
-		if g, err := New(t.Context(), cfg, Options{Logger: quiet}); !errors.Is(err, ErrConfig) || g != nil {
-			t.Errorf("New(%+v) = %v, %v; want ErrConfig", cfg, g, err)
+		if g, err := New(t.Context(), cfg, Options{Logger: quiet}); !errors.Is(err, ErrInvalidConfig) || g != nil {
+			t.Errorf("New(%+v) = %v, %v; want ErrInvalidConfig", cfg, g, err)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func (p *provider) onRefresh(e cache.RefreshEvent) {
 }
 
 // CheckStartup waits until every provider's first key-set fetch has ended,
-// or ctx ends, and returns an ErrConfig error if one of them answered with
+// or ctx ends, and returns an ErrInvalidConfig error if one of them answered with
 // a discovery document naming another issuer (cache.ErrIssuerMismatch):
 // the provider is up and says the configured issuer is wrong (a trailing
 // "/", localhost for 127.0.0.1), which no amount of waiting repairs, so the
@@ -63,7 +63,7 @@ func (g *Gateway) CheckStartup(ctx context.Context) error {
 		}
 		if errors.Is(p.firstErr, cache.ErrIssuerMismatch) {
 			errs = append(errs, fmt.Errorf("%w: provider %q: %s (the configured issuer must equal the document's issuer exactly, trailing slash and host name included)",
-				ErrConfig, p.issuer, g.redact(p, p.firstErr.Error())))
+				ErrInvalidConfig, p.issuer, g.redact(p, p.firstErr.Error())))
 		}
 	}
 	return errors.Join(errs...)

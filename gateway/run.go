@@ -116,7 +116,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 			// A value of the wrong type must not hide the file's other
 			// problems: one run names them all.
 			if _, verr := cfg.Validate(env.LookupEnv); verr != nil {
-				err = fmt.Errorf("%w\n  and in the rest of the file:%s", err, strings.TrimPrefix(verr.Error(), ErrConfig.Error()+":"))
+				err = fmt.Errorf("%w\n  and in the rest of the file:%s", err, strings.TrimPrefix(verr.Error(), ErrInvalidConfig.Error()+":"))
 			}
 		}
 		return usage(err)

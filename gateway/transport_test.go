@@ -331,8 +331,8 @@ func TestUpstreamTransportConfigErrors(t *testing.T) {
 		if err == nil {
 			_, err = cfg.Validate(nil)
 		}
-		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: got %v, want an ErrConfig naming %q", tc.yaml, err, tc.want)
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an ErrInvalidConfig naming %q", tc.yaml, err, tc.want)
 		}
 	}
 	_, err := Config{Issuer: "https://idp.example.com", Routes: []Route{

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
@@ -88,7 +89,10 @@ func ExampleIssuer_SetJWKS() {
 	c, err := cache.New(context.Background(), cache.Config{
 		Issuer:           idp.Issuer(), // the JWKS URL is found by OIDC discovery
 		WaitForFirstLoad: true,
-		Logger:           slog.New(slog.DiscardHandler),
+		// A set fetched within the last UnknownKIDInterval (1s) answers
+		// for unknown kids without a fetch; here an unknown kid looks at once.
+		UnknownKIDInterval: time.Nanosecond,
+		Logger:             slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatalf("%v", err)

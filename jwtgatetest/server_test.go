@@ -115,7 +115,10 @@ func TestConditionalRequestsAndCounters(t *testing.T) {
 	}
 	idp.ResetStats()
 
-	c, events := newCache(t, idp, cache.Config{WaitForFirstLoad: true})
+	// Over real time, right after the load: an all but zero
+	// UnknownKIDInterval, so that the set is not authoritative for the
+	// rotated-in kid and it is fetched for at once.
+	c, events := newCache(t, idp, cache.Config{WaitForFirstLoad: true, UnknownKIDInterval: time.Nanosecond})
 	<-events
 	v := verifier(t, idp, middleware.Config{Keys: c})
 	if err := idp.Rotate(); err != nil {
@@ -134,7 +137,8 @@ func TestConditionalRequestsAndCounters(t *testing.T) {
 
 func TestNotModifiedThroughARealCache(t *testing.T) {
 	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
-	c, events := newCache(t, idp, cache.Config{WaitForFirstLoad: true})
+	// An all but zero UnknownKIDInterval: the unknown kid refetches at once.
+	c, events := newCache(t, idp, cache.Config{WaitForFirstLoad: true, UnknownKIDInterval: time.Nanosecond})
 	<-events
 	if _, err := c.KeyRead(context.Background(), "not-there"); err == nil {
 		t.Fatal("unknown kid found")

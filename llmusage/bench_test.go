@@ -94,3 +94,34 @@ func BenchmarkBodyTap(b *testing.B) {
 		}
 	}
 }
+
+// chatRequest is a streaming Chat Completions request of about 16 KiB (a
+// conversation of 40 messages) without stream_options.
+func chatRequest() []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"model":"gpt-4o-mini","stream":true,"max_tokens":512,"messages":[`)
+	for i := range 40 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"role":"user","content":"` + strings.Repeat("word ", 80) + `"}`)
+	}
+	b.WriteString(`],"temperature":0.2}`)
+	return b.Bytes()
+}
+
+// BenchmarkRequest is what package budget does with such a body when
+// IncludeUsage is on: ParseRequest, then AddIncludeUsage.
+func BenchmarkRequest(b *testing.B) {
+	body := chatRequest()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseRequest(body, 0); err != nil {
+			b.Fatal(err)
+		}
+		if _, changed := AddIncludeUsage(body, 0); !changed {
+			b.Fatal("not changed")
+		}
+	}
+}

@@ -33,6 +33,16 @@ var (
 	// ErrRequestTooLarge: a request body given to ParseRequest or
 	// AddIncludeUsage is over the caller's bound.
 	ErrRequestTooLarge = errors.New("llmusage: request body too large")
+	// ErrAmbiguousRequest: a request body that upstreams read in different
+	// ways, so that no reading of it is safe to charge by or to rewrite: a
+	// member ParseRequest reads (model, stream, stream_options,
+	// max_tokens, max_completion_tokens, max_output_tokens; include_usage
+	// in stream_options) given twice or spelt in another letter case
+	// ("Stream_Options": Go's encoding/json matches any case and keeps the
+	// last of two, Python keeps exact names, some parsers the first), or a
+	// "stream" that is not true, false or null (pydantic reads "true" and
+	// 1 as true, strict parsers refuse them).
+	ErrAmbiguousRequest = errors.New("llmusage: request body is ambiguous")
 )
 
 // UsageError says which usage field was refused or capped, and why.

@@ -1,6 +1,7 @@
 package llmusage_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -43,7 +44,15 @@ func ExampleTap_missing() {
 func ExampleAddIncludeUsage() {
 	body, changed := llmusage.AddIncludeUsage([]byte(`{"model":"gpt-4o-mini","stream":true}`), 0)
 	fmt.Println(changed, string(body))
-	// Output: true {"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true}}
+	// Output: true {"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true}
+}
+
+func ExampleParseRequest_ambiguous() {
+	// Python upstreams read only "stream_options"; Go's encoding/json
+	// reads "Stream_Options" as it: refused rather than guessed.
+	_, err := llmusage.ParseRequest([]byte(`{"stream":true,"Stream_Options":{"include_usage":true}}`), 0)
+	fmt.Println(errors.Is(err, llmusage.ErrAmbiguousRequest))
+	// Output: true
 }
 
 func ExampleFormatForPath() {

@@ -1,6 +1,9 @@
 package llmusage
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Format is the API an upstream speaks, which says where its usage is.
 type Format uint8
@@ -35,6 +38,29 @@ func (f Format) String() string {
 		return "anthropic_messages"
 	}
 	return "unknown"
+}
+
+// MarshalText returns String's name.
+func (f Format) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads String's names and the configuration spellings:
+// "openai" (Chat Completions), "openai-responses", "anthropic", and "",
+// "auto" or "unknown" for FormatUnknown (the format follows the request's
+// path).
+func (f *Format) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "", "auto", "unknown":
+		*f = FormatUnknown
+	case "openai", "openai_chat":
+		*f = OpenAIChat
+	case "openai-responses", "openai_responses":
+		*f = OpenAIResponses
+	case "anthropic", "anthropic_messages":
+		*f = AnthropicMessages
+	default:
+		return fmt.Errorf("%w: format %q: want openai, openai-responses, anthropic or auto", ErrInvalidConfig, b)
+	}
+	return nil
 }
 
 // ParseFormat is the inverse of String, for configuration files; it also

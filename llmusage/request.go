@@ -3,7 +3,10 @@ package llmusage
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"slices"
+	"strings"
 )
 
 // DefaultMaxRequestBody is a sane bound for ParseRequest and
@@ -27,87 +30,203 @@ type Request struct {
 	IncludeUsage bool
 }
 
-type requestFields struct {
-	Model               json.RawMessage `json:"model"`
-	Stream              json.RawMessage `json:"stream"`
-	MaxTokens           json.RawMessage `json:"max_tokens"`
-	MaxCompletionTokens json.RawMessage `json:"max_completion_tokens"`
-	MaxOutputTokens     json.RawMessage `json:"max_output_tokens"`
-	StreamOptions       *struct {
-		IncludeUsage json.RawMessage `json:"include_usage"`
-	} `json:"stream_options"`
-}
+// The members ParseRequest reads, by exact name, at the top level of the
+// body and in its stream_options object (index with the m… constants).
+var (
+	requestMembers       = []string{"model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens"}
+	streamOptionsMembers = []string{"include_usage"}
+)
+
+const (
+	mModel = iota
+	mStream
+	mStreamOptions
+	mMaxTokens
+	mMaxCompletionTokens
+	mMaxOutputTokens
+)
 
 // ParseRequest reads the fields of a JSON request body that a budget
 // uses. A body over maxBytes (0 means DefaultMaxRequestBody) is
 // ErrRequestTooLarge, one that is not a JSON object ErrMalformed. Counts
 // that are not valid (negative, fractional, above MaxTokens) are ignored.
+//
+// Members are read by their exact names, as the strict-name upstreams
+// (Python's vLLM and LiteLLM) read them. A body that an upstream may read
+// differently is ErrAmbiguousRequest: a member read here (model, stream,
+// stream_options, max_tokens, max_completion_tokens, max_output_tokens,
+// and include_usage in stream_options) given twice or spelt in another
+// letter case ("Stream_Options", which Go's encoding/json, and so Ollama,
+// takes for stream_options and Python does not), or a "stream" that is
+// not true, false or null (lax parsers such as pydantic's read "true" and
+// 1 as true). Escapes are decoded before names are compared, as every
+// parser does. Members not read here are not looked at.
 func ParseRequest(body []byte, maxBytes int) (Request, error) {
+	req, _, err := parseRequest(body, maxBytes)
+	return req, err
+}
+
+// requestText is where ParseRequest found what it read, for
+// AddIncludeUsage's rewrite.
+type requestText struct {
+	top  object // the body's members, indexed as requestMembers
+	opts object // stream_options' members when it is an object
+}
+
+func parseRequest(body []byte, maxBytes int) (Request, *requestText, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxRequestBody
 	}
 	if len(body) > maxBytes {
-		return Request{}, ErrRequestTooLarge
+		return Request{}, nil, ErrRequestTooLarge
 	}
-	var f requestFields
-	if err := json.Unmarshal(body, &f); err != nil {
-		return Request{}, ErrMalformed
+	t := &requestText{}
+	var err error
+	if t.top, err = readObject(body, requestMembers); err != nil {
+		return Request{}, nil, err
 	}
 	var req Request
 	var m string
-	if json.Unmarshal(f.Model, &m) == nil {
+	if raw := t.top.found[mModel].value; raw != nil && json.Unmarshal(raw, &m) == nil {
 		req.Model = boundModel(m)
 	}
-	req.Stream = string(bytes.TrimSpace(f.Stream)) == "true"
-	if f.StreamOptions != nil {
-		req.IncludeUsage = string(bytes.TrimSpace(f.StreamOptions.IncludeUsage)) == "true"
+	switch string(t.top.found[mStream].value) {
+	case "true":
+		req.Stream = true
+	case "", "false", "null":
+	default:
+		return Request{}, nil, ErrAmbiguousRequest
 	}
-	for _, raw := range []json.RawMessage{f.MaxTokens, f.MaxCompletionTokens, f.MaxOutputTokens} {
+	if raw := t.top.found[mStreamOptions].value; len(raw) > 0 && raw[0] == '{' {
+		// A value readObject has checked: only ErrAmbiguousRequest is left.
+		if t.opts, err = readObject(raw, streamOptionsMembers); err != nil {
+			return Request{}, nil, err
+		}
+		req.IncludeUsage = string(t.opts.found[0].value) == "true"
+	}
+	for _, i := range []int{mMaxTokens, mMaxCompletionTokens, mMaxOutputTokens} {
 		var c counts
-		n, ok := c.get("max_tokens", raw)
+		n, ok := c.get("max_tokens", t.top.found[i].value)
 		if ok && c.err == nil {
 			req.MaxTokens = max(req.MaxTokens, n)
 		}
 	}
-	return req, nil
+	return req, t, nil
 }
+
+// object is what readObject found of a JSON object.
+type object struct {
+	open  int      // the offset of its '{'
+	n     int      // how many members it has
+	found []member // the members asked for, in the order of the names
+}
+
+// member is one member's value (nil when absent) and its offset in the
+// text read.
+type member struct {
+	value []byte
+	at    int
+}
+
+// readObject reads text, which must be one JSON object and nothing else
+// (ErrMalformed), keeping the members whose exact names are in names. A
+// name in names given twice, or a member whose name differs from one in
+// names only in letter case (strings.EqualFold, which is how
+// encoding/json matches names, the long s and the Kelvin sign included),
+// is ErrAmbiguousRequest.
+func readObject(text []byte, names []string) (object, error) {
+	obj := object{found: make([]member, len(names))}
+	dec := json.NewDecoder(bytes.NewReader(text))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return obj, ErrMalformed
+	}
+	obj.open = int(dec.InputOffset()) - 1
+	ambiguous := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return obj, ErrMalformed
+		}
+		name, _ := tok.(string) // Token gives a name here or an error
+		obj.n++
+		i := slices.Index(names, name)
+		if i < 0 {
+			for _, n := range names {
+				ambiguous = ambiguous || strings.EqualFold(name, n)
+			}
+			if dec.Decode(&skipValue{}) != nil {
+				return obj, ErrMalformed
+			}
+			continue
+		}
+		var raw json.RawMessage
+		if dec.Decode(&raw) != nil {
+			return obj, ErrMalformed
+		}
+		ambiguous = ambiguous || obj.found[i].value != nil
+		obj.found[i] = member{value: raw, at: int(dec.InputOffset()) - len(raw)}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return obj, ErrMalformed
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return obj, ErrMalformed // more after the object
+	}
+	if ambiguous {
+		return obj, ErrAmbiguousRequest
+	}
+	return obj, nil
+}
+
+// skipValue is a decode target that keeps nothing (and copies nothing).
+type skipValue struct{}
+
+func (*skipValue) UnmarshalJSON([]byte) error { return nil }
 
 // AddIncludeUsage rewrites a Chat Completions request that streams
 // without stream_options.include_usage so that it asks for it: without it
 // the stream reports no usage at all. It returns the body unchanged and
-// false when there is nothing to do (not streaming, already asked, not a
-// JSON object, or over maxBytes; 0 means DefaultMaxRequestBody).
+// false when there is nothing to do (not streaming, already asked, a
+// stream_options that is not an object or null, or a body ParseRequest
+// refuses: not a JSON object, ambiguous, over maxBytes; 0 means
+// DefaultMaxRequestBody).
 //
-// The rewritten body keeps every other field's value but not their order
-// or spacing (it is re-encoded). The client then receives one more chunk
-// than it asked for, the usage chunk, with an empty "choices"; OpenAI's
-// SDKs accept it. Stripping that chunk again is not done.
+// Only stream_options changes: include_usage's value becomes true, or
+// include_usage is added as its first member, or stream_options as the
+// body's first member. Every other byte reaches the upstream as the
+// client sent it. The client then receives one more chunk than it asked
+// for, the usage chunk, with an empty "choices"; OpenAI's SDKs accept it
+// (package budget can strip it again).
 func AddIncludeUsage(body []byte, maxBytes int) ([]byte, bool) {
-	req, err := ParseRequest(body, maxBytes)
+	req, t, err := parseRequest(body, maxBytes)
 	if err != nil || !req.Stream || req.IncludeUsage {
 		return body, false
 	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(body, &obj) != nil {
-		return body, false
+	so := t.top.found[mStreamOptions]
+	switch {
+	case so.value == nil:
+		// The object has a member ("stream"), so a comma follows.
+		at := t.top.open + 1
+		return splice(body, at, at, `"stream_options":{"include_usage":true},`), true
+	case isNull(so.value) || (so.value[0] == '{' && t.opts.n == 0):
+		return splice(body, so.at, so.at+len(so.value), `{"include_usage":true}`), true
+	case so.value[0] != '{':
+		return body, false // not an object: leave the upstream to refuse it
 	}
-	opts := map[string]json.RawMessage{}
-	if raw, ok := obj["stream_options"]; ok && !isNull(raw) {
-		if json.Unmarshal(raw, &opts) != nil {
-			return body, false // not an object: leave the upstream to refuse it
-		}
+	if iu := t.opts.found[0]; iu.value != nil {
+		at := so.at + iu.at
+		return splice(body, at, at+len(iu.value), "true"), true
 	}
-	opts["include_usage"] = json.RawMessage("true")
-	o, err := json.Marshal(opts)
-	if err != nil {
-		return body, false
-	}
-	obj["stream_options"] = o
-	out, err := json.Marshal(obj)
-	if err != nil {
-		return body, false
-	}
-	return out, true
+	at := so.at + t.opts.open + 1
+	return splice(body, at, at, `"include_usage":true,`), true
+}
+
+// splice returns a new body: b with b[from:to] replaced by s.
+func splice(b []byte, from, to int, s string) []byte {
+	out := make([]byte, 0, len(b)-(to-from)+len(s))
+	out = append(out, b[:from]...)
+	out = append(out, s...)
+	return append(out, b[to:]...)
 }
 
 // RequestIdentity asks the upstream for an unencoded response

@@ -15,8 +15,14 @@ import (
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
-// ErrConfig is wrapped by the errors New returns for a bad Config.
-var ErrConfig = errors.New("metrics: invalid config")
+// ErrInvalidConfig is wrapped by the errors New returns for a bad Config.
+var ErrInvalidConfig = errors.New("metrics: invalid config")
+
+// ErrConfig is ErrInvalidConfig's former name: one name for the idea in
+// every jwtgate package.
+//
+// Deprecated: use ErrInvalidConfig.
+var ErrConfig = ErrInvalidConfig
 
 // Config configures New. The zero value is usable.
 type Config struct {
@@ -95,7 +101,7 @@ func New(cfg Config) (*Metrics, error) {
 	}
 	for i := 1; i < len(buckets); i++ {
 		if !(buckets[i] > buckets[i-1]) {
-			return nil, fmt.Errorf("%w: LatencyBuckets must increase", ErrConfig)
+			return nil, fmt.Errorf("%w: LatencyBuckets must increase", ErrInvalidConfig)
 		}
 	}
 	now := cfg.Now

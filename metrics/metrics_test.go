@@ -43,7 +43,7 @@ func newMetrics(t *testing.T, now func() time.Time) (*Metrics, *prometheus.Regis
 }
 
 func TestNewRejectsBadBuckets(t *testing.T) {
-	if _, err := New(Config{LatencyBuckets: []float64{1, 1}}); !errors.Is(err, ErrConfig) {
+	if _, err := New(Config{LatencyBuckets: []float64{1, 1}}); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("err = %v", err)
 	}
 	reg := prometheus.NewRegistry()

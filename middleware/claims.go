@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,10 @@ type Claims struct {
 	typ    string      // the header's typ ("" when absent or not a string), for a route's Resource
 	extra  []claimText // claims the Verifier's config names, pre-rendered as text
 	cnf    confirmation
+	// decoded is the payload as a map, for policies (Map); shared by
+	// copies. Nil in a Claims not made by a Verifier: Map decodes each
+	// time.
+	decoded *atomic.Pointer[map[string]any]
 }
 
 type claimText struct{ name, text string }
@@ -58,6 +63,9 @@ func (c *Claims) HasScopes(scopes ...string) bool {
 
 // Raw returns a copy of the payload's JSON exactly as signed.
 func (c *Claims) Raw() json.RawMessage { return json.RawMessage(c.raw) }
+
+// Size is the payload's length in bytes (Raw's, without the copy).
+func (c *Claims) Size() int { return len(c.raw) }
 
 // Get decodes the claim name into dst (as json.Unmarshal would) and reports
 // whether the claim was present.
@@ -162,7 +170,7 @@ func parseNumericDate(v string) (time.Time, bool) {
 // is a substring of it), checks RequiredClaims and pre-renders the claims the
 // config names (ClaimHeaders, TierClaim).
 func (v *Verifier) decodeClaims(payload string) (*Claims, presence, *Error) {
-	c := &Claims{raw: payload}
+	c := &Claims{raw: payload, decoded: new(atomic.Pointer[map[string]any])}
 	var (
 		p        presence
 		required uint64 // bit i: RequiredClaims[i] seen

@@ -290,9 +290,12 @@ func (rl *RateLimit) enabled() bool {
 	return rl.Limiter != nil || len(rl.Tiers) > 0
 }
 
-var (
-	errConfig = errors.New("middleware: invalid config")
-)
+// ErrInvalidConfig is wrapped by every configuration error New returns
+// (and by the cause of a route that With refuses).
+var ErrInvalidConfig = errors.New("middleware: invalid config")
+
+// errConfig is ErrInvalidConfig, for the package's own use.
+var errConfig = ErrInvalidConfig
 
 func configErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errConfig}, args...)...)

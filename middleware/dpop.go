@@ -52,6 +52,36 @@ func (m DPoPMode) String() string {
 	return "DPoPMode(?)"
 }
 
+// MarshalText returns String's name ("" for DPoPDefault), so a config
+// struct can hold a DPoPMode as YAML or JSON text.
+func (m DPoPMode) MarshalText() ([]byte, error) {
+	switch m {
+	case DPoPDefault:
+		return []byte{}, nil
+	case DPoPOff, DPoPAllowed, DPoPRequired:
+		return []byte(m.String()), nil
+	}
+	return nil, configErr("DPoPMode(%d)", uint8(m))
+}
+
+// UnmarshalText reads "off", "allowed", "required", or "" (or "default")
+// for DPoPDefault.
+func (m *DPoPMode) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "", "default":
+		*m = DPoPDefault
+	case "off":
+		*m = DPoPOff
+	case "allowed":
+		*m = DPoPAllowed
+	case "required":
+		*m = DPoPRequired
+	default:
+		return configErr("DPoP mode %q: want off, allowed or required", b)
+	}
+	return nil
+}
+
 // Defaults for DPoP.
 const (
 	DefaultDPoPProofMaxAge  = time.Minute

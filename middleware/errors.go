@@ -70,6 +70,9 @@ var (
 	// ErrInsufficientScope: the token lacks a scope the route requires
 	// (403 insufficient_scope).
 	ErrInsufficientScope = errors.New("middleware: insufficient scope")
+	// ErrPolicyDenied: the route's Policy refused the request, or could
+	// not decide it (403 access_denied, "denied by policy").
+	ErrPolicyDenied = errors.New("middleware: denied by policy")
 	// ErrRateLimited: the subject is over its rate (429). The *Error carries
 	// the limiter's Decision.
 	ErrRateLimited = errors.New("middleware: rate limited")
@@ -161,7 +164,7 @@ func (e *Error) Unwrap() error { return e.cause }
 // and logs: "ok" for nil, then "missing", "invalid_request", "malformed",
 // "alg", "unknown_kid", "signature", "expired", "not_yet_valid", "claims",
 // "sender_constrained", "dpop_proof", "dpop_replay", "dpop_nonce",
-// "dpop_required", "binding_mismatch", "replay_unavailable", "step_up", "scope", "rate_limited",
+// "dpop_required", "binding_mismatch", "replay_unavailable", "step_up", "scope", "policy", "rate_limited",
 // "budget_exhausted", "keys_unavailable", "limiter_unavailable" or "other".
 func Reason(err error) string {
 	switch {
@@ -203,6 +206,8 @@ func Reason(err error) string {
 		return "step_up"
 	case errors.Is(err, ErrInsufficientScope):
 		return "scope"
+	case errors.Is(err, ErrPolicyDenied):
+		return "policy"
 	case errors.Is(err, ErrRateLimited):
 		return "rate_limited"
 	case errors.Is(err, ErrBudgetExhausted):

@@ -103,6 +103,18 @@ func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims) 
 	if len(v.route.Scopes) > 0 && !c.HasScopes(v.route.Scopes...) {
 		return &Error{kind: ErrInsufficientScope, desc: "insufficient scope", scopes: v.route.Scopes}
 	}
+	switch {
+	case v.resource != nil && (v.resource.tools != nil || v.route.Policy != nil):
+		// An MCP server's route: the tool rules and the policy see each
+		// JSON-RPC message of the request.
+		if err := v.checkMCP(r, c); err != nil {
+			return err
+		}
+	case v.route.Policy != nil:
+		if err := v.runPolicy(v.route.Policy, r, c, MCPCall{}); err != nil {
+			return err
+		}
+	}
 	if len(v.claimHeaders()) > 0 {
 		v.forwardClaims(r, c)
 	}

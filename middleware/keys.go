@@ -13,9 +13,10 @@ import (
 	"github.com/jwtgate/jwtgate/internal/jwkcheck"
 )
 
-// The request path needs only these from a key provider. Ready and
-// Generation are optional capabilities (a *cache.Cache has both), found by
-// type assertion the way httputil.ReverseProxy finds http.Hijacker.
+// The request path needs only these from a key provider. Ready,
+// Generation and KeyRecheck are optional capabilities (a *cache.Cache has
+// all three), found by type assertion the way httputil.ReverseProxy finds
+// http.Hijacker.
 type (
 	keyReader interface {
 		KeyRead(ctx context.Context, kid string) (jwkset.JWK, error)
@@ -26,19 +27,29 @@ type (
 	// content changes. Verified tokens remember it; a hit under a newer
 	// generation re-checks that its key is still served.
 	generationer interface{ Generation() uint64 }
+	// rechecker: KeyRecheck reads a kid again from a set fresh enough to
+	// settle a doubt about its key (a *cache.Cache refetches, at most once
+	// a second and shared by all callers, when its set is older than
+	// that). Asked once when a token's signature fails with the key served
+	// under its kid: some providers reuse a kid for new key material.
+	rechecker interface {
+		KeyRecheck(ctx context.Context, kid string) (jwkset.JWK, error)
+	}
 )
 
 // keySource is one key provider with its capabilities resolved once in New.
 type keySource struct {
-	store keyReader
-	ready readier      // nil: always ready
-	gen   generationer // nil: every cache hit re-checks its key
+	store   keyReader
+	ready   readier      // nil: always ready
+	gen     generationer // nil: every cache hit re-checks its key
+	recheck rechecker    // nil: a failed signature is final
 }
 
 func newKeySource(s jwkset.Storage) *keySource {
 	ks := &keySource{store: s}
 	ks.ready, _ = s.(readier)
 	ks.gen, _ = s.(generationer)
+	ks.recheck, _ = s.(rechecker)
 	return ks
 }
 
@@ -66,16 +77,7 @@ func (v *Verifier) lookup(ctx context.Context, ks *keySource, j *jws) (any, *Err
 		if err != nil {
 			return nil, storageErr(err)
 		}
-		key, uerr := v.usableKey(jwk, j.spec)
-		if uerr == nil || jwk.Marshal().KTY == j.spec.kty {
-			return key, uerr
-		}
-		// Some providers publish one kid for keys of several types (RFC 7520
-		// §3 does); KeyRead returns just one of them. Off the hot path (the
-		// scan is bounded by the provider's key count), look for the one key
-		// under this kid that fits the alg; none or several is a
-		// deterministic rejection.
-		return v.uniqueUsable(ctx, ks, j, uerr)
+		return v.keyOf(ctx, ks, j, jwk)
 	}
 	all, err := ks.store.KeyReadAll(ctx)
 	if err != nil {
@@ -94,6 +96,43 @@ func (v *Verifier) lookup(ctx context.Context, ks *keySource, j *jws) (any, *Err
 		return nil, errUnknownKID
 	}
 	return found, nil
+}
+
+// keyOf returns j's key given jwk, the provider's key under j's kid.
+func (v *Verifier) keyOf(ctx context.Context, ks *keySource, j *jws, jwk jwkset.JWK) (any, *Error) {
+	key, uerr := v.usableKey(jwk, j.spec)
+	if uerr == nil || jwk.Marshal().KTY == j.spec.kty {
+		return key, uerr
+	}
+	// Some providers publish one kid for keys of several types (RFC 7520
+	// §3 does); KeyRead returns just one of them. Off the hot path (the
+	// scan is bounded by the provider's key count), look for the one key
+	// under this kid that fits the alg; none or several is a deterministic
+	// rejection.
+	return v.uniqueUsable(ctx, ks, j, uerr)
+}
+
+// recheck is for a token whose signature did not verify with key, the key
+// ks serves under its kid. If ks can read the kid again from a fresh set
+// (KeyRecheck), recheck asks once and returns the key now served under
+// it, and true, when that is a different key. Otherwise (no such
+// capability, no kid, an error, the same key) it returns false and the
+// signature failure stands: with no fresh set to judge by (the provider
+// is failing) the key the token named and failed is still the best
+// evidence, and a forged signature stays 401.
+func (v *Verifier) recheck(ctx context.Context, ks *keySource, j *jws, key any) (any, bool) {
+	if ks == nil || ks.recheck == nil || !j.hasKID {
+		return nil, false
+	}
+	jwk, err := ks.recheck.KeyRecheck(ctx, j.kid)
+	if err != nil {
+		return nil, false
+	}
+	k, kerr := v.keyOf(ctx, ks, j, jwk)
+	if kerr != nil || sameKey(k, key) {
+		return nil, false
+	}
+	return k, true
 }
 
 // findServed finds j's key among the keys the provider serves now, without

@@ -34,8 +34,14 @@ func routeSamples(t *testing.T) map[string]Route {
 		"Budget":       {Budget: &spentBudget{}},
 		"RequireACR":   {RequireACR: []string{"urn:mfa"}},
 		"MaxAuthAge":   {MaxAuthAge: 5 * time.Minute},
+		"Policy":       {Policy: denyAll{}},
 	}
 }
+
+// denyAll is a policy that refuses everything.
+type denyAll struct{}
+
+func (denyAll) Allow(PolicyRequest) error { return ErrPolicyDenied }
 
 // spentBudget refuses every request as a spent budget would.
 type spentBudget struct{ calls int }
@@ -174,5 +180,27 @@ func TestRouteBudget(t *testing.T) {
 	}
 	if got := do(h, bearerReq("junk")); got.status != 401 || b.calls != 1 {
 		t.Fatalf("a bad token: %d, budget asked %d times", got.status, b.calls)
+	}
+}
+
+// DPoPMode names itself in config files: every value round-trips and an
+// unknown name is a config error.
+func TestDPoPModeText(t *testing.T) {
+	for _, m := range []DPoPMode{DPoPDefault, DPoPOff, DPoPAllowed, DPoPRequired} {
+		b, err := m.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got DPoPMode
+		if err := got.UnmarshalText(b); err != nil || got != m {
+			t.Errorf("%v: %q → %v, %v", m, b, got, err)
+		}
+	}
+	var m DPoPMode
+	if err := m.UnmarshalText([]byte("Required")); err == nil {
+		t.Error("Required accepted")
+	}
+	if _, err := DPoPMode(9).MarshalText(); err == nil {
+		t.Error("DPoPMode(9) marshalled")
 	}
 }

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -40,6 +41,17 @@ type Resource struct {
 	Name string
 	// AccessTokenOnly requires typ at+jwt (RFC 9068) on this route.
 	AccessTokenOnly bool
+	// Tools holds per-tool rules for MCP tools/call: a tool's exact name,
+	// or a prefix ending in "*" ("github_*"; the exact name wins, then the
+	// longest prefix) → what calling it needs on top of the route. Names
+	// are compared byte for byte. The request body (JSON-RPC, a message
+	// or a batch, every element checked) is read up to MaxMCPMessageSize
+	// to find the calls; a body that is larger, unreadable or absent on a
+	// POST is refused (400) — so a face that never sees the body (the
+	// gateway's decision mode, ext_authz without the body) refuses POSTs
+	// on such a route rather than pass them unchecked. Nil: any tool the
+	// route lets through.
+	Tools map[string]ToolRule
 }
 
 // Validate reports whether r would be accepted by New or With (the same
@@ -59,6 +71,7 @@ type resourceSpec struct {
 	metadataPath string // where MetadataHandler is mounted
 	metadataDoc  []byte
 	challenge    string // `resource_metadata="…"`
+	tools        *toolRules
 }
 
 // compileResource validates r and renders what the request path echoes.
@@ -78,15 +91,20 @@ func compileResource(r Resource) (*resourceSpec, error) {
 	if strings.ContainsAny(r.Name, "\r\n") {
 		return nil, configErr("Resource.Name has a line break")
 	}
+	tools, err := compileTools(r.Tools)
+	if err != nil {
+		return nil, err
+	}
 	r.AuthorizationServers = slices.Clone(r.AuthorizationServers)
 	r.ScopesSupported = slices.Clone(r.ScopesSupported)
+	r.Tools = maps.Clone(r.Tools)
 	// RFC 9728 §3.1: the well-known segment goes between host and path; a
 	// resource at the root has the root form.
 	p := u.EscapedPath()
 	if p == "/" {
 		p = ""
 	}
-	spec := &resourceSpec{Resource: r, metadataPath: resourceMetadataPath + p}
+	spec := &resourceSpec{Resource: r, metadataPath: resourceMetadataPath + p, tools: tools}
 	spec.metadataURL = u.Scheme + "://" + u.Host + spec.metadataPath
 	doc := struct {
 		Resource               string   `json:"resource"`

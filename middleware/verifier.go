@@ -48,7 +48,7 @@ func (v *Verifier) settle() *Verifier {
 		v.stepUp = newStepUpError(v.route.RequireACR, v.route.MaxAuthAge)
 	}
 	v.tokenChecks = v.route.Audiences != nil || v.route.Types != nil || v.resource != nil || v.routeErr != nil || v.stepUp != nil
-	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || v.limit != nil || v.route.Budget != nil
+	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || v.limit != nil || v.route.Budget != nil || v.route.Policy != nil
 	return v
 }
 
@@ -110,6 +110,11 @@ type Route struct {
 	// with max_age in the challenge (RFC 9470). 0: not checked. With on a
 	// derived Verifier replaces it.
 	MaxAuthAge time.Duration
+	// Policy, when not nil, decides the verified request after the
+	// route's other requirements and before its rate limit (see Policy;
+	// package policy compiles CEL). With on a derived Verifier adds it:
+	// the parent's policy and this one must both allow.
+	Policy Policy
 	// Budget, when not nil, is checked after the rate limit on every
 	// request the route decides (a verified-token cache hit, a decision
 	// about the route and an ext_authz Check included): a spent budget
@@ -280,11 +285,13 @@ func (base Route) merge(rt Route) (Route, error) {
 	}
 	if rt.Resource != nil {
 		res := *rt.Resource
+		res.Tools = maps.Clone(res.Tools)
 		m.Resource = &res
 	}
 	if rt.Budget != nil {
 		m.Budget = rt.Budget
 	}
+	m.Policy = joinPolicies(base.Policy, rt.Policy)
 	if len(rt.RequireACR) > 0 {
 		m.RequireACR = slices.Clone(rt.RequireACR)
 		if !scopeTokens(m.RequireACR) {
@@ -437,7 +444,14 @@ func (v *Verifier) verifyCold(ctx context.Context, token string, now time.Time, 
 		}
 	}
 	if err := checkSig(&j, key); err != nil {
-		return nil, err
+		// The provider may have put new material under a known kid: ask
+		// once (the cache refetches at most once a second) and try again
+		// only with a key that changed.
+		k, ok := v.recheck(ctx, ks, &j, key)
+		if !ok || checkSig(&j, k) != nil {
+			return nil, err
+		}
+		key = k
 	}
 	if err := v.checkClaims(c, p, now); err != nil {
 		return nil, err

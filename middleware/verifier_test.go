@@ -211,9 +211,9 @@ func TestBehaviourTable(t *testing.T) {
 	// verify, small RSA) are unknown kids behind it; the Verifier's own
 	// checks answer for them behind a plain storage.
 	skippedByCache := map[string]bool{"use enc key": true, "key_ops without verify": true, "RSA key below 2048 bits": true}
-	// Every unknown kid of the table gets its own refresh: with the default
-	// burst, later ones would be 503 "cannot judge yet" instead of 401.
-	cached := newTestCache(t, serveJWKS(t, store).URL(), func(c *cache.Config) { c.UnknownKIDBurst = 100 })
+	// An unknown kid of the table is 401 from the set loaded moments before,
+	// or from the one refetch a second that decides it.
+	cached := newTestCache(t, serveJWKS(t, store).URL(), nil)
 	for _, prov := range []struct {
 		name  string
 		store jwkset.Storage

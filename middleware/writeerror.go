@@ -25,6 +25,7 @@ import (
 //	ErrReplayUnavailable                  503  Retry-After
 //	ErrInsufficientAuthentication         401  Bearer realm, error="insufficient_user_authentication", acr_values="…", max_age=N
 //	ErrInsufficientScope                  403  Bearer realm, error="insufficient_scope", scope="…"
+//	ErrPolicyDenied                       403  Bearer realm, error="access_denied"
 //	ErrRateLimited                        429  Retry-After, RateLimit-Limit/-Remaining/-Reset
 //	ErrBudgetExhausted                    429  the same headers, the budget's; error "budget_exhausted"
 //	ErrKeysUnavailable, ErrLimiterUnavailable 503  Retry-After
@@ -147,6 +148,8 @@ func classify(err error) (int, string) {
 		return http.StatusUnauthorized, "insufficient_user_authentication"
 	case errors.Is(err, ErrInsufficientScope):
 		return http.StatusForbidden, "insufficient_scope"
+	case errors.Is(err, ErrPolicyDenied):
+		return http.StatusForbidden, "access_denied"
 	case errors.Is(err, ErrRateLimited):
 		return http.StatusTooManyRequests, "rate_limited"
 	case errors.Is(err, ErrBudgetExhausted):
@@ -245,7 +248,7 @@ func writeError(w http.ResponseWriter, err error, ch challenge) {
 		h.Set("Retry-After", "1")
 	case http.StatusServiceUnavailable:
 		// A key provider that knows when it can look again (an unknown kid
-		// while its refresh budget is spent) says so; otherwise the
+		// while the provider fails: the next probe) says so; otherwise the
 		// configured guess.
 		if ra, ok := errors.AsType[retryAfterError](err); ok && ra.RetryAfter() > 0 {
 			retryAfter = ra.RetryAfter()

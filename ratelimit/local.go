@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/boundkey"
 	"github.com/jwtgate/jwtgate/ratelimit/internal/bucket"
 )
 
@@ -219,7 +220,7 @@ func (l *Local) Allow(_ context.Context, key string, cost int) (Decision, error)
 }
 
 func (l *Local) allow(key string, cost int) Decision {
-	key = bucket.BoundKey(key, l.maxKey)
+	key = boundkey.Bound(key, l.maxKey)
 	s := &l.shards[maphash.String(l.seed, key)&l.mask]
 	burst := l.lim.Burst
 
@@ -267,7 +268,7 @@ func (l *Local) allow(key string, cost int) Decision {
 // fallback where Redis last said each key is, so an outage neither forgets
 // what a key spent nor hands it a fresh burst.
 func (l *Local) SetEmptyAt(key string, emptyAt time.Time) {
-	key = bucket.BoundKey(key, l.maxKey)
+	key = boundkey.Bound(key, l.maxKey)
 	s := &l.shards[maphash.String(l.seed, key)&l.mask]
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -10,11 +10,18 @@ import "fmt"
 type FailurePolicy uint8
 
 const (
+	// FailDefault is the zero value: the store's own default — FailOpen
+	// for a limiter (redislimit) and a token budget (redisbudget),
+	// FailClosed for a DPoP replay store (redisreplay), where letting a
+	// proof through unchecked is the unsafe answer. One type for every
+	// store, so "open" means the same thing everywhere and a config that
+	// says nothing gets each store's documented default.
+	FailDefault FailurePolicy = iota
 	// FailOpen allows the request, as if the key's bucket were full:
 	// Remaining is Limit-cost and ResetAfter the time to earn cost back.
-	// A cost above the burst is still refused. It is the default: a
-	// rate-limit store outage should not become an outage of the service.
-	FailOpen FailurePolicy = iota
+	// A cost above the burst is still refused. It is a limiter's default:
+	// a rate-limit store outage should not become an outage of the service.
+	FailOpen
 	// FailClosed denies the request: Remaining 0, ResetAfter one full
 	// refill, RetryAfter one second.
 	FailClosed
@@ -34,9 +41,49 @@ const (
 	FailLocal
 )
 
-// String returns "open", "closed" or "local".
+// Or returns p, or def when p is FailDefault: a store resolves its
+// default with it.
+func (p FailurePolicy) Or(def FailurePolicy) FailurePolicy {
+	if p == FailDefault {
+		return def
+	}
+	return p
+}
+
+// MarshalText returns String's name ("" for FailDefault), so a config
+// struct can hold a FailurePolicy as YAML or JSON text.
+func (p FailurePolicy) MarshalText() ([]byte, error) {
+	if p == FailDefault {
+		return []byte{}, nil
+	}
+	if p > FailLocal {
+		return nil, fmt.Errorf("%w: FailurePolicy(%d)", ErrInvalidConfig, uint8(p))
+	}
+	return []byte(p.String()), nil
+}
+
+// UnmarshalText reads "open", "closed", "local", or "" for FailDefault.
+func (p *FailurePolicy) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "":
+		*p = FailDefault
+	case "open":
+		*p = FailOpen
+	case "closed":
+		*p = FailClosed
+	case "local":
+		*p = FailLocal
+	default:
+		return fmt.Errorf("%w: failure policy %q: want open, closed or local", ErrInvalidConfig, b)
+	}
+	return nil
+}
+
+// String returns "open", "closed", "local" or "default".
 func (p FailurePolicy) String() string {
 	switch p {
+	case FailDefault:
+		return "default"
 	case FailOpen:
 		return "open"
 	case FailClosed:

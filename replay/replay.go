@@ -32,8 +32,13 @@ var (
 	ErrUnavailable = errors.New("replay: store unavailable")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("replay: store closed")
-	// ErrConfig is wrapped by every configuration error.
-	ErrConfig = errors.New("replay: invalid config")
+	// ErrInvalidConfig is wrapped by every configuration error.
+	ErrInvalidConfig = errors.New("replay: invalid config")
+	// ErrConfig is ErrInvalidConfig's former name: one name for the idea
+	// in every jwtgate package.
+	//
+	// Deprecated: use ErrInvalidConfig.
+	ErrConfig = ErrInvalidConfig
 )
 
 // DefaultMaxEntries bounds a Memory store whose MaxEntries is 0.
@@ -75,7 +80,7 @@ var _ Store = (*Memory)(nil)
 // NewMemory returns an empty Memory store.
 func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	if cfg.MaxEntries < 0 {
-		return nil, fmt.Errorf("%w: MaxEntries must not be negative", ErrConfig)
+		return nil, fmt.Errorf("%w: MaxEntries must not be negative", ErrInvalidConfig)
 	}
 	if cfg.MaxEntries == 0 {
 		cfg.MaxEntries = DefaultMaxEntries

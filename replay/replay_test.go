@@ -85,7 +85,7 @@ func TestMemoryConcurrentOneWinner(t *testing.T) {
 }
 
 func TestNewMemoryRejectsNegative(t *testing.T) {
-	if _, err := replay.NewMemory(replay.MemoryConfig{MaxEntries: -1}); !errors.Is(err, replay.ErrConfig) {
+	if _, err := replay.NewMemory(replay.MemoryConfig{MaxEntries: -1}); !errors.Is(err, replay.ErrInvalidConfig) {
 		t.Fatal(err)
 	}
 }

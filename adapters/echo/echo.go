@@ -14,8 +14,14 @@ import (
 // *middleware.Claims. Read it with Claims rather than by hand.
 const ClaimsKey = "jwtgate.claims"
 
-// ErrConfig is returned by New for a Config without a Verifier.
-var ErrConfig = errors.New("jwtecho: invalid config")
+// ErrInvalidConfig is returned by New for a Config without a Verifier.
+var ErrInvalidConfig = errors.New("jwtecho: invalid config")
+
+// ErrConfig is ErrInvalidConfig's former name: one name for the idea in
+// every jwtgate package.
+//
+// Deprecated: use ErrInvalidConfig.
+var ErrConfig = ErrInvalidConfig
 
 // Config configures New.
 type Config struct {
@@ -33,7 +39,7 @@ type Config struct {
 // continues with the claims in the echo context and the request's context.
 func New(cfg Config) (echo.MiddlewareFunc, error) {
 	if cfg.Verifier == nil {
-		return nil, fmt.Errorf("%w: Verifier is nil", ErrConfig)
+		return nil, fmt.Errorf("%w: Verifier is nil", ErrInvalidConfig)
 	}
 	v, skip := cfg.Verifier, cfg.Skipper
 	return func(next echo.HandlerFunc) echo.HandlerFunc {

@@ -87,7 +87,7 @@ func TestSkipper(t *testing.T) {
 }
 
 func TestNewNeedsVerifier(t *testing.T) {
-	if _, err := jwtecho.New(jwtecho.Config{}); !errors.Is(err, jwtecho.ErrConfig) {
+	if _, err := jwtecho.New(jwtecho.Config{}); !errors.Is(err, jwtecho.ErrInvalidConfig) {
 		t.Fatalf("err = %v", err)
 	}
 }

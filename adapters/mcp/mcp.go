@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/jwtgate/jwtgate/middleware"
 )
@@ -131,4 +133,41 @@ func WithTokenInfo(next http.Handler) http.Handler {
 		}
 		sdk.ServeHTTP(w, r)
 	})
+}
+
+// FilterTools is server middleware (mcp.Server.AddReceivingMiddleware) for
+// a server behind Require or v.Handler + WithTokenInfo on the route v: it
+// removes from every tools/list answer the tools the caller's token may not
+// call under the route's Resource.Tools rules, so a client is not offered
+// what it would be refused. (The calls themselves are refused before the
+// SDK sees them, by the Verifier.) A request without claims lists nothing
+// that has a rule.
+func FilterTools(v *middleware.Verifier) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			res, err := next(ctx, method, req)
+			list, ok := res.(*mcp.ListToolsResult)
+			if err != nil || method != "tools/list" || !ok || v == nil {
+				return res, err
+			}
+			var c *middleware.Claims
+			r := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/"}, Header: http.Header{}}
+			if extra := req.GetExtra(); extra != nil {
+				c, _ = Claims(extra.TokenInfo)
+				if extra.Header != nil {
+					r.Header = extra.Header
+				}
+			}
+			r = r.WithContext(ctx)
+			kept := make([]*mcp.Tool, 0, len(list.Tools))
+			for _, tool := range list.Tools {
+				if tool != nil && v.ToolAllowed(r, c, tool.Name) {
+					kept = append(kept, tool)
+				}
+			}
+			filtered := *list
+			filtered.Tools = kept
+			return &filtered, nil
+		}
+	}
 }

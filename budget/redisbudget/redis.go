@@ -28,6 +28,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/budget/internal/usedmath"
+	"github.com/jwtgate/jwtgate/internal/boundkey"
 	"github.com/jwtgate/jwtgate/internal/redisconn"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
@@ -67,7 +68,7 @@ type Config struct {
 	// policy decides. 0 means 50ms.
 	Timeout time.Duration
 	// FailurePolicy is what to do when Redis cannot be used:
-	// ratelimit.FailOpen (the zero value) lets Check pass and loses the
+	// ratelimit.FailOpen (the default) lets Check pass and loses the
 	// charge (reported); FailClosed refuses every Check (Retry-After 1s);
 	// FailLocal keeps an in-process budget of Limit/Replicas per key,
 	// starting from this replica's share of what Redis last reported for
@@ -140,7 +141,7 @@ func New(cfg Config) (*Budget, error) {
 		return nil, err
 	}
 	b := &Budget{prefix: cfg.Prefix, limit: cfg.Limit, window: cfg.Window, maxKey: cfg.MaxKeyBytes,
-		timeout: cfg.Timeout, policy: cfg.FailurePolicy, now: cfg.Now, log: cfg.Logger, onFail: cfg.OnFailure}
+		timeout: cfg.Timeout, policy: cfg.FailurePolicy.Or(ratelimit.FailOpen), now: cfg.Now, log: cfg.Logger, onFail: cfg.OnFailure}
 	if b.prefix == "" {
 		b.prefix = DefaultPrefix
 	}
@@ -208,7 +209,7 @@ func (b *Budget) Close() error {
 }
 
 func (b *Budget) redisKey(key string, start time.Time) string {
-	return b.prefix + usedmath.BoundKey(key, b.maxKey) + ":" + strconv.FormatInt(start.Unix(), 10)
+	return b.prefix + boundkey.Bound(key, b.maxKey) + ":" + strconv.FormatInt(start.Unix(), 10)
 }
 
 // Check reports whether key has anything left in the current window.

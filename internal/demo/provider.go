@@ -21,8 +21,8 @@ const (
 	TokenPath     = "/token"
 )
 
-// ErrConfig is wrapped by every error NewProvider returns for a bad config.
-var ErrConfig = errors.New("demo: invalid provider config")
+// ErrInvalidConfig is wrapped by every error NewProvider returns for a bad config.
+var ErrInvalidConfig = errors.New("demo: invalid provider config")
 
 // maxParam bounds each /token query parameter: the endpoint is a demo, but
 // it still must not let a caller make it sign megabytes.
@@ -100,11 +100,11 @@ type keyPeriod struct {
 func NewProvider(cfg ProviderConfig) (*Provider, error) {
 	u, err := url.Parse(cfg.Issuer)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: issuer %q is not an absolute http(s) URL", ErrConfig, cfg.Issuer)
+		return nil, fmt.Errorf("%w: issuer %q is not an absolute http(s) URL", ErrInvalidConfig, cfg.Issuer)
 	}
 	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
 	if cfg.RotateEvery < 0 || cfg.Grace < 0 || cfg.TokenTTL < 0 || cfg.MaxAge < 0 {
-		return nil, fmt.Errorf("%w: durations must not be negative", ErrConfig)
+		return nil, fmt.Errorf("%w: durations must not be negative", ErrInvalidConfig)
 	}
 	if cfg.RotateEvery == 0 {
 		cfg.RotateEvery = 5 * time.Minute
@@ -130,7 +130,7 @@ func NewProvider(cfg ProviderConfig) (*Provider, error) {
 	})
 	if err != nil {
 		if errors.Is(err, jwtgatetest.ErrOptions) {
-			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 		return nil, fmt.Errorf("demo: %w", err)
 	}

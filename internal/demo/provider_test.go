@@ -91,8 +91,8 @@ func TestNewProviderRejectsBadConfig(t *testing.T) {
 		{Issuer: "ftp://example.com"},
 		{Issuer: "http://127.0.0.1:1", RotateEvery: -time.Second},
 	} {
-		if _, err := NewProvider(cfg); !errors.Is(err, ErrConfig) {
-			t.Errorf("NewProvider(%+v) = %v, want ErrConfig", cfg, err)
+		if _, err := NewProvider(cfg); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("NewProvider(%+v) = %v, want ErrInvalidConfig", cfg, err)
 		}
 	}
 }

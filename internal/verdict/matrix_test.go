@@ -35,6 +35,7 @@ import (
 	"github.com/jwtgate/jwtgate/grpcauth"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/policy"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -58,6 +59,7 @@ type verdict struct {
 // and the token (none when empty).
 type call struct {
 	route, token string
+	body         string // an MCP JSON-RPC body, sent with POST; "" sends a GET
 }
 
 // face is one way jwtgate answers. pkg is the package that implements it
@@ -67,6 +69,10 @@ type face struct {
 	name, pkg string
 	do        func(t *testing.T, c call) verdict
 	spend     func(t *testing.T, token string)
+	// noBody marks a face that never sees the request body (a decision
+	// sub-request, a gRPC call): it answers body rows with the row's
+	// wantNoBody.
+	noBody bool
 }
 
 // The routes every face serves, by name: the one requirement each adds.
@@ -85,6 +91,17 @@ var routeFields = map[string]string{
 	"Budget":       "budget spent",
 	"RequireACR":   "weak login",
 	"MaxAuthAge":   "stale login",
+	"Policy":       "policy denial",
+}
+
+// resourceFields says which row covers each middleware.Resource field.
+var resourceFields = map[string]string{
+	"URI":                  "another resource's token",
+	"AuthorizationServers": "another resource's token",
+	"ScopesSupported":      "another resource's token",
+	"Name":                 "another resource's token",
+	"AccessTokenOnly":      "wrong type",
+	"Tools":                "forbidden MCP tool",
 }
 
 type row struct {
@@ -94,7 +111,11 @@ type row struct {
 	mint  func(t *testing.T, idp *jwtgatetest.Issuer, sub string) string
 	pre   int  // requests sent first (they must be allowed)
 	spend bool // the subject's budget is spent first
+	body  string
 	want  verdict
+	// wantNoBody is the answer of a face that cannot see body: a tool
+	// rule it cannot check refuses, never passes.
+	wantNoBody verdict
 }
 
 func mint(c jwtgatetest.Claims) func(*testing.T, *jwtgatetest.Issuer, string) string {
@@ -125,6 +146,11 @@ func rows() []row {
 			want: verdict{Status: 401, Desc: "authentication level insufficient"}},
 		{name: "stale login", route: "authage", mint: mint(jwtgatetest.Claims{Extra: map[string]any{"auth_time": time.Now().Add(-time.Hour).Unix()}}),
 			want: verdict{Status: 401, Desc: "authentication level insufficient"}},
+		{name: "policy denial", route: "policy", mint: mint(jwtgatetest.Claims{Extra: map[string]any{"tenant": "globex"}}),
+			want: verdict{Status: 403, Desc: "denied by policy"}},
+		{name: "forbidden MCP tool", route: "tools", mint: mint(jwtgatetest.Claims{Audience: resourceURI + "/tools"}),
+			body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_repo"}}`,
+			want: verdict{Status: 403, Desc: "insufficient scope"}, wantNoBody: verdict{Status: 400, Desc: "MCP message unreadable"}},
 		{name: "valid", route: "open", mint: valid, want: verdict{Status: 200}},
 	}
 }
@@ -155,7 +181,7 @@ func TestVerdictMatrix(t *testing.T) {
 					tok = r.mint(t, idps[r.down], sub)
 				}
 				for i := range r.pre {
-					if got := f.do(t, call{r.route, tok}); got.Status != 200 {
+					if got := f.do(t, call{r.route, tok, r.body}); got.Status != 200 {
 						t.Fatalf("%s: request %d before: %+v", f.name, i+1, got)
 					}
 				}
@@ -163,10 +189,13 @@ func TestVerdictMatrix(t *testing.T) {
 					f.spend(t, tok)
 				}
 				want := r.want
+				if f.noBody && r.body != "" {
+					want = r.wantNoBody
+				}
 				if want.Status == 200 {
 					want.Sub = sub
 				}
-				if got := f.do(t, call{r.route, tok}); got != want {
+				if got := f.do(t, call{r.route, tok, r.body}); got != want {
 					t.Errorf("%s: got %+v, want %+v", f.name, got, want)
 				}
 			}
@@ -185,6 +214,13 @@ func TestMatrixCoversEveryRequirement(t *testing.T) {
 		f := rt.Field(i).Name
 		if row, ok := routeFields[f]; !ok || !names[row] {
 			t.Errorf("middleware.Route.%s has no row in the verdict matrix: add a route that requires it to every face and a row that it refuses", f)
+		}
+	}
+	res := reflect.TypeFor[middleware.Resource]()
+	for i := range res.NumField() {
+		f := res.Field(i).Name
+		if row, ok := resourceFields[f]; !ok || !names[row] {
+			t.Errorf("middleware.Resource.%s has no row in the verdict matrix", f)
 		}
 	}
 }
@@ -259,7 +295,7 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 			t.Fatal(err)
 		}
 	}
-	base, err := middleware.New(middleware.Config{Keys: keys, Issuers: []string{idp.Issuer()}, Audiences: []string{"api", "orders", resourceURI}, Logger: quiet})
+	base, err := middleware.New(middleware.Config{Keys: keys, Issuers: []string{idp.Issuer()}, Audiences: []string{"api", "orders", resourceURI, resourceURI + "/tools"}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +322,9 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		"dpop":     {DPoP: middleware.DPoPRequired},
 		"acr":      {RequireACR: []string{"urn:mfa"}},
 		"authage":  {MaxAuthAge: time.Minute},
+		"policy":   {Policy: tenantPolicy(t)},
+		"tools": {Resource: &middleware.Resource{URI: resourceURI + "/tools", AuthorizationServers: []string{idp.Issuer()},
+			Tools: map[string]middleware.ToolRule{"delete_repo": {Scopes: []string{"admin"}}}}},
 	}
 	verifiers := map[string]*middleware.Verifier{}
 	for name, rt := range routes {
@@ -308,7 +347,7 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 	}
 	overHTTP := func(h func(route string) http.Handler) func(*testing.T, call) verdict {
 		return func(t *testing.T, c call) verdict {
-			r := httptest.NewRequest(http.MethodGet, "/"+c.route+"/x", nil)
+			r := c.request("/" + c.route + "/x")
 			if c.token != "" {
 				r.Header.Set("Authorization", "Bearer "+c.token)
 			}
@@ -366,7 +405,7 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 			hdr["authorization"] = "Bearer " + c.token
 		}
 		resp, err := ext.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
-			Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Scheme: "http", Host: "api.example", Path: "/" + c.route + "/x", Headers: hdr},
+			Http: &authv3.AttributeContext_HttpRequest{Method: c.method(), Scheme: "http", Host: "api.example", Path: "/" + c.route + "/x", Headers: hdr, Body: c.body},
 		}}})
 		if err != nil {
 			t.Fatal(err)
@@ -387,7 +426,7 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out = append(out, face{name: "grpc", pkg: "grpcauth", spend: spend, do: func(t *testing.T, c call) verdict {
+	out = append(out, face{name: "grpc", pkg: "grpcauth", spend: spend, noBody: true, do: func(t *testing.T, c call) verdict {
 		ctx := context.Background()
 		if c.token != "" {
 			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("authorization", "Bearer "+c.token))
@@ -403,6 +442,16 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		return verdict{Status: 200, Sub: resp.(string)}
 	}})
 	return out
+}
+
+const tenantExpr = `claims.tenant == "acme"`
+
+func tenantPolicy(t *testing.T) *policy.Policy {
+	p, err := policy.Compile(tenantExpr, policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // httpStatus maps grpcauth's codes back (grpcauth.Code's table).
@@ -428,6 +477,9 @@ func gatewayFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		{Prefix: "/dpop", Upstream: up.URL, DPoP: gateway.DPoPRequired},
 		{Prefix: "/acr", Upstream: up.URL, ACRValues: []string{"urn:mfa"}},
 		{Prefix: "/authage", Upstream: up.URL, MaxAuthAge: time.Minute},
+		{Prefix: "/policy", Upstream: up.URL, Policy: tenantExpr},
+		{Prefix: "/tools", Upstream: up.URL, Resource: &gateway.Resource{URI: resourceURI + "/tools",
+			Tools: map[string]gateway.ResourceTool{"delete_repo": {Scopes: []string{"admin"}}}}},
 		{Prefix: "/_jwtgate", Mode: gateway.ModeDecision},
 	}}
 	tr := &http.Transport{}
@@ -467,14 +519,14 @@ func gatewayFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 	}
 	return []face{
 		{name: "gateway proxy", pkg: "gateway", spend: spend, do: func(t *testing.T, c call) verdict {
-			w := serve(withToken(httptest.NewRequest(http.MethodGet, "/"+c.route+"/x", nil), c.token))
+			w := serve(withToken(c.request("/"+c.route+"/x"), c.token))
 			return fromHTTP(t, w.Code, w.Body.String())
 		}},
-		{name: "gateway decision", pkg: "gateway", spend: spend, do: func(t *testing.T, c call) verdict {
+		{name: "gateway decision", pkg: "gateway", spend: spend, noBody: true, do: func(t *testing.T, c call) verdict {
 			r := withToken(httptest.NewRequest(http.MethodGet, "/_jwtgate", nil), c.token)
 			r.RemoteAddr = "127.0.0.1:40000" // a trusted proxy's sub-request
 			r.Header.Set("X-Original-URI", "/"+c.route+"/x")
-			r.Header.Set("X-Original-Method", "GET")
+			r.Header.Set("X-Original-Method", c.method())
 			w := serve(r)
 			if w.Code == 200 {
 				return verdict{Status: 200, Sub: w.Header().Get("X-Jwtgate-Subject")}
@@ -482,6 +534,23 @@ func gatewayFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 			return fromHTTP(t, w.Code, w.Body.String())
 		}},
 	}
+}
+
+// method is the call's HTTP method: POST with a body, else GET.
+func (c call) method() string {
+	if c.body != "" {
+		return http.MethodPost
+	}
+	return http.MethodGet
+}
+
+// request is the call to target as an HTTP request, without its token.
+func (c call) request(target string) *http.Request {
+	r := httptest.NewRequest(c.method(), target, strings.NewReader(c.body))
+	if c.body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	return r
 }
 
 func writeSub(w http.ResponseWriter, sub string) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+	"github.com/jwtgate/jwtgate/internal/boundkey"
 	"github.com/jwtgate/jwtgate/internal/redisconn"
 	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/ratelimit/internal/bucket"
@@ -61,7 +62,7 @@ type Config struct {
 	// stalls requests: past it, the failure policy decides. 0 means 50ms.
 	Timeout time.Duration
 	// FailurePolicy is what to answer when Redis cannot be used. The zero
-	// value is FailOpen.
+	// value (FailDefault) is FailOpen.
 	FailurePolicy ratelimit.FailurePolicy
 	// LocalMaxKeys bounds the FailLocal fallback limiter's keys. 0 means
 	// DefaultMaxKeys. Ignored for other policies.
@@ -172,7 +173,7 @@ func New(cfg Config) (*Limiter, error) {
 		rlimit:  redis_rate.Limit{Rate: lim.Rate, Burst: lim.Burst, Period: lim.Period},
 		prefix:  cfg.Prefix,
 		timeout: cfg.Timeout,
-		policy:  cfg.FailurePolicy,
+		policy:  cfg.FailurePolicy.Or(ratelimit.FailOpen),
 		now:     cfg.Now,
 		log:     cfg.Logger,
 		observe: cfg.Observer,
@@ -273,7 +274,7 @@ func (r *Limiter) Allow(ctx context.Context, key string, cost int) (ratelimit.De
 	if err := ctx.Err(); err != nil {
 		return ratelimit.Decision{Limit: r.lim.Burst}, fmt.Errorf("ratelimit: %w", err)
 	}
-	bkey := bucket.BoundKey(key, r.maxKey)
+	bkey := boundkey.Bound(key, r.maxKey)
 	if !r.breaker.try(r.now()) {
 		var err error = ratelimit.ErrUnavailable
 		if p := r.lastErr.Load(); p != nil {

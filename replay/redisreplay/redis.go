@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jwtgate/jwtgate/internal/redisconn"
+	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/replay"
 )
 
@@ -26,33 +27,27 @@ const (
 	maxKeyBytes = 128
 )
 
-// FailurePolicy says what Add answers when Redis cannot be used.
-type FailurePolicy uint8
+// FailurePolicy says what Add answers when Redis cannot be used: the one
+// failure-policy type of every jwtgate store (ratelimit.FailurePolicy),
+// whose FailDefault here means FailClosed.
+//
+// Deprecated: use ratelimit.FailurePolicy; this alias stays for older code.
+type FailurePolicy = ratelimit.FailurePolicy
 
+// The policies, as ratelimit's.
+//
+// Deprecated: use ratelimit.FailClosed, FailLocal and FailOpen.
 const (
 	// FailClosed returns replay.ErrUnavailable: the caller refuses the
 	// request (the middleware answers 503). The default.
-	FailClosed FailurePolicy = iota
+	FailClosed = ratelimit.FailClosed
 	// FailLocal asks an in-process replay.Memory instead: a value replayed
 	// to the same replica is still refused, one replayed to another is not.
-	FailLocal
+	FailLocal = ratelimit.FailLocal
 	// FailOpen accepts the value as fresh. Replays are then possible for
 	// the outage's length; every such decision is counted and logged.
-	FailOpen
+	FailOpen = ratelimit.FailOpen
 )
-
-// String returns "closed", "local" or "open".
-func (p FailurePolicy) String() string {
-	switch p {
-	case FailClosed:
-		return "closed"
-	case FailLocal:
-		return "local"
-	case FailOpen:
-		return "open"
-	}
-	return fmt.Sprintf("FailurePolicy(%d)", uint8(p))
-}
 
 // Config configures New. One of Client and Addr must be set.
 type Config struct {
@@ -66,7 +61,7 @@ type Config struct {
 	Prefix string
 	// Timeout bounds each Add's time in Redis. 0 means 50ms.
 	Timeout time.Duration
-	// FailurePolicy: the zero value is FailClosed.
+	// FailurePolicy: the zero value (ratelimit.FailDefault) is FailClosed.
 	FailurePolicy FailurePolicy
 	// Local configures the FailLocal fallback (its Now is the clock used).
 	Local replay.MemoryConfig
@@ -104,13 +99,13 @@ var _ replay.Store = (*Store)(nil)
 // New validates cfg. It does not contact Redis: a Redis that is down at
 // start is the failure policy's business, not an error.
 func New(cfg Config) (*Store, error) {
-	s := &Store{prefix: cfg.Prefix, timeout: cfg.Timeout, policy: cfg.FailurePolicy, log: cfg.Logger}
+	s := &Store{prefix: cfg.Prefix, timeout: cfg.Timeout, policy: cfg.FailurePolicy.Or(ratelimit.FailClosed), log: cfg.Logger}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
 	switch {
 	case s.timeout < 0:
-		return nil, fmt.Errorf("%w: Timeout must not be negative", replay.ErrConfig)
+		return nil, fmt.Errorf("%w: Timeout must not be negative", replay.ErrInvalidConfig)
 	case s.timeout == 0:
 		s.timeout = DefaultTimeout
 	}
@@ -125,16 +120,16 @@ func New(cfg Config) (*Store, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("%w: unknown FailurePolicy %d", replay.ErrConfig, uint8(s.policy))
+		return nil, fmt.Errorf("%w: unknown FailurePolicy %d", replay.ErrInvalidConfig, uint8(s.policy))
 	}
 	client, owned, problem := redisconn.Open(cfg.Addr, cfg.Client)
 	switch problem {
 	case redisconn.NoAddr:
-		return nil, fmt.Errorf("%w: set Client or Addr", replay.ErrConfig)
+		return nil, fmt.Errorf("%w: set Client or Addr", replay.ErrInvalidConfig)
 	case redisconn.NilClient:
-		return nil, fmt.Errorf("%w: Client is nil or lacks ContextTimeoutEnabled", replay.ErrConfig)
+		return nil, fmt.Errorf("%w: Client is nil or lacks ContextTimeoutEnabled", replay.ErrInvalidConfig)
 	case redisconn.NoContextTimeout:
-		return nil, fmt.Errorf("%w: Client is nil or lacks ContextTimeoutEnabled", replay.ErrConfig)
+		return nil, fmt.Errorf("%w: Client is nil or lacks ContextTimeoutEnabled", replay.ErrInvalidConfig)
 	}
 	s.client, s.owned = client, owned
 	return s, nil

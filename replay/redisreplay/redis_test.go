@@ -94,7 +94,7 @@ func TestClosedNeverAccepts(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for _, cfg := range []redisreplay.Config{{}, {Addr: "x", Timeout: -1}, {Addr: "x", FailurePolicy: 9}} {
-		if _, err := redisreplay.New(cfg); !errors.Is(err, replay.ErrConfig) {
+		if _, err := redisreplay.New(cfg); !errors.Is(err, replay.ErrInvalidConfig) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
 	}

@@ -4,7 +4,6 @@
 package usedmath
 
 import (
-	"crypto/sha256"
 	"math"
 	"time"
 
@@ -43,15 +42,4 @@ func AddSat(a, b int64) int64 {
 		return math.MaxInt64
 	}
 	return a + b
-}
-
-// BoundKey keeps keys to maxBytes: a longer one is replaced by "#" and
-// its SHA-256, so memory per key is bounded and no two keys collide
-// short of a hash collision.
-func BoundKey(key string, maxBytes int) string {
-	if len(key) <= maxBytes {
-		return key
-	}
-	sum := sha256.Sum256([]byte(key))
-	return "#" + string(sum[:])
 }

@@ -4,7 +4,6 @@
 package bucket
 
 import (
-	"crypto/sha256"
 	"math"
 	"time"
 
@@ -57,21 +56,6 @@ func (l Limit) Earn(units float64) time.Duration {
 // EarnOne is the exact time one unit takes (the GCRA emission interval).
 func (l Limit) EarnOne() time.Duration {
 	return time.Duration(float64(l.Period) / float64(l.Rate))
-}
-
-// BoundKey returns key, or, when key is longer than maxBytes, a 33-byte
-// stand-in (a zero byte and the key's SHA-256), so what a limiter stores per
-// key is bounded whatever the caller passes: MaxKeys keys hold at most
-// MaxKeys × maxBytes bytes of key. SHA-256 rather than a seeded 64-bit hash:
-// two long keys share a bucket only if someone finds a SHA-256 collision.
-// Only long keys pay for it (an allocation and the hashing), and short ones
-// that start with a zero byte, which could otherwise spell a stand-in.
-func BoundKey(key string, maxBytes int) string {
-	if len(key) <= maxBytes && (key == "" || key[0] != 0) {
-		return key
-	}
-	sum := sha256.Sum256([]byte(key))
-	return "\x00" + string(sum[:])
 }
 
 // MaxKeyBytes defaults a MaxKeyBytes field (0 means def) and reports false

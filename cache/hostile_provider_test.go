@@ -1,7 +1,7 @@
 package cache
 
 // Red-team tests: a hostile or flaky identity provider, kept as regression
-// tests (see also middleware/redteam_test.go).
+// tests (see also middleware/hostile_input_test.go).
 
 import (
 	"bytes"
@@ -34,13 +34,14 @@ func TestRedTeamUnknownKIDWhileProviderFails(t *testing.T) {
 		c := newTestCache(t, Config{URL: idp.JWKSURL(), HTTPClient: idp.Client()})
 		synctest.Wait()
 		mustRead(t, c, a)
+		time.Sleep(DefaultUnknownKIDInterval) // the set is no longer authoritative
 
 		setJWKS(t, idp, jwtgatetest.Behavior{Status: http.StatusInternalServerError})
 		_, err := c.KeyRead(context.Background(), "new")
 		if !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, jwkset.ErrKeyNotFound) {
 			t.Fatalf("unknown kid, refresh failed: err = %v, want ErrKeysUnavailable and ErrKeyNotFound", err)
 		}
-		// Within UnknownKIDInterval no refresh may start; the answer is the same.
+		// Within a second of the failure no probe may start; the answer is the same.
 		n0 := fetches(idp)
 		_, err = c.KeyRead(context.Background(), "newer")
 		if !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, jwkset.ErrKeyNotFound) {
@@ -55,8 +56,9 @@ func TestRedTeamUnknownKIDWhileProviderFails(t *testing.T) {
 			t.Fatal("not ready while the last good set is fresh")
 		}
 
-		// The provider is back; the next unknown kid after the interval
-		// refreshes, and the answer is a plain "unknown".
+		// The provider is back; the next unknown kid a second later
+		// refreshes, and the answer is a plain "unknown", as it is from
+		// the set that refresh brought.
 		setJWKS(t, idp, jwtgatetest.Behavior{})
 		time.Sleep(DefaultUnknownKIDInterval)
 		_, err = c.KeyRead(context.Background(), "unknown")

@@ -1,0 +1,39 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
+)
+
+// routes[].policy: a CEL expression checked at load (a bad one is exit 2
+// naming the route, the expression and the position) and applied to every
+// request of the route.
+func TestPolicyRouteFromYAML(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	cfg, err := ParseYAML([]byte("listen: 127.0.0.1:0\nissuer: " + p.Issuer() + "\nroutes:\n" +
+		"  - {prefix: /reports, upstream: '" + up.srv.URL + "', policy: 'claims.tenant == \"acme\" && request.method == \"GET\"'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, cfg, nil)
+	g.waitReady(t)
+	acme := p.Mint(t, jwtgatetest.Claims{Extra: map[string]any{"tenant": "acme"}})
+	if resp, body := g.get(t, "/reports/q1", acme); resp.StatusCode != http.StatusOK {
+		t.Fatalf("acme: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := g.get(t, "/reports/q1", p.Mint(t, jwtgatetest.Claims{})); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "denied by policy") {
+		t.Fatalf("no tenant: %d %s", resp.StatusCode, body)
+	}
+	_, metrics := g.get(t, "/metrics", "")
+	if !strings.Contains(metrics, `jwtgate_requests_total{outcome="rejected",reason="policy"} 1`) {
+		t.Fatalf("metrics:\n%s", grepLines(metrics, "jwtgate_requests_total"))
+	}
+
+	code, out := runUsage(t, nil, "-config", writeFile(t, "issuer: https://idp.example\nroutes:\n  - {prefix: /a, upstream: 'http://u', policy: 'claims.tenant == '}\n"))
+	if code != ExitUsage || !strings.Contains(out, `route 1 ("/a"): policy:`) || !strings.Contains(out, "line 1, column") {
+		t.Fatalf("a bad policy: exit %d\n%s", code, out)
+	}
+}
