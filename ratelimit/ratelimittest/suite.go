@@ -374,8 +374,10 @@ func checkConcurrentExact(t testing.TB, newStore NewFunc) {
 	const workers, perWorker, hot = 8, 10, 2
 	var allowed [hot]atomic.Int64
 	var wg sync.WaitGroup
+	begin := make(chan struct{}) // all at once, not as they are started
 	for range workers {
 		wg.Go(func() {
+			<-begin
 			for i := range perWorker {
 				k := i % hot
 				d, err := h.store.Limiter.Allow(context.Background(), "hot-"+strconv.Itoa(k), 1)
@@ -389,6 +391,7 @@ func checkConcurrentExact(t testing.TB, newStore NewFunc) {
 			}
 		})
 	}
+	close(begin)
 	wg.Wait()
 	for k := range hot {
 		if got := allowed[k].Load(); got != b {

@@ -3,7 +3,6 @@ package ratelimittest_test
 import (
 	"context"
 	"errors"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -141,7 +140,9 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 					if err != nil || cost <= 0 || cost > peek.Limit || peek.Remaining < cost {
 						return l.Allow(ctx, key, cost)
 					}
-					runtime.Gosched() // let another caller read the same bucket
+					// Widen the window for another caller to read the same
+					// bucket (a slow store's round trip).
+					time.Sleep(time.Millisecond)
 					d, err := l.Allow(ctx, key, cost)
 					d.Allowed, d.RetryAfter = true, 0 // what the peek said
 					return d, err
