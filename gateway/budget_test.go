@@ -491,7 +491,7 @@ func TestREADMEBudgetYAMLIsValid(t *testing.T) {
 	if !ok || !strings.Contains(block, "budget:") {
 		t.Fatalf("no budget YAML in docs/llm-budgets.md")
 	}
-	cfg, err := ParseYAML([]byte("issuer: https://idp.example.com\n" + block))
+	cfg, err := ParseYAML([]byte(block))
 	if err != nil {
 		t.Fatal(err)
 	}
