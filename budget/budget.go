@@ -27,15 +27,19 @@ const MaxLimit = 1e15
 // when overdrawn), ResetAfter and RetryAfter the time to the window's end.
 //
 // An error means the budget could not decide for a reason of the caller's
-// (a negative cost, an ended context); a Redis outage is not an error but
-// a decision of the failure policy, with Decision.Degraded set.
+// (a negative cost, a Check whose context has ended); a Redis outage is
+// not an error but a decision of the failure policy, with
+// Decision.Degraded set. Package budget/budgettest is this contract as a
+// test suite, for any implementation.
 type Budget interface {
 	// Check reports whether key may start a request now. It spends
 	// nothing.
 	Check(ctx context.Context, key string) (ratelimit.Decision, error)
 	// Charge spends cost from key's budget, whatever is left, and
 	// returns the state after it (Allowed: would the next Check pass).
-	// A cost of 0 spends nothing.
+	// A cost of 0 spends nothing. The charge is made even when ctx has
+	// ended: the request it pays for has happened, and a client that
+	// hangs up must not make it free.
 	Charge(ctx context.Context, key string, cost int64) (ratelimit.Decision, error)
 }
 

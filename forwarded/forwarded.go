@@ -248,16 +248,25 @@ var (
 	errEmpty    = errors.New("is empty")
 )
 
-// originalURI reads an original request target: "" when absent.
-func originalURI(vals []string) (string, error) {
+// oneValue returns the one value of a header that must not repeat,
+// trimmed; present is false when there is none.
+func oneValue(vals []string) (v string, present bool, err error) {
 	switch len(vals) {
 	case 0:
-		return "", nil
+		return "", false, nil
 	case 1:
-	default:
-		return "", errRepeated
+		return strings.Trim(vals[0], " \t"), true, nil
 	}
-	return parseTarget(strings.Trim(vals[0], " \t"))
+	return "", true, errRepeated
+}
+
+// originalURI reads an original request target: "" when absent.
+func originalURI(vals []string) (string, error) {
+	u, present, err := oneValue(vals)
+	if !present || err != nil {
+		return "", err
+	}
+	return parseTarget(u)
 }
 
 // parseTarget checks an origin-form request target and percent-encodes
@@ -300,14 +309,10 @@ func parseTarget(u string) (string, error) {
 // originalMethod reads an original request method, upper-cased: "" when
 // absent.
 func originalMethod(vals []string) (string, error) {
-	switch len(vals) {
-	case 0:
-		return "", nil
-	case 1:
-	default:
-		return "", errRepeated
+	m, present, err := oneValue(vals)
+	if !present || err != nil {
+		return "", err
 	}
-	m := strings.Trim(vals[0], " \t")
 	switch {
 	case m == "":
 		return "", errEmpty

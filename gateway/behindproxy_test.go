@@ -33,7 +33,7 @@ func proxyConfig(t *testing.T, name, jwtgate, upstream string) string {
 }
 
 func TestREADMEHasTheTestedProxyConfigs(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := readDocs()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,3 +108,73 @@ func BenchmarkDecisionVsProxy(b *testing.B) {
 	b.ReportMetric(float64(decideNs)/n, "ns/decision")
 	b.ReportMetric(float64(decideNs)/float64(proxyNs), "decision/proxy")
 }
+
+// BenchmarkGatewayLimit is the repeated-token request of
+// BenchmarkGatewayRoute without a rate limit and with one high enough never
+// to limit (ratelimit.Local, the gateway's metrics hooks), in one run so
+// the two compare. Under callgrind, count gatewayLoop:
+//
+//	go test -c -o /tmp/gw.test ./gateway
+//	GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off valgrind --tool=callgrind \
+//	  --collect-atstart=no '--toggle-collect=*gatewayLoop*' /tmp/gw.test \
+//	  -test.run '^$' -test.bench 'GatewayLimit/limited$' -test.benchtime=2000x -test.cpu=1
+//
+// and divide the total by the loop's calls (b.N summed over the runs: 1 +
+// 2000 here).
+func BenchmarkGatewayLimit(b *testing.B) {
+	parent := b
+	p := startIDP(b, false)
+	auth := "Bearer " + p.Mint(b, jwtgatetest.Claims{Subject: "bench", Scopes: []string{"read"}})
+	for _, c := range []struct {
+		name string
+		rate float64
+	}{{"unlimited", 0}, {"limited", 1e9}} {
+		var (
+			g   *Gateway
+			h   http.Handler
+			req *http.Request
+			w   *flushRecorder
+		)
+		b.Run(c.name, func(b *testing.B) {
+			if h == nil {
+				// Built when the sub-benchmark runs and closed once it has
+				// (not by its own Cleanup, which runs after each round), so
+				// that only its own gateway is on the heap the garbage
+				// collector walks.
+				g = benchGateway(parent, Config{
+					Issuer: p.Issuer(), Audiences: []string{"api"}, Rate: c.rate, Burst: 1e9,
+					Routes: benchRoutes(),
+				})
+				req = httptest.NewRequest(http.MethodGet, "/api/items", nil)
+				req.Header.Set("Authorization", auth)
+				h, w = g.Handler(), &flushRecorder{h: http.Header{}}
+				for range 2 { // the token's second sighting caches it
+					h.ServeHTTP(httptest.NewRecorder(), req)
+				}
+			}
+			b.ReportAllocs()
+			if !gatewayLoop(b.N, h, w, req) {
+				b.Fatalf("status %d", w.code)
+			}
+			b.ReportMetric(float64(w.flushes)/float64(b.N), "flushes/op")
+		})
+		if g != nil {
+			g.Close()
+		}
+	}
+}
+
+// gatewayLoop serves req n times; it is what callgrind counts.
+//
+//go:noinline
+func gatewayLoop(n int, h http.Handler, w *flushRecorder, req *http.Request) bool {
+	ok := true
+	w.flushes = 0
+	for range n {
+		clear(w.h)
+		w.code = 0
+		h.ServeHTTP(w, req)
+		ok = ok && w.code == http.StatusOK
+	}
+	return ok
+}

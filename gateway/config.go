@@ -315,8 +315,10 @@ type TLSConfig struct {
 	// chain to (with the clientAuth extended key usage). Required with
 	// ClientAuth request or require; an error otherwise.
 	ClientCAFile string `yaml:"client_ca_file"`
-	// ClientAuth is ClientAuthNone, ClientAuthRequest or
-	// ClientAuthRequire. Empty means none. A verified client certificate
+	// ClientAuth is none (ClientAuthNone), request (ClientAuthRequest:
+	// a certificate that is sent must verify, none is let in) or require
+	// (ClientAuthRequire: no verified certificate, no connection). Empty
+	// means none. A verified client certificate
 	// is what certificate_bound_tokens compares a token's cnf["x5t#S256"]
 	// with (RFC 8705).
 	ClientAuth string `yaml:"client_auth"`

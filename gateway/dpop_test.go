@@ -561,7 +561,7 @@ func TestREADMEHasTheDPoPConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := os.ReadFile("../README.md")
+	readme, err := readDocs()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,10 +160,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		}
 	}()
 
-	if cfg.TLS != nil {
-		if g.tls, err = newTLSFiles(*cfg.TLS, opts.Now, log, reg); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-		}
+	if err = g.newTLS(opts.Now); err != nil {
+		return nil, err
 	}
 	if err = g.newKeys(ctx, opts); err != nil {
 		return nil, err
@@ -198,13 +196,25 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		mux.Handle(m.path, m.handler)
 	}
 	mux.HandleFunc("/", g.proxy)
+	own := []string{"/healthz", "/readyz", "/metrics"}
+	for _, m := range g.metadata {
+		own = append(own, m.path)
+	}
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux would redirect an unclean path to its clean form: the
 		// routes' one path rule answers it instead (proxy decides a
 		// sub-request under a decision route, refuses the rest with 400).
 		// To a proxy sending a sub-request (Envoy's HTTP ext_authz appends
 		// the original path as the client sent it) a redirect is no answer.
-		if p := r.URL.Path; p != "" && p != cleanPath(p) {
+		p := r.URL.Path
+		if p != "" && p != cleanPath(p) {
+			g.proxy(w, r)
+			return
+		}
+		// A path no pattern but "/" can match goes straight to proxy, as
+		// the mux would send it: matching it against the mux's tree cost
+		// every proxied request five allocations.
+		if strings.HasPrefix(p, "/") && r.Method != http.MethodConnect && !ownsPath(own, p) {
 			g.proxy(w, r)
 			return
 		}
@@ -258,6 +268,18 @@ func (g *Gateway) newKeys(ctx context.Context, opts Options) error {
 	}
 
 	return nil
+}
+
+// ownsPath reports whether a pattern of the gateway's own paths (an exact
+// path, or a subtree for one ending in "/", which the mux also redirects
+// to from the path without its slash) could match the clean path p.
+func ownsPath(own []string, p string) bool {
+	for _, o := range own {
+		if p == o || strings.HasSuffix(o, "/") && (strings.HasPrefix(p, o) || p == o[:len(o)-1]) {
+			return true
+		}
+	}
+	return false
 }
 
 // newVerifier builds the Verifier that every route derives from with
@@ -361,9 +383,15 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 			}
 		},
 		Transport: g.routeTransport(transport, rc),
-		// Flush every write at once: server-sent events from an LLM API
-		// must reach the client as the upstream sends them.
-		FlushInterval: -1,
+		// FlushInterval 0: ReverseProxy itself flushes every write at once
+		// for a text/event-stream answer and for one of unknown length
+		// (chunked, or read to EOF), so server-sent events and other
+		// streams from an LLM API reach the client as the upstream sends
+		// them; an answer of known length is written as net/http buffers
+		// it, with no flush of its own (-1 here cost every answer a
+		// time.AfterFunc and an extra write). TestStreamsArriveAtOnce and
+		// TestKnownLengthAnswerIsNotFlushed hold both halves.
+		FlushInterval: 0,
 		BufferPool:    g.buffers,
 		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

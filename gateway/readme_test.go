@@ -3,6 +3,7 @@ package gateway
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,7 +16,7 @@ import (
 // client sent it (Caddy's copy_headers skips a header the answer does not
 // have), so the command and the configs must agree.
 func TestREADMEDecisionCommandMatchesTheProxyConfigs(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := readDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestREADMEDecisionCommandMatchesTheProxyConfigs(t *testing.T) {
 
 // The README's authorization example is a valid config as written.
 func TestREADMEAuthorizationYAMLIsValid(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := readDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestREADMEAuthorizationYAMLIsValid(t *testing.T) {
 
 // The README's MCP tool-rules example is a valid config as written.
 func TestREADMEToolRulesYAMLIsValid(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := readDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,4 +115,25 @@ func TestREADMEToolRulesYAMLIsValid(t *testing.T) {
 	if !found {
 		t.Fatal("README has no tool-rules YAML block")
 	}
+}
+
+// readDocs is README.md and every page under docs/, together: the
+// configs and commands the documentation shows, wherever they live.
+func readDocs() ([]byte, error) {
+	files, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		return nil, err
+	}
+	all, err := os.ReadFile("../README.md")
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		all = append(append(all, '\n'), b...)
+	}
+	return all, nil
 }

@@ -360,6 +360,20 @@ func changedFiles(old, cur []os.FileInfo) bool {
 	return false
 }
 
+// newTLS loads the listener's TLS files when Config.TLS is set: the files
+// may have changed since Validate read them.
+func (g *Gateway) newTLS(now func() time.Time) error {
+	if g.cfg.TLS == nil {
+		return nil
+	}
+	t, err := newTLSFiles(*g.cfg.TLS, now, g.log, g.registry)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	g.tls = t
+	return nil
+}
+
 // TLSConfig returns the listener's TLS settings when Config.TLS is set
 // (nil otherwise): the certificate, client-certificate policy and HTTP/2
 // offer Serve uses, re-read from the files as they change. For a server of

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -656,12 +657,12 @@ func TestTLSChangedFiles(t *testing.T) {
 	}
 }
 
-// The README's TLS config and certificate commands are testdata/tls.yaml
+// The docs' TLS config and certificate commands are testdata/tls.yaml
 // and testdata/tls-certs.sh verbatim; the config is valid with the three
 // files it names, and, where openssl is installed, the commands make files
 // it accepts and print the client certificate's thumbprint.
-func TestREADMEHasTheTLSConfig(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+func TestDocsHaveTheTLSConfig(t *testing.T) {
+	docs, err := readDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -678,8 +679,8 @@ func TestREADMEHasTheTLSConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, b := range map[string][]byte{"testdata/tls.yaml": yamlDoc, "testdata/tls-certs.sh": sh} {
-		if !strings.Contains(string(readme), "\n"+string(b)+"```") {
-			t.Errorf("README.md does not contain %s verbatim as a block: copy it there again", name)
+		if !strings.Contains(string(docs), "\n"+string(b)+"```") {
+			t.Errorf("docs/gateway.md does not contain %s verbatim as a block: copy it there again", name)
 		}
 	}
 	cfg, err := ParseYAML(yamlDoc)
@@ -688,30 +689,23 @@ func TestREADMEHasTheTLSConfig(t *testing.T) {
 	}
 
 	// The files, from the test's own CA.
-	t.Chdir(t.TempDir())
-	d := newTLSDir(t)
-	if err := os.Mkdir("tls", 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string][]byte{"tls/server.crt": d.serverCert.certPEM, "tls/server.key": d.serverCert.keyPEM, "tls/ca.crt": d.ca1.pem} {
-		replaceFile(t, name, b)
-	}
+	makeDocumentedTLSFiles(t, yamlDoc)
 	if _, err := cfg.Validate(env(nil)); err != nil {
 		t.Fatalf("with the three files: %v", err)
 	}
 
-	checkREADMECertCommands(t, cfg, script)
+	checkDocsCertCommands(t, cfg, script)
 }
 
-// checkREADMECertCommands runs the README's certificate commands (script)
+// checkDocsCertCommands runs the docs' certificate commands (script)
 // in a new directory, when openssl is installed: cfg is valid with the
 // files they make, and they print the client certificate's thumbprint.
-func checkREADMECertCommands(t *testing.T, cfg Config, script string) {
+func checkDocsCertCommands(t *testing.T, cfg Config, script string) {
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("no openssl: the README's commands are not run")
+		t.Skip("no openssl: the documented commands are not run")
 	}
 	if _, err := exec.LookPath("basenc"); err != nil {
-		t.Skip("no basenc: the README's commands are not run")
+		t.Skip("no basenc: the documented commands are not run")
 	}
 	t.Chdir(t.TempDir())
 	var stderr strings.Builder
@@ -870,5 +864,27 @@ func TestTLSFlags(t *testing.T) {
 		Env{Stdout: io.Discard, Stderr: &stderr, Options: Options{Logger: quiet}})
 	if code != ExitUsage || !strings.Contains(stderr.String(), "tls: key_file is required") {
 		t.Errorf("-tls-cert alone: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// makeDocumentedTLSFiles changes to a new directory and writes there every
+// TLS file the configs in docs name (cert_file, key_file, client_ca_file:
+// relative paths), from one in-test CA: a server certificate and its key,
+// and the CA.
+func makeDocumentedTLSFiles(t *testing.T, docs []byte) {
+	t.Helper()
+	ca := newTestCA(t, "docs CA")
+	srv := ca.server(t, 1)
+	contents := map[string][]byte{"cert_file": srv.certPEM, "key_file": srv.keyPEM, "client_ca_file": ca.pem}
+	t.Chdir(t.TempDir())
+	for _, m := range regexp.MustCompile(`(?m)\b(cert_file|key_file|client_ca_file):\s*(\S+)`).FindAllSubmatch(docs, -1) {
+		name := filepath.FromSlash(string(m[2]))
+		if filepath.IsAbs(name) || !filepath.IsLocal(name) {
+			t.Fatalf("a documented config names the TLS file %q: want a relative path (the test writes it)", m[2])
+		}
+		if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		replaceFile(t, name, contents[string(m[1])])
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -184,11 +185,59 @@ type routeTransport struct {
 	next    http.RoundTripper
 	timeout time.Duration
 	m       *upstreamMetrics
+	timers  sync.Pool // of *headerTimer, idle
+}
+
+// headerTimer cancels one upstream call whose response headers are late.
+// Idle ones are reused: a new timer and its func per request cost two
+// allocations.
+type headerTimer struct {
+	t      *time.Timer // runs fire
+	mu     sync.Mutex  // guards cancel
+	cancel context.CancelCauseFunc
+}
+
+func (h *headerTimer) fire() {
+	h.mu.Lock()
+	cancel := h.cancel
+	h.mu.Unlock()
+	if cancel != nil {
+		cancel(errUpstreamTimeout)
+	}
+}
+
+// start arms a timer (an idle one, or a new one) to cancel the call
+// after t.timeout.
+func (t *routeTransport) start(cancel context.CancelCauseFunc) *headerTimer {
+	h, _ := t.timers.Get().(*headerTimer)
+	if h == nil {
+		h = &headerTimer{cancel: cancel}
+		h.t = time.AfterFunc(t.timeout, h.fire)
+		return h
+	}
+	h.mu.Lock()
+	h.cancel = cancel
+	h.mu.Unlock()
+	h.t.Reset(t.timeout)
+	return h
+}
+
+// stop disarms h and reports whether it had not fired. Only then is h
+// idle again: one that fired (or is firing) is never reused.
+func (t *routeTransport) stop(h *headerTimer) bool {
+	if !h.t.Stop() {
+		return false
+	}
+	h.mu.Lock()
+	h.cancel = nil
+	h.mu.Unlock()
+	t.timers.Put(h)
+	return true
 }
 
 func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(t.timeout, func() { cancel(errUpstreamTimeout) })
+	timer := t.start(cancel)
 	if t.m.trace {
 		// A caller's transport: only a trace tells a new connection.
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: t.m.gotConn})
@@ -197,7 +246,7 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err == nil {
 		t.m.sent.Add(1)
 	}
-	if !timer.Stop() {
+	if !t.stop(timer) {
 		// The headers came too late, or not at all: the context is
 		// cancelled, so a body could not be read anyway.
 		if err == nil {

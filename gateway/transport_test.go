@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -403,4 +404,49 @@ func TestUpstreamConnectionsCountedForACallersTransport(t *testing.T) {
 		counter(t, reg, "jwtgate_gateway_upstream_connections_total", "reused", "true"); n != 1 || r != 4 {
 		t.Fatalf("new %v reused %v, want 1 and 4", n, r)
 	}
+}
+
+// lateUpstream answers at once, except a request whose path is /late: that
+// one it holds until the request's context ends (the gateway gave up).
+type lateUpstream struct{}
+
+func (lateUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/late" {
+		<-r.Context().Done()
+		return nil, context.Cause(r.Context())
+	}
+	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("ok")), Header: http.Header{}, Request: r}, nil
+}
+
+// Header timers are reused after prompt answers, never after one fired:
+// prompt, late, prompt, late answers each get their own verdict, and a
+// reused timer still times out its own call (and only its own).
+func TestResponseHeaderTimersReusedSafely(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := &Gateway{}
+		if _, err := g.upstreamTransport(prometheus.NewRegistry(), lateUpstream{}); err != nil {
+			t.Fatal(err)
+		}
+		rt := &routeTransport{next: lateUpstream{}, timeout: time.Second, m: g.upstream}
+		for i, path := range []string{"/", "/", "/late", "/", "/late", "/late", "/"} {
+			start := time.Now()
+			resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://up"+path, nil))
+			switch {
+			case path == "/late" && !errors.Is(err, errUpstreamTimeout):
+				t.Fatalf("call %d (%s): %v, want the time-out", i, path, err)
+			case path == "/late" && time.Since(start) != time.Second:
+				t.Fatalf("call %d (%s) timed out after %v, want 1s", i, path, time.Since(start))
+			case path == "/" && err != nil:
+				t.Fatalf("call %d (%s): %v", i, path, err)
+			case path == "/":
+				// Well past the time-out: a reused timer must not fire on
+				// a call that has its headers.
+				time.Sleep(2 * time.Second)
+				if _, err := io.ReadAll(resp.Body); err != nil {
+					t.Fatalf("call %d: body cut: %v", i, err)
+				}
+				resp.Body.Close()
+			}
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,6 +77,11 @@ type Metrics struct {
 	acceptedOK            prometheus.Counter
 	latencyOK, latencyErr prometheus.Observer
 	cacheHit, cacheMiss   prometheus.Counter
+	// The rate limit's series, each resolved on its first use (so that
+	// /metrics shows only series that happened, as before): a label
+	// look-up per limited request cost more than the rest of its hooks.
+	decisionSeries [len(decisionReasons)]series
+	limiterSeries  [len(limiterBackends)][ratelimit.OutcomeError + 1]series
 
 	mu      sync.Mutex           // guards success
 	success map[string]time.Time // provider → last good fetch
@@ -240,12 +246,50 @@ func (m *Metrics) OnVerify(e middleware.VerifyEvent) {
 
 // OnRateLimit is a middleware.RateLimit.OnDecision hook.
 func (m *Metrics) OnRateLimit(e middleware.RateLimitEvent) {
+	for i, r := range decisionReasons {
+		if e.Reason == r {
+			m.decisionSeries[i].counter(m.decisions, r).Inc()
+			return
+		}
+	}
 	m.decisions.WithLabelValues(e.Reason).Inc()
 }
 
 // OnLimiterEvent is a ratelimit.LocalConfig / RedisConfig Observer.
 func (m *Metrics) OnLimiterEvent(e ratelimit.Event) {
+	if e.Outcome <= ratelimit.OutcomeError {
+		for i, b := range limiterBackends {
+			if e.Backend == b {
+				m.limiterSeries[i][e.Outcome].counter(m.limiter, b, e.Outcome.String()).Inc()
+				return
+			}
+		}
+	}
 	m.limiter.WithLabelValues(e.Backend, e.Outcome.String()).Inc()
+}
+
+// The label values the rate limit's hooks resolve once (others, which
+// middleware and ratelimit do not send today, are looked up per call).
+var (
+	decisionReasons = [...]string{"allowed", "limited", "error", "no_key"}
+	limiterBackends = [...]string{"local", "redis"}
+)
+
+// series is one label set of a counter vector, resolved on its first use
+// and kept. The zero value is ready; safe for concurrent use.
+type series struct {
+	c atomic.Pointer[prometheus.Counter]
+}
+
+// counter returns the series' counter, resolving it in vec with the two
+// label values (the second only when vec has two labels) the first time.
+func (s *series) counter(vec *prometheus.CounterVec, first string, second ...string) prometheus.Counter {
+	if c := s.c.Load(); c != nil {
+		return *c
+	}
+	c := vec.WithLabelValues(append([]string{first}, second...)...)
+	s.c.Store(&c) // two racing first calls store the same series
+	return c
 }
 
 // CacheObserver returns a cache.Observer feeding the key-set metrics. Hooks

@@ -261,3 +261,50 @@ func TestErrorHandlerKeepsVerifierConfig(t *testing.T) {
 	}
 	_, _ = m, reg
 }
+
+// The rate limit's hooks count every reason and outcome in its own series,
+// each appearing once it has happened (never before), and count without
+// allocating once it exists.
+func TestRateLimitHooksCountEachSeries(t *testing.T) {
+	m, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(m.decisions) + testutil.CollectAndCount(m.limiter); n != 0 {
+		t.Fatalf("%d series before any call", n)
+	}
+	for _, r := range []string{"allowed", "limited", "limited", "error", "no_key", "no_key", "no_key", "other"} {
+		m.OnRateLimit(middleware.RateLimitEvent{Reason: r})
+	}
+	for r, want := range map[string]float64{"allowed": 1, "limited": 2, "error": 1, "no_key": 3, "other": 1} {
+		if got := testutil.ToFloat64(m.decisions.WithLabelValues(r)); got != want {
+			t.Errorf("decision %s: %v, want %v", r, got, want)
+		}
+	}
+	events := []ratelimit.Event{
+		{Backend: "local", Outcome: ratelimit.OutcomeAllowed}, {Backend: "local", Outcome: ratelimit.OutcomeAllowed},
+		{Backend: "local", Outcome: ratelimit.OutcomeLimited}, {Backend: "redis", Outcome: ratelimit.OutcomeError},
+		{Backend: "redis", Outcome: ratelimit.OutcomeAllowed}, {Backend: "other", Outcome: ratelimit.OutcomeLimited},
+		{Backend: "local", Outcome: ratelimit.Outcome(9)},
+	}
+	for _, e := range events {
+		m.OnLimiterEvent(e)
+	}
+	for _, c := range []struct {
+		backend, outcome string
+		want             float64
+	}{{"local", "allowed", 2}, {"local", "limited", 1}, {"redis", "error", 1}, {"redis", "allowed", 1}, {"other", "limited", 1}, {"local", "unknown", 1}} {
+		if got := testutil.ToFloat64(m.limiter.WithLabelValues(c.backend, c.outcome)); got != c.want {
+			t.Errorf("limiter %s/%s: %v, want %v", c.backend, c.outcome, got, c.want)
+		}
+	}
+	if n := testutil.CollectAndCount(m.limiter); n != 6 {
+		t.Errorf("%d limiter series, want the 6 that happened", n)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		m.OnRateLimit(middleware.RateLimitEvent{Reason: "allowed"})
+		m.OnLimiterEvent(events[0])
+	}); n != 0 {
+		t.Errorf("%v allocations per hook call", n)
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
 // Benchmarks for the request path, beside the bare signature check and plain
@@ -313,7 +315,10 @@ func BenchmarkNeverRepeated(b *testing.B) {
 // net/http imposes on any middleware that hands values to the next handler
 // (r.WithContext and a context node: two allocations) and jwtgate's own
 // share, all in one run: "next" calls the handler directly, "context" only
-// adds claims to the request's context, "hit" is the whole Handler.
+// adds claims to the request's context, "hit" is the whole Handler, and
+// "hit+limit" the same hit with a ratelimit.Local limiter that never
+// limits (RateLimit-* headers set), "hit+limit+hooks" with an OnDecision
+// hook and a limiter Observer as well (what the gateway's metrics set).
 func BenchmarkHandlerHitOverhead(b *testing.B) {
 	k := keys(b)
 	tok := sign(b, jwt.SigningMethodES256, k.ec, "ec1", nil, benchClaims())
@@ -337,6 +342,9 @@ func BenchmarkHandlerHitOverhead(b *testing.B) {
 			nopNext.ServeHTTP(w, r.WithContext(ContextWithClaims(r.Context(), c)))
 		})},
 		{"hit", v.Handler(nopNext)},
+		{"hit+limit", v.With(Route{RateLimit: benchLimit(b, nil, nil)}).Handler(nopNext)},
+		{"hit+limit+hooks", v.With(Route{RateLimit: benchLimit(b,
+			func(RateLimitEvent) {}, func(ratelimit.Event) {})}).Handler(nopNext)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -345,6 +353,16 @@ func BenchmarkHandlerHitOverhead(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchLimit is a rate limit that never limits one subject in a benchmark,
+// with the given hooks (nil: none).
+func benchLimit(b *testing.B, onDecision func(RateLimitEvent), observe func(ratelimit.Event)) *RateLimit {
+	lim, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 1e9, Burst: 1e9, Observer: observe})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &RateLimit{Limiter: lim, OnDecision: onDecision}
 }
 
 // serveOnce is one request, in a function of its own so that callgrind

@@ -30,7 +30,11 @@ type Claims struct {
 	ClientID        string    // client_id
 
 	scopes []string
-	raw    string      // the payload as signed
+	raw    string // the payload as signed
+	// issKey is DefaultRateLimitKey's key with "iss#" in front, made once
+	// per verified token when more than one issuer is accepted (where the
+	// limiter needs it), not once per request.
+	issKey string
 	typ    string      // the header's typ ("" when absent or not a string), for a route's Resource
 	extra  []claimText // claims the Verifier's config names, pre-rendered as text
 	cnf    confirmation
@@ -257,6 +261,11 @@ func (v *Verifier) decodeClaims(payload string) (*Claims, presence, *Error) {
 					c.scopes = append(c.scopes, s)
 				}
 			}
+		}
+	}
+	if len(v.cfg.Issuers) > 1 {
+		if key := DefaultRateLimitKey(c, nil); key != "" {
+			c.issKey = c.Issuer + "#" + key
 		}
 	}
 	return c, p, nil

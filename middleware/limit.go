@@ -30,6 +30,11 @@ func DefaultRateLimitKey(c *Claims, _ *http.Request) string {
 	return ""
 }
 
+// isIssuerKey reports whether k is iss + "#" + key.
+func isIssuerKey(k, iss, key string) bool {
+	return len(k) == len(iss)+1+len(key) && k[:len(iss)] == iss && k[len(iss)] == '#' && k[len(iss)+1:] == key
+}
+
 func hasKeyPrefix(s string) bool {
 	return strings.HasPrefix(s, "sub:") || strings.HasPrefix(s, "azp:") || strings.HasPrefix(s, "client_id:")
 }
@@ -59,8 +64,13 @@ func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims,
 	if rl.Key == nil && key != "" && len(v.cfg.Issuers) > 1 {
 		// sub is unique only within its issuer (RFC 7519 §4.1.2): one
 		// issuer's "alice" must not spend another's bucket. '#' cannot
-		// occur in an OIDC issuer, so the key is unambiguous.
-		key = c.Issuer + "#" + key
+		// occur in an OIDC issuer, so the key is unambiguous. decodeClaims
+		// has made it once per token; Claims made elsewhere get it here.
+		if isIssuerKey(c.issKey, c.Issuer, key) {
+			key = c.issKey
+		} else {
+			key = c.Issuer + "#" + key
+		}
 	}
 	if key == "" {
 		if rl.OnDecision != nil {
@@ -95,7 +105,9 @@ func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims,
 	}
 	setRateLimitHeaders(w.Header(), d)
 	if !d.Allowed {
-		return &Error{kind: ErrRateLimited, desc: "rate limit exceeded", decision: &d}
+		// A copy, so that d itself stays on the stack on the allowed path.
+		limited := d
+		return &Error{kind: ErrRateLimited, desc: "rate limit exceeded", decision: &limited}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
@@ -306,10 +307,39 @@ func scopeTokens(scopes []string) bool {
 	return true
 }
 
+// The RateLimit-* names as http.Header keys them (CanonicalHeaderKey of
+// "RateLimit-Limit" is "Ratelimit-Limit"), so setting them allocates no
+// canonical copy per request.
+const (
+	hdrRateLimitLimit     = "Ratelimit-Limit"
+	hdrRateLimitRemaining = "Ratelimit-Remaining"
+	hdrRateLimitReset     = "Ratelimit-Reset"
+)
+
+// rateLimitValues is one answer's three RateLimit-* values and their
+// digits, in one allocation (they were nine: a slice per header, a string
+// per number and a canonical copy per name).
+type rateLimitValues struct {
+	vals   [3]string
+	digits [3 * 20]byte // three int64s in decimal
+}
+
+// setRateLimitHeaders sets RateLimit-Limit, -Remaining and -Reset from d,
+// as h.Set would, replacing any value there.
 func setRateLimitHeaders(h http.Header, d ratelimit.Decision) {
-	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
-	h.Set("RateLimit-Remaining", strconv.Itoa(max(d.Remaining, 0)))
-	h.Set("RateLimit-Reset", seconds(d.ResetAfter))
+	rv := new(rateLimitValues)
+	b := strconv.AppendInt(rv.digits[:0], int64(d.Limit), 10)
+	limit := len(b)
+	b = strconv.AppendInt(b, int64(max(d.Remaining, 0)), 10)
+	remaining := len(b)
+	b = appendSeconds(b, d.ResetAfter)
+	// b is rv.digits (60 bytes hold three int64s), written once here and
+	// never again: a string over it is immutable, as strings must be.
+	all := unsafe.String(&rv.digits[0], len(b))
+	rv.vals = [3]string{all[:limit], all[limit:remaining], all[remaining:]}
+	h[hdrRateLimitLimit] = rv.vals[0:1:1]
+	h[hdrRateLimitRemaining] = rv.vals[1:2:2]
+	h[hdrRateLimitReset] = rv.vals[2:3:3]
 }
 
 // seconds renders d as whole seconds, rounded up, never below 1 for a
@@ -319,4 +349,12 @@ func seconds(d time.Duration) string {
 		return "0"
 	}
 	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
+
+// appendSeconds appends seconds(d) to b.
+func appendSeconds(b []byte, d time.Duration) []byte {
+	if d <= 0 {
+		return append(b, '0')
+	}
+	return strconv.AppendInt(b, int64((d+time.Second-1)/time.Second), 10)
 }

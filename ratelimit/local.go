@@ -5,12 +5,12 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jwtgate/jwtgate/internal/boundkey"
 	"github.com/jwtgate/jwtgate/ratelimit/internal/bucket"
-	"golang.org/x/time/rate"
 )
 
 // Defaults for LocalConfig.
@@ -52,14 +52,18 @@ type LocalConfig struct {
 	Observer func(Event)
 }
 
-// Local is an in-process Limiter: one token bucket (golang.org/x/time/rate)
-// per key. A key earns Rate units per Period up to Burst, and a new key
-// starts with a full bucket.
+// Local is an in-process Limiter: one token bucket per key, with
+// golang.org/x/time/rate's arithmetic. A key earns Rate units per Period up
+// to Burst, and a new key starts with a full bucket.
 //
 // Memory is bounded: at most MaxKeys keys are held, spread over shards that
 // each hold an equal share and evict their least recently used key to admit
 // a new one (so a shard may evict while another still has room), and a key
-// is stored in at most MaxKeyBytes. A key that
+// is stored in at most MaxKeyBytes, copied (never a substring pinning the
+// caller's larger string, such as a token's payload). A held key costs
+// about 100 bytes plus its own bytes (its 48-byte entry, its map slot, the
+// copy of the key), so the default 100,000 keys of a few dozen bytes take
+// about 13 MB, and a flood of distinct keys never takes more. A key that
 // has been evicted comes back with a full bucket, as if it were new. That
 // is harmless for a key idle long enough to have refilled (Burst/Rate
 // periods), which is what the least recently used key usually is; a flood
@@ -71,8 +75,11 @@ type LocalConfig struct {
 // usable; use NewLocal. It is safe for concurrent use.
 type Local struct {
 	lim     bucket.Limit
+	burst   float64 // lim.Burst
+	perSec  float64 // lim.PerSec
 	maxKey  int
 	now     func() time.Time
+	epoch   time.Time // buckets keep time as nanoseconds since epoch
 	observe func(Event)
 	seed    maphash.Seed
 	mask    uint64
@@ -91,11 +98,49 @@ type shard struct {
 	_        [64]byte // keeps neighbouring shards' locks off one cache line
 }
 
+// entry is one held key: 48 bytes (one size class), against 112 when it
+// held a rate.Limiter, whose own mutex, limit, burst and reservation time
+// the shard already has once for all its keys.
 type entry struct {
 	key        string
 	prev, next *entry
-	bucket     rate.Limiter
+	// The bucket as x/time/rate keeps it: tokens held at last
+	// (nanoseconds since Local.epoch).
+	tokens float64
+	last   int64
 }
+
+// entryBytes is the fixed part of what Local holds per key, its entry
+// (a test checks it), beside which each key costs its map slot (a string
+// and a pointer, 24 bytes, in swiss tables kept at most 7/8 full and up to
+// half empty just after growing) and its own bytes (at most MaxKeyBytes,
+// rounded up to a size class).
+const entryBytes = 48
+
+// tokensAt returns what e holds at now: what it held at last and what it
+// earned since, up to the burst. A now before last earns nothing (time
+// never runs backwards for a bucket), as in x/time/rate.
+func (l *Local) tokensAt(e *entry, now int64) float64 {
+	elapsed := max(now-e.last, 0)
+	return min(e.tokens+time.Duration(elapsed).Seconds()*l.perSec, l.burst)
+}
+
+// allowN spends n units of e at now if it holds them, as x/time/rate's
+// AllowN does (n ≤ burst is the caller's check), and returns whether it did
+// and the tokens e holds afterwards.
+func (l *Local) allowN(e *entry, now int64, n int) (bool, float64) {
+	tokens := l.tokensAt(e, now)
+	left := tokens - float64(n)
+	// x/time/rate allows a shortfall too small to be a nanosecond's wait.
+	if left < 0 && time.Duration(-left/l.perSec*float64(time.Second)) > 0 {
+		return false, tokens
+	}
+	e.tokens, e.last = left, now
+	return true, left
+}
+
+// clock is the time now, as buckets keep it.
+func (l *Local) clock() int64 { return int64(l.now().Sub(l.epoch)) }
 
 // NewLocal validates cfg, fills its defaults and returns a ready limiter.
 func NewLocal(cfg LocalConfig) (*Local, error) {
@@ -129,6 +174,8 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	}
 	l := &Local{
 		lim:     lim,
+		burst:   float64(lim.Burst),
+		perSec:  float64(lim.PerSec),
 		maxKey:  maxKey,
 		now:     cfg.Now,
 		observe: cfg.Observer,
@@ -139,6 +186,7 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	if l.now == nil {
 		l.now = time.Now
 	}
+	l.epoch = l.now()
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.m = make(map[string]*entry)
@@ -181,7 +229,7 @@ func (l *Local) allow(key string, cost int) Decision {
 		tokens := float64(burst)
 		s.mu.Lock()
 		if e := s.m[key]; e != nil {
-			tokens = e.bucket.TokensAt(l.now())
+			tokens = l.tokensAt(e, l.clock())
 		}
 		s.mu.Unlock()
 		return tooCostly(l.lim, remaining(tokens), l.lim.Earn(float64(burst)-tokens))
@@ -190,16 +238,15 @@ func (l *Local) allow(key string, cost int) Decision {
 	s.mu.Lock()
 	// Read the clock under the lock so one bucket never sees time go
 	// backwards between callers (x/time/rate would then refill twice).
-	now := l.now()
+	now := l.clock()
 	e := s.m[key]
 	if e == nil {
-		e = s.admit(key, l.lim)
+		e = s.admit(key, l.burst, now)
 	} else if s.lru.next != e {
 		s.unlink(e)
 		s.pushFront(e)
 	}
-	ok := e.bucket.AllowN(now, cost)
-	tokens := e.bucket.TokensAt(now)
+	ok, tokens := l.allowN(e, now, cost)
 	s.mu.Unlock()
 
 	d := Decision{
@@ -222,30 +269,29 @@ func (l *Local) allow(key string, cost int) Decision {
 // what a key spent nor hands it a fresh burst.
 func (l *Local) SetEmptyAt(key string, emptyAt time.Time) {
 	key = boundkey.Bound(key, l.maxKey)
-	// x/time/rate has no way to set tokens: the bucket is made full at the
-	// zero time (see admit) and spent whole at emptyAt.
 	s := &l.shards[maphash.String(l.seed, key)&l.mask]
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := l.clock()
 	// A bucket cannot owe more than empty: a later emptyAt (a key another
 	// limit wrote with a bigger burst, float rounding) means empty now.
-	if now := l.now(); emptyAt.After(now) {
-		emptyAt = now
-	}
+	at := min(int64(emptyAt.Sub(l.epoch)), now)
 	e := s.m[key]
 	if e == nil {
-		e = s.admit(key, l.lim)
+		e = s.admit(key, l.burst, now)
 	} else if s.lru.next != e {
 		s.unlink(e)
 		s.pushFront(e)
 	}
-	e.bucket.SetLimitAt(time.Time{}, l.lim.PerSec)
-	e.bucket.AllowN(emptyAt, l.lim.Burst)
+	e.tokens, e.last = 0, at
 }
 
-// admit adds key with a full bucket, evicting the least recently used key
-// when the shard is full (its entry is reused). Called with s.mu held.
-func (s *shard) admit(key string, lim bucket.Limit) *entry {
+// admit adds key with a full bucket at now, evicting the least recently
+// used key when the shard is full (its entry is reused). The key is
+// copied: the caller's may be a substring of something much larger (a
+// token's payload, for a claim), which a held key would keep alive. Called
+// with s.mu held.
+func (s *shard) admit(key string, burst float64, now int64) *entry {
 	var e *entry
 	if len(s.m) >= s.capacity {
 		e = s.lru.prev
@@ -253,13 +299,9 @@ func (s *shard) admit(key string, lim bucket.Limit) *entry {
 		delete(s.m, e.key)
 	} else {
 		e = new(entry)
-		e.bucket.SetBurstAt(time.Time{}, lim.Burst)
 	}
-	// Setting the limit "at" the zero time leaves the bucket's last update
-	// there, so the first AllowN sees centuries of refill: a full bucket,
-	// for a new entry and a reused one alike, without allocating.
-	e.bucket.SetLimitAt(time.Time{}, lim.PerSec)
-	e.key = key
+	key = strings.Clone(key)
+	e.key, e.tokens, e.last = key, burst, now
 	s.m[key] = e
 	s.pushFront(e)
 	return e

@@ -33,137 +33,16 @@ func allow(t testing.TB, l ratelimit.Limiter, key string, cost int) ratelimit.De
 	return d
 }
 
-func TestLocalBurstThenRefill(t *testing.T) {
-	clk := jwtgatetest.NewClock(time.Time{})
-	// 10 per second: one unit every 100ms, five at once.
-	l := newLocal(t, ratelimit.LocalConfig{Rate: 10, Burst: 5, Now: clk.Now})
-
-	for i := range 5 {
-		d := allow(t, l, "alice", 1)
-		if !d.Allowed || d.Limit != 5 || d.Remaining != 4-i || d.RetryAfter != 0 {
-			t.Fatalf("request %d: %+v, want allowed with %d remaining of 5", i+1, d, 4-i)
-		}
-		if want := time.Duration(i+1) * 100 * time.Millisecond; !near(d.ResetAfter, want) {
-			t.Fatalf("request %d: ResetAfter %v, want %v", i+1, d.ResetAfter, want)
-		}
-	}
-	d := allow(t, l, "alice", 1)
-	if d.Allowed || d.Remaining != 0 || !near(d.RetryAfter, 100*time.Millisecond) || !near(d.ResetAfter, 500*time.Millisecond) {
-		t.Fatalf("over the burst: %+v, want denied, retry after 100ms, reset after 500ms", d)
-	}
-	if d.CostExceedsLimit || d.Degraded {
-		t.Fatalf("ordinary denial flagged: %+v", d)
-	}
-
-	// Another key has its own bucket.
-	if d := allow(t, l, "bob", 1); !d.Allowed || d.Remaining != 4 {
-		t.Fatalf("bob: %+v", d)
-	}
-
-	clk.Advance(99 * time.Millisecond)
-	if d := allow(t, l, "alice", 1); d.Allowed {
-		t.Fatalf("after 99ms: %+v, want still denied", d)
-	}
-	clk.Advance(time.Millisecond)
-	if d := allow(t, l, "alice", 1); !d.Allowed || d.Remaining != 0 {
-		t.Fatalf("after 100ms: %+v, want allowed with 0 remaining", d)
-	}
-
-	// A long idle time refills to the burst, never beyond.
-	clk.Advance(time.Hour)
-	if d := allow(t, l, "alice", 1); !d.Allowed || d.Remaining != 4 {
-		t.Fatalf("after an hour: %+v, want allowed with 4 remaining", d)
-	}
-}
-
-func TestLocalRetryAfterIsEnough(t *testing.T) {
-	for _, tc := range []struct {
-		rate   int
-		period time.Duration
-		burst  int
-		cost   int
-	}{
-		{3, time.Second, 3, 1},
-		{7, time.Second, 10, 4},
-		{1, time.Minute, 2, 2},
-		{1000, time.Second, 50, 17},
-	} {
-		clk := jwtgatetest.NewClock(time.Time{})
-		l := newLocal(t, ratelimit.LocalConfig{Rate: tc.rate, Period: tc.period, Burst: tc.burst, Now: clk.Now})
-		var denied ratelimit.Decision
-		for range tc.burst + 1 {
-			if denied = allow(t, l, "k", tc.cost); !denied.Allowed {
-				break
-			}
-			clk.Advance(time.Millisecond / 3)
-		}
-		if denied.Allowed || denied.RetryAfter <= 0 {
-			t.Fatalf("%+v: never denied: %+v", tc, denied)
-		}
-		// Just before RetryAfter (by a microsecond, or a rounding
-		// error's worth) it is still too early; at RetryAfter it is not.
-		if denied.RetryAfter > time.Microsecond {
-			clk.Advance(denied.RetryAfter - time.Microsecond)
-			if d := allow(t, l, "k", tc.cost); d.Allowed {
-				t.Fatalf("%+v: allowed before RetryAfter %v", tc, denied.RetryAfter)
-			}
-			clk.Advance(time.Microsecond)
-		} else {
-			clk.Advance(denied.RetryAfter)
-		}
-		if d := allow(t, l, "k", tc.cost); !d.Allowed {
-			t.Fatalf("%+v: denied after waiting RetryAfter %v: %+v", tc, denied.RetryAfter, d)
-		}
-	}
-}
-
-func TestLocalCost(t *testing.T) {
-	clk := jwtgatetest.NewClock(time.Time{})
-	l := newLocal(t, ratelimit.LocalConfig{Rate: 10, Burst: 5, Now: clk.Now})
-
-	if d := allow(t, l, "k", 3); !d.Allowed || d.Remaining != 2 || !near(d.ResetAfter, 300*time.Millisecond) {
-		t.Fatalf("cost 3 of 5: %+v", d)
-	}
-	if d := allow(t, l, "k", 0); !d.Allowed || d.Remaining != 2 {
-		t.Fatalf("cost 0 must spend nothing and report the state: %+v", d)
-	}
-	d := allow(t, l, "k", 3)
-	if d.Allowed || d.Remaining != 2 || !near(d.RetryAfter, 100*time.Millisecond) {
-		t.Fatalf("cost 3 with 2 left: %+v, want denied, retry after 100ms", d)
-	}
-	// A denied request spends nothing.
-	if d := allow(t, l, "k", 2); !d.Allowed || d.Remaining != 0 {
-		t.Fatalf("cost 2 with 2 left: %+v", d)
-	}
-}
-
-func TestLocalCostAboveBurstNeverAllowed(t *testing.T) {
-	clk := jwtgatetest.NewClock(time.Time{})
-	l := newLocal(t, ratelimit.LocalConfig{Rate: 10, Burst: 5, Now: clk.Now})
-
-	d := allow(t, l, "fresh", 6)
-	if d.Allowed || !d.CostExceedsLimit || d.Limit != 5 || d.Remaining != 5 || !near(d.RetryAfter, 500*time.Millisecond) {
-		t.Fatalf("cost 6 of 5 on a fresh key: %+v, want denied, CostExceedsLimit, 5 remaining, retry 500ms", d)
+// A cost above the burst is refused without tracking the key: a flood of
+// such requests cannot evict anyone. (The refusal itself is the contract
+// suite's CostAboveBurst.)
+func TestLocalCostAboveBurstTracksNoKey(t *testing.T) {
+	l := newLocal(t, ratelimit.LocalConfig{Rate: 10, Burst: 5})
+	if d := allow(t, l, "fresh", 6); d.Allowed || !d.CostExceedsLimit {
+		t.Fatalf("cost 6 of 5: %+v", d)
 	}
 	if n := l.Len(); n != 0 {
 		t.Fatalf("a refused cost above the burst admitted the key: Len %d", n)
-	}
-	allow(t, l, "used", 2)
-	clk.Advance(time.Hour)
-	d = allow(t, l, "used", 1000)
-	if d.Allowed || !d.CostExceedsLimit || d.Remaining != 5 {
-		t.Fatalf("cost 1000 after a full refill: %+v", d)
-	}
-	if d := allow(t, l, "used", 5); !d.Allowed {
-		t.Fatalf("the refused request spent units: %+v", d)
-	}
-}
-
-func TestLocalNegativeCost(t *testing.T) {
-	l := newLocal(t, ratelimit.LocalConfig{Rate: 1})
-	d, err := l.Allow(context.Background(), "k", -1)
-	if !errors.Is(err, ratelimit.ErrInvalidCost) || d.Allowed {
-		t.Fatalf("cost -1: %+v, %v; want denied with ErrInvalidCost", d, err)
 	}
 }
 
@@ -258,8 +137,8 @@ func TestLocalMillionKeysStayBounded(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	// ~200 bytes a held key (entry, key, map slot) fits 100,000 keys in
-	// ~20 MB; 1,000,000 held keys would take ten times that.
+	// ~100 bytes a held key (entry, key, map slot) fits 100,000 keys in
+	// ~10 MB; 1,000,000 held keys would take ten times that.
 	const bound = 40 << 20
 	t.Logf("heap grew %.1f MiB for %d held keys (%d bytes/key)", float64(grown)/(1<<20), l.Len(), grown/int64(l.Len()))
 	if grown > bound {
@@ -321,26 +200,14 @@ func near(got, want time.Duration) bool {
 	return d > -time.Microsecond && d < time.Microsecond
 }
 
+// Long keys are stored as digests, so their memory is bounded. (That
+// distinct long keys keep buckets of their own is the contract suite's
+// LongKeys.)
 func TestLocalLongKeysAreBounded(t *testing.T) {
 	clk := jwtgatetest.NewClock(time.Time{})
 	l := newLocal(t, ratelimit.LocalConfig{Rate: 1, Period: time.Hour, Burst: 2, MaxKeys: 1000, MaxKeyBytes: 64, Now: clk.Now})
 
-	// Long keys keep buckets of their own, told apart by their last byte.
 	long := strings.Repeat("x", 8<<10)
-	if d := allow(t, l, long+"a", 2); !d.Allowed {
-		t.Fatalf("long key a: %+v", d)
-	}
-	if d := allow(t, l, long+"a", 1); d.Allowed {
-		t.Fatalf("long key a, past its burst: %+v", d)
-	}
-	if d := allow(t, l, long+"b", 1); !d.Allowed || d.Remaining != 1 {
-		t.Fatalf("long key b shares a's bucket: %+v", d)
-	}
-	// A short key that happens to look like a stand-in is still its own.
-	if d := allow(t, l, "\x00"+strings.Repeat("y", 32), 1); !d.Allowed || d.Remaining != 1 {
-		t.Fatalf("short key: %+v", d)
-	}
-
 	// 1,000 keys of 8 KiB would hold 8 MiB if kept whole.
 	var before, after runtime.MemStats
 	runtime.GC()

@@ -20,6 +20,9 @@ import (
 // [Decision.CostExceedsLimit] set, never an error, so a caller that lets
 // requests through on limiter errors cannot be tricked into it by a large
 // cost.
+//
+// Package ratelimit/ratelimittest is this contract as a test suite, for
+// any implementation.
 type Limiter interface {
 	Allow(ctx context.Context, key string, cost int) (Decision, error)
 }

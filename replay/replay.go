@@ -17,7 +17,8 @@ import (
 // own failure policy): an error is never a silent "fresh". ttl is a
 // duration rather than a deadline so that a shared store can keep time by
 // its own clock (Redis's PX), whatever the caller's clock says. It must be
-// safe for concurrent use.
+// safe for concurrent use. Package replay/replaytest is this contract as a
+// test suite, for any implementation.
 type Store interface {
 	Add(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error)
 }

@@ -15,6 +15,7 @@ import (
 	jwtgin "github.com/jwtgate/jwtgate/adapters/gin"
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/ratelimit"
 
 	"github.com/jwtgate/jwtgate/benchmarks/fixture"
 )
@@ -22,8 +23,12 @@ import (
 // jwtgateCases are jwtgate's own cases.
 func jwtgateCases() []Case {
 	return []Case{
-		{Name: "jwtgate_cold", Framework: "net/http", New: newJwtgateHandler("jwtgate_cold", false)},
-		{Name: "jwtgate_hit", Framework: "net/http", New: newJwtgateHandler("jwtgate_hit", true)},
+		{Name: "jwtgate_cold", Framework: "net/http", New: newJwtgateHandler("jwtgate_cold", false, false)},
+		{Name: "jwtgate_hit", Framework: "net/http", New: newJwtgateHandler("jwtgate_hit", true, false)},
+		// jwtgate_hit with a per-subject rate limit (ratelimit.Local) set
+		// high enough never to limit: what the limit adds to a hit (the
+		// limiter, the RateLimit-* headers).
+		{Name: "jwtgate_hit_limited", Framework: "net/http", New: newJwtgateHandler("jwtgate_hit_limited", true, true)},
 		{Name: "jwtgate_verify", New: newJwtgateVerify("jwtgate_verify", false)},
 		{Name: "jwtgate_verify_hit", New: newJwtgateVerify("jwtgate_verify_hit", true)},
 		{Name: "jwtgate_gin", Framework: "gin", New: newJwtgateGin},
@@ -81,11 +86,19 @@ func newJwtgateVerifier(ctx context.Context, fx *fixture.Fixture, peer string, t
 	return v, stop, nil
 }
 
-func newJwtgateHandler(peer string, tokenCache bool) func(context.Context, *fixture.Fixture, string, Options) (*Instance, error) {
+func newJwtgateHandler(peer string, tokenCache, limited bool) func(context.Context, *fixture.Fixture, string, Options) (*Instance, error) {
 	return func(ctx context.Context, fx *fixture.Fixture, _ string, o Options) (*Instance, error) {
 		v, stop, err := newJwtgateVerifier(ctx, fx, peer, tokenCache, o)
 		if err != nil {
 			return nil, err
+		}
+		if limited {
+			lim, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 1_000_000_000})
+			if err != nil {
+				stop()
+				return nil, err
+			}
+			v = v.With(middleware.Route{RateLimit: &middleware.RateLimit{Limiter: lim}})
 		}
 		inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, ok := middleware.ClaimsFromContext(r.Context())

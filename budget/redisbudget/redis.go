@@ -238,16 +238,19 @@ func (b *Budget) Check(ctx context.Context, key string) (ratelimit.Decision, err
 	return usedmath.Decide(b.limit, used, end.Sub(now)), nil
 }
 
-// Charge adds cost to key's use in the current window.
+// Charge adds cost to key's use in the current window, even when ctx has
+// ended (see budget.Budget).
 func (b *Budget) Charge(ctx context.Context, key string, cost int64) (ratelimit.Decision, error) {
 	if cost < 0 {
 		return ratelimit.Decision{}, budget.ErrInvalidCost
 	}
 	now := b.now()
 	start, end := b.window.Bounds(now)
-	// Charges run under the caller's ctx but are meant to complete after
-	// the client left (budget.Handler passes a context without cancel).
-	cctx, cancel := context.WithTimeout(ctx, b.timeout)
+	// A charge pays for a request that has happened: it is made even when
+	// ctx has ended (the client left), bounded by Timeout alone, or a
+	// client that hangs up would be served for free and its cancellation
+	// would pass for a Redis outage.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.timeout)
 	used, err := chargeScript.Run(cctx, b.client, []string{b.redisKey(key, start)},
 		cost, (end.Sub(now) + expirySlack).Milliseconds()).Int64()
 	cancel()

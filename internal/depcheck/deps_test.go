@@ -56,6 +56,9 @@ func TestCoreLinksOnlyWhatItUses(t *testing.T) {
 		// Token budgets: the core and the usage tap link no Redis
 		// (budget/redisbudget does) and no framework.
 		{[]string{"../../budget", "../../llmusage"}, append(heavy, frameworks...)},
+		// The store contract suites: a user's own store runs them
+		// without linking Redis.
+		{[]string{"../../ratelimit/ratelimittest", "../../replay/replaytest", "../../budget/budgettest"}, append(heavy, frameworks...)},
 	} {
 		got := deps(t, c.pkgs...)
 		if len(got) < 10 {

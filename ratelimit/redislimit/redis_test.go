@@ -143,31 +143,6 @@ func TestRedisReplicasShareOneLimitExactly(t *testing.T) {
 	}
 }
 
-func TestRedisCost(t *testing.T) {
-	srv := redistest.Start(t)
-	r := newRedis(t, redislimit.Config{Addr: srv.Addr, Rate: 1, Period: time.Hour, Burst: 5, Timeout: 5 * time.Second})
-
-	if d := timedAllow(t, r, "k", 3); !d.Allowed || d.Remaining != 2 {
-		t.Fatalf("cost 3 of 5: %+v", d)
-	}
-	if d := timedAllow(t, r, "k", 3); d.Allowed || d.Remaining != 2 || d.RetryAfter <= 59*time.Minute || d.RetryAfter > time.Hour {
-		t.Fatalf("cost 3 with 2 left: %+v, want denied, 2 still remaining, an hour to wait", d)
-	}
-	if d := timedAllow(t, r, "k", 0); !d.Allowed || d.Remaining != 2 {
-		t.Fatalf("cost 0: %+v, want allowed with 2 remaining", d)
-	}
-	d := timedAllow(t, r, "k", 6)
-	if d.Allowed || !d.CostExceedsLimit || d.Remaining != 2 || d.RetryAfter != 5*time.Hour+1 {
-		t.Fatalf("cost 6 of 5: %+v, want denied, CostExceedsLimit, 2 remaining, retry after a full refill", d)
-	}
-	if d := timedAllow(t, r, "k", 2); !d.Allowed || d.Remaining != 0 {
-		t.Fatalf("cost 2 after the refused cost 6: %+v, want allowed (nothing was spent)", d)
-	}
-	if _, err := r.Allow(context.Background(), "k", -1); !errors.Is(err, ratelimit.ErrInvalidCost) {
-		t.Fatalf("cost -1: %v, want ErrInvalidCost", err)
-	}
-}
-
 func TestRedisKeysUnderPrefix(t *testing.T) {
 	srv := redistest.Start(t)
 	raw := redis.NewClient(&redis.Options{Addr: srv.Addr})

@@ -2,8 +2,6 @@ package redisreplay
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jwtgate/jwtgate/internal/boundkey"
 	"github.com/jwtgate/jwtgate/internal/redisconn"
 	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/replay"
@@ -141,10 +140,9 @@ func (s *Store) Add(ctx context.Context, key string, ttl time.Duration) (bool, e
 	if s.closed.Load() {
 		return false, replay.ErrClosed
 	}
-	if len(key) > maxKeyBytes {
-		sum := sha256.Sum256([]byte(key))
-		key = "#" + base64.RawURLEncoding.EncodeToString(sum[:])
-	}
+	// The one bounding rule of every store: a short key can never spell
+	// a long key's stand-in.
+	key = boundkey.Bound(key, maxKeyBytes)
 	ttl = max(ttl, time.Millisecond)
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	fresh, err := s.client.SetNX(cctx, s.prefix+key, "1", ttl).Result()

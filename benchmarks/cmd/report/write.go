@@ -60,6 +60,25 @@ func (d *data) bars() []verdict {
 			})
 		}
 	}
+	if d.has("jwtgate_hit") && d.has("jwtgate_hit_limited") {
+		// The per-subject rate limit on a hit: at most one allocation more
+		// (its RateLimit-* header values), in the same run.
+		for _, alg := range d.algs {
+			hit := spreadOf(values(d.runs("Serial", "jwtgate_hit", alg), "allocs/op"))
+			lim := spreadOf(values(d.runs("Serial", "jwtgate_hit_limited", alg), "allocs/op"))
+			instr := "–"
+			if a, b := d.instrRatio("", "jwtgate_hit", alg), d.instrRatio("", "jwtgate_hit_limited", alg); a.ok() && b.ok() {
+				instr = fmt.Sprintf("%.2f ×", b.med/a.med)
+			}
+			vs = append(vs, verdict{
+				what:   "jwtgate_hit_limited (a hit with a rate limit that never limits) against jwtgate_hit, " + alg,
+				target: "≤ 1 added alloc",
+				measured: fmt.Sprintf("%.0f allocs against %.0f; wall %s against %s; instructions %s", lim.max, hit.max,
+					fmtNs(d.ns("Serial", "jwtgate_hit_limited", alg).med), fmtNs(d.ns("Serial", "jwtgate_hit", alg).med), instr),
+				met: hit.ok() && lim.ok() && lim.max <= hit.max+1, profiles: []string{"jwtgate_hit_limited-" + alg},
+			})
+		}
+	}
 	for _, mode := range []string{"Serial", "Parallel"} {
 		if !d.has("jwtgate_cold") {
 			break
@@ -149,7 +168,7 @@ func (d *data) write(b *strings.Builder, timeChart, instrChart string, haveInstr
 
 	p("## Headline\n\n")
 	p("Ratio to `crypto_floor` (the stdlib signature check alone), serial, one request at a time:\n\n")
-	p("| alg | crypto_floor | jwtgate_cold | jwtgate_verify_hit | jwtgate_hit | best peer | best peer ratio | jwtgate_cold / best peer |\n|---|---|---|---|---|---|---|---|\n")
+	p("| alg | crypto_floor | jwtgate_cold | jwtgate_verify_hit | jwtgate_hit | jwtgate_hit_limited | best peer | best peer ratio | jwtgate_cold / best peer |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, alg := range d.algs {
 		peer, peerI := d.bestPeer("Serial", alg), d.bestPeerInstr(alg)
 		if peerI != "" {
@@ -160,9 +179,10 @@ func (d *data) write(b *strings.Builder, timeChart, instrChart string, haveInstr
 		if coldI.ok() && pI.ok() {
 			vsPeer = fmt.Sprintf("**%.3f**", coldI.med/pI.med)
 		}
-		p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", alg, fmtNs(d.ns("Serial", "crypto_floor", alg).med),
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", alg, fmtNs(d.ns("Serial", "crypto_floor", alg).med),
 			headRatio(coldI, d.timeRatio("Serial", "jwtgate_cold", alg), d.cpuRatio("Serial", "jwtgate_cold", alg)),
-			fmtNs(d.ns("Serial", "jwtgate_verify_hit", alg).med), fmtNs(d.ns("Serial", "jwtgate_hit", alg).med), peer,
+			fmtNs(d.ns("Serial", "jwtgate_verify_hit", alg).med), fmtNs(d.ns("Serial", "jwtgate_hit", alg).med),
+			fmtNs(d.ns("Serial", "jwtgate_hit_limited", alg).med), peer,
 			headRatio(pI, d.timeRatio("Serial", peer, alg), d.cpuRatio("Serial", peer, alg)), vsPeer)
 	}
 	p("\nEach ratio cell: **instructions** · wall time · CPU time, all divided by the same run's `crypto_floor` (time ratios are round-paired medians). The hit columns are absolute wall times per request.\n\n")
@@ -387,7 +407,7 @@ iss or aud, an expired token and a key outside the JWKS, so no case is measured 
   ` + "`jwks.WithCustomJWKSURI`" + ` points it at the loopback plain-HTTP JWKS (v2.3.1 does not insist on https, so no TLS server is needed). Its validator takes one algorithm, so one is built per algorithm.
 - ` + "`echojwt`" + `: labstack/echo-jwt/v4 on echo with keyfunc; its default parse function checks neither iss nor aud, so it gets one that does.
 - ` + "`jwx`" + `: lestrrat-go/jwx/v3 with ` + "`jwk.Cache`" + ` and its ` + "`CachedSet`" + `.
-- ` + "`jwtgate_cold`" + `: jwtgate's Verifier (` + "`Handler`" + `, keys from jwtgate's own ` + "`cache.Cache`" + `) with the verified-token cache off; ` + "`jwtgate_hit`" + `: with it on (every request after the first is a hit).
+- ` + "`jwtgate_cold`" + `: jwtgate's Verifier (` + "`Handler`" + `, keys from jwtgate's own ` + "`cache.Cache`" + `) with the verified-token cache off; ` + "`jwtgate_hit`" + `: with it on (every request after the first is a hit); ` + "`jwtgate_hit_limited`" + `: jwtgate_hit with a ` + "`ratelimit.Local`" + ` per-subject limit that never limits (the limiter and the RateLimit-* headers on every answer).
   ` + "`jwtgate_verify`, `jwtgate_verify_hit`" + `: the same through ` + "`Verifier.Verify`" + ` with no HTTP around it (gRPC or queue consumers; compare with ` + "`golangjwt_raw`" + `).
   ` + "`jwtgate_gin`, `jwtgate_echo`" + `: through the adapters, on the same frameworks as the floors.
 

@@ -1,0 +1,147 @@
+package middleware
+
+import (
+	"math"
+	"net/http"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtgate/jwtgate/ratelimit"
+)
+
+// setRateLimitHeaders writes exactly what h.Set of each rendered value
+// writes, replacing what was there, for every range of values.
+func TestSetRateLimitHeadersAsHeaderSet(t *testing.T) {
+	for _, d := range []ratelimit.Decision{
+		{Limit: 10, Remaining: 9, ResetAfter: 100 * time.Millisecond},
+		{Limit: 0, Remaining: -3, ResetAfter: 0},
+		{Limit: 1e9, Remaining: 999_999_999, ResetAfter: time.Second},
+		{Limit: 5, Remaining: 0, ResetAfter: time.Second + 1},
+		{Limit: math.MaxInt64, Remaining: math.MaxInt64, ResetAfter: math.MaxInt64},
+		{Limit: math.MinInt64, Remaining: math.MinInt64, ResetAfter: math.MinInt64},
+	} {
+		want := http.Header{"X-Other": {"kept"}}
+		want.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+		want.Set("RateLimit-Remaining", strconv.Itoa(max(d.Remaining, 0)))
+		want.Set("RateLimit-Reset", seconds(d.ResetAfter))
+		got := http.Header{"X-Other": {"kept"}, "Ratelimit-Limit": {"old", "older"}, "Ratelimit-Reset": {"old"}}
+		setRateLimitHeaders(got, d)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%+v: %v, want %v", d, got, want)
+		}
+		if got.Get("RateLimit-Remaining") != want.Get("RateLimit-Remaining") {
+			t.Errorf("%+v: Get does not find RateLimit-Remaining", d)
+		}
+	}
+}
+
+// The headers of a limited cache hit cost one allocation in all.
+func TestSetRateLimitHeadersAllocatesOnce(t *testing.T) {
+	h := http.Header{}
+	d := ratelimit.Decision{Allowed: true, Limit: 1e9, Remaining: 123_456_789, ResetAfter: 90 * time.Second}
+	if n := testing.AllocsPerRun(100, func() { setRateLimitHeaders(h, d) }); n != 1 {
+		t.Errorf("%v allocations, want 1", n)
+	}
+}
+
+// A cache hit with a ratelimit.Local limiter costs at most one allocation
+// more than the same hit without one (the RateLimit-* values), with or
+// without observers.
+func TestLimitedHitAddsOneAllocation(t *testing.T) {
+	k := keys(t)
+	v, err := New(baseConfig(memKeys(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bearerReq(sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, goodClaims()))
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	allocs := func(h http.Handler) float64 {
+		w := &discardWriter{h: http.Header{}}
+		h.ServeHTTP(w, r) // verified and cached
+		return testing.AllocsPerRun(200, func() {
+			w.status = 0
+			h.ServeHTTP(w, r)
+			if w.status != 0 {
+				t.Fatalf("status %d", w.status)
+			}
+		})
+	}
+	limit := func(onDecision func(RateLimitEvent), observe func(ratelimit.Event)) *RateLimit {
+		lim, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 1e9, Observer: observe})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &RateLimit{Limiter: lim, OnDecision: onDecision}
+	}
+	hit := allocs(v.Handler(next))
+	for name, rl := range map[string]*RateLimit{
+		"no hooks": limit(nil, nil),
+		"hooks":    limit(func(RateLimitEvent) {}, func(ratelimit.Event) {}),
+	} {
+		if got := allocs(v.With(Route{RateLimit: rl}).Handler(next)); got > hit+1 {
+			t.Errorf("%s: a limited hit costs %v allocations, the unlimited one %v: want at most one more", name, got, hit)
+		}
+	}
+}
+
+// With two accepted issuers the default key is "iss#sub", made once per
+// verified token: the same sub from each issuer spends its own bucket, on
+// a miss and on a cache hit alike, and a hit allocates no key.
+func TestIssuerKeyMadeOncePerToken(t *testing.T) {
+	k := keys(t)
+	cfg := baseConfig(memKeys(t))
+	cfg.Issuers = []string{"https://idp.test/", "https://other.test/"}
+	lim := newBucketLimiter(1000, 1000, clock)
+	cfg.RateLimit = RateLimit{Limiter: lim}
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := v.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	mine := bearerReq(sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, goodClaims()))
+	other := bearerReq(sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, with(goodClaims(), "iss", "https://other.test/")))
+	for range 3 { // miss, miss (cached on the second sighting or at once), hit
+		for _, r := range []*http.Request{mine, other} {
+			w := &discardWriter{h: http.Header{}}
+			h.ServeHTTP(w, r)
+			if w.status != 0 {
+				t.Fatalf("status %d", w.status)
+			}
+		}
+	}
+	sub := goodClaims()["sub"].(string)
+	for i, got := range lim.calls {
+		want := "https://idp.test/#" + sub + "/1"
+		if i%2 == 1 {
+			want = "https://other.test/#" + sub + "/1"
+		}
+		if got != want {
+			t.Errorf("call %d: key %q, want %q", i, got, want)
+		}
+	}
+	local := func(c Config) http.Handler {
+		lim, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 1e9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.RateLimit = RateLimit{Limiter: lim}
+		v, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	}
+	allocs := func(h http.Handler) float64 {
+		w := &discardWriter{h: http.Header{}}
+		h.ServeHTTP(w, mine)
+		h.ServeHTTP(w, mine)
+		return testing.AllocsPerRun(100, func() { h.ServeHTTP(w, mine) })
+	}
+	if one, two := allocs(local(baseConfig(memKeys(t)))), allocs(local(cfg)); two > one {
+		t.Errorf("a hit with two issuers allocates %v, with one %v", two, one)
+	}
+}
