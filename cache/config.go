@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ const (
 	DefaultMaxBodyBytes       = 1 << 20 // 1 MiB
 	DefaultMaxKeys            = 100
 	DefaultTTL                = time.Hour
+	DefaultFileCheckInterval  = 5 * time.Second
 	DefaultMinRefreshInterval = time.Minute
 	DefaultMaxRefreshInterval = 24 * time.Hour
 	DefaultRefreshAhead       = 0.8
@@ -41,6 +43,18 @@ type Config struct {
 	// address or AllowInsecureHTTP is set. Leave it empty and set Issuer to
 	// find it by OIDC discovery.
 	URL string
+
+	// File, when set, is a JWK Set on disk to serve instead of fetching
+	// one (a mounted Kubernetes Secret, an air-gapped install): read at
+	// start and again every FileCheckInterval; a changed file is loaded
+	// with the same parse rules and key hygiene as a fetched set, and one
+	// that is unreadable or invalid keeps the last good set (Status and
+	// Ready say so, as for a failing provider). Set File or URL, not
+	// both; Issuer then only names the provider.
+	File string
+	// FileCheckInterval is how often File is read for a change. 0 means
+	// 5s.
+	FileCheckInterval time.Duration
 
 	// Issuer is the OIDC issuer. With URL empty, the JWKS URL is the
 	// discovery document's jwks_uri, from {Issuer}/.well-known/openid-configuration;
@@ -170,10 +184,10 @@ type Config struct {
 // withDefaults returns a copy of cfg with every zero field set to its default.
 func (cfg Config) withDefaults() Config {
 	if cfg.Name == "" {
-		cfg.Name = cfg.Issuer
-		if cfg.Name == "" {
-			cfg.Name = cfg.URL
-		}
+		cfg.Name = cmp.Or(cfg.Issuer, cfg.URL, cfg.File)
+	}
+	if cfg.FileCheckInterval == 0 {
+		cfg.FileCheckInterval = DefaultFileCheckInterval
 	}
 	if cfg.FetchTimeout == 0 {
 		cfg.FetchTimeout = DefaultFetchTimeout
@@ -237,8 +251,12 @@ func (cfg Config) validate() error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 	}
 	switch {
-	case cfg.URL == "" && cfg.Issuer == "":
-		return bad("URL or Issuer is required")
+	case cfg.URL == "" && cfg.Issuer == "" && cfg.File == "":
+		return bad("URL, Issuer or File is required")
+	case cfg.File != "" && cfg.URL != "":
+		return bad("set URL or File, not both")
+	case cfg.FileCheckInterval < 0:
+		return bad("FileCheckInterval %v is negative", cfg.FileCheckInterval)
 	case cfg.FetchTimeout < 0:
 		return bad("FetchTimeout %v is negative", cfg.FetchTimeout)
 	case cfg.MaxBodyBytes < 0:
@@ -270,7 +288,7 @@ func (cfg Config) validate() error {
 			return bad("URL: %w", err)
 		}
 	}
-	if cfg.Issuer != "" && cfg.URL == "" {
+	if cfg.Issuer != "" && cfg.URL == "" && cfg.File == "" {
 		if err := checkURL(cfg.Issuer, cfg.AllowInsecureHTTP); err != nil {
 			return bad("Issuer: %w", err)
 		}

@@ -18,6 +18,9 @@ func (c *Cache) resolveURL(probe bool) (string, error) {
 	if c.cfg.URL != "" {
 		return c.cfg.URL, nil
 	}
+	if c.cfg.File != "" {
+		return fileURL(c.cfg.File), nil
+	}
 	now := c.cfg.now()
 	c.mu.Lock()
 	known, exp := c.jwksURL, c.discoveryExpires

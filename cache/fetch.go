@@ -79,6 +79,9 @@ func (c *Cache) get(ctx context.Context, kind FetchKind, rawURL, etag, lastModif
 }
 
 func (c *Cache) doGet(ctx context.Context, rawURL, etag, lastModified string, status, n *int) (*response, error) {
+	if c.cfg.File != "" {
+		return c.readJWKSFile(etag, status, n)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.FetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)

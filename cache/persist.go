@@ -27,8 +27,11 @@ type cacheFile struct {
 // source names the configured provider, so that a file written for another
 // provider is never loaded.
 func (c *Cache) source() string {
-	if c.cfg.URL != "" {
+	switch {
+	case c.cfg.URL != "":
 		return c.cfg.URL
+	case c.cfg.File != "":
+		return fileURL(c.cfg.File)
 	}
 	return "issuer:" + c.cfg.Issuer
 }

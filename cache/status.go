@@ -71,6 +71,9 @@ func (c *Cache) Status() Status {
 	}
 	c.mu.Lock()
 	st.URL = c.cfg.URL
+	if c.cfg.File != "" {
+		st.URL = fileURL(c.cfg.File)
+	}
 	if st.URL == "" {
 		st.URL = c.jwksURL
 	}

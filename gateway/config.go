@@ -43,6 +43,12 @@ type Config struct {
 	Issuer string `yaml:"issuer"`
 	// JWKSURL is the JWK Set's URL. Empty means discovery from Issuer.
 	JWKSURL string `yaml:"jwks_url"`
+	// JWKSFile is a JWK Set on disk instead of a URL (a mounted Kubernetes
+	// Secret, an air-gapped install): re-read every few seconds, a change
+	// loaded with the rules of a fetched set, an unreadable or invalid
+	// new file keeping the last good set (and /readyz saying so). Set it
+	// or JWKSURL, not both. Empty means none.
+	JWKSFile string `yaml:"jwks_file"`
 	// Providers are further identity providers, for tokens from several
 	// at once: a token's iss picks the provider whose keys verify it, and
 	// an iss that is none of them is refused before any key look-up. With
@@ -134,6 +140,9 @@ type Provider struct {
 	Issuer string `yaml:"issuer"`
 	// JWKSURL is the JWK Set's URL. Empty means OIDC discovery from Issuer.
 	JWKSURL string `yaml:"jwks_url"`
+	// JWKSFile is a JWK Set on disk instead of a URL (as Config.JWKSFile).
+	// Empty means none.
+	JWKSFile string `yaml:"jwks_file"`
 }
 
 // Route sends requests under a path prefix to one upstream, with its own

@@ -18,15 +18,15 @@ import (
 
 // args holds the command line's values, before they meet the config file.
 type args struct {
-	listen, upstream, jwksURL, issuer, audience, redis, configFile string
-	types, algorithms, requireClaims                               string
-	decisionPath, trustedProxies, dpopMode                         string
-	tlsCert, tlsKey, tlsClientCA, tlsClientAuth                    string
-	rate                                                           float64
-	burst, replicas                                                int
-	shutdown, leeway                                               time.Duration
-	demo, decision                                                 bool
-	claimHeaders                                                   claimHeaderFlag
+	listen, upstream, jwksURL, jwksFile, issuer, audience, redis, configFile string
+	types, algorithms, requireClaims                                         string
+	decisionPath, trustedProxies, dpopMode                                   string
+	tlsCert, tlsKey, tlsClientCA, tlsClientAuth                              string
+	rate                                                                     float64
+	burst, replicas                                                          int
+	shutdown, leeway                                                         time.Duration
+	demo, decision                                                           bool
+	claimHeaders                                                             claimHeaderFlag
 }
 
 // define binds a's fields to fs: the one table of the program's flags.
@@ -35,6 +35,7 @@ func (a *args) define(fs *flag.FlagSet) {
 	fs.StringVar(&a.listen, "listen", DefaultListen, "address to listen on")
 	fs.StringVar(&a.upstream, "upstream", "", "upstream URL for the catch-all route \"/\"")
 	fs.StringVar(&a.jwksURL, "jwks-url", "", "JWK Set URL (default: OIDC discovery from -issuer)")
+	fs.StringVar(&a.jwksFile, "jwks-file", "", "JWK Set file on disk instead of a URL, re-read when it changes")
 	fs.StringVar(&a.issuer, "issuer", "", "accepted token issuer (iss)")
 	fs.StringVar(&a.audience, "audience", "", "accepted audience(s), comma-separated")
 	fs.Float64Var(&a.rate, "rate", 0, "requests per second per subject (0: no limit)")
@@ -68,6 +69,7 @@ var overrides = []struct {
 }{
 	{"issuer", func(cfg *Config, a *args) error { cfg.Issuer = a.issuer; return nil }},
 	{"jwks-url", func(cfg *Config, a *args) error { cfg.JWKSURL = a.jwksURL; return nil }},
+	{"jwks-file", func(cfg *Config, a *args) error { cfg.JWKSFile = a.jwksFile; return nil }},
 	{"audience", func(cfg *Config, a *args) error { cfg.Audiences = splitList(a.audience); return nil }},
 	{"rate", func(cfg *Config, a *args) error { cfg.Rate = a.rate; return nil }},
 	{"burst", func(cfg *Config, a *args) error { cfg.Burst = a.burst; return nil }},
@@ -158,7 +160,7 @@ func ParseArgs(argv []string, stderr io.Writer) (Config, Flags, error) {
 		}
 	}
 	opts := Flags{
-		Demo:      a.demo || !set["config"] && !set["upstream"] && !set["decision"] && !set["decision-path"] && !set["issuer"] && !set["jwks-url"],
+		Demo:      a.demo || !set["config"] && !set["upstream"] && !set["decision"] && !set["decision-path"] && !set["issuer"] && !set["jwks-url"] && !set["jwks-file"],
 		DemoFlag:  a.demo,
 		ListenSet: set["listen"] || cfg.Listen != "",
 	}
@@ -189,12 +191,12 @@ func (a *args) checkDemo(set map[string]bool, cfg Config, opts Flags) error {
 	// The demo brings its own provider and routes; any of the user's
 	// would be silently replaced.
 	var given []string
-	for _, f := range []string{"issuer", "jwks-url", "upstream", "decision", "decision-path"} {
+	for _, f := range []string{"issuer", "jwks-url", "jwks-file", "upstream", "decision", "decision-path"} {
 		if set[f] {
 			given = append(given, "-"+f)
 		}
 	}
-	if cfg.Issuer != "" || cfg.JWKSURL != "" || len(cfg.Providers) > 0 || len(cfg.Routes) > 0 {
+	if cfg.Issuer != "" || cfg.JWKSURL != "" || cfg.JWKSFile != "" || len(cfg.Providers) > 0 || len(cfg.Routes) > 0 {
 		given = append(given, "providers or routes in -config")
 	}
 	if len(given) > 0 {

@@ -233,6 +233,7 @@ func (g *Gateway) newKeys(ctx context.Context, opts Options) error {
 		g.providers = append(g.providers, pv)
 		ccs[i] = cache.Config{
 			URL:        p.JWKSURL,
+			File:       p.JWKSFile,
 			Issuer:     p.Issuer,
 			HTTPClient: opts.HTTPClient,
 			Logger:     log,

@@ -113,11 +113,11 @@ func (cfg *Config) checkTLS(p *problems) {
 // the first) and checks each provider.
 func (cfg *Config) checkProviders(p *problems) {
 	providers := cfg.Providers
-	if cfg.Issuer != "" || cfg.JWKSURL != "" {
-		providers = append([]Provider{{Issuer: cfg.Issuer, JWKSURL: cfg.JWKSURL}}, providers...)
+	if cfg.Issuer != "" || cfg.JWKSURL != "" || cfg.JWKSFile != "" {
+		providers = append([]Provider{{Issuer: cfg.Issuer, JWKSURL: cfg.JWKSURL, JWKSFile: cfg.JWKSFile}}, providers...)
 	}
 	if len(providers) == 0 {
-		p.add("need -issuer (OIDC discovery) or -jwks-url")
+		p.add("need -issuer (OIDC discovery), -jwks-url or -jwks-file")
 	}
 	seenIss := map[string]bool{}
 	for i, pv := range providers {
@@ -132,8 +132,14 @@ func (cfg *Config) checkProviders(p *problems) {
 			seenIss[pv.Issuer] = true
 		}
 		switch {
+		case pv.JWKSFile != "" && pv.JWKSURL != "":
+			p.add("%s: set jwks_url or jwks_file, not both", where)
+		case pv.JWKSFile != "":
+			if fi, err := os.Stat(pv.JWKSFile); err != nil || !fi.Mode().IsRegular() {
+				p.add("%s: jwks_file %q: want a readable file (%v)", where, pv.JWKSFile, err)
+			}
 		case pv.Issuer == "" && pv.JWKSURL == "":
-			p.add("%s: need an issuer (OIDC discovery) or a jwks_url", where)
+			p.add("%s: need an issuer (OIDC discovery), a jwks_url or a jwks_file", where)
 		case pv.JWKSURL == "":
 			if !isHTTPURL(pv.Issuer) {
 				p.add("%s: issuer %q: discovery needs an absolute http(s) URL (or set -jwks-url)", where, pv.Issuer)
@@ -145,7 +151,7 @@ func (cfg *Config) checkProviders(p *problems) {
 		}
 	}
 	cfg.Providers = providers
-	cfg.Issuer, cfg.JWKSURL = "", ""
+	cfg.Issuer, cfg.JWKSURL, cfg.JWKSFile = "", "", ""
 }
 
 // checkRateLimits checks the top-level rate policy and the Redis settings.
