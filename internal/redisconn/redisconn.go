@@ -5,8 +5,6 @@
 package redisconn
 
 import (
-	"time"
-
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jwtgate/jwtgate/internal/goredislog"
@@ -39,23 +37,9 @@ func Open(addr string, c redis.UniversalClient) (client redis.UniversalClient, o
 		if addr == "" {
 			return nil, false, NoAddr
 		}
-		return redis.NewClient(&redis.Options{
-			Addr:                  addr,
-			ContextTimeoutEnabled: true,
-			// Upper bounds only: each call's context (the store's
-			// Timeout) is shorter. A dial outlives the call that started
-			// it, so the next call finds a connection ready.
-			DialTimeout:  time.Second,
-			ReadTimeout:  time.Second,
-			WriteTimeout: time.Second,
-			// One retry gets a fresh connection after Redis restarted and
-			// left the pool's connections dead.
-			MaxRetries: 1,
-			// One dial attempt per call: the next call dials again, and
-			// go-redis's default of five attempts 100ms apart could never
-			// fit in a store's Timeout anyway.
-			DialerRetries: 1,
-		}), true, OK
+		o := &redis.UniversalOptions{Addrs: []string{addr}}
+		Tune(o)
+		return redis.NewClient(o.Simple()), true, OK
 	case *redis.Client:
 		if c == nil {
 			return nil, false, NilClient

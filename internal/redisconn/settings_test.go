@@ -1,0 +1,81 @@
+package redisconn
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestSettingsOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		s       Settings
+		kind    string
+		check   func(t *testing.T, o *redis.UniversalOptions)
+		problem string // a substring of the error; "" means valid
+	}{
+		{name: "host:port", s: Settings{Addr: "127.0.0.1:6379"}, kind: "addr", check: func(t *testing.T, o *redis.UniversalOptions) {
+			if c, ok := redis.NewUniversalClient(o).(*redis.Client); !ok || c.Options().Addr != "127.0.0.1:6379" {
+				t.Fatalf("client %T", c)
+			}
+		}},
+		{name: "url", s: Settings{Addr: "redis://app@redis.internal:6380/2", Password: "from-env"}, kind: "url", check: func(t *testing.T, o *redis.UniversalOptions) {
+			if o.Addrs[0] != "redis.internal:6380" || o.Username != "app" || o.Password != "from-env" || o.DB != 2 || o.TLSConfig != nil {
+				t.Fatalf("%+v", o)
+			}
+		}},
+		{name: "rediss url is TLS", s: Settings{Addr: "rediss://redis.internal:6380"}, kind: "url", check: func(t *testing.T, o *redis.UniversalOptions) {
+			if o.TLSConfig == nil || o.TLSConfig.ServerName != "redis.internal" {
+				t.Fatalf("TLS %+v", o.TLSConfig)
+			}
+		}},
+		{name: "username overrides the url's", s: Settings{Addr: "redis://app@h:1", Username: "other"}, kind: "url", check: func(t *testing.T, o *redis.UniversalOptions) {
+			if o.Username != "other" {
+				t.Fatalf("user %q", o.Username)
+			}
+		}},
+		{name: "cluster of one seed", s: Settings{Cluster: []string{"10.0.0.1:7000"}}, kind: "cluster", check: func(t *testing.T, o *redis.UniversalOptions) {
+			c := redis.NewUniversalClient(o)
+			defer c.Close()
+			if _, ok := c.(*redis.ClusterClient); !ok {
+				t.Fatalf("client %T", c)
+			}
+		}},
+		{name: "sentinel", s: Settings{SentinelMaster: "main", SentinelAddrs: []string{"10.0.0.1:26379", "10.0.0.2:26379"}}, kind: "sentinel", check: func(t *testing.T, o *redis.UniversalOptions) {
+			if o.MasterName != "main" || len(o.Addrs) != 2 {
+				t.Fatalf("%+v", o)
+			}
+		}},
+		{name: "nothing", s: Settings{}, problem: "no address"},
+		{name: "two shapes", s: Settings{Addr: "h:1", Cluster: []string{"h:2"}}, kind: "cluster", problem: "not several"},
+		{name: "bad addr", s: Settings{Addr: "redis.internal"}, kind: "addr", problem: "want host:port"},
+		{name: "bad url", s: Settings{Addr: "redis://:secret@h:1/notadb"}, kind: "url", problem: "not a valid"},
+		{name: "bad seed", s: Settings{Cluster: []string{"h:1", "nope"}}, kind: "cluster", problem: "cluster: \"nope\""},
+		{name: "sentinel without master", s: Settings{SentinelAddrs: []string{"h:1"}}, kind: "sentinel", problem: "no master"},
+		{name: "sentinel without addrs", s: Settings{SentinelMaster: "m"}, kind: "sentinel", problem: "no sentinel addresses"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if k := tc.s.Kind(); k != tc.kind {
+				t.Errorf("Kind %q, want %q", k, tc.kind)
+			}
+			o, err := tc.s.Options()
+			if tc.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.problem) {
+					t.Fatalf("error %v, want %q", err, tc.problem)
+				}
+				if strings.Contains(err.Error(), "secret") {
+					t.Fatalf("error shows the password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !o.ContextTimeoutEnabled || o.MaxRetries != 1 || o.DialerRetries != 1 {
+				t.Fatalf("not tuned: %+v", o)
+			}
+			tc.check(t, o)
+		})
+	}
+}
