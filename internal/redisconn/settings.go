@@ -56,7 +56,9 @@ func (s Settings) Kind() string {
 	return ""
 }
 
-func isURL(a string) bool { return strings.HasPrefix(a, "redis://") || strings.HasPrefix(a, "rediss://") }
+func isURL(a string) bool {
+	return strings.HasPrefix(a, "redis://") || strings.HasPrefix(a, "rediss://")
+}
 
 // Options turns s into go-redis universal options with the time-outs every
 // store wants (see Tune); redis.NewUniversalClient makes the right kind of
