@@ -10,6 +10,10 @@
 //	srv.Pause()   // accepts connections but answers nothing (SIGSTOP)
 //	srv.Resume()
 //
+//	cluster := redistest.StartCluster(t)   // three masters; cluster.Addrs are the seeds
+//	sentinel := redistest.StartSentinel(t) // a master, a replica, sentinels
+//	sentinel.Failover(t)                   // the replica becomes master
+//
 // The server keeps no data on disk (--save ” --appendonly no). A missing
 // redis-server binary fails the test with a message saying how to install
 // it; it is never a skip.
@@ -42,9 +46,11 @@ type Server struct {
 	// Port is the TCP port, stable across Restart.
 	Port int
 
-	tb  testing.TB
-	bin string
-	dir string
+	tb    testing.TB
+	bin   string
+	dir   string
+	conf  string   // a config file to start with (a sentinel's), or ""
+	extra []string // more arguments (cluster or replica settings)
 
 	mu   sync.Mutex // guards the fields below
 	cmd  *exec.Cmd
@@ -55,6 +61,14 @@ type Server struct {
 // Start starts redis-server on a free loopback port, waits until it
 // answers PING and registers its Stop with tb.Cleanup.
 func Start(tb testing.TB) *Server {
+	tb.Helper()
+	return start(tb, nil, nil)
+}
+
+// start starts a server with the extra arguments; conf, when not empty,
+// is a function writing the config file (in the server's own directory,
+// given its port) that the server starts from.
+func start(tb testing.TB, conf func(dir string, port int) string, extra []string) *Server {
 	tb.Helper()
 	bin := binary(tb)
 	var lastErr error
@@ -71,6 +85,10 @@ func Start(tb testing.TB) *Server {
 			tb:   tb,
 			bin:  bin,
 			dir:  tb.TempDir(),
+		}
+		s.extra = extra
+		if conf != nil {
+			s.conf = conf(s.dir, port)
 		}
 		if lastErr = s.start(); lastErr == nil {
 			tb.Cleanup(s.Stop)
@@ -107,7 +125,11 @@ func freePort() (int, error) {
 // start runs the process and waits for PING; it returns an error (with the
 // server's output) when the process exits or does not answer in time.
 func (s *Server) start() error {
-	cmd := exec.Command(s.bin,
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.Port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -117,6 +139,7 @@ func (s *Server) start() error {
 		"--protected-mode", "no",
 		"--loglevel", "warning",
 	)
+	cmd := exec.Command(s.bin, append(args, s.extra...)...)
 	out := new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -1,9 +1,12 @@
 package redistest_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/jwtgate/jwtgate/internal/redistest"
@@ -46,5 +49,32 @@ func TestTwoServersGetDistinctPorts(t *testing.T) {
 	a, b := redistest.Start(t), redistest.Start(t)
 	if a.Port == b.Port {
 		t.Fatalf("both servers on port %d", a.Port)
+	}
+}
+
+func TestClusterSpreadsKeysOverThreeMasters(t *testing.T) {
+	c := redistest.StartCluster(t)
+	if len(c.Nodes) != 3 {
+		t.Fatalf("%d nodes", len(c.Nodes))
+	}
+	cl := c.Client(t)
+	ctx := context.Background()
+	owners := map[string]bool{}
+	for i := range 30 {
+		key := fmt.Sprintf("k%d", i)
+		if err := cl.Set(ctx, key, i, 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", key, err)
+		}
+		owner := c.MasterFor(t, key)
+		owners[owner.Addr] = true
+		// The key is on the node that owns its slot, and only there.
+		direct := redis.NewClient(&redis.Options{Addr: owner.Addr})
+		if v, err := direct.Get(ctx, key).Int(); err != nil || v != i {
+			t.Fatalf("GET %s on %s: %v %v", key, owner.Addr, v, err)
+		}
+		_ = direct.Close()
+	}
+	if len(owners) != 3 {
+		t.Fatalf("30 keys landed on %d masters", len(owners))
 	}
 }
