@@ -78,3 +78,28 @@ func TestClusterSpreadsKeysOverThreeMasters(t *testing.T) {
 		t.Fatalf("30 keys landed on %d masters", len(owners))
 	}
 }
+
+func TestSentinelFailover(t *testing.T) {
+	s := redistest.StartSentinel(t, 1)
+	ctx := context.Background()
+	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.MasterName, SentinelAddrs: s.Addrs})
+	defer c.Close()
+	if err := c.Set(ctx, "k", "before", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	first := s.Master(t)
+	if first != s.Data[0] {
+		t.Fatalf("master at start %s, want %s", first.Addr, s.Data[0].Addr)
+	}
+	second := s.Failover(t)
+	if second == first || s.Master(t) != second {
+		t.Fatalf("after failover the master is %s", s.Master(t).Addr)
+	}
+	// The data was replicated; the client follows the new master.
+	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "before" {
+		t.Fatalf("GET after failover: %q %v", v, err)
+	}
+	if err := c.Set(ctx, "k", "after", 0).Err(); err != nil {
+		t.Fatalf("SET after failover: %v", err)
+	}
+}
