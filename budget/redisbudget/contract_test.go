@@ -13,14 +13,18 @@ import (
 	"github.com/jwtgate/jwtgate/internal/redistest"
 )
 
-// The Budget contract suite, against a real redis-server. Every budget the
-// suite asks for has a Prefix of its own on one server. No FastForward
-// hook: windows come from Config.Now, and Redis's clock only expires the
-// keys of windows that have ended.
+// The Budget contract suite, against a real redis-server, a three-master
+// Redis Cluster and a Sentinel-watched master. Every budget the suite asks
+// for has a Prefix of its own. No FastForward hook: windows come from
+// Config.Now, and Redis's clock only expires the keys of windows that have
+// ended.
 func TestContract(t *testing.T) {
-	srv := redistest.Start(t)
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { _ = client.Close() })
+	for _, top := range redistest.Topologies() {
+		t.Run(top.Name, func(t *testing.T) { contract(t, top.Client(t)) })
+	}
+}
+
+func contract(t *testing.T, client redis.UniversalClient) {
 	var stores atomic.Int64
 	budgettest.Run(t, func(t testing.TB, cfg budgettest.Config) budgettest.Store {
 		b, err := redisbudget.New(redisbudget.Config{

@@ -22,6 +22,8 @@ package redistest
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -32,6 +34,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // startTimeout bounds how long a redis-server may take to answer PING.
@@ -157,7 +161,15 @@ func (s *Server) start() error {
 	deadline := time.Now().Add(startTimeout)
 	for {
 		if err := s.Ping(100 * time.Millisecond); err == nil {
-			return nil
+			// Whoever answers must be this process: a port found free
+			// may have been taken by another test's server, and then
+			// this one exits on its failed bind.
+			if pid, err := s.pid(); err == nil && pid == cmd.Process.Pid {
+				return nil
+			} else if err == nil {
+				s.kill()
+				return fmt.Errorf("port %d answered by another process (pid %d)", s.Port, pid)
+			}
 		}
 		select {
 		case <-done:
@@ -172,6 +184,22 @@ func (s *Server) start() error {
 		// behaviour under test.
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// pid asks the server for its process id (INFO server).
+func (s *Server) pid() (int, error) {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "server").Result()
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("no process_id in INFO server")
 }
 
 // Ping sends PING over a fresh connection and expects +PONG within

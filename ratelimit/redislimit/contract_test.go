@@ -14,12 +14,16 @@ import (
 	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
 )
 
-// The Limiter contract suite, against a real redis-server. Every store the
-// suite asks for has a Prefix of its own on one server.
+// The Limiter contract suite, against a real redis-server, a three-master
+// Redis Cluster and a Sentinel-watched master. Every store the suite asks
+// for has a Prefix of its own.
 func TestContract(t *testing.T) {
-	srv := redistest.Start(t)
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { _ = client.Close() })
+	for _, top := range redistest.Topologies() {
+		t.Run(top.Name, func(t *testing.T) { contract(t, top.Client(t)) })
+	}
+}
+
+func contract(t *testing.T, client redis.UniversalClient) {
 	var stores atomic.Int64
 	ratelimittest.Run(t, func(t testing.TB, cfg ratelimittest.Config) ratelimittest.Store {
 		prefix := "contract:" + strconv.FormatInt(stores.Add(1), 10) + ":"
@@ -53,16 +57,11 @@ return 1
 
 // fastForward moves every limiter key under prefix d into the future, as
 // far as the limiter can tell: Redis's own clock cannot be moved.
-func fastForward(t testing.TB, client *redis.Client, prefix string, d time.Duration) {
+func fastForward(t testing.TB, client redis.UniversalClient, prefix string, d time.Duration) {
 	t.Helper()
-	ctx := context.Background()
-	iter := client.Scan(ctx, 0, prefix+"*", 100).Iterator()
-	for iter.Next(ctx) {
-		if err := shiftTAT.Run(ctx, client, []string{iter.Val()}, d.Seconds()).Err(); err != nil {
-			t.Fatalf("fast-forward %s: %v", iter.Val(), err)
+	redistest.Scan(t, client, prefix+"*", func(key string) {
+		if err := shiftTAT.Run(context.Background(), client, []string{key}, d.Seconds()).Err(); err != nil {
+			t.Fatalf("fast-forward %s: %v", key, err)
 		}
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatalf("fast-forward: scan: %v", err)
-	}
+	})
 }
