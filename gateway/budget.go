@@ -5,10 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/jwtgate/jwtgate/budget"
@@ -151,7 +149,7 @@ func (cfg *Config) checkRouteBudget(p *problems, where string, r Route) {
 	b.checkTiers(p, where)
 	if _, ok := budgetRedisFailure(b.RedisFailure); !ok {
 		p.add("%s: redis_failure %q: want local, open or closed", where, b.RedisFailure)
-	} else if b.RedisFailure != "" && cfg.Redis == "" {
+	} else if b.RedisFailure != "" && cfg.Redis.IsZero() {
 		p.add("%s: redis_failure %q without redis: an in-process budget does not fail", where, b.RedisFailure)
 	}
 }
@@ -304,16 +302,8 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 		}
 		g.budgetMetrics = m
 	}
-	var client *redis.Client
-	if g.cfg.Redis != "" {
-		// One client for the route's tiers: each budget is a prefix in it.
-		client = redis.NewClient(&redis.Options{
-			Addr: g.cfg.Redis, ContextTimeoutEnabled: true,
-			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
-			MaxRetries: 1, DialerRetries: 1,
-		})
-		g.closers = append(g.closers, client)
-	}
+	// The gateway's one client: each budget is a prefix in it.
+	client := g.redis
 	newBudget := func(tier string, limit int64, window string) (budget.Budget, error) {
 		w, _ := budget.ParseWindow(window) // Validate has checked it
 		if client == nil {

@@ -305,7 +305,7 @@ func TestBudgetSharedAcrossGatewaysInRedis(t *testing.T) {
 	rs := redistest.Start(t)
 	p, up := startIDP(t, false), startLLMUpstream(t, nil)
 	cfg := budgetConfig(p.Issuer(), up.srv.URL, RouteBudget{Limit: 90, Window: "day"})
-	cfg.Redis = rs.Addr
+	cfg.Redis = RedisConfig{Addr: rs.Addr}
 	a, b := startGateway(t, cfg, nil), startGateway(t, cfg, nil)
 	a.waitReady(t)
 	b.waitReady(t)
@@ -507,7 +507,7 @@ func TestBudgetRedisFailurePolicy(t *testing.T) {
 	rs := redistest.Start(t)
 	p, up := startIDP(t, false), startLLMUpstream(t, nil)
 	cfg := Config{
-		Listen: "127.0.0.1:0", Issuer: p.Issuer(), Redis: rs.Addr,
+		Listen: "127.0.0.1:0", Issuer: p.Issuer(), Redis: RedisConfig{Addr: rs.Addr},
 		Routes: []Route{
 			{Prefix: "/closed/", Upstream: up.srv.URL, StripPrefix: true, Budget: &RouteBudget{Limit: 1000, Window: "day", RedisFailure: "closed"}},
 			{Prefix: "/open/", Upstream: up.srv.URL, StripPrefix: true, Budget: &RouteBudget{Limit: 1000, Window: "day", RedisFailure: "open"}},

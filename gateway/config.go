@@ -77,9 +77,12 @@ type Config struct {
 	// Burst is how many units a subject may spend at once. 0 means
 	// max(1, ceil(Rate)).
 	Burst int `yaml:"burst"`
-	// Redis is a Redis address (host:port); when set, limits are shared by
-	// every replica using it. Empty means in-process limits.
-	Redis string `yaml:"redis"`
+	// Redis is where the Redis shared by every replica is: "host:port", a
+	// redis:// or rediss:// URL, or a mapping for a Cluster or Sentinel
+	// (see RedisConfig). When set, rate limits, budgets and (with dpop
+	// replay: redis) the DPoP replay store are shared by every replica
+	// using it. Empty means in-process limits and budgets.
+	Redis RedisConfig `yaml:"redis"`
 	// Replicas is how many gateway replicas share the Redis limits: while
 	// Redis is down each one limits to its share (1/Replicas), so an outage
 	// does not multiply the shared limit by the replica count. 0 means 1.

@@ -134,8 +134,8 @@ func TestReplicasFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Replicas != 3 || v.Redis != "127.0.0.1:6379" {
-		t.Fatalf("replicas %d redis %q", v.Replicas, v.Redis)
+	if v.Replicas != 3 || v.Redis.Addr != "127.0.0.1:6379" {
+		t.Fatalf("replicas %d redis %q", v.Replicas, v.Redis.Addr)
 	}
 }
 
@@ -183,7 +183,15 @@ func TestBadConfig(t *testing.T) {
 		{name: "credential env unset", yaml: "issuer: https://idp\nroutes: [{prefix: /, upstream: 'http://u', upstream_auth: {env: NOPE_UNSET}}]", want: "NOPE_UNSET is not set"},
 		{name: "credential env missing", yaml: "issuer: https://idp\nroutes: [{prefix: /, upstream: 'http://u', upstream_auth: {header: X-Key}}]", want: "needs env"},
 		{name: "bad listen", yaml: ok + "listen: 8080\n", want: `listen "8080"`},
-		{name: "bad redis", yaml: ok + "redis: localhost\n", want: `redis "localhost"`},
+		{name: "bad redis", yaml: ok + "redis: localhost\n", want: `redis: "localhost": want host:port`},
+		{name: "redis url with a password", yaml: ok + "redis: redis://app:hunter2@r:6379\n", want: "redis: the URL holds a password: name an environment variable in password_env"},
+		{name: "redis password_env unset", yaml: ok + "redis: {addr: r:6379, password_env: NOPE_REDIS}\n", want: "redis: password_env: environment variable NOPE_REDIS is not set"},
+		{name: "redis two shapes", yaml: ok + "redis: {addr: r:6379, cluster: [a:1]}\n", want: "redis: want one of an address, a cluster or a sentinel, not several"},
+		{name: "redis bad seed", yaml: ok + "redis: {cluster: [a:1, b]}\n", want: `redis: cluster: "b": want host:port`},
+		{name: "redis sentinel without master", yaml: ok + "redis: {sentinel: {addrs: [s:26379]}}\n", want: "redis: sentinel: no master name"},
+		{name: "redis empty sentinel", yaml: ok + "redis: {sentinel: {}}\n", want: "redis: sentinel: want master and addrs"},
+		{name: "redis password without where", yaml: ok + "redis: {password_env: P}\n", want: "redis: username and password_env without an addr, cluster or sentinel"},
+		{name: "redis unknown key", yaml: ok + "redis: {clusters: [a:1]}\n", want: "field clusters not found"},
 		{name: "negative replicas", yaml: ok + "redis: 'r:6379'\nreplicas: -1\n", want: "replicas -1"},
 		{name: "replicas without redis", args: []string{"-upstream", "http://u", "-issuer", "https://idp", "-replicas", "2"}, want: "replicas 2 without redis"},
 		{name: "upstream flag twice", yaml: ok, args: []string{"-upstream", "http://v"}, want: "already has"},
@@ -329,14 +337,14 @@ func TestValidateReportsEveryMistake(t *testing.T) {
 	// One mistake in each part of the config, all reported at once.
 	leeway := 2 * time.Hour
 	_, err = Config{
-		Listen: "x", Issuer: "idp", Redis: "r", ShutdownTimeout: -1, Leeway: &leeway, Algorithms: []string{"none"},
+		Listen: "x", Issuer: "idp", Redis: RedisConfig{Addr: "r"}, ShutdownTimeout: -1, Leeway: &leeway, Algorithms: []string{"none"},
 		Routes: []Route{
 			{Prefix: "/a/../b", Upstream: "ftp://u", Weight: -1, ClaimHeaders: map[string]string{"sub": "Connection"}, UpstreamAuth: &UpstreamAuth{}},
 			{Prefix: "/", Upstream: "http://u", Rate: ptr(-2.0)},
 		},
 	}.Validate(env(nil))
 	for _, want := range []string{
-		`listen "x"`, `issuer "idp"`, `redis "r"`, "shutdown_timeout -1ns", "leeway 2h0m0s", `"none" is never accepted`,
+		`listen "x"`, `issuer "idp"`, `redis: "r": want host:port`, "shutdown_timeout -1ns", "leeway 2h0m0s", `"none" is never accepted`,
 		"clean absolute path", `upstream "ftp://u"`, "weight -1", `"Connection" is not a header`, "needs env", "rate -2",
 	} {
 		if !strings.Contains(err.Error(), want) {

@@ -152,7 +152,7 @@ func (cfg *Config) checkReplay(p *problems) {
 			p.add("dpop: replay_failure applies to replay: redis only")
 		}
 	case ReplayRedis:
-		if cfg.Redis == "" {
+		if cfg.Redis.IsZero() {
 			p.add("dpop: replay: redis needs the top-level redis address")
 		}
 		if _, ok := textEnum[ratelimit.FailurePolicy](d.ReplayFailure); !ok {
@@ -193,7 +193,7 @@ func (g *Gateway) senderConstraints(mc *middleware.Config) error {
 	mc.DPoP.NonceSecret = d.nonceSecret
 	if d.Replay == ReplayRedis {
 		rs, err := redisreplay.New(redisreplay.Config{
-			Addr: g.cfg.Redis, Prefix: "jwtgate:dpop:", FailurePolicy: must(textEnum[ratelimit.FailurePolicy](d.ReplayFailure)), Logger: g.log,
+			Client: g.redis, Prefix: "jwtgate:dpop:", FailurePolicy: must(textEnum[ratelimit.FailurePolicy](d.ReplayFailure)), Logger: g.log,
 		})
 		if err != nil {
 			return fmt.Errorf("dpop replay store: %w", err)

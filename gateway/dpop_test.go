@@ -294,7 +294,7 @@ func TestDPoPReplayAcrossGatewaysThroughRedis(t *testing.T) {
 	const ext = "https://api.example.com"
 	cfg := func(replay, policy string) Config {
 		return Config{
-			Listen: "127.0.0.1:0", Issuer: idp.Issuer(), Redis: rs.Addr,
+			Listen: "127.0.0.1:0", Issuer: idp.Issuer(), Redis: RedisConfig{Addr: rs.Addr},
 			DPoP:   DPoP{Mode: DPoPRequired, ExternalURL: ext, Replay: replay, ReplayFailure: policy},
 			Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}},
 		}

@@ -40,7 +40,7 @@ func (a *args) define(fs *flag.FlagSet) {
 	fs.StringVar(&a.audience, "audience", "", "accepted audience(s), comma-separated")
 	fs.Float64Var(&a.rate, "rate", 0, "requests per second per subject (0: no limit)")
 	fs.IntVar(&a.burst, "burst", 0, "burst per subject (0: max(1, ceil(rate)))")
-	fs.StringVar(&a.redis, "redis", "", "Redis address host:port to share rate limits across replicas")
+	fs.StringVar(&a.redis, "redis", "", "Redis host:port, or a redis:// or rediss:// URL, to share rate limits across replicas (the password from the config's redis.password_env)")
 	fs.IntVar(&a.replicas, "replicas", 0, "replicas sharing -redis: while Redis is down each limits to its share (0: 1)")
 	fs.StringVar(&a.configFile, "config", "", "YAML config file (flags override its top-level fields)")
 	fs.DurationVar(&a.shutdown, "shutdown-timeout", 0, "how long in-flight requests may finish after SIGTERM (0: 15s)")
@@ -73,7 +73,7 @@ var overrides = []struct {
 	{"audience", func(cfg *Config, a *args) error { cfg.Audiences = splitList(a.audience); return nil }},
 	{"rate", func(cfg *Config, a *args) error { cfg.Rate = a.rate; return nil }},
 	{"burst", func(cfg *Config, a *args) error { cfg.Burst = a.burst; return nil }},
-	{"redis", func(cfg *Config, a *args) error { cfg.Redis = a.redis; return nil }},
+	{"redis", func(cfg *Config, a *args) error { cfg.Redis = RedisConfig{Addr: a.redis}; return nil }},
 	{"replicas", func(cfg *Config, a *args) error { cfg.Replicas = a.replicas; return nil }},
 	{"shutdown-timeout", func(cfg *Config, a *args) error { cfg.ShutdownTimeout = a.shutdown; return nil }},
 	{"leeway", func(cfg *Config, a *args) error { cfg.Leeway = &a.leeway; return nil }},

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/cache"
@@ -78,13 +79,14 @@ type Gateway struct {
 	cfg       Config
 	log       *slog.Logger
 	keys      keySource
-	providers []*provider          // in configuration order
-	storage   middleware.Config    // Keys or KeysByIssuer, and Issuers
-	closers   []io.Closer          // Redis limiters
-	verifier  *middleware.Verifier // the one every route derives from: one token cache, one signature check per token
-	routes    []*route             // longest prefix first
-	metadata  []metadataRoute      // protected-resource metadata documents of Resource routes
-	fw        *forwarded.Resolver  // which forwarded headers a decision route reads
+	providers []*provider           // in configuration order
+	storage   middleware.Config     // Keys or KeysByIssuer, and Issuers
+	closers   []io.Closer           // Redis stores
+	redis     redis.UniversalClient // shared by the Redis stores; nil without Redis
+	verifier  *middleware.Verifier  // the one every route derives from: one token cache, one signature check per token
+	routes    []*route              // longest prefix first
+	metadata  []metadataRoute       // protected-resource metadata documents of Resource routes
+	fw        *forwarded.Resolver   // which forwarded headers a decision route reads
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
 	handler   http.Handler
@@ -162,6 +164,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 
 	if err = g.newTLS(opts.Now); err != nil {
 		return nil, err
+	}
+	if err = g.newRedis(); err != nil {
+		return nil, fmt.Errorf("%w: redis: %w", ErrInvalidConfig, err)
 	}
 	if err = g.newKeys(ctx, opts); err != nil {
 		return nil, err
@@ -535,13 +540,13 @@ func middlewareLeeway(l *time.Duration) time.Duration {
 // replicas) under a prefix of its own.
 func (g *Gateway) limiter(i int, rc Route) (ratelimit.Limiter, error) {
 	n, period := ratePeriod(*rc.Rate)
-	if g.cfg.Redis == "" {
+	if g.redis == nil {
 		return ratelimit.NewLocal(ratelimit.LocalConfig{
 			Rate: n, Period: period, Burst: *rc.Burst, Observer: g.metrics.OnLimiterEvent,
 		})
 	}
 	r, err := redislimit.New(redislimit.Config{
-		Addr:   g.cfg.Redis,
+		Client: g.redis,
 		Prefix: fmt.Sprintf("jwtgate:rl:route%d:", i),
 		Rate:   n, Period: period, Burst: *rc.Burst,
 		// Each replica keeps limiting on its own while Redis is down,
@@ -607,6 +612,10 @@ func (g *Gateway) Close() error {
 		}
 		for _, c := range g.closers {
 			errs = append(errs, c.Close())
+		}
+		if g.redis != nil {
+			// After the stores that use it.
+			errs = append(errs, g.redis.Close())
 		}
 		g.closeTransport()
 		g.closeErr = errors.Join(errs...)

@@ -41,6 +41,7 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	cfg.checkTLS(&p)
 	cfg.checkProviders(&p)
 	cfg.checkRateLimits(&p)
+	cfg.checkRedis(&p, lookupEnv)
 	cfg.checkShutdown(&p)
 	cfg.checkVerification(&p)
 	cfg.checkDPoP(&p, lookupEnv)
@@ -162,15 +163,10 @@ func (cfg *Config) checkRateLimits(p *problems) {
 	if cfg.Burst < 0 {
 		p.add("burst %d: want >= 0", cfg.Burst)
 	}
-	if cfg.Redis != "" {
-		if _, _, err := net.SplitHostPort(cfg.Redis); err != nil {
-			p.add("redis %q: want host:port", cfg.Redis)
-		}
-	}
 	if cfg.Replicas < 0 || cfg.Replicas > 1000 {
 		p.add("replicas %d: want 0 to 1000", cfg.Replicas)
 	}
-	if cfg.Replicas > 0 && cfg.Redis == "" {
+	if cfg.Replicas > 0 && cfg.Redis.IsZero() {
 		p.add("replicas %d without redis: in-process limits are per replica anyway", cfg.Replicas)
 	}
 }

@@ -114,8 +114,9 @@ func (s *Sentinel) masterAddr(ctx context.Context, sentinel string) (string, err
 
 // Failover asks a sentinel to fail over (SENTINEL FAILOVER): the replica
 // is promoted and the old master made its replica. It returns once every
-// sentinel names the new master and the new master says role:master (the
-// old master becomes its replica shortly after, when a sentinel tells it).
+// sentinel names the new master, the new master says role:master and the
+// old one is its replica, in sync: from then on a write reaches the new
+// master or fails (READONLY), never lands on the old one.
 func (s *Sentinel) Failover(tb testing.TB) (newMaster *Server) {
 	tb.Helper()
 	ctx := context.Background()
@@ -139,6 +140,19 @@ func (s *Sentinel) Failover(tb testing.TB) (newMaster *Server) {
 	waitFor(tb, newMaster.Addr+" to be master", func() (bool, string) {
 		info, err := infoOf(ctx, newMaster.Addr, "replication")
 		return err == nil && strings.Contains(info, "role:master"), fmt.Sprint(info, err)
+	})
+	// The sentinels would tell the old master to follow the new one on
+	// their next look at it (up to 10s); tell it now, as they would.
+	oc := redis.NewClient(&redis.Options{Addr: old.Addr})
+	err = oc.ReplicaOf(ctx, "127.0.0.1", strconv.Itoa(newMaster.Port)).Err()
+	_ = oc.Close()
+	if err != nil {
+		tb.Fatalf("redistest: REPLICAOF on the old master: %v", err)
+	}
+	waitFor(tb, old.Addr+" to follow "+newMaster.Addr, func() (bool, string) {
+		info, err := infoOf(ctx, old.Addr, "replication")
+		return err == nil && strings.Contains(info, "role:slave") && strings.Contains(info, "master_port:"+strconv.Itoa(newMaster.Port)) &&
+			strings.Contains(info, "master_link_status:up"), fmt.Sprint(info, err)
 	})
 	return newMaster
 }
