@@ -87,6 +87,11 @@ func TestSentinelFailover(t *testing.T) {
 	if err := c.Set(ctx, "k", "before", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
+	// Replication is asynchronous: a failover loses what the replica has
+	// not received yet. Wait for it, as a client that cares would.
+	if n, err := c.Wait(ctx, 1, 5*time.Second).Result(); err != nil || n != 1 {
+		t.Fatalf("WAIT: %d replicas %v", n, err)
+	}
 	first := s.Master(t)
 	if first != s.Data[0] {
 		t.Fatalf("master at start %s, want %s", first.Addr, s.Data[0].Addr)
