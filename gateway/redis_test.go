@@ -138,3 +138,15 @@ func TestRedisLimitsSharedThroughURL(t *testing.T) {
 		t.Fatalf("database 3 holds %d keys: %v", n, err)
 	}
 }
+
+// redis: {sentinel: {master, addrs}}: the replicas share limits through
+// the master the sentinels name.
+func TestRedisLimitsSharedThroughSentinel(t *testing.T) {
+	s := redistest.StartSentinel(t, 1)
+	sharedLimit(t, Config{Redis: RedisConfig{Sentinel: &RedisSentinel{Master: s.MasterName, Addrs: s.Addrs}}}, nil)
+	master := redis.NewClient(&redis.Options{Addr: s.Master(t).Addr})
+	defer master.Close()
+	if keys, err := master.Keys(context.Background(), "rate:jwtgate:rl:*").Result(); err != nil || len(keys) != 6 {
+		t.Fatalf("the master holds %d limiter keys, want 6: %v", len(keys), err)
+	}
+}
