@@ -49,8 +49,9 @@ const (
 type Config struct {
 	// Client is the Redis client; several budgets may share one. For
 	// *redis.Client, *redis.ClusterClient and *redis.Ring New requires
-	// ContextTimeoutEnabled, so that Timeout holds. Close never closes a
-	// client it was given. nil: New makes one for Addr.
+	// ContextTimeoutEnabled, so that Timeout holds. A Cluster or
+	// Sentinel-backed client works: each call touches one key. Close never
+	// closes a client it was given. nil: New makes one for Addr.
 	Client redis.UniversalClient
 	// Addr is Redis's "host:port", used when Client is nil.
 	Addr string

@@ -36,8 +36,10 @@ type Config struct {
 	// Client is the Redis client to use; several limiters (tiers, routes)
 	// may share one. It must honour context deadlines, or Timeout cannot
 	// hold: for *redis.Client, *redis.ClusterClient and *redis.Ring
-	// New requires ContextTimeoutEnabled. Close never closes a client
-	// it was given. nil means New makes its own client for Addr.
+	// New requires ContextTimeoutEnabled. A Cluster client works (each
+	// call touches one key), and so does a Sentinel-backed one
+	// (redis.NewFailoverClient). Close never closes a client it was
+	// given. nil means New makes its own client for Addr.
 	Client redis.UniversalClient
 	// Addr is the "host:port" of the Redis server, used when Client is
 	// nil. The client made for it honours deadlines, retries a failed

@@ -52,7 +52,8 @@ const (
 type Config struct {
 	// Client is the Redis client; Close never closes a client it was
 	// given. It must honour context deadlines (ContextTimeoutEnabled for a
-	// *redis.Client) or Timeout cannot hold. Nil: New makes one for Addr.
+	// *redis.Client) or Timeout cannot hold. A Cluster or Sentinel-backed
+	// client works: each call touches one key. Nil: New makes one for Addr.
 	Client redis.UniversalClient
 	// Addr is "host:port", used when Client is nil.
 	Addr string
