@@ -302,10 +302,19 @@ func TestBudgetFirstStreamedEventArrivesBeforeTheUpstreamFinishes(t *testing.T) 
 // Two gateways sharing one Redis spend one budget: three answers of 30
 // tokens, alternating between them, spend the 90, and then both refuse.
 func TestBudgetSharedAcrossGatewaysInRedis(t *testing.T) {
-	rs := redistest.Start(t)
+	budgetShared(t, RedisConfig{Addr: redistest.Start(t).Addr})
+}
+
+// The same through a three-master Redis Cluster.
+func TestBudgetSharedAcrossGatewaysInRedisCluster(t *testing.T) {
+	budgetShared(t, RedisConfig{Cluster: redistest.StartCluster(t).Addrs})
+}
+
+func budgetShared(t *testing.T, rc RedisConfig) {
+	t.Helper()
 	p, up := startIDP(t, false), startLLMUpstream(t, nil)
 	cfg := budgetConfig(p.Issuer(), up.srv.URL, RouteBudget{Limit: 90, Window: "day"})
-	cfg.Redis = RedisConfig{Addr: rs.Addr}
+	cfg.Redis = rc
 	a, b := startGateway(t, cfg, nil), startGateway(t, cfg, nil)
 	a.waitReady(t)
 	b.waitReady(t)

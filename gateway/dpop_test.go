@@ -284,6 +284,34 @@ func TestDPoPHTUBehindProxy(t *testing.T) {
 	})
 }
 
+// The replay store shared through a three-master Redis Cluster: a proof
+// accepted by one replica is refused by the other.
+func TestDPoPReplayAcrossGatewaysThroughRedisCluster(t *testing.T) {
+	rc := redistest.StartCluster(t)
+	idp, up := startIDP(t, false), startUpstream(t)
+	c := newDPoPClient(t, idp)
+	const ext = "https://api.example.com"
+	cfg := Config{
+		Listen: "127.0.0.1:0", Issuer: idp.Issuer(), Redis: RedisConfig{Cluster: rc.Addrs},
+		DPoP:   DPoP{Mode: DPoPRequired, ExternalURL: ext, Replay: ReplayRedis},
+		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}},
+	}
+	a, b := startGateway(t, cfg, nil), startGateway(t, cfg, nil)
+	a.waitReady(t)
+	b.waitReady(t)
+	for i := range 6 { // six proofs: random jti, so their keys almost surely land on several masters
+		p := c.proof(t, "GET", ext+"/x", "")
+		first, second := a, b
+		if i%2 == 1 {
+			first, second = b, a
+		}
+		resp, body := first.do(t, "GET", "/x", "DPoP "+c.token, p)
+		wantStatus(t, "first use", resp, body, http.StatusOK)
+		resp, body = second.do(t, "GET", "/x", "DPoP "+c.token, p)
+		wantStatus(t, "replayed to the other replica", resp, body, http.StatusUnauthorized, `error="invalid_dpop_proof"`)
+	}
+}
+
 // Two replicas behind one public name share the replay store in Redis: a
 // proof accepted by one is refused by the other. With memory stores it is
 // not, which is why replay: redis exists.
