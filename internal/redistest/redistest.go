@@ -13,6 +13,7 @@
 //	cluster := redistest.StartCluster(t)   // three masters; cluster.Addrs are the seeds
 //	sentinel := redistest.StartSentinel(t) // a master, a replica, sentinels
 //	sentinel.Failover(t)                   // the replica becomes master
+//	sentinel.KillMaster(t)                 // or: the master dies, the sentinels promote the replica
 //
 // The server keeps no data on disk (--save ” --appendonly no). A missing
 // redis-server binary fails the test with a message saying how to install

@@ -108,3 +108,15 @@ func TestSentinelFailover(t *testing.T) {
 		t.Fatalf("SET after failover: %v", err)
 	}
 }
+
+func TestSentinelPromotesReplicaWhenMasterDies(t *testing.T) {
+	s := redistest.StartSentinel(t, 3)
+	first := s.Master(t)
+	second := s.KillMaster(t)
+	if second == first || s.Master(t) != second {
+		t.Fatalf("after the master died the master is %s", s.Master(t).Addr)
+	}
+	if err := first.Ping(100 * time.Millisecond); err == nil {
+		t.Fatal("the killed master answers")
+	}
+}

@@ -157,6 +157,32 @@ func (s *Sentinel) Failover(tb testing.TB) (newMaster *Server) {
 	return newMaster
 }
 
+// KillMaster kills the master (SIGKILL, no goodbye) and returns once
+// every sentinel has seen it down and names the replica master, and the
+// replica says role:master. The killed server stays down (Restart brings
+// it back, empty; the sentinels then make it a replica).
+func (s *Sentinel) KillMaster(tb testing.TB) (newMaster *Server) {
+	tb.Helper()
+	ctx := context.Background()
+	old := s.Master(tb)
+	newMaster = s.Data[0]
+	if newMaster == old {
+		newMaster = s.Data[1]
+	}
+	old.Stop()
+	for _, a := range s.Addrs {
+		waitFor(tb, "sentinel "+a+" to name "+newMaster.Addr+" after the master died", func() (bool, string) {
+			got, err := s.masterAddr(ctx, a)
+			return got == newMaster.Addr, fmt.Sprint(got, err)
+		})
+	}
+	waitFor(tb, newMaster.Addr+" to be master", func() (bool, string) {
+		info, err := infoOf(ctx, newMaster.Addr, "replication")
+		return err == nil && strings.Contains(info, "role:master"), fmt.Sprint(info, err)
+	})
+	return newMaster
+}
+
 func infoOf(ctx context.Context, addr, section string) (string, error) {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,11 +16,25 @@ import (
 	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
 )
 
-// A Sentinel failover while requests run: during it a key is allowed at
-// most twice its burst (the promoted replica may not have the last writes,
-// and the old master takes writes until it is told to follow), and after
-// it the limit is exact again, through the same client.
+// A Sentinel failover while requests run, asked for (SENTINEL FAILOVER)
+// or after the master died: during it a key is allowed at most twice its
+// burst (the promoted replica may not have the last writes, and an old
+// master still up takes writes until it is told to follow; while no
+// master answers, FailLocal decides from where Redis last said the key
+// was), and after it the limit is exact again, through the same client.
 func TestRedisSentinelFailoverWhileRequestsRun(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		failover func(*redistest.Sentinel, testing.TB) *redistest.Server
+	}{
+		{"sentinel failover", (*redistest.Sentinel).Failover},
+		{"master killed", (*redistest.Sentinel).KillMaster},
+	} {
+		t.Run(tc.name, func(t *testing.T) { failoverWhileRequestsRun(t, tc.failover) })
+	}
+}
+
+func failoverWhileRequestsRun(t *testing.T, failover func(*redistest.Sentinel, testing.TB) *redistest.Server) {
 	s := redistest.StartSentinel(t, 1)
 	client, err := redisconn.New(redisconn.Settings{SentinelMaster: s.MasterName, SentinelAddrs: s.Addrs})
 	if err != nil {
@@ -43,11 +58,16 @@ func TestRedisSentinelFailoverWhileRequestsRun(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
+			// Paced load (a call per millisecond per goroutine), so that
+			// the failure policy's fast answers while Redis is down do not
+			// spin the machine.
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
 			for {
 				select {
 				case <-stop:
 					return
-				default:
+				case <-tick.C:
 				}
 				if d, _ := l.Allow(ctx, "during", 1); d.Allowed {
 					allowed.Add(1)
@@ -56,7 +76,7 @@ func TestRedisSentinelFailoverWhileRequestsRun(t *testing.T) {
 			}
 		})
 	}
-	s.Failover(t)
+	failover(s, t)
 	before := calls.Load()
 	// Requests go on after the failover is complete, then stop.
 	for calls.Load() < before+8 {
@@ -74,12 +94,14 @@ func TestRedisSentinelFailoverWhileRequestsRun(t *testing.T) {
 
 	// Polling, bounded, for the client to reach the new master and the
 	// breaker to let calls through: an external change converging, not
-	// behaviour under test. A probe key answered by Redis, not by the
-	// failure policy, ends it.
+	// behaviour under test. A probe that writes (cost 1: a cost of 0 only
+	// reads, which a replica answers too), answered by Redis and not by
+	// the failure policy, ends it.
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for i := 0; ; i++ {
 		st := l.Stats()
-		if _, err := l.Allow(ctx, "probe", 0); err == nil && l.Stats().PolicyDecisions == st.PolicyDecisions {
+		probe := "probe" + strconv.Itoa(i/burst) // never limited
+		if _, err := l.Allow(ctx, probe, 1); err == nil && l.Stats().PolicyDecisions == st.PolicyDecisions {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -96,11 +118,11 @@ func TestRedisSentinelFailoverWhileRequestsRun(t *testing.T) {
 			got++
 		}
 	}
-	if got != burst {
-		t.Fatalf("after the failover %d of %d allowed, want exactly %d", got, 2*burst, burst)
-	}
 	if now := l.Stats(); now.RedisErrors != st.RedisErrors || now.PolicyDecisions != st.PolicyDecisions {
 		t.Fatalf("after the failover Redis failed: %+v, then %+v", st, now)
+	}
+	if got != burst {
+		t.Fatalf("after the failover %d of %d allowed, want exactly %d", got, 2*burst, burst)
 	}
 	// And on the new master, where the key lives.
 	if n, err := client.Exists(ctx, "rate:failover:after").Result(); err != nil || n != 1 {
