@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +137,23 @@ func TestReplicasFlag(t *testing.T) {
 	}
 	if v.Replicas != 3 || v.Redis.Addr != "127.0.0.1:6379" {
 		t.Fatalf("replicas %d redis %q", v.Replicas, v.Redis.Addr)
+	}
+}
+
+// -redis takes a URL, and replaces where Redis is but keeps the file's
+// username and password_env.
+func TestRedisFlagOverridesWhereNotWho(t *testing.T) {
+	file := writeFile(t, "issuer: https://idp\nredis: {cluster: [10.0.0.1:7000], username: app, password_env: REDIS_PW}\n")
+	cfg, _, err := ParseArgs([]string{"-config", file, "-upstream", "http://127.0.0.1:9", "-redis", "rediss://r.internal:6380/1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := RedisConfig{Addr: "rediss://r.internal:6380/1", Username: "app", PasswordEnv: "REDIS_PW"}
+	if !reflect.DeepEqual(cfg.Redis, want) {
+		t.Fatalf("redis %+v, want %+v", cfg.Redis, want)
+	}
+	if _, err := cfg.Validate(env(map[string]string{"REDIS_PW": "pw"})); err != nil {
+		t.Fatal(err)
 	}
 }
 

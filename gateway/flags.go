@@ -73,7 +73,12 @@ var overrides = []struct {
 	{"audience", func(cfg *Config, a *args) error { cfg.Audiences = splitList(a.audience); return nil }},
 	{"rate", func(cfg *Config, a *args) error { cfg.Rate = a.rate; return nil }},
 	{"burst", func(cfg *Config, a *args) error { cfg.Burst = a.burst; return nil }},
-	{"redis", func(cfg *Config, a *args) error { cfg.Redis = RedisConfig{Addr: a.redis}; return nil }},
+	{"redis", func(cfg *Config, a *args) error {
+		// Where Redis is, in place of the file's addr, cluster or
+		// sentinel; the file's username and password_env stay.
+		cfg.Redis = RedisConfig{Addr: a.redis, Username: cfg.Redis.Username, PasswordEnv: cfg.Redis.PasswordEnv}
+		return nil
+	}},
 	{"replicas", func(cfg *Config, a *args) error { cfg.Replicas = a.replicas; return nil }},
 	{"shutdown-timeout", func(cfg *Config, a *args) error { cfg.ShutdownTimeout = a.shutdown; return nil }},
 	{"leeway", func(cfg *Config, a *args) error { cfg.Leeway = &a.leeway; return nil }},
