@@ -72,8 +72,14 @@ type Event struct {
 	// Fallback is "" when the upstream's usage was charged, else why an
 	// estimate was: "no_usage", "incomplete", "too_large", "malformed",
 	// "invalid_usage", "unknown_format", "encoded", "no_response",
-	// "upstream_error" (5xx) or "client_gone" (the client left first).
+	// "upstream_error" (an error answer after the client left) or
+	// "client_gone" (the client left first). An error answer (400 and up)
+	// and a call with no usage concept are not fallbacks: see
+	// Config.ErrorCost and NoUsageCost.
 	Fallback string
+	// UpstreamError is the status of an upstream error answer without
+	// usage, charged Config.ErrorCost instead of the fallback; 0 otherwise.
+	UpstreamError int
 	// Usage is what the upstream reported (for a fallback, what it
 	// reported before the stream was cut, often nothing).
 	Usage llmusage.Usage

@@ -70,6 +70,16 @@ type Config struct {
 	Cost Cost
 	// Fallback prices a response whose usage is unknown.
 	Fallback Fallback
+	// ErrorCost is what an upstream error answer (status 400 or above)
+	// that carries no usage costs: providers do not bill refused calls
+	// (429, 529, 5xx, a bad request), and an SDK retrying one must not
+	// pay the fallback on every attempt. 0 (the default) charges
+	// nothing; usage the answer does carry is charged as usual.
+	ErrorCost int64
+	// NoUsageCost is what a call with no usage concept costs — listing
+	// models, counting tokens (llmusage.NoUsagePath) — which would
+	// otherwise be charged the fallback. 0 (the default) charges nothing.
+	NoUsageCost int64
 	// IncludeUsage adds stream_options.include_usage to an OpenAI Chat
 	// Completions request that streams without it (otherwise such a
 	// stream reports no usage and is charged the fallback). The client
@@ -161,6 +171,8 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	switch {
+	case cfg.ErrorCost < 0 || cfg.ErrorCost > MaxLimit || cfg.NoUsageCost < 0 || cfg.NoUsageCost > MaxLimit:
+		return nil, &ConfigError{Field: "ErrorCost, NoUsageCost", Reason: "must be from 0 to MaxLimit"}
 	case cfg.Fallback.Estimate < 0 || cfg.Fallback.Estimate > MaxLimit:
 		return nil, &ConfigError{Field: "Fallback.Estimate", Reason: "must be from 0 to MaxLimit"}
 	case cfg.Fallback.Estimate == 0:
@@ -390,9 +402,16 @@ func (h *Handler) charge(r *http.Request, b Budget, key, tier string, format llm
 	e.Usage = u
 	e.Capped = errors.Is(tapErr, llmusage.ErrCapped)
 	partial := max(h.cfg.Cost(model, u), 0)
-	if ok {
+	switch {
+	case ok:
 		e.Cost = partial
-	} else {
+	case tw.status >= 400 && r.Context().Err() == nil:
+		// A refusal the provider does not bill.
+		e.UpstreamError = tw.status
+		e.Cost = max(partial, h.cfg.ErrorCost)
+	case llmusage.NoUsagePath(r.Method, r.URL.Path) && r.Context().Err() == nil:
+		e.Cost = max(partial, h.cfg.NoUsageCost)
+	default:
 		e.Fallback = fallbackReason(r, tw, tapErr)
 		e.Cost = max(partial, h.cfg.Fallback.Estimate)
 		if h.cfg.Fallback.UseMaxTokens {
