@@ -1,0 +1,154 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
+	"github.com/jwtgate/jwtgate/tracing"
+)
+
+func startTracedGateway(t *testing.T) (*gw, *jwtgatetest.Issuer, *tracetest.InMemoryExporter) {
+	t.Helper()
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tr, err := tracing.New(tracing.Config{TracerProvider: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, up := startIDP(t, false), startUpstream(t)
+	refreshed := make(chan struct{}, 1)
+	tune := func(c *cache.Config) {
+		// After the gateway's hooks, the tracer's among them.
+		prev := c.Observer.OnRefresh
+		c.Observer.OnRefresh = func(e cache.RefreshEvent) {
+			prev(e)
+			select {
+			case refreshed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	g := startGatewayOpts(t, testConfig(p.Issuer(), up.srv.URL), Options{Tracing: tr, Cache: tune})
+	g.waitReady(t)
+	<-refreshed
+	return g, p, exp
+}
+
+// Options.Tracing: the route's request is a trace of server span,
+// verification, rate limit and upstream call, whose traceparent the
+// upstream receives; the key cache's start-up is a trace of its own; the
+// probes are not traced.
+func TestTracingThroughGateway(t *testing.T) {
+	g, p, exp := startTracedGateway(t)
+	var sawRefresh bool
+	for _, s := range exp.GetSpans() {
+		sawRefresh = sawRefresh || s.Name == tracing.SpanRefresh && !s.Parent.IsValid()
+	}
+	if !sawRefresh {
+		t.Error("no root jwtgate.jwks.refresh span for the cache's start-up")
+	}
+	exp.Reset()
+
+	if resp, _ := g.get(t, "/healthz", ""); resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	if n := len(exp.GetSpans()); n != 0 {
+		t.Errorf("/healthz made %d spans", n)
+	}
+
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api", Scopes: []string{"read"}})
+	resp, body := g.get(t, "/limited/x", tok)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s %s", resp.Status, body)
+	}
+	var echo struct{ Headers http.Header }
+	if err := json.Unmarshal([]byte(body), &echo); err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]tracetest.SpanStub{}
+	for _, s := range exp.GetSpans() {
+		name := s.Name
+		if s.SpanKind == trace.SpanKindClient {
+			name = "client"
+		}
+		byName[name] = s
+	}
+	server := byName["GET"]
+	if server.SpanKind != trace.SpanKindServer {
+		t.Fatalf("no server span: %v", exp.GetSpans())
+	}
+	for _, name := range []string{tracing.SpanVerify, tracing.SpanRateLimit, "client"} {
+		s, ok := byName[name]
+		if !ok || s.Parent.SpanID() != server.SpanContext.SpanID() {
+			t.Errorf("%s: not a child of the server span", name)
+		}
+	}
+	client := byName["client"]
+	if got := echo.Headers.Get("Traceparent"); !strings.Contains(got, client.SpanContext.SpanID().String()) {
+		t.Errorf("upstream traceparent %q, client span %s", got, client.SpanContext.SpanID())
+	}
+
+	exp.Reset()
+	if resp, _ := g.get(t, "/api/x", "not-a-token"); resp.StatusCode != 401 {
+		t.Fatal(resp.Status)
+	}
+	for _, s := range exp.GetSpans() {
+		if s.Name == tracing.SpanVerify && (s.Status.Code != codes.Error || s.Status.Description != "malformed") {
+			t.Errorf("refused: verify status %v", s.Status)
+		}
+		if s.SpanKind == trace.SpanKindClient {
+			t.Error("a refused request made an upstream call")
+		}
+	}
+}
+
+func TestTracingFromEnv(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		vars map[string]string
+		on   bool
+		err  string
+	}{
+		{"unset", nil, false, ""},
+		{"disabled", map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, false, ""},
+		{"none", map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}, false, ""},
+		{"endpoint, http", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}, true, ""},
+		{"exporter otlp, grpc", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, true, ""},
+		{"traces protocol wins", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "bogus", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}, true, ""},
+		{"zipkin", map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, false, "only otlp and none"},
+		{"bad protocol", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, false, "want grpc or http/protobuf"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr, shutdown, err := TracingFromEnv(context.Background(), env(c.vars))
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (tr != nil) != c.on {
+				t.Fatalf("tracer %v, want on=%v", tr, c.on)
+			}
+			if shutdown != nil {
+				// Nothing queued: no export is tried.
+				if err := shutdown(context.Background()); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
