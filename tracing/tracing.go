@@ -72,9 +72,11 @@ func New(cfg Config) (*Tracer, error) {
 func (t *Tracer) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		incoming := false
 		if t.trust != nil && t.trust(r) {
 			ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
-		} else {
+			incoming = trace.SpanContextFromContext(ctx).IsValid()
+		} else if trace.SpanContextFromContext(ctx).IsValid() {
 			// An untrusted client's context never becomes the parent,
 			// even when an outer layer already extracted it.
 			ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
@@ -82,7 +84,15 @@ func (t *Tracer) Handler(next http.Handler) http.Handler {
 		ctx, span := t.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
 		if !span.IsRecording() {
-			next.ServeHTTP(w, r.WithContext(ctx))
+			// Not sampled: nothing below would record. The request keeps
+			// its own context (a copy of the request costs more than the
+			// rest of an unsampled trace), so the upstream gets no
+			// traceparent and samples by itself — unless the context
+			// came from a trusted client, whose decision travels on.
+			if incoming || span.SpanContext().IsSampled() {
+				r = r.WithContext(ctx)
+			}
+			next.ServeHTTP(w, r)
 			return
 		}
 		span.SetAttributes(
