@@ -60,13 +60,21 @@ func TestTracingThroughGateway(t *testing.T) {
 	}
 	exp.Reset()
 
-	if resp, _ := g.get(t, "/healthz", ""); resp.StatusCode != 200 {
-		t.Fatal(resp.Status)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if resp, _ := g.get(t, path, ""); resp.StatusCode != 200 {
+			t.Fatal(path, resp.Status)
+		}
 	}
 	if n := len(exp.GetSpans()); n != 0 {
-		t.Errorf("/healthz made %d spans", n)
+		t.Errorf("the gateway's own endpoints made %d spans", n)
 	}
+	checkAcceptedSpans(t, g, p, exp)
+	exp.Reset()
+	checkRefusedSpans(t, g, exp)
+}
 
+func checkAcceptedSpans(t *testing.T, g *gw, p *jwtgatetest.Issuer, exp *tracetest.InMemoryExporter) {
+	t.Helper()
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api", Scopes: []string{"read"}})
 	resp, body := g.get(t, "/limited/x", tok)
 	if resp.StatusCode != 200 {
@@ -98,8 +106,10 @@ func TestTracingThroughGateway(t *testing.T) {
 	if got := echo.Headers.Get("Traceparent"); !strings.Contains(got, client.SpanContext.SpanID().String()) {
 		t.Errorf("upstream traceparent %q, client span %s", got, client.SpanContext.SpanID())
 	}
+}
 
-	exp.Reset()
+func checkRefusedSpans(t *testing.T, g *gw, exp *tracetest.InMemoryExporter) {
+	t.Helper()
 	if resp, _ := g.get(t, "/api/x", "not-a-token"); resp.StatusCode != 401 {
 		t.Fatal(resp.Status)
 	}
