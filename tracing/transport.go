@@ -15,7 +15,9 @@ import (
 // under the request's span, and the trace context goes upstream in the
 // Propagator's headers (W3C traceparent by default), so the upstream's spans
 // join the trace. Whatever trace headers the client sent are removed first:
-// the upstream sees the gateway's context or none. The span ends when the
+// the upstream sees the gateway's context or none. A call whose context
+// holds no span (an unsampled request behind Handler, or no Handler at
+// all) makes no span: it would be the root of a trace of its own. The span ends when the
 // response body is closed or read to its end (so a streamed response is
 // inside it), or when rt fails. nil rt means http.DefaultTransport.
 func (t *Tracer) Transport(rt http.RoundTripper) http.RoundTripper {
@@ -31,6 +33,12 @@ type transport struct {
 }
 
 func (tr *transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !trace.SpanContextFromContext(r.Context()).IsValid() {
+		// Outside a traced request (an unsampled one keeps no span in
+		// its context): no span of our own, which would be a root, and
+		// no trace context from the client either.
+		return tr.next.RoundTrip(tr.stripped(r))
+	}
 	ctx, span := tr.t.tracer.Start(r.Context(), r.Method, trace.WithSpanKind(trace.SpanKindClient))
 	r = r.Clone(ctx)
 	for _, f := range tr.t.prop.Fields() {
@@ -63,6 +71,22 @@ func (tr *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &spanBody{ReadCloser: resp.Body, span: span}
 	return resp, nil
+}
+
+// stripped returns r without the propagator's headers, cloned only when it
+// has any.
+func (tr *transport) stripped(r *http.Request) *http.Request {
+	fields := tr.t.prop.Fields()
+	for _, f := range fields {
+		if _, ok := r.Header[http.CanonicalHeaderKey(f)]; ok {
+			r = r.Clone(r.Context())
+			for _, f := range fields {
+				r.Header.Del(f)
+			}
+			return r
+		}
+	}
+	return r
 }
 
 // spanBody ends the client span at EOF or Close, whichever comes first.
