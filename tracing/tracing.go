@@ -49,6 +49,7 @@ type Tracer struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 	trust  func(*http.Request) bool
+	server []trace.SpanStartOption // made once: an option boxed per request allocates
 }
 
 // New returns a Tracer for cfg.
@@ -61,7 +62,10 @@ func New(cfg Config) (*Tracer, error) {
 	if prop == nil {
 		prop = propagation.TraceContext{}
 	}
-	return &Tracer{tracer: tp.Tracer(ScopeName), prop: prop, trust: cfg.TrustIncoming}, nil
+	return &Tracer{
+		tracer: tp.Tracer(ScopeName), prop: prop, trust: cfg.TrustIncoming,
+		server: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)},
+	}, nil
 }
 
 // Handler wraps next in a server span per request, named after the method.
@@ -81,7 +85,7 @@ func (t *Tracer) Handler(next http.Handler) http.Handler {
 			// even when an outer layer already extracted it.
 			ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
 		}
-		ctx, span := t.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+		ctx, span := t.tracer.Start(ctx, r.Method, t.server...)
 		defer span.End()
 		if !span.IsRecording() {
 			// Not sampled: nothing below would record. The request keeps
