@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -160,5 +162,33 @@ func TestTracingFromEnv(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The program traces when OTEL_EXPORTER_OTLP_ENDPOINT is set: spans reach
+// an OTLP/HTTP collector.
+func TestRunExportsTracesOverOTLP(t *testing.T) {
+	got := make(chan struct{}, 1)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/traces" {
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}
+	}))
+	defer collector.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "10")
+	p, up := startIDP(t, false), startUpstream(t)
+	r := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-audience", "api", "-upstream", up.srv.URL)
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
+	if code, body := r.get(t, "/x", tok); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no spans reached the collector")
 	}
 }
