@@ -1,6 +1,8 @@
 package budget
 
 import (
+	"context"
+
 	"github.com/jwtgate/jwtgate/llmusage"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
@@ -57,7 +59,9 @@ func (k Kind) String() string {
 // (input, output, cached input, cache write). Key is the subject the
 // budget is kept for: unbounded, never a label, for debug logs only.
 type Event struct {
-	Kind Kind
+	// Context is the request's, so that a tracer can parent a span on it.
+	Context context.Context
+	Kind    Kind
 	// Tier is the TierClaim value when it picked a budget from Tiers, ""
 	// for the default budget (so a token cannot mint label values).
 	Tier string

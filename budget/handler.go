@@ -266,12 +266,12 @@ func (h *Handler) CheckBudget(r *http.Request, c *middleware.Claims) error {
 	d, err := b.Check(r.Context(), key)
 	switch {
 	case err != nil:
-		h.observe(Event{Kind: KindError, Tier: tier, Key: key, Err: err})
+		h.observe(Event{Context: r.Context(), Kind: KindError, Tier: tier, Key: key, Err: err})
 		if !h.cfg.Shadow {
 			return fmt.Errorf("%w: %w", middleware.ErrLimiterUnavailable, err)
 		}
 	case !d.Allowed:
-		h.observe(Event{Kind: KindRefused, Tier: tier, Key: key, Decision: d})
+		h.observe(Event{Context: r.Context(), Kind: KindRefused, Tier: tier, Key: key, Decision: d})
 		if !h.cfg.Shadow {
 			return &ExhaustedError{decision: d}
 		}
@@ -313,7 +313,7 @@ func (h *Handler) meter(w http.ResponseWriter, r *http.Request, next http.Handle
 	c, _ := middleware.ClaimsFromContext(r.Context())
 	b, key, tier := h.subject(r, c)
 	if b == nil || key == "" {
-		h.observe(Event{Kind: KindNoKey, Tier: tier})
+		h.observe(Event{Context: r.Context(), Kind: KindNoKey, Tier: tier})
 		next.ServeHTTP(w, r)
 		return
 	}
@@ -324,7 +324,7 @@ func (h *Handler) meter(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 	r, req, added, err := h.prepare(r, format)
 	if err != nil {
-		h.observe(Event{Kind: KindInvalidRequest, Tier: tier, Format: format, Key: key, Err: err})
+		h.observe(Event{Context: r.Context(), Kind: KindInvalidRequest, Tier: tier, Format: format, Key: key, Err: err})
 		if !h.cfg.Shadow {
 			h.cfg.WriteError(w, r, &RequestError{err: err})
 			return
@@ -386,7 +386,7 @@ type readCloser struct {
 
 func (h *Handler) charge(r *http.Request, b Budget, key, tier string, format llmusage.Format, tw *tapWriter, req llmusage.Request) {
 	tw.end()
-	e := Event{Kind: KindCharged, Tier: tier, Format: format, Key: key}
+	e := Event{Context: r.Context(), Kind: KindCharged, Tier: tier, Format: format, Key: key}
 	var u llmusage.Usage
 	ok := false
 	var tapErr error

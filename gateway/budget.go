@@ -375,7 +375,7 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 		IncludeUsage:    bc.IncludeUsage,
 		StripAddedUsage: bc.StripAddedUsage,
 		Shadow:          bc.Shadow,
-		Observer:        g.budgetMetrics.observer(rc.Prefix),
+		Observer:        g.traceBudget(g.budgetMetrics.observer(rc.Prefix)),
 	})
 	if err != nil {
 		return nil, err
