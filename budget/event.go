@@ -1,6 +1,8 @@
 package budget
 
 import (
+	"context"
+
 	"github.com/jwtgate/jwtgate/llmusage"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
@@ -57,7 +59,9 @@ func (k Kind) String() string {
 // (input, output, cached input, cache write). Key is the subject the
 // budget is kept for: unbounded, never a label, for debug logs only.
 type Event struct {
-	Kind Kind
+	// Context is the request's, so that a tracer can parent a span on it.
+	Context context.Context
+	Kind    Kind
 	// Tier is the TierClaim value when it picked a budget from Tiers, ""
 	// for the default budget (so a token cannot mint label values).
 	Tier string
@@ -72,8 +76,14 @@ type Event struct {
 	// Fallback is "" when the upstream's usage was charged, else why an
 	// estimate was: "no_usage", "incomplete", "too_large", "malformed",
 	// "invalid_usage", "unknown_format", "encoded", "no_response",
-	// "upstream_error" (5xx) or "client_gone" (the client left first).
+	// "upstream_error" (an error answer after the client left) or
+	// "client_gone" (the client left first). An error answer (400 and up)
+	// and a call with no usage concept are not fallbacks: see
+	// Config.ErrorCost and NoUsageCost.
 	Fallback string
+	// UpstreamError is the status of an upstream error answer without
+	// usage, charged Config.ErrorCost instead of the fallback; 0 otherwise.
+	UpstreamError int
 	// Usage is what the upstream reported (for a fallback, what it
 	// reported before the stream was cut, often nothing).
 	Usage llmusage.Usage

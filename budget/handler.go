@@ -70,6 +70,16 @@ type Config struct {
 	Cost Cost
 	// Fallback prices a response whose usage is unknown.
 	Fallback Fallback
+	// ErrorCost is what an upstream error answer (status 400 or above)
+	// that carries no usage costs: providers do not bill refused calls
+	// (429, 529, 5xx, a bad request), and an SDK retrying one must not
+	// pay the fallback on every attempt. 0 (the default) charges
+	// nothing; usage the answer does carry is charged as usual.
+	ErrorCost int64
+	// NoUsageCost is what a call with no usage concept costs — listing
+	// models, counting tokens (llmusage.NoUsagePath) — which would
+	// otherwise be charged the fallback. 0 (the default) charges nothing.
+	NoUsageCost int64
 	// IncludeUsage adds stream_options.include_usage to an OpenAI Chat
 	// Completions request that streams without it (otherwise such a
 	// stream reports no usage and is charged the fallback). The client
@@ -161,6 +171,8 @@ func NewHandler(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	switch {
+	case cfg.ErrorCost < 0 || cfg.ErrorCost > MaxLimit || cfg.NoUsageCost < 0 || cfg.NoUsageCost > MaxLimit:
+		return nil, &ConfigError{Field: "ErrorCost, NoUsageCost", Reason: "must be from 0 to MaxLimit"}
 	case cfg.Fallback.Estimate < 0 || cfg.Fallback.Estimate > MaxLimit:
 		return nil, &ConfigError{Field: "Fallback.Estimate", Reason: "must be from 0 to MaxLimit"}
 	case cfg.Fallback.Estimate == 0:
@@ -254,12 +266,12 @@ func (h *Handler) CheckBudget(r *http.Request, c *middleware.Claims) error {
 	d, err := b.Check(r.Context(), key)
 	switch {
 	case err != nil:
-		h.observe(Event{Kind: KindError, Tier: tier, Key: key, Err: err})
+		h.observe(Event{Context: r.Context(), Kind: KindError, Tier: tier, Key: key, Err: err})
 		if !h.cfg.Shadow {
 			return fmt.Errorf("%w: %w", middleware.ErrLimiterUnavailable, err)
 		}
 	case !d.Allowed:
-		h.observe(Event{Kind: KindRefused, Tier: tier, Key: key, Decision: d})
+		h.observe(Event{Context: r.Context(), Kind: KindRefused, Tier: tier, Key: key, Decision: d})
 		if !h.cfg.Shadow {
 			return &ExhaustedError{decision: d}
 		}
@@ -301,7 +313,7 @@ func (h *Handler) meter(w http.ResponseWriter, r *http.Request, next http.Handle
 	c, _ := middleware.ClaimsFromContext(r.Context())
 	b, key, tier := h.subject(r, c)
 	if b == nil || key == "" {
-		h.observe(Event{Kind: KindNoKey, Tier: tier})
+		h.observe(Event{Context: r.Context(), Kind: KindNoKey, Tier: tier})
 		next.ServeHTTP(w, r)
 		return
 	}
@@ -312,7 +324,7 @@ func (h *Handler) meter(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 	r, req, added, err := h.prepare(r, format)
 	if err != nil {
-		h.observe(Event{Kind: KindInvalidRequest, Tier: tier, Format: format, Key: key, Err: err})
+		h.observe(Event{Context: r.Context(), Kind: KindInvalidRequest, Tier: tier, Format: format, Key: key, Err: err})
 		if !h.cfg.Shadow {
 			h.cfg.WriteError(w, r, &RequestError{err: err})
 			return
@@ -374,7 +386,7 @@ type readCloser struct {
 
 func (h *Handler) charge(r *http.Request, b Budget, key, tier string, format llmusage.Format, tw *tapWriter, req llmusage.Request) {
 	tw.end()
-	e := Event{Kind: KindCharged, Tier: tier, Format: format, Key: key}
+	e := Event{Context: r.Context(), Kind: KindCharged, Tier: tier, Format: format, Key: key}
 	var u llmusage.Usage
 	ok := false
 	var tapErr error
@@ -390,9 +402,16 @@ func (h *Handler) charge(r *http.Request, b Budget, key, tier string, format llm
 	e.Usage = u
 	e.Capped = errors.Is(tapErr, llmusage.ErrCapped)
 	partial := max(h.cfg.Cost(model, u), 0)
-	if ok {
+	switch {
+	case ok:
 		e.Cost = partial
-	} else {
+	case tw.status >= 400 && r.Context().Err() == nil:
+		// A refusal the provider does not bill.
+		e.UpstreamError = tw.status
+		e.Cost = max(partial, h.cfg.ErrorCost)
+	case llmusage.NoUsagePath(r.Method, r.URL.Path) && r.Context().Err() == nil:
+		e.Cost = max(partial, h.cfg.NoUsageCost)
+	default:
 		e.Fallback = fallbackReason(r, tw, tapErr)
 		e.Cost = max(partial, h.cfg.Fallback.Estimate)
 		if h.cfg.Fallback.UseMaxTokens {

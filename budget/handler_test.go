@@ -342,7 +342,7 @@ func TestFallbacks(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(502)
 			io.WriteString(w, `{"error":"bad gateway"}`)
-		}, `{}`, "upstream_error", budget.DefaultFallbackCost, 502},
+		}, `{}`, "", 0, 502}, // a refusal the provider does not bill: ErrorCost, not the fallback
 		{"body without usage", budget.Config{Fallback: budget.Fallback{Estimate: 77}}, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"choices":[]}`)

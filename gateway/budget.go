@@ -46,6 +46,13 @@ type RouteBudget struct {
 	// UseMaxTokens charges at least the request's max_tokens when the
 	// usage cannot be read.
 	UseMaxTokens bool `yaml:"use_max_tokens"`
+	// ErrorCost is what an upstream error answer without usage costs
+	// (429, 529, 5xx, a bad request: providers do not bill them, and an
+	// SDK retries them). 0 means nothing.
+	ErrorCost int64 `yaml:"error_cost"`
+	// NoUsageCost is what a call with no usage concept costs (listing
+	// models, counting tokens). 0 means nothing.
+	NoUsageCost int64 `yaml:"no_usage_cost"`
 	// Shadow measures and reports without refusing, for rolling it out.
 	Shadow bool `yaml:"shadow"`
 	// IncludeUsage adds stream_options.include_usage to an OpenAI Chat
@@ -85,7 +92,7 @@ type BudgetTier struct {
 // UnmarshalYAML refuses a count that is not a whole number: the YAML
 // decoder would truncate "limit: 1.5" to 1 without a word.
 func (b *RouteBudget) UnmarshalYAML(unmarshal func(any) error) error {
-	if err := wholeCounts(unmarshal, "limit", "estimate"); err != nil {
+	if err := wholeCounts(unmarshal, "limit", "estimate", "error_cost", "no_usage_cost"); err != nil {
 		return err
 	}
 	type plain RouteBudget // without this method, so no recursion
@@ -145,6 +152,9 @@ func (cfg *Config) checkRouteBudget(p *problems, where string, r Route) {
 	b.checkWeights(p, where)
 	if b.Estimate < 0 || b.Estimate > budget.MaxLimit {
 		p.add("%s: estimate %d: want 0 (1000) to %d", where, b.Estimate, int64(budget.MaxLimit))
+	}
+	if b.ErrorCost < 0 || b.ErrorCost > budget.MaxLimit || b.NoUsageCost < 0 || b.NoUsageCost > budget.MaxLimit {
+		p.add("%s: error_cost %d, no_usage_cost %d: want 0 to %d", where, b.ErrorCost, b.NoUsageCost, int64(budget.MaxLimit))
 	}
 	b.checkTiers(p, where)
 	if _, ok := budgetRedisFailure(b.RedisFailure); !ok {
@@ -350,10 +360,12 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 		Format:          must(textEnum[llmusage.Format](bc.Format)),
 		Weights:         budget.WeightTable(bc.Weights),
 		Fallback:        budget.Fallback{Estimate: bc.Estimate, UseMaxTokens: bc.UseMaxTokens},
+		ErrorCost:       bc.ErrorCost,
+		NoUsageCost:     bc.NoUsageCost,
 		IncludeUsage:    bc.IncludeUsage,
 		StripAddedUsage: bc.StripAddedUsage,
 		Shadow:          bc.Shadow,
-		Observer:        g.budgetMetrics.observer(rc.Prefix),
+		Observer:        g.traceBudget(g.budgetMetrics.observer(rc.Prefix)),
 	})
 	if err != nil {
 		return nil, err

@@ -24,8 +24,8 @@
 // X-Original-URI or X-Forwarded-Uri: 200 with every claim header of the
 // route the original's clean path picks, or that route's rejection. A
 // description that is present but unusable, or two that disagree, is 400,
-// never a fallback to the sub-request's own path. See Route.Mode and the
-// README's "Behind your proxy".
+// never a fallback to the sub-request's own path. See Route.Mode and
+// docs/behind-a-proxy.md.
 //
 // A proxy route judges the request it proxies: the path must be the one
 // every mode chooses routes by (internal/routepath: decoded once,

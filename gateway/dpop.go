@@ -34,8 +34,8 @@ const (
 	minNonceSecret = 32
 )
 
-// DPoP is the top-level dpop: section (RFC 9449, see the README's
-// "Sender-constrained tokens"). The zero value is off.
+// DPoP is the top-level dpop: section (RFC 9449; see
+// docs/sender-constrained.md). The zero value is off.
 type DPoP struct {
 	// Mode is off, allowed (Bearer and DPoP) or required (DPoP only),
 	// for routes that don't set their own. Empty means off.

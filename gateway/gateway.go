@@ -32,6 +32,7 @@ import (
 	"github.com/jwtgate/jwtgate/policy"
 	"github.com/jwtgate/jwtgate/ratelimit"
 	"github.com/jwtgate/jwtgate/ratelimit/redislimit"
+	"github.com/jwtgate/jwtgate/tracing"
 )
 
 // Options are the gateway's replaceable parts and hooks, beside Config
@@ -63,6 +64,12 @@ type Options struct {
 	// graceful shutdown has begun and the listener is closed. nil means
 	// nothing is called.
 	OnShutdown func(ShutdownEvent)
+	// Tracing, when not nil, records OpenTelemetry spans: a server span
+	// per request (not /healthz, /readyz, /metrics), verification, rate
+	// limit, budget, key-cache fetches and refreshes, and the upstream
+	// call with traceparent (see package tracing and TracingFromEnv). nil
+	// means no tracing.
+	Tracing *tracing.Tracer
 }
 
 // ShutdownEvent is what Options.OnShutdown receives.
@@ -100,6 +107,7 @@ type Gateway struct {
 	upstream      *upstreamMetrics
 	ownTransport  *http.Transport // nil with Options.Transport
 	tls           *tlsFiles       // nil without Config.TLS
+	tracer        *tracing.Tracer // Options.Tracing; nil: no spans
 }
 
 // bufferPool recycles the proxies' copy buffers (32 KiB each), which
@@ -155,7 +163,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m, onShutdown: opts.OnShutdown, buffers: newBufferPool()}
+	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m, onShutdown: opts.OnShutdown, buffers: newBufferPool(), tracer: opts.Tracing}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -181,6 +189,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	if err != nil {
 		return nil, err
 	}
+	transport = g.traceTransport(transport)
 	for i, rc := range cfg.Routes {
 		rt, err := g.buildRoute(i, rc, transport)
 		if err != nil {
@@ -225,6 +234,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		}
 		mux.ServeHTTP(w, r)
 	})
+	g.handler = g.traceHandler(g.handler)
 	return g, nil
 }
 
@@ -242,7 +252,7 @@ func (g *Gateway) newKeys(ctx context.Context, opts Options) error {
 			Issuer:     p.Issuer,
 			HTTPClient: opts.HTTPClient,
 			Logger:     log,
-			Observer:   m.CacheObserver(cache.Observer{OnRefresh: pv.onRefresh}),
+			Observer:   g.traceCache(m.CacheObserver(cache.Observer{OnRefresh: pv.onRefresh})),
 		}
 		if opts.Cache != nil {
 			opts.Cache(&ccs[i])
@@ -314,7 +324,7 @@ func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
 		RequiredClaims: g.cfg.RequiredClaims,
 		Leeway:         middlewareLeeway(g.cfg.Leeway),
 		Logger:         g.log,
-		OnVerify:       g.metrics.OnVerify,
+		OnVerify:       g.traceVerify(g.metrics.OnVerify),
 		// A gateway in front of many users sees tokens that never come
 		// back: cache a token on its second sighting only.
 		TokenCacheDoorkeeper: true,
@@ -472,7 +482,7 @@ func (g *Gateway) routeRequirements(i int, rc Route) (middleware.Route, *budget.
 		mr.RateLimit = &middleware.RateLimit{
 			Limiter:    lim,
 			Cost:       func(*middleware.Claims, *http.Request) int { return weight },
-			OnDecision: g.metrics.OnRateLimit,
+			OnDecision: g.traceRateLimit(g.metrics.OnRateLimit),
 		}
 	}
 	if rc.Policy != "" {

@@ -117,6 +117,16 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 
 	env.Options.LookupEnv = env.LookupEnv
+	if env.Options.Tracing == nil {
+		tr, shutdown, err := TracingFromEnv(ctx, env.LookupEnv)
+		if err != nil {
+			return env.usage(err)
+		}
+		if tr != nil {
+			env.Options.Tracing = tr
+			defer flushTraces(shutdown, log)
+		}
+	}
 	g, err := New(ctx, cfg, env.Options)
 	if err != nil {
 		return env.usage(err)

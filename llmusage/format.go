@@ -93,6 +93,25 @@ func FormatForPath(path string) (Format, bool) {
 		return OpenAIResponses, true
 	case strings.HasSuffix(path, "/v1/messages"):
 		return AnthropicMessages, true
+	case strings.HasSuffix(path, "/v1/embeddings"), strings.HasSuffix(path, "/embeddings"):
+		// An embeddings answer's usage is Chat Completions' shape
+		// (prompt_tokens; total_tokens), without completions.
+		return OpenAIChat, true
 	}
 	return FormatUnknown, false
+}
+
+// NoUsagePath reports whether a call has no usage concept at all, so that
+// a budget charges it nothing rather than a fallback estimate: listing
+// models (GET …/models, …/models/{id}) and counting tokens
+// (POST …/messages/count_tokens).
+func NoUsagePath(method, path string) bool {
+	path = strings.TrimRight(path, "/")
+	switch {
+	case strings.HasSuffix(path, "/messages/count_tokens"):
+		return true
+	case method == "GET" && (strings.HasSuffix(path, "/models") || strings.Contains(path, "/models/")):
+		return true
+	}
+	return false
 }

@@ -223,7 +223,7 @@ func TestFormatForPath(t *testing.T) {
 		"/v1/responses":               OpenAIResponses,
 		"/v1/messages":                AnthropicMessages,
 		"/anthropic/v1/messages":      AnthropicMessages,
-		"/v1/embeddings":              FormatUnknown,
+		"/v1/embeddings":              OpenAIChat,
 		"/":                           FormatUnknown,
 	} {
 		if got, ok := FormatForPath(path); got != want || ok != (want != FormatUnknown) {

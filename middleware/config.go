@@ -277,6 +277,8 @@ type RateLimit struct {
 
 // RateLimitEvent describes one limiter call.
 type RateLimitEvent struct {
+	// Context is the request's, so that a tracer can parent a span on it.
+	Context context.Context
 	// Reason is "allowed", "limited", "error" or "no_key".
 	Reason   string
 	Key      string

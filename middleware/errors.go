@@ -10,7 +10,7 @@ import (
 
 // Sentinel errors, for errors.Is. Every error the Verifier returns wraps
 // exactly one of them (through *Error), and WriteError maps each to one HTTP
-// answer; see the README's error table.
+// answer; see docs/errors.md.
 var (
 	// ErrTokenMissing: the request carries no token (401, no error code).
 	ErrTokenMissing = errors.New("middleware: token missing")

@@ -74,7 +74,7 @@ func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims,
 	}
 	if key == "" {
 		if rl.OnDecision != nil {
-			rl.OnDecision(RateLimitEvent{Reason: "no_key", Tier: tier})
+			rl.OnDecision(RateLimitEvent{Context: r.Context(), Reason: "no_key", Tier: tier})
 		}
 		return nil
 	}
@@ -85,7 +85,7 @@ func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims,
 	d, err := lim.Allow(r.Context(), key, cost)
 	if err != nil {
 		if rl.OnDecision != nil {
-			rl.OnDecision(RateLimitEvent{Reason: "error", Key: key, Tier: tier, Cost: cost, Err: err})
+			rl.OnDecision(RateLimitEvent{Context: r.Context(), Reason: "error", Key: key, Tier: tier, Cost: cost, Err: err})
 		}
 		if rl.OnError != nil {
 			if herr := rl.OnError(r, err); herr == nil {
@@ -101,7 +101,7 @@ func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims,
 		if !d.Allowed {
 			reason = "limited"
 		}
-		rl.OnDecision(RateLimitEvent{Reason: reason, Key: key, Tier: tier, Cost: cost, Decision: d})
+		rl.OnDecision(RateLimitEvent{Context: r.Context(), Reason: reason, Key: key, Tier: tier, Cost: cost, Decision: d})
 	}
 	setRateLimitHeaders(w.Header(), d)
 	if !d.Allowed {

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/contract"
+
 	"github.com/jwtgate/jwtgate/budget"
-	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -47,27 +48,21 @@ type NewFunc func(t testing.TB, cfg Config) Store
 const Slack = 10 * time.Second
 
 // Check is one check of the suite.
-type Check struct {
-	// Name is the check's subtest name in Run.
-	Name string
-	// Run runs the check against budgets from newStore, failing t when
-	// the budget breaks the contract.
-	Run func(t testing.TB, newStore NewFunc)
-}
+type Check = contract.Check[NewFunc]
 
 // Checks returns the suite's checks, in the order Run runs them.
 func Checks() []Check {
 	return []Check{
-		{"FreshKey", checkFreshKey},
-		{"ChargeSpends", checkChargeSpends},
-		{"AllowedWhileUnderLimit", checkAllowedWhileUnderLimit},
-		{"OverdrawnUntilWindowEnds", checkOverdrawnUntilWindowEnds},
-		{"Windows", checkWindows},
-		{"NegativeCost", checkNegativeCost},
-		{"KeysIndependent", checkKeysIndependent},
-		{"LongKeys", checkLongKeys},
-		{"ConcurrentChargesAddUp", checkConcurrentChargesAddUp},
-		{"ContextEnded", checkContextEnded},
+		{Name: "FreshKey", Run: checkFreshKey},
+		{Name: "ChargeSpends", Run: checkChargeSpends},
+		{Name: "AllowedWhileUnderLimit", Run: checkAllowedWhileUnderLimit},
+		{Name: "OverdrawnUntilWindowEnds", Run: checkOverdrawnUntilWindowEnds},
+		{Name: "Windows", Run: checkWindows},
+		{Name: "NegativeCost", Run: checkNegativeCost},
+		{Name: "KeysIndependent", Run: checkKeysIndependent},
+		{Name: "LongKeys", Run: checkLongKeys},
+		{Name: "ConcurrentChargesAddUp", Run: checkConcurrentChargesAddUp},
+		{Name: "ContextEnded", Run: checkContextEnded},
 	}
 }
 
@@ -87,7 +82,7 @@ const limit = 1000
 
 type harness struct {
 	t     testing.TB
-	clk   *jwtgatetest.Clock
+	clk   *contract.Clock
 	store Store
 	cfg   Config
 	tol   time.Duration
@@ -95,28 +90,21 @@ type harness struct {
 
 func newHarness(t testing.TB, newStore NewFunc, limit int64, w budget.Window, at time.Time) *harness {
 	t.Helper()
-	clk := jwtgatetest.NewClock(at)
+	clk := contract.NewClock(at, nil)
 	cfg := Config{Limit: limit, Window: w, Now: clk.Now}
 	st := newStore(t, cfg)
 	if st.Budget == nil {
 		t.Fatalf("NewFunc(%+v) returned no Budget", cfg)
 	}
 	h := &harness{t: t, clk: clk, store: st, cfg: cfg, tol: time.Microsecond}
+	clk.Follow(st.FastForward)
 	if st.FastForward != nil {
 		h.tol = Slack
 	}
 	return h
 }
 
-func (h *harness) advance(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	h.clk.Advance(d)
-	if h.store.FastForward != nil {
-		h.store.FastForward(d)
-	}
-}
+func (h *harness) advance(d time.Duration) { h.clk.Advance(d) }
 
 // left is the time to the end of the window holding the suite's now.
 func (h *harness) left() time.Duration {
@@ -125,18 +113,15 @@ func (h *harness) left() time.Duration {
 	return end.Sub(now)
 }
 
-func (h *harness) near(got, want time.Duration) bool {
-	diff := got - want
-	return diff > -h.tol && diff < h.tol
-}
+func (h *harness) near(got, want time.Duration) bool { return contract.Near(got, want, h.tol) }
 
 func (h *harness) check(key string) ratelimit.Decision {
 	h.t.Helper()
 	d, err := h.store.Budget.Check(context.Background(), key)
 	if err != nil {
-		h.t.Fatalf("Check(%s): %v; want a decision", short(key), err)
+		h.t.Fatalf("Check(%s): %v; want a decision", contract.Short(key), err)
 	}
-	h.consistent("Check("+short(key)+")", d)
+	h.consistent("Check("+contract.Short(key)+")", d)
 	return d
 }
 
@@ -144,9 +129,9 @@ func (h *harness) charge(key string, cost int64) ratelimit.Decision {
 	h.t.Helper()
 	d, err := h.store.Budget.Charge(context.Background(), key, cost)
 	if err != nil {
-		h.t.Fatalf("Charge(%s, %d): %v; want a decision", short(key), cost, err)
+		h.t.Fatalf("Charge(%s, %d): %v; want a decision", contract.Short(key), cost, err)
 	}
-	h.consistent("Charge("+short(key)+", "+strconv.FormatInt(cost, 10)+")", d)
+	h.consistent("Charge("+contract.Short(key)+", "+strconv.FormatInt(cost, 10)+")", d)
 	return d
 }
 
@@ -170,14 +155,6 @@ func (h *harness) consistent(call string, d ratelimit.Decision) {
 	case d.CostExceedsLimit:
 		h.t.Errorf("%s: CostExceedsLimit set; a budget never sets it (%+v)", call, d)
 	}
-}
-
-// short names a key in a failure message without printing kilobytes.
-func short(key string) string {
-	if len(key) > 40 {
-		return strconv.Quote(key[:16]) + "…(" + strconv.Itoa(len(key)) + " bytes)…" + strconv.Quote(key[len(key)-8:])
-	}
-	return strconv.Quote(key)
 }
 
 func checkFreshKey(t testing.TB, newStore NewFunc) {
@@ -291,7 +268,7 @@ func checkKeysIndependent(t testing.TB, newStore NewFunc) {
 	h.charge("alice", limit)
 	for _, k := range []string{"bob", "Alice", "alice ", "alic", "alice\x00", "alice:1773100800", "iss#alice"} {
 		if d := h.check(k); !d.Allowed || d.Remaining != limit {
-			t.Fatalf("key %s after alice spent her budget: %+v, want the whole %d of its own", short(k), d, limit)
+			t.Fatalf("key %s after alice spent her budget: %+v, want the whole %d of its own", contract.Short(k), d, limit)
 		}
 	}
 	if d := h.check("alice"); d.Allowed {
@@ -308,12 +285,12 @@ func checkLongKeys(t testing.TB, newStore NewFunc) {
 	for i, k := range keys {
 		cost := int64(i + 1)
 		if d := h.charge(k, cost); d.Remaining != limit-int(cost) {
-			t.Fatalf("key %d (%s), first charge of %d: %+v, want %d remaining (a count of its own)", i, short(k), cost, d, limit-int(cost))
+			t.Fatalf("key %d (%s), first charge of %d: %+v, want %d remaining (a count of its own)", i, contract.Short(k), cost, d, limit-int(cost))
 		}
 	}
 	for i, k := range keys {
 		if d := h.check(k); d.Remaining != limit-i-1 {
-			t.Fatalf("key %d (%s), after the other keys: %+v, want %d remaining", i, short(k), d, limit-i-1)
+			t.Fatalf("key %d (%s), after the other keys: %+v, want %d remaining", i, contract.Short(k), d, limit-i-1)
 		}
 	}
 }

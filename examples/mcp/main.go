@@ -4,7 +4,7 @@
 // metadata document is served at the well-known URL every 401 points to.
 //
 //	go run ./examples/mcp                                  # with an embedded demo identity provider
-//	go run ./examples/mcp -sdk                             # the SDK's auth middleware (jwtmcp.Require) instead of jwtgate's
+//	go run ./examples/mcp -sdk                             # the SDK's own auth middleware (jwtmcp.TokenVerifier) instead of jwtmcp.Middleware
 //	go run ./examples/mcp -issuer https://idp.example.com -resource https://mcp.example.com/mcp
 //
 // It prints curl lines to try. Ctrl-C stops it.

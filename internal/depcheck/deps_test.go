@@ -8,7 +8,7 @@ import (
 
 // heavy are the module paths a program that only verifies tokens must not
 // link: each lives behind a package of its own (ratelimit/redislimit, budget/redisbudget,
-// metrics, grpcauth, extauthz, the adapters, policy).
+// metrics, grpcauth, extauthz, the adapters, policy, tracing).
 var heavy = []string{
 	"github.com/redis/go-redis/",
 	"github.com/go-redis/redis_rate/",
@@ -16,7 +16,8 @@ var heavy = []string{
 	"google.golang.org/grpc",
 	"github.com/envoyproxy/",
 	"github.com/modelcontextprotocol/",
-	"cel.dev/", // route policies: package policy
+	"cel.dev/",             // route policies: package policy
+	"go.opentelemetry.io/", // traces: package tracing
 }
 
 const mcpSDK = "github.com/modelcontextprotocol/"
@@ -105,6 +106,7 @@ func TestCheckSeesHeavyDependencies(t *testing.T) {
 		"../../grpcauth":             "google.golang.org/grpc",
 		"../../adapters/mcp":         mcpSDK,
 		"../../policy":               "cel.dev/",
+		"../../tracing":              "go.opentelemetry.io/",
 	} {
 		found := false
 		for _, p := range deps(t, pkg) {

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtgate/jwtgate/jwtgatetest"
+	"github.com/jwtgate/jwtgate/internal/contract"
+
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
@@ -52,36 +53,28 @@ type NewFunc func(t testing.TB, cfg Config) Store
 const Slack = 10 * time.Second
 
 // Check is one check of the suite.
-type Check struct {
-	// Name is the check's subtest name in Run.
-	Name string
-	// Run runs the check against stores from newStore, failing t when the
-	// store breaks the contract.
-	Run func(t testing.TB, newStore NewFunc)
-}
+type Check = contract.Check[NewFunc]
 
 // Checks returns the suite's checks, in the order Run runs them.
 func Checks() []Check {
 	return []Check{
-		{"BurstThenRefused", checkBurstThenRefused},
-		{"RetryAfterIsEnough", checkRetryAfterIsEnough},
-		{"RefillUpToBurst", checkRefillUpToBurst},
-		{"Cost", checkCost},
-		{"CostAboveBurst", checkCostAboveBurst},
-		{"NegativeCost", checkNegativeCost},
-		{"KeysIndependent", checkKeysIndependent},
-		{"LongKeys", checkLongKeys},
-		{"ConcurrentExact", checkConcurrentExact},
-		{"ContextEnded", checkContextEnded},
+		{Name: "BurstThenRefused", Run: checkBurstThenRefused},
+		{Name: "RetryAfterIsEnough", Run: checkRetryAfterIsEnough},
+		{Name: "RefillUpToBurst", Run: checkRefillUpToBurst},
+		{Name: "Cost", Run: checkCost},
+		{Name: "CostAboveBurst", Run: checkCostAboveBurst},
+		{Name: "NegativeCost", Run: checkNegativeCost},
+		{Name: "KeysIndependent", Run: checkKeysIndependent},
+		{Name: "LongKeys", Run: checkLongKeys},
+		{Name: "ConcurrentExact", Run: checkConcurrentExact},
+		{Name: "ContextEnded", Run: checkContextEnded},
 	}
 }
 
 // Run runs every check against stores from newStore, each as a subtest.
 func Run(t *testing.T, newStore NewFunc) {
 	t.Helper()
-	for _, c := range Checks() {
-		t.Run(c.Name, func(t *testing.T) { c.Run(t, newStore) })
-	}
+	contract.Run(t, Checks(), newStore)
 }
 
 // start is the clock for every check: a fixed instant, so failures are
@@ -91,7 +84,7 @@ var start = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 // harness is one store under test, with the suite's clock.
 type harness struct {
 	t     testing.TB
-	clk   *jwtgatetest.Clock
+	clk   *contract.Clock
 	store Store
 	cfg   Config
 	tol   time.Duration
@@ -99,13 +92,14 @@ type harness struct {
 
 func newHarness(t testing.TB, newStore NewFunc, rate int, period time.Duration, burst int) *harness {
 	t.Helper()
-	clk := jwtgatetest.NewClock(start)
+	clk := contract.NewClock(start, nil)
 	cfg := Config{Rate: rate, Period: period, Burst: burst, Now: clk.Now}
 	st := newStore(t, cfg)
 	if st.Limiter == nil {
 		t.Fatalf("NewFunc(%+v) returned no Limiter", cfg)
 	}
 	h := &harness{t: t, clk: clk, store: st, cfg: cfg, tol: time.Microsecond}
+	clk.Follow(st.FastForward)
 	if st.FastForward != nil {
 		h.tol = Slack
 	}
@@ -120,20 +114,9 @@ func (h *harness) fill() time.Duration {
 	return time.Duration(float64(h.cfg.Period) * float64(h.cfg.Burst) / float64(h.cfg.Rate))
 }
 
-func (h *harness) advance(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	h.clk.Advance(d)
-	if h.store.FastForward != nil {
-		h.store.FastForward(d)
-	}
-}
+func (h *harness) advance(d time.Duration) { h.clk.Advance(d) }
 
-func (h *harness) near(got, want time.Duration) bool {
-	diff := got - want
-	return diff > -h.tol && diff < h.tol
-}
+func (h *harness) near(got, want time.Duration) bool { return contract.Near(got, want, h.tol) }
 
 // allow calls Allow with a live context, fails on an error, and checks
 // the fields every decision must satisfy.
@@ -141,7 +124,7 @@ func (h *harness) allow(key string, cost int) ratelimit.Decision {
 	h.t.Helper()
 	d, err := h.store.Limiter.Allow(context.Background(), key, cost)
 	if err != nil {
-		h.t.Fatalf("Allow(%s, %d): %v; want a decision (errors are for negative costs and ended contexts)", short(key), cost, err)
+		h.t.Fatalf("Allow(%s, %d): %v; want a decision (errors are for negative costs and ended contexts)", contract.Short(key), cost, err)
 	}
 	h.consistent(d, cost)
 	return d
@@ -166,14 +149,6 @@ func (h *harness) consistent(d ratelimit.Decision, cost int) {
 	case d.CostExceedsLimit != (cost > b):
 		h.t.Errorf("cost %d of burst %d: CostExceedsLimit %v (%+v)", cost, b, d.CostExceedsLimit, d)
 	}
-}
-
-// short names a key in a failure message without printing kilobytes.
-func short(key string) string {
-	if len(key) > 40 {
-		return strconv.Quote(key[:16]) + "…(" + strconv.Itoa(len(key)) + " bytes)…" + strconv.Quote(key[len(key)-8:])
-	}
-	return strconv.Quote(key)
 }
 
 // The suite's limits refill one unit every ten minutes (6 an hour), so a
@@ -352,18 +327,18 @@ func checkLongKeys(t testing.TB, newStore NewFunc) {
 	keys := []string{long + "a", long + "b", "a" + long, "b" + long, long, long[:4<<10]}
 	for i, k := range keys {
 		if d := h.allow(k, burst); !d.Allowed {
-			t.Fatalf("long key %d (%s): %+v, want a full bucket of its own", i, short(k), d)
+			t.Fatalf("long key %d (%s): %+v, want a full bucket of its own", i, contract.Short(k), d)
 		}
 		// The same long key is the same bucket, every time.
 		if d := h.allow(k, 1); d.Allowed {
-			t.Fatalf("long key %d (%s), past its burst: %+v, want refused", i, short(k), d)
+			t.Fatalf("long key %d (%s), past its burst: %+v, want refused", i, contract.Short(k), d)
 		}
 	}
 	// Short keys are untouched by whatever the store does to long ones,
 	// even those starting with a zero byte (which a digest might).
 	for _, k := range []string{"\x00" + strings.Repeat("y", 32), "\x00", "x"} {
 		if d := h.allow(k, 1); !d.Allowed || d.Remaining != burst-1 {
-			t.Fatalf("short key %s after the long keys: %+v, want a full bucket of its own", short(k), d)
+			t.Fatalf("short key %s after the long keys: %+v, want a full bucket of its own", contract.Short(k), d)
 		}
 	}
 }

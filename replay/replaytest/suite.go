@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jwtgate/jwtgate/jwtgatetest"
+	"github.com/jwtgate/jwtgate/internal/contract"
+
 	"github.com/jwtgate/jwtgate/replay"
 )
 
@@ -44,33 +45,25 @@ type NewFunc func(t testing.TB, cfg Config) Store
 const Slack = 10 * time.Second
 
 // Check is one check of the suite.
-type Check struct {
-	// Name is the check's subtest name in Run.
-	Name string
-	// Run runs the check against stores from newStore, failing t when the
-	// store breaks the contract.
-	Run func(t testing.TB, newStore NewFunc)
-}
+type Check = contract.Check[NewFunc]
 
 // Checks returns the suite's checks, in the order Run runs them.
 func Checks() []Check {
 	return []Check{
-		{"FreshOnceWithinTTL", checkFreshOnceWithinTTL},
-		{"FreshAgainAfterTTL", checkFreshAgainAfterTTL},
-		{"TTLPerKey", checkTTLPerKey},
-		{"KeysIndependent", checkKeysIndependent},
-		{"LongKeys", checkLongKeys},
-		{"ConcurrentOneFresh", checkConcurrentOneFresh},
-		{"ContextEnded", checkContextEnded},
+		{Name: "FreshOnceWithinTTL", Run: checkFreshOnceWithinTTL},
+		{Name: "FreshAgainAfterTTL", Run: checkFreshAgainAfterTTL},
+		{Name: "TTLPerKey", Run: checkTTLPerKey},
+		{Name: "KeysIndependent", Run: checkKeysIndependent},
+		{Name: "LongKeys", Run: checkLongKeys},
+		{Name: "ConcurrentOneFresh", Run: checkConcurrentOneFresh},
+		{Name: "ContextEnded", Run: checkContextEnded},
 	}
 }
 
 // Run runs every check against stores from newStore, each as a subtest.
 func Run(t *testing.T, newStore NewFunc) {
 	t.Helper()
-	for _, c := range Checks() {
-		t.Run(c.Name, func(t *testing.T) { c.Run(t, newStore) })
-	}
+	contract.Run(t, Checks(), newStore)
 }
 
 // start is the clock for every check: a fixed instant, so failures are
@@ -82,51 +75,36 @@ const ttl = 10 * time.Minute
 
 type harness struct {
 	t     testing.TB
-	clk   *jwtgatetest.Clock
+	clk   *contract.Clock
 	store Store
 	tol   time.Duration
 }
 
 func newHarness(t testing.TB, newStore NewFunc) *harness {
 	t.Helper()
-	clk := jwtgatetest.NewClock(start)
+	clk := contract.NewClock(start, nil)
 	st := newStore(t, Config{Now: clk.Now})
 	if st.Store == nil {
 		t.Fatal("NewFunc returned no Store")
 	}
 	h := &harness{t: t, clk: clk, store: st, tol: time.Millisecond}
+	clk.Follow(st.FastForward)
 	if st.FastForward != nil {
 		h.tol = Slack
 	}
 	return h
 }
 
-func (h *harness) advance(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	h.clk.Advance(d)
-	if h.store.FastForward != nil {
-		h.store.FastForward(d)
-	}
-}
+func (h *harness) advance(d time.Duration) { h.clk.Advance(d) }
 
 // add calls Add with a live context and fails on an error.
 func (h *harness) add(key string, ttl time.Duration) bool {
 	h.t.Helper()
 	fresh, err := h.store.Store.Add(context.Background(), key, ttl)
 	if err != nil {
-		h.t.Fatalf("Add(%s, %v): %v; want an answer (the suite needs a store that is up)", short(key), ttl, err)
+		h.t.Fatalf("Add(%s, %v): %v; want an answer (the suite needs a store that is up)", contract.Short(key), ttl, err)
 	}
 	return fresh
-}
-
-// short names a key in a failure message without printing kilobytes.
-func short(key string) string {
-	if len(key) > 40 {
-		return strconv.Quote(key[:16]) + "…(" + strconv.Itoa(len(key)) + " bytes)…" + strconv.Quote(key[len(key)-8:])
-	}
-	return strconv.Quote(key)
 }
 
 func checkFreshOnceWithinTTL(t testing.TB, newStore NewFunc) {
@@ -183,12 +161,12 @@ func checkKeysIndependent(t testing.TB, newStore NewFunc) {
 	keys := []string{"jti", "JTI", "jti ", "jt", "jti\x00", "j|ti", "jt|i", "other"}
 	for _, k := range keys {
 		if !h.add(k, ttl) {
-			t.Fatalf("key %s, added once after other keys: not fresh, want fresh (keys are independent)", short(k))
+			t.Fatalf("key %s, added once after other keys: not fresh, want fresh (keys are independent)", contract.Short(k))
 		}
 	}
 	for _, k := range keys {
 		if h.add(k, ttl) {
-			t.Fatalf("key %s, added again: fresh, want not fresh", short(k))
+			t.Fatalf("key %s, added again: fresh, want not fresh", contract.Short(k))
 		}
 	}
 }
@@ -201,12 +179,12 @@ func checkLongKeys(t testing.TB, newStore NewFunc) {
 		"\x00" + strings.Repeat("y", 32), "#" + strings.Repeat("y", 43), "x"}
 	for _, k := range keys {
 		if !h.add(k, ttl) {
-			t.Fatalf("key %s, added once: not fresh, want fresh (distinct keys never share a record)", short(k))
+			t.Fatalf("key %s, added once: not fresh, want fresh (distinct keys never share a record)", contract.Short(k))
 		}
 	}
 	for _, k := range keys {
 		if h.add(k, ttl) {
-			t.Fatalf("key %s, added again: fresh, want not fresh", short(k))
+			t.Fatalf("key %s, added again: fresh, want not fresh", contract.Short(k))
 		}
 	}
 }
