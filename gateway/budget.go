@@ -313,7 +313,10 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 		g.budgetMetrics = m
 	}
 	// The gateway's one client: each budget is a prefix in it.
-	client := g.redis
+	client, err := g.redisClient()
+	if err != nil {
+		return nil, err
+	}
 	newBudget := func(tier string, limit int64, window string) (budget.Budget, error) {
 		w, _ := budget.ParseWindow(window) // Validate has checked it
 		if client == nil {

@@ -192,8 +192,12 @@ func (g *Gateway) senderConstraints(mc *middleware.Config) error {
 	}
 	mc.DPoP.NonceSecret = d.nonceSecret
 	if d.Replay == ReplayRedis {
+		client, err := g.redisClient()
+		if err != nil {
+			return err
+		}
 		rs, err := redisreplay.New(redisreplay.Config{
-			Client: g.redis, Prefix: "jwtgate:dpop:", FailurePolicy: must(textEnum[ratelimit.FailurePolicy](d.ReplayFailure)), Logger: g.log,
+			Client: client, Prefix: "jwtgate:dpop:", FailurePolicy: must(textEnum[ratelimit.FailurePolicy](d.ReplayFailure)), Logger: g.log,
 		})
 		if err != nil {
 			return fmt.Errorf("dpop replay store: %w", err)

@@ -173,9 +173,6 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	if err = g.newTLS(opts.Now); err != nil {
 		return nil, err
 	}
-	if err = g.newRedis(); err != nil {
-		return nil, fmt.Errorf("%w: redis: %w", ErrInvalidConfig, err)
-	}
 	if err = g.newKeys(ctx, opts); err != nil {
 		return nil, err
 	}
@@ -550,13 +547,17 @@ func middlewareLeeway(l *time.Duration) time.Duration {
 // replicas) under a prefix of its own.
 func (g *Gateway) limiter(i int, rc Route) (ratelimit.Limiter, error) {
 	n, period := ratePeriod(*rc.Rate)
-	if g.redis == nil {
+	client, err := g.redisClient()
+	if err != nil {
+		return nil, err
+	}
+	if client == nil {
 		return ratelimit.NewLocal(ratelimit.LocalConfig{
 			Rate: n, Period: period, Burst: *rc.Burst, Observer: g.metrics.OnLimiterEvent,
 		})
 	}
 	r, err := redislimit.New(redislimit.Config{
-		Client: g.redis,
+		Client: client,
 		Prefix: fmt.Sprintf("jwtgate:rl:route%d:", i),
 		Rate:   n, Period: period, Burst: *rc.Burst,
 		// Each replica keeps limiting on its own while Redis is down,

@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"fmt"
 	"net/url"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/jwtgate/jwtgate/internal/redisconn"
 )
@@ -98,16 +101,17 @@ func (cfg *Config) checkRedis(p *problems, lookupEnv func(string) (string, bool)
 	}
 }
 
-// newRedis makes the client every Redis store of the gateway shares (nil
-// without Redis); Close closes it after the stores.
-func (g *Gateway) newRedis() error {
-	if g.cfg.Redis.IsZero() {
-		return nil
+// redisClient returns the client every Redis store of the gateway shares,
+// made on the first call (New's, which is sequential); nil without Redis.
+// Close closes it after the stores.
+func (g *Gateway) redisClient() (redis.UniversalClient, error) {
+	if g.redis != nil || g.cfg.Redis.IsZero() {
+		return g.redis, nil
 	}
 	c, err := redisconn.New(g.cfg.Redis.settings())
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("redis: %w", err)
 	}
 	g.redis = c
-	return nil
+	return c, nil
 }
