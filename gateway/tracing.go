@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -152,8 +154,17 @@ func TracingFromEnv(ctx context.Context, lookupEnv func(string) (string, bool)) 
 		_ = exp.Shutdown(ctx)
 		return nil, nil, fmt.Errorf("gateway: OTEL resource: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-	cfg := tracing.Config{TracerProvider: tp}
+	sampler, sample, err := rootSampling(get("OTEL_TRACES_SAMPLER"), get("OTEL_TRACES_SAMPLER_ARG"))
+	if err != nil {
+		_ = exp.Shutdown(ctx)
+		return nil, nil, err
+	}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(exp), sdktrace.WithResource(res)}
+	if sampler != nil {
+		opts = append(opts, sdktrace.WithSampler(sampler))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	cfg := tracing.Config{TracerProvider: tp, Sample: sample}
 	if get(TrustIncomingEnv) == "true" {
 		cfg.TrustIncoming = func(*http.Request) bool { return true }
 	}
@@ -172,4 +183,36 @@ func flushTraces(shutdown func(context.Context) error, log *slog.Logger) {
 	if err := shutdown(ctx); err != nil {
 		log.Warn("gateway: flushing traces", "err", err)
 	}
+}
+
+// rootSampling makes the root sampling decision of OTEL_TRACES_SAMPLER
+// before a span starts (tracing.Config.Sample), so that a request not
+// traced costs no span: for always_off and a trace-ID ratio, sample decides
+// roots and the SDK's sampler (then always-on, parent-based where the
+// variable says so) records what sample admits. Other values: nil, nil —
+// the SDK reads the variables itself.
+func rootSampling(name, arg string) (sdktrace.Sampler, func(*http.Request) bool, error) {
+	ratio := func() (float64, error) {
+		if arg == "" {
+			return 1, nil
+		}
+		p, err := strconv.ParseFloat(arg, 64)
+		if err != nil || p < 0 || p > 1 || math.IsNaN(p) {
+			return 0, fmt.Errorf("gateway: OTEL_TRACES_SAMPLER_ARG=%q: want a ratio from 0 to 1", arg)
+		}
+		return p, nil
+	}
+	switch name {
+	case "always_off":
+		return sdktrace.NeverSample(), tracing.RatioSample(0), nil
+	case "parentbased_always_off":
+		return sdktrace.ParentBased(sdktrace.NeverSample()), tracing.RatioSample(0), nil
+	case "traceidratio":
+		p, err := ratio()
+		return sdktrace.AlwaysSample(), tracing.RatioSample(p), err
+	case "parentbased_traceidratio":
+		p, err := ratio()
+		return sdktrace.ParentBased(sdktrace.AlwaysSample()), tracing.RatioSample(p), err
+	}
+	return nil, nil, nil
 }

@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -39,6 +40,27 @@ type Config struct {
 	// (a client cannot choose trace IDs or force sampling). A typical
 	// value trusts only requests from a proxy or mesh of your own.
 	TrustIncoming func(*http.Request) bool
+	// Sample, when not nil, decides before any span is started whether a
+	// request without a trusted parent is traced at all: false serves it
+	// as if there were no tracer (no span, no context, no traceparent
+	// upstream), at the cost of an untraced request plus this call —
+	// where a span the SDK's sampler declines still costs its start. Use it
+	// for the root sampling decision (RatioSample) and give the SDK a
+	// sampler that records what gets this far. Nil: the SDK's sampler
+	// decides every request.
+	Sample func(*http.Request) bool
+}
+
+// RatioSample returns a Sample that traces a fraction p (0 to 1) of the
+// requests, at random.
+func RatioSample(p float64) func(*http.Request) bool {
+	switch {
+	case p <= 0:
+		return func(*http.Request) bool { return false }
+	case p >= 1:
+		return func(*http.Request) bool { return true }
+	}
+	return func(*http.Request) bool { return rand.Float64() < p }
 }
 
 // Tracer makes jwtgate's spans: the server span of each request (Handler),
@@ -49,6 +71,7 @@ type Tracer struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 	trust  func(*http.Request) bool
+	sample func(*http.Request) bool
 	server []trace.SpanStartOption // made once: an option boxed per request allocates
 }
 
@@ -63,7 +86,7 @@ func New(cfg Config) (*Tracer, error) {
 		prop = propagation.TraceContext{}
 	}
 	return &Tracer{
-		tracer: tp.Tracer(ScopeName), prop: prop, trust: cfg.TrustIncoming,
+		tracer: tp.Tracer(ScopeName), prop: prop, trust: cfg.TrustIncoming, sample: cfg.Sample,
 		server: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)},
 	}, nil
 }
@@ -84,6 +107,15 @@ func (t *Tracer) Handler(next http.Handler) http.Handler {
 			// An untrusted client's context never becomes the parent,
 			// even when an outer layer already extracted it.
 			ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+		}
+		if !incoming && t.sample != nil && !t.sample(r) {
+			// Not traced, decided before the SDK pays for a span (an
+			// untrusted context an outer layer extracted stays blanked).
+			if ctx != r.Context() {
+				r = r.WithContext(ctx)
+			}
+			next.ServeHTTP(w, r)
+			return
 		}
 		ctx, span := t.tracer.Start(ctx, r.Method, t.server...)
 		defer span.End()

@@ -35,12 +35,16 @@ type stack struct {
 	release   chan struct{} // closed: /stream sends its events after the first
 }
 
-func newStack(t *testing.T, trust func(*http.Request) bool) *stack {
+func newStack(t *testing.T, trust func(*http.Request) bool, sample ...func(*http.Request) bool) *stack {
 	t.Helper()
 	s := &stack{exp: tracetest.NewInMemoryExporter(), release: make(chan struct{})}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(s.exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	tr, err := tracing.New(tracing.Config{TracerProvider: tp, TrustIncoming: trust})
+	cfg := tracing.Config{TracerProvider: tp, TrustIncoming: trust}
+	if len(sample) > 0 {
+		cfg.Sample = sample[0]
+	}
+	tr, err := tracing.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,5 +321,41 @@ func noToken(t *testing.T, exp *tracetest.InMemoryExporter, tok string) {
 		if strings.Contains(all, tok) || strings.Contains(all, tok[strings.LastIndex(tok, ".")+1:]) {
 			t.Errorf("span %s records the token", s.Name)
 		}
+	}
+}
+
+// Config.Sample decides before any span starts: a request it declines is
+// served untraced (no span anywhere, no traceparent upstream); one it
+// admits is traced as usual. A trusted incoming parent skips it.
+func TestSampleDecidesBeforeTheSpan(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sample func(*http.Request) bool
+		spans  int
+	}{
+		{"declined", tracing.RatioSample(0), 0},
+		{"admitted", tracing.RatioSample(1), 4},
+	} {
+		s := newStack(t, nil, tc.sample)
+		tok := s.idp.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
+		resp := s.get(t, "/x", tok, nil)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", tc.name, resp.StatusCode)
+		}
+		if n := len(s.exp.GetSpans()); n != tc.spans {
+			t.Errorf("%s: %d spans, want %d", tc.name, n, tc.spans)
+		}
+		if tp := s.upstreams[0].Get("Traceparent"); (tp != "") != (tc.spans > 0) {
+			t.Errorf("%s: upstream traceparent %q", tc.name, tp)
+		}
+	}
+	// A trusted parent is the SDK's to decide, whatever Sample says.
+	s := newStack(t, func(*http.Request) bool { return true }, tracing.RatioSample(0))
+	resp := s.get(t, "/x", s.idp.Mint(t, jwtgatetest.Claims{Subject: "a", Audience: "api"}),
+		map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+	resp.Body.Close()
+	if len(s.exp.GetSpans()) == 0 {
+		t.Error("a sampled trusted parent was declined by Sample")
 	}
 }
