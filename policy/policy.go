@@ -69,10 +69,9 @@ type Options struct {
 // Policy is a compiled expression. It implements middleware.Policy; it is
 // immutable and safe for concurrent use.
 type Policy struct {
-	expr    string
-	prg     cel.Program
-	uses    uses
-	maxCost uint64
+	expr string
+	prg  cel.Program
+	uses uses
 }
 
 var _ middleware.Policy = (*Policy)(nil)
@@ -177,7 +176,7 @@ func Compile(expr string, opts Options) (*Policy, error) {
 	if err != nil {
 		return nil, &CompileError{Expression: expr, Message: err.Error()}
 	}
-	p := &Policy{expr: expr, prg: prg, maxCost: opts.MaxCost}
+	p := &Policy{expr: expr, prg: prg}
 	for _, r := range ast.NativeRep().ReferenceMap() {
 		switch r.Name {
 		case "request":
