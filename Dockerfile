@@ -16,7 +16,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/jwtgate ./examples/gateway
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/jwtgate ./cmd/jwtgate
 
 FROM scratch AS prebuilt
 COPY jwtgate /out/jwtgate

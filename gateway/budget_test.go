@@ -52,7 +52,7 @@ func TestBadBudgetConfig(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, _, err := ParseArgs([]string{"-config", writeFile(t, tc.yaml)}, io.Discard)
+			cfg, err := LoadFile(writeFile(t, tc.yaml))
 			if err == nil {
 				_, err = cfg.Validate(env(nil))
 			}
@@ -64,12 +64,14 @@ func TestBadBudgetConfig(t *testing.T) {
 			}
 		})
 	}
-	// A bad budget is exit 2 before anything listens.
-	var stderr syncBuffer
-	code := Run(context.Background(), []string{"-config", writeFile(t, route("limit: 0, window: day"))},
-		Env{Stdout: io.Discard, Stderr: &stderr, Options: Options{Logger: quiet}})
-	if code != ExitUsage || !strings.Contains(stderr.String(), "budget: limit 0") {
-		t.Errorf("exit %d, stderr %s", code, stderr.String())
+	// A bad budget: New refuses it too (the program exits 2 before
+	// listening, cli's TestConfigErrorsExitTwo).
+	cfg, err := LoadFile(writeFile(t, route("limit: 0, window: day")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(context.Background(), cfg, Options{Logger: quiet, LookupEnv: env(nil)}); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "budget: limit 0") {
+		t.Errorf("New: %v", err)
 	}
 }
 
@@ -433,61 +435,6 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-var budgetCurlLine = regexp.MustCompile(`(?m)^curl -H "Authorization: Bearer ([A-Za-z0-9_.-]+)" -H "Content-Type: application/json" -d '([^']+)' (http://\S+)$`)
-
-// The demo prints a curl line whose fourth run is refused by the demo
-// route's budget; it works as printed.
-func TestDemoBudgetLineRunsDown(t *testing.T) {
-	var stdout syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	done := make(chan int, 1)
-	go func() {
-		done <- Run(ctx, []string{"-listen", "127.0.0.1:0"}, Env{
-			Stdout: &stdout, Stderr: io.Discard, Options: Options{Logger: quiet},
-			OnServe: func(ServeEvent) { close(served) },
-		})
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != ExitOK {
-			t.Errorf("exit %d", code)
-		}
-	}()
-	select {
-	case <-served:
-	case code := <-done:
-		done <- code
-		t.Fatalf("Run exited %d before serving", code)
-	}
-	out := stdout.String()
-	m := budgetCurlLine.FindStringSubmatch(out)
-	if m == nil || !strings.Contains(out, "the 4th answers 429") {
-		t.Fatalf("no budget curl line in:\n%s", out)
-	}
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	for i := 1; i <= 4; i++ {
-		req, _ := http.NewRequest(http.MethodPost, m[3], strings.NewReader(m[2]))
-		req.Header.Set("Authorization", "Bearer "+m[1])
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		want := http.StatusOK
-		if i == 4 {
-			want = http.StatusTooManyRequests
-		}
-		if resp.StatusCode != want {
-			t.Fatalf("run %d: %d, want %d: %s", i, resp.StatusCode, want, body)
-		}
-	}
 }
 
 // The README's budget YAML is a valid config.

@@ -2,11 +2,8 @@ package gateway
 
 import (
 	"errors"
-	"flag"
-	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -47,18 +44,15 @@ routes:
 `
 
 func TestConfigFileRoundTrip(t *testing.T) {
-	cfg, opts, err := ParseArgs([]string{"-config", writeFile(t, fullConfig), "-burst", "30"}, io.Discard)
+	cfg, err := LoadFile(writeFile(t, fullConfig))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if opts.Demo {
-		t.Error("a config file must not mean demo mode")
 	}
 	v, err := cfg.Validate(env(map[string]string{"LLM_KEY": "sk-1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Listen != "127.0.0.1:9090" || v.Burst != 30 || v.ShutdownTimeout != 5*time.Second {
+	if v.Listen != "127.0.0.1:9090" || v.Burst != 0 || v.ShutdownTimeout != 5*time.Second {
 		t.Fatalf("top level = %+v", v)
 	}
 	if len(v.Routes) != 2 || v.Routes[0].Prefix != "/v1/llm" || v.Routes[1].Prefix != "/" {
@@ -69,121 +63,20 @@ func TestConfigFileRoundTrip(t *testing.T) {
 		llm.UpstreamAuth.Header != "Authorization" || llm.ClaimHeaders["email"] != "X-User-Email" {
 		t.Errorf("llm route = %+v", llm)
 	}
-	// The catch-all inherits the top-level policy; -burst overrode the file.
-	if *root.Rate != 10 || *root.Burst != 30 || root.Weight != 1 || root.Audiences[0] != "api" {
+	// The catch-all inherits the top-level policy, burst max(1, ceil(rate)).
+	if *root.Rate != 10 || *root.Burst != 10 || root.Weight != 1 || root.Audiences[0] != "api" {
 		t.Errorf("root route = %+v rate=%v burst=%v", root, *root.Rate, *root.Burst)
 	}
 }
 
-func TestFlagsAlone(t *testing.T) {
-	cfg, opts, err := ParseArgs([]string{"-upstream", "http://127.0.0.1:9", "-issuer", "https://idp", "-audience", "a, b", "-rate", "2.5"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := cfg.Validate(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if opts.Demo || opts.ListenSet || v.Listen != DefaultListen {
-		t.Errorf("opts %+v listen %q", opts, v.Listen)
-	}
-	if len(v.Routes) != 1 || v.Routes[0].Upstream != "http://127.0.0.1:9" || *v.Routes[0].Burst != 3 ||
-		strings.Join(v.Routes[0].Audiences, "|") != "a|b" {
-		t.Errorf("route = %+v", v.Routes)
-	}
-}
-
-// -decision and -decision-path are the README's flags for the whole
-// gateway as a decision service.
-func TestDecisionFlags(t *testing.T) {
-	cfg, opts, err := ParseArgs([]string{"-issuer", "https://idp", "-decision", "-decision-path", "/_jwtgate",
-		"-claim-header", "sub=X-Jwtgate-Subject", "-trusted-proxies", "10.0.0.0/8, 192.0.2.1"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := cfg.Validate(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if opts.Demo || len(v.Routes) != 2 {
-		t.Fatalf("opts %+v routes %+v", opts, v.Routes)
-	}
-	dp, root := v.Routes[0], v.Routes[1]
-	if dp.Prefix != "/_jwtgate" || dp.Mode != ModeDecision || !dp.StripPrefix || dp.Upstream != "" {
-		t.Errorf("-decision-path route = %+v", dp)
-	}
-	if root.Prefix != "/" || root.Mode != ModeDecision || root.ClaimHeaders["sub"] != "X-Jwtgate-Subject" {
-		t.Errorf("-decision route = %+v", root)
-	}
-	if strings.Join(v.TrustedProxies, "|") != "10.0.0.0/8|192.0.2.1" {
-		t.Errorf("trusted proxies = %q", v.TrustedProxies)
-	}
-	cfg, _, err = ParseArgs([]string{"-issuer", "https://idp", "-decision", "-trusted-proxies", "none"}, io.Discard)
-	if err != nil || cfg.TrustedProxies == nil || len(cfg.TrustedProxies) != 0 {
-		t.Errorf("-trusted-proxies none = %#v, %v", cfg.TrustedProxies, err)
-	}
-}
-
-// -replicas reaches the config next to -redis (the Redis limiter's outage
-// share; its behaviour is tested in package ratelimit).
-func TestReplicasFlag(t *testing.T) {
-	cfg, _, err := ParseArgs([]string{"-upstream", "http://127.0.0.1:9", "-issuer", "https://idp", "-redis", "127.0.0.1:6379", "-replicas", "3"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := cfg.Validate(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.Replicas != 3 || v.Redis.Addr != "127.0.0.1:6379" {
-		t.Fatalf("replicas %d redis %q", v.Replicas, v.Redis.Addr)
-	}
-}
-
-// -redis takes a URL, and replaces where Redis is but keeps the file's
-// username and password_env.
-func TestRedisFlagOverridesWhereNotWho(t *testing.T) {
-	file := writeFile(t, "issuer: https://idp\nredis: {cluster: [10.0.0.1:7000], username: app, password_env: REDIS_PW}\n")
-	cfg, _, err := ParseArgs([]string{"-config", file, "-upstream", "http://127.0.0.1:9", "-redis", "rediss://r.internal:6380/1"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := RedisConfig{Addr: "rediss://r.internal:6380/1", Username: "app", PasswordEnv: "REDIS_PW"}
-	if !reflect.DeepEqual(cfg.Redis, want) {
-		t.Fatalf("redis %+v, want %+v", cfg.Redis, want)
-	}
-	if _, err := cfg.Validate(env(map[string]string{"REDIS_PW": "pw"})); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestNoFlagsIsDemo(t *testing.T) {
-	for _, args := range [][]string{nil, {"-listen", "127.0.0.1:0"}, {"-listen", "localhost:0"}, {"-listen", "[::1]:0"}, {"-rate", "5"}, {"-demo"}} {
-		_, opts, err := ParseArgs(args, io.Discard)
-		if err != nil || !opts.Demo {
-			t.Errorf("ParseArgs(%q) = %+v, %v; want demo", args, opts, err)
-		}
-	}
-}
-
-func TestHelpIsNotAConfigError(t *testing.T) {
-	_, _, err := ParseArgs([]string{"-h"}, io.Discard)
-	if !errors.Is(err, flag.ErrHelp) || errors.Is(err, ErrInvalidConfig) {
-		t.Fatalf("err = %v", err)
-	}
-}
-
+// Each mistake in a config file is an ErrInvalidConfig saying what is
+// wrong (cli's TestBadFlags: the same for the flags).
 func TestBadConfig(t *testing.T) {
 	ok := "issuer: https://idp\nroutes: [{prefix: /, upstream: 'http://u'}]\n"
 	cases := []struct {
 		name, yaml string
-		args       []string
 		want       string
 	}{
-		{name: "unknown flag", args: []string{"-nope"}, want: "flag provided but not defined"},
-		{name: "stray argument", args: []string{"-upstream", "http://u", "extra"}, want: `unexpected argument "extra"`},
-		{name: "bad rate flag", args: []string{"-rate", "fast"}, want: "invalid value"},
-		{name: "missing file", args: []string{"-config", "/nonexistent/gw.yaml"}, want: "no such file"},
 		{name: "unknown key", yaml: ok + "ratelimit: 5\n", want: "field ratelimit not found"},
 		{name: "not yaml", yaml: "routes: [", want: "yaml"},
 		{name: "no provider", yaml: "routes: [{prefix: /, upstream: 'http://u'}]", want: "need -issuer"},
@@ -211,29 +104,14 @@ func TestBadConfig(t *testing.T) {
 		{name: "redis password without where", yaml: ok + "redis: {password_env: P}\n", want: "redis: username and password_env without an addr, cluster or sentinel"},
 		{name: "redis unknown key", yaml: ok + "redis: {clusters: [a:1]}\n", want: "field clusters not found"},
 		{name: "negative replicas", yaml: ok + "redis: 'r:6379'\nreplicas: -1\n", want: "replicas -1"},
-		{name: "replicas without redis", args: []string{"-upstream", "http://u", "-issuer", "https://idp", "-replicas", "2"}, want: "replicas 2 without redis"},
-		{name: "upstream flag twice", yaml: ok, args: []string{"-upstream", "http://v"}, want: "already has"},
 		{name: "several providers need issuers", yaml: ok + "providers: [{jwks_url: 'https://b/keys'}]\n", want: "each needs an issuer"},
 		{name: "duplicate provider", yaml: ok + "providers: [{issuer: 'https://idp'}]\n", want: "duplicate issuer"},
 		{name: "provider without url", yaml: ok + "providers: [{issuer: 'b'}]\n", want: "discovery needs an absolute http(s) URL"},
-		{name: "claim header no equals", args: []string{"-upstream", "http://u", "-claim-header", "sub"}, want: "want CLAIM=HEADER"},
-		{name: "claim header no claim", args: []string{"-upstream", "http://u", "-claim-header", "=X-Sub"}, want: "want CLAIM=HEADER"},
-		{name: "claim header no header", args: []string{"-upstream", "http://u", "-claim-header", "sub="}, want: "want CLAIM=HEADER"},
-		{name: "claim header hop-by-hop flag", args: []string{"-upstream", "http://u", "-claim-header", "sub=Connection"}, want: "not a header the gateway may set"},
-		{name: "claim header bad name flag", args: []string{"-upstream", "http://u", "-claim-header", "sub=X_Sub"}, want: "not a header the gateway may set"},
-		{name: "claim header twice", args: []string{"-upstream", "http://u", "-claim-header", "sub=X-A", "-claim-header", "sub=X-B"}, want: `claim "sub" is already forwarded as X-A`},
-		{name: "claim header without upstream", yaml: ok, args: []string{"-claim-header", "sub=X-A"}, want: "-claim-header applies to the route of -upstream"},
-		{name: "bad leeway flag", args: []string{"-leeway", "soon"}, want: "invalid value"},
-		{name: "negative leeway flag", args: []string{"-upstream", "http://u", "-issuer", "https://idp", "-leeway", "-1s"}, want: "leeway -1s: want 0 to 1h0m0s"},
 		{name: "huge leeway", yaml: ok + "leeway: 2h\n", want: "leeway 2h0m0s"},
 		{name: "leeway not a duration", yaml: ok + "leeway: soon\n", want: "yaml"},
-		{name: "empty types flag", args: []string{"-types", " , "}, want: `-types " , ": want a comma-separated list`},
-		{name: "empty algorithms flag", args: []string{"-algorithms", ""}, want: "-algorithms"},
-		{name: "empty require-claims flag", args: []string{"-require-claims", ","}, want: "-require-claims"},
 		{name: "bad type", yaml: ok + "types: ['at jwt']\n", want: `types: "at jwt" is not a media type`},
 		{name: "empty type", yaml: ok + "types: ['']\n", want: `types: "" is not a media type`},
 		{name: "alg none", yaml: ok + "algorithms: [none]\n", want: `"none" is never accepted`},
-		{name: "alg hmac", args: []string{"-upstream", "http://u", "-issuer", "https://idp", "-algorithms", "RS256,HS256"}, want: `"HS256" needs a shared secret`},
 		{name: "alg unknown", yaml: ok + "algorithms: [RS256, rs256]\n", want: `"rs256" is not supported (want some of RS256,`},
 		{name: "empty required claim", yaml: ok + "require_claims: ['']\n", want: `require_claims: "" is not a claim name`},
 		{name: "control char required claim", yaml: ok + "require_claims: [\"a\\nb\"]\n", want: `is not a claim name`},
@@ -246,23 +124,10 @@ func TestBadConfig(t *testing.T) {
 		{name: "decision on /metrics", yaml: "issuer: https://idp\nroutes: [{prefix: /metrics, mode: decision}]", want: "overlaps the gateway's own /metrics"},
 		{name: "proxy without upstream", yaml: "issuer: https://idp\nroutes: [{prefix: /, mode: proxy}]", want: "want an absolute http(s) URL"},
 		{name: "bad trusted proxy", yaml: ok + "trusted_proxies: [10.0.0.0/33]\n", want: `trusted_proxies "10.0.0.0/33"`},
-		{name: "bad trusted proxy flag", args: []string{"-issuer", "https://idp", "-decision", "-trusted-proxies", "10.0.0.1,proxy.local"}, want: `trusted_proxies "proxy.local"`},
-		{name: "empty trusted proxies flag", args: []string{"-issuer", "https://idp", "-decision", "-trusted-proxies", " , "}, want: "-trusted-proxies"},
-		{name: "decision and upstream", args: []string{"-issuer", "https://idp", "-decision", "-upstream", "http://u"}, want: "drop -upstream"},
-		{name: "decision and route /", yaml: ok, args: []string{"-decision"}, want: `-decision adds the route "/"`},
-		{name: "decision path /", args: []string{"-issuer", "https://idp", "-decision", "-decision-path", "/"}, want: "-decision-path"},
-		{name: "decision path unclean", args: []string{"-issuer", "https://idp", "-decision", "-decision-path", "/a/../b"}, want: "-decision-path"},
-		{name: "decision path trailing slash", args: []string{"-issuer", "https://idp", "-decision", "-decision-path", "/auth/"}, want: "-decision-path"},
-		{name: "decision path taken", yaml: ok, args: []string{"-decision-path", "/"}, want: "-decision-path"},
-		{name: "decision without provider", args: []string{"-decision"}, want: "need -issuer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			args := tc.args
-			if tc.yaml != "" {
-				args = append([]string{"-config", writeFile(t, tc.yaml)}, args...)
-			}
-			cfg, _, err := ParseArgs(args, io.Discard)
+			cfg, err := LoadFile(writeFile(t, tc.yaml))
 			if err == nil {
 				_, err = cfg.Validate(env(nil))
 			}
@@ -276,36 +141,11 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
-func TestVerificationSettingsFromFlags(t *testing.T) {
-	{
-		cfg, _, err := ParseArgs([]string{
-			"-upstream", "http://u", "-issuer", "https://idp",
-			"-leeway", "5s", "-types", "at+jwt, application/at+jwt", "-algorithms", "ES256,RS256",
-			"-require-claims", "tenant,azp", "-claim-header", "sub=X-Jwtgate-Subject", "-claim-header", " scope = X-Jwtgate-Scope ",
-		}, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := cfg.Validate(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if v.Leeway == nil || *v.Leeway != 5*time.Second || strings.Join(v.Types, "|") != "at+jwt|application/at+jwt" ||
-			strings.Join(v.Algorithms, "|") != "ES256|RS256" || strings.Join(v.RequiredClaims, "|") != "tenant|azp" {
-			t.Errorf("config = %+v", v)
-		}
-		ch := v.Routes[0].ClaimHeaders
-		if len(ch) != 2 || ch["sub"] != "X-Jwtgate-Subject" || ch["scope"] != "X-Jwtgate-Scope" {
-			t.Errorf("claim headers = %v", ch)
-		}
-	}
-}
-
-func TestVerificationSettingsFromYAMLAndFlagsOverride(t *testing.T) {
+func TestVerificationSettingsFromYAML(t *testing.T) {
 	{
 		file := writeFile(t, "issuer: https://idp\nleeway: 0s\ntypes: [at+jwt]\nalgorithms: [EdDSA]\nrequire_claims: [tenant]\n"+
 			"routes: [{prefix: /, upstream: 'http://u'}]\n")
-		cfg, _, err := ParseArgs([]string{"-config", file}, io.Discard)
+		cfg, err := LoadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,28 +160,13 @@ func TestVerificationSettingsFromYAMLAndFlagsOverride(t *testing.T) {
 		if got := middlewareLeeway(v.Leeway); got >= 0 {
 			t.Errorf("leeway 0s → middleware %v, want negative (none)", got)
 		}
-		cfg, _, err = ParseArgs([]string{"-config", file, "-leeway", "2s", "-types", "jwt", "-algorithms", "PS256", "-require-claims", "azp"}, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if *cfg.Leeway != 2*time.Second || cfg.Types[0] != "jwt" || cfg.Algorithms[0] != "PS256" || cfg.RequiredClaims[0] != "azp" {
-			t.Errorf("flags did not override: %+v", cfg)
-		}
 	}
 }
 
 func TestVerificationSettingsDefaults(t *testing.T) {
-	{
-		cfg, _, err := ParseArgs([]string{"-upstream", "http://u", "-issuer", "https://idp"}, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cfg.Leeway != nil || cfg.Types != nil || cfg.Algorithms != nil || cfg.RequiredClaims != nil || cfg.Routes[0].ClaimHeaders != nil {
-			t.Errorf("unset flags changed the config: %+v", cfg)
-		}
-		if got := middlewareLeeway(cfg.Leeway); got != 0 {
-			t.Errorf("no leeway set → middleware %v, want 0 (its 30s default)", got)
-		}
+	// No leeway set (cli's TestVerificationFlagsUnset: nor by the flags).
+	if got := middlewareLeeway(nil); got != 0 {
+		t.Errorf("no leeway set → middleware %v, want 0 (its 30s default)", got)
 	}
 }
 
@@ -392,7 +217,7 @@ func FuzzParseYAML(f *testing.F) {
 
 // The example config shipped with the program must stay valid.
 func TestExampleConfigIsValid(t *testing.T) {
-	cfg, _, err := ParseArgs([]string{"-config", "../examples/gateway/gateway.example.yaml"}, io.Discard)
+	cfg, err := LoadFile("../examples/gateway/gateway.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,13 +231,13 @@ func TestExampleConfigIsValid(t *testing.T) {
 }
 
 func TestProviders(t *testing.T) {
-	cfg, _, err := ParseArgs([]string{"-config", writeFile(t, `
+	cfg, err := LoadFile(writeFile(t, `
 issuer: https://a.example
 providers:
   - issuer: https://b.example
     jwks_url: https://b.example/keys
 routes: [{prefix: /, upstream: 'http://u'}]
-`)}, io.Discard)
+`))
 	if err != nil {
 		t.Fatal(err)
 	}

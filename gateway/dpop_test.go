@@ -30,11 +30,9 @@ func TestDPoPBadConfig(t *testing.T) {
 	on := ok + "dpop:\n  mode: required\n"
 	cases := []struct {
 		name, yaml string
-		args       []string
 		want       string
 	}{
 		{name: "bad mode", yaml: ok + "dpop: {mode: mandatory}\n", want: `dpop: mode "mandatory": want off, allowed or required`},
-		{name: "bad mode flag", args: []string{"-issuer", "https://idp", "-upstream", "http://u", "-dpop", "yes"}, want: `dpop: mode "yes"`},
 		{name: "bad route mode", yaml: "issuer: https://idp\nroutes: [{prefix: /, upstream: 'http://u', dpop: sometimes}]\n", want: `route 1 ("/"): dpop "sometimes": want off, allowed or required`},
 		{name: "dpop not a section", yaml: ok + "dpop: required\n", want: "yaml"},
 		{name: "unknown key", yaml: on + "  nonce_secret: abc\n", want: "field nonce_secret not found"},
@@ -57,11 +55,7 @@ func TestDPoPBadConfig(t *testing.T) {
 	lookup := env(map[string]string{"SHORT": "short", "SECRET": nonceSecret})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			args := tc.args
-			if tc.yaml != "" {
-				args = append([]string{"-config", writeFile(t, tc.yaml)}, args...)
-			}
-			cfg, _, err := ParseArgs(args, io.Discard)
+			cfg, err := LoadFile(writeFile(t, tc.yaml))
 			if err == nil {
 				_, err = cfg.Validate(lookup)
 			}
@@ -75,8 +69,9 @@ func TestDPoPBadConfig(t *testing.T) {
 	}
 }
 
-// The YAML keys and the flag land where the middleware reads them; "off"
-// unquoted stays the string, and a route's mode overrides the top level.
+// The YAML keys land where the middleware reads them; "off" unquoted stays
+// the string, and a route's mode overrides the top level. (The -dpop flag:
+// cli's TestDPoPFlag.)
 func TestDPoPConfig(t *testing.T) {
 	yaml := `
 issuer: https://idp.example.com
@@ -95,7 +90,7 @@ routes:
   - {prefix: /open, upstream: 'http://u', dpop: off}
   - {prefix: /, upstream: 'http://u', dpop: required}
 `
-	cfg, _, err := ParseArgs([]string{"-config", writeFile(t, yaml)}, io.Discard)
+	cfg, err := LoadFile(writeFile(t, yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,14 +113,6 @@ routes:
 	}
 	if _, err := v.Validate(env(map[string]string{"DPOP_SECRET": nonceSecret})); err != nil {
 		t.Fatalf("validating again: %v", err)
-	}
-
-	cfg, _, err = ParseArgs([]string{"-issuer", "https://idp", "-upstream", "http://u", "-dpop", "required"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, err = cfg.Validate(nil); err != nil || v.DPoP.Mode != DPoPRequired {
-		t.Fatalf("-dpop required: mode %q, err %v", v.DPoP.Mode, err)
 	}
 }
 
@@ -602,25 +589,5 @@ func TestREADMEHasTheDPoPConfig(t *testing.T) {
 	}
 	if _, err := cfg.Validate(env(map[string]string{"JWTGATE_DPOP_NONCE_SECRET": nonceSecret})); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// The program exits 2, before listening, on a bad -dpop, a missing nonce
-// secret, or -dpop in demo mode.
-func TestDPoPBadFlagsExitTwo(t *testing.T) {
-	yaml := writeFile(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ndpop: {mode: required, nonce_secret_env: JWTGATE_TEST_NONCE_UNSET}\n")
-	for _, c := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:9", "-dpop", "bogus"}, `dpop: mode "bogus": want off, allowed or required`},
-		{[]string{"-config", yaml}, "JWTGATE_TEST_NONCE_UNSET is not set"},
-		{[]string{"-dpop", "required"}, "-dpop required: the demo's provider and curl lines use Bearer tokens"},
-	} {
-		var stdout, stderr syncBuffer
-		code := Run(context.Background(), c.args, Env{Stdout: &stdout, Stderr: &stderr, LookupEnv: env(nil), Options: Options{Logger: quiet}})
-		if code != ExitUsage || !strings.Contains(stderr.String(), c.want) || stdout.String() != "" {
-			t.Errorf("%q: exit %d (want %d), stdout %q, stderr %q lacks %q", c.args, code, ExitUsage, stdout.String(), stderr.String(), c.want)
-		}
 	}
 }

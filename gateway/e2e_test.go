@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +25,20 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var quiet = slog.New(slog.DiscardHandler)
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes (a logger's)
+// and reads (the test's).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startIDP starts an identity provider on loopback (the test kit's,
 // signing with ES256 as the demo's does), down (see setDown) if asked.
@@ -159,7 +175,7 @@ func startGatewayOpts(t *testing.T, cfg Config, opts Options) *gw {
 		cacheTr.CloseIdleConnections()
 		clientTr.CloseIdleConnections()
 	})
-	return &gw{Gateway: g, url: g.scheme() + "://" + ln.Addr().String(), client: &http.Client{Transport: clientTr}}
+	return &gw{Gateway: g, url: g.Scheme() + "://" + ln.Addr().String(), client: &http.Client{Transport: clientTr}}
 }
 
 func (g *gw) waitReady(t *testing.T) {

@@ -603,6 +603,15 @@ func stripPrefix(u *url.URL, prefix string) {
 // prefix first changes which route matches.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
+// Scheme is what the gateway's URLs start with when Serve serves it:
+// "https" with Config.TLS, else "http".
+func (g *Gateway) Scheme() string {
+	if g.tls != nil {
+		return "https"
+	}
+	return "http"
+}
+
 // Ready reports whether every provider's key set is loaded and not stale
 // (what /readyz answers 200 for).
 func (g *Gateway) Ready() bool { return g.keys != nil && g.keys.Ready() }

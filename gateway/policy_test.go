@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -8,8 +10,8 @@ import (
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
-// routes[].policy: a CEL expression checked at load (a bad one is exit 2
-// naming the route, the expression and the position) and applied to every
+// routes[].policy: a CEL expression checked at load (a bad one is an
+// ErrInvalidConfig naming the route, the expression and the position) and applied to every
 // request of the route.
 func TestPolicyRouteFromYAML(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
@@ -32,8 +34,12 @@ func TestPolicyRouteFromYAML(t *testing.T) {
 		t.Fatalf("metrics:\n%s", grepLines(metrics, "jwtgate_requests_total"))
 	}
 
-	code, out := runUsage(t, nil, "-config", writeFile(t, "issuer: https://idp.example\nroutes:\n  - {prefix: /a, upstream: 'http://u', policy: 'claims.tenant == '}\n"))
-	if code != ExitUsage || !strings.Contains(out, `route 1 ("/a"): policy:`) || !strings.Contains(out, "line 1, column") {
-		t.Fatalf("a bad policy: exit %d\n%s", code, out)
+	bad, err := LoadFile(writeFile(t, "issuer: https://idp.example\nroutes:\n  - {prefix: /a, upstream: 'http://u', policy: 'claims.tenant == '}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(context.Background(), bad, Options{Logger: quiet, LookupEnv: env(nil)})
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), `route 1 ("/a"): policy:`) || !strings.Contains(err.Error(), "line 1, column") {
+		t.Fatalf("a bad policy: New: %v", err)
 	}
 }

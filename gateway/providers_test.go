@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -27,51 +28,39 @@ func decodeReadyz(t *testing.T, body string) readyzBody {
 }
 
 // A provider that answers at start with a discovery document for another
-// issuer is a configuration mistake: exit 2 with the reason, before
-// listening, rather than serve 503 for ever.
-func TestIssuerMismatchAtStartExitsTwo(t *testing.T) {
+// issuer is a configuration mistake: CheckStartup says so with the reason
+// (the program then exits 2 before listening, cli's
+// TestIssuerMismatchAtStartExitsTwo) rather than serve 503 for ever.
+func TestIssuerMismatchAtStart(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
 	other := startIDP(t, false)
 	localhost := strings.Replace(p.Issuer(), "127.0.0.1", "localhost", 1)
-	twoProviders := writeFile(t, "issuer: "+other.Issuer()+"\nproviders: [{issuer: '"+p.Issuer()+"/'}]\n"+
-		"routes: [{prefix: /, upstream: '"+up.srv.URL+"'}]\nlisten: 127.0.0.1:0\n")
+	route := []Route{{Prefix: "/", Upstream: up.srv.URL}}
 	for _, c := range []struct {
 		name       string
-		args       []string
+		cfg        Config
 		configured string
 	}{
-		{"trailing slash", []string{"-issuer", p.Issuer() + "/"}, p.Issuer() + "/"},
-		{"localhost for 127.0.0.1", []string{"-issuer", localhost}, localhost},
-		{"one of two providers", []string{"-config", twoProviders}, p.Issuer() + "/"},
+		{"trailing slash", Config{Issuer: p.Issuer() + "/", Routes: route}, p.Issuer() + "/"},
+		{"localhost for 127.0.0.1", Config{Issuer: localhost, Routes: route}, localhost},
+		{"one of two providers", Config{Issuer: other.Issuer(), Providers: []Provider{{Issuer: p.Issuer() + "/"}}, Routes: route}, p.Issuer() + "/"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := c.args
-			if c.args[0] != "-config" {
-				args = append([]string{"-listen", "127.0.0.1:0", "-upstream", up.srv.URL}, args...)
-			}
-			var stdout, stderr syncBuffer
-			// Should it serve after all, stop it at once so the test fails
-			// instead of hanging.
-			ctx, cancel := context.WithCancel(context.Background())
+			c.cfg.Listen = "127.0.0.1:0"
+			g := startGateway(t, c.cfg, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), DefaultStartupWindow)
 			defer cancel()
-			code := Run(ctx, args, Env{Stdout: &stdout, Stderr: &stderr, Options: Options{Logger: quiet},
-				OnServe: func(ServeEvent) { cancel() }})
-			if code != ExitUsage {
-				t.Fatalf("exit %d, want %d; stderr %s", code, ExitUsage, stderr.String())
-			}
+			err := g.CheckStartup(ctx)
 			want := `discovery issuer mismatch: document says "` + p.Issuer() + `", configured "` + c.configured + `"`
-			if !strings.Contains(stderr.String(), want) || !strings.Contains(stderr.String(), `provider "`+c.configured+`"`) {
-				t.Errorf("stderr %q lacks %q", stderr.String(), want)
-			}
-			if stdout.String() != "" {
-				t.Errorf("printed %q: it got as far as listening", stdout.String())
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `provider "`+c.configured+`"`) {
+				t.Errorf("CheckStartup: %v, want ErrInvalidConfig with %q", err, want)
 			}
 		})
 	}
 }
 
 // A provider that is down or silent at start is an outage, not a mistake:
-// the gateway serves, and /readyz says 503 and why.
+// CheckStartup lets the gateway serve, and /readyz says 503 and why.
 func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
 	up := startUpstream(t)
 	down := startIDP(t, true)
@@ -93,16 +82,21 @@ func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
 		window  time.Duration
 		lastErr string // "" means none yet
 	}{
-		{"503", down.Issuer(), 0, "status 503"},
-		{"connection refused", gone.Issuer(), 0, "connection refused"},
+		{"503", down.Issuer(), DefaultStartupWindow, "status 503"},
+		{"connection refused", gone.Issuer(), DefaultStartupWindow, "connection refused"},
 		// The start-up window ends before the provider answers.
 		{"silent", silent.Issuer(), time.Nanosecond, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			g := startRun(t, Env{StartupWindow: c.window}, "-listen", "127.0.0.1:0", "-issuer", c.issuer, "-upstream", up.srv.URL)
-			status, body := g.get(t, "/readyz", "")
-			if status != http.StatusServiceUnavailable {
-				t.Fatalf("/readyz %d: %s", status, body)
+			g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: c.issuer, Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), c.window)
+			defer cancel()
+			if err := g.CheckStartup(ctx); err != nil {
+				t.Fatalf("CheckStartup: %v, want nil: an outage is no config error", err)
+			}
+			resp, body := g.get(t, "/readyz", "")
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("/readyz %d: %s", resp.StatusCode, body)
 			}
 			rb := decodeReadyz(t, body)
 			if rb.Status != "keys not loaded" || len(rb.Providers) != 1 {
@@ -118,8 +112,8 @@ func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
 			if c.lastErr != "" && (ps.LastErrorAt == nil || ps.ConsecutiveFailures < 1) {
 				t.Errorf("provider state %+v: want the failure's time and count", ps)
 			}
-			if status, _ := g.get(t, "/healthz", ""); status != http.StatusOK {
-				t.Errorf("/healthz %d", status)
+			if resp, _ := g.get(t, "/healthz", ""); resp.StatusCode != http.StatusOK {
+				t.Errorf("/healthz %d", resp.StatusCode)
 			}
 		})
 	}

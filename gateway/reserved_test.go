@@ -1,71 +1,44 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/jwtgate/jwtgate/cache"
-	"github.com/jwtgate/jwtgate/internal/demo"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
-// running is a gateway started through Run, the way the program starts it.
+// running is a gateway serving on a loopback port with its key set
+// loaded, for tests that send raw header names.
 type running struct {
 	url    string
 	client *http.Client
-	stderr *syncBuffer
 }
 
-// runGateway starts Run with args and returns once it serves and its key
-// set is loaded; the test's cleanup stops it and expects exit 0.
-func runGateway(t *testing.T, args ...string) *running {
+// startYAML loads yaml as the config file it would be (LoadFile), serves
+// the gateway as startLoaded does and returns it.
+func startYAML(t *testing.T, yaml string) *running {
 	t.Helper()
-	loaded := make(chan struct{})
-	var once sync.Once
-	r := startRun(t, Env{Options: Options{Cache: func(c *cache.Config) {
-		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
-			if e.Keys > 0 {
-				once.Do(func() { close(loaded) })
-			}
-		})
-	}}}, args...)
-	<-loaded
-	return r
-}
-
-// startRun starts Run with args and env (Stdout, Stderr, Logger and OnServe
-// are the test's) and returns once it serves; the test's cleanup stops it
-// and expects exit 0.
-func startRun(t *testing.T, env Env, args ...string) *running {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	urlc := make(chan string, 1)
-	done := make(chan int, 1)
-	r := &running{stderr: &syncBuffer{}}
-	env.Stdout, env.Stderr, env.Options.Logger = io.Discard, r.stderr, quiet
-	env.OnServe = func(e ServeEvent) { urlc <- e.URL }
-	go func() { done <- Run(ctx, args, env) }()
-	select {
-	case r.url = <-urlc:
-	case code := <-done:
-		cancel()
-		t.Fatalf("Run(%q) exited %d before serving: %s", args, code, r.stderr.String())
+	cfg, err := LoadFile(writeFile(t, yaml))
+	if err != nil {
+		t.Fatal(err)
 	}
-	tr := &http.Transport{}
-	r.client = &http.Client{Transport: tr}
-	t.Cleanup(func() {
-		tr.CloseIdleConnections()
-		cancel()
-		if code := <-done; code != ExitOK {
-			t.Errorf("exit %d: %s", code, r.stderr.String())
-		}
-	})
-	return r
+	return startLoaded(t, cfg)
+}
+
+// startLoaded serves cfg (on a free loopback port when cfg.Listen is
+// empty) and returns once the key set is loaded; the test's cleanup stops
+// it.
+func startLoaded(t *testing.T, cfg Config) *running {
+	t.Helper()
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	g := startGateway(t, cfg, nil)
+	g.waitReady(t)
+	return &running{url: g.url, client: g.client}
 }
 
 // get sends a GET with the token and raw headers (names sent exactly as
@@ -152,23 +125,24 @@ func TestIsReserved(t *testing.T) {
 	}
 }
 
-// In flag mode no claim header is configured unless -claim-header says so,
-// and yet no client-sent X-Jwtgate-* may reach the upstream: upstreams take
-// them as the gateway's word.
-func TestFlagModeStripsReservedHeaders(t *testing.T) {
+// With no claim header configured on a route, or only some, no
+// client-sent X-Jwtgate-* may reach the upstream: upstreams take them as
+// the gateway's word. (cli's TestFlagModeStripsReservedHeaders is the same
+// through -upstream and -claim-header.)
+func TestCatchAllRouteStripsReservedHeaders(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read", "write"}})
 	t.Run("no claim headers", func(t *testing.T) {
-		g := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.srv.URL)
+		g := startLoaded(t, Config{Issuer: p.Issuer(), Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}})
 		status, body := g.get(t, "/x", tok, spoofs...)
 		if status != http.StatusOK {
 			t.Fatalf("status %d: %s", status, body)
 		}
 		checkNoSpoof(t, upstreamHeaders(t, body), nil)
 	})
-	t.Run("-claim-header", func(t *testing.T) {
-		g := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.srv.URL,
-			"-claim-header", "sub=X-Jwtgate-Subject", "-claim-header", "scope=X-Jwtgate-Scope")
+	t.Run("claim headers", func(t *testing.T) {
+		g := startLoaded(t, Config{Issuer: p.Issuer(), Routes: []Route{{Prefix: "/", Upstream: up.srv.URL,
+			ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject", "scope": "X-Jwtgate-Scope"}}}})
 		status, body := g.get(t, "/x", tok, spoofs...)
 		if status != http.StatusOK {
 			t.Fatalf("status %d: %s", status, body)
@@ -185,10 +159,9 @@ func TestFlagModeStripsReservedHeaders(t *testing.T) {
 
 func TestYAMLModeStripsReservedHeaders(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
-	cfg := writeFile(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nroutes:\n"+
+	g := startYAML(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nroutes:\n"+
 		"  - {prefix: /claims/, upstream: '"+up.srv.URL+"', claim_headers: {sub: X-Jwtgate-Subject, scope: X-User-Scope}}\n"+
 		"  - {prefix: /, upstream: '"+up.srv.URL+"'}\n")
-	g := runGateway(t, "-config", cfg)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}})
 	for path, want := range map[string]map[string]string{
 		"/claims/x": {"X-Jwtgate-Subject": "alice"},
@@ -203,56 +176,5 @@ func TestYAMLModeStripsReservedHeaders(t *testing.T) {
 		if path == "/claims/x" && h.Get("X-User-Scope") != "read" {
 			t.Errorf("claim header outside the prefix: X-User-Scope = %q", h.Get("X-User-Scope"))
 		}
-	}
-}
-
-// The demo's routes forward X-Jwtgate-Subject and -Scope; a header under
-// the prefix that they don't set must not pass either.
-func TestDemoModeStripsReservedHeaders(t *testing.T) {
-	var stdout syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	type served struct {
-		url string
-		p   *demo.Provider
-	}
-	sc := make(chan served, 1)
-	done := make(chan int, 1)
-	go func() {
-		done <- Run(ctx, []string{"-listen", "127.0.0.1:0"}, Env{
-			Stdout: &stdout, Stderr: io.Discard, Options: Options{Logger: quiet},
-			OnServe: func(e ServeEvent) { sc <- served{e.URL, e.demo} },
-		})
-	}()
-	var s served
-	select {
-	case s = <-sc:
-	case code := <-done:
-		t.Fatalf("Run exited %d before serving", code)
-	}
-	tok, err := s.p.Mint(demo.Token{Subject: "demo-user", Audience: []string{demoAudience}, Scope: demoScopes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	r := &running{url: s.url, client: &http.Client{Transport: tr}}
-	status, body := r.get(t, "/api/hello", tok, spoofs...)
-	if status != http.StatusOK {
-		t.Fatalf("status %d: %s", status, body)
-	}
-	var echo struct{ Headers map[string]string }
-	if err := json.Unmarshal([]byte(body), &echo); err != nil {
-		t.Fatal(err)
-	}
-	h := http.Header{}
-	for k, v := range echo.Headers {
-		h.Set(k, v)
-	}
-	checkNoSpoof(t, h, map[string]string{"X-Jwtgate-Subject": "demo-user", "X-Jwtgate-Scope": demoScopes})
-	tr.CloseIdleConnections()
-	cancel()
-	if code := <-done; code != ExitOK {
-		t.Fatalf("exit %d", code)
 	}
 }

@@ -18,10 +18,9 @@ import (
 func TestResourceRoute(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
 	const uri = "https://mcp.example.com/mcp"
-	cfg := writeFile(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nroutes:\n"+
+	g := startYAML(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nroutes:\n"+
 		"  - {prefix: /mcp, upstream: '"+up.srv.URL+"', types: [at+jwt], resource: {uri: '"+uri+"', scopes_supported: [tools]}}\n"+
 		"  - {prefix: /fwd, upstream: '"+up.srv.URL+"', forward_token: true, resource: {uri: 'https://mcp.example.com/fwd'}}\n")
-	g := runGateway(t, "-config", cfg)
 	do := func(path, token string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, g.url+path, nil)

@@ -560,44 +560,28 @@ func TestTLSConfigProblems(t *testing.T) {
 	}
 }
 
-// The program reads tls: from its config file, serves HTTPS and prints
-// https:// URLs; a tls: section whose files are wrong is exit 2 before
-// listening.
-func TestRunServesTLS(t *testing.T) {
+// A tls: section read from a config file serves HTTPS with HTTP/2 and
+// https:// URLs; one whose files are wrong is refused by New. (The
+// program's listening line: cli's TestRunServesTLS.)
+func TestConfigFileServesTLS(t *testing.T) {
 	idp, up, d := startIDP(t, false), startUpstream(t), newTLSDir(t)
-	yaml := writeFile(t, "listen: 127.0.0.1:0\nissuer: "+idp.Issuer()+"\nroutes: [{prefix: /, upstream: '"+up.srv.URL+"'}]\n"+
-		"tls: {cert_file: '"+d.cert+"', key_file: '"+d.key+"', client_ca_file: '"+d.ca+"', client_auth: request}\n")
-	var stdout syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	urlc, done := make(chan string, 1), make(chan int, 1)
-	go func() {
-		done <- Run(ctx, []string{"-config", yaml}, Env{Stdout: &stdout, Stderr: io.Discard, Options: Options{Logger: quiet},
-			OnServe: func(e ServeEvent) { urlc <- e.URL }})
-	}()
-	var url string
-	select {
-	case url = <-urlc:
-	case code := <-done:
-		cancel()
-		t.Fatalf("exit %d before serving", code)
+	cfg, err := LoadFile(writeFile(t, "listen: 127.0.0.1:0\nissuer: "+idp.Issuer()+"\nroutes: [{prefix: /, upstream: '"+up.srv.URL+"'}]\n"+
+		"tls: {cert_file: '"+d.cert+"', key_file: '"+d.key+"', client_ca_file: '"+d.ca+"', client_auth: request}\n"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	resp, body := newTLSClient(t, d.ca1, d.clientA, true).mustGet(t, url+"/healthz", "")
-	cancel()
-	if code := <-done; code != ExitOK {
-		t.Errorf("exit %d", code)
-	}
-	if !strings.HasPrefix(url, "https://127.0.0.1:") || resp.StatusCode != http.StatusOK || resp.Proto != "HTTP/2.0" {
-		t.Errorf("url %s: %s %d %s", url, resp.Proto, resp.StatusCode, body)
-	}
-	if want := "jwtgate gateway listening on " + url + " "; !strings.HasPrefix(stdout.String(), want) {
-		t.Errorf("stdout %q, want it to start with %q", stdout.String(), want)
+	g := startGatewayOpts(t, cfg, Options{})
+	resp, body := newTLSClient(t, d.ca1, d.clientA, true).mustGet(t, g.url+"/healthz", "")
+	if !strings.HasPrefix(g.url, "https://127.0.0.1:") || g.Scheme() != "https" || resp.StatusCode != http.StatusOK || resp.Proto != "HTTP/2.0" {
+		t.Errorf("url %s: %s %d %s", g.url, resp.Proto, resp.StatusCode, body)
 	}
 
-	bad := writeFile(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ntls: {cert_file: '"+d.cert+"', key_file: '"+d.cert+"'}\n")
-	var stderr syncBuffer
-	code := Run(context.Background(), []string{"-config", bad}, Env{Stdout: &stdout, Stderr: &stderr, Options: Options{Logger: quiet}})
-	if code != ExitUsage || !strings.Contains(stderr.String(), "no PEM private key") {
-		t.Errorf("bad key file: exit %d, stderr %q", code, stderr.String())
+	bad, err := LoadFile(writeFile(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ntls: {cert_file: '"+d.cert+"', key_file: '"+d.cert+"'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(context.Background(), bad, Options{Logger: quiet, LookupEnv: env(nil)}); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "no PEM private key") {
+		t.Errorf("bad key file: New: %v", err)
 	}
 }
 
@@ -835,35 +819,6 @@ func TestTLSHandshakesDuringRenewals(t *testing.T) {
 	}
 	if n := counter(t, r.Registry(), "jwtgate_gateway_tls_reloads_total", "file", "certificate", "result", "ok"); n == 0 {
 		t.Error("no reload during the renewals")
-	}
-}
-
-// The -tls-* flags make a tls: section, or override the file's fields one
-// by one; what they name is validated like the file's.
-func TestTLSFlags(t *testing.T) {
-	cfg, _, err := ParseArgs([]string{"-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:9",
-		"-tls-cert", "a.crt", "-tls-key", "a.key", "-tls-client-ca", "ca.crt", "-tls-client-auth", "require"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (TLSConfig{CertFile: "a.crt", KeyFile: "a.key", ClientCAFile: "ca.crt", ClientAuth: ClientAuthRequire}); cfg.TLS == nil || *cfg.TLS != want {
-		t.Fatalf("tls = %+v", cfg.TLS)
-	}
-	yaml := writeFile(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ntls: {cert_file: f.crt, key_file: f.key}\n")
-	if cfg, _, err = ParseArgs([]string{"-config", yaml, "-tls-key", "g.key"}, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if want := (TLSConfig{CertFile: "f.crt", KeyFile: "g.key"}); cfg.TLS == nil || *cfg.TLS != want {
-		t.Fatalf("tls = %+v", cfg.TLS)
-	}
-	if cfg, _, err = ParseArgs([]string{"-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:9"}, io.Discard); err != nil || cfg.TLS != nil {
-		t.Fatalf("no -tls-* flags: tls = %+v, %v", cfg.TLS, err)
-	}
-	var stderr syncBuffer
-	code := Run(context.Background(), []string{"-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:9", "-tls-cert", "/nonexistent.crt"},
-		Env{Stdout: io.Discard, Stderr: &stderr, Options: Options{Logger: quiet}})
-	if code != ExitUsage || !strings.Contains(stderr.String(), "tls: key_file is required") {
-		t.Errorf("-tls-cert alone: exit %d, stderr %q", code, stderr.String())
 	}
 }
 

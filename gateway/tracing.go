@@ -3,12 +3,10 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -174,15 +172,6 @@ func TracingFromEnv(ctx context.Context, lookupEnv func(string) (string, bool)) 
 		return nil, nil, err
 	}
 	return tr, tp.Shutdown, nil
-}
-
-// flushTraces gives the exporter a few seconds to send what is queued.
-func flushTraces(shutdown func(context.Context) error, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := shutdown(ctx); err != nil {
-		log.Warn("gateway: flushing traces", "err", err)
-	}
 }
 
 // rootSampling makes the root sampling decision of OTEL_TRACES_SAMPLER

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -165,9 +166,10 @@ func TestTracingFromEnv(t *testing.T) {
 	}
 }
 
-// The program traces when OTEL_EXPORTER_OTLP_ENDPOINT is set: spans reach
-// an OTLP/HTTP collector.
-func TestRunExportsTracesOverOTLP(t *testing.T) {
+// TracingFromEnv with OTEL_EXPORTER_OTLP_ENDPOINT set gives a tracer whose
+// spans reach an OTLP/HTTP collector. (cli's TestRunExportsTracesOverOTLP:
+// the program wires it so.)
+func TestTracingFromEnvExportsOverOTLP(t *testing.T) {
 	got := make(chan struct{}, 1)
 	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Path == "/v1/traces" {
@@ -181,10 +183,17 @@ func TestRunExportsTracesOverOTLP(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "10")
 	p, up := startIDP(t, false), startUpstream(t)
-	r := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-audience", "api", "-upstream", up.srv.URL)
+	tr, shutdown, err := TracingFromEnv(context.Background(), os.LookupEnv)
+	if err != nil || tr == nil {
+		t.Fatalf("TracingFromEnv: %v, %v", tr, err)
+	}
+	defer shutdown(context.Background())
+	g := startGatewayOpts(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Audiences: []string{"api"},
+		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}, Options{Tracing: tr})
+	g.waitReady(t)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
-	if code, body := r.get(t, "/x", tok); code != 200 {
-		t.Fatalf("%d %s", code, body)
+	if resp, body := g.get(t, "/x", tok); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 	select {
 	case <-got:

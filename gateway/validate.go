@@ -443,7 +443,7 @@ func (cfg *Config) fillRouteRate(p *problems, where string, r *Route) {
 // than middleware's, so Verifier.With never refuses a validated route.
 func checkClaimHeaderNames(p *problems, where string, m map[string]string) {
 	for claim, h := range m {
-		if claim == "" || !validHeaderName(h) || isHopOrReserved(h) {
+		if claim == "" || !ClaimHeaderAllowed(h) {
 			p.add("%s: claim_headers %q: %q is not a header the gateway may set", where, claim, h)
 		}
 	}
@@ -512,6 +512,12 @@ func validToken(s, punct string) bool {
 	}
 	return true
 }
+
+// ClaimHeaderAllowed reports whether the gateway may set the header name
+// from a claim (Route.ClaimHeaders): a valid name that is not hop-by-hop, a
+// credential or a forwarding header. Validate refuses the others; a
+// program's own flags can refuse them as they are given.
+func ClaimHeaderAllowed(name string) bool { return validHeaderName(name) && !isHopOrReserved(name) }
 
 func isHopOrReserved(h string) bool {
 	switch strings.ToLower(h) {

@@ -9,11 +9,11 @@ import (
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
-// The verification flags reach the Verifier: each is tried through Run, in
-// flag mode, against tokens that only that setting decides.
-func TestVerificationFlagsEndToEnd(t *testing.T) {
+// The verification settings reach the Verifier: each is tried against
+// tokens that only that setting decides. (cli's
+// TestVerificationFlagsEndToEnd: the same through the flags.)
+func TestVerificationSettingsEndToEnd(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
-	base := []string{"-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.srv.URL}
 	// 10 s past exp: within the default 30 s leeway, outside 1 s.
 	expired := p.Mint(t, jwtgatetest.Claims{Subject: "a", ExpiresAt: time.Now().Add(-10 * time.Second)})
 	plain := p.Mint(t, jwtgatetest.Claims{Subject: "a"}) // typ JWT, ES256, no tenant
@@ -21,25 +21,27 @@ func TestVerificationFlagsEndToEnd(t *testing.T) {
 
 	cases := []struct {
 		name  string
-		flags []string
+		set   func(*Config)
 		token string
 		want  int
 		desc  string // in error_description when rejected
 	}{
-		{"default leeway admits 10s past exp", nil, expired, http.StatusOK, ""},
-		{"-leeway 1s refuses 10s past exp", []string{"-leeway", "1s"}, expired, http.StatusUnauthorized, "expired"},
-		{"-leeway 0 refuses 10s past exp", []string{"-leeway", "0"}, expired, http.StatusUnauthorized, "expired"},
-		{"-leeway 1m admits 10s past exp", []string{"-leeway", "1m"}, expired, http.StatusOK, ""},
-		{"-types at+jwt refuses typ JWT", []string{"-types", "at+jwt"}, plain, http.StatusUnauthorized, "token type not accepted"},
-		{"-types at+jwt admits at+jwt", []string{"-types", "at+jwt"}, access, http.StatusOK, ""},
-		{"-algorithms RS256 refuses ES256", []string{"-algorithms", "RS256,PS256"}, plain, http.StatusUnauthorized, ""},
-		{"-algorithms ES256 admits ES256", []string{"-algorithms", "ES256"}, plain, http.StatusOK, ""},
-		{"-require-claims refuses a token without", []string{"-require-claims", "tenant"}, plain, http.StatusUnauthorized, ""},
-		{"-require-claims admits a token with", []string{"-require-claims", "tenant"}, access, http.StatusOK, ""},
+		{"default leeway admits 10s past exp", func(*Config) {}, expired, http.StatusOK, ""},
+		{"leeway 1s refuses 10s past exp", func(c *Config) { c.Leeway = ptr(time.Second) }, expired, http.StatusUnauthorized, "expired"},
+		{"leeway 0 refuses 10s past exp", func(c *Config) { c.Leeway = ptr(time.Duration(0)) }, expired, http.StatusUnauthorized, "expired"},
+		{"leeway 1m admits 10s past exp", func(c *Config) { c.Leeway = ptr(time.Minute) }, expired, http.StatusOK, ""},
+		{"types at+jwt refuses typ JWT", func(c *Config) { c.Types = []string{"at+jwt"} }, plain, http.StatusUnauthorized, "token type not accepted"},
+		{"types at+jwt admits at+jwt", func(c *Config) { c.Types = []string{"at+jwt"} }, access, http.StatusOK, ""},
+		{"algorithms RS256 refuses ES256", func(c *Config) { c.Algorithms = []string{"RS256", "PS256"} }, plain, http.StatusUnauthorized, ""},
+		{"algorithms ES256 admits ES256", func(c *Config) { c.Algorithms = []string{"ES256"} }, plain, http.StatusOK, ""},
+		{"require_claims refuses a token without", func(c *Config) { c.RequiredClaims = []string{"tenant"} }, plain, http.StatusUnauthorized, ""},
+		{"require_claims admits a token with", func(c *Config) { c.RequiredClaims = []string{"tenant"} }, access, http.StatusOK, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			g := runGateway(t, append(append([]string(nil), base...), c.flags...)...)
+			cfg := Config{Issuer: p.Issuer(), Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}
+			c.set(&cfg)
+			g := startLoaded(t, cfg)
 			status, body := g.get(t, "/x", c.token)
 			if status != c.want {
 				t.Fatalf("status %d, want %d: %s", status, c.want, body)
@@ -54,9 +56,8 @@ func TestVerificationFlagsEndToEnd(t *testing.T) {
 // The YAML keys reach the Verifier too.
 func TestVerificationKeysEndToEnd(t *testing.T) {
 	p, up := startIDP(t, false), startUpstream(t)
-	cfg := writeFile(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nleeway: 1s\ntypes: [at+jwt]\nalgorithms: [ES256]\n"+
+	g := startYAML(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nleeway: 1s\ntypes: [at+jwt]\nalgorithms: [ES256]\n"+
 		"require_claims: [tenant]\nroutes: [{prefix: /, upstream: '"+up.srv.URL+"'}]\n")
-	g := runGateway(t, "-config", cfg)
 	at := jwtgatetest.MintOptions{Type: "at+jwt"}
 	for _, c := range []struct {
 		name string

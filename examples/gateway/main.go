@@ -9,8 +9,9 @@
 //
 //	go run ./examples/gateway
 //
-// The program is gateway.Main; a program of one's own can embed the
-// gateway instead (package gateway, gateway.New and Handler).
+// It is cmd/jwtgate under another name: both call cli.Main (package
+// cmd/jwtgate/cli). A program of one's own can embed the gateway instead
+// (package gateway, gateway.New and Handler).
 //
 // With flags it is a real gateway:
 //
@@ -18,15 +19,15 @@
 //	    -upstream http://127.0.0.1:9000 -rate 10 -burst 20
 //	go run ./examples/gateway -config gateway.yaml
 //
-// See README.md, "Gateway", for every flag, the config file and the metrics.
+// See docs/gateway.md for every flag, the config file and the metrics.
 package main
 
 import (
 	"os"
 
-	"github.com/jwtgate/jwtgate/gateway"
+	"github.com/jwtgate/jwtgate/cmd/jwtgate/cli"
 )
 
 func main() {
-	os.Exit(gateway.Main(os.Args[1:]))
+	os.Exit(cli.Main(os.Args[1:]))
 }

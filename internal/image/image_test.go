@@ -39,7 +39,7 @@ func TestContainerImage(t *testing.T) {
 		t.Fatal("podman not found: this test builds the image with it (.ci/run installs it: apt-get install podman)")
 	}
 	ctxDir := t.TempDir()
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(ctxDir, "jwtgate"), "./examples/gateway")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(ctxDir, "jwtgate"), "./cmd/jwtgate")
 	build.Dir = "../.."
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -104,7 +104,7 @@ func TestContainerImage(t *testing.T) {
 		f.Close()
 	}
 	help, err := exec.Command(out, "-h").CombinedOutput()
-	if err != nil || !strings.Contains(string(help), "Usage: gateway") {
+	if err != nil || !strings.Contains(string(help), "Usage: jwtgate") {
 		t.Fatalf("-h: %v\n%s", err, help)
 	}
 

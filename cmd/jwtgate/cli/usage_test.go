@@ -1,4 +1,4 @@
-package gateway
+package cli
 
 import (
 	"bufio"
@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/jwtgate/jwtgate/gateway"
 )
 
 // runUsage runs the program with args and returns its exit code and
@@ -15,7 +17,7 @@ import (
 func runUsage(t *testing.T, lookup map[string]string, args ...string) (int, string) {
 	t.Helper()
 	var stderr syncBuffer
-	code := Run(context.Background(), args, Env{Stdout: io.Discard, Stderr: &stderr, LookupEnv: env(lookup), Options: Options{Logger: quiet}})
+	code := Run(context.Background(), args, Env{Stdout: io.Discard, Stderr: &stderr, LookupEnv: env(lookup), Options: gateway.Options{Logger: quiet}})
 	return code, stderr.String()
 }
 
@@ -28,7 +30,7 @@ func TestBadFlagSaysItOnce(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, out)
 	}
 	code, out = runUsage(t, nil, "-h")
-	if code != ExitOK || !strings.Contains(out, "Usage: gateway") || !strings.Contains(out, "-issuer") {
+	if code != ExitOK || !strings.Contains(out, "Usage: jwtgate") || !strings.Contains(out, "-issuer") {
 		t.Fatalf("-h: exit %d, stderr:\n%s", code, out)
 	}
 	code, out = runUsage(t, nil, "-issuer", "https://idp.example", "-rate", "-1")
@@ -52,7 +54,7 @@ func TestYAMLTypeErrorAndOtherProblemsTogether(t *testing.T) {
 // environment, and with exactly that it is valid; without it, the error
 // names the variable.
 func TestExampleYAMLSaysWhatItNeeds(t *testing.T) {
-	const path = "../examples/gateway/gateway.example.yaml"
+	const path = "../../../examples/gateway/gateway.example.yaml"
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

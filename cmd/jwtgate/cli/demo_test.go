@@ -1,10 +1,12 @@
-package gateway
+package cli
 
 import (
 	"context"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/jwtgate/jwtgate/gateway"
 )
 
 // Demo mode's identity provider mints tokens for anyone: without -demo it
@@ -12,7 +14,7 @@ import (
 func TestDemoRefusedOnNonLoopbackListen(t *testing.T) {
 	for _, listen := range []string{"0.0.0.0:8080", ":8080", "[::]:8080", "192.0.2.1:8080", "gateway.example:8080"} {
 		var stdout, stderr syncBuffer
-		code := Run(context.Background(), []string{"-listen", listen}, Env{Stdout: &stdout, Stderr: &stderr, Options: Options{Logger: quiet}})
+		code := Run(context.Background(), []string{"-listen", listen}, Env{Stdout: &stdout, Stderr: &stderr, Options: gateway.Options{Logger: quiet}})
 		if code != ExitUsage {
 			t.Errorf("-listen %s: exit %d, want %d; stderr %s", listen, code, ExitUsage, stderr.String())
 		}
@@ -75,7 +77,7 @@ func TestDemoModeSaysSoOnStderr(t *testing.T) {
 	for _, args := range [][]string{{"-listen", "127.0.0.1:0"}, {"-demo", "-listen", "127.0.0.1:0"}} {
 		var stderr syncBuffer
 		ctx, cancel := context.WithCancel(context.Background())
-		code := Run(ctx, args, Env{Stdout: io.Discard, Stderr: &stderr, Options: Options{Logger: quiet},
+		code := Run(ctx, args, Env{Stdout: io.Discard, Stderr: &stderr, Options: gateway.Options{Logger: quiet},
 			OnServe: func(e ServeEvent) {
 				if !e.Demo {
 					t.Errorf("%q: not in demo mode", args)

@@ -1,4 +1,4 @@
-package gateway
+package cli
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/gateway"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -47,7 +48,7 @@ func TestBadFlagsExitTwoBeforeListening(t *testing.T) {
 	}
 	for _, c := range cases {
 		var stdout, stderr syncBuffer
-		code := Run(context.Background(), c.args, Env{Stdout: &stdout, Stderr: &stderr, Options: Options{Logger: quiet}})
+		code := Run(context.Background(), c.args, Env{Stdout: &stdout, Stderr: &stderr, Options: gateway.Options{Logger: quiet}})
 		if code != ExitUsage {
 			t.Errorf("%q: exit %d, want %d; stderr %s", c.args, code, ExitUsage, stderr.String())
 		}
@@ -120,7 +121,7 @@ func demoCurlLinesWork(t *testing.T, args []string) {
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, args, Env{
-			Stdout: &stdout, Stderr: io.Discard, Options: Options{Logger: quiet},
+			Stdout: &stdout, Stderr: io.Discard, Options: gateway.Options{Logger: quiet},
 			OnServe: func(ServeEvent) { close(served) },
 		})
 	}()
@@ -188,7 +189,7 @@ func slowRequestSurvivesShutdown(t *testing.T, run func(args []string, env Env) 
 	loaded := make(chan struct{})
 	var once sync.Once
 	shutdownBegan := make(chan struct{})
-	deps := Options{Logger: quiet, OnShutdown: func(ShutdownEvent) { close(shutdownBegan) }, Cache: func(c *cache.Config) {
+	deps := gateway.Options{Logger: quiet, OnShutdown: func(gateway.ShutdownEvent) { close(shutdownBegan) }, Cache: func(c *cache.Config) {
 		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
 			if e.Keys > 0 {
 				once.Do(func() { close(loaded) })

@@ -1,4 +1,4 @@
-package gateway
+package cli
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/jwtgate/jwtgate/gateway"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -32,7 +34,7 @@ type args struct {
 // define binds a's fields to fs: the one table of the program's flags.
 func (a *args) define(fs *flag.FlagSet) {
 	a.claimHeaders = claimHeaderFlag{}
-	fs.StringVar(&a.listen, "listen", DefaultListen, "address to listen on")
+	fs.StringVar(&a.listen, "listen", gateway.DefaultListen, "address to listen on")
 	fs.StringVar(&a.upstream, "upstream", "", "upstream URL for the catch-all route \"/\"")
 	fs.StringVar(&a.jwksURL, "jwks-url", "", "JWK Set URL (default: OIDC discovery from -issuer)")
 	fs.StringVar(&a.jwksFile, "jwks-file", "", "JWK Set file on disk instead of a URL, re-read when it changes")
@@ -65,40 +67,40 @@ func (a *args) define(fs *flag.FlagSet) {
 // flag meets its field.
 var overrides = []struct {
 	flag  string
-	apply func(cfg *Config, a *args) error
+	apply func(cfg *gateway.Config, a *args) error
 }{
-	{"issuer", func(cfg *Config, a *args) error { cfg.Issuer = a.issuer; return nil }},
-	{"jwks-url", func(cfg *Config, a *args) error { cfg.JWKSURL = a.jwksURL; return nil }},
-	{"jwks-file", func(cfg *Config, a *args) error { cfg.JWKSFile = a.jwksFile; return nil }},
-	{"audience", func(cfg *Config, a *args) error { cfg.Audiences = splitList(a.audience); return nil }},
-	{"rate", func(cfg *Config, a *args) error { cfg.Rate = a.rate; return nil }},
-	{"burst", func(cfg *Config, a *args) error { cfg.Burst = a.burst; return nil }},
-	{"redis", func(cfg *Config, a *args) error {
+	{"issuer", func(cfg *gateway.Config, a *args) error { cfg.Issuer = a.issuer; return nil }},
+	{"jwks-url", func(cfg *gateway.Config, a *args) error { cfg.JWKSURL = a.jwksURL; return nil }},
+	{"jwks-file", func(cfg *gateway.Config, a *args) error { cfg.JWKSFile = a.jwksFile; return nil }},
+	{"audience", func(cfg *gateway.Config, a *args) error { cfg.Audiences = splitList(a.audience); return nil }},
+	{"rate", func(cfg *gateway.Config, a *args) error { cfg.Rate = a.rate; return nil }},
+	{"burst", func(cfg *gateway.Config, a *args) error { cfg.Burst = a.burst; return nil }},
+	{"redis", func(cfg *gateway.Config, a *args) error {
 		// Where Redis is, in place of the file's addr, cluster or
 		// sentinel; the file's username and password_env stay.
-		cfg.Redis = RedisConfig{Addr: a.redis, Username: cfg.Redis.Username, PasswordEnv: cfg.Redis.PasswordEnv}
+		cfg.Redis = gateway.RedisConfig{Addr: a.redis, Username: cfg.Redis.Username, PasswordEnv: cfg.Redis.PasswordEnv}
 		return nil
 	}},
-	{"replicas", func(cfg *Config, a *args) error { cfg.Replicas = a.replicas; return nil }},
-	{"shutdown-timeout", func(cfg *Config, a *args) error { cfg.ShutdownTimeout = a.shutdown; return nil }},
-	{"leeway", func(cfg *Config, a *args) error { cfg.Leeway = &a.leeway; return nil }},
-	{"dpop", func(cfg *Config, a *args) error { cfg.DPoP.Mode = a.dpopMode; return nil }},
-	{"types", func(cfg *Config, a *args) error { return listFlag("types", a.types, &cfg.Types) }},
-	{"algorithms", func(cfg *Config, a *args) error { return listFlag("algorithms", a.algorithms, &cfg.Algorithms) }},
-	{"require-claims", func(cfg *Config, a *args) error {
+	{"replicas", func(cfg *gateway.Config, a *args) error { cfg.Replicas = a.replicas; return nil }},
+	{"shutdown-timeout", func(cfg *gateway.Config, a *args) error { cfg.ShutdownTimeout = a.shutdown; return nil }},
+	{"leeway", func(cfg *gateway.Config, a *args) error { cfg.Leeway = &a.leeway; return nil }},
+	{"dpop", func(cfg *gateway.Config, a *args) error { cfg.DPoP.Mode = a.dpopMode; return nil }},
+	{"types", func(cfg *gateway.Config, a *args) error { return listFlag("types", a.types, &cfg.Types) }},
+	{"algorithms", func(cfg *gateway.Config, a *args) error { return listFlag("algorithms", a.algorithms, &cfg.Algorithms) }},
+	{"require-claims", func(cfg *gateway.Config, a *args) error {
 		return listFlag("require-claims", a.requireClaims, &cfg.RequiredClaims)
 	}},
-	{"tls-cert", func(cfg *Config, a *args) error { tlsSection(cfg).CertFile = a.tlsCert; return nil }},
-	{"tls-key", func(cfg *Config, a *args) error { tlsSection(cfg).KeyFile = a.tlsKey; return nil }},
-	{"tls-client-ca", func(cfg *Config, a *args) error { tlsSection(cfg).ClientCAFile = a.tlsClientCA; return nil }},
-	{"tls-client-auth", func(cfg *Config, a *args) error { tlsSection(cfg).ClientAuth = a.tlsClientAuth; return nil }},
-	{"trusted-proxies", func(cfg *Config, a *args) error {
+	{"tls-cert", func(cfg *gateway.Config, a *args) error { tlsSection(cfg).CertFile = a.tlsCert; return nil }},
+	{"tls-key", func(cfg *gateway.Config, a *args) error { tlsSection(cfg).KeyFile = a.tlsKey; return nil }},
+	{"tls-client-ca", func(cfg *gateway.Config, a *args) error { tlsSection(cfg).ClientCAFile = a.tlsClientCA; return nil }},
+	{"tls-client-auth", func(cfg *gateway.Config, a *args) error { tlsSection(cfg).ClientAuth = a.tlsClientAuth; return nil }},
+	{"trusted-proxies", func(cfg *gateway.Config, a *args) error {
 		if strings.TrimSpace(a.trustedProxies) == "none" {
 			cfg.TrustedProxies = []string{}
 			return nil
 		}
 		if cfg.TrustedProxies = splitList(a.trustedProxies); len(cfg.TrustedProxies) == 0 {
-			return fmt.Errorf("%w: -trusted-proxies %q: want comma-separated CIDRs or IPs, or none", ErrInvalidConfig, a.trustedProxies)
+			return fmt.Errorf("%w: -trusted-proxies %q: want comma-separated CIDRs or IPs, or none", gateway.ErrInvalidConfig, a.trustedProxies)
 		}
 		return nil
 	}},
@@ -106,9 +108,9 @@ var overrides = []struct {
 
 // tlsSection is cfg's tls: section, a new one when the file has none: the
 // -tls-* flags override its fields one by one.
-func tlsSection(cfg *Config) *TLSConfig {
+func tlsSection(cfg *gateway.Config) *gateway.TLSConfig {
 	if cfg.TLS == nil {
-		cfg.TLS = &TLSConfig{}
+		cfg.TLS = &gateway.TLSConfig{}
 	}
 	return cfg.TLS
 }
@@ -117,7 +119,7 @@ func tlsSection(cfg *Config) *TLSConfig {
 // something.
 func listFlag(name, val string, dst *[]string) error {
 	if *dst = splitList(val); len(*dst) == 0 {
-		return fmt.Errorf("%w: -%s %q: want a comma-separated list", ErrInvalidConfig, name, val)
+		return fmt.Errorf("%w: -%s %q: want a comma-separated list", gateway.ErrInvalidConfig, name, val)
 	}
 	return nil
 }
@@ -131,8 +133,8 @@ func listFlag(name, val string, dst *[]string) error {
 // written there. A config file with values of the wrong type is an error
 // (wrapping *yaml.TypeError) returned with the Config that did decode, so
 // that Validate can name the file's other problems in the same run.
-func ParseArgs(argv []string, stderr io.Writer) (Config, Flags, error) {
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+func ParseArgs(argv []string, stderr io.Writer) (gateway.Config, Flags, error) {
+	fs := flag.NewFlagSet("jwtgate", flag.ContinueOnError)
 	// The flag package prints a parse error and the whole usage; the
 	// caller prints the error once, and the usage is for -h only.
 	fs.SetOutput(io.Discard)
@@ -141,26 +143,26 @@ func ParseArgs(argv []string, stderr io.Writer) (Config, Flags, error) {
 	if err := fs.Parse(argv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
-			fmt.Fprintf(stderr, "Usage: gateway [flags]\n\nWith no identity provider, upstream or config flags: a DEMO identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
+			fmt.Fprintf(stderr, "Usage: jwtgate [flags]\n\nWith no identity provider, upstream or config flags: a DEMO identity provider, a demo upstream and the gateway, on loopback.\n\nFlags:\n")
 			fs.PrintDefaults()
-			return Config{}, Flags{}, err
+			return gateway.Config{}, Flags{}, err
 		}
-		return Config{}, Flags{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return gateway.Config{}, Flags{}, fmt.Errorf("%w: %w", gateway.ErrInvalidConfig, err)
 	}
 	if fs.NArg() > 0 {
-		return Config{}, Flags{}, fmt.Errorf("%w: unexpected argument %q", ErrInvalidConfig, fs.Arg(0))
+		return gateway.Config{}, Flags{}, fmt.Errorf("%w: unexpected argument %q", gateway.ErrInvalidConfig, fs.Arg(0))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	var (
-		cfg     Config
+		cfg     gateway.Config
 		fileErr error // values of the wrong type: reported with the rest (see decodeYAML)
 	)
 	if a.configFile != "" {
-		if cfg, fileErr = LoadFile(a.configFile); fileErr != nil {
+		if cfg, fileErr = gateway.LoadFile(a.configFile); fileErr != nil {
 			if _, partial := errors.AsType[*yaml.TypeError](fileErr); !partial {
-				return Config{}, Flags{}, fileErr
+				return gateway.Config{}, Flags{}, fileErr
 			}
 		}
 	}
@@ -176,7 +178,7 @@ func ParseArgs(argv []string, stderr io.Writer) (Config, Flags, error) {
 		func() error { return checkDemoListen(cfg, opts) },
 	} {
 		if err := step(); err != nil {
-			return Config{}, Flags{}, err
+			return gateway.Config{}, Flags{}, err
 		}
 	}
 	// With fileErr, cfg is what did decode: a caller can Validate it to
@@ -186,9 +188,9 @@ func ParseArgs(argv []string, stderr io.Writer) (Config, Flags, error) {
 
 // checkDemo refuses -demo beside anything the demo would replace, and a
 // DPoP mode the demo cannot serve.
-func (a *args) checkDemo(set map[string]bool, cfg Config, opts Flags) error {
-	if set["dpop"] && opts.Demo && a.dpopMode != DPoPOff {
-		return fmt.Errorf("%w: -dpop %s: the demo's provider and curl lines use Bearer tokens; give -issuer and -upstream for a DPoP gateway", ErrInvalidConfig, a.dpopMode)
+func (a *args) checkDemo(set map[string]bool, cfg gateway.Config, opts Flags) error {
+	if set["dpop"] && opts.Demo && a.dpopMode != gateway.DPoPOff {
+		return fmt.Errorf("%w: -dpop %s: the demo's provider and curl lines use Bearer tokens; give -issuer and -upstream for a DPoP gateway", gateway.ErrInvalidConfig, a.dpopMode)
 	}
 	if !a.demo {
 		return nil
@@ -205,13 +207,13 @@ func (a *args) checkDemo(set map[string]bool, cfg Config, opts Flags) error {
 		given = append(given, "providers or routes in -config")
 	}
 	if len(given) > 0 {
-		return fmt.Errorf("%w: -demo runs the embedded demo identity provider and upstream, which would replace %s; drop -demo for a real gateway", ErrInvalidConfig, strings.Join(given, ", "))
+		return fmt.Errorf("%w: -demo runs the embedded demo identity provider and upstream, which would replace %s; drop -demo for a real gateway", gateway.ErrInvalidConfig, strings.Join(given, ", "))
 	}
 	return nil
 }
 
 // apply sets the top-level fields whose flags were given.
-func (a *args) apply(set map[string]bool, cfg *Config) error {
+func (a *args) apply(set map[string]bool, cfg *gateway.Config) error {
 	if set["listen"] || cfg.Listen == "" {
 		cfg.Listen = a.listen
 	}
@@ -227,25 +229,25 @@ func (a *args) apply(set map[string]bool, cfg *Config) error {
 
 // addRoutes adds the routes -upstream, -decision and -decision-path stand
 // for.
-func (a *args) addRoutes(set map[string]bool, cfg *Config) error {
+func (a *args) addRoutes(set map[string]bool, cfg *gateway.Config) error {
 	switch {
 	case a.decision && set["upstream"]:
-		return fmt.Errorf("%w: -decision makes the route \"/\" a decision service, which proxies nowhere: drop -upstream (or -decision)", ErrInvalidConfig)
+		return fmt.Errorf("%w: -decision makes the route \"/\" a decision service, which proxies nowhere: drop -upstream (or -decision)", gateway.ErrInvalidConfig)
 	case set["claim-header"] && !set["upstream"] && !a.decision:
 		// The mapping belongs to a route; only -upstream's or -decision's
 		// is the flags' own.
-		return fmt.Errorf("%w: -claim-header applies to the route of -upstream or -decision, neither of which is given (in a config file, set claim_headers per route)", ErrInvalidConfig)
+		return fmt.Errorf("%w: -claim-header applies to the route of -upstream or -decision, neither of which is given (in a config file, set claim_headers per route)", gateway.ErrInvalidConfig)
 	}
 	hasRoute := func(prefix string) bool {
-		return slices.ContainsFunc(cfg.Routes, func(r Route) bool { return r.Prefix == prefix })
+		return slices.ContainsFunc(cfg.Routes, func(r gateway.Route) bool { return r.Prefix == prefix })
 	}
 	if set["upstream"] || a.decision {
-		flag, r := "-upstream", Route{Prefix: "/", Upstream: a.upstream}
+		flag, r := "-upstream", gateway.Route{Prefix: "/", Upstream: a.upstream}
 		if a.decision {
-			flag, r = "-decision", Route{Prefix: "/", Mode: ModeDecision}
+			flag, r = "-decision", gateway.Route{Prefix: "/", Mode: gateway.ModeDecision}
 		}
 		if hasRoute("/") {
-			return fmt.Errorf("%w: %s adds the route \"/\", which the config file already has", ErrInvalidConfig, flag)
+			return fmt.Errorf("%w: %s adds the route \"/\", which the config file already has", gateway.ErrInvalidConfig, flag)
 		}
 		if len(a.claimHeaders) > 0 {
 			r.ClaimHeaders = a.claimHeaders
@@ -256,27 +258,27 @@ func (a *args) addRoutes(set map[string]bool, cfg *Config) error {
 		return nil
 	}
 	p := a.decisionPath
-	if p == "/" || !strings.HasPrefix(p, "/") || cleanPath(p) != p || strings.HasSuffix(p, "/") {
-		return fmt.Errorf("%w: -decision-path %q: want a clean absolute path other than \"/\", without a trailing slash, e.g. /_jwtgate", ErrInvalidConfig, p)
+	if p == "/" || !strings.HasPrefix(p, "/") || path.Clean(p) != p || strings.HasSuffix(p, "/") {
+		return fmt.Errorf("%w: -decision-path %q: want a clean absolute path other than \"/\", without a trailing slash, e.g. /_jwtgate", gateway.ErrInvalidConfig, p)
 	}
 	if hasRoute(p) {
-		return fmt.Errorf("%w: -decision-path adds the route %q, which the config file already has", ErrInvalidConfig, p)
+		return fmt.Errorf("%w: -decision-path adds the route %q, which the config file already has", gateway.ErrInvalidConfig, p)
 	}
-	cfg.Routes = append(cfg.Routes, Route{Prefix: p, Mode: ModeDecision, StripPrefix: true})
+	cfg.Routes = append(cfg.Routes, gateway.Route{Prefix: p, Mode: gateway.ModeDecision, StripPrefix: true})
 	return nil
 }
 
 // checkDemoListen refuses demo mode on an address that is not loopback
 // unless -demo asks for it: its identity provider mints tokens for anyone.
-func checkDemoListen(cfg Config, opts Flags) error {
+func checkDemoListen(cfg gateway.Config, opts Flags) error {
 	if _, _, err := net.SplitHostPort(cfg.Listen); err == nil && opts.Demo && !opts.DemoFlag && !isLoopback(cfg.Listen) {
 		return fmt.Errorf("%w: no identity provider is configured, which means demo mode, and the demo's identity provider mints tokens for anyone who asks: "+
-			"it does not listen on %q, which is not loopback. Give -issuer or -jwks-url (or -config) for a real gateway, or -demo to expose the demo deliberately", ErrInvalidConfig, cfg.Listen)
+			"it does not listen on %q, which is not loopback. Give -issuer or -jwks-url (or -config) for a real gateway, or -demo to expose the demo deliberately", gateway.ErrInvalidConfig, cfg.Listen)
 	}
 	return nil
 }
 
-// Flags are the command line's settings beyond Config.
+// Flags are the command line's settings beyond gateway.Config.
 type Flags struct {
 	// Demo is true when the gateway is to run its embedded demo identity
 	// provider and upstream: with -demo, or when no flag names a provider,
@@ -322,7 +324,7 @@ func (f claimHeaderFlag) Set(v string) error {
 	switch {
 	case !ok || claim == "" || header == "":
 		return fmt.Errorf("%q: want CLAIM=HEADER, e.g. sub=X-Jwtgate-Subject", v)
-	case !validHeaderName(header) || isHopOrReserved(header):
+	case !gateway.ClaimHeaderAllowed(header):
 		return fmt.Errorf("%q: %q is not a header the gateway may set", v, header)
 	}
 	if prev, dup := f[claim]; dup {
@@ -330,4 +332,16 @@ func (f claimHeaderFlag) Set(v string) error {
 	}
 	f[claim] = header
 	return nil
+}
+
+// splitList splits a comma-separated flag value, trimming spaces and
+// dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }

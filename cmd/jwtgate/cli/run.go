@@ -1,4 +1,4 @@
-package gateway
+package cli
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/jwtgate/jwtgate/gateway"
 	"github.com/jwtgate/jwtgate/internal/demo"
 )
 
@@ -38,16 +39,16 @@ const (
 )
 
 // Env is what Run needs from the outside world. Zero fields mean the
-// process's own (os.Stdout, os.Stderr, os.LookupEnv, Options{}).
+// process's own (os.Stdout, os.Stderr, os.LookupEnv, gateway.Options{}).
 type Env struct {
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
-	// Options go to New. Their LookupEnv is replaced by the one above,
+	// Options go to gateway.New. Their LookupEnv is replaced by the one above,
 	// and a nil Logger by one writing text to Stderr.
-	Options Options
+	Options gateway.Options
 	// StartupWindow bounds how long Run waits for the providers' first
 	// answers before listening (see Gateway.CheckStartup). 0 means
-	// DefaultStartupWindow.
+	// gateway.DefaultStartupWindow.
 	StartupWindow time.Duration
 	// RotateEvery overrides the demo provider's key rotation period.
 	// 0 means its default (5 min).
@@ -60,7 +61,7 @@ type Env struct {
 // ServeEvent is what Env.OnServe receives.
 type ServeEvent struct {
 	// URL is the gateway's base URL, "http://host:port", or
-	// "https://host:port" with Config.TLS.
+	// "https://host:port" with gateway.Config.TLS.
 	URL string
 	// Demo reports whether the gateway runs the embedded demo provider.
 	Demo bool
@@ -118,7 +119,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 
 	env.Options.LookupEnv = env.LookupEnv
 	if env.Options.Tracing == nil {
-		tr, shutdown, err := TracingFromEnv(ctx, env.LookupEnv)
+		tr, shutdown, err := gateway.TracingFromEnv(ctx, env.LookupEnv)
 		if err != nil {
 			return env.usage(err)
 		}
@@ -127,12 +128,12 @@ func Run(ctx context.Context, args []string, env Env) int {
 			defer flushTraces(shutdown, log)
 		}
 	}
-	g, err := New(ctx, cfg, env.Options)
+	g, err := gateway.New(ctx, cfg, env.Options)
 	if err != nil {
 		return env.usage(err)
 	}
 	defer g.Close()
-	if err := g.checkStartupWithin(ctx, env.StartupWindow); err != nil {
+	if err := checkStartupWithin(ctx, g, env.StartupWindow); err != nil {
 		return env.usage(err)
 	}
 	ln, err := listen(cfg.Listen, opts)
@@ -170,12 +171,12 @@ func (env Env) usage(err error) int {
 // withRestOfFile adds to a config file's type error the file's other
 // problems: a value of the wrong type must not hide them, one run names
 // them all.
-func withRestOfFile(err error, cfg Config, lookupEnv func(string) (string, bool)) error {
+func withRestOfFile(err error, cfg gateway.Config, lookupEnv func(string) (string, bool)) error {
 	if _, partial := errors.AsType[*yaml.TypeError](err); !partial {
 		return err
 	}
 	if _, verr := cfg.Validate(lookupEnv); verr != nil {
-		return fmt.Errorf("%w\n  and in the rest of the file:%s", err, strings.TrimPrefix(verr.Error(), ErrInvalidConfig.Error()+":"))
+		return fmt.Errorf("%w\n  and in the rest of the file:%s", err, strings.TrimPrefix(verr.Error(), gateway.ErrInvalidConfig.Error()+":"))
 	}
 	return err
 }
@@ -192,9 +193,9 @@ func withDemoUpstreamKey(lookup func(string) (string, bool)) func(string) (strin
 }
 
 // checkStartupWithin is CheckStartup bounded by window (0: the default).
-func (g *Gateway) checkStartupWithin(ctx context.Context, window time.Duration) error {
+func checkStartupWithin(ctx context.Context, g *gateway.Gateway, window time.Duration) error {
 	if window <= 0 {
-		window = DefaultStartupWindow
+		window = gateway.DefaultStartupWindow
 	}
 	wctx, cancel := context.WithTimeout(ctx, window)
 	defer cancel()
@@ -214,8 +215,8 @@ func listen(addr string, opts Flags) (net.Listener, error) {
 
 // serveUntilDone serves g on ln until ctx ends, announcing it (the demo's
 // banner or the listening line, then OnServe), and returns the exit code.
-func serveUntilDone(ctx context.Context, g *Gateway, ln net.Listener, d *demoParts, routes int, env Env) int {
-	gwURL := g.scheme() + "://" + ln.Addr().String()
+func serveUntilDone(ctx context.Context, g *gateway.Gateway, ln net.Listener, d *demoParts, routes int, env Env) int {
+	gwURL := g.Scheme() + "://" + ln.Addr().String()
 	served := make(chan error, 1)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -256,7 +257,7 @@ type demoParts struct {
 	wg          sync.WaitGroup
 }
 
-func startDemo(cfg *Config, env Env) (d *demoParts, err error) {
+func startDemo(cfg *gateway.Config, env Env) (d *demoParts, err error) {
 	d = &demoParts{}
 	defer func() {
 		if err != nil {
@@ -304,16 +305,16 @@ func startDemo(cfg *Config, env Env) (d *demoParts, err error) {
 		weight = 1
 	}
 	claims := map[string]string{"sub": "X-Jwtgate-Subject", "scope": "X-Jwtgate-Scope"}
-	cfg.Routes = []Route{
+	cfg.Routes = []gateway.Route{
 		{Prefix: "/api/", Upstream: d.upstreamURL, Scopes: []string{"demo:read"}, ClaimHeaders: claims},
 		{
 			Prefix: "/llm/", Upstream: d.upstreamURL, Scopes: []string{"llm:use"}, ClaimHeaders: claims,
-			Weight: weight, DropAuthorization: true, UpstreamAuth: &UpstreamAuth{Env: demoUpstreamKeyEnv},
+			Weight: weight, DropAuthorization: true, UpstreamAuth: &gateway.UpstreamAuth{Env: demoUpstreamKeyEnv},
 		},
 		{
 			Prefix: "/openai/", Upstream: d.upstreamURL, StripPrefix: true, Scopes: []string{"llm:use"}, ClaimHeaders: claims,
-			DropAuthorization: true, UpstreamAuth: &UpstreamAuth{Env: demoUpstreamKeyEnv},
-			Budget: &RouteBudget{Limit: demoBudgetTokens, Window: "hour", Format: "openai", IncludeUsage: true},
+			DropAuthorization: true, UpstreamAuth: &gateway.UpstreamAuth{Env: demoUpstreamKeyEnv},
+			Budget: &gateway.RouteBudget{Limit: demoBudgetTokens, Window: "hour", Format: "openai", IncludeUsage: true},
 		},
 	}
 	return d, nil
@@ -342,7 +343,7 @@ func (d *demoParts) stop() {
 
 // announce waits for the gateway to have the demo keys (so the printed
 // lines work at once), mints the tokens and prints how to use them.
-func (d *demoParts) announce(ctx context.Context, g *Gateway, gwURL string, w io.Writer) error {
+func (d *demoParts) announce(ctx context.Context, g *gateway.Gateway, gwURL string, w io.Writer) error {
 	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := g.WaitReady(wctx); err != nil {
@@ -440,14 +441,6 @@ func demoWarning(listen string, exposed bool) string {
 	return s
 }
 
-// scheme is what the gateway's URLs start with: https with Config.TLS.
-func (g *Gateway) scheme() string {
-	if g.tls != nil {
-		return "https"
-	}
-	return "http"
-}
-
 // listeningLine is what Run prints once a gateway not in demo mode listens.
 func listeningLine(gwURL string, routes int) string {
 	noun := "routes"
@@ -455,4 +448,13 @@ func listeningLine(gwURL string, routes int) string {
 		noun = "route"
 	}
 	return fmt.Sprintf("jwtgate gateway listening on %s (%d %s; /healthz /readyz /metrics)\n", gwURL, routes, noun)
+}
+
+// flushTraces gives the exporter a few seconds to send what is queued.
+func flushTraces(shutdown func(context.Context) error, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		log.Warn("gateway: flushing traces", "err", err)
+	}
 }
