@@ -36,11 +36,16 @@ func cyclomatic(fn *ast.FuncDecl) int {
 }
 
 // The gateway grew by accretion once (one 176-line function at complexity
-// 61); no function in it, tests included, is above 20 again.
+// 61); no function in it or in its program (cmd/jwtgate/cli), tests
+// included, is above 20 again.
 func TestGatewayComplexity(t *testing.T) {
-	files, err := filepath.Glob("../../gateway/*.go")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no gateway sources: %v", err)
+	var files []string
+	for _, dir := range []string{"../../gateway", "../../cmd/jwtgate/cli"} {
+		found, err := filepath.Glob(dir + "/*.go")
+		if err != nil || len(found) == 0 {
+			t.Fatalf("no sources in %s: %v", dir, err)
+		}
+		files = append(files, found...)
 	}
 	fset := token.NewFileSet()
 	checked := 0
