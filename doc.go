@@ -17,7 +17,8 @@
 //   - grpcauth, extauthz: gRPC interceptors; Envoy's ext_authz service.
 //   - metrics: Prometheus metrics fed by the hooks.
 //   - gateway: the embeddable gateway (reverse proxy and decision
-//     service); examples/gateway runs it.
+//     service), a library; cmd/jwtgate is the program (package
+//     cmd/jwtgate/cli), which examples/gateway runs too.
 //   - jwtgatetest: a test kit — an in-process identity provider, minting,
 //     tokens that must be refused, faults.
 //

@@ -3,13 +3,15 @@
 // audiences and rate limits, forwards chosen claims as headers and streams
 // responses (server-sent events) as the upstream writes them. It serves
 // /healthz, /readyz (keys loaded) and /metrics (Prometheus) beside the
-// routes. examples/gateway is a thin main over Main.
+// routes. It is a library only: the program around it (flags, exit codes,
+// signals, the demo) is package cli in cmd/jwtgate, which examples/gateway
+// runs too.
 //
-// Config is the YAML config file's schema (LoadFile reads one, ParseArgs
-// the command line); New validates it and builds a Gateway; Handler is an
-// http.Handler to serve as it is or mount in a mux of one's own, next to
-// routes of one's own; Serve serves it on a listener with graceful
-// shutdown, and Close stops the key cache and the Redis clients. Options
+// Config is the YAML config file's schema (LoadFile reads one); New
+// validates it and builds a Gateway; Handler is an http.Handler to serve
+// as it is or mount in a mux of one's own, next to routes of one's own;
+// Serve serves it on a listener with graceful shutdown, and Close stops
+// the key cache and the Redis clients. Options
 // hold the replaceable parts (HTTP client, upstream transport, logger,
 // metrics registry) and the hooks.
 //
@@ -50,9 +52,10 @@
 // client's are removed on every route before verification, so an upstream
 // may trust the ones it receives.
 //
-// With no identity provider configured, Run (the program) starts a demo:
-// an embedded identity provider that mints tokens for anyone, a demo
-// upstream and the gateway, on loopback only unless -demo asks otherwise.
+// A program of one's own that starts a gateway calls CheckStartup before
+// listening (a provider naming another issuer is a config error; one that
+// is down is an outage /readyz reports) and, for OTEL_* traces,
+// TracingFromEnv into Options.Tracing, as the jwtgate program does.
 //
 // Quick start, embedded:
 //
@@ -70,7 +73,10 @@
 //	mux.HandleFunc("GET /mine", mine) // a route of one's own
 //	http.ListenAndServe("127.0.0.1:8080", mux)
 //
-// Quick start, as a program:
+// Quick start, as a program (cmd/jwtgate; with no identity provider
+// configured it starts a demo: an embedded identity provider that mints
+// tokens for anyone, a demo upstream and the gateway, on loopback only
+// unless -demo asks otherwise):
 //
 //	go run ./examples/gateway                      # demo: provider, upstream, gateway on loopback
 //	go run ./examples/gateway -issuer https://idp.example.com -audience api -upstream http://127.0.0.1:9000
