@@ -16,6 +16,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/jwtgate/jwtgate/internal/upstreamcred"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -134,15 +135,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	out := req.Clone(req.Context())
-	scrub(out, c.Token())
-	out.Header.Del("DPoP")
-	v := tok
-	if t.cfg.Scheme != "" {
-		v = t.cfg.Scheme + " " + tok
-	}
-	out.Header.Set(t.cfg.Header, v)
-	return t.cfg.Next.RoundTrip(out)
+	return t.cfg.Next.RoundTrip(upstreamcred.Prepare(req, c.Token(), t.cfg.Header, t.cfg.Scheme, tok))
 }
 
 // Token returns the upstream token for the verified claims in ctx (a
@@ -322,30 +315,4 @@ func readBody(r io.Reader, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrBadResponse, max)
 	}
 	return b, nil
-}
-
-// scrub removes from out every header and query parameter that carries
-// subject: whatever the Verifier's extraction allowed (a cookie, a query
-// parameter, another header), the upstream never gets the client's token.
-func scrub(out *http.Request, subject string) {
-	for name, vs := range out.Header {
-		for _, v := range vs {
-			if strings.Contains(v, subject) {
-				delete(out.Header, name)
-				break
-			}
-		}
-	}
-	if out.URL != nil && strings.Contains(out.URL.RawQuery, subject) {
-		q := out.URL.Query()
-		for name, vs := range q {
-			for _, v := range vs {
-				if strings.Contains(v, subject) || strings.Contains(name, subject) {
-					delete(q, name)
-					break
-				}
-			}
-		}
-		out.URL.RawQuery = q.Encode()
-	}
 }
