@@ -37,6 +37,9 @@ var (
 	ErrInvalidConfig = errors.New("internaltoken: invalid configuration")
 	// ErrNoKey: no key file loads (at New: a configuration error).
 	ErrNoKey = errors.New("internaltoken: no usable signing key")
+	// ErrSign is wrapped by every error Sign and RoundTrip return: no
+	// internal token, and nothing was sent upstream.
+	ErrSign = errors.New("internaltoken: no internal token")
 	// ErrNoClaims: the request carries no verified claims to sign from.
 	ErrNoClaims = errors.New("internaltoken: no verified claims")
 )

@@ -115,7 +115,7 @@ func New(cfg Config) (*Transport, error) {
 // never past c's exp, a fresh jti, signed with the key ring's newest key.
 func (t *Transport) Sign(c *middleware.Claims) (string, error) {
 	if c == nil {
-		return "", fmt.Errorf("%w: %w", ErrNoClaims, middleware.ErrTokenMissing)
+		return "", fmt.Errorf("%w: %w: %w", ErrSign, ErrNoClaims, middleware.ErrTokenMissing)
 	}
 	now := t.cfg.Now()
 	exp := now.Add(t.cfg.TTL)
@@ -123,7 +123,7 @@ func (t *Transport) Sign(c *middleware.Claims) (string, error) {
 		exp = c.ExpiresAt
 	}
 	if !exp.After(now) {
-		return "", fmt.Errorf("%w: the verified token has expired: %w", ErrNoClaims, middleware.ErrTokenExpired)
+		return "", fmt.Errorf("%w: %w: the verified token has expired: %w", ErrSign, ErrNoClaims, middleware.ErrTokenExpired)
 	}
 	var jti [16]byte
 	_, _ = rand.Read(jti[:]) // never fails (crypto/rand)
@@ -149,7 +149,7 @@ func (t *Transport) Sign(c *middleware.Claims) (string, error) {
 	tok.Header["kid"] = k.kid
 	s, err := tok.SignedString(k.priv)
 	if err != nil {
-		return "", fmt.Errorf("internaltoken: signing: %w", err)
+		return "", fmt.Errorf("%w: signing: %w", ErrSign, err)
 	}
 	k.noteExp(exp)
 	return s, nil
