@@ -379,7 +379,8 @@ type UpstreamExchange struct {
 // verified token's.
 type UpstreamSign struct {
 	// Claims are the verified token's claims copied (when present). iss,
-	// aud, exp, iat, nbf and jti are the gateway's own. Empty means [sub].
+	// aud, exp, iat, nbf and jti are the gateway's own, and cnf cannot be
+	// copied. Empty means [sub].
 	Claims []string `yaml:"claims"`
 	// TTL is the token's lifetime. 0 means 1m; at most 1h.
 	TTL time.Duration `yaml:"ttl"`

@@ -113,6 +113,7 @@ type Gateway struct {
 	httpClient *http.Client           // Options.HTTPClient: also the token endpoints'
 	now        func() time.Time       // Options.Now, or time.Now
 	ring       *internaltoken.KeyRing // internal_tokens' keys; nil without
+	exchanges  *prometheus.CounterVec // token_exchanges_total; nil until a route exchanges
 }
 
 // bufferPool recycles the proxies' copy buffers (32 KiB each), which

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/jwtgate/jwtgate/exchange"
 	"github.com/jwtgate/jwtgate/internaltoken"
 )
@@ -169,6 +171,8 @@ func (cfg *Config) checkSign(p *problems, where string, s *UpstreamSign) {
 			p.add("%s: claims: an empty claim name", where)
 		case "iss", "aud", "exp", "iat", "nbf", "jti":
 			p.add("%s: claims: %s is the gateway's own, it cannot be copied", where, c)
+		case "cnf":
+			p.add("%s: claims: cnf cannot be copied (it would bind the token to the client's key, which the gateway does not hold)", where)
 		}
 	}
 }
@@ -255,6 +259,12 @@ func (g *Gateway) credentialTransport(rc Route, next http.RoundTripper) (http.Ro
 		}
 		ec.Header, ec.Scheme = ua.Header, ua.Scheme
 		ec.Next, ec.HTTPClient, ec.Logger = next, g.httpClient, g.log
+		calls, err := g.exchangeCounter()
+		if err != nil {
+			return nil, err
+		}
+		prefix := rc.Prefix
+		ec.OnExchange = func(ev exchange.Event) { calls.WithLabelValues(prefix, exchangeResult(ev.Err)).Inc() }
 		tr, err := exchange.New(ec)
 		if err != nil {
 			return nil, err
@@ -274,6 +284,34 @@ func (g *Gateway) credentialTransport(rc Route, next http.RoundTripper) (http.Ro
 			TTL: ua.Sign.TTL, Claims: claims, Header: ua.Header, Scheme: ua.Scheme, Next: next, Now: g.now})
 	}
 	return next, nil
+}
+
+// exchangeCounter returns the token-exchange counter, registering it on
+// the first route that exchanges.
+func (g *Gateway) exchangeCounter() (*prometheus.CounterVec, error) {
+	if g.exchanges == nil {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "jwtgate", Subsystem: "gateway", Name: "token_exchanges_total",
+			Help: "Calls to a route's token endpoint (cache hits are not calls), by route prefix and result: ok, unavailable (the request was answered 503), denied (403) or error (502).",
+		}, []string{"route", "result"})
+		if err := g.registry.Register(c); err != nil {
+			return nil, err
+		}
+		g.exchanges = c
+	}
+	return g.exchanges, nil
+}
+
+func exchangeResult(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, exchange.ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, exchange.ErrDenied):
+		return "denied"
+	}
+	return "error"
 }
 
 // credentialError answers a request whose upstream credential could not

@@ -108,6 +108,9 @@ func TestExchangeTwoUsersReachUpstreamAsTwoPrincipals(t *testing.T) {
 	if st := te.Stats(); st.Issued != 2 {
 		t.Fatalf("token endpoint issued %d tokens, want 2 (alice's second request used the cached one)", st.Issued)
 	}
+	if n := counter(t, g.Registry(), "jwtgate_gateway_token_exchanges_total", "route", "/orders/", "result", "ok"); n != 2 {
+		t.Fatalf("token_exchanges_total{result=ok} %v, want 2", n)
+	}
 }
 
 func TestExchangeEndpointFailureIs503AndUpstreamSeesNothing(t *testing.T) {
@@ -137,6 +140,9 @@ func TestExchangeEndpointFailureIs503AndUpstreamSeesNothing(t *testing.T) {
 			}
 			if te.Stats().Requests != 1 {
 				t.Fatalf("token endpoint stats %+v", te.Stats())
+			}
+			if n := counter(t, g.Registry(), "jwtgate_gateway_token_exchanges_total", "route", "/orders/", "result", "unavailable"); n != 1 {
+				t.Fatalf("token_exchanges_total{result=unavailable} %v, want 1", n)
 			}
 		})
 	}
@@ -227,7 +233,7 @@ func TestInternalTokenVerifiesWithPublishedKeysAndSurvivesRotation(t *testing.T)
 	// the gateway's published keys (reached here at the listener's real
 	// address).
 	keys, err := cache.New(context.Background(), cache.Config{URL: g.url + internaltoken.JWKSPath, WaitForFirstLoad: true,
-		UnknownKIDInterval: time.Nanosecond, HTTPClient: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}})
+		UnknownKIDInterval: time.Nanosecond, Logger: quiet, HTTPClient: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,6 +30,7 @@ func published(t *testing.T, ring *internaltoken.KeyRing) (issuer string, v *mid
 	c, err := cache.New(context.Background(), cache.Config{Issuer: srv.URL, WaitForFirstLoad: true,
 		// A rotated key is looked for at once, not a second later.
 		UnknownKIDInterval: time.Nanosecond,
+		Logger:             slog.New(slog.DiscardHandler),
 		HTTPClient:         &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}})
 	if err != nil {
 		t.Fatal(err)

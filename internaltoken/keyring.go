@@ -89,6 +89,9 @@ type ringKey struct {
 	priv    crypto.Signer
 	jwk     jwkset.JWKMarshal
 	lastExp atomic.Int64 // UnixNano: the latest exp of a token it signed
+	// retiredAt is when its file was found gone (guarded by KeyRing.mu);
+	// zero while it has one.
+	retiredAt time.Time
 }
 
 // ringSnapshot is what signers and the JWK Set read: immutable.
@@ -184,15 +187,21 @@ func (k *KeyRing) reload(strict bool) error {
 	inUse := make(map[string]bool, len(order))
 	for _, rk := range order {
 		inUse[rk.kid] = true
+		rk.retiredAt = time.Time{}
 		delete(k.retired, rk.kid)
 	}
 	for _, rk := range k.byPath {
-		if !inUse[rk.kid] {
+		if !inUse[rk.kid] && k.retired[rk.kid] == nil {
+			rk.retiredAt = now
 			k.retired[rk.kid] = rk
 		}
 	}
 	for kid, rk := range k.retired {
-		if rk.lastExp.Load() <= now.UnixNano() || len(k.retired) > maxKeys {
+		// A signer that loaded the snapshot before this reload may not
+		// have noted its token's exp yet: keep a retired key at least
+		// one CheckInterval, then while a token it signed is valid.
+		graced := now.Sub(rk.retiredAt) >= k.cfg.CheckInterval
+		if graced && rk.lastExp.Load() <= now.UnixNano() || len(k.retired) > maxKeys {
 			delete(k.retired, kid)
 		}
 	}

@@ -24,8 +24,10 @@ const (
 	MaxTTL = time.Hour
 )
 
-// reservedClaims are set by the signer itself and cannot be copied.
-var reservedClaims = []string{"iss", "aud", "exp", "iat", "nbf", "jti"}
+// reservedClaims are set by the signer itself, or (cnf) would bind the
+// internal token to the client's key, which the gateway does not hold:
+// they cannot be copied.
+var reservedClaims = []string{"iss", "aud", "exp", "iat", "nbf", "jti", "cnf"}
 
 // Config configures a Transport.
 type Config struct {
@@ -41,8 +43,9 @@ type Config struct {
 	TTL time.Duration
 	// Claims are the verified token's claims copied into the internal
 	// token, as they are, when present: never a value of the request's
-	// own. iss, aud, exp, iat, nbf and jti are the signer's. nil means
-	// [sub].
+	// own. iss, aud, exp, iat, nbf and jti are the signer's, and cnf
+	// cannot be copied (the gateway holds no key of the client's). nil
+	// means [sub].
 	Claims []string
 	// Header is where the token goes upstream. "" means Authorization.
 	Header string
@@ -90,7 +93,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	for _, c := range cfg.Claims {
 		if c == "" || slices.Contains(reservedClaims, c) {
-			return bad("claim %q cannot be copied (iss, aud, exp, iat, nbf and jti are the signer's)", c)
+			return bad("claim %q cannot be copied (iss, aud, exp, iat, nbf and jti are the signer's; cnf binds to a key the gateway does not hold)", c)
 		}
 	}
 	if cfg.Header == "" {
