@@ -264,6 +264,11 @@ func TestInternalTokenVerifiesWithPublishedKeysAndSurvivesRotation(t *testing.T)
 	if jwsKID(t, first) == jwsKID(t, second) {
 		t.Fatal("the new key does not sign after the rotation")
 	}
+	// Another user through the same route is another principal.
+	bob := idp.Mint(t, jwtgatetest.Claims{Subject: "bob", Audience: "api", Extra: map[string]any{"email": "bob@example.com"}})
+	if resp, body := g.get(t, "/svc/c", bob); resp.StatusCode != 200 || body != "bob bob@example.com" {
+		t.Fatalf("bob: %d %q", resp.StatusCode, body)
+	}
 	// A token of the old key, still in flight, still verifies.
 	if _, err := svc.Verify(context.Background(), strings.TrimPrefix(first, "Bearer ")); err != nil {
 		t.Fatalf("the old key's token after rotation: %v", err)

@@ -206,7 +206,8 @@ func (e *TokenEndpoint) Stats() TokenStats {
 	return e.stats
 }
 
-// Requests returns the token requests received (the last 10000).
+// Requests returns the token requests answered with a token (the last
+// 10000), in order.
 func (e *TokenEndpoint) Requests() []TokenRequest {
 	e.mu.Lock()
 	defer e.mu.Unlock()
