@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -34,9 +35,9 @@ func (h *heldEndpoint) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // verifiedContext is a context with the verified claims of a fresh token.
-func verifiedContext(t *testing.T, sub string) context.Context {
+func verifiedContext(t testing.TB, sub string) context.Context {
 	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{URL: "https://idp.example", Algorithms: []string{"ES256"}})
-	v, err := middleware.New(middleware.Config{Keys: idp.Keys(t)})
+	v, err := middleware.New(middleware.Config{Keys: idp.Keys(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func Example() {
 	}))
 	defer upstream.Close()
 
-	v, err := middleware.New(middleware.Config{Keys: idp.Keys(t), Issuers: []string{idp.Issuer()}})
+	v, err := middleware.New(middleware.Config{Keys: idp.Keys(t), Issuers: []string{idp.Issuer()}, Audiences: []string{"api"}})
 	if err != nil {
 		panic(err)
 	}

@@ -222,7 +222,7 @@ func (t *Transport) exchange(key, subject string, subjectExp time.Time, f *fligh
 	delete(t.flights, key)
 	waiters := f.waiters
 	t.mu.Unlock()
-	if err != nil {
+	if err != nil && t.ctx.Err() == nil { // Close's cancellation is no news
 		t.cfg.Logger.LogAttrs(context.Background(), slog.LevelWarn, "exchange: no upstream token",
 			slog.Int("status", status), slog.String("err", err.Error()))
 	}

@@ -236,7 +236,7 @@ func TestNoVerifiedClaimsIs401(t *testing.T) {
 func TestSenderConstrainedSubjectNeedsABinding(t *testing.T) {
 	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
 	te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{})
-	v, err := middleware.New(middleware.Config{Keys: idp.Keys(t), AllowSenderConstrained: true})
+	v, err := middleware.New(middleware.Config{Keys: idp.Keys(t), Issuers: []string{idp.Issuer()}, Audiences: []string{"api"}, AllowSenderConstrained: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func Example() {
 
 	// The client's verified token, as the gateway's Verifier saw it.
 	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
-	edge, _ := middleware.New(middleware.Config{Keys: idp.Keys(t)})
+	edge, _ := middleware.New(middleware.Config{Keys: idp.Keys(t), Issuers: []string{idp.Issuer()}, Audiences: []string{"api"}})
 	claims, err := edge.Verify(context.Background(), idp.Mint(t, jwtgatetest.Claims{Subject: "alice"}))
 	if err != nil {
 		panic(err)

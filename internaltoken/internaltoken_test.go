@@ -45,10 +45,10 @@ func published(t *testing.T, ring *internaltoken.KeyRing) (issuer string, v *mid
 }
 
 // verified returns the claims a Verifier made of a token for sub.
-func verified(t *testing.T, clock *jwtgatetest.Clock, extra map[string]any) *middleware.Claims {
+func verified(t testing.TB, clock *jwtgatetest.Clock, extra map[string]any) *middleware.Claims {
 	t.Helper()
 	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}, Now: clock.Now})
-	v, err := middleware.New(middleware.Config{Keys: idp.Keys(t), Now: clock.Now})
+	v, err := middleware.New(middleware.Config{Keys: idp.Keys(t), Now: clock.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
