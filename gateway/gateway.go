@@ -59,7 +59,9 @@ type Options struct {
 	// the gateway's settings as they are.
 	Cache func(*cache.Config)
 	// Now is the clock of the TLS listener's file checks (at most one a
-	// second; see TLSConfig). nil means time.Now.
+	// second; see TLSConfig), of exchanged tokens' expiry and of internal
+	// tokens (their iat and exp, their key files' checks). Token
+	// verification keeps its own clock. nil means time.Now.
 	Now func() time.Time
 	// OnShutdown is called (in a goroutine of its own) once Serve's
 	// graceful shutdown has begun and the listener is closed. nil means

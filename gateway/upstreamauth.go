@@ -258,7 +258,7 @@ func (g *Gateway) credentialTransport(rc Route, next http.RoundTripper) (http.Ro
 			return nil, err
 		}
 		ec.Header, ec.Scheme = ua.Header, ua.Scheme
-		ec.Next, ec.HTTPClient, ec.Logger = next, g.httpClient, g.log
+		ec.Next, ec.HTTPClient, ec.Logger, ec.Now = next, g.httpClient, g.log, g.now
 		calls, err := g.exchangeCounter()
 		if err != nil {
 			return nil, err

@@ -113,6 +113,40 @@ func TestExchangeTwoUsersReachUpstreamAsTwoPrincipals(t *testing.T) {
 	}
 }
 
+func TestExchangeCachedAndExpiresWithTheSubjectToken(t *testing.T) {
+	idp := startIDP(t, false)
+	clock := jwtgatetest.NewClock(time.Now())
+	// The upstream's token lives an hour; the subject token two minutes.
+	te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientSecret: "s3cret",
+		ExpiresIn: time.Hour, Now: clock.Now})
+	up := startSeenUpstream(t)
+	g := startGatewayOpts(t, exchangeConfig(t, idp, te, up.srv.URL), Options{Now: clock.Now})
+	g.waitReady(t)
+	exp := time.Now().Add(2 * time.Minute)
+	tok := idp.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api", ExpiresAt: exp})
+	for range 3 {
+		if resp, body := g.get(t, "/orders/1", tok); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	}
+	if n := te.Stats().Requests; n != 1 {
+		t.Fatalf("token endpoint called %d times, want 1 (the exchange reused)", n)
+	}
+	// The gateway's clock passes the subject token's exp (its Verifier,
+	// on the real clock, still lets it in): the cached exchange is over,
+	// and the token endpoint refuses the expired subject token.
+	clock.Set(exp.Add(time.Second))
+	if resp, _ := g.get(t, "/orders/1", tok); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("after the subject's exp: status %d, want 403", resp.StatusCode)
+	}
+	if n := te.Stats().Requests; n != 2 {
+		t.Fatalf("token endpoint called %d times, want 2 (the entry ended with the subject token)", n)
+	}
+	if n := len(up.requests()); n != 3 {
+		t.Fatalf("upstream saw %d requests, want 3", n)
+	}
+}
+
 func TestExchangeEndpointFailureIs503AndUpstreamSeesNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name string
