@@ -108,7 +108,7 @@ func (x *UpstreamExchange) check(p *problems, where string, lookupEnv func(strin
 		p.add("%s: %v", where, err)
 		return
 	}
-	if x.ClientSecretEnv != "" && x.secret == "" || x.PrivateKeyFile != "" && x.key == nil {
+	if (x.ClientSecretEnv != "" || x.ClientSecretFile != "") && x.secret == "" || x.PrivateKeyFile != "" && x.key == nil {
 		return // reported above; New would only repeat it
 	}
 	tr, err := exchange.New(ec)
