@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto"
 	"errors"
 	"time"
 )
@@ -118,6 +119,11 @@ type Config struct {
 	// certificate read again from its files when they change, and client
 	// certificates when asked (see TLSConfig). nil means plain HTTP.
 	TLS *TLSConfig `yaml:"tls"`
+	// InternalTokens is the gateway's own signing identity, for routes
+	// whose upstream_auth signs internal tokens (sign): its keys, and the
+	// issuer under which it publishes them (see InternalTokens). nil means
+	// the gateway signs nothing and publishes no keys.
+	InternalTokens *InternalTokens `yaml:"internal_tokens"`
 	// Routes maps path prefixes to upstreams; the longest matching prefix
 	// wins. -upstream adds a catch-all "/" route, -decision a catch-all
 	// decision route. Empty is an error.
@@ -279,17 +285,127 @@ type ResourceTool struct {
 }
 
 // UpstreamAuth is a credential the gateway sends upstream in the client's
-// stead.
+// stead: one static key from the environment (Env), a per-user token
+// exchanged for the client's verified token (Exchange), or a short-lived
+// JWT the gateway signs from the verified claims (Sign). Set exactly one.
+// With Exchange or Sign the client's token (and DPoP proof) never reaches
+// the upstream, whatever drop_authorization says.
 type UpstreamAuth struct {
 	// Header is the header to set. Empty means Authorization.
 	Header string `yaml:"header"`
 	// Scheme is prepended with a space ("Bearer"). Empty means Bearer when
 	// Header is Authorization, and nothing otherwise.
 	Scheme string `yaml:"scheme"`
-	// Env is the environment variable holding the credential. Required.
+	// Env is the environment variable holding a static credential (read
+	// at start; unset or empty is an error). Empty means Exchange or Sign.
 	Env string `yaml:"env"`
+	// Exchange trades each request's verified token for the upstream's
+	// own at an OAuth token endpoint (see UpstreamExchange). nil means no
+	// exchange.
+	Exchange *UpstreamExchange `yaml:"exchange"`
+	// Sign sends a JWT the gateway signs with internal_tokens' key (see
+	// UpstreamSign). nil means none.
+	Sign *UpstreamSign `yaml:"sign"`
 
 	value string // the credential, read by Validate
+}
+
+// UpstreamExchange is a token exchange for a route's upstream (package
+// exchange): RFC 8693 token exchange or RFC 7523 jwt-bearer, with the
+// client's verified token as the subject. Exchanged tokens are cached by
+// subject token, audience and scope until their expires_in, never past
+// the subject token's exp; when the token endpoint fails (5xx, time-out,
+// bad answer, breaker open) the request is answered 503 with Retry-After
+// and the upstream sees nothing. Secrets come from the environment or a
+// file, never from this file.
+type UpstreamExchange struct {
+	// TokenEndpoint is the token endpoint's URL (https; http only on
+	// loopback). Set it or Issuer.
+	TokenEndpoint string `yaml:"token_endpoint"`
+	// Issuer is the authorization server whose discovery document
+	// (/.well-known/openid-configuration) names the token endpoint,
+	// fetched on the first exchange. Set it or TokenEndpoint.
+	Issuer string `yaml:"issuer"`
+	// Grant is token-exchange (RFC 8693) or jwt-bearer (RFC 7523, the
+	// verified token as the assertion). Empty means token-exchange.
+	Grant string `yaml:"grant"`
+	// Audience is the upstream's logical name, sent as audience. Set it,
+	// Resource or both.
+	Audience string `yaml:"audience"`
+	// Resource is the upstream's URI, sent as resource (RFC 8707).
+	Resource string `yaml:"resource"`
+	// Scopes are sent as scope. Empty means none.
+	Scopes []string `yaml:"scopes"`
+	// SubjectTokenType is the subject_token_type. Empty means
+	// urn:ietf:params:oauth:token-type:access_token.
+	SubjectTokenType string `yaml:"subject_token_type"`
+	// RequestedTokenType is sent as requested_token_type. Empty means none.
+	RequestedTokenType string `yaml:"requested_token_type"`
+	// ClientAuth is how the gateway authenticates: client_secret_basic,
+	// client_secret_post, private_key_jwt or none. Empty means
+	// client_secret_basic when a secret is given, private_key_jwt when a
+	// key is, none otherwise.
+	ClientAuth string `yaml:"client_auth"`
+	// ClientID is the gateway's client_id. Required unless client_auth is
+	// none.
+	ClientID string `yaml:"client_id"`
+	// ClientSecretEnv is the environment variable holding the client
+	// secret. Empty means ClientSecretFile, or no secret.
+	ClientSecretEnv string `yaml:"client_secret_env"`
+	// ClientSecretFile is a file holding the client secret (a mounted
+	// Secret; surrounding white space is dropped). Empty means none.
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// PrivateKeyFile is the PEM private key of private_key_jwt (ECDSA,
+	// Ed25519 or RSA of 2048 bits or more). Empty means none.
+	PrivateKeyFile string `yaml:"private_key_file"`
+	// KeyID is the kid of private_key_jwt assertions. Empty means none.
+	KeyID string `yaml:"key_id"`
+	// Binding decides DPoP- or certificate-bound client tokens: refuse
+	// (401 invalid_token, the default) or verified_at_edge (exchange it:
+	// the gateway checked the proof or certificate on the request itself,
+	// and the exchanged token is a bearer token for the hop behind it).
+	Binding string `yaml:"binding"`
+	// Timeout bounds one call to the token endpoint. 0 means 10s.
+	Timeout time.Duration `yaml:"timeout"`
+
+	secret string        // the client secret, read by Validate
+	key    crypto.Signer // the private_key_jwt key, read by Validate
+}
+
+// UpstreamSign is an internal token for a route's upstream (package
+// internaltoken): a JWT signed with internal_tokens' newest key, iss
+// internal_tokens' issuer, aud Audience, the listed claims copied from
+// the verified token as they are, and exp TTL from now, never past the
+// verified token's.
+type UpstreamSign struct {
+	// Claims are the verified token's claims copied (when present). iss,
+	// aud, exp, iat, nbf and jti are the gateway's own, and cnf cannot be
+	// copied. Empty means [sub].
+	Claims []string `yaml:"claims"`
+	// TTL is the token's lifetime. 0 means 1m; at most 1h.
+	TTL time.Duration `yaml:"ttl"`
+	// Audience is the token's aud: the upstream service. Required.
+	Audience string `yaml:"audience"`
+}
+
+// InternalTokens is the gateway's signing identity (internal_tokens:).
+// The gateway publishes its JWK Set and a discovery document on its own
+// listener at Issuer's path + /.well-known/jwks.json and
+// /.well-known/openid-configuration, so that a service behind it verifies
+// internal tokens with jwtgate (issuer: the same Issuer).
+type InternalTokens struct {
+	// Issuer is the iss of internal tokens: the gateway's URL as the
+	// services behind it reach it. Required.
+	Issuer string `yaml:"issuer"`
+	// KeyFiles are PEM private keys (ECDSA P-256: ES256, or Ed25519:
+	// EdDSA); the last one signs, all are published. Set it or KeyDir.
+	KeyFiles []string `yaml:"key_files"`
+	// KeyDir is a directory of such key files: the one whose name sorts
+	// last signs (name them by date), all are published, and one that is
+	// removed stays published until the last token it signed has
+	// expired. The files are looked at again every few seconds. Set it or
+	// KeyFiles.
+	KeyDir string `yaml:"key_dir"`
 }
 
 // Client certificate policies (TLSConfig.ClientAuth).

@@ -9,13 +9,15 @@ import (
 // Every gateway config in the documentation runs as written: each YAML
 // block of README.md and docs/ that is a gateway config (it has a top-level
 // routes: key) parses and validates, with any environment variable it
-// names (env:, *_env:) set and any TLS file it names present.
+// names (env:, *_env:) set and any TLS, key or secret file it names
+// present.
 func TestEveryDocumentedConfigValidates(t *testing.T) {
 	docs, err := readDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	makeDocumentedTLSFiles(t, docs)
+	makeDocumentedTLSFiles(t, docs) // and changes to a temporary directory
+	makeDocumentedKeyFiles(t, docs)
 	envRef := regexp.MustCompile(`(?m)(?:env|_env):\s*([A-Z][A-Z0-9_]*)`)
 	n := 0
 	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(docs, -1) {

@@ -27,6 +27,7 @@ import (
 	"github.com/jwtgate/jwtgate/forwarded"
 	"github.com/jwtgate/jwtgate/internal/headername"
 	"github.com/jwtgate/jwtgate/internal/serve"
+	"github.com/jwtgate/jwtgate/internaltoken"
 	"github.com/jwtgate/jwtgate/metrics"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/policy"
@@ -58,7 +59,9 @@ type Options struct {
 	// the gateway's settings as they are.
 	Cache func(*cache.Config)
 	// Now is the clock of the TLS listener's file checks (at most one a
-	// second; see TLSConfig). nil means time.Now.
+	// second; see TLSConfig), of exchanged tokens' expiry and of internal
+	// tokens (their iat and exp, their key files' checks). Token
+	// verification keeps its own clock. nil means time.Now.
 	Now func() time.Time
 	// OnShutdown is called (in a goroutine of its own) once Serve's
 	// graceful shutdown has begun and the listener is closed. nil means
@@ -108,6 +111,11 @@ type Gateway struct {
 	ownTransport  *http.Transport // nil with Options.Transport
 	tls           *tlsFiles       // nil without Config.TLS
 	tracer        *tracing.Tracer // Options.Tracing; nil: no spans
+
+	httpClient *http.Client           // Options.HTTPClient: also the token endpoints'
+	now        func() time.Time       // Options.Now, or time.Now
+	ring       *internaltoken.KeyRing // internal_tokens' keys; nil without
+	exchanges  *prometheus.CounterVec // token_exchanges_total; nil until a route exchanges
 }
 
 // bufferPool recycles the proxies' copy buffers (32 KiB each), which
@@ -163,7 +171,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m, onShutdown: opts.OnShutdown, buffers: newBufferPool(), tracer: opts.Tracing}
+	g := &Gateway{cfg: cfg, log: log, registry: reg, metrics: m, onShutdown: opts.OnShutdown, buffers: newBufferPool(), tracer: opts.Tracing,
+		httpClient: opts.HTTPClient, now: opts.Now}
+	if g.now == nil {
+		g.now = time.Now
+	}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -174,6 +186,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		return nil, err
 	}
 	if err = g.newKeys(ctx, opts); err != nil {
+		return nil, err
+	}
+	if err = g.newInternalTokens(opts.Now); err != nil {
 		return nil, err
 	}
 	if g.fw, err = g.newForwarded(); err != nil {
@@ -195,6 +210,12 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		g.routes = append(g.routes, rt)
 	}
 
+	g.handler = g.traceHandler(g.newHandler(reg))
+	return g, nil
+}
+
+// newHandler is the gateway's own endpoints and its routes.
+func (g *Gateway) newHandler(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
@@ -206,12 +227,19 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		// them unique.
 		mux.Handle(m.path, m.handler)
 	}
-	mux.HandleFunc("/", g.proxy)
 	own := []string{"/healthz", "/readyz", "/metrics"}
+	if g.ring != nil {
+		// The gateway's own keys, for the services behind it.
+		paths := g.cfg.InternalTokens.paths()
+		mux.Handle("GET "+paths[0], g.ring.JWKSHandler())
+		mux.Handle("GET "+paths[1], g.ring.DiscoveryHandler(g.cfg.InternalTokens.Issuer))
+		own = append(own, paths...)
+	}
+	mux.HandleFunc("/", g.proxy)
 	for _, m := range g.metadata {
 		own = append(own, m.path)
 	}
-	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux would redirect an unclean path to its clean form: the
 		// routes' one path rule answers it instead (proxy decides a
 		// sub-request under a decision route, refuses the rest with 400).
@@ -231,8 +259,6 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		}
 		mux.ServeHTTP(w, r)
 	})
-	g.handler = g.traceHandler(g.handler)
-	return g, nil
 }
 
 // newKeys starts the key cache: one per provider, a Multi picking by the
@@ -337,7 +363,8 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 	if err != nil {
 		return nil, err
 	}
-	dropAuthorization := rc.DropAuthorization || rc.Resource != nil && !rc.ForwardToken
+	// A per-user credential replaces the client's token: never both.
+	dropAuthorization := rc.DropAuthorization || rc.Resource != nil && !rc.ForwardToken || rc.UpstreamAuth.perUser()
 	// Validate has checked the claim headers with rules stricter than
 	// With's, so no route is ever one that With refuses with 500.
 	v := g.verifier.With(mr)
@@ -357,15 +384,11 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 		return nil, err
 	}
 
-	var credential string
-	if rc.UpstreamAuth != nil {
-		credential = rc.UpstreamAuth.value
-		if s := rc.UpstreamAuth.Scheme; s != "" {
-			credential = s + " " + credential
-		} else if strings.EqualFold(rc.UpstreamAuth.Header, "Authorization") {
-			credential = "Bearer " + credential
-		}
+	rtr, err := g.credentialTransport(rc, g.routeTransport(transport, rc))
+	if err != nil {
+		return nil, err
 	}
+	credential := staticCredential(rc.UpstreamAuth)
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			if rc.StripPrefix {
@@ -391,11 +414,11 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 				pr.Out.Header.Del("Authorization")
 				pr.Out.Header.Del("DPoP")
 			}
-			if rc.UpstreamAuth != nil {
+			if credential != "" {
 				pr.Out.Header.Set(rc.UpstreamAuth.Header, credential)
 			}
 		},
-		Transport: g.routeTransport(transport, rc),
+		Transport: rtr,
 		// FlushInterval 0: ReverseProxy itself flushes every write at once
 		// for a text/event-stream answer and for one of unknown length
 		// (chunked, or read to EOF), so server-sent events and other
@@ -408,6 +431,9 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 		BufferPool:    g.buffers,
 		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if g.credentialError(w, r, rc.Prefix, err) {
+				return
+			}
 			g.upstreamError(w, rc.Prefix, err)
 		},
 	}

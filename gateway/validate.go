@@ -46,6 +46,7 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	cfg.checkVerification(&p)
 	cfg.checkDPoP(&p, lookupEnv)
 	cfg.checkUpstream(&p)
+	cfg.checkInternalTokens(&p)
 	if _, err := parseTrustedProxies(cfg.TrustedProxies); err != nil {
 		p.add("%v", err)
 	}
@@ -242,7 +243,7 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		}
 		cfg.checkRouteResource(p, where, &r, seenMeta)
 		cfg.checkRouteBudget(p, where, r)
-		r.UpstreamAuth = checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)
+		r.UpstreamAuth = cfg.checkUpstreamAuth(p, where, r.UpstreamAuth, lookupEnv)
 		switch {
 		case r.Resource != nil:
 			// A protected resource's audience is its own URI (RFC 8707,
@@ -447,29 +448,6 @@ func checkClaimHeaderNames(p *problems, where string, m map[string]string) {
 			p.add("%s: claim_headers %q: %q is not a header the gateway may set", where, claim, h)
 		}
 	}
-}
-
-// checkUpstreamAuth returns a copy of ua with its default header and the
-// credential read from the environment.
-func checkUpstreamAuth(p *problems, where string, ua *UpstreamAuth, lookupEnv func(string) (string, bool)) *UpstreamAuth {
-	if ua == nil {
-		return nil
-	}
-	cp := *ua
-	if cp.Header == "" {
-		cp.Header = "Authorization"
-	}
-	if !validHeaderName(cp.Header) {
-		p.add("%s: upstream_auth header %q is not a valid header name", where, cp.Header)
-	}
-	if cp.Env == "" {
-		p.add("%s: upstream_auth needs env (the variable holding the credential)", where)
-	} else if v, ok := lookupEnv(cp.Env); !ok || v == "" {
-		p.add("%s: upstream_auth: environment variable %s is not set", where, cp.Env)
-	} else {
-		cp.value = v
-	}
-	return &cp
 }
 
 // joinLines joins errors one per line, so a config with several mistakes

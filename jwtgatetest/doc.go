@@ -22,6 +22,11 @@
 //		}
 //	}
 //
+// NewTokenEndpoint is an OAuth token endpoint for tests of token exchange
+// (RFC 8693 and RFC 7523 jwt-bearer grants), with client authentication,
+// faults (TokenBehavior) and counters (TokenStats), as package exchange's
+// own tests use it.
+//
 // Keys (a jwkset.Storage that follows Rotate and Remove) needs no HTTP; for
 // the HTTP path point a cache at Issuer() (discovery) or JWKSURL().
 //

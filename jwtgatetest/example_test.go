@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -115,4 +116,36 @@ func ExampleIssuer_SetJWKS() {
 	// ok
 	// keys_unavailable
 	// discovery: 1 JWKS: 2 conditional: 1
+}
+
+// A token endpoint for exchange flows: a fault, then the answer a client
+// of it must handle.
+func ExampleNewTokenEndpoint() {
+	t := &exampleT{}
+	defer t.done()
+	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
+	te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientSecret: "s3cret"})
+	exchange := func() int {
+		form := url.Values{"grant_type": {jwtgatetest.GrantTokenExchange},
+			"subject_token":      {idp.Mint(t, jwtgatetest.Claims{Subject: "alice"})},
+			"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "audience": {"orders"}}
+		req, _ := http.NewRequest(http.MethodPost, te.URL(), strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("gw", "s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	fmt.Println(exchange())
+	_ = te.SetBehavior(jwtgatetest.TokenBehavior{Status: http.StatusServiceUnavailable})
+	fmt.Println(exchange())
+	st := te.Stats()
+	fmt.Println(st.Requests, st.TokenExchange, st.Issued)
+	// Output:
+	// 200
+	// 503
+	// 2 2 1
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"math"
 	"slices"
 	"strconv"
@@ -31,6 +32,7 @@ type Claims struct {
 
 	scopes []string
 	raw    string // the payload as signed
+	token  string // the compact JWS the claims were verified from (Token)
 	// issKey is DefaultRateLimitKey's key with "iss#" in front, made once
 	// per verified token when more than one issuer is accepted (where the
 	// limiter needs it), not once per request.
@@ -59,6 +61,25 @@ func (c *Claims) HasScopes(scopes ...string) bool {
 		}
 	}
 	return true
+}
+
+// Token returns the compact JWS these claims were verified from, for code
+// that hands the verified token on in the client's stead (package exchange
+// trades it for the upstream's own token): the unverified header is never
+// the input there. It is the client's bearer credential: never log it, and
+// never send it where the client's token must not go. "" for Claims not
+// made by a Verifier.
+func (c *Claims) Token() string { return c.token }
+
+// LogValue keeps the token and the raw payload out of log lines: a logged
+// *Claims shows the registered claims only.
+func (c *Claims) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("iss", c.Issuer),
+		slog.String("sub", c.Subject),
+		slog.Any("aud", c.Audience),
+		slog.Time("exp", c.ExpiresAt),
+	)
 }
 
 // Raw returns a copy of the payload's JSON exactly as signed.

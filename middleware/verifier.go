@@ -414,6 +414,7 @@ func (v *Verifier) verifyCold(ctx context.Context, token string, now time.Time, 
 	if err != nil {
 		return nil, err
 	}
+	c.token = token
 	if j.hasTyp {
 		c.typ = j.typ
 	}

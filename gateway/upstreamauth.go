@@ -1,0 +1,389 @@
+package gateway
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jwtgate/jwtgate/exchange"
+	"github.com/jwtgate/jwtgate/internaltoken"
+)
+
+// maxSecretFileBytes bounds a client secret file: a secret is short, and
+// anything long is the wrong file.
+const maxSecretFileBytes = 16 << 10
+
+// checkUpstreamAuth returns a copy of ua with its default header and its
+// credential read: the static one from the environment, an exchange's
+// client secret or key, a signer's settings checked against
+// internal_tokens.
+func (cfg *Config) checkUpstreamAuth(p *problems, where string, ua *UpstreamAuth, lookupEnv func(string) (string, bool)) *UpstreamAuth {
+	if ua == nil {
+		return nil
+	}
+	cp := *ua
+	if cp.Header == "" {
+		cp.Header = "Authorization"
+	}
+	if !validHeaderName(cp.Header) {
+		p.add("%s: upstream_auth header %q is not a valid header name", where, cp.Header)
+	}
+	n := 0
+	for _, set := range []bool{cp.Env != "", cp.Exchange != nil, cp.Sign != nil} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		p.add("%s: upstream_auth needs env (the variable holding the credential), exchange or sign", where)
+	case n > 1:
+		p.add("%s: upstream_auth: set one of env, exchange and sign", where)
+	}
+	if cp.Env != "" {
+		if v, ok := lookupEnv(cp.Env); !ok || v == "" {
+			p.add("%s: upstream_auth: environment variable %s is not set", where, cp.Env)
+		} else {
+			cp.value = v
+		}
+	}
+	if cp.Exchange != nil {
+		x := *cp.Exchange
+		x.check(p, where+": upstream_auth: exchange", lookupEnv)
+		cp.Exchange = &x
+	}
+	if cp.Sign != nil {
+		s := *cp.Sign
+		cfg.checkSign(p, where+": upstream_auth: sign", &s)
+		cp.Sign = &s
+	}
+	return &cp
+}
+
+// check reads the exchange's secret or key and checks the rest by
+// building the library's Transport once.
+func (x *UpstreamExchange) check(p *problems, where string, lookupEnv func(string) (string, bool)) {
+	x.secret, x.key = "", nil
+	switch {
+	case x.ClientSecretEnv != "" && x.ClientSecretFile != "":
+		p.add("%s: set client_secret_env or client_secret_file, not both", where)
+	case x.ClientSecretEnv != "":
+		if v, ok := lookupEnv(x.ClientSecretEnv); !ok || v == "" {
+			p.add("%s: environment variable %s is not set", where, x.ClientSecretEnv)
+		} else {
+			x.secret = v
+		}
+	case x.ClientSecretFile != "":
+		b, err := readSmallFile(x.ClientSecretFile, maxSecretFileBytes)
+		if s := strings.TrimSpace(string(b)); err != nil || s == "" {
+			p.add("%s: client_secret_file %s: %v", where, x.ClientSecretFile, cmpErr(err, errors.New("empty")))
+		} else {
+			x.secret = s
+		}
+	}
+	if x.PrivateKeyFile != "" {
+		k, err := readPrivateKey(x.PrivateKeyFile)
+		if err != nil {
+			p.add("%s: private_key_file: %v", where, err)
+		}
+		x.key = k
+	}
+	if x.Timeout < 0 || x.Timeout > time.Hour {
+		p.add("%s: timeout %v: want 0 (default %v) to 1h", where, x.Timeout, exchange.DefaultTimeout)
+	}
+	ec, err := x.config()
+	if err != nil {
+		p.add("%s: %v", where, err)
+		return
+	}
+	if (x.ClientSecretEnv != "" || x.ClientSecretFile != "") && x.secret == "" || x.PrivateKeyFile != "" && x.key == nil {
+		return // reported above; New would only repeat it
+	}
+	tr, err := exchange.New(ec)
+	if err != nil {
+		p.add("%s: %v", where, strings.TrimPrefix(err.Error(), exchange.ErrInvalidConfig.Error()+": "))
+		return
+	}
+	tr.Close()
+}
+
+// config is the library's configuration of x (without Next, HTTPClient,
+// Logger: the gateway's).
+func (x *UpstreamExchange) config() (exchange.Config, error) {
+	var ec exchange.Config
+	if err := ec.Grant.UnmarshalText([]byte(x.Grant)); err != nil {
+		return ec, fmt.Errorf("grant %q: want token-exchange or jwt-bearer", x.Grant)
+	}
+	if err := ec.Binding.UnmarshalText([]byte(x.Binding)); err != nil {
+		return ec, fmt.Errorf("binding %q: want refuse or verified_at_edge", x.Binding)
+	}
+	method := x.ClientAuth
+	if method == "" {
+		switch {
+		case x.ClientSecretEnv != "" || x.ClientSecretFile != "":
+			method = "client_secret_basic"
+		case x.PrivateKeyFile != "":
+			method = "private_key_jwt"
+		}
+	}
+	if err := ec.Client.Method.UnmarshalText([]byte(method)); err != nil {
+		return ec, fmt.Errorf("client_auth %q: want client_secret_basic, client_secret_post, private_key_jwt or none", x.ClientAuth)
+	}
+	ec.Client.ClientID = x.ClientID
+	ec.Client.ClientSecret = x.secret
+	if x.key != nil {
+		ec.Client.PrivateKey = x.key
+	}
+	ec.Client.KeyID = x.KeyID
+	ec.TokenEndpoint, ec.Issuer = x.TokenEndpoint, x.Issuer
+	ec.Audience, ec.Resource, ec.Scopes = x.Audience, x.Resource, x.Scopes
+	ec.SubjectTokenType, ec.RequestedTokenType = x.SubjectTokenType, x.RequestedTokenType
+	ec.Timeout = x.Timeout
+	return ec, nil
+}
+
+// checkSign checks a route's internal-token settings.
+func (cfg *Config) checkSign(p *problems, where string, s *UpstreamSign) {
+	if cfg.InternalTokens == nil {
+		p.add("%s: needs internal_tokens (the gateway's issuer and signing keys)", where)
+	}
+	if s.Audience == "" {
+		p.add("%s: audience is required (the upstream service the token is for)", where)
+	}
+	if s.TTL < 0 || s.TTL > internaltoken.MaxTTL {
+		p.add("%s: ttl %v: want 0 (default %v) to %v", where, s.TTL, internaltoken.DefaultTTL, internaltoken.MaxTTL)
+	}
+	for _, c := range s.Claims {
+		switch c {
+		case "":
+			p.add("%s: claims: an empty claim name", where)
+		case "iss", "aud", "exp", "iat", "nbf", "jti":
+			p.add("%s: claims: %s is the gateway's own, it cannot be copied", where, c)
+		case "cnf":
+			p.add("%s: claims: cnf cannot be copied (it would bind the token to the client's key, which the gateway does not hold)", where)
+		}
+	}
+}
+
+// checkInternalTokens checks internal_tokens and loads its keys once.
+func (cfg *Config) checkInternalTokens(p *problems) {
+	it := cfg.InternalTokens
+	if it == nil {
+		return
+	}
+	u, err := url.Parse(it.Issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		p.add("internal_tokens: issuer %q: want an absolute http(s) URL without query or fragment (the gateway as its services reach it)", it.Issuer)
+		return
+	}
+	if _, err := internaltoken.NewKeyRing(internaltoken.KeyRingConfig{Files: it.KeyFiles, Dir: it.KeyDir}); err != nil {
+		p.add("internal_tokens: %v", strings.TrimPrefix(err.Error(), internaltoken.ErrInvalidConfig.Error()+": "))
+	}
+	for _, path := range it.paths() {
+		for i, r := range cfg.Routes {
+			if r.Prefix != "/" && prefixMatches(r.Prefix, path) {
+				p.add("route %d (%q): overlaps the gateway's own %s (internal_tokens)", i+1, r.Prefix, path)
+			}
+		}
+	}
+}
+
+// paths are where the gateway publishes: under the issuer's path.
+func (it *InternalTokens) paths() []string {
+	u, err := url.Parse(it.Issuer)
+	if err != nil {
+		return nil
+	}
+	base := strings.TrimSuffix(u.Path, "/")
+	return []string{base + internaltoken.JWKSPath, base + internaltoken.DiscoveryPath}
+}
+
+// newInternalTokens loads the key ring of internal_tokens, if any.
+func (g *Gateway) newInternalTokens(now func() time.Time) error {
+	it := g.cfg.InternalTokens
+	if it == nil {
+		return nil
+	}
+	ring, err := internaltoken.NewKeyRing(internaltoken.KeyRingConfig{Files: it.KeyFiles, Dir: it.KeyDir, Now: now, Logger: g.log})
+	if err != nil {
+		return fmt.Errorf("%w: internal_tokens: %w", ErrInvalidConfig, err)
+	}
+	g.ring = ring
+	return nil
+}
+
+// perUser reports whether ua makes a credential per request (exchange or
+// sign) rather than sending one static value.
+func (ua *UpstreamAuth) perUser() bool {
+	return ua != nil && (ua.Exchange != nil || ua.Sign != nil)
+}
+
+// staticCredential is the header value of a static upstream_auth ("" for
+// none, or a per-request one).
+func staticCredential(ua *UpstreamAuth) string {
+	if ua == nil || ua.perUser() {
+		return ""
+	}
+	switch {
+	case ua.Scheme != "":
+		return ua.Scheme + " " + ua.value
+	case strings.EqualFold(ua.Header, "Authorization"):
+		return "Bearer " + ua.value
+	}
+	return ua.value
+}
+
+// credentialTransport is the route's transport with its per-request
+// credential: an exchange, an internal token, or next itself.
+func (g *Gateway) credentialTransport(rc Route, next http.RoundTripper) (http.RoundTripper, error) {
+	ua := rc.UpstreamAuth
+	switch {
+	case ua == nil:
+		return next, nil
+	case ua.Exchange != nil:
+		ec, err := ua.Exchange.config()
+		if err != nil {
+			return nil, err
+		}
+		ec.Header, ec.Scheme = ua.Header, ua.Scheme
+		ec.Next, ec.HTTPClient, ec.Logger, ec.Now = next, g.httpClient, g.log, g.now
+		calls, err := g.exchangeCounter()
+		if err != nil {
+			return nil, err
+		}
+		prefix := rc.Prefix
+		ec.OnExchange = func(ev exchange.Event) { calls.WithLabelValues(prefix, exchangeResult(ev.Err)).Inc() }
+		tr, err := exchange.New(ec)
+		if err != nil {
+			return nil, err
+		}
+		g.closers = append(g.closers, tr)
+		return tr, nil
+	case ua.Sign != nil:
+		var aud []string
+		if ua.Sign.Audience != "" {
+			aud = []string{ua.Sign.Audience}
+		}
+		var claims []string
+		if len(ua.Sign.Claims) > 0 {
+			claims = slices.Clone(ua.Sign.Claims)
+		}
+		return internaltoken.New(internaltoken.Config{Keys: g.ring, Issuer: g.cfg.InternalTokens.Issuer, Audience: aud,
+			TTL: ua.Sign.TTL, Claims: claims, Header: ua.Header, Scheme: ua.Scheme, Next: next, Now: g.now})
+	}
+	return next, nil
+}
+
+// exchangeCounter returns the token-exchange counter, registering it on
+// the first route that exchanges.
+func (g *Gateway) exchangeCounter() (*prometheus.CounterVec, error) {
+	if g.exchanges == nil {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "jwtgate", Subsystem: "gateway", Name: "token_exchanges_total",
+			Help: "Calls to a route's token endpoint (cache hits are not calls), by route prefix and result: ok, unavailable (the request was answered 503), denied (403) or error (502).",
+		}, []string{"route", "result"})
+		if err := g.registry.Register(c); err != nil {
+			return nil, err
+		}
+		g.exchanges = c
+	}
+	return g.exchanges, nil
+}
+
+func exchangeResult(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, exchange.ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, exchange.ErrDenied):
+		return "denied"
+	}
+	return "error"
+}
+
+// credentialError answers a request whose upstream credential could not
+// be had, and reports whether err was such a failure. The upstream saw
+// nothing of the request.
+func (g *Gateway) credentialError(w http.ResponseWriter, r *http.Request, prefix string, err error) bool {
+	switch {
+	case errors.Is(err, exchange.ErrExchange):
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			return true // the client left
+		}
+		g.log.Warn("gateway: token exchange failed", "route", prefix, "status", exchange.Status(err), "err", err)
+		exchange.WriteError(w, r, err, 0)
+		return true
+	case errors.Is(err, internaltoken.ErrSign):
+		g.log.Warn("gateway: internal token failed", "route", prefix, "err", err)
+		internaltoken.WriteError(w, r, err)
+		return true
+	}
+	return false
+}
+
+func readSmallFile(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("larger than %d bytes", max)
+	}
+	return b, nil
+}
+
+// readPrivateKey reads a PEM private key: PKCS #8, SEC 1 or PKCS #1.
+func readPrivateKey(path string) (crypto.Signer, error) {
+	b, err := readSmallFile(path, 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("no PEM block")
+	}
+	var k any
+	switch block.Type {
+	case "PRIVATE KEY":
+		k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		k, err = x509.ParseECPrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		k, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("PEM block %q: want PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY", block.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("key %T cannot sign", k)
+	}
+	return s, nil
+}
+
+func cmpErr(err, def error) error {
+	if err != nil {
+		return err
+	}
+	return def
+}
