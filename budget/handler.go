@@ -64,10 +64,11 @@ type Config struct {
 	// path (llmusage.FormatForPath); a path it does not know is charged
 	// the fallback, reported "unknown_format".
 	Format llmusage.Format
-	// TenantClaim names a string claim (for example "org") whose value is
-	// the tenant a request also spends from, in Tenant: a tenant whose
-	// budget is spent is refused even for a subject with budget left. A
-	// token without the claim (or with an empty or non-string one) is
+	// TenantClaim names a claim (for example "org"; its text as
+	// middleware.Claims.String reads it) whose value is the tenant a
+	// request also spends from, in Tenant: a tenant whose budget is spent
+	// is refused even for a subject with budget left. A token without the
+	// claim (or with an empty one, or an object) is
 	// refused with 403 access_denied (ErrNoTenant): charging its subject
 	// alone would let it escape the tenant's cap. "": no tenants.
 	TenantClaim string
