@@ -106,13 +106,24 @@ func TestBadCurrencyBudgetConfig(t *testing.T) {
 // users sends them, so the tenant cap refuses a user with budget left; a
 // model the table does not know is charged the fallback price and counted.
 func TestDollarBudgetTenantsSharedAcrossReplicasInRedis(t *testing.T) {
+	dollarsShared(t, RedisConfig{Addr: redistest.Start(t).Addr})
+}
+
+// The same through a three-master Redis Cluster: a subject's, a tenant's
+// and the route's keys live on different masters, each call touching one.
+func TestDollarBudgetTenantsSharedAcrossReplicasInRedisCluster(t *testing.T) {
+	dollarsShared(t, RedisConfig{Cluster: redistest.StartCluster(t).Addrs})
+}
+
+func dollarsShared(t *testing.T, rc RedisConfig) {
+	t.Helper()
 	p, up := startIDP(t, false), startLLMUpstream(t, nil)
 	prices := BudgetPrices{Default: true}
 	cfg := budgetConfig(p.Issuer(), up.srv.URL, RouteBudget{
 		Currency: "USD", Prices: &prices, Limit: 700, Window: "day",
 		TenantClaim: "org", Tenant: &BudgetTier{Limit: 1000},
 	})
-	cfg.Redis = RedisConfig{Addr: redistest.Start(t).Addr}
+	cfg.Redis = rc
 	a, b := startGateway(t, cfg, nil), startGateway(t, cfg, nil)
 	a.waitReady(t)
 	b.waitReady(t)
