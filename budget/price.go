@@ -54,6 +54,9 @@ func ParseMicros(s string) (Micros, error) {
 	if frac != "" {
 		f, _ = strconv.ParseInt(frac+strings.Repeat("0", 6-len(frac)), 10, 64)
 	}
+	if w*1_000_000+f > MaxLimit {
+		return bad(fmt.Sprintf("at most %d", int64(MaxLimit/1_000_000)))
+	}
 	return Micros(w*1_000_000 + f), nil
 }
 

@@ -27,7 +27,7 @@ func TestParseMicros(t *testing.T) {
 			t.Errorf("%q: String %q does not read back: %d %v", in, got.String(), back, err)
 		}
 	}
-	for _, in := range []string{"", ".", "-1", "+1", "1e3", "0.0000001", "1,5", "1.2.3", " 1", "NaN", "Inf", "1000000001", "99999999999999999999"} {
+	for _, in := range []string{"", ".", "-1", "+1", "1e3", "0.0000001", "1,5", "1.2.3", " 1", "NaN", "Inf", "1000000001", "1000000000.5", "99999999999999999999"} {
 		if _, err := budget.ParseMicros(in); !errors.Is(err, budget.ErrInvalidConfig) {
 			t.Errorf("ParseMicros(%q): err %v", in, err)
 		}
