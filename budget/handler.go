@@ -68,9 +68,9 @@ type Config struct {
 	// middleware.Claims.String reads it) whose value is the tenant a
 	// request also spends from, in Tenant: a tenant whose budget is spent
 	// is refused even for a subject with budget left. A token without the
-	// claim (or with an empty one, or an object) is
-	// refused with 403 access_denied (ErrNoTenant): charging its subject
-	// alone would let it escape the tenant's cap. "": no tenants.
+	// claim (or with an empty one, or an object) is refused with 403
+	// access_denied (ErrNoTenant): charging its subject alone would let it
+	// escape the tenant's cap. "": no tenants.
 	TenantClaim string
 	// Tenant is the tenants' budget, one key per issuer and tenant.
 	// Required with TenantClaim, and only with it.
