@@ -20,6 +20,14 @@
 // refusing. Events ([Event]) carry bounded labels for metrics; the
 // subject is only in Event.Key.
 //
+// A budget may count money instead of tokens: Config.Prices, a
+// [PriceTable] (start from [DefaultPrices]), prices each model's tokens in
+// [Micros] of a currency, exactly, with a fallback price for models it
+// does not know. A request may spend from several budgets at once — its
+// subject's, its tenant's (Config.TenantClaim) and the route's
+// (Config.Route) — and is refused when any is spent; the RateLimit-Policy
+// and RateLimit header fields say what is left of each ([Level]).
+//
 // # Quick start
 //
 //	b, err := budget.NewLocal(budget.LocalConfig{Limit: 100_000, Window: budget.PerDay})

@@ -30,10 +30,14 @@ const (
 	// got 400 and the upstream was not called (in shadow mode it went on
 	// untouched; Shadow is set).
 	KindInvalidRequest
+	// KindNoTenant: the token has no tenant claim (Config.TenantClaim) on
+	// a route with tenant budgets: the request got 403 (in shadow mode it
+	// went on, charged to its subject and the route; Shadow is set).
+	KindNoTenant
 )
 
-// String returns "refused", "charged", "no_key", "error" or
-// "invalid_request", fit for a metric label.
+// String returns "refused", "charged", "no_key", "error",
+// "invalid_request" or "no_tenant", fit for a metric label.
 func (k Kind) String() string {
 	switch k {
 	case KindRefused:
@@ -46,6 +50,8 @@ func (k Kind) String() string {
 		return "error"
 	case KindInvalidRequest:
 		return "invalid_request"
+	case KindNoTenant:
+		return "no_tenant"
 	}
 	return "unknown"
 }
@@ -54,7 +60,7 @@ func (k Kind) String() string {
 // It is passed by value to Config.Observer. Future versions may add
 // fields.
 //
-// Tier, Model, Format, Kind, Fallback and Shadow take few values and are
+// Tier, Level, Model, Format, Kind, Fallback, UnknownModel and Shadow take few values and are
 // meant as metric labels; Usage's counts as "tokens charged by kind"
 // (input, output, cached input, cache write). Key is the subject the
 // budget is kept for: unbounded, never a label, for debug logs only.
@@ -65,9 +71,17 @@ type Event struct {
 	// Tier is the TierClaim value when it picked a budget from Tiers, ""
 	// for the default budget (so a token cannot mint label values).
 	Tier string
-	// Model is the WeightTable entry that priced the response ("" for
-	// DefaultWeights or a custom Cost), not the raw model name.
+	// Level is the budget a KindRefused, KindError or KindNoTenant event
+	// is about (subject, tenant or route).
+	Level Level
+	// Model is the WeightTable or PriceTable entry that priced the
+	// response ("" for DefaultWeights, a custom Cost or a price table's
+	// Fallback), not the raw model name.
 	Model string
+	// UnknownModel reports a response priced with the PriceTable's
+	// Fallback because no entry matched its model: count it, and add the
+	// model to the table.
+	UnknownModel bool
 	// Format is the upstream format read.
 	Format llmusage.Format
 	// Shadow reports that the Handler is in shadow mode: a KindRefused
@@ -92,8 +106,12 @@ type Event struct {
 	Capped bool
 	// Cost is what was charged.
 	Cost int64
-	// Decision is Check's (KindRefused) or Charge's (KindCharged) answer.
+	// Decision is Check's (KindRefused: the refusing level's) or Charge's
+	// (KindCharged: the subject's) answer.
 	Decision ratelimit.Decision
+	// Budgets are Charge's answers of every level charged (KindCharged),
+	// subject first.
+	Budgets []LevelDecision
 	// Key is the budget's key. Never a metric label.
 	Key string
 	// Err is the budget's error for KindError, the body's for

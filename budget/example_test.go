@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/budget"
+	"github.com/jwtgate/jwtgate/llmusage"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -60,4 +61,22 @@ func ExampleWeightTable() {
 	w, label := table.Lookup("claude-sonnet-4-5")
 	fmt.Println(label, w.Output)
 	// Output: claude* 5
+}
+
+// Prices in dollars: budgets then count micro-dollars, computed exactly.
+func ExamplePriceTable() {
+	table := budget.DefaultPrices().Merge(map[string]budget.Price{
+		"my-finetune*": {Input: 3_000_000, Output: 12_000_000}, // $3 and $12 per million tokens
+	}, budget.Price{})
+	u := llmusage.Usage{Input: 1200, CachedInput: 1024, Output: 300}
+	p, entry, known := table.Lookup("gpt-4o-2024-08-06")
+	fmt.Println(entry, known, budget.Micros(p.Cost(u)), "USD")
+	_, _, known = table.Lookup("some-new-model")
+	fmt.Println("known:", known, "fallback input per million:", table.Fallback.Input)
+	m, _ := budget.ParseMicros("12.50")
+	fmt.Println(int64(m), "micro-dollars")
+	// Output:
+	// gpt-4o* true 0.00472 USD
+	// known: false fallback input per million: 15
+	// 12500000 micro-dollars
 }

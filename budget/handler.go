@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jwtgate/jwtgate/llmusage"
@@ -63,9 +64,29 @@ type Config struct {
 	// path (llmusage.FormatForPath); a path it does not know is charged
 	// the fallback, reported "unknown_format".
 	Format llmusage.Format
+	// TenantClaim names a claim (for example "org"; its text as
+	// middleware.Claims.String reads it) whose value is the tenant a
+	// request also spends from, in Tenant: a tenant whose budget is spent
+	// is refused even for a subject with budget left. A token without the
+	// claim (or with an empty one, or an object) is refused with 403
+	// access_denied (ErrNoTenant): charging its subject alone would let it
+	// escape the tenant's cap. "": no tenants.
+	TenantClaim string
+	// Tenant is the tenants' budget, one key per issuer and tenant.
+	// Required with TenantClaim, and only with it.
+	Tenant Budget
+	// Route, when not nil, is one budget every request of the route spends
+	// from together (key RouteKey): a cap on the route as a whole.
+	Route Budget
 	// Weights prices tokens per model, for the default Cost and the
 	// Event's Model label. Nil: DefaultWeights for every model.
 	Weights WeightTable
+	// Prices, when not nil, prices responses in a currency from a table of
+	// list prices, and every budget counts Micros of it (Fallback.Estimate
+	// and max_tokens are then token counts priced as output tokens of the
+	// model; ErrorCost and NoUsageCost are Micros). It excludes Weights and
+	// Cost. The table is copied; SetPrices replaces it for later requests.
+	Prices *PriceTable
 	// Cost prices a response's usage. Nil: Weights.Cost.
 	Cost Cost
 	// Fallback prices a response whose usage is unknown.
@@ -148,7 +169,8 @@ type Config struct {
 // read the body. Its zero value is not usable; use NewHandler. It is safe
 // for concurrent use.
 type Handler struct {
-	cfg Config
+	cfg    Config
+	prices atomic.Pointer[PriceTable] // nil: weights; read once per request
 }
 
 // NewHandler validates cfg and fills its defaults.
@@ -169,6 +191,20 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	if err := cfg.Weights.Validate(); err != nil {
 		return nil, err
+	}
+	switch {
+	case (cfg.TenantClaim == "") != (cfg.Tenant == nil):
+		return nil, &ConfigError{Field: "TenantClaim, Tenant", Reason: "set both or neither"}
+	case cfg.Prices != nil && (len(cfg.Weights) > 0 || cfg.Cost != nil):
+		return nil, &ConfigError{Field: "Prices", Reason: "prices a currency budget: set Weights or Cost for a token budget, not both"}
+	}
+	var prices *PriceTable
+	if cfg.Prices != nil {
+		p, err := copyPrices(*cfg.Prices)
+		if err != nil {
+			return nil, err
+		}
+		prices, cfg.Prices = p, nil
 	}
 	switch {
 	case cfg.ErrorCost < 0 || cfg.ErrorCost > MaxLimit || cfg.NoUsageCost < 0 || cfg.NoUsageCost > MaxLimit:
@@ -197,7 +233,53 @@ func NewHandler(cfg Config) (*Handler, error) {
 		cfg.Cost = cfg.Weights.Cost
 	}
 	cfg.Tiers = cloneTiers(cfg.Tiers)
-	return &Handler{cfg: cfg}, nil
+	h := &Handler{cfg: cfg}
+	h.prices.Store(prices)
+	return h, nil
+}
+
+// copyPrices validates t and returns a copy that its caller's map cannot
+// change.
+func copyPrices(t PriceTable) (*PriceTable, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	t = t.Merge(nil, Price{})
+	return &t, nil
+}
+
+// ErrNotPriced is SetPrices' error on a Handler made without Prices: its
+// budgets count tokens, which a price table cannot turn into currency.
+var ErrNotPriced = errors.New("budget: handler has no price table (Config.Prices)")
+
+// SetPrices replaces the price table for requests that start after it
+// returns (a reload): a request prices its usage with the table it
+// started with, so a swap never changes a charge in flight. The currency
+// must stay the same (the budgets count it). It validates and copies t.
+func (h *Handler) SetPrices(t PriceTable) error {
+	old := h.prices.Load()
+	if old == nil {
+		return ErrNotPriced
+	}
+	p, err := copyPrices(t)
+	if err != nil {
+		return err
+	}
+	if p.Currency != old.Currency {
+		return &ConfigError{Field: "Prices.Currency", Reason: "a budget in " + old.Currency + " cannot be priced in " + p.Currency}
+	}
+	h.prices.Store(p)
+	return nil
+}
+
+// Prices returns a copy of the current price table, false for a Handler
+// of token budgets.
+func (h *Handler) Prices() (PriceTable, bool) {
+	p := h.prices.Load()
+	if p == nil {
+		return PriceTable{}, false
+	}
+	return p.Merge(nil, Price{}), true
 }
 
 func cloneTiers(m map[string]Budget) map[string]Budget {
@@ -232,7 +314,7 @@ func DefaultKey(c *middleware.Claims, r *http.Request) string {
 func (h *Handler) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := middleware.ClaimsFromContext(r.Context())
-		if err := h.CheckBudget(r, c); err != nil {
+		if err := h.CheckBudgetHeader(w.Header(), r, c); err != nil {
 			h.cfg.WriteError(w, r, err)
 			return
 		}
@@ -254,27 +336,56 @@ func (h *Handler) Meter(next http.Handler) http.Handler {
 var _ middleware.BudgetCheck = (*Handler)(nil)
 
 // CheckBudget checks, without charging, whether the subject of c may
-// spend: nil to go on (also for a request without claims or key, and in
-// Shadow mode), an *ExhaustedError when the budget is spent, an error
-// wrapping middleware.ErrLimiterUnavailable when the budget cannot say.
-// It implements middleware.BudgetCheck.
+// spend, and its tenant and the route when they have budgets: nil to go
+// on (also for a request without claims or key, and in Shadow mode), an
+// *ExhaustedError when any budget is spent, an error matching ErrNoTenant
+// (403) for a token without the tenant claim, an error wrapping
+// middleware.ErrLimiterUnavailable when a budget cannot say. It
+// implements middleware.BudgetCheck.
 func (h *Handler) CheckBudget(r *http.Request, c *middleware.Claims) error {
-	b, key, tier := h.subject(r, c)
-	if b == nil || key == "" {
+	return h.CheckBudgetHeader(nil, r, c)
+}
+
+var _ middleware.BudgetHeaderCheck = (*Handler)(nil)
+
+// CheckBudgetHeader is CheckBudget that also writes what is left of each
+// budget to hdr (when not nil), as the RateLimit-Policy and RateLimit
+// fields, one member per level ("subject", "tenant", "route"). It
+// implements middleware.BudgetHeaderCheck.
+func (h *Handler) CheckBudgetHeader(hdr http.Header, r *http.Request, c *middleware.Claims) error {
+	s, tier, noTenant := h.spends(r, c)
+	if s == nil {
 		return nil
 	}
-	d, err := b.Check(r.Context(), key)
-	switch {
-	case err != nil:
-		h.observe(Event{Context: r.Context(), Kind: KindError, Tier: tier, Key: key, Err: err})
+	if noTenant {
+		h.observe(Event{Context: r.Context(), Kind: KindNoTenant, Level: LevelTenant, Tier: tier, Key: s[0].key, Err: ErrNoTenant})
 		if !h.cfg.Shadow {
-			return fmt.Errorf("%w: %w", middleware.ErrLimiterUnavailable, err)
+			return noTenantError{}
 		}
-	case !d.Allowed:
-		h.observe(Event{Context: r.Context(), Kind: KindRefused, Tier: tier, Key: key, Decision: d})
-		if !h.cfg.Shadow {
-			return &ExhaustedError{decision: d}
+	}
+	got := make([]LevelDecision, 0, len(s))
+	var refused *ExhaustedError
+	for _, sp := range s {
+		d, err := sp.b.Check(r.Context(), sp.key)
+		if err != nil {
+			h.observe(Event{Context: r.Context(), Kind: KindError, Level: sp.level, Tier: tier, Key: sp.key, Err: err})
+			if !h.cfg.Shadow {
+				return fmt.Errorf("%w: %w", middleware.ErrLimiterUnavailable, err)
+			}
+			continue
 		}
+		got = append(got, LevelDecision{Level: sp.level, Decision: d})
+		if !d.Allowed {
+			h.observe(Event{Context: r.Context(), Kind: KindRefused, Level: sp.level, Tier: tier, Key: sp.key, Decision: d})
+			// The refusal that lasts longest is the one to wait for.
+			if refused == nil || d.RetryAfter > refused.decision.RetryAfter {
+				refused = &ExhaustedError{decision: d, level: sp.level}
+			}
+		}
+	}
+	setHeaders(hdr, s, got)
+	if refused != nil && !h.cfg.Shadow {
+		return refused
 	}
 	return nil
 }
@@ -311,12 +422,16 @@ func (h *Handler) pick(c *middleware.Claims) (Budget, string) {
 // subject what the upstream reported.
 func (h *Handler) meter(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	c, _ := middleware.ClaimsFromContext(r.Context())
-	b, key, tier := h.subject(r, c)
-	if b == nil || key == "" {
+	s, tier, _ := h.spends(r, c)
+	if s == nil {
 		h.observe(Event{Context: r.Context(), Kind: KindNoKey, Tier: tier})
 		next.ServeHTTP(w, r)
 		return
 	}
+	key := s[0].key
+	// The table this request is priced with, whatever a reload does
+	// before it ends.
+	prices := h.prices.Load()
 
 	format := h.cfg.Format
 	if format == llmusage.FormatUnknown {
@@ -335,7 +450,7 @@ func (h *Handler) meter(w http.ResponseWriter, r *http.Request, next http.Handle
 	// Deferred: httputil.ReverseProxy ends a response it cannot finish
 	// (the client left mid-stream) by panicking with http.ErrAbortHandler,
 	// and that request has cost tokens too. The panic goes on after.
-	defer h.charge(r, b, key, tier, format, tw, req)
+	defer h.charge(r, s, tier, format, tw, req, prices)
 	next.ServeHTTP(tw, r)
 }
 
@@ -384,9 +499,9 @@ type readCloser struct {
 	io.Closer
 }
 
-func (h *Handler) charge(r *http.Request, b Budget, key, tier string, format llmusage.Format, tw *tapWriter, req llmusage.Request) {
+func (h *Handler) charge(r *http.Request, s []spend, tier string, format llmusage.Format, tw *tapWriter, req llmusage.Request, prices *PriceTable) {
 	tw.end()
-	e := Event{Context: r.Context(), Kind: KindCharged, Tier: tier, Format: format, Key: key}
+	e := Event{Context: r.Context(), Kind: KindCharged, Tier: tier, Format: format, Key: s[0].key}
 	var u llmusage.Usage
 	ok := false
 	var tapErr error
@@ -398,13 +513,30 @@ func (h *Handler) charge(r *http.Request, b Budget, key, tier string, format llm
 	if model == "" {
 		model = req.Model
 	}
-	_, e.Model = h.cfg.Weights.Lookup(model)
+	// estimate prices a count of tokens the usage did not report.
+	var (
+		partial  int64
+		estimate func(tokens int64) int64
+		unknown  bool
+	)
+	if prices != nil {
+		var p Price
+		var known bool
+		p, e.Model, known = prices.Lookup(model)
+		unknown = !known
+		partial = p.Cost(u)
+		estimate = func(n int64) int64 { return p.Cost(llmusage.Usage{Output: min(n, llmusage.MaxTokens)}) }
+	} else {
+		_, e.Model = h.cfg.Weights.Lookup(model)
+		partial = max(h.cfg.Cost(model, u), 0)
+		estimate = func(n int64) int64 { return n }
+	}
 	e.Usage = u
 	e.Capped = errors.Is(tapErr, llmusage.ErrCapped)
-	partial := max(h.cfg.Cost(model, u), 0)
 	switch {
 	case ok:
 		e.Cost = partial
+		e.UnknownModel = unknown
 	case tw.status >= 400 && r.Context().Err() == nil:
 		// A refusal the provider does not bill.
 		e.UpstreamError = tw.status
@@ -413,19 +545,30 @@ func (h *Handler) charge(r *http.Request, b Budget, key, tier string, format llm
 		e.Cost = max(partial, h.cfg.NoUsageCost)
 	default:
 		e.Fallback = fallbackReason(r, tw, tapErr)
-		e.Cost = max(partial, h.cfg.Fallback.Estimate)
+		e.Cost = max(partial, estimate(h.cfg.Fallback.Estimate))
 		if h.cfg.Fallback.UseMaxTokens {
-			e.Cost = max(e.Cost, req.MaxTokens)
+			e.Cost = max(e.Cost, estimate(req.MaxTokens))
 		}
+		e.UnknownModel = unknown
 	}
 	// The request has happened: charge it even though the client may
 	// have gone and taken r's context with it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.ChargeTimeout)
 	defer cancel()
-	d, err := b.Charge(ctx, key, e.Cost)
-	e.Decision = d
-	if err != nil {
-		e.Kind, e.Err = KindError, err
+	// Every level pays the same cost, each in its own call on its own key
+	// (one Redis key per call: cluster-safe without hash tags).
+	for _, sp := range s {
+		d, err := sp.b.Charge(ctx, sp.key, e.Cost)
+		if err != nil {
+			if e.Err == nil {
+				e.Kind, e.Err, e.Level = KindError, err, sp.level
+			}
+			continue
+		}
+		if sp.level == LevelSubject {
+			e.Decision = d
+		}
+		e.Budgets = append(e.Budgets, LevelDecision{Level: sp.level, Decision: d})
 	}
 	h.observe(e)
 }
@@ -477,7 +620,12 @@ func (e *RequestError) Is(target error) bool { return target == middleware.ErrIn
 // method as middleware.Error's.
 type ExhaustedError struct {
 	decision ratelimit.Decision
+	level    Level
 }
+
+// Level returns the budget that is spent (the one refusing longest when
+// several are).
+func (e *ExhaustedError) Level() Level { return e.level }
 
 func (e *ExhaustedError) Error() string { return ErrExhausted.Error() }
 

@@ -92,6 +92,10 @@ type stack struct {
 	upstream *fakeLLM
 	clock    *jwtgatetest.Clock
 	budget   *budget.Local
+	// cfgBudget is the Config's Budget (s.budget unless the test set one);
+	// handler the Handler.
+	cfgBudget budget.Budget
+	handler   *budget.Handler
 
 	mu     sync.Mutex
 	events []budget.Event
@@ -135,6 +139,7 @@ func newStack(t *testing.T, cfg budget.Config) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.cfgBudget, s.handler = cfg.Budget, h
 	up := httptest.NewServer(s.upstream)
 	t.Cleanup(up.Close)
 	target, _ := url.Parse(up.URL)

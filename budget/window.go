@@ -51,6 +51,21 @@ func ParseWindow(s string) (Window, bool) {
 	return 0, false
 }
 
+// length is the window's nominal length: a month is 30 days.
+func (w Window) length() time.Duration {
+	switch w {
+	case PerMinute:
+		return time.Minute
+	case PerHour:
+		return time.Hour
+	case PerDay:
+		return 24 * time.Hour
+	case PerMonth:
+		return 30 * 24 * time.Hour
+	}
+	return 0
+}
+
 func (w Window) valid() bool { return w >= PerMinute && w <= PerMonth }
 
 // Bounds returns the window holding now: [start, end), in UTC.

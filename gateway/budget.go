@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -25,8 +26,18 @@ import (
 // replica; otherwise it is kept in this process.
 type RouteBudget struct {
 	// Limit is the budget in tokens (weighted by Weights) per Window, for
-	// subjects without a tier. Required, 1 to 1e15.
+	// subjects without a tier. Required, 1 to 1e15. With Currency it is
+	// an amount of the currency: in YAML a decimal ("25", 12.50, exact to
+	// six decimals), in Go its micro-units (budget.Micros).
 	Limit int64 `yaml:"limit"`
+	// Currency makes the budget one of money (an ISO 4217 code: USD):
+	// Limit, the tiers', tenant's and route cap's limits, ErrorCost and
+	// NoUsageCost are amounts of it, and Prices prices every model's
+	// tokens. Empty: a budget of (weighted) tokens.
+	Currency string `yaml:"currency"`
+	// Prices is the price table of a Currency budget. Required with
+	// Currency, and only with it (Weights are for token budgets).
+	Prices *BudgetPrices `yaml:"prices"`
 	// Window is "minute", "hour", "day" (00:00 UTC) or "month" (the
 	// calendar month, UTC). Required.
 	Window string `yaml:"window"`
@@ -74,6 +85,19 @@ type RouteBudget struct {
 	TierClaim string `yaml:"tier_claim"`
 	// Tiers are the budgets of TierClaim's values. Empty: no tiers.
 	Tiers map[string]BudgetTier `yaml:"tiers"`
+	// TenantClaim names a claim (for example "org") whose value is the
+	// tenant each request is also charged to, against Tenant: a tenant's
+	// spent budget refuses its users even when they have budget left. A
+	// token without the claim is refused 403 access_denied (in shadow
+	// mode, reported and charged to its subject): charging its subject
+	// alone would let it escape the cap. Empty: no tenants.
+	TenantClaim string `yaml:"tenant_claim"`
+	// Tenant is each tenant's budget. Required with TenantClaim, and only
+	// with it.
+	Tenant *BudgetTier `yaml:"tenant"`
+	// RouteCap, when set, is one budget every request of the route is
+	// also charged to, whoever sends it. Empty: none.
+	RouteCap *BudgetTier `yaml:"route_cap"`
 	// RedisFailure is what the budget does while the top-level Redis
 	// cannot be reached: "local" (default: each replica keeps its share,
 	// 1/replicas, starting from what Redis last said), "open" (let
@@ -81,9 +105,47 @@ type RouteBudget struct {
 	RedisFailure string `yaml:"redis_failure"`
 }
 
-// BudgetTier is one tier's budget.
+// BudgetPrices is a Currency budget's price table (budget.PriceTable):
+// list prices per million tokens, in the budget's currency, written as
+// decimals (2.50 or "2.50": exact, never through a float).
+type BudgetPrices struct {
+	// Default starts from the shipped table, budget.DefaultPrices (OpenAI
+	// and Anthropic list prices in USD; see its Version and Date), which
+	// Models extend or override. Only with currency USD.
+	Default bool `yaml:"default"`
+	// Version names this table, for the operators; informational.
+	Version string `yaml:"version"`
+	// Models price models by exact name or "prefix*" (the longest that
+	// matches wins): input, cached_input, cache_write, output, reasoning
+	// per million tokens. cached_input and cache_write default to input,
+	// reasoning to output.
+	Models map[string]budget.Price `yaml:"models"`
+	// Fallback prices a model no entry matches (counted in
+	// jwtgate_budget_unknown_models_total). Required unless Default (whose
+	// fallback is its dearest model's price); never free.
+	Fallback *budget.Price `yaml:"fallback"`
+}
+
+// table is the price table the config describes (validated or not).
+func (p *BudgetPrices) table(currency string) budget.PriceTable {
+	t := budget.PriceTable{Currency: currency, Version: p.Version}
+	if p.Default {
+		t = budget.DefaultPrices()
+		if p.Version != "" {
+			t.Version = p.Version
+		}
+	}
+	var fb budget.Price
+	if p.Fallback != nil {
+		fb = *p.Fallback
+	}
+	return t.Merge(p.Models, fb)
+}
+
+// BudgetTier is one tier's budget (also a tenant's, and a route cap).
 type BudgetTier struct {
-	// Limit is the tier's budget in tokens per Window. Required.
+	// Limit is the tier's budget in tokens per Window (an amount of the
+	// route budget's Currency when it has one). Required.
 	Limit int64 `yaml:"limit"`
 	// Window as RouteBudget's. Empty means the route budget's window.
 	Window string `yaml:"window"`
@@ -91,18 +153,142 @@ type BudgetTier struct {
 
 // UnmarshalYAML refuses a count that is not a whole number: the YAML
 // decoder would truncate "limit: 1.5" to 1 without a word.
+// With a currency, the amounts are decimals of it, read exactly into
+// micro-units.
 func (b *RouteBudget) UnmarshalYAML(unmarshal func(any) error) error {
-	if err := wholeCounts(unmarshal, "limit", "estimate", "error_cost", "no_usage_cost"); err != nil {
+	type plain RouteBudget // without this method, so no recursion
+	var m map[string]yaml.Node
+	if unmarshal(&m) != nil || m["currency"].Value == "" {
+		if err := wholeCounts(unmarshal, "limit", "estimate", "error_cost", "no_usage_cost"); err != nil {
+			return err
+		}
+		return unmarshal((*plain)(b))
+	}
+	if err := wholeCounts(unmarshal, "estimate"); err != nil { // tokens still
 		return err
 	}
-	type plain RouteBudget // without this method, so no recursion
-	return unmarshal((*plain)(b))
+	nodes := amountNodes(m)
+	values := make(map[*yaml.Node]budget.Micros, len(nodes))
+	for _, a := range nodes {
+		v, err := budget.ParseMicros(a.node.Value)
+		if a.node.Kind != yaml.ScalarNode || err != nil {
+			return fmt.Errorf("line %d: %s %s: want an amount of %s such as 12.50, at most 6 decimals",
+				a.node.Line, a.name, a.node.Value, m["currency"].Value)
+		}
+		values[a.node] = v
+	}
+	err := unmarshal((*plain)(b))
+	// The int64 fields refuse "12.50": those refusals are the amounts read
+	// above, and only those go.
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var rest []string
+		for _, e := range te.Errors {
+			if !amountRefusal(e, nodes) {
+				rest = append(rest, e)
+			}
+		}
+		err = nil
+		if len(rest) > 0 {
+			err = &yaml.TypeError{Errors: rest}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, a := range nodes {
+		a.set(b, int64(values[a.node]))
+	}
+	return nil
 }
 
-// UnmarshalYAML refuses a limit that is not a whole number.
+// amount is one amount of a currency budget in YAML: its node, and how
+// to set the field it goes to.
+type amount struct {
+	name string
+	node *yaml.Node
+	set  func(b *RouteBudget, v int64)
+}
+
+// amountNodes finds the amounts of a budget mapping: limit, error_cost,
+// no_usage_cost, and the limits of tiers, tenant and route_cap.
+func amountNodes(m map[string]yaml.Node) []amount {
+	var out []amount
+	top := func(key string, set func(b *RouteBudget, v int64)) {
+		if n, ok := m[key]; ok {
+			out = append(out, amount{key, &n, set})
+		}
+	}
+	top("limit", func(b *RouteBudget, v int64) { b.Limit = v })
+	top("error_cost", func(b *RouteBudget, v int64) { b.ErrorCost = v })
+	top("no_usage_cost", func(b *RouteBudget, v int64) { b.NoUsageCost = v })
+	// A tier whose limit is not a whole number was refused by its own
+	// UnmarshalYAML and left out: it is made again from its node.
+	window := func(n *yaml.Node) string {
+		if w := mappingValue(n, "window"); w != nil {
+			return w.Value
+		}
+		return ""
+	}
+	nested := func(key string, set func(b *RouteBudget, t BudgetTier)) {
+		if n, ok := m[key]; ok {
+			if l := mappingValue(&n, "limit"); l != nil {
+				w := window(&n)
+				out = append(out, amount{key + " limit", l, func(b *RouteBudget, v int64) { set(b, BudgetTier{Limit: v, Window: w}) }})
+			}
+		}
+	}
+	nested("tenant", func(b *RouteBudget, t BudgetTier) { b.Tenant = &t })
+	nested("route_cap", func(b *RouteBudget, t BudgetTier) { b.RouteCap = &t })
+	if n, ok := m["tiers"]; ok && n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			name, tn := n.Content[i].Value, n.Content[i+1]
+			if l := mappingValue(tn, "limit"); l != nil {
+				w := window(tn)
+				out = append(out, amount{"tier " + strconv.Quote(name) + " limit", l, func(b *RouteBudget, v int64) {
+					if b.Tiers == nil {
+						b.Tiers = map[string]BudgetTier{}
+					}
+					b.Tiers[name] = BudgetTier{Limit: v, Window: w}
+				}})
+			}
+		}
+	}
+	return out
+}
+
+// mappingValue is the value of key in a mapping node, nil without one.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// amountRefusal reports whether e is the decoder refusing one of the
+// amounts as an int64 (or BudgetTier refusing it as a token count).
+func amountRefusal(e string, nodes []amount) bool {
+	for _, a := range nodes {
+		line := fmt.Sprintf("line %d: ", a.node.Line)
+		if strings.HasPrefix(e, line+"cannot unmarshal") && strings.Contains(e, "`"+a.node.Value+"`") ||
+			strings.HasPrefix(e, line+"limit "+a.node.Value+": want a whole number") {
+			return true
+		}
+	}
+	return false
+}
+
+// UnmarshalYAML refuses a limit that is not a whole number (as a type
+// error, so that a currency budget, which reads it as an amount, can set
+// it aside).
 func (t *BudgetTier) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := wholeCounts(unmarshal, "limit"); err != nil {
-		return err
+		return &yaml.TypeError{Errors: []string{err.Error()}}
 	}
 	type plain BudgetTier
 	return unmarshal((*plain)(t))
@@ -147,9 +333,15 @@ func (cfg *Config) checkRouteBudget(p *problems, where string, r Route) {
 		// never sees.
 		p.add("%s: a decision route proxies nowhere and never sees the usage: put the budget on a proxy route", where)
 	}
-	checkBudgetLimit(p, where, b.Limit, b.Window, true)
+	unit := "tokens"
+	if b.Currency != "" {
+		unit = "micro-units of " + b.Currency
+	}
+	checkBudgetLimit(p, where, b.Limit, b.Window, true, unit)
 	b.checkFormat(p, where)
 	b.checkWeights(p, where)
+	b.checkPrices(p, where)
+	b.checkLevels(p, where, unit)
 	if b.Estimate < 0 || b.Estimate > budget.MaxLimit {
 		p.add("%s: estimate %d: want 0 (1000) to %d", where, b.Estimate, int64(budget.MaxLimit))
 	}
@@ -204,6 +396,10 @@ func (b *RouteBudget) checkTiers(p *problems, where string) {
 	case b.TierClaim == "" && len(b.Tiers) > 0:
 		p.add("%s: tiers without tier_claim (the claim whose value picks the tier)", where)
 	}
+	unit := "tokens"
+	if b.Currency != "" {
+		unit = "micro-units of " + b.Currency
+	}
 	tiers := make([]string, 0, len(b.Tiers))
 	for name := range b.Tiers {
 		tiers = append(tiers, name)
@@ -218,15 +414,67 @@ func (b *RouteBudget) checkTiers(p *problems, where string) {
 		if w == "" {
 			w = b.Window
 		}
-		checkBudgetLimit(p, fmt.Sprintf("%s: tier %q", where, name), t.Limit, w, t.Window != "")
+		checkBudgetLimit(p, fmt.Sprintf("%s: tier %q", where, name), t.Limit, w, t.Window != "", unit)
+	}
+}
+
+// checkPrices checks a currency budget's price table, and that a token
+// budget has none.
+func (b *RouteBudget) checkPrices(p *problems, where string) {
+	switch {
+	case b.Currency == "" && b.Prices != nil:
+		p.add("%s: prices without currency: set currency (USD) to budget in money, or use weights for tokens", where)
+		return
+	case b.Currency == "":
+		return
+	case b.Prices == nil:
+		p.add("%s: currency %s without prices: set prices (default: true for the shipped USD list prices)", where, b.Currency)
+		return
+	case len(b.Weights) > 0:
+		p.add("%s: weights are for token budgets; a currency budget is priced by prices", where)
+	case b.Prices.Default && b.Currency != "USD":
+		p.add("%s: prices: default is in USD, not %s", where, b.Currency)
+		return
+	}
+	t := b.Prices.table(b.Currency)
+	if err := t.Validate(); err != nil {
+		var ce *budget.ConfigError
+		if errors.As(err, &ce) {
+			p.add("%s: prices: %s: %s", where, ce.Field, ce.Reason)
+		} else {
+			p.add("%s: prices: %v", where, err)
+		}
+	}
+}
+
+// checkLevels checks the tenant and route-wide budgets.
+func (b *RouteBudget) checkLevels(p *problems, where, unit string) {
+	switch {
+	case b.TenantClaim != "" && b.Tenant == nil:
+		p.add("%s: tenant_claim %q without tenant (the tenants' budget: {limit, window})", where, b.TenantClaim)
+	case b.TenantClaim == "" && b.Tenant != nil:
+		p.add("%s: tenant without tenant_claim (the claim naming the tenant)", where)
+	}
+	for _, l := range []struct {
+		name string
+		t    *BudgetTier
+	}{{"tenant", b.Tenant}, {"route_cap", b.RouteCap}} {
+		if l.t == nil {
+			continue
+		}
+		w := l.t.Window
+		if w == "" {
+			w = b.Window
+		}
+		checkBudgetLimit(p, where+": "+l.name, l.t.Limit, w, l.t.Window != "", unit)
 	}
 }
 
 // checkBudgetLimit checks a limit and window; checkWindow false skips a
 // window inherited from the route (its own check reports it).
-func checkBudgetLimit(p *problems, where string, limit int64, window string, checkWindow bool) {
+func checkBudgetLimit(p *problems, where string, limit int64, window string, checkWindow bool, unit string) {
 	if limit <= 0 || limit > budget.MaxLimit {
-		p.add("%s: limit %d: want 1 to %d tokens", where, limit, int64(budget.MaxLimit))
+		p.add("%s: limit %d: want 1 to %d %s", where, limit, int64(budget.MaxLimit), unit)
 	}
 	if _, ok := budget.ParseWindow(window); !ok && checkWindow {
 		p.add("%s: window %q: want minute, hour, day or month", where, window)
@@ -240,6 +488,8 @@ func checkBudgetLimit(p *problems, where string, limit int64, window string, che
 // unbounded.
 type budgetMetrics struct {
 	tokens, cost, refusals, fallbacks, errors, storeFailures *prometheus.CounterVec
+	// By level (subject, tenant, route): never the tenant or subject.
+	levelRefusals, levelCharged, unknownModels *prometheus.CounterVec
 }
 
 func newBudgetMetrics(reg prometheus.Registerer) (*budgetMetrics, error) {
@@ -259,8 +509,15 @@ func newBudgetMetrics(reg prometheus.Registerer) (*budgetMetrics, error) {
 			"route", "tier"),
 		storeFailures: c("budget_redis_failures_total", "Budget calls Redis did not answer, decided by redis_failure, by op (check, charge).",
 			"route", "op"),
+		levelRefusals: c("budget_level_refusals_total", "Requests refused because a budget was spent, by level (subject, tenant, route; shadow=\"true\": reported but let through); no_tenant counts tokens without the tenant claim.",
+			"route", "level", "shadow"),
+		levelCharged: c("budget_level_charged_total", "Budget units charged (tokens, or micro-units of a currency budget), by level (subject, tenant, route).",
+			"route", "level"),
+		unknownModels: c("budget_unknown_models_total", "Responses of a model the price table does not know, charged its fallback price.",
+			"route"),
 	}
-	for _, v := range []prometheus.Collector{m.tokens, m.cost, m.refusals, m.fallbacks, m.errors, m.storeFailures} {
+	for _, v := range []prometheus.Collector{m.tokens, m.cost, m.refusals, m.fallbacks, m.errors, m.storeFailures,
+		m.levelRefusals, m.levelCharged, m.unknownModels} {
 		if err := reg.Register(v); err != nil {
 			return nil, fmt.Errorf("budget metrics: %w", err)
 		}
@@ -272,7 +529,12 @@ func (m *budgetMetrics) observer(route string) func(budget.Event) {
 	return func(e budget.Event) {
 		switch e.Kind {
 		case budget.KindRefused:
-			m.refusals.WithLabelValues(route, e.Tier, strconv.FormatBool(e.Shadow)).Inc()
+			if e.Level == budget.LevelSubject {
+				m.refusals.WithLabelValues(route, e.Tier, strconv.FormatBool(e.Shadow)).Inc()
+			}
+			m.levelRefusals.WithLabelValues(route, e.Level.String(), strconv.FormatBool(e.Shadow)).Inc()
+		case budget.KindNoTenant:
+			m.levelRefusals.WithLabelValues(route, "no_tenant", strconv.FormatBool(e.Shadow)).Inc()
 		case budget.KindError:
 			m.errors.WithLabelValues(route, e.Tier).Inc()
 		case budget.KindCharged:
@@ -289,6 +551,12 @@ func (m *budgetMetrics) observer(route string) func(budget.Event) {
 				}
 			}
 			m.cost.WithLabelValues(route, e.Tier, e.Model).Add(float64(e.Cost))
+			for _, l := range e.Budgets {
+				m.levelCharged.WithLabelValues(route, l.Level.String()).Add(float64(e.Cost))
+			}
+			if e.UnknownModel {
+				m.unknownModels.WithLabelValues(route).Inc()
+			}
 			if e.Fallback != "" {
 				m.fallbacks.WithLabelValues(route, e.Tier, e.Fallback).Inc()
 			}
@@ -317,7 +585,10 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	newBudget := func(tier string, limit int64, window string) (budget.Budget, error) {
+	// part is the key's part after the route: the tier ("" for the
+	// default budget) for subjects, "|tenant" and "|route" for the other
+	// levels (a subject's key, issuer first, never starts with "|").
+	newBudget := func(part string, limit int64, window string) (budget.Budget, error) {
 		w, _ := budget.ParseWindow(window) // Validate has checked it
 		if client == nil {
 			return budget.NewLocal(budget.LocalConfig{Limit: limit, Window: w})
@@ -327,7 +598,7 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 			// By the route's prefix, not its position, so that replicas
 			// whose configs list routes in other orders still share; the
 			// tier is a part of its own ("" is the default budget).
-			Prefix: "jwtgate:budget:" + rc.Prefix + "|" + tier + "|",
+			Prefix: "jwtgate:budget:" + rc.Prefix + "|" + part + "|",
 			Limit:  limit, Window: w,
 			FailurePolicy: must(budgetRedisFailure(bc.RedisFailure)),
 			Replicas:      g.cfg.Replicas,
@@ -356,7 +627,34 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 		}
 		tiers[name] = b
 	}
+	level := func(part string, t *BudgetTier) (budget.Budget, error) {
+		if t == nil {
+			return nil, nil
+		}
+		w := t.Window
+		if w == "" {
+			w = bc.Window
+		}
+		return newBudget(part, t.Limit, w)
+	}
+	tenant, err := level("|tenant", bc.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	routeCap, err := level("|route", bc.RouteCap)
+	if err != nil {
+		return nil, err
+	}
+	var prices *budget.PriceTable
+	if bc.Currency != "" {
+		t := bc.Prices.table(bc.Currency)
+		prices = &t
+	}
 	h, err := budget.NewHandler(budget.Config{
+		TenantClaim:     bc.TenantClaim,
+		Tenant:          tenant,
+		Route:           routeCap,
+		Prices:          prices,
 		Budget:          def,
 		TierClaim:       bc.TierClaim,
 		Tiers:           tiers,

@@ -225,6 +225,9 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if b := v.Routes[0].Budget; b == nil || b.Limit != 5_000_000 || b.Tenant.Limit != 200_000_000 || b.Currency != "USD" {
+		t.Fatalf("budget %+v", v.Routes[0].Budget)
+	}
 	if len(v.Routes) != 2 || v.Routes[0].Weight != 10 || v.Routes[0].UpstreamAuth.value != "sk-x" {
 		t.Fatalf("%+v", v.Routes)
 	}

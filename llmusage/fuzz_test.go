@@ -41,6 +41,8 @@ func FuzzUsageBody(f *testing.F) {
 		`{"usage":{"prompt_tokens":11,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":3}}}`,
 		`{"usage":{"input_tokens":9,"output_tokens":4,"input_tokens_details":{"cached_tokens":1}}}`,
 		`{"usage":{"input_tokens":20,"cache_creation_input_tokens":5,"cache_read_input_tokens":7,"output_tokens":9}}`,
+		`{"usage":{"prompt_tokens":1,"completion_tokens":9,"completion_tokens_details":{"reasoning_tokens":8}}}`,
+		`{"usage":{"input_tokens":1,"output_tokens":9,"output_tokens_details":{"reasoning_tokens":10}}}`,
 		`{"usage":{"prompt_tokens":-1}}`, `{"usage":{"prompt_tokens":1e99}}`, `{"usage":null}`, `[]`, `{"usage":[1]}`,
 	} {
 		f.Add(s)
@@ -64,7 +66,10 @@ func checkUsage(t *testing.T, tap *Tap) {
 	if !ok && tap.Err() == nil {
 		t.Fatal("not ok without a reason")
 	}
-	for _, n := range []int64{u.Output, u.CachedInput, u.CacheWrite} {
+	if ok && u.Reasoning > u.Output {
+		t.Fatalf("reasoning above output in %+v", u)
+	}
+	for _, n := range []int64{u.Output, u.CachedInput, u.CacheWrite, u.Reasoning} {
 		if n < 0 || n > MaxTokens {
 			t.Fatalf("count %d out of range in %+v", n, u)
 		}

@@ -14,6 +14,9 @@ type openAIChatUsage struct {
 	PromptTokensDetails *struct {
 		CachedTokens json.RawMessage `json:"cached_tokens"`
 	} `json:"prompt_tokens_details"`
+	CompletionTokensDetails *struct {
+		ReasoningTokens json.RawMessage `json:"reasoning_tokens"`
+	} `json:"completion_tokens_details"`
 }
 
 type openAIResponsesUsage struct {
@@ -22,6 +25,9 @@ type openAIResponsesUsage struct {
 	InputTokensDetails *struct {
 		CachedTokens json.RawMessage `json:"cached_tokens"`
 	} `json:"input_tokens_details"`
+	OutputTokensDetails *struct {
+		ReasoningTokens json.RawMessage `json:"reasoning_tokens"`
+	} `json:"output_tokens_details"`
 }
 
 type anthropicUsage struct {
@@ -58,11 +64,14 @@ func (r *reading) readOpenAIChat(raw json.RawMessage) bool {
 	if json.Unmarshal(raw, &v) != nil {
 		return false
 	}
-	var cached json.RawMessage
+	var cached, reasoning json.RawMessage
 	if v.PromptTokensDetails != nil {
 		cached = v.PromptTokensDetails.CachedTokens
 	}
-	r.setOpenAI(v.PromptTokens, v.CompletionTokens, cached, &chatNames)
+	if v.CompletionTokensDetails != nil {
+		reasoning = v.CompletionTokensDetails.ReasoningTokens
+	}
+	r.setOpenAI(v.PromptTokens, v.CompletionTokens, cached, reasoning, &chatNames)
 	return true
 }
 
@@ -72,30 +81,39 @@ func (r *reading) readOpenAIResponses(raw json.RawMessage) bool {
 	if json.Unmarshal(raw, &v) != nil {
 		return false
 	}
-	var cached json.RawMessage
+	var cached, reasoning json.RawMessage
 	if v.InputTokensDetails != nil {
 		cached = v.InputTokensDetails.CachedTokens
 	}
-	r.setOpenAI(v.InputTokens, v.OutputTokens, cached, &responsesNames)
+	if v.OutputTokensDetails != nil {
+		reasoning = v.OutputTokensDetails.ReasoningTokens
+	}
+	r.setOpenAI(v.InputTokens, v.OutputTokens, cached, reasoning, &responsesNames)
 	return true
 }
 
 // The count names of the two OpenAI APIs, for counts.get's reasons: the
-// same three counts, spelled two ways.
+// same four counts, spelled two ways.
 var (
-	chatNames      = [3]string{"prompt_tokens", "completion_tokens", "prompt_tokens_details.cached_tokens"}
-	responsesNames = [3]string{"input_tokens", "output_tokens", "input_tokens_details.cached_tokens"}
+	chatNames = [4]string{"prompt_tokens", "completion_tokens", "prompt_tokens_details.cached_tokens",
+		"completion_tokens_details.reasoning_tokens"}
+	responsesNames = [4]string{"input_tokens", "output_tokens", "input_tokens_details.cached_tokens",
+		"output_tokens_details.reasoning_tokens"}
 )
 
-// setOpenAI takes an OpenAI usage's input, output and cached-input counts
-// (an absent count is nil: unset).
-func (r *reading) setOpenAI(in, out, cached json.RawMessage, names *[3]string) {
+// setOpenAI takes an OpenAI usage's input, output, cached-input and
+// reasoning counts (an absent count is nil: unset).
+func (r *reading) setOpenAI(in, out, cached, reasoning json.RawMessage, names *[4]string) {
 	i, ok1 := r.c.get(names[0], in)
 	o, ok2 := r.c.get(names[1], out)
 	c, ok3 := r.c.get(names[2], cached)
-	r.u.Input, r.u.Output, r.u.CachedInput = i, o, c
+	rs, _ := r.c.get(names[3], reasoning)
+	r.u.Input, r.u.Output, r.u.CachedInput, r.u.Reasoning = i, o, c, rs
 	r.found = ok1 || ok2 || ok3
 	r.checkCached()
+	if r.u.Reasoning > r.u.Output {
+		r.c.refuse(names[3], nil, "above the output it is part of")
+	}
 }
 
 // anthropicCounts keeps which Anthropic counts were present, so that a

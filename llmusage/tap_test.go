@@ -70,13 +70,19 @@ func TestFormats(t *testing.T) {
 		{"openai chat body", OpenAIChat, ctJSON,
 			`{"id":"x","model":"gpt-4o","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":11,"completion_tokens":5,"total_tokens":16,"prompt_tokens_details":{"cached_tokens":3}}}`,
 			Usage{Model: "gpt-4o", Input: 11, Output: 5, CachedInput: 3}},
+		{"openai chat body with reasoning", OpenAIChat, ctJSON,
+			`{"model":"o4-mini","choices":[],"usage":{"prompt_tokens":50,"completion_tokens":300,"completion_tokens_details":{"reasoning_tokens":256}}}`,
+			Usage{Model: "o4-mini", Input: 50, Output: 300, Reasoning: 256}},
+		{"openai responses body with reasoning", OpenAIResponses, ctJSON,
+			`{"model":"o3","output":[],"usage":{"input_tokens":9,"output_tokens":70,"output_tokens_details":{"reasoning_tokens":64}}}`,
+			Usage{Model: "o3", Input: 9, Output: 70, Reasoning: 64}},
 		{"openai chat stream with include_usage", OpenAIChat, sse, chatStream,
 			Usage{Model: "gpt-4o-mini", Input: 120, Output: 30, CachedInput: 100}},
 		{"openai responses body", OpenAIResponses, ctJSON,
 			`{"id":"r","object":"response","model":"gpt-4.1","output":[],"usage":{"input_tokens":9,"input_tokens_details":{"cached_tokens":0},"output_tokens":4,"total_tokens":13}}`,
 			Usage{Model: "gpt-4.1", Input: 9, Output: 4}},
 		{"openai responses stream", OpenAIResponses, sse, responsesStream,
-			Usage{Model: "gpt-4.1", Input: 40, Output: 12, CachedInput: 8}},
+			Usage{Model: "gpt-4.1", Input: 40, Output: 12, CachedInput: 8, Reasoning: 4}},
 		{"anthropic body", AnthropicMessages, ctJSON,
 			`{"id":"m","type":"message","model":"claude-haiku-4-5","content":[],"usage":{"input_tokens":20,"cache_creation_input_tokens":5,"cache_read_input_tokens":7,"output_tokens":9}}`,
 			Usage{Model: "claude-haiku-4-5", Input: 32, Output: 9, CachedInput: 7, CacheWrite: 5}},
@@ -169,6 +175,12 @@ func TestNumbersRefusedOrCapped(t *testing.T) {
 	tap, _, ok := tapAll(t, OpenAIChat, ctJSON, `{"usage":{"prompt_tokens":1,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":5}}}`)
 	if ok || !errors.Is(tap.Err(), ErrInvalidUsage) {
 		t.Fatalf("cached > prompt: ok=%v err=%v", ok, tap.Err())
+	}
+	// Reasoning is part of the output: more of it would price output
+	// below nothing.
+	tap, _, ok = tapAll(t, OpenAIResponses, ctJSON, `{"usage":{"input_tokens":1,"output_tokens":2,"output_tokens_details":{"reasoning_tokens":5}}}`)
+	if ok || !errors.Is(tap.Err(), ErrInvalidUsage) {
+		t.Fatalf("reasoning > output: ok=%v err=%v", ok, tap.Err())
 	}
 }
 

@@ -32,6 +32,11 @@ type Usage struct {
 	Input int64
 	// Output is every output token, reasoning included.
 	Output int64
+	// Reasoning is how many of Output were reasoning tokens (OpenAI
+	// completion_tokens_details.reasoning_tokens or
+	// output_tokens_details.reasoning_tokens; Anthropic reports thinking
+	// as plain output, so 0).
+	Reasoning int64
 	// CachedInput is how many of Input were read from a prompt cache
 	// (OpenAI cached_tokens, Anthropic cache_read_input_tokens).
 	CachedInput int64

@@ -71,7 +71,9 @@ var (
 	// (403 insufficient_scope).
 	ErrInsufficientScope = errors.New("middleware: insufficient scope")
 	// ErrPolicyDenied: the route's Policy refused the request, or could
-	// not decide it (403 access_denied, "denied by policy").
+	// not decide it (403 access_denied, "denied by policy"); also a
+	// route's Budget that has no budget to charge the request to (403,
+	// "denied by budget": package budget's token without its tenant claim).
 	ErrPolicyDenied = errors.New("middleware: denied by policy")
 	// ErrRateLimited: the subject is over its rate (429). The *Error carries
 	// the limiter's Decision.

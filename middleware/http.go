@@ -124,6 +124,9 @@ func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims) 
 		}
 	}
 	if v.route.Budget != nil {
+		if hc, ok := v.route.Budget.(BudgetHeaderCheck); ok && w != nil {
+			return budgetError(hc.CheckBudgetHeader(w.Header(), r, c))
+		}
 		return budgetError(v.route.Budget.CheckBudget(r, c))
 	}
 	return nil
@@ -145,6 +148,8 @@ func budgetError(err error) *Error {
 			}
 		}
 		return e
+	case errors.Is(err, ErrPolicyDenied):
+		return &Error{kind: ErrPolicyDenied, desc: "denied by budget", cause: err}
 	}
 	return &Error{kind: ErrLimiterUnavailable, desc: "temporarily unavailable", cause: err}
 }

@@ -129,11 +129,23 @@ type Route struct {
 // request through (also for a request it does not budget: no claims, no
 // key), an error matching ErrBudgetExhausted, with a Decision method for
 // the RateLimit-* headers, when the subject's budget is spent, and any
-// other error when it cannot decide (503, as ErrLimiterUnavailable). c is
+// error matching ErrPolicyDenied when the request may not spend at all
+// (403 access_denied: package budget's token without its tenant claim),
+// and any other error when it cannot decide (503, as
+// ErrLimiterUnavailable). c is
 // the verified claims, never nil (an anonymous request that Config.Optional
 // lets through is not budgeted). It must be safe for concurrent use.
 type BudgetCheck interface {
 	CheckBudget(r *http.Request, c *Claims) error
+}
+
+// BudgetHeaderCheck is a BudgetCheck that can also say what is left: the
+// Verifier calls CheckBudgetHeader instead of CheckBudget, with the
+// response's header (nil when the face has none), for headers such as
+// RateLimit-Policy and RateLimit naming each budget.
+type BudgetHeaderCheck interface {
+	BudgetCheck
+	CheckBudgetHeader(h http.Header, r *http.Request, c *Claims) error
 }
 
 // requiresToken reports whether the route can only be decided with a

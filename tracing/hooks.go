@@ -43,7 +43,8 @@ func (t *Tracer) OnRateLimit(e middleware.RateLimitEvent) {
 // request's span, at its end); a refusal, an error, a request without a key
 // or an unreadable body is jwtgate.budget.check. budget.Handler reports
 // no event for a check that let the request through, so none is recorded
-// for it. Attributes: jwtgate.budget.kind, jwtgate.tier, jwtgate.budget.cost,
+// for it. Attributes: jwtgate.budget.kind, jwtgate.budget.level (subject,
+// tenant, route), jwtgate.tier, jwtgate.budget.cost,
 // jwtgate.budget.model, jwtgate.budget.fallback, jwtgate.shadow; never
 // the key.
 func (t *Tracer) OnBudget(e budget.Event) {
@@ -57,6 +58,7 @@ func (t *Tracer) OnBudget(e budget.Event) {
 	_, span := t.tracer.Start(e.Context, name)
 	span.SetAttributes(
 		attribute.String("jwtgate.budget.kind", e.Kind.String()),
+		attribute.String("jwtgate.budget.level", e.Level.String()),
 		attribute.String("jwtgate.tier", e.Tier),
 		attribute.Bool("jwtgate.shadow", e.Shadow),
 	)
@@ -68,7 +70,7 @@ func (t *Tracer) OnBudget(e budget.Event) {
 		)
 	}
 	switch e.Kind {
-	case budget.KindRefused, budget.KindError, budget.KindInvalidRequest:
+	case budget.KindRefused, budget.KindError, budget.KindInvalidRequest, budget.KindNoTenant:
 		span.SetStatus(codes.Error, e.Kind.String())
 	}
 	span.End()

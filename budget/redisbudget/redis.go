@@ -201,6 +201,9 @@ func errClient() error {
 	return &budget.ConfigError{Field: "Client", Reason: "must be non-nil with ContextTimeoutEnabled, so that Timeout holds"}
 }
 
+// Limit returns the budget's Limit and Window.
+func (b *Budget) Limit() (int64, budget.Window) { return b.limit, b.window }
+
 // Close closes the client if New made it.
 func (b *Budget) Close() error {
 	if b.owned {

@@ -138,6 +138,8 @@ func rows() []row {
 		{name: "another resource's token", route: "resource", mint: valid, want: verdict{Status: 401, Desc: "audience not accepted"}},
 		{name: "rate-limited", route: "rate", mint: valid, pre: 1, want: verdict{Status: 429, Desc: "rate limit exceeded"}},
 		{name: "budget spent", route: "budget", mint: valid, spend: true, want: verdict{Status: 429, Desc: "token budget exhausted"}},
+		// A tenant budget cannot charge a token that names no tenant.
+		{name: "budget without tenant", route: "tenant", mint: valid, want: verdict{Status: 403, Desc: "denied by budget"}},
 		{name: "keys unavailable", route: "open", down: true, mint: valid, want: verdict{Status: 503, Desc: "keys unavailable"}},
 		{name: "bound token without proof", route: "open", mint: mint(jwtgatetest.Claims{Extra: map[string]any{"cnf": map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}}),
 			want: verdict{Status: 401, Desc: "token is sender-constrained"}},
@@ -304,7 +306,16 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tenants, err := budget.NewLocal(budget.LocalConfig{Limit: 1000, Window: budget.PerDay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, err := budget.NewHandler(budget.Config{Budget: tenants, TenantClaim: "org", Tenant: tenants})
+	if err != nil {
+		t.Fatal(err)
+	}
 	routes := map[string]middleware.Route{
+		"tenant":   {Budget: th},
 		"open":     {ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}},
 		"aud":      {Audiences: []string{"orders"}},
 		"typ":      {Types: []string{"at+jwt"}},
@@ -467,6 +478,8 @@ func gatewayFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		{Prefix: "/resource", Upstream: up.URL, Resource: &gateway.Resource{URI: resourceURI}},
 		{Prefix: "/rate", Upstream: up.URL, Rate: &rate, Burst: &burst},
 		{Prefix: "/budget", Upstream: up.URL, Budget: &gateway.RouteBudget{Limit: 1, Window: "day"}},
+		{Prefix: "/tenant", Upstream: up.URL, Budget: &gateway.RouteBudget{Limit: 1000, Window: "day",
+			TenantClaim: "org", Tenant: &gateway.BudgetTier{Limit: 1000}}},
 		{Prefix: "/dpop", Upstream: up.URL, DPoP: gateway.DPoPRequired},
 		{Prefix: "/acr", Upstream: up.URL, ACRValues: []string{"urn:mfa"}},
 		{Prefix: "/authage", Upstream: up.URL, MaxAuthAge: time.Minute},

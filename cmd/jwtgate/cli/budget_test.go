@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -40,7 +41,7 @@ func TestDemoBudgetLineRunsDown(t *testing.T) {
 	}
 	out := stdout.String()
 	m := budgetCurlLine.FindStringSubmatch(out)
-	if m == nil || !strings.Contains(out, "the 4th answers 429") {
+	if m == nil || !strings.Contains(out, "the 4th answers 429") || !strings.Contains(out, "dollar budget ($0.00027 an hour; demo-mini at $1/$4 per million") {
 		t.Fatalf("no budget curl line in:\n%s", out)
 	}
 	tr := &http.Transport{}
@@ -62,6 +63,10 @@ func TestDemoBudgetLineRunsDown(t *testing.T) {
 		}
 		if resp.StatusCode != want {
 			t.Fatalf("run %d: %d, want %d: %s", i, resp.StatusCode, want, body)
+		}
+		// What is left, in micro-dollars, before each answer of $0.00009.
+		if got, want := resp.Header.Get("RateLimit"), fmt.Sprintf(`"subject";r=%d;`, max(270-90*(i-1), 0)); !strings.HasPrefix(got, want) {
+			t.Fatalf("run %d: RateLimit %q, want %s…", i, got, want)
 		}
 	}
 }

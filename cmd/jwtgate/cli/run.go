@@ -19,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/gateway"
 	"github.com/jwtgate/jwtgate/internal/demo"
 )
@@ -314,7 +315,10 @@ func startDemo(cfg *gateway.Config, env Env) (d *demoParts, err error) {
 		{
 			Prefix: "/openai/", Upstream: d.upstreamURL, StripPrefix: true, Scopes: []string{"llm:use"}, ClaimHeaders: claims,
 			DropAuthorization: true, UpstreamAuth: &gateway.UpstreamAuth{Env: demoUpstreamKeyEnv},
-			Budget: &gateway.RouteBudget{Limit: demoBudgetTokens, Window: "hour", Format: "openai", IncludeUsage: true},
+			Budget: &gateway.RouteBudget{
+				Currency: "USD", Limit: int64(demoBudget), Window: "hour", Format: "openai", IncludeUsage: true,
+				Prices: &gateway.BudgetPrices{Default: true, Models: map[string]budget.Price{demo.ChatModel: demoPrice}},
+			},
 		},
 	}
 	return d, nil
@@ -365,11 +369,16 @@ func (d *demoParts) announce(ctx context.Context, g *gateway.Gateway, gwURL stri
 	return err
 }
 
-// The demo's token budget (route /openai/): three of the demo upstream's
-// chat completions, so that the printed line's 4th run is refused.
+// The demo's dollar budget (route /openai/): its model priced at $1 and
+// $4 per million input and output tokens (on top of the shipped list
+// prices), so an answer costs $0.00009 and the budget holds three, so that
+// the printed line's 4th run is refused.
+var demoPrice = budget.Price{Input: 1_000_000, Output: 4_000_000}
+
 const (
-	demoBudgetTokens = 3 * (demo.ChatPromptTokens + demo.ChatCompletionTokens)
-	demoChatBody     = `{"model":"demo-mini","messages":[{"role":"user","content":"Hello"}]}`
+	demoAnswerCost budget.Micros = (demo.ChatPromptTokens*1_000_000 + demo.ChatCompletionTokens*4_000_000) / 1_000_000
+	demoBudget                   = 3 * demoAnswerCost
+	demoChatBody                 = `{"model":"demo-mini","messages":[{"role":"user","content":"Hello"}]}`
 )
 
 // Demo-mode further subjects, with the one scope /api/ needs: one in a
@@ -405,7 +414,7 @@ A server-sent-events stream through the gateway (unbuffered; the client's token 
 
 curl -N -H "Authorization: Bearer %s" %s/llm/stream
 
-An OpenAI-compatible chat completion under a token budget (%d tokens an hour, %d per answer, read from the upstream's usage): run this a few times, the 4th answers 429 with Retry-After:
+An OpenAI-compatible chat completion under a dollar budget ($%s an hour; %s at $%s/$%s per million input/output tokens costs $%s an answer, priced from the upstream's usage; RateLimit shows what is left, in micro-dollars): run this a few times, the 4th answers 429 with Retry-After:
 
 curl -H "Authorization: Bearer %s" -H "Content-Type: application/json" -d '%s' %s/openai/v1/chat/completions
 
@@ -421,7 +430,7 @@ More tokens, as JSON (the access_token field):  curl '%s/token?sub=%s&scope=%s'
 		demoSubject, demoScopes, i.ttl,
 		i.token, i.gateway,
 		i.token, i.gateway,
-		demoBudgetTokens, demo.ChatPromptTokens+demo.ChatCompletionTokens,
+		demoBudget, demo.ChatModel, demoPrice.Input, demoPrice.Output, demoAnswerCost,
 		i.token, demoChatBody, i.gateway,
 		demoOtherSubject, demoOtherScope,
 		i.otherToken, i.gateway,
