@@ -81,7 +81,8 @@ func (t *Tracer) OnBudget(e budget.Event) {
 // trace of its own; a refresh that requests waited for (an unknown kid, a
 // recheck), and its fetches, carry a span link to each waiting request's
 // span (the first cache.MaxEventWaiters of them), from the events'
-// Waiters. A background refresh nobody waited for has no links. Set the result as
+// Waiters, and each waiting request's span links back to the refresh. A
+// background refresh nobody waited for has no links. Set the result as
 // cache.Config.Observer. next's hooks are called first (nil hooks are
 // skipped).
 func (t *Tracer) CacheObserver(next cache.Observer) cache.Observer {
@@ -122,6 +123,16 @@ func (t *Tracer) fetch(e cache.FetchEvent) {
 
 func (t *Tracer) refresh(e cache.RefreshEvent) {
 	span, end := t.spanAt(context.Background(), SpanRefresh, e.Duration, trace.SpanKindInternal, links(e.Waiters)...)
+	// And back: each waiting request's span, still open (the hook runs
+	// before the waiters are released), links to the refresh it waited
+	// for. A waiter that left has ended its span, which ignores the link.
+	if sc := span.SpanContext(); sc.IsValid() {
+		for _, w := range e.Waiters {
+			if ws := trace.SpanFromContext(w); ws.IsRecording() {
+				ws.AddLink(trace.Link{SpanContext: sc})
+			}
+		}
+	}
 	if !span.IsRecording() {
 		span.End(trace.WithTimestamp(end))
 		return

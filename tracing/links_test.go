@@ -19,8 +19,8 @@ import (
 
 // A request whose token names a kid the cache has not seen waits for the
 // refresh that looks for it; that refresh (and its fetch), a trace of its
-// own, links to the request's span. The start-up refresh, which nobody
-// waited for, has no links.
+// own, links to the request's span, and the request's span back to the
+// refresh. The start-up refresh, which nobody waited for, has no links.
 func TestUnknownKIDRefreshLinksToTheWaitingRequest(t *testing.T) {
 	tr, exp, _ := newTracer(t, sdktrace.AlwaysSample())
 	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
@@ -97,5 +97,9 @@ func TestUnknownKIDRefreshLinksToTheWaitingRequest(t *testing.T) {
 		if i == 1 && reason != string(cache.ReasonUnknownKID) {
 			t.Errorf("second refresh: reason %q, want unknown_kid", reason)
 		}
+	}
+	// And back: the request's span links to the refresh it waited for.
+	if len(server.Links) != 1 || server.Links[0].SpanContext.SpanID() != refreshes[1].SpanContext.SpanID() {
+		t.Errorf("request span links %v, want one to the unknown-kid refresh %v", server.Links, refreshes[1].SpanContext.SpanID())
 	}
 }
