@@ -54,8 +54,11 @@ type Cache struct {
 	flightKey    string
 	flightSeq    uint64
 	flightFn     func() (any, error)
-	probeAfter   time.Time // after a failed refresh: no unknown-kid probe before this
-	lastProbe    time.Time // the start of the last unknown-kid or recheck refresh
+	// flightWaiters are the contexts of the reads waiting for the running
+	// refresh (at most MaxEventWaiters), for its events.
+	flightWaiters []context.Context
+	probeAfter    time.Time // after a failed refresh: no unknown-kid probe before this
+	lastProbe     time.Time // the start of the last unknown-kid or recheck refresh
 
 	closed atomic.Bool // set by Close (under flightMu, so no flight starts after it)
 

@@ -73,7 +73,7 @@ func (c *Cache) get(ctx context.Context, kind FetchKind, rawURL, etag, lastModif
 	}
 	if h := c.cfg.Observer.OnFetch; h != nil {
 		h(FetchEvent{Provider: c.cfg.Name, Kind: kind, URL: rawURL, Status: status, Bytes: n,
-			Duration: c.cfg.now().Sub(start), Err: err})
+			Duration: c.cfg.now().Sub(start), Err: err, Waiters: c.waiters()})
 	}
 	return resp, err
 }

@@ -1,6 +1,9 @@
 package cache
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Observer receives the cache's events, so that metrics (a Prometheus
 // package, say) can be attached without this package importing them. Each
@@ -49,6 +52,10 @@ type FetchEvent struct {
 	Bytes    int           // body bytes read (at most MaxBodyBytes+1)
 	Duration time.Duration // request start to body read or failure
 	Err      error         // nil on success (including 304 Not Modified)
+	// Waiters are the contexts of reads waiting for the refresh this fetch
+	// belongs to (see RefreshEvent.Waiters), as far as known when the fetch
+	// ended; nil for a fetch nobody waited for.
+	Waiters []context.Context
 }
 
 // RefreshReason tells why a refresh ran.
@@ -87,7 +94,21 @@ type RefreshEvent struct {
 	SkippedKeys int           // keys of the fetched set that were skipped as unusable
 	Generation  uint64        // Cache.Generation after the attempt
 	ExpiresAt   time.Time     // expiry of the served set; zero if none
+	// Waiters are the contexts of the reads (an unknown kid, a recheck)
+	// that started or joined this refresh and waited for it, the first
+	// MaxEventWaiters of them; nil when none did (a scheduled refresh
+	// nobody needed). They let a hook tie the refresh, run on the cache's
+	// own goroutine, to the requests it served (a tracing span link) without
+	// this package knowing about tracing. A hook reads their values only: a
+	// waiter may have left, so they are not for cancelling or deadlines, and
+	// they must not be kept after the call.
+	Waiters []context.Context
 }
+
+// MaxEventWaiters bounds RefreshEvent.Waiters and FetchEvent.Waiters: a
+// flood of unknown kids all waiting for one refresh is remembered by its
+// first few, so the memory a refresh holds does not grow with the flood.
+const MaxEventWaiters = 8
 
 // BreakerEvent describes a circuit-breaker state change.
 type BreakerEvent struct {

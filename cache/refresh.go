@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,7 +21,7 @@ func (c *Cache) run() {
 	reason := ReasonStartup
 	for {
 		startup := reason == ReasonStartup
-		ch := c.flight(reason, func(now time.Time) bool {
+		ch := c.flight(nil, reason, func(now time.Time) bool {
 			// A refresh keeps a second away from the last unknown-kid or
 			// recheck probe (checked here, under flightMu: a probe may
 			// have started and ended since retryNow looked). A probe that
@@ -135,7 +136,7 @@ func backoff(n int, lo, hi time.Duration, r float64) time.Duration {
 // goes through here, so at most one runs at a time and every caller that
 // wants one shares it. Each flight gets its own singleflight key, so a
 // caller never mistakes a finishing flight for a new one.
-func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) <-chan singleflight.Result {
+func (c *Cache) flight(waiter context.Context, reason RefreshReason, mayStart func(now time.Time) bool) <-chan singleflight.Result {
 	c.flightMu.Lock()
 	defer c.flightMu.Unlock()
 	if c.closed.Load() {
@@ -144,11 +145,14 @@ func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) 
 	if c.flightActive {
 		// flightActive is cleared inside the flight's function, which
 		// singleflight has not returned from yet: DoChan joins it.
+		c.addWaiter(waiter)
 		return c.sf.DoChan(c.flightKey, c.flightFn)
 	}
 	if !mayStart(c.cfg.now()) {
 		return nil
 	}
+	c.flightWaiters = nil
+	c.addWaiter(waiter)
 	c.flightSeq++
 	c.flightKey = strconv.FormatUint(c.flightSeq, 10)
 	c.flightActive = true
@@ -158,6 +162,7 @@ func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) 
 		ev := c.refresh(reason)
 		c.flightMu.Lock()
 		c.flightActive = false
+		ev.Waiters, c.flightWaiters = c.flightWaiters, nil
 		switch {
 		case ev.Err == nil:
 			c.probeAfter = time.Time{}
@@ -179,6 +184,26 @@ func (c *Cache) flight(reason RefreshReason, mayStart func(now time.Time) bool) 
 		return nil, ev.Err
 	}
 	return c.sf.DoChan(c.flightKey, c.flightFn)
+}
+
+// addWaiter remembers a read's ctx for the running flight's events (the
+// first MaxEventWaiters; nil is a background refresh, not a waiter). The
+// caller holds flightMu.
+func (c *Cache) addWaiter(ctx context.Context) {
+	if ctx != nil && len(c.flightWaiters) < MaxEventWaiters {
+		c.flightWaiters = append(c.flightWaiters, ctx)
+	}
+}
+
+// waiters returns the running flight's waiters so far, for a fetch event:
+// later joiners append beyond the returned length, never into it.
+func (c *Cache) waiters() []context.Context {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	if !c.flightActive || len(c.flightWaiters) == 0 {
+		return nil
+	}
+	return c.flightWaiters[:len(c.flightWaiters):len(c.flightWaiters)]
 }
 
 // refresh runs one refresh attempt, applies its result and describes it.

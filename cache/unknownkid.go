@@ -175,7 +175,7 @@ func (c *Cache) awaitFresh(ctx context.Context, reason RefreshReason, arrived ti
 			return nil, c.deferred(&DeferredError{Reason: "the caller left", Retry: time.Second, Err: err})
 		}
 		var deny *DeferredError
-		ch := c.flight(reason, func(now time.Time) bool {
+		ch := c.flight(ctx, reason, func(now time.Time) bool {
 			// A refresh that ended since this read's last look may have
 			// answered it: the loop looks again.
 			if cur := c.snap.Load(); cur != nil && done(cur) {

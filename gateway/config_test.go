@@ -101,7 +101,7 @@ func TestBadConfig(t *testing.T) {
 		{name: "redis bad seed", yaml: ok + "redis: {cluster: [a:1, b]}\n", want: `redis: cluster: "b": want host:port`},
 		{name: "redis sentinel without master", yaml: ok + "redis: {sentinel: {addrs: [s:26379]}}\n", want: "redis: sentinel: no master name"},
 		{name: "redis empty sentinel", yaml: ok + "redis: {sentinel: {}}\n", want: "redis: sentinel: want master and addrs"},
-		{name: "redis password without where", yaml: ok + "redis: {password_env: P}\n", want: "redis: username and password_env without an addr, cluster or sentinel"},
+		{name: "redis password without where", yaml: ok + "redis: {password_env: P}\n", want: "redis: username, password_env or tls without an addr, cluster or sentinel"},
 		{name: "redis unknown key", yaml: ok + "redis: {clusters: [a:1]}\n", want: "field clusters not found"},
 		{name: "negative replicas", yaml: ok + "redis: 'r:6379'\nreplicas: -1\n", want: "replicas -1"},
 		{name: "several providers need issuers", yaml: ok + "providers: [{jwks_url: 'https://b/keys'}]\n", want: "each needs an issuer"},

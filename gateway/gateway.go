@@ -209,6 +209,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		}
 		g.routes = append(g.routes, rt)
 	}
+	if err = g.checkRedis(ctx); err != nil {
+		return nil, err
+	}
 
 	g.handler = g.traceHandler(g.newHandler(reg))
 	return g, nil

@@ -830,9 +830,9 @@ func makeDocumentedTLSFiles(t *testing.T, docs []byte) {
 	t.Helper()
 	ca := newTestCA(t, "docs CA")
 	srv := ca.server(t, 1)
-	contents := map[string][]byte{"cert_file": srv.certPEM, "key_file": srv.keyPEM, "client_ca_file": ca.pem}
+	contents := map[string][]byte{"cert_file": srv.certPEM, "key_file": srv.keyPEM, "client_ca_file": ca.pem, "ca_file": ca.pem}
 	t.Chdir(t.TempDir())
-	for _, m := range regexp.MustCompile(`(?m)\b(cert_file|key_file|client_ca_file):\s*(\S+)`).FindAllSubmatch(docs, -1) {
+	for _, m := range regexp.MustCompile(`(?m)\b(cert_file|key_file|client_ca_file|ca_file):\s*(\S+)`).FindAllSubmatch(docs, -1) {
 		name := filepath.FromSlash(string(m[2]))
 		if filepath.IsAbs(name) || !filepath.IsLocal(name) {
 			t.Fatalf("a documented config names the TLS file %q: want a relative path (the test writes it)", m[2])

@@ -4,7 +4,9 @@
 // limit, the budget check and charge, and the upstream call, whose W3C
 // traceparent makes the upstream's spans join the trace. The key cache's
 // fetches and refreshes, which run on the cache's own goroutines, are
-// traces of their own.
+// traces of their own, linked (span links) to the requests that waited for
+// them: a token with a kid not yet seen leads from its request to the
+// refresh that looked for the key.
 //
 // It is a package of its own so that the core links no OpenTelemetry:
 // middleware, cache, ratelimit, budget and the adapters do not import it

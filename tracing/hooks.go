@@ -79,9 +79,12 @@ func (t *Tracer) OnBudget(e budget.Event) {
 // CacheObserver returns next with hooks added that record the key cache's
 // work: a jwtgate.jwks.fetch span per HTTP request the cache makes and a
 // jwtgate.jwks.refresh span per refresh attempt. They run on the cache's
-// own goroutines and the cache's events carry no request context, so each
-// is the root of a trace of its own; the request that waited for an
-// unknown-kid refresh is not linked to it. Set the result as
+// own goroutines, outlive or serve many requests, so each is the root of a
+// trace of its own; a refresh that requests waited for (an unknown kid, a
+// recheck), and its fetches, carry a span link to each waiting request's
+// span (the first cache.MaxEventWaiters of them), from the events'
+// Waiters, and each waiting request's span links back to the refresh. A
+// background refresh nobody waited for has no links. Set the result as
 // cache.Config.Observer. next's hooks are called first (nil hooks are
 // skipped).
 func (t *Tracer) CacheObserver(next cache.Observer) cache.Observer {
@@ -102,7 +105,7 @@ func (t *Tracer) CacheObserver(next cache.Observer) cache.Observer {
 }
 
 func (t *Tracer) fetch(e cache.FetchEvent) {
-	span, end := t.spanAt(context.Background(), SpanFetch, e.Duration, trace.SpanKindClient)
+	span, end := t.spanAt(context.Background(), SpanFetch, e.Duration, trace.SpanKindClient, links(e.Waiters)...)
 	if !span.IsRecording() {
 		span.End(trace.WithTimestamp(end))
 		return
@@ -121,7 +124,17 @@ func (t *Tracer) fetch(e cache.FetchEvent) {
 }
 
 func (t *Tracer) refresh(e cache.RefreshEvent) {
-	span, end := t.spanAt(context.Background(), SpanRefresh, e.Duration, trace.SpanKindInternal)
+	span, end := t.spanAt(context.Background(), SpanRefresh, e.Duration, trace.SpanKindInternal, links(e.Waiters)...)
+	// And back: each waiting request's span, still open (the hook runs
+	// before the waiters are released), links to the refresh it waited
+	// for. A waiter that left has ended its span, which ignores the link.
+	if sc := span.SpanContext(); sc.IsValid() {
+		for _, w := range e.Waiters {
+			if ws := trace.SpanFromContext(w); ws.IsRecording() {
+				ws.AddLink(trace.Link{SpanContext: sc})
+			}
+		}
+	}
 	if !span.IsRecording() {
 		span.End(trace.WithTimestamp(end))
 		return
@@ -138,4 +151,22 @@ func (t *Tracer) refresh(e cache.RefreshEvent) {
 		span.SetStatus(codes.Error, e.Err.Error())
 	}
 	span.End(trace.WithTimestamp(end))
+}
+
+// links returns a span link to the span of each waiter that has one (a
+// request's, from Handler), as a start option.
+func links(waiters []context.Context) []trace.SpanStartOption {
+	if len(waiters) == 0 {
+		return nil
+	}
+	ls := make([]trace.Link, 0, len(waiters))
+	for _, w := range waiters {
+		if sc := trace.SpanContextFromContext(w); sc.IsValid() {
+			ls = append(ls, trace.Link{SpanContext: sc})
+		}
+	}
+	if len(ls) == 0 {
+		return nil
+	}
+	return []trace.SpanStartOption{trace.WithLinks(ls...)}
 }

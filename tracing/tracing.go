@@ -188,8 +188,8 @@ func recording(ctx context.Context) bool {
 }
 
 // spanAt starts a span that ended now and lasted d.
-func (t *Tracer) spanAt(ctx context.Context, name string, d time.Duration, kind trace.SpanKind) (trace.Span, time.Time) {
+func (t *Tracer) spanAt(ctx context.Context, name string, d time.Duration, kind trace.SpanKind, opts ...trace.SpanStartOption) (trace.Span, time.Time) {
 	end := time.Now()
-	_, span := t.tracer.Start(ctx, name, trace.WithTimestamp(end.Add(-d)), trace.WithSpanKind(kind))
+	_, span := t.tracer.Start(ctx, name, append(opts, trace.WithTimestamp(end.Add(-d)), trace.WithSpanKind(kind))...)
 	return span, end
 }

@@ -1,9 +1,12 @@
 package redisconn
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -31,8 +34,58 @@ type Settings struct {
 	// (or none: the default user).
 	Username string
 	// Password is the data nodes' password (from the environment, never a
-	// file); empty keeps a URL's (or none). Sentinels are asked without one.
+	// file); empty keeps a URL's (or none).
 	Password string
+	// SentinelUsername and SentinelPassword are what the sentinels ask
+	// for (their ACL user, their requirepass), which need not be the data
+	// nodes'. Empty: none. Only with SentinelMaster.
+	SentinelUsername, SentinelPassword string
+	// TLS, when not nil, is how every connection is secured: to the one
+	// server, to every node of a cluster, to the sentinels and the nodes
+	// they name. Nil means plain TCP, or a rediss:// URL's TLS (verified
+	// against the system's roots).
+	TLS *TLS
+}
+
+// TLS says how to verify Redis and what to show it. Every field is
+// optional.
+type TLS struct {
+	// CAFile is a PEM file of the authorities that sign the servers'
+	// certificates. Empty means the system's roots.
+	CAFile string
+	// ServerName is the name the servers' certificates must hold. Empty
+	// means each address's host (a rediss:// URL's host).
+	ServerName string
+	// CertFile and KeyFile are a client certificate and its key (PEM), for
+	// servers that require one (tls-auth-clients). Both or neither.
+	CertFile, KeyFile string
+}
+
+// Config loads the files and returns the client TLS configuration (TLS
+// 1.2 at least).
+func (t *TLS) Config() (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: ca_file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls: ca_file %s: no PEM certificate in it", t.CAFile)
+		}
+	}
+	switch {
+	case (t.CertFile == "") != (t.KeyFile == ""):
+		return nil, errors.New("tls: cert_file and key_file go together")
+	case t.CertFile != "":
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: cert_file and key_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
 }
 
 // IsZero reports whether s names no Redis at all.
@@ -114,6 +167,23 @@ func (s Settings) Options() (*redis.UniversalOptions, error) {
 		}
 		o.Addrs = append([]string(nil), s.SentinelAddrs...)
 		o.MasterName = s.SentinelMaster
+	}
+	if (s.SentinelUsername != "" || s.SentinelPassword != "") && s.Kind() != "sentinel" {
+		return nil, errors.New("a sentinel username or password without a sentinel")
+	}
+	o.SentinelUsername, o.SentinelPassword = s.SentinelUsername, s.SentinelPassword
+	if s.TLS != nil {
+		if s.Kind() == "url" && !strings.HasPrefix(s.Addr, "rediss://") {
+			return nil, errors.New("tls with a redis:// URL: write rediss://")
+		}
+		tc, err := s.TLS.Config()
+		if err != nil {
+			return nil, err
+		}
+		if tc.ServerName == "" && o.TLSConfig != nil {
+			tc.ServerName = o.TLSConfig.ServerName // the rediss:// URL's host
+		}
+		o.TLSConfig = tc
 	}
 	if s.Username != "" {
 		o.Username = s.Username

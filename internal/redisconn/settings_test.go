@@ -1,8 +1,17 @@
 package redisconn
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -47,6 +56,32 @@ func TestSettingsOptions(t *testing.T) {
 				t.Fatalf("%+v", o)
 			}
 		}},
+		{name: "sentinel password", s: Settings{SentinelMaster: "main", SentinelAddrs: []string{"h:1"}, Password: "data", SentinelUsername: "sen", SentinelPassword: "sen-pw"}, kind: "sentinel", check: func(t *testing.T, o *redis.UniversalOptions) {
+			fo := o.Failover()
+			if fo.SentinelUsername != "sen" || fo.SentinelPassword != "sen-pw" || fo.Password != "data" {
+				t.Fatalf("%+v", fo)
+			}
+		}},
+		{name: "tls for a cluster", s: Settings{Cluster: []string{"h:1"}, TLS: &TLS{CAFile: caFile(t), ServerName: "redis.internal"}}, kind: "cluster", check: func(t *testing.T, o *redis.UniversalOptions) {
+			if o.TLSConfig == nil || o.TLSConfig.RootCAs == nil || o.TLSConfig.ServerName != "redis.internal" || o.Cluster().TLSConfig != o.TLSConfig {
+				t.Fatalf("TLS %+v", o.TLSConfig)
+			}
+		}},
+		{name: "tls for a sentinel", s: Settings{SentinelMaster: "m", SentinelAddrs: []string{"h:1"}, TLS: &TLS{}}, kind: "sentinel", check: func(t *testing.T, o *redis.UniversalOptions) {
+			if o.TLSConfig == nil || o.TLSConfig.RootCAs != nil || o.Failover().TLSConfig != o.TLSConfig {
+				t.Fatalf("TLS %+v", o.TLSConfig)
+			}
+		}},
+		{name: "tls keeps the rediss host", s: Settings{Addr: "rediss://redis.internal:6380", TLS: &TLS{CAFile: caFile(t)}}, kind: "url", check: func(t *testing.T, o *redis.UniversalOptions) {
+			if o.TLSConfig.ServerName != "redis.internal" || o.TLSConfig.RootCAs == nil {
+				t.Fatalf("TLS %+v", o.TLSConfig)
+			}
+		}},
+		{name: "tls with redis://", s: Settings{Addr: "redis://h:1", TLS: &TLS{}}, kind: "url", problem: "write rediss://"},
+		{name: "tls ca not pem", s: Settings{Addr: "h:1", TLS: &TLS{CAFile: notPEM(t)}}, kind: "addr", problem: "no PEM certificate"},
+		{name: "tls ca missing", s: Settings{Addr: "h:1", TLS: &TLS{CAFile: "/nonexistent/ca.pem"}}, kind: "addr", problem: "ca_file"},
+		{name: "tls cert without key", s: Settings{Addr: "h:1", TLS: &TLS{CertFile: "c.pem"}}, kind: "addr", problem: "go together"},
+		{name: "sentinel password without sentinel", s: Settings{Addr: "h:1", SentinelPassword: "secret"}, kind: "addr", problem: "without a sentinel"},
 		{name: "nothing", s: Settings{}, problem: "no address"},
 		{name: "two shapes", s: Settings{Addr: "h:1", Cluster: []string{"h:2"}}, kind: "cluster", problem: "not several"},
 		{name: "bad addr", s: Settings{Addr: "redis.internal"}, kind: "addr", problem: "want host:port"},
@@ -78,4 +113,31 @@ func TestSettingsOptions(t *testing.T) {
 			tc.check(t, o)
 		})
 	}
+}
+
+// caFile writes a self-signed CA certificate and returns its path.
+func caFile(t *testing.T) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func notPEM(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(p, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -23,6 +23,8 @@ type Cluster struct {
 	Nodes []*Server
 	// Addrs are the nodes' addresses: the seeds for a cluster client.
 	Addrs []string
+
+	tls *TLSFiles
 }
 
 // StartCluster starts three cluster-enabled redis-servers, gives each a
@@ -30,9 +32,16 @@ type Cluster struct {
 // every node reports cluster_state:ok. The nodes stop at cleanup.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
-	c := &Cluster{}
+	return StartClusterWith(tb, Options{})
+}
+
+// StartClusterWith is StartCluster with o's settings (o.TLS: every node
+// serves, and gossips, over TLS only).
+func StartClusterWith(tb testing.TB, o Options) *Cluster {
+	tb.Helper()
+	c := &Cluster{tls: o.TLS}
 	for range 3 {
-		n := start(tb, nil, []string{
+		n := start(tb, srvOpts{tls: o.TLS}, nil, []string{
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "2000",
@@ -43,7 +52,7 @@ func StartCluster(tb testing.TB) *Cluster {
 	ctx := context.Background()
 	const slots = 16384
 	for i, n := range c.Nodes {
-		cl := redis.NewClient(&redis.Options{Addr: n.Addr})
+		cl := redis.NewClient(n.ClientOptions())
 		lo, hi := i*slots/3, (i+1)*slots/3-1
 		err := cl.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", lo, hi).Err()
 		if err == nil && i > 0 {
@@ -58,7 +67,7 @@ func StartCluster(tb testing.TB) *Cluster {
 	// waiting for behaviour under test.
 	deadline := time.Now().Add(clusterTimeout)
 	for _, n := range c.Nodes {
-		cl := redis.NewClient(&redis.Options{Addr: n.Addr})
+		cl := redis.NewClient(n.ClientOptions())
 		for {
 			info, err := cl.ClusterInfo(ctx).Result()
 			nodes, nerr := cl.ClusterNodes(ctx).Result()
@@ -80,7 +89,11 @@ func StartCluster(tb testing.TB) *Cluster {
 // time-outs enabled, as the stores require), closed at cleanup.
 func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
 	tb.Helper()
-	cl := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs, ContextTimeoutEnabled: true})
+	o := &redis.ClusterOptions{Addrs: c.Addrs, ContextTimeoutEnabled: true}
+	if c.tls != nil {
+		o.TLSConfig = c.tls.Client.Clone()
+	}
+	cl := redis.NewClusterClient(o)
 	tb.Cleanup(func() { _ = cl.Close() })
 	return cl
 }
@@ -88,7 +101,7 @@ func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
 // MasterFor reports which node owns key's slot.
 func (c *Cluster) MasterFor(tb testing.TB, key string) *Server {
 	tb.Helper()
-	cl := redis.NewClient(&redis.Options{Addr: c.Addrs[0]})
+	cl := redis.NewClient(c.Nodes[0].ClientOptions())
 	defer cl.Close()
 	slot, err := cl.ClusterKeySlot(context.Background(), key).Result()
 	if err != nil {

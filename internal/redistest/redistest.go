@@ -15,6 +15,10 @@
 //	sentinel.Failover(t)                   // the replica becomes master
 //	sentinel.KillMaster(t)                 // or: the master dies, the sentinels promote the replica
 //
+//	files := redistest.NewTLSFiles(t) // a CA and certificates made in the test
+//	tlsSrv := redistest.StartWith(t, redistest.Options{TLS: files}) // TLS only, client certificate required
+//	redistest.StartSentinelWith(t, 1, redistest.Options{TLS: files, SentinelPassword: "pw"})
+//
 // The server keeps no data on disk (--save ” --appendonly no). A missing
 // redis-server binary fails the test with a message saying how to install
 // it; it is never a skip.
@@ -24,8 +28,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -54,8 +60,10 @@ type Server struct {
 	tb    testing.TB
 	bin   string
 	dir   string
-	conf  string   // a config file to start with (a sentinel's), or ""
-	extra []string // more arguments (cluster or replica settings)
+	conf  string    // a config file to start with (a sentinel's), or ""
+	extra []string  // more arguments (cluster or replica settings)
+	tls   *TLSFiles // serve TLS only, with these; nil: plain TCP
+	pass  string    // the password the server requires (a sentinel's requirepass), or ""
 
 	mu   sync.Mutex // guards the fields below
 	cmd  *exec.Cmd
@@ -67,13 +75,47 @@ type Server struct {
 // answers PING and registers its Stop with tb.Cleanup.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	return start(tb, nil, nil)
+	return start(tb, srvOpts{}, nil, nil)
+}
+
+// Options change how StartWith, StartClusterWith and StartSentinelWith
+// start their servers. The zero value is Start's plain servers.
+type Options struct {
+	// TLS makes every server (and sentinel) serve TLS only (--port 0
+	// --tls-port), with these files, require a client certificate, and
+	// replicate and gossip over TLS. Nil: plain TCP.
+	TLS *TLSFiles
+	// SentinelPassword is the sentinels' requirepass (StartSentinelWith
+	// only; the data nodes ask for none). Empty: none.
+	SentinelPassword string
+}
+
+// StartWith is Start with o's settings.
+func StartWith(tb testing.TB, o Options) *Server {
+	tb.Helper()
+	return start(tb, srvOpts{tls: o.TLS}, nil, nil)
+}
+
+// srvOpts are one server's TLS files and required password.
+type srvOpts struct {
+	tls  *TLSFiles
+	pass string
+}
+
+// ClientOptions are the options of a client of the server: its address,
+// and the client TLS settings and the password it needs, if any.
+func (s *Server) ClientOptions() *redis.Options {
+	o := &redis.Options{Addr: s.Addr, Password: s.pass}
+	if s.tls != nil {
+		o.TLSConfig = s.tls.Client.Clone()
+	}
+	return o
 }
 
 // start starts a server with the extra arguments; conf, when not empty,
 // is a function writing the config file (in the server's own directory,
 // given its port) that the server starts from.
-func start(tb testing.TB, conf func(dir string, port int) string, extra []string) *Server {
+func start(tb testing.TB, so srvOpts, conf func(dir string, port int) string, extra []string) *Server {
 	tb.Helper()
 	bin := binary(tb)
 	var lastErr error
@@ -90,6 +132,8 @@ func start(tb testing.TB, conf func(dir string, port int) string, extra []string
 			tb:   tb,
 			bin:  bin,
 			dir:  tb.TempDir(),
+			tls:  so.tls,
+			pass: so.pass,
 		}
 		s.extra = extra
 		if conf != nil {
@@ -134,8 +178,12 @@ func (s *Server) start() error {
 	if s.conf != "" {
 		args = append(args, s.conf)
 	}
+	if s.tls != nil {
+		args = append(args, s.tls.serverArgs(strconv.Itoa(s.Port))...)
+	} else {
+		args = append(args, "--port", strconv.Itoa(s.Port))
+	}
 	args = append(args,
-		"--port", strconv.Itoa(s.Port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
@@ -189,7 +237,9 @@ func (s *Server) start() error {
 
 // pid asks the server for its process id (INFO server).
 func (s *Server) pid() (int, error) {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
+	o := s.ClientOptions()
+	o.MaxRetries, o.DialTimeout, o.ReadTimeout = -1, time.Second, time.Second
+	c := redis.NewClient(o)
 	defer c.Close()
 	info, err := c.Info(context.Background(), "server").Result()
 	if err != nil {
@@ -203,10 +253,17 @@ func (s *Server) pid() (int, error) {
 	return 0, errors.New("no process_id in INFO server")
 }
 
-// Ping sends PING over a fresh connection and expects +PONG within
-// timeout.
+// Ping sends PING over a fresh connection (TLS and AUTH first if the
+// server wants them) and expects +PONG within timeout.
 func (s *Server) Ping(timeout time.Duration) error {
-	conn, err := net.DialTimeout("tcp", s.Addr, timeout)
+	d := &net.Dialer{Timeout: timeout}
+	var conn net.Conn
+	var err error
+	if s.tls != nil {
+		conn, err = tls.DialWithDialer(d, "tcp", s.Addr, s.tls.Client)
+	} else {
+		conn, err = d.Dial("tcp", s.Addr)
+	}
 	if err != nil {
 		return err
 	}
@@ -214,10 +271,22 @@ func (s *Server) Ping(timeout time.Duration) error {
 	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
+	r := bufio.NewReader(conn)
+	if s.pass != "" {
+		auth := fmt.Sprintf("*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(s.pass), s.pass)
+		if _, err := io.WriteString(conn, auth); err != nil {
+			return err
+		}
+		if line, err := r.ReadString('\n'); err != nil {
+			return err
+		} else if strings.TrimSpace(line) != "+OK" {
+			return fmt.Errorf("redistest: AUTH answered %q", line)
+		}
+	}
 	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,9 @@ type Sentinel struct {
 	// Sentinels are the sentinel processes; Addrs their addresses.
 	Sentinels []*Server
 	Addrs     []string
+
+	tls      *TLSFiles
+	password string // the sentinels'
 }
 
 // StartSentinel starts a master, a replica of it and n sentinels (quorum
@@ -37,25 +40,39 @@ type Sentinel struct {
 // sentinel knows it. Everything stops at cleanup.
 func StartSentinel(tb testing.TB, n int) *Sentinel {
 	tb.Helper()
+	return StartSentinelWith(tb, n, Options{})
+}
+
+// StartSentinelWith is StartSentinel with o's settings: o.TLS for the data
+// nodes and the sentinels alike (replication and the sentinels' own
+// connections over TLS too), o.SentinelPassword the sentinels'
+// requirepass.
+func StartSentinelWith(tb testing.TB, n int, o Options) *Sentinel {
+	tb.Helper()
 	if n < 1 {
 		n = 1
 	}
 	// Full syncs start at once (Redis waits 5s by default for more
 	// replicas to join one).
 	sync := []string{"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"}
-	master := start(tb, nil, sync)
-	replica := start(tb, nil, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}, sync...))
-	s := &Sentinel{MasterName: SentinelMasterName, Data: [2]*Server{master, replica}}
+	data := srvOpts{tls: o.TLS}
+	master := start(tb, data, nil, sync)
+	replica := start(tb, data, nil, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}, sync...))
+	s := &Sentinel{MasterName: SentinelMasterName, Data: [2]*Server{master, replica}, tls: o.TLS, password: o.SentinelPassword}
 	ctx := context.Background()
 	waitFor(tb, "replica "+replica.Addr+" in sync", func() (bool, string) {
-		info, err := infoOf(ctx, replica.Addr, "replication")
+		info, err := infoOf(ctx, replica, "replication")
 		return err == nil && strings.Contains(info, "master_link_status:up"), fmt.Sprint(info, err)
 	})
 	quorum := n/2 + 1
 	for range n {
-		sen := start(tb, func(dir string, port int) string {
+		sen := start(tb, srvOpts{tls: o.TLS, pass: o.SentinelPassword}, func(dir string, port int) string {
 			conf := filepath.Join(dir, "sentinel.conf")
-			body := fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d %[3]d\n"+
+			var body string
+			if o.SentinelPassword != "" {
+				body = "requirepass " + o.SentinelPassword + "\n"
+			}
+			body += fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d %[3]d\n"+
 				"sentinel down-after-milliseconds %[1]s 1000\n"+
 				"sentinel failover-timeout %[1]s 5000\n"+
 				"sentinel parallel-syncs %[1]s 1\n", s.MasterName, master.Port, quorum)
@@ -68,7 +85,7 @@ func StartSentinel(tb testing.TB, n int) *Sentinel {
 		s.Addrs = append(s.Addrs, sen.Addr)
 	}
 	for _, sen := range s.Sentinels {
-		sc := redis.NewSentinelClient(&redis.Options{Addr: sen.Addr})
+		sc := redis.NewSentinelClient(sen.ClientOptions())
 		waitFor(tb, "sentinel "+sen.Addr+" to know the replica", func() (bool, string) {
 			reps, err := sc.Replicas(ctx, s.MasterName).Result()
 			for _, r := range reps {
@@ -86,7 +103,7 @@ func StartSentinel(tb testing.TB, n int) *Sentinel {
 // Master returns the server every sentinel names master now.
 func (s *Sentinel) Master(tb testing.TB) *Server {
 	tb.Helper()
-	addr, err := s.masterAddr(context.Background(), s.Addrs[0])
+	addr, err := s.masterAddr(context.Background(), s.Sentinels[0])
 	if err != nil {
 		tb.Fatalf("redistest: sentinel: %v", err)
 	}
@@ -99,8 +116,8 @@ func (s *Sentinel) Master(tb testing.TB) *Server {
 	return nil
 }
 
-func (s *Sentinel) masterAddr(ctx context.Context, sentinel string) (string, error) {
-	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel})
+func (s *Sentinel) masterAddr(ctx context.Context, sentinel *Server) (string, error) {
+	sc := redis.NewSentinelClient(sentinel.ClientOptions())
 	defer sc.Close()
 	hp, err := sc.GetMasterAddrByName(ctx, s.MasterName).Result()
 	if err != nil {
@@ -125,32 +142,32 @@ func (s *Sentinel) Failover(tb testing.TB) (newMaster *Server) {
 	if newMaster == old {
 		newMaster = s.Data[1]
 	}
-	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addrs[0]})
+	sc := redis.NewSentinelClient(s.Sentinels[0].ClientOptions())
 	err := sc.Failover(ctx, s.MasterName).Err()
 	_ = sc.Close()
 	if err != nil {
 		tb.Fatalf("redistest: SENTINEL FAILOVER: %v", err)
 	}
-	for _, a := range s.Addrs {
-		waitFor(tb, "sentinel "+a+" to name "+newMaster.Addr, func() (bool, string) {
+	for _, a := range s.Sentinels {
+		waitFor(tb, "sentinel "+a.Addr+" to name "+newMaster.Addr, func() (bool, string) {
 			got, err := s.masterAddr(ctx, a)
 			return got == newMaster.Addr, fmt.Sprint(got, err)
 		})
 	}
 	waitFor(tb, newMaster.Addr+" to be master", func() (bool, string) {
-		info, err := infoOf(ctx, newMaster.Addr, "replication")
+		info, err := infoOf(ctx, newMaster, "replication")
 		return err == nil && strings.Contains(info, "role:master"), fmt.Sprint(info, err)
 	})
 	// The sentinels would tell the old master to follow the new one on
 	// their next look at it (up to 10s); tell it now, as they would.
-	oc := redis.NewClient(&redis.Options{Addr: old.Addr})
+	oc := redis.NewClient(old.ClientOptions())
 	err = oc.ReplicaOf(ctx, "127.0.0.1", strconv.Itoa(newMaster.Port)).Err()
 	_ = oc.Close()
 	if err != nil {
 		tb.Fatalf("redistest: REPLICAOF on the old master: %v", err)
 	}
 	waitFor(tb, old.Addr+" to follow "+newMaster.Addr, func() (bool, string) {
-		info, err := infoOf(ctx, old.Addr, "replication")
+		info, err := infoOf(ctx, old, "replication")
 		return err == nil && strings.Contains(info, "role:slave") && strings.Contains(info, "master_port:"+strconv.Itoa(newMaster.Port)) &&
 			strings.Contains(info, "master_link_status:up"), fmt.Sprint(info, err)
 	})
@@ -170,21 +187,23 @@ func (s *Sentinel) KillMaster(tb testing.TB) (newMaster *Server) {
 		newMaster = s.Data[1]
 	}
 	old.Stop()
-	for _, a := range s.Addrs {
-		waitFor(tb, "sentinel "+a+" to name "+newMaster.Addr+" after the master died", func() (bool, string) {
+	for _, a := range s.Sentinels {
+		waitFor(tb, "sentinel "+a.Addr+" to name "+newMaster.Addr+" after the master died", func() (bool, string) {
 			got, err := s.masterAddr(ctx, a)
 			return got == newMaster.Addr, fmt.Sprint(got, err)
 		})
 	}
 	waitFor(tb, newMaster.Addr+" to be master", func() (bool, string) {
-		info, err := infoOf(ctx, newMaster.Addr, "replication")
+		info, err := infoOf(ctx, newMaster, "replication")
 		return err == nil && strings.Contains(info, "role:master"), fmt.Sprint(info, err)
 	})
 	return newMaster
 }
 
-func infoOf(ctx context.Context, addr, section string) (string, error) {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+func infoOf(ctx context.Context, srv *Server, section string) (string, error) {
+	o := srv.ClientOptions()
+	o.MaxRetries = -1
+	c := redis.NewClient(o)
 	defer c.Close()
 	return c.Info(ctx, section).Result()
 }

@@ -43,9 +43,14 @@ func Topologies() []Topology {
 // time-outs enabled), closed at cleanup.
 func (s *Sentinel) Client(tb testing.TB) *redis.Client {
 	tb.Helper()
-	c := redis.NewFailoverClient(&redis.FailoverOptions{
+	o := &redis.FailoverOptions{
 		MasterName: s.MasterName, SentinelAddrs: s.Addrs, ContextTimeoutEnabled: true,
-	})
+		SentinelPassword: s.password,
+	}
+	if s.tls != nil {
+		o.TLSConfig = s.tls.Client.Clone()
+	}
+	c := redis.NewFailoverClient(o)
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
 }

@@ -77,8 +77,8 @@ var overrides = []struct {
 	{"burst", func(cfg *gateway.Config, a *args) error { cfg.Burst = a.burst; return nil }},
 	{"redis", func(cfg *gateway.Config, a *args) error {
 		// Where Redis is, in place of the file's addr, cluster or
-		// sentinel; the file's username and password_env stay.
-		cfg.Redis = gateway.RedisConfig{Addr: a.redis, Username: cfg.Redis.Username, PasswordEnv: cfg.Redis.PasswordEnv}
+		// sentinel; the file's username, password_env and tls stay.
+		cfg.Redis = gateway.RedisConfig{Addr: a.redis, Username: cfg.Redis.Username, PasswordEnv: cfg.Redis.PasswordEnv, TLS: cfg.Redis.TLS}
 		return nil
 	}},
 	{"replicas", func(cfg *gateway.Config, a *args) error { cfg.Replicas = a.replicas; return nil }},

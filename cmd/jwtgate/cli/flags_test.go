@@ -78,14 +78,14 @@ func TestReplicasFlag(t *testing.T) {
 }
 
 // -redis takes a URL, and replaces where Redis is but keeps the file's
-// username and password_env.
+// username, password_env and tls.
 func TestRedisFlagOverridesWhereNotWho(t *testing.T) {
-	file := writeFile(t, "issuer: https://idp\nredis: {cluster: [10.0.0.1:7000], username: app, password_env: REDIS_PW}\n")
+	file := writeFile(t, "issuer: https://idp\nredis: {cluster: [10.0.0.1:7000], username: app, password_env: REDIS_PW, tls: {server_name: r.internal}}\n")
 	cfg, _, err := ParseArgs([]string{"-config", file, "-upstream", "http://127.0.0.1:9", "-redis", "rediss://r.internal:6380/1"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := gateway.RedisConfig{Addr: "rediss://r.internal:6380/1", Username: "app", PasswordEnv: "REDIS_PW"}
+	want := gateway.RedisConfig{Addr: "rediss://r.internal:6380/1", Username: "app", PasswordEnv: "REDIS_PW", TLS: &gateway.RedisTLS{ServerName: "r.internal"}}
 	if !reflect.DeepEqual(cfg.Redis, want) {
 		t.Fatalf("redis %+v, want %+v", cfg.Redis, want)
 	}
