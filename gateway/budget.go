@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/jwtgate/jwtgate/budget"
@@ -300,11 +301,12 @@ func (m *budgetMetrics) observer(route string) func(budget.Event) {
 // none. The route's Verifier checks it (middleware.Route.Budget), as part
 // of its one verdict, on proxied requests and on decisions about the route
 // alike; the proxy meters and charges behind it (Handler.Meter).
-func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
+func (gen *generation) newBudget(rc Route) (*budget.Handler, error) {
 	bc := rc.Budget
 	if bc == nil {
 		return nil, nil
 	}
+	g := gen.g
 	if g.budgetMetrics == nil {
 		m, err := newBudgetMetrics(g.registry)
 		if err != nil {
@@ -313,10 +315,30 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 		g.budgetMetrics = m
 	}
 	// The gateway's one client: each budget is a prefix in it.
-	client, err := g.redisClient()
+	client, err := gen.redisClient()
 	if err != nil {
 		return nil, err
 	}
+	// A route whose prefix and budget stay the same keeps its budgets
+	// across reloads, and with them what each subject has spent.
+	key := fmt.Sprintf("budget %q %+v", rc.Prefix, *bc)
+	if client != nil {
+		key += fmt.Sprintf(" replicas %d %s", gen.cfg.Replicas, redisKey(gen.cfg.Redis.settings()))
+	}
+	v, err := gen.hold(key, fmt.Sprintf("budget %q", rc.Prefix), func() (any, func() error, bool, error) {
+		h, err := gen.buildBudget(rc, client)
+		return h, nil, false, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*budget.Handler), nil
+}
+
+// buildBudget makes the budget handler of rc, kept in client when there
+// is one.
+func (gen *generation) buildBudget(rc Route, client redis.UniversalClient) (*budget.Handler, error) {
+	g, bc := gen.g, rc.Budget
 	newBudget := func(tier string, limit int64, window string) (budget.Budget, error) {
 		w, _ := budget.ParseWindow(window) // Validate has checked it
 		if client == nil {
@@ -330,7 +352,7 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 			Prefix: "jwtgate:budget:" + rc.Prefix + "|" + tier + "|",
 			Limit:  limit, Window: w,
 			FailurePolicy: must(budgetRedisFailure(bc.RedisFailure)),
-			Replicas:      g.cfg.Replicas,
+			Replicas:      gen.cfg.Replicas,
 			Logger:        g.log,
 			OnFailure: func(e redisbudget.FailureEvent) {
 				g.budgetMetrics.storeFailures.WithLabelValues(rc.Prefix, e.Op).Inc()

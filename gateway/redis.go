@@ -1,10 +1,7 @@
 package gateway
 
 import (
-	"fmt"
 	"net/url"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/jwtgate/jwtgate/internal/redisconn"
 )
@@ -99,19 +96,4 @@ func (cfg *Config) checkRedis(p *problems, lookupEnv func(string) (string, bool)
 	if _, err := r.settings().Options(); err != nil {
 		p.add("redis: %v", err)
 	}
-}
-
-// redisClient returns the client every Redis store of the gateway shares,
-// made on the first call (New's, which is sequential); nil without Redis.
-// Close closes it after the stores.
-func (g *Gateway) redisClient() (redis.UniversalClient, error) {
-	if g.redis != nil || g.cfg.Redis.IsZero() {
-		return g.redis, nil
-	}
-	c, err := redisconn.New(g.cfg.Redis.settings())
-	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
-	}
-	g.redis = c
-	return c, nil
 }
