@@ -81,12 +81,11 @@ func (gen *generation) done() {
 
 // build makes a generation of cfg (validated). On error, whatever it made
 // is closed again and what it kept is let go of.
-func (g *Gateway) build(ctx context.Context, cfg Config, id uint64) (gen *generation, err error) {
-	gen = &generation{g: g, id: id, cfg: cfg}
+func (g *Gateway) build(ctx context.Context, cfg Config, id uint64) (_ *generation, err error) {
+	gen := &generation{g: g, id: id, cfg: cfg}
 	defer func() {
 		if err != nil {
 			gen.releaseAll()
-			gen = nil
 		}
 	}()
 	if err = gen.newKeys(ctx); err != nil {

@@ -37,7 +37,58 @@ func TestReloadUnderLoadDropsNothing(t *testing.T) {
 	p := startIDP(t, false)
 	jwks := countJWKS(t, p)
 	end := make(chan struct{}) // closed: the long streams send their last event
-	up := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up := httptest.NewServer(loadUpstream(end))
+	t.Cleanup(up.Close)
+	config := func(name string) Config { return loadConfig(p.Issuer(), jwks.URL(), up.URL, name) }
+	g := startGateway(t, config("a"), nil)
+	g.waitReady(t)
+	l := &load{g: g, tok: p.Mint(t, jwtgatetest.Claims{Subject: "load", Audience: "api", ExpiresAt: time.Now().Add(time.Hour)})}
+	tr := &http.Transport{MaxIdleConnsPerHost: clients + streams}
+	t.Cleanup(tr.CloseIdleConnections)
+	l.client = &http.Client{Transport: tr}
+
+	l.openStreams(streams)
+	stop := make(chan struct{})
+	l.startClients(clients, stop)
+
+	fetches := jwks.n.Load()
+	gens := []*generation{g.cur.Load()}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for deadline := time.After(duration); ; {
+		select {
+		case <-tick.C:
+			name := [2]string{"b", "a"}[len(gens)%2]
+			if err := g.Reload(context.Background(), config(name)); err != nil {
+				t.Errorf("reload %d: %v", len(gens), err)
+			}
+			gens = append(gens, g.cur.Load())
+			continue
+		case <-deadline:
+		}
+		break
+	}
+	close(stop)
+	l.clients.Wait()
+	close(end)
+	l.streams.Wait()
+
+	l.check(t)
+	reloaded := len(gens) - 1
+	if ok := reloads(t, g, "ok"); reloaded < 50 || int(ok) != reloaded {
+		t.Fatalf("%d reloads in %v, %v counted ok", reloaded, duration, ok)
+	}
+	if n := jwks.n.Load() - fetches; n != 0 {
+		t.Fatalf("the unchanged provider's JWK Set fetched %d times during the reloads", n)
+	}
+	checkReleased(t, g.Gateway, gens)
+	t.Logf("%d requests, %d reloads, %d long streams: none failed", l.requests.Load(), reloaded, streams)
+}
+
+// loadUpstream serves /long/ (an event, then another once end is closed),
+// /sse/ (four events at once) and anything else ("ok").
+func loadUpstream(end <-chan struct{}) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/long/"):
@@ -57,182 +108,158 @@ func TestReloadUnderLoadDropsNothing(t *testing.T) {
 			}
 			io.WriteString(w, "data: end\n\n")
 		default:
-			fmt.Fprintf(w, "ok %s", r.Header.Get("X-Config"))
+			io.WriteString(w, "ok")
 		}
-	}))
+	})
+}
 
-	// Two configs, alternated: the same routes with another claim header
-	// (so every reload rebuilds them), and in b a route of its own; the
-	// provider and /api/'s rate limit stay as they are.
-	config := func(name string) Config {
-		cfg := Config{
-			Listen: "127.0.0.1:0", Issuer: p.Issuer(), JWKSURL: jwks.URL(), Audiences: []string{"api"},
-			Routes: []Route{
-				{Prefix: "/api/", Upstream: up, Rate: ptr(1e6), Burst: ptr(1_000_000), ClaimHeaders: map[string]string{"sub": "X-Sub-" + name}},
-				{Prefix: "/sse/", Upstream: up},
-				{Prefix: "/long/", Upstream: up},
-			},
-		}
-		if name == "b" {
-			cfg.Routes = append(cfg.Routes, Route{Prefix: "/b-only/", Upstream: up})
-		}
-		return cfg
+// loadConfig is one of two configs the load test alternates: the same
+// routes with another claim header (so every reload rebuilds them), and
+// in b a route of its own; the provider and /api/'s rate limit stay.
+func loadConfig(iss, jwks, up, name string) Config {
+	cfg := Config{
+		Listen: "127.0.0.1:0", Issuer: iss, JWKSURL: jwks, Audiences: []string{"api"},
+		Routes: []Route{
+			{Prefix: "/api/", Upstream: up, Rate: ptr(1e6), Burst: ptr(1_000_000), ClaimHeaders: map[string]string{"sub": "X-Sub-" + name}},
+			{Prefix: "/sse/", Upstream: up},
+			{Prefix: "/long/", Upstream: up},
+		},
 	}
-	var gens sync.Map // every generation that served: each must be let go of
-	g := startGatewayOpts(t, config("a"), Options{OnReload: func(e ReloadEvent) {}})
-	g.waitReady(t)
-	gens.Store(g.cur.Load(), true)
-	ctr := &http.Transport{MaxIdleConnsPerHost: clients + streams}
-	t.Cleanup(ctr.CloseIdleConnections)
-	client := &http.Client{Transport: ctr}
-	tok := p.Mint(t, jwtgatetest.Claims{Subject: "load", Audience: "api", ExpiresAt: time.Now().Add(time.Hour)})
+	if name == "b" {
+		cfg.Routes = append(cfg.Routes, Route{Prefix: "/b-only/", Upstream: up})
+	}
+	return cfg
+}
 
-	var failed atomic.Int64
-	var firstFailures sync.Map
-	fail := func(format string, a ...any) {
-		n := failed.Add(1)
-		if n <= 5 {
-			firstFailures.Store(n, fmt.Sprintf(format, a...))
-		}
-	}
-	get := func(path string) (int, string, error) {
-		req, err := http.NewRequest(http.MethodGet, g.url+path, nil)
-		if err != nil {
-			return 0, "", err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, "", err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), err
-	}
+// load is the load test's clients and what they saw.
+type load struct {
+	g        *gw
+	tok      string
+	client   *http.Client
+	requests atomic.Int64
+	failed   atomic.Int64
+	cut      atomic.Int64
+	mu       sync.Mutex
+	first    []string // the first failures
+	clients  sync.WaitGroup
+	streams  sync.WaitGroup
+}
 
-	// The long streams, open on the first config before any reload.
-	var streamWG sync.WaitGroup
-	var cut atomic.Int64
-	opened := make(chan struct{}, streams)
-	for i := range streams {
-		streamWG.Go(func() {
-			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/long/%d", g.url, i), nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			resp, err := client.Do(req)
-			if err != nil {
-				cut.Add(1)
-				opened <- struct{}{}
-				return
-			}
-			defer resp.Body.Close()
-			br := bufio.NewReader(resp.Body)
-			first, err := br.ReadString('\n')
-			opened <- struct{}{}
-			if err != nil || first != "data: open\n" {
-				cut.Add(1)
-				return
-			}
-			rest, err := io.ReadAll(br)
-			if err != nil || !strings.Contains(string(rest), "data: end") {
-				cut.Add(1)
+func (l *load) fail(format string, a ...any) {
+	l.failed.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.first) < 5 {
+		l.first = append(l.first, fmt.Sprintf(format, a...))
+	}
+}
+
+func (l *load) do(path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, l.g.url+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+l.tok)
+	return l.client.Do(req)
+}
+
+func (l *load) get(path string) (int, string, error) {
+	resp, err := l.do(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// openStreams opens n long streams and returns once each has its first
+// event: they run on the first config until the end.
+func (l *load) openStreams(n int) {
+	opened := make(chan struct{}, n)
+	for i := range n {
+		l.streams.Go(func() {
+			if !l.longStream(fmt.Sprintf("/long/%d", i), opened) {
+				l.cut.Add(1)
 			}
 		})
 	}
-	for range streams {
+	for range n {
 		<-opened
 	}
+}
 
-	stop := make(chan struct{})
-	var clientWG sync.WaitGroup
-	var requests atomic.Int64
-	for c := range clients {
-		clientWG.Go(func() {
+// longStream reads a long stream to its end, and reports whether it got
+// its first and its last event.
+func (l *load) longStream(path string, opened chan<- struct{}) bool {
+	resp, err := l.do(path)
+	if err != nil {
+		opened <- struct{}{}
+		return false
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	first, err := br.ReadString('\n')
+	opened <- struct{}{}
+	if err != nil || first != "data: open\n" {
+		return false
+	}
+	rest, err := io.ReadAll(br)
+	return err == nil && strings.Contains(string(rest), "data: end")
+}
+
+// startClients starts n clients sending requests and short streams until
+// stop is closed.
+func (l *load) startClients(n int, stop <-chan struct{}) {
+	for c := range n {
+		l.clients.Go(func() {
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				requests.Add(1)
+				l.requests.Add(1)
 				if (c+i)%4 == 0 {
-					code, body, err := get("/sse/x")
+					code, body, err := l.get("/sse/x")
 					if err != nil || code != http.StatusOK || !strings.HasSuffix(body, "data: 2\n\ndata: end\n\n") {
-						fail("stream: %d %v %q", code, err, body)
+						l.fail("stream: %d %v %q", code, err, body)
 					}
 					continue
 				}
-				code, body, err := get("/api/x")
-				if err != nil || code != http.StatusOK || !strings.HasPrefix(body, "ok") {
-					fail("request: %d %v %q", code, err, body)
+				if code, body, err := l.get("/api/x"); err != nil || code != http.StatusOK || body != "ok" {
+					l.fail("request: %d %v %q", code, err, body)
 				}
 			}
 		})
 	}
-
-	fetches := jwks.n.Load()
-	tick := time.NewTicker(every)
-	deadline := time.After(duration)
-	reloaded := 0
-loop:
-	for {
-		select {
-		case <-deadline:
-			break loop
-		case <-tick.C:
-		}
-		name := "a"
-		if reloaded%2 == 0 {
-			name = "b"
-		}
-		if err := g.Reload(context.Background(), config(name)); err != nil {
-			t.Errorf("reload %d: %v", reloaded, err)
-		}
-		gens.Store(g.cur.Load(), true)
-		reloaded++
-	}
-	tick.Stop()
-	close(stop)
-	clientWG.Wait()
-	close(end)
-	streamWG.Wait()
-
-	if n := failed.Load(); n > 0 {
-		firstFailures.Range(func(_, v any) bool { t.Error(v); return true })
-		t.Fatalf("%d of %d requests failed", n, requests.Load())
-	}
-	if n := cut.Load(); n > 0 {
-		t.Fatalf("%d of %d long streams cut", n, streams)
-	}
-	if reloaded < 50 {
-		t.Fatalf("only %d reloads in %v", reloaded, duration)
-	}
-	if ok := reloads(t, g, "ok"); int(ok) != reloaded {
-		t.Fatalf("%v reloads counted ok, %d made", ok, reloaded)
-	}
-	if n := jwks.n.Load() - fetches; n != 0 {
-		t.Fatalf("the unchanged provider's JWK Set fetched %d times during the reloads", n)
-	}
-	cur := g.cur.Load()
-	gens.Range(func(k, _ any) bool {
-		if gen := k.(*generation); gen != cur && gen.refs.Load() != 0 {
-			t.Errorf("generation %d still held %d times after its last request", gen.id, gen.refs.Load())
-		}
-		return true
-	})
-	g.resMu.Lock()
-	held := len(g.res.m)
-	g.resMu.Unlock()
-	if held != len(cur.held) {
-		t.Fatalf("%d resources open, the running config holds %d: replaced configs' resources leak", held, len(cur.held))
-	}
-	t.Logf("%d requests, %d reloads, %d long streams: none failed", requests.Load(), reloaded, streams)
 }
 
-// httptestServer serves h on loopback until the test ends and returns its
-// URL.
-func httptestServer(t *testing.T, h http.Handler) string {
+func (l *load) check(t *testing.T) {
 	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	if n := l.failed.Load(); n > 0 {
+		t.Fatalf("%d of %d requests failed; the first: %q", n, l.requests.Load(), l.first)
+	}
+	if n := l.cut.Load(); n > 0 {
+		t.Fatalf("%d long streams cut", n)
+	}
+}
+
+// checkReleased checks that every generation but the current one has let
+// go of everything: no request holds it, and the only resources open are
+// the current generation's.
+func checkReleased(t *testing.T, g *Gateway, gens []*generation) {
+	t.Helper()
+	cur := g.cur.Load()
+	for _, gen := range gens {
+		if gen != cur && gen.refs.Load() != 0 {
+			t.Errorf("generation %d still held %d times after its last request", gen.id, gen.refs.Load())
+		}
+	}
+	g.resMu.Lock()
+	open := len(g.res.m)
+	g.resMu.Unlock()
+	if open != len(cur.held) {
+		t.Fatalf("%d resources open, the running config holds %d: replaced configs' resources leak", open, len(cur.held))
+	}
 }
