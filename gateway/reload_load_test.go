@@ -75,7 +75,7 @@ func TestReloadUnderLoadDropsNothing(t *testing.T) {
 
 	l.check(t)
 	reloaded := len(gens) - 1
-	if ok := reloads(t, g, "ok"); reloaded < 50 || int(ok) != reloaded {
+	if ok := reloads(t, g, "ok"); reloaded < 40 || int(ok) != reloaded {
 		t.Fatalf("%d reloads in %v, %v counted ok", reloaded, duration, ok)
 	}
 	if n := jwks.n.Load() - fetches; n != 0 {

@@ -432,3 +432,22 @@ func TestReloadAfterClose(t *testing.T) {
 		t.Fatalf("%d resources after Close", len(g.res.m))
 	}
 }
+
+// A new provider whose discovery document names another issuer (here:
+// the configured one with a trailing slash) refuses the reload at once as
+// a config error, as it stops the program at start.
+func TestReloadRefusesAnIssuerMismatch(t *testing.T) {
+	a, b, up := startIDP(t, false), startIDP(t, false), startUpstream(t)
+	cfg := Config{Listen: "127.0.0.1:0", Issuer: a.Issuer(), Routes: []Route{{Prefix: "/a/", Upstream: up.srv.URL}}}
+	g := startGatewayOpts(t, cfg, Options{ReloadWindow: time.Minute})
+	g.waitReady(t)
+	next := cfg
+	next.Providers = []Provider{{Issuer: b.Issuer() + "/"}}
+	err := g.Reload(context.Background(), next)
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "issuer mismatch") {
+		t.Fatalf("reload: %v, want ErrInvalidConfig for the issuer mismatch", err)
+	}
+	if resp, body := g.get(t, "/a/x", a.Mint(t, jwtgatetest.Claims{Subject: "u"})); resp.StatusCode != http.StatusOK {
+		t.Fatalf("running config after the refused reload: %d %s", resp.StatusCode, body)
+	}
+}
