@@ -179,8 +179,10 @@ func (gen *generation) newForwarded() (*forwarded.Resolver, error) {
 
 // senderConstraints sets mc's DPoP, CertificateBoundTokens and
 // Forwarded (gen.fw: the decision routes' resolver, so htu and Client-Cert
-// come from trusted proxies only). A redis replay store is the gateway's:
-// Close closes it.
+// come from trusted proxies only). The in-process replay store is the
+// gateway's for its lifetime, the same for every generation; a redis one
+// is held like the other stores (kept while redis and replay_failure stay
+// the same, closed with the last generation using it).
 func (gen *generation) senderConstraints(mc *middleware.Config) error {
 	mc.Forwarded = gen.fw
 	mc.CertificateBoundTokens = gen.cfg.CertificateBoundTokens
