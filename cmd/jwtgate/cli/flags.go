@@ -177,6 +177,9 @@ func ParseArgs(argv []string, stderr io.Writer) (gateway.Config, Flags, error) {
 		ConfigFile: a.configFile,
 		Watch:      a.watch,
 	}
+	if opts.Watch && opts.Demo {
+		return gateway.Config{}, Flags{}, fmt.Errorf("%w: -watch reloads -config, whose providers and routes the demo replaces: drop -demo (or -watch)", gateway.ErrInvalidConfig)
+	}
 	for _, step := range []func() error{
 		func() error { return a.checkDemo(set, cfg, opts) },
 		func() error { return a.apply(set, &cfg) },

@@ -46,6 +46,9 @@ type reloader struct {
 // (see start).
 func newReloader(g *gateway.Gateway, args []string, opts Flags, env Env, loaded [sha256.Size]byte) (*reloader, error) {
 	r := &reloader{g: g, args: args, file: opts.ConfigFile, env: env, log: env.Options.Logger, changed: make(chan struct{}, 1), last: loaded}
+	if opts.Demo {
+		r.file = "" // the demo's providers and routes are not the file's: nothing to reload
+	}
 	if opts.Watch {
 		debounce := env.WatchDebounce
 		if debounce <= 0 {
@@ -91,7 +94,7 @@ func (r *reloader) run(ctx context.Context) {
 			return
 		case <-r.env.Reload:
 			if r.file == "" {
-				r.log.Warn("gateway: SIGHUP: no -config file to reload; ignored")
+				r.log.Warn("gateway: SIGHUP: no -config file to reload (or the demo runs); ignored")
 				continue
 			}
 			r.log.Info("gateway: SIGHUP: reloading the config", "file", r.file)

@@ -55,10 +55,17 @@ func metricLine(t *testing.T, r *running, name string) string {
 }
 
 func TestWatchWithoutConfigIsAUsageError(t *testing.T) {
-	var stderr strings.Builder
-	code := Run(context.Background(), []string{"-watch", "-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:1"}, Env{Stdout: io.Discard, Stderr: &stderr})
-	if code != ExitUsage || !strings.Contains(stderr.String(), "-watch") || !strings.Contains(stderr.String(), "-config") {
-		t.Fatalf("exit %d: %s", code, stderr.String())
+	empty := writeFile(t, "listen: 127.0.0.1:0\n")
+	for _, args := range [][]string{
+		{"-watch", "-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:1"},
+		{"-watch"},
+		{"-watch", "-demo", "-config", empty},
+	} {
+		var stderr strings.Builder
+		code := Run(context.Background(), args, Env{Stdout: io.Discard, Stderr: &stderr})
+		if code != ExitUsage || !strings.Contains(stderr.String(), "-watch") {
+			t.Errorf("%q: exit %d: %s", args, code, stderr.String())
+		}
 	}
 }
 
@@ -247,4 +254,26 @@ func TestDebounceWaitsForQuiet(t *testing.T) {
 		close(events)
 		<-done
 	})
+}
+
+// Without -config there is nothing to reload: SIGHUP is logged and
+// ignored, and the gateway serves on.
+func TestSIGHUPWithoutConfigIsIgnored(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	hup := make(chan os.Signal)
+	env, events := reloadEvents(Env{Reload: hup})
+	r := startRun(t, env, "-issuer", p.Issuer(), "-upstream", up.srv.URL, "-listen", "127.0.0.1:0")
+	hup <- syscall.SIGHUP
+	hup <- syscall.SIGHUP // taken once the first has been handled
+	select {
+	case e := <-events:
+		t.Fatalf("a reload without -config: %+v", e)
+	default:
+	}
+	if got := metricLine(t, r, `jwtgate_config_reloads_total{result="error"}`); !strings.HasSuffix(got, " 0") {
+		t.Fatalf("error counter: %q", got)
+	}
+	if code, body := r.get(t, "/x", p.Mint(t, jwtgatetest.Claims{Subject: "u"})); code != http.StatusOK {
+		t.Fatalf("after SIGHUP: %d %s", code, body)
+	}
 }
