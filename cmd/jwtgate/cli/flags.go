@@ -155,9 +155,6 @@ func ParseArgs(argv []string, stderr io.Writer) (gateway.Config, Flags, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if a.watch && a.configFile == "" {
-		return gateway.Config{}, Flags{}, fmt.Errorf("%w: %w", gateway.ErrInvalidConfig, errNoConfig)
-	}
 
 	var (
 		cfg     gateway.Config
@@ -177,10 +174,8 @@ func ParseArgs(argv []string, stderr io.Writer) (gateway.Config, Flags, error) {
 		ConfigFile: a.configFile,
 		Watch:      a.watch,
 	}
-	if opts.Watch && opts.Demo {
-		return gateway.Config{}, Flags{}, fmt.Errorf("%w: -watch reloads -config, whose providers and routes the demo replaces: drop -demo (or -watch)", gateway.ErrInvalidConfig)
-	}
 	for _, step := range []func() error{
+		func() error { return a.checkWatch(opts) },
 		func() error { return a.checkDemo(set, cfg, opts) },
 		func() error { return a.apply(set, &cfg) },
 		func() error { return a.addRoutes(set, &cfg) },
@@ -193,6 +188,18 @@ func ParseArgs(argv []string, stderr io.Writer) (gateway.Config, Flags, error) {
 	// With fileErr, cfg is what did decode: a caller can Validate it to
 	// report the other problems too (Run does).
 	return cfg, opts, fileErr
+}
+
+// checkWatch refuses -watch without a -config file to watch, and in demo
+// mode, whose providers and routes are not the file's.
+func (a *args) checkWatch(opts Flags) error {
+	switch {
+	case a.watch && a.configFile == "":
+		return fmt.Errorf("%w: %w", gateway.ErrInvalidConfig, errNoConfig)
+	case a.watch && opts.Demo:
+		return fmt.Errorf("%w: -watch reloads -config, whose providers and routes the demo replaces: drop -demo (or -watch)", gateway.ErrInvalidConfig)
+	}
+	return nil
 }
 
 // checkDemo refuses -demo beside anything the demo would replace, and a
