@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/jwtgate/jwtgate/budget"
@@ -568,11 +570,12 @@ func (m *budgetMetrics) observer(route string) func(budget.Event) {
 // none. The route's Verifier checks it (middleware.Route.Budget), as part
 // of its one verdict, on proxied requests and on decisions about the route
 // alike; the proxy meters and charges behind it (Handler.Meter).
-func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
+func (gen *generation) newBudget(rc Route) (*budget.Handler, error) {
 	bc := rc.Budget
 	if bc == nil {
 		return nil, nil
 	}
+	g := gen.g
 	if g.budgetMetrics == nil {
 		m, err := newBudgetMetrics(g.registry)
 		if err != nil {
@@ -581,10 +584,36 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 		g.budgetMetrics = m
 	}
 	// The gateway's one client: each budget is a prefix in it.
-	client, err := g.redisClient()
+	client, err := gen.redisClient()
 	if err != nil {
 		return nil, err
 	}
+	// A route whose prefix and budget stay the same keeps its budgets
+	// across reloads, and with them what each subject has spent.
+	// The key spells the settings out by value (JSON follows the tenant
+	// and route-cap pointers, which %+v would print as addresses).
+	settings, err := json.Marshal(bc)
+	if err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("budget %q %s", rc.Prefix, settings)
+	if client != nil {
+		key += fmt.Sprintf(" replicas %d %s", gen.cfg.Replicas, redisKey(gen.cfg.Redis.settings()))
+	}
+	v, err := gen.hold(key, fmt.Sprintf("budget %q", rc.Prefix), func() (any, func() error, bool, error) {
+		h, err := gen.buildBudget(rc, client)
+		return h, nil, false, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*budget.Handler), nil
+}
+
+// buildBudget makes the budget handler of rc, kept in client when there
+// is one.
+func (gen *generation) buildBudget(rc Route, client redis.UniversalClient) (*budget.Handler, error) {
+	g, bc := gen.g, rc.Budget
 	// part is the key's part after the route: the tier ("" for the
 	// default budget) for subjects, "|tenant" and "|route" for the other
 	// levels (a subject's key, issuer first, never starts with "|").
@@ -601,7 +630,7 @@ func (g *Gateway) newBudget(rc Route) (*budget.Handler, error) {
 			Prefix: "jwtgate:budget:" + rc.Prefix + "|" + part + "|",
 			Limit:  limit, Window: w,
 			FailurePolicy: must(budgetRedisFailure(bc.RedisFailure)),
-			Replicas:      g.cfg.Replicas,
+			Replicas:      gen.cfg.Replicas,
 			Logger:        g.log,
 			OnFailure: func(e redisbudget.FailureEvent) {
 				g.budgetMetrics.storeFailures.WithLabelValues(rc.Prefix, e.Op).Inc()

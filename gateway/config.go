@@ -35,7 +35,8 @@ const maxRequiredClaims = 64
 // zero value is not valid: New and Validate need at least an issuer or a
 // JWKS URL and one route. A Config is plain data; New copies what it keeps.
 type Config struct {
-	// Listen is the gateway's address. Empty means DefaultListen.
+	// Listen is the gateway's address. Empty means DefaultListen. A
+	// reload cannot change it (ErrRestartRequired).
 	Listen string `yaml:"listen"`
 	// Issuer is the accepted `iss`. Without JWKSURL the JWK Set is found
 	// from it by OIDC discovery. Empty with JWKSURL set means iss is not
@@ -90,6 +91,7 @@ type Config struct {
 	Replicas int `yaml:"replicas"`
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// once Serve's ctx ends (SIGINT/SIGTERM for the program). 0 means 15s.
+	// A reload cannot change it (ErrRestartRequired).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// TrustedProxies are the addresses (CIDR prefixes, or single IPs)
 	// whose forwarded headers count: scheme and host (Forwarded,
@@ -117,7 +119,9 @@ type Config struct {
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 	// TLS serves the listener over HTTPS (HTTP/2 and HTTP/1.1), with the
 	// certificate read again from its files when they change, and client
-	// certificates when asked (see TLSConfig). nil means plain HTTP.
+	// certificates when asked (see TLSConfig). nil means plain HTTP. A
+	// reload cannot change it (ErrRestartRequired); the files it names are
+	// re-read when they change.
 	TLS *TLSConfig `yaml:"tls"`
 	// InternalTokens is the gateway's own signing identity, for routes
 	// whose upstream_auth signs internal tokens (sign): its keys, and the

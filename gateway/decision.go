@@ -32,8 +32,8 @@ var (
 // or two that disagree, is a 400: never a fallback to the sub-request's own
 // path, which is under this decision route and has none of the original's
 // requirements.
-func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, at *route) {
-	view, err := g.fw.Original(r)
+func (gen *generation) decide(w http.ResponseWriter, r *http.Request, at *route) {
+	view, err := gen.fw.Original(r)
 	if err != nil {
 		at.v.WriteError(w, r, fmt.Errorf("%w: %w", errOriginalRequest, err))
 		return
@@ -49,7 +49,7 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, at *route) {
 		}
 	}
 	p, query := routepath.SplitTarget(target)
-	clean, rt, err := routepath.Pick(p, g.match)
+	clean, rt, err := routepath.Pick(p, gen.match)
 	if err != nil {
 		v := at.v
 		if rt != nil {

@@ -48,6 +48,17 @@
 // change, without a restart; Gateway.TLSConfig is the same for a server of
 // one's own.
 //
+// Reload replaces the config of a running gateway without dropping a
+// request: the new config is validated and built beside the running one
+// (unchanged providers keep their key caches, unchanged routes their rate
+// limits and budgets, the Redis client stays), a new provider's keys are
+// awaited, and the new config is swapped in atomically; requests and
+// streams under way finish on the config they started on, whose resources
+// are closed after its last request. A config that does not validate, or
+// changes listen, tls or shutdown_timeout, keeps the running one. Every
+// reload is logged, counted in jwtgate_config_reloads_total and reported
+// to Options.OnReload.
+//
 // Headers under ReservedHeaderPrefix (X-Jwtgate-) are the gateway's: the
 // client's are removed on every route before verification, so an upstream
 // may trust the ones it receives.

@@ -9,6 +9,7 @@ import (
 	"github.com/jwtgate/jwtgate/forwarded"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/ratelimit"
+	"github.com/jwtgate/jwtgate/replay"
 	"github.com/jwtgate/jwtgate/replay/redisreplay"
 )
 
@@ -168,22 +169,24 @@ func (cfg *Config) checkReplay(p *problems) {
 // and the client certificate alike, so they never disagree about the
 // request. On a proxy route DPoP reads the request's own view: its own
 // method and path, which are what is proxied.
-func (g *Gateway) newForwarded() (*forwarded.Resolver, error) {
-	trusted, err := parseTrustedProxies(g.cfg.TrustedProxies)
+func (gen *generation) newForwarded() (*forwarded.Resolver, error) {
+	trusted, err := parseTrustedProxies(gen.cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
-	return forwarded.New(forwarded.Config{TrustedProxies: trusted, ExternalURL: g.cfg.DPoP.ExternalURL})
+	return forwarded.New(forwarded.Config{TrustedProxies: trusted, ExternalURL: gen.cfg.DPoP.ExternalURL})
 }
 
 // senderConstraints sets mc's DPoP, CertificateBoundTokens and
-// Forwarded (g.fw: the decision routes' resolver, so htu and Client-Cert
-// come from trusted proxies only). A redis replay store is the gateway's:
-// Close closes it.
-func (g *Gateway) senderConstraints(mc *middleware.Config) error {
-	mc.Forwarded = g.fw
-	mc.CertificateBoundTokens = g.cfg.CertificateBoundTokens
-	d := g.cfg.DPoP
+// Forwarded (gen.fw: the decision routes' resolver, so htu and Client-Cert
+// come from trusted proxies only). The in-process replay store is the
+// gateway's for its lifetime, the same for every generation; a redis one
+// is held like the other stores (kept while redis and replay_failure stay
+// the same, closed with the last generation using it).
+func (gen *generation) senderConstraints(mc *middleware.Config) error {
+	mc.Forwarded = gen.fw
+	mc.CertificateBoundTokens = gen.cfg.CertificateBoundTokens
+	d := gen.cfg.DPoP
 	mc.DPoP = middleware.DPoP{
 		Mode:        must(textEnum[middleware.DPoPMode](d.Mode)),
 		Algorithms:  d.Algorithms,
@@ -191,20 +194,30 @@ func (g *Gateway) senderConstraints(mc *middleware.Config) error {
 		Leeway:      middlewareLeeway(d.Leeway), // the same nil/0 meaning as the top-level leeway
 	}
 	mc.DPoP.NonceSecret = d.nonceSecret
-	if d.Replay == ReplayRedis {
-		client, err := g.redisClient()
-		if err != nil {
-			return err
-		}
+	if d.Replay != ReplayRedis {
+		// The gateway's one in-process store, whatever the generation:
+		// a reload must not make a used proof new again.
+		mc.DPoP.Replay = gen.g.replays
+		return nil
+	}
+	client, err := gen.redisClient()
+	if err != nil {
+		return err
+	}
+	failure := must(textEnum[ratelimit.FailurePolicy](d.ReplayFailure))
+	v, err := gen.hold(fmt.Sprintf("dpop replay %v %s", failure, redisKey(gen.cfg.Redis.settings())), "dpop replay store", func() (any, func() error, bool, error) {
 		rs, err := redisreplay.New(redisreplay.Config{
-			Client: client, Prefix: "jwtgate:dpop:", FailurePolicy: must(textEnum[ratelimit.FailurePolicy](d.ReplayFailure)), Logger: g.log,
+			Client: client, Prefix: "jwtgate:dpop:", FailurePolicy: failure, Logger: gen.g.log,
 		})
 		if err != nil {
-			return fmt.Errorf("dpop replay store: %w", err)
+			return nil, nil, false, fmt.Errorf("dpop replay store: %w", err)
 		}
-		g.closers = append(g.closers, rs)
-		mc.DPoP.Replay = rs
+		return rs, rs.Close, false, nil
+	})
+	if err != nil {
+		return err
 	}
+	mc.DPoP.Replay = v.(replay.Store)
 	return nil
 }
 

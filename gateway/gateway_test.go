@@ -92,7 +92,7 @@ func TestUncleanPathNeverProxied(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, "http://gw/x", nil)
 	req.URL.Path = "/public/../admin"
 	req.Header.Set("Authorization", "Bearer "+tok)
-	g.proxy(rec, req)
+	g.cur.Load().proxy(rec, req)
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("proxy: %d, want 400", rec.Code)
 	}
@@ -209,7 +209,7 @@ func FuzzRouting(f *testing.F) {
 		f.Add(s)
 	}
 	prefixes := []string{"/llm/v1", "/api/", "/admin", "/"}
-	g := &Gateway{}
+	g := &generation{}
 	var got string
 	for _, p := range prefixes { // already longest first
 		g.routes = append(g.routes, &route{Route: Route{Prefix: p}, handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { got = p })})
@@ -253,7 +253,7 @@ func TestOneVerifierForAllRoutes(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
 		}
 	}
-	if n := g.verifier.TokenCacheLen(); n != 1 {
+	if n := g.cur.Load().verifier.TokenCacheLen(); n != 1 {
 		t.Fatalf("%d verified-token cache entries after one token on two routes, want 1", n)
 	}
 	onlyA := p.Mint(t, jwtgatetest.Claims{Subject: "u", Audience: "aud-a"})
@@ -270,7 +270,7 @@ func TestOneVerifierForAllRoutes(t *testing.T) {
 	if resp, body := g.get(t, "/a/x", p.Mint(t, jwtgatetest.Claims{Subject: "u", Audience: "other"})); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("token for another audience: %d %s", resp.StatusCode, body)
 	}
-	if got := g.verifier.TokenCacheLen(); got != 2 {
+	if got := g.cur.Load().verifier.TokenCacheLen(); got != 2 {
 		t.Errorf("%d cache entries, want 2 (the token the base refused is not cached)", got)
 	}
 }

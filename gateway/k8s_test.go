@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"regexp"
+	"slices"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -12,7 +13,7 @@ import (
 
 // The gateway config in docs/getting-started.md's Kubernetes manifests is a
 // valid config, and the Deployment's args point at where the ConfigMap is
-// mounted.
+// mounted and watch it.
 func TestKubernetesManifestConfigValidates(t *testing.T) {
 	docs, err := readDocs()
 	if err != nil {
@@ -62,7 +63,10 @@ func TestKubernetesManifestConfigValidates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the ConfigMap's jwtgate.yaml: %v", err)
 	}
-	if len(args) != 4 || args[3] != mountPath+"/jwtgate.yaml" {
+	// -config names the file in the mounted directory, and -watch reloads
+	// it when the ConfigMap changes.
+	i := slices.Index(args, "-config")
+	if i < 0 || i+1 >= len(args) || args[i+1] != mountPath+"/jwtgate.yaml" || !slices.Contains(args, "-watch") {
 		t.Fatalf("the Deployment runs %q with the config mounted at %q", args, mountPath)
 	}
 }

@@ -1,12 +1,14 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,7 +57,7 @@ func (p *provider) onRefresh(e cache.RefreshEvent) {
 // the reason until the provider is back.
 func (g *Gateway) CheckStartup(ctx context.Context) error {
 	var errs []error
-	for _, p := range g.providers {
+	for _, p := range g.cur.Load().providers {
 		select {
 		case <-p.first:
 		case <-ctx.Done():
@@ -63,7 +65,7 @@ func (g *Gateway) CheckStartup(ctx context.Context) error {
 		}
 		if errors.Is(p.firstErr, cache.ErrIssuerMismatch) {
 			errs = append(errs, fmt.Errorf("%w: provider %q: %s (the configured issuer must equal the document's issuer exactly, trailing slash and host name included)",
-				ErrInvalidConfig, p.issuer, g.redact(p, p.firstErr.Error())))
+				ErrInvalidConfig, p.issuer, p.redact(p.firstErr.Error())))
 		}
 	}
 	return errors.Join(errs...)
@@ -84,9 +86,11 @@ type ProviderStatus struct {
 
 // Providers reports each provider's state, in configuration order. URLs
 // lose their query and fragment: a JWKS URL may carry an API key.
-func (g *Gateway) Providers() []ProviderStatus {
-	out := make([]ProviderStatus, len(g.providers))
-	for i, p := range g.providers {
+func (g *Gateway) Providers() []ProviderStatus { return providerStatuses(g.cur.Load().providers) }
+
+func providerStatuses(ps []*provider) []ProviderStatus {
+	out := make([]ProviderStatus, len(ps))
+	for i, p := range ps {
 		st := p.c.Status()
 		ps := ProviderStatus{
 			Issuer: p.issuer, JWKSURL: redactURL(st.URL), Ready: st.Ready, Keys: len(st.Keys),
@@ -96,7 +100,7 @@ func (g *Gateway) Providers() []ProviderStatus {
 			ps.LastSuccess = &st.LastSuccess
 		}
 		if st.LastError != nil {
-			ps.LastError = g.redact(p, st.LastError.Error())
+			ps.LastError = p.redact(st.LastError.Error())
 			if len(ps.LastError) > maxErrorText {
 				ps.LastError = strings.ToValidUTF8(ps.LastError[:maxErrorText], "") + "…"
 			}
@@ -109,7 +113,7 @@ func (g *Gateway) Providers() []ProviderStatus {
 
 // redact replaces the provider's URLs in an error's text by their
 // redactURL form.
-func (g *Gateway) redact(p *provider, text string) string {
+func (p *provider) redact(text string) string {
 	for _, u := range []string{p.jwksURL, p.c.Status().URL} {
 		if r := redactURL(u); u != "" && r != u {
 			text = strings.ReplaceAll(text, u, r)
@@ -131,19 +135,43 @@ func redactURL(s string) string {
 	return u.String()
 }
 
-// serveReadyz answers 200 when every key set is loaded and fresh, else
-// 503, with each provider's state either way so that an operator sees why.
-func (g *Gateway) serveReadyz(w http.ResponseWriter, _ *http.Request) {
+// serveReadyz answers 200 when every key set of the generation serving
+// new requests is loaded and fresh, else 503, with each provider's state
+// either way so that an operator sees why. While a reload waits for a new
+// provider's keys, "reload" says which; the running config still serves
+// (and says 200 when it is ready), since the reload swaps nothing in
+// until those keys are there.
+func (gen *generation) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	status, msg := http.StatusOK, "ready"
-	if !g.Ready() {
+	if !gen.ready() {
 		status, msg = http.StatusServiceUnavailable, "keys not loaded"
 		w.Header().Set("Retry-After", "1")
+	}
+	body := struct {
+		Status    string           `json:"status"`
+		Providers []ProviderStatus `json:"providers"`
+		Reload    *reloadStatus    `json:"reload,omitempty"`
+	}{Status: msg, Providers: providerStatuses(gen.providers)}
+	if pr := gen.g.pending.Load(); pr != nil {
+		body.Reload = &reloadStatus{
+			Status:    "waiting for the keys of new providers; the running config serves meanwhile",
+			Providers: providerStatuses(pr.providers),
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Status    string           `json:"status"`
-		Providers []ProviderStatus `json:"providers"`
-	}{msg, g.Providers()}) // a failed write means the prober left
+	_ = json.NewEncoder(w).Encode(body) // a failed write means the prober left
+}
+
+// reloadStatus is /readyz's account of a reload under way.
+type reloadStatus struct {
+	Status    string           `json:"status"`
+	Providers []ProviderStatus `json:"providers"` // the new ones it waits for
+}
+
+// providerName is how logs and reload events name a provider: its issuer,
+// else its JWK Set's URL (redacted) or file.
+func providerName(p Provider) string {
+	return strconv.Quote(cmp.Or(p.Issuer, redactURL(p.JWKSURL), p.JWKSFile))
 }

@@ -161,28 +161,28 @@ const redisCheckTimeout = 3 * time.Second
 // for a cluster) for a PING, once, at start. A refusal of the gateway's
 // credentials or certificates is ErrRedisRefused; Redis not answering is
 // logged only: the stores' failure policies are for that.
-func (g *Gateway) checkRedis(ctx context.Context) error {
-	if g.redis == nil {
+func (gen *generation) checkRedis(ctx context.Context) error {
+	if gen.redis == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisCheckTimeout)
 	defer cancel()
 	var err error
-	if cc, ok := g.redis.(*redis.ClusterClient); ok {
+	if cc, ok := gen.redis.(*redis.ClusterClient); ok {
 		// Every node: each may refuse on its own, and the connections
 		// made here are ready for the first requests.
 		err = cc.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
 	} else {
-		err = g.redis.Ping(ctx).Err()
+		err = gen.redis.Ping(ctx).Err()
 	}
 	switch {
 	case err == nil:
 		return nil
 	case refused(err):
-		return fmt.Errorf("%w (%s): %w", ErrRedisRefused, g.cfg.Redis.settings().Kind(), err)
+		return fmt.Errorf("%w (%s): %w", ErrRedisRefused, gen.cfg.Redis.settings().Kind(), err)
 	}
-	g.log.Warn("redis does not answer at start; the stores' failure policies decide until it does",
-		"redis", g.cfg.Redis.settings().Kind(), "err", err)
+	gen.g.log.Warn("redis does not answer at start; the stores' failure policies decide until it does",
+		"redis", gen.cfg.Redis.settings().Kind(), "err", err)
 	return nil
 }
 
@@ -210,19 +210,4 @@ func refused(err error) bool {
 	// does not trust) comes as a "remote error".
 	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
 		errors.As(err, &verify) || errors.As(err, &record) || (errors.As(err, &op) && op.Op == "remote error")
-}
-
-// redisClient returns the client every Redis store of the gateway shares,
-// made on the first call (New's, which is sequential); nil without Redis.
-// Close closes it after the stores.
-func (g *Gateway) redisClient() (redis.UniversalClient, error) {
-	if g.redis != nil || g.cfg.Redis.IsZero() {
-		return g.redis, nil
-	}
-	c, err := redisconn.New(g.cfg.Redis.settings())
-	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
-	}
-	g.redis = c
-	return c, nil
 }

@@ -22,12 +22,12 @@ import (
 // reads as /admin), a control byte, a bad escape, or a path whose encoded
 // slashes would pick another route (ambiguous) could match one route's
 // prefix and mean another route's path to the upstream.
-func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
-	clean, rt, err := routepath.Pick(r.URL.EscapedPath(), g.match)
+func (gen *generation) proxy(w http.ResponseWriter, r *http.Request) {
+	clean, rt, err := routepath.Pick(r.URL.EscapedPath(), gen.match)
 	if err == nil && rt != nil && rt.Mode == ModeDecision {
 		// A decision forwards no path anywhere: a sub-request whose
 		// clean path is under a decision route is decided there.
-		g.decide(w, r, rt)
+		gen.decide(w, r, rt)
 		return
 	}
 	switch {
@@ -44,8 +44,8 @@ func (g *Gateway) proxy(w http.ResponseWriter, r *http.Request) {
 
 // match returns the route with the longest prefix covering the clean path
 // p, or nil.
-func (g *Gateway) match(p string) *route {
-	for _, rt := range g.routes {
+func (gen *generation) match(p string) *route {
+	for _, rt := range gen.routes {
 		if prefixMatches(rt.Prefix, p) {
 			return rt
 		}

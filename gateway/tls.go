@@ -362,11 +362,11 @@ func changedFiles(old, cur []os.FileInfo) bool {
 
 // newTLS loads the listener's TLS files when Config.TLS is set: the files
 // may have changed since Validate read them.
-func (g *Gateway) newTLS(now func() time.Time) error {
-	if g.cfg.TLS == nil {
+func (g *Gateway) newTLS(cfg Config, now func() time.Time) error {
+	if cfg.TLS == nil {
 		return nil
 	}
-	t, err := newTLSFiles(*g.cfg.TLS, now, g.log, g.registry)
+	t, err := newTLSFiles(*cfg.TLS, now, g.log, g.registry)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}

@@ -308,30 +308,7 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, prefix string, err error)
 	}
 }
 
-// upstreamTransport returns the transport every route builds on: the
-// caller's, or one sized by cfg (which Close then closes).
-func (g *Gateway) upstreamTransport(reg prometheus.Registerer, custom http.RoundTripper) (http.RoundTripper, error) {
-	var err error
-	if g.upstream, err = newUpstreamMetrics(reg); err != nil {
-		return nil, err
-	}
-	if custom != nil {
-		g.upstream.trace = true
-		return custom, nil
-	}
-	g.ownTransport = newUpstreamTransport(g.cfg.UpstreamTransport, g.upstream)
-	return g.ownTransport, nil
-}
-
 // routeTransport wraps the shared transport with rc's time-out.
 func (g *Gateway) routeTransport(base http.RoundTripper, rc Route) http.RoundTripper {
 	return &routeTransport{next: base, timeout: rc.ResponseHeaderTimeout, m: g.upstream}
-}
-
-// closeTransport closes the idle upstream connections of the gateway's
-// own transport, so that no goroutine of theirs outlives Close.
-func (g *Gateway) closeTransport() {
-	if g.ownTransport != nil {
-		g.ownTransport.CloseIdleConnections()
-	}
 }

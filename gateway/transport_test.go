@@ -388,10 +388,12 @@ func (t *traceOnly) RoundTrip(r *http.Request) (*http.Response, error) {
 // for a caller's (through a trace), new + reused adding up to requests.
 func TestUpstreamConnectionsCountedForACallersTransport(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	g := &Gateway{}
-	if _, err := g.upstreamTransport(reg, &traceOnly{}); err != nil {
+	m, err := newUpstreamMetrics(reg)
+	if err != nil {
 		t.Fatal(err)
 	}
+	m.trace = true // a caller's transport
+	g := &Gateway{upstream: m}
 	rt := &routeTransport{next: &traceOnly{}, timeout: time.Minute, m: g.upstream}
 	for range 5 {
 		resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://up/", nil))
@@ -423,10 +425,12 @@ func (lateUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 // reused timer still times out its own call (and only its own).
 func TestResponseHeaderTimersReusedSafely(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := &Gateway{}
-		if _, err := g.upstreamTransport(prometheus.NewRegistry(), lateUpstream{}); err != nil {
+		m, err := newUpstreamMetrics(prometheus.NewRegistry())
+		if err != nil {
 			t.Fatal(err)
 		}
+		m.trace = true // a caller's transport
+		g := &Gateway{upstream: m}
 		rt := &routeTransport{next: lateUpstream{}, timeout: time.Second, m: g.upstream}
 		for i, path := range []string{"/", "/", "/late", "/", "/late", "/late", "/"} {
 			start := time.Now()

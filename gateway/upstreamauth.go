@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -210,17 +211,23 @@ func (it *InternalTokens) paths() []string {
 	return []string{base + internaltoken.JWKSPath, base + internaltoken.DiscoveryPath}
 }
 
-// newInternalTokens loads the key ring of internal_tokens, if any.
-func (g *Gateway) newInternalTokens(now func() time.Time) error {
-	it := g.cfg.InternalTokens
+// newInternalTokens holds the key ring of internal_tokens, if any: the
+// one an earlier generation has for the same settings (a retired key it
+// still publishes stays published across a reload), or a new one.
+func (gen *generation) newInternalTokens() error {
+	it := gen.cfg.InternalTokens
 	if it == nil {
 		return nil
 	}
-	ring, err := internaltoken.NewKeyRing(internaltoken.KeyRingConfig{Files: it.KeyFiles, Dir: it.KeyDir, Now: now, Logger: g.log})
+	g := gen.g
+	v, err := gen.hold(fmt.Sprintf("internal tokens %q %q", it.KeyFiles, it.KeyDir), "internal token keys", func() (any, func() error, bool, error) {
+		ring, err := internaltoken.NewKeyRing(internaltoken.KeyRingConfig{Files: it.KeyFiles, Dir: it.KeyDir, Now: g.now, Logger: g.log})
+		return ring, nil, false, err
+	})
 	if err != nil {
 		return fmt.Errorf("%w: internal_tokens: %w", ErrInvalidConfig, err)
 	}
-	g.ring = ring
+	gen.ring = v.(*internaltoken.KeyRing)
 	return nil
 }
 
@@ -247,8 +254,8 @@ func staticCredential(ua *UpstreamAuth) string {
 
 // credentialTransport is the route's transport with its per-request
 // credential: an exchange, an internal token, or next itself.
-func (g *Gateway) credentialTransport(rc Route, next http.RoundTripper) (http.RoundTripper, error) {
-	ua := rc.UpstreamAuth
+func (gen *generation) credentialTransport(rc Route, next http.RoundTripper) (http.RoundTripper, error) {
+	g, ua := gen.g, rc.UpstreamAuth
 	switch {
 	case ua == nil:
 		return next, nil
@@ -258,19 +265,33 @@ func (g *Gateway) credentialTransport(rc Route, next http.RoundTripper) (http.Ro
 			return nil, err
 		}
 		ec.Header, ec.Scheme = ua.Header, ua.Scheme
-		ec.Next, ec.HTTPClient, ec.Logger, ec.Now = next, g.httpClient, g.log, g.now
+		// A route whose settings, exchange and upstream transport stay the
+		// same keeps its exchange, and with it the tokens it has cached,
+		// across reloads (next is then built alike: the same held upstream
+		// transport under the same route settings).
+		route, err := json.Marshal(rc)
+		if err != nil {
+			return nil, err
+		}
+		key := fmt.Sprintf("exchange %s %+v %+v", route, ec, gen.cfg.UpstreamTransport)
 		calls, err := g.exchangeCounter()
 		if err != nil {
 			return nil, err
 		}
 		prefix := rc.Prefix
-		ec.OnExchange = func(ev exchange.Event) { calls.WithLabelValues(prefix, exchangeResult(ev.Err)).Inc() }
-		tr, err := exchange.New(ec)
+		v, err := gen.hold(key, fmt.Sprintf("token exchange %q", prefix), func() (any, func() error, bool, error) {
+			ec.Next, ec.HTTPClient, ec.Logger, ec.Now = next, g.opts.HTTPClient, g.log, g.now
+			ec.OnExchange = func(ev exchange.Event) { calls.WithLabelValues(prefix, exchangeResult(ev.Err)).Inc() }
+			tr, err := exchange.New(ec)
+			if err != nil {
+				return nil, nil, false, err
+			}
+			return tr, tr.Close, false, nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		g.closers = append(g.closers, tr)
-		return tr, nil
+		return v.(*exchange.Transport), nil
 	case ua.Sign != nil:
 		var aud []string
 		if ua.Sign.Audience != "" {
@@ -280,7 +301,7 @@ func (g *Gateway) credentialTransport(rc Route, next http.RoundTripper) (http.Ro
 		if len(ua.Sign.Claims) > 0 {
 			claims = slices.Clone(ua.Sign.Claims)
 		}
-		return internaltoken.New(internaltoken.Config{Keys: g.ring, Issuer: g.cfg.InternalTokens.Issuer, Audience: aud,
+		return internaltoken.New(internaltoken.Config{Keys: gen.ring, Issuer: gen.cfg.InternalTokens.Issuer, Audience: aud,
 			TTL: ua.Sign.TTL, Claims: claims, Header: ua.Header, Scheme: ua.Scheme, Next: next, Now: g.now})
 	}
 	return next, nil

@@ -7,7 +7,9 @@
 // gateway.LoadFile), calls gateway.New and serves Handler or Serve. This
 // package is that, plus what only a process has: flags mapped onto
 // Config, the demo identity provider and upstream when no provider is
-// given, SIGINT/SIGTERM, and exit codes.
+// given, SIGINT/SIGTERM, SIGHUP (which reloads -config; -watch reloads
+// it whenever its content changes, a Kubernetes ConfigMap update
+// included), and exit codes.
 //
 // Quick start, a program that is the gateway with one more default:
 //

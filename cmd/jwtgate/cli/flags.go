@@ -27,7 +27,7 @@ type args struct {
 	rate                                                                     float64
 	burst, replicas                                                          int
 	shutdown, leeway                                                         time.Duration
-	demo, decision                                                           bool
+	demo, decision, watch                                                    bool
 	claimHeaders                                                             claimHeaderFlag
 }
 
@@ -44,7 +44,8 @@ func (a *args) define(fs *flag.FlagSet) {
 	fs.IntVar(&a.burst, "burst", 0, "burst per subject (0: max(1, ceil(rate)))")
 	fs.StringVar(&a.redis, "redis", "", "Redis host:port, or a redis:// or rediss:// URL, to share rate limits across replicas (the password from the config's redis.password_env)")
 	fs.IntVar(&a.replicas, "replicas", 0, "replicas sharing -redis: while Redis is down each limits to its share (0: 1)")
-	fs.StringVar(&a.configFile, "config", "", "YAML config file (flags override its top-level fields)")
+	fs.StringVar(&a.configFile, "config", "", "YAML config file (flags override its top-level fields); SIGHUP reloads it")
+	fs.BoolVar(&a.watch, "watch", false, "reload -config when it changes (watches its directory: a replaced file or a Kubernetes ConfigMap update included)")
 	fs.DurationVar(&a.shutdown, "shutdown-timeout", 0, "how long in-flight requests may finish after SIGTERM (0: 15s)")
 	fs.DurationVar(&a.leeway, "leeway", 30*time.Second, "clock skew allowed for exp, nbf and iat (0: none)")
 	fs.StringVar(&a.types, "types", "", "accepted typ header values, comma-separated, e.g. at+jwt (default: typ not checked)")
@@ -167,11 +168,14 @@ func ParseArgs(argv []string, stderr io.Writer) (gateway.Config, Flags, error) {
 		}
 	}
 	opts := Flags{
-		Demo:      a.demo || !set["config"] && !set["upstream"] && !set["decision"] && !set["decision-path"] && !set["issuer"] && !set["jwks-url"] && !set["jwks-file"],
-		DemoFlag:  a.demo,
-		ListenSet: set["listen"] || cfg.Listen != "",
+		Demo:       a.demo || !set["config"] && !set["upstream"] && !set["decision"] && !set["decision-path"] && !set["issuer"] && !set["jwks-url"] && !set["jwks-file"],
+		DemoFlag:   a.demo,
+		ListenSet:  set["listen"] || cfg.Listen != "",
+		ConfigFile: a.configFile,
+		Watch:      a.watch,
 	}
 	for _, step := range []func() error{
+		func() error { return a.checkWatch(opts) },
 		func() error { return a.checkDemo(set, cfg, opts) },
 		func() error { return a.apply(set, &cfg) },
 		func() error { return a.addRoutes(set, &cfg) },
@@ -184,6 +188,18 @@ func ParseArgs(argv []string, stderr io.Writer) (gateway.Config, Flags, error) {
 	// With fileErr, cfg is what did decode: a caller can Validate it to
 	// report the other problems too (Run does).
 	return cfg, opts, fileErr
+}
+
+// checkWatch refuses -watch without a -config file to watch, and in demo
+// mode, whose providers and routes are not the file's.
+func (a *args) checkWatch(opts Flags) error {
+	switch {
+	case a.watch && a.configFile == "":
+		return fmt.Errorf("%w: %w", gateway.ErrInvalidConfig, errNoConfig)
+	case a.watch && opts.Demo:
+		return fmt.Errorf("%w: -watch reloads -config, whose providers and routes the demo replaces: drop -demo (or -watch)", gateway.ErrInvalidConfig)
+	}
+	return nil
 }
 
 // checkDemo refuses -demo beside anything the demo would replace, and a
@@ -290,6 +306,11 @@ type Flags struct {
 	// ListenSet reports whether the listen address was chosen explicitly;
 	// demo mode falls back to a free port only when it was not.
 	ListenSet bool
+	// ConfigFile is -config: what SIGHUP and -watch reload. Empty means
+	// none (SIGHUP is then ignored).
+	ConfigFile string
+	// Watch is -watch: reload ConfigFile when its content changes.
+	Watch bool
 }
 
 // isLoopback reports whether the listen address hostport is on loopback

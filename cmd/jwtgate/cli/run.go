@@ -57,6 +57,15 @@ type Env struct {
 	// OnServe is called once the gateway listens (in demo mode, once it
 	// also has the demo's keys). nil means nothing is called.
 	OnServe func(ServeEvent)
+	// Reload delivers the signals that reload -config (Main's is SIGHUP).
+	// nil means none.
+	Reload <-chan os.Signal
+	// WatchDebounce is how long -watch waits for the config file's
+	// directory to be quiet before it reads the file. 0 means
+	// DefaultWatchDebounce.
+	WatchDebounce time.Duration
+
+	onCheck func(changed bool) // tests: called each time the reloader has read -config
 }
 
 // ServeEvent is what Env.OnServe receives.
@@ -71,12 +80,18 @@ type ServeEvent struct {
 }
 
 // Main is the gateway program: it runs until SIGINT or SIGTERM and returns
-// the exit code.
+// the exit code; SIGHUP reloads the -config file.
 func Main(args []string) int { return mainEnv(args, Env{}) }
 
 func mainEnv(args []string, env Env) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if env.Reload == nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		env.Reload = hup
+	}
 	return Run(ctx, args, env)
 }
 
@@ -89,6 +104,12 @@ func mainEnv(args []string, env Env) int {
 // config error (ExitUsage): that provider is up and will keep saying so. A
 // provider that is down or silent is an outage: Run serves anyway, /readyz
 // answers 503 with the reason, and the key cache keeps retrying.
+//
+// Each signal from Env.Reload, and with -watch each change of the
+// -config file's content, reloads the file with the same flags over it
+// (gateway.Gateway.ReloadFrom): a file that does not load or validate, or
+// changes what only a restart changes, keeps the running config. Each new
+// provider gets StartupWindow to load its keys.
 func Run(ctx context.Context, args []string, env Env) int {
 	env = env.withDefaults()
 	log := env.Options.Logger
@@ -99,6 +120,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return env.usage(withRestOfFile(err, cfg, env.LookupEnv))
 	}
+	// What -watch compares the file with: read just after ParseArgs read
+	// it; the watch starts later and reads it once at its start.
+	loaded := fileHash(opts.ConfigFile)
 
 	var d *demoParts
 	if opts.Demo {
@@ -119,6 +143,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 
 	env.Options.LookupEnv = env.LookupEnv
+	if env.Options.ReloadWindow == 0 {
+		env.Options.ReloadWindow = env.StartupWindow
+	}
 	if env.Options.Tracing == nil {
 		tr, shutdown, err := gateway.TracingFromEnv(ctx, env.LookupEnv)
 		if err != nil {
@@ -137,6 +164,13 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if err := checkStartupWithin(ctx, g, env.StartupWindow); err != nil {
 		return env.usage(err)
 	}
+	rl, err := newReloader(g, args, opts, env, loaded)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "gateway: -watch: %v\n", err)
+		return ExitFailed
+	}
+	rl.start(ctx)
+	defer rl.stop() // before the gateway closes
 	ln, err := listen(cfg.Listen, opts)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "gateway: listen: %v\n", err)
