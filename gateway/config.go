@@ -118,6 +118,18 @@ type Config struct {
 	// certificate read again from its files when they change, and client
 	// certificates when asked (see TLSConfig). nil means plain HTTP.
 	TLS *TLSConfig `yaml:"tls"`
+	// Credentials is the order in which routes that set none try
+	// credential kinds: jwt, introspection (needs introspection below),
+	// api_key (needs api_keys below). The first kind that recognises the
+	// request's credential decides; a credential it refuses is not tried
+	// as another. Empty means jwt only.
+	Credentials []string `yaml:"credentials"`
+	// Introspection checks opaque tokens at the authorization server (RFC
+	// 7662; see Introspection). nil means none.
+	Introspection *Introspection `yaml:"introspection"`
+	// APIKeys holds the API keys routes may take (see APIKeys). nil means
+	// none.
+	APIKeys *APIKeys `yaml:"api_keys"`
 	// Routes maps path prefixes to upstreams; the longest matching prefix
 	// wins. -upstream adds a catch-all "/" route, -decision a catch-all
 	// decision route. Empty is an error.
@@ -154,6 +166,10 @@ type Route struct {
 	// Prefix is the path prefix, starting with "/". "/api" matches "/api"
 	// and "/api/…" but not "/apiary". Required.
 	Prefix string `yaml:"prefix"`
+	// Credentials is the route's credential order (jwt, introspection,
+	// api_key; see Config.Credentials). Empty means the top-level
+	// credentials.
+	Credentials []string `yaml:"credentials"`
 	// Mode is ModeProxy or ModeDecision. Empty means ModeProxy.
 	//
 	// A request under a decision route is a sub-request about another

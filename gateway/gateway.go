@@ -22,11 +22,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jwtgate/jwtgate/apikey"
 	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/forwarded"
 	"github.com/jwtgate/jwtgate/internal/headername"
 	"github.com/jwtgate/jwtgate/internal/serve"
+	"github.com/jwtgate/jwtgate/introspect"
 	"github.com/jwtgate/jwtgate/metrics"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/policy"
@@ -103,6 +105,9 @@ type Gateway struct {
 	closeErr   error     // what the first Close returned
 	buffers    *bufferPool
 
+	introspector *introspect.Client // nil without Config.Introspection
+	apiKeys      *apikey.Store      // nil without Config.APIKeys
+
 	budgetMetrics *budgetMetrics // nil until a route has a budget
 	upstream      *upstreamMetrics
 	ownTransport  *http.Transport // nil with Options.Transport
@@ -177,6 +182,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 		return nil, err
 	}
 	if g.fw, err = g.newForwarded(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err = g.newCredentials(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if g.verifier, err = g.newVerifier(); err != nil {
@@ -326,6 +334,9 @@ func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
 		// back: cache a token on its second sighting only.
 		TokenCacheDoorkeeper: true,
 	}
+	if g.cfg.APIKeys != nil {
+		mc.APIKeyHeader = g.cfg.APIKeys.Header
+	}
 	if err := g.senderConstraints(&mc); err != nil {
 		return nil, err
 	}
@@ -460,6 +471,7 @@ func (g *Gateway) fullDuplex(next http.Handler) http.Handler {
 func (g *Gateway) routeRequirements(i int, rc Route) (middleware.Route, *budget.Handler, error) {
 	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders, Types: rc.Types, DPoP: routeDPoP(rc.DPoP),
 		RequireACR: rc.ACRValues, MaxAuthAge: rc.MaxAuthAge}
+	g.routeCredentials(&mr, rc)
 	if rc.Resource != nil {
 		res, err := rc.Resource.middleware() // Validate has compiled its policies once
 		if err != nil {

@@ -46,6 +46,7 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	cfg.checkVerification(&p)
 	cfg.checkDPoP(&p, lookupEnv)
 	cfg.checkUpstream(&p)
+	cfg.checkCredentials(&p, lookupEnv)
 	if _, err := parseTrustedProxies(cfg.TrustedProxies); err != nil {
 		p.add("%v", err)
 	}
@@ -235,6 +236,7 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		cfg.fillRouteTimeout(p, where, &r)
 		checkClaimHeaderNames(p, where, r.ClaimHeaders)
 		checkStepUp(p, where, r)
+		cfg.checkRouteCredentials(p, where, &r)
 		if r.Policy != "" {
 			if _, err := policy.Compile(r.Policy, policy.Options{}); err != nil {
 				p.add("%s: policy: %v", where, err)

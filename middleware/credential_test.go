@@ -288,3 +288,19 @@ func TestVerifyTakesOpaqueTokens(t *testing.T) {
 		t.Errorf("inactive: %v", err)
 	}
 }
+
+// A route's audiences and types bind tokens from issuers, not API keys.
+func TestAPIKeyNotRefusedForAudience(t *testing.T) {
+	ks := &fakeKeys{keys: map[string]*APIKey{"k": {Subject: "svc"}}}
+	v := credVerifier(t, Route{APIKeys: ks, Audiences: []string{"orders"}, Types: []string{"at+jwt"}})
+	r := bearerReq("")
+	r.Header.Set("X-Api-Key", "k")
+	if res := do(v.Handler(okHandler), r); res.status != 200 {
+		t.Errorf("%d %s", res.status, res.body)
+	}
+	in := &fakeIntrospector{}
+	in.set("o", activeAnswer(""))
+	if res := do(credVerifier(t, Route{Introspection: in, Audiences: []string{"orders"}}).Handler(okHandler), bearerReq("o")); res.status != 401 {
+		t.Errorf("introspected token with another aud: %d", res.status)
+	}
+}

@@ -150,8 +150,11 @@ type Route struct {
 	// answer cached from another endpoint is never used here. Nil: none.
 	// With on a derived Verifier replaces it.
 	Introspection Introspector
-	// APIKeys holds the API keys this route accepts (package apikey).
-	// Nil: none. With on a derived Verifier replaces it.
+	// APIKeys holds the API keys this route accepts (package apikey). A
+	// key's claims have no aud or typ: the route's Audiences, Types and
+	// Resource audience do not apply to it (its scopes, policy, step-up,
+	// rate limit and budget do). Nil: none. With on a derived Verifier
+	// replaces it.
 	APIKeys APIKeyStore
 }
 
@@ -389,13 +392,17 @@ func (v *Verifier) checkRouteToken(c *Claims) *Error {
 	if v.routeErr != nil {
 		return v.routeErr
 	}
-	if len(v.route.Audiences) > 0 && !anyAudience(c.Audience, v.route.Audiences) {
+	// An API key is issued for this service, not by an issuer for many
+	// audiences: it has no aud or typ to check, and it is not refused for
+	// lacking them. (Every other requirement applies to it.)
+	keyed := c.kind == CredentialAPIKey
+	if !keyed && len(v.route.Audiences) > 0 && !anyAudience(c.Audience, v.route.Audiences) {
 		return errAudience
 	}
-	if len(v.route.Types) > 0 && !typeAccepted(c.typ, v.route.Types) {
+	if !keyed && len(v.route.Types) > 0 && !typeAccepted(c.typ, v.route.Types) {
 		return errTyp
 	}
-	if v.resource != nil {
+	if v.resource != nil && !keyed {
 		if err := v.resource.checkToken(c); err != nil {
 			return err
 		}

@@ -1,0 +1,254 @@
+package gateway
+
+import (
+	"crypto"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/jwtgate/jwtgate/apikey"
+	"github.com/jwtgate/jwtgate/apikey/redisapikey"
+	"github.com/jwtgate/jwtgate/introspect"
+	"github.com/jwtgate/jwtgate/middleware"
+)
+
+// Introspection checks opaque access tokens at an authorization server's
+// introspection endpoint (RFC 7662), for routes whose credentials list
+// introspection. Answers are cached by endpoint and the token's SHA-256;
+// an endpoint that is down, slow or answers 5xx or 401 makes the request
+// 503, never 401. Secrets come from the environment or a file, never from
+// this file.
+type Introspection struct {
+	// Endpoint is the introspection endpoint (https). Empty means the one
+	// the authorization server's metadata names (issuer below).
+	Endpoint string `yaml:"endpoint"`
+	// Issuer is the authorization server whose metadata names the
+	// endpoint (RFC 8414, then OpenID discovery). Empty means the
+	// top-level issuer.
+	Issuer string `yaml:"issuer"`
+	// ClientID is the gateway's client id at the authorization server.
+	ClientID string `yaml:"client_id"`
+	// AuthMethod is client_secret_basic, client_secret_post,
+	// private_key_jwt or none. Empty means client_secret_basic with a
+	// secret, private_key_jwt with a private key, else none.
+	AuthMethod string `yaml:"auth_method"`
+	// ClientSecretEnv names the environment variable holding the client
+	// secret. Empty means none.
+	ClientSecretEnv string `yaml:"client_secret_env"`
+	// ClientSecretFile is a file holding the client secret (a mounted
+	// Secret). Empty means none. Set it or client_secret_env, not both.
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// PrivateKeyFile is a PEM private key (RSA, P-256 or Ed25519) that
+	// signs private_key_jwt client assertions. Empty means none.
+	PrivateKeyFile string `yaml:"private_key_file"`
+	// KeyID is the client assertions' kid. Empty means none.
+	KeyID string `yaml:"key_id"`
+	// Timeout bounds each call to the endpoint. 0 means 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxAge bounds how long an active answer is reused (it also ends at
+	// the token's exp): a revoked token works at most this long. 0 means
+	// 5m.
+	MaxAge time.Duration `yaml:"max_age"`
+	// NegativeMaxAge is how long an inactive answer is reused. 0 means
+	// 10s; negative means not cached.
+	NegativeMaxAge time.Duration `yaml:"negative_max_age"`
+	// CacheSize bounds the cached answers. 0 means 10000.
+	CacheSize int `yaml:"cache_size"`
+	// IntrospectJWTs also introspects JWTs that verify, on routes that
+	// list introspection, so a revoked JWT is refused before its exp
+	// (cached the same way). false means JWTs are checked locally only.
+	IntrospectJWTs bool `yaml:"introspect_jwts"`
+
+	secret string        // read by Validate
+	key    crypto.Signer // read by Validate
+}
+
+// APIKeys holds API keys for routes whose credentials list api_key: stored
+// as their SHA-256 (jwtgate-keygen mints a key and prints its stored
+// form), compared in constant time, never logged.
+type APIKeys struct {
+	// File is a key file (JSON Lines, one stored key a line), reloaded
+	// when it changes: a key removed from it stops working within
+	// reload_interval. Empty means none.
+	File string `yaml:"file"`
+	// ReloadInterval is how often file is checked. 0 means 5s.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// Env names an environment variable holding stored keys in the key
+	// file's format. Empty means none.
+	Env string `yaml:"env"`
+	// Redis also looks keys up in the top-level redis, under
+	// "jwtgate:apikey:" and the key's hex SHA-256. false means not.
+	Redis bool `yaml:"redis"`
+	// Prefix is the prefix every key has ("jg_", jwtgate-keygen's
+	// default): a bearer token without it goes to introspection, not to
+	// the keys. Empty means every bearer token that is not a JWT.
+	Prefix string `yaml:"prefix"`
+	// Header names a header carrying a key (x-api-key, as Anthropic's
+	// SDKs send it), besides "Authorization: Bearer". Empty means bearer
+	// only.
+	Header string `yaml:"header"`
+}
+
+// checkCredentials checks the introspection and API-key settings and
+// reads their secrets.
+func (cfg *Config) checkCredentials(p *problems, lookupEnv func(string) (string, bool)) {
+	for _, c := range cfg.Credentials {
+		if _, ok := textEnum[middleware.CredentialKind](c); !ok {
+			p.add("credentials: %q is not jwt, introspection or api_key", c)
+		}
+	}
+	if in := cfg.Introspection; in != nil {
+		cp := *in
+		cfg.Introspection = &cp
+		cfg.checkIntrospection(p, &cp, lookupEnv)
+	}
+	if ak := cfg.APIKeys; ak != nil {
+		switch {
+		case ak.File == "" && ak.Env == "" && !ak.Redis:
+			p.add("api_keys: set file, env or redis")
+		case ak.Redis && cfg.Redis.IsZero():
+			p.add("api_keys: redis needs the top-level redis")
+		case ak.ReloadInterval < 0:
+			p.add("api_keys: reload_interval must not be negative")
+		}
+		if ak.Header != "" && !validHeaderName(ak.Header) {
+			p.add("api_keys: header %q is not a valid header name", ak.Header)
+		}
+		if ak.Env != "" {
+			if _, ok := lookupEnv(ak.Env); !ok {
+				p.add("api_keys: environment variable %s is not set", ak.Env)
+			}
+		}
+	}
+}
+
+func (cfg *Config) checkIntrospection(p *problems, in *Introspection, lookupEnv func(string) (string, bool)) {
+	if in.Endpoint == "" && in.Issuer == "" && cfg.Issuer == "" {
+		p.add("introspection: set endpoint, or issuer (or the top-level issuer) for discovery")
+	}
+	if in.AuthMethod != "" {
+		if _, ok := textEnum[introspect.AuthMethod](in.AuthMethod); !ok {
+			p.add("introspection: auth_method %q is not client_secret_basic, client_secret_post, private_key_jwt or none", in.AuthMethod)
+		}
+	}
+	switch {
+	case in.ClientSecretEnv != "" && in.ClientSecretFile != "":
+		p.add("introspection: set client_secret_env or client_secret_file, not both")
+	case in.ClientSecretEnv != "":
+		if v, ok := lookupEnv(in.ClientSecretEnv); !ok || v == "" {
+			p.add("introspection: environment variable %s is not set", in.ClientSecretEnv)
+		} else {
+			in.secret = v
+		}
+	case in.ClientSecretFile != "":
+		s, err := introspect.Secret("", in.ClientSecretFile)
+		if err != nil {
+			p.add("introspection: %v", err)
+		}
+		in.secret = s
+	}
+	if in.PrivateKeyFile != "" {
+		b, err := os.ReadFile(in.PrivateKeyFile)
+		if err == nil {
+			in.key, err = introspect.ParsePrivateKey(b)
+		}
+		if err != nil {
+			p.add("introspection: private_key_file: %v", err)
+		}
+	}
+	// The client's own rules (auth method against the secrets, URLs),
+	// checked without starting it: New makes no call and no goroutine.
+	if ic, err := introspect.New(in.config(cfg.Issuer)); err != nil {
+		p.add("introspection: %v", err)
+	} else {
+		ic.Close()
+	}
+}
+
+// config is the introspect.Config the settings describe (secrets
+// included, once Validate has read them).
+func (in *Introspection) config(issuer string) introspect.Config {
+	c := introspect.Config{Endpoint: in.Endpoint, Issuer: in.Issuer, ClientID: in.ClientID, ClientSecret: in.secret,
+		PrivateKey: in.key, KeyID: in.KeyID, Timeout: in.Timeout, MaxAge: in.MaxAge, NegativeMaxAge: in.NegativeMaxAge,
+		CacheSize: in.CacheSize, IntrospectJWTs: in.IntrospectJWTs}
+	if c.Endpoint == "" && c.Issuer == "" {
+		c.Issuer = issuer
+	}
+	if in.AuthMethod != "" {
+		c.AuthMethod = must(textEnum[introspect.AuthMethod](in.AuthMethod))
+	}
+	return c
+}
+
+// checkRouteCredentials checks a route's credential order against what
+// the config provides.
+func (cfg *Config) checkRouteCredentials(p *problems, where string, r *Route) {
+	if len(r.Credentials) == 0 {
+		r.Credentials = cfg.Credentials
+	}
+	for i, c := range r.Credentials {
+		k, ok := textEnum[middleware.CredentialKind](c)
+		switch {
+		case !ok:
+			p.add("%s: credentials: %q is not jwt, introspection or api_key", where, c)
+		case slices.Contains(r.Credentials[:i], c):
+			p.add("%s: credentials: %s listed twice", where, c)
+		case k == middleware.CredentialIntrospection && cfg.Introspection == nil:
+			p.add("%s: credentials: introspection needs the top-level introspection", where)
+		case k == middleware.CredentialAPIKey && cfg.APIKeys == nil:
+			p.add("%s: credentials: api_key needs the top-level api_keys", where)
+		}
+	}
+}
+
+// newCredentials starts the introspection client and the API-key store
+// the routes use (closed by Close).
+func (g *Gateway) newCredentials() error {
+	if in := g.cfg.Introspection; in != nil {
+		c := in.config(g.cfg.Issuer)
+		c.Logger, c.OnIntrospect = g.log, g.metrics.OnIntrospect
+		ic, err := introspect.New(c)
+		if err != nil {
+			return fmt.Errorf("introspection: %w", err)
+		}
+		g.closers = append(g.closers, ic)
+		g.introspector = ic
+	}
+	if ak := g.cfg.APIKeys; ak != nil {
+		c := apikey.Config{File: ak.File, ReloadInterval: ak.ReloadInterval, Env: ak.Env, Prefix: ak.Prefix, Logger: g.log}
+		if ak.Redis {
+			client, err := g.redisClient()
+			if err != nil {
+				return err
+			}
+			src, err := redisapikey.New(redisapikey.Config{Client: client})
+			if err != nil {
+				return err
+			}
+			c.Source = src
+		}
+		s, err := apikey.New(c)
+		if err != nil {
+			return fmt.Errorf("api_keys: %w", err)
+		}
+		g.closers = append(g.closers, s)
+		g.apiKeys = s
+	}
+	return nil
+}
+
+// routeCredentials sets the route's credential order and the stores it
+// names.
+func (g *Gateway) routeCredentials(mr *middleware.Route, rc Route) {
+	for _, c := range rc.Credentials {
+		k := must(textEnum[middleware.CredentialKind](c))
+		mr.Credentials = append(mr.Credentials, k)
+		switch k {
+		case middleware.CredentialIntrospection:
+			mr.Introspection = g.introspector
+		case middleware.CredentialAPIKey:
+			mr.APIKeys = g.apiKeys
+		}
+	}
+}
