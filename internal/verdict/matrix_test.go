@@ -28,11 +28,13 @@ import (
 	jwtecho "github.com/jwtgate/jwtgate/adapters/echo"
 	jwtgin "github.com/jwtgate/jwtgate/adapters/gin"
 	jwtmcp "github.com/jwtgate/jwtgate/adapters/mcp"
+	"github.com/jwtgate/jwtgate/apikey"
 	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/extauthz"
 	"github.com/jwtgate/jwtgate/gateway"
 	"github.com/jwtgate/jwtgate/grpcauth"
+	"github.com/jwtgate/jwtgate/introspect"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/policy"
@@ -81,17 +83,20 @@ const resourceURI = "https://mcp.example.com/mcp"
 // routeFields says which row covers each Route field; a field added to
 // middleware.Route without a row fails TestMatrixCoversEveryRequirement.
 var routeFields = map[string]string{
-	"Scopes":       "missing scope",
-	"RateLimit":    "rate-limited",
-	"Audiences":    "wrong audience",
-	"ClaimHeaders": "valid",
-	"Types":        "wrong type",
-	"Resource":     "another resource's token",
-	"DPoP":         "bearer on a DPoP-required route",
-	"Budget":       "budget spent",
-	"RequireACR":   "weak login",
-	"MaxAuthAge":   "stale login",
-	"Policy":       "policy denial",
+	"Scopes":        "missing scope",
+	"RateLimit":     "rate-limited",
+	"Audiences":     "wrong audience",
+	"ClaimHeaders":  "valid",
+	"Types":         "wrong type",
+	"Resource":      "another resource's token",
+	"DPoP":          "bearer on a DPoP-required route",
+	"Budget":        "budget spent",
+	"RequireACR":    "weak login",
+	"MaxAuthAge":    "stale login",
+	"Policy":        "policy denial",
+	"Credentials":   "jwt on a key-only route",
+	"Introspection": "inactive opaque token",
+	"APIKeys":       "unknown api key",
 }
 
 // resourceFields says which row covers each middleware.Resource field.
@@ -116,6 +121,57 @@ type row struct {
 	// wantNoBody is the answer of a face that cannot see body: a tool
 	// rule it cannot check refuses, never passes.
 	wantNoBody verdict
+	// opaque sends a token the introspection endpoint issued (active)
+	// instead of a JWT; key sends the world's API key, whose subject is
+	// keySubject; raw sends exactly this credential.
+	opaque, key bool
+	raw         string
+}
+
+// keySubject is the subject of the API key every world holds.
+const keySubject = "key-bot"
+
+// world is what a matrix world's faces share besides the identity
+// provider: an introspection endpoint and an API-key file.
+type world struct {
+	idp     *jwtgatetest.Issuer
+	as      *jwtgatetest.IntrospectionServer
+	key     string
+	keyFile string
+}
+
+func newWorld(t *testing.T, down bool) *world {
+	w := &world{idp: jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})}
+	w.as = jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{})
+	var line string
+	w.key, line = jwtgatetest.NewAPIKey(t, jwtgatetest.APIKey{Prefix: "jg_", Subject: keySubject})
+	w.keyFile = jwtgatetest.APIKeyFile(t, line)
+	if down {
+		b := jwtgatetest.Behavior{Status: http.StatusServiceUnavailable}
+		if err := w.idp.SetDiscovery(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.idp.SetJWKS(b); err != nil {
+			t.Fatal(err)
+		}
+		w.as.SetFault(jwtgatetest.IntrospectionFault{Status: http.StatusInternalServerError})
+	}
+	return w
+}
+
+// credential is the row's credential for subject sub.
+func (r row) credential(t *testing.T, w *world, sub string) string {
+	switch {
+	case r.raw != "":
+		return r.raw
+	case r.key:
+		return w.key
+	case r.opaque:
+		return w.as.Issue(t, jwtgatetest.Claims{Subject: sub, Issuer: w.idp.Issuer(), Audience: "api"})
+	case r.mint != nil:
+		return r.mint(t, w.idp, sub)
+	}
+	return ""
 }
 
 func mint(c jwtgatetest.Claims) func(*testing.T, *jwtgatetest.Issuer, string) string {
@@ -152,34 +208,30 @@ func rows() []row {
 			body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_repo"}}`,
 			want: verdict{Status: 403, Desc: "insufficient scope"}, wantNoBody: verdict{Status: 400, Desc: "MCP message unreadable"}},
 		{name: "valid", route: "open", mint: valid, want: verdict{Status: 200}},
+		{name: "opaque token", route: "creds", opaque: true, want: verdict{Status: 200}},
+		{name: "inactive opaque token", route: "creds", raw: "never-issued-opaque-token", want: verdict{Status: 401, Desc: "token not active"}},
+		{name: "introspection unavailable", route: "creds", down: true, opaque: true, want: verdict{Status: 503, Desc: "introspection unavailable"}},
+		{name: "api key", route: "creds", key: true, want: verdict{Status: 200, Sub: keySubject}},
+		{name: "unknown api key", route: "creds", raw: "jg_not-a-key-of-this-world", want: verdict{Status: 401, Desc: "api key not accepted"}},
+		{name: "api key on its own route", route: "keys", key: true, want: verdict{Status: 200, Sub: keySubject}},
+		{name: "jwt on a key-only route", route: "keys", mint: valid, want: verdict{Status: 401, Desc: "credential kind not accepted"}},
+		{name: "api key on a jwt-only route", route: "open", key: true, want: verdict{Status: 401, Desc: "token is not a compact JWS"}},
 	}
 }
 
 // The same requests through every face give the same verdict.
 func TestVerdictMatrix(t *testing.T) {
 	worlds := map[bool][]face{}
-	idps := map[bool]*jwtgatetest.Issuer{}
+	ws := map[bool]*world{}
 	for _, down := range []bool{false, true} {
-		idps[down] = jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
-		if down {
-			b := jwtgatetest.Behavior{Status: http.StatusServiceUnavailable}
-			if err := idps[down].SetDiscovery(b); err != nil {
-				t.Fatal(err)
-			}
-			if err := idps[down].SetJWKS(b); err != nil {
-				t.Fatal(err)
-			}
-		}
-		worlds[down] = faces(t, idps[down], !down)
+		ws[down] = newWorld(t, down)
+		worlds[down] = faces(t, ws[down], !down)
 	}
 	for _, r := range rows() {
 		t.Run(r.name, func(t *testing.T) {
 			for _, f := range worlds[r.down] {
 				sub := strings.NewReplacer(" ", "-", "'", "").Replace(r.name) + "." + f.name
-				tok := ""
-				if r.mint != nil {
-					tok = r.mint(t, idps[r.down], sub)
-				}
+				tok := r.credential(t, ws[r.down], sub)
 				for i := range r.pre {
 					if got := f.do(t, call{r.route, tok, r.body}); got.Status != 200 {
 						t.Fatalf("%s: request %d before: %+v", f.name, i+1, got)
@@ -192,7 +244,7 @@ func TestVerdictMatrix(t *testing.T) {
 				if f.noBody && r.body != "" {
 					want = r.wantNoBody
 				}
-				if want.Status == 200 {
+				if want.Status == 200 && want.Sub == "" {
 					want.Sub = sub
 				}
 				if got := f.do(t, call{r.route, tok, r.body}); got != want {
@@ -230,8 +282,7 @@ func TestMatrixCoversEveryRequirement(t *testing.T) {
 func TestEveryFaceIsInTheMatrix(t *testing.T) {
 	covered := map[string]bool{}
 	// The faces as the matrix builds them (their keys need not load).
-	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
-	for _, f := range faces(t, idp, false) {
+	for _, f := range faces(t, newWorld(t, false), false) {
 		covered[f.pkg] = true
 	}
 	call := regexp.MustCompile(`\.(Authenticate|Verify)\(`)
@@ -267,15 +318,26 @@ func TestEveryFaceIsInTheMatrix(t *testing.T) {
 
 // faces builds every face for the identity provider idp, waiting for its
 // keys when ready.
-func faces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
-	lib := libraryFaces(t, idp, ready)
-	return append(lib, gatewayFaces(t, idp, ready)...)
+func faces(t *testing.T, w *world, ready bool) []face {
+	lib := libraryFaces(t, w, ready)
+	return append(lib, gatewayFaces(t, w, ready)...)
 }
 
 // libraryFaces: one Verifier and one Route per requirement, as a library
 // user builds them, behind each face.
-func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
+func libraryFaces(t *testing.T, w *world, ready bool) []face {
 	t.Helper()
+	idp := w.idp
+	intro, err := introspect.New(introspect.Config{Endpoint: w.as.URL(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { intro.Close() })
+	keyStore, err := apikey.New(apikey.Config{File: w.keyFile, Prefix: "jg_", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keyStore.Close() })
 	keys, err := cache.New(context.Background(), cache.Config{Issuer: idp.Issuer(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -318,6 +380,9 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		"policy":   {Policy: tenantPolicy(t)},
 		"tools": {Resource: &middleware.Resource{URI: resourceURI + "/tools", AuthorizationServers: []string{idp.Issuer()},
 			Tools: map[string]middleware.ToolRule{"delete_repo": {Scopes: []string{"admin"}}}}},
+		"creds": {ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}, Introspection: intro, APIKeys: keyStore,
+			Credentials: []middleware.CredentialKind{middleware.CredentialJWT, middleware.CredentialAPIKey, middleware.CredentialIntrospection}},
+		"keys": {ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}, APIKeys: keyStore, Credentials: []middleware.CredentialKind{middleware.CredentialAPIKey}},
 	}
 	verifiers := map[string]*middleware.Verifier{}
 	for name, rt := range routes {
@@ -452,29 +517,35 @@ var httpStatus = map[string]int{"InvalidArgument": 400, "Unauthenticated": 401, 
 
 // gatewayFaces: the gateway, from a config with the same routes, as a
 // proxy and as the decision service behind a proxy.
-func gatewayFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
+func gatewayFaces(t *testing.T, w *world, ready bool) []face {
 	t.Helper()
+	idp := w.idp
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeSub(w, r.Header.Get("X-Jwtgate-Subject"))
 	}))
 	t.Cleanup(up.Close)
 	rate, burst := 1.0/3600, 1
-	cfg := gateway.Config{Issuer: idp.Issuer(), Audiences: []string{"api"}, Routes: []gateway.Route{
-		{Prefix: "/open", Upstream: up.URL, ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}},
-		{Prefix: "/aud", Upstream: up.URL, Audiences: []string{"orders"}},
-		{Prefix: "/typ", Upstream: up.URL, Types: []string{"at+jwt"}},
-		{Prefix: "/scope", Upstream: up.URL, Scopes: []string{"admin"}},
-		{Prefix: "/resource", Upstream: up.URL, Resource: &gateway.Resource{URI: resourceURI}},
-		{Prefix: "/rate", Upstream: up.URL, Rate: &rate, Burst: &burst},
-		{Prefix: "/budget", Upstream: up.URL, Budget: &gateway.RouteBudget{Limit: 1, Window: "day"}},
-		{Prefix: "/dpop", Upstream: up.URL, DPoP: gateway.DPoPRequired},
-		{Prefix: "/acr", Upstream: up.URL, ACRValues: []string{"urn:mfa"}},
-		{Prefix: "/authage", Upstream: up.URL, MaxAuthAge: time.Minute},
-		{Prefix: "/policy", Upstream: up.URL, Policy: tenantExpr},
-		{Prefix: "/tools", Upstream: up.URL, Resource: &gateway.Resource{URI: resourceURI + "/tools",
-			Tools: map[string]gateway.ResourceTool{"delete_repo": {Scopes: []string{"admin"}}}}},
-		{Prefix: "/_jwtgate", Mode: gateway.ModeDecision},
-	}}
+	cfg := gateway.Config{Issuer: idp.Issuer(), Audiences: []string{"api"},
+		Introspection: &gateway.Introspection{Endpoint: w.as.URL()},
+		APIKeys:       &gateway.APIKeys{File: w.keyFile, Prefix: "jg_"},
+		Routes: []gateway.Route{
+			{Prefix: "/open", Upstream: up.URL, ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}},
+			{Prefix: "/aud", Upstream: up.URL, Audiences: []string{"orders"}},
+			{Prefix: "/typ", Upstream: up.URL, Types: []string{"at+jwt"}},
+			{Prefix: "/scope", Upstream: up.URL, Scopes: []string{"admin"}},
+			{Prefix: "/resource", Upstream: up.URL, Resource: &gateway.Resource{URI: resourceURI}},
+			{Prefix: "/rate", Upstream: up.URL, Rate: &rate, Burst: &burst},
+			{Prefix: "/budget", Upstream: up.URL, Budget: &gateway.RouteBudget{Limit: 1, Window: "day"}},
+			{Prefix: "/dpop", Upstream: up.URL, DPoP: gateway.DPoPRequired},
+			{Prefix: "/acr", Upstream: up.URL, ACRValues: []string{"urn:mfa"}},
+			{Prefix: "/authage", Upstream: up.URL, MaxAuthAge: time.Minute},
+			{Prefix: "/policy", Upstream: up.URL, Policy: tenantExpr},
+			{Prefix: "/tools", Upstream: up.URL, Resource: &gateway.Resource{URI: resourceURI + "/tools",
+				Tools: map[string]gateway.ResourceTool{"delete_repo": {Scopes: []string{"admin"}}}}},
+			{Prefix: "/creds", Upstream: up.URL, ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}, Credentials: []string{"jwt", "api_key", "introspection"}},
+			{Prefix: "/keys", Upstream: up.URL, ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}, Credentials: []string{"api_key"}},
+			{Prefix: "/_jwtgate", Mode: gateway.ModeDecision},
+		}}
 	tr := &http.Transport{}
 	g, err := gateway.New(context.Background(), cfg, gateway.Options{Logger: quiet, Transport: tr})
 	if err != nil {
