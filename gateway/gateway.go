@@ -184,9 +184,6 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Gateway, err error) 
 	if g.fw, err = g.newForwarded(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if err = g.newCredentials(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-	}
 	if g.verifier, err = g.newVerifier(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -310,6 +307,10 @@ func ownsPath(own []string, p string) bool {
 // narrowing, unless some route accepts any audience, where the base cannot
 // check aud at all and middleware.New says so in its Warn line.
 func (g *Gateway) newVerifier() (*middleware.Verifier, error) {
+	// The introspection client and the key store the routes will name.
+	if err := g.newCredentials(); err != nil {
+		return nil, err
+	}
 	var audiences []string
 	for _, rc := range g.cfg.Routes {
 		if len(rc.Audiences) == 0 {
