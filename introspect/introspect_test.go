@@ -489,3 +489,42 @@ func TestAuthMethodText(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// Revocation-aware mode: a JWT that verifies is introspected too (once,
+// then cached), so a revoked JWT is refused before its exp; a JWT that
+// fails verification is never sent to the endpoint.
+func TestRevocationAwareModeIntrospectsJWTs(t *testing.T) {
+	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
+	as := jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{})
+	ic, err := introspect.New(introspect.Config{Endpoint: as.URL(), IntrospectJWTs: true, NegativeMaxAge: -1, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ic.Close() })
+	v, err := middleware.New(middleware.Config{Keys: idp.Keys(t), Issuers: []string{idp.Issuer()}, Audiences: []string{"api"}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := v.With(middleware.Route{Introspection: ic})
+	w := &world{}
+	tok := idp.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
+	as.SetAnswer(tok, []byte(`{"active":true}`))
+	for range 2 {
+		if a := w.do(rt, tok); a.status != 200 || a.sub != "alice" {
+			t.Fatalf("active JWT: %+v", a)
+		}
+	}
+	if as.Requests() != 1 {
+		t.Errorf("%d introspections of one JWT, want 1 (cached)", as.Requests())
+	}
+	revoked := idp.Mint(t, jwtgatetest.Claims{Subject: "mallory", Audience: "api"})
+	as.Revoke(revoked)
+	if a := w.do(rt, revoked); a.status != 401 || !strings.Contains(a.body, "token not active") {
+		t.Errorf("revoked JWT: %+v", a)
+	}
+	bad := idp.Bad(t, jwtgatetest.Expired)
+	before := as.Requests()
+	if a := w.do(rt, bad); a.status != 401 || as.Requests() != before {
+		t.Errorf("bad JWT: %d, %d introspections", a.status, as.Requests()-before)
+	}
+}
