@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto"
 	"fmt"
+	"net/http/httputil"
 	"os"
 	"slices"
 	"time"
@@ -250,5 +251,18 @@ func (g *Gateway) routeCredentials(mr *middleware.Route, rc Route) {
 		case middleware.CredentialAPIKey:
 			mr.APIKeys = g.apiKeys
 		}
+	}
+}
+
+// dropAPIKey keeps an API key from the upstream: it is the gateway's
+// credential, never the upstream's, and an upstream's logs are no place for
+// it. The key header goes whatever it held; Authorization goes when the key
+// came in it.
+func dropAPIKey(pr *httputil.ProxyRequest, keyHeader string) {
+	if keyHeader != "" {
+		pr.Out.Header.Del(keyHeader)
+	}
+	if c, ok := middleware.ClaimsFromContext(pr.In.Context()); ok && c.Kind() == middleware.CredentialAPIKey {
+		pr.Out.Header.Del("Authorization")
 	}
 }

@@ -13,7 +13,7 @@ import (
 func subjectUpstream(t *testing.T) *httptest.Server {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte("sub=" + r.Header.Get("X-Jwtgate-Subject")))
+		_, _ = w.Write([]byte("sub=" + r.Header.Get("X-Jwtgate-Subject") + " authz=" + r.Header.Get("Authorization") + " key=" + r.Header.Get("X-Api-Key")))
 	}))
 	t.Cleanup(s.Close)
 	return s
@@ -60,6 +60,22 @@ routes:
 	g.waitReady(t)
 	jwt := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
 	opaque := as.Issue(t, jwtgatetest.Claims{Subject: "bob", Issuer: p.Issuer()})
+	// The upstream gets the JWT and the opaque token (its to use), never
+	// an API key.
+	for _, tc := range []struct{ token, hdr, want string }{
+		{jwt, "", "authz=Bearer " + jwt + " key="},
+		{opaque, "", "authz=Bearer " + opaque + " key="},
+		{key, "", "authz= key="},
+		{"", key, "authz= key="},
+	} {
+		var hdr []string
+		if tc.hdr != "" {
+			hdr = []string{"X-Api-Key", tc.hdr}
+		}
+		if _, body := g.get(t, "/all/x", tc.token, hdr...); !strings.HasSuffix(body, tc.want) {
+			t.Errorf("upstream got %q, want …%q", body, tc.want)
+		}
+	}
 	for _, tc := range []struct {
 		path, token string
 		hdr         []string

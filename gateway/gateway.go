@@ -378,6 +378,10 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 			credential = "Bearer " + credential
 		}
 	}
+	var keyHeader string
+	if g.cfg.APIKeys != nil {
+		keyHeader = g.cfg.APIKeys.Header
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			if rc.StripPrefix {
@@ -402,6 +406,9 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 				// The proof goes with the token: neither is the upstream's.
 				pr.Out.Header.Del("Authorization")
 				pr.Out.Header.Del("DPoP")
+			}
+			if keyHeader != "" || rc.Credentials != nil {
+				dropAPIKey(pr, keyHeader)
 			}
 			if rc.UpstreamAuth != nil {
 				pr.Out.Header.Set(rc.UpstreamAuth.Header, credential)

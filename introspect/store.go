@@ -1,7 +1,11 @@
 package introspect
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"sync"
+	"time"
+	"unsafe"
 
 	"github.com/jwtgate/jwtgate/middleware"
 )
@@ -20,20 +24,38 @@ const DefaultCacheSize = 10_000
 type Cache struct {
 	perShard int
 	shards   [storeShards]storeShard
+
+	mu  sync.Mutex
+	ids map[string]uint64 // endpoint → its number in this cache; guarded by mu
+
+	// start (with its monotonic reading) and base (its unix nanoseconds)
+	// are the clock of Clients without Config.Now.
+	start time.Time
+	base  int64
 }
 
 type storeShard struct {
 	mu sync.RWMutex
-	m  map[cacheKey]cacheEntry // guarded by mu
+	// m is keyed by slot (a word of the key): the entry holds the whole
+	// key, compared on every hit, so two keys in one slot only evict each
+	// other and never answer for each other.
+	m map[uint64]cacheEntry // guarded by mu
 }
 
 // cacheKey is what an entry is found by: never the token.
 type cacheKey struct {
-	endpoint string
+	endpoint uint64 // Cache.endpointID
 	sum      [32]byte
 }
 
+// slot is the map key: the hash's first word, mixed with the endpoint so
+// that one token asked at two endpoints takes two slots.
+func (k *cacheKey) slot() uint64 {
+	return binary.LittleEndian.Uint64(k.sum[:8]) ^ (k.endpoint * 0x9e3779b97f4a7c15)
+}
+
 type cacheEntry struct {
+	key   cacheKey
 	res   *middleware.IntrospectionResult // nil: inactive (the negative cache)
 	until int64                           // unix nanoseconds
 }
@@ -44,45 +66,59 @@ func NewCache(size int) *Cache {
 	if size <= 0 {
 		size = DefaultCacheSize
 	}
-	c := &Cache{perShard: (size + storeShards - 1) / storeShards}
+	c := &Cache{perShard: (size + storeShards - 1) / storeShards, ids: map[string]uint64{}, start: time.Now()}
+	c.base = c.start.UnixNano()
 	for i := range c.shards {
-		c.shards[i].m = make(map[cacheKey]cacheEntry)
+		c.shards[i].m = make(map[uint64]cacheEntry)
 	}
 	return c
 }
 
-func (c *Cache) shard(k *cacheKey) *storeShard { return &c.shards[k.sum[0]%storeShards] }
+// endpointID numbers endpoint in this cache (from 1), once.
+func (c *Cache) endpointID(endpoint string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.ids[endpoint]
+	if !ok {
+		id = uint64(len(c.ids) + 1)
+		c.ids[endpoint] = id
+	}
+	return id
+}
+
+func (c *Cache) shard(k *cacheKey) *storeShard { return &c.shards[k.sum[8]%storeShards] }
 
 // get returns the entry for k if it is still fresh at now.
 func (c *Cache) get(k *cacheKey, now int64) (cacheEntry, bool) {
-	s := c.shard(k)
+	s, slot := c.shard(k), k.slot()
 	s.mu.RLock()
-	e, ok := s.m[*k]
+	e, ok := s.m[slot]
 	s.mu.RUnlock()
-	if ok && now < e.until {
+	if !ok || e.key != *k {
+		return cacheEntry{}, false
+	}
+	if now < e.until {
 		return e, true
 	}
-	if ok {
-		s.mu.Lock()
-		if cur, still := s.m[*k]; still && cur.until == e.until {
-			delete(s.m, *k)
-		}
-		s.mu.Unlock()
+	s.mu.Lock()
+	if cur, still := s.m[slot]; still && cur.key == *k && cur.until == e.until {
+		delete(s.m, slot)
 	}
+	s.mu.Unlock()
 	return cacheEntry{}, false
 }
 
-func (c *Cache) put(k cacheKey, e cacheEntry) {
-	s := c.shard(&k)
+func (c *Cache) put(e cacheEntry) {
+	s, slot := c.shard(&e.key), e.key.slot()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
+	if _, ok := s.m[slot]; !ok && len(s.m) >= c.perShard {
 		for old := range s.m {
 			delete(s.m, old)
 			break
 		}
 	}
-	s.m[k] = e
+	s.m[slot] = e
 }
 
 // Len returns how many answers are cached, for a metrics gauge.
@@ -103,10 +139,16 @@ func (c *Cache) keys() []cacheKey {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.RLock()
-		for k := range s.m {
-			out = append(out, k)
+		for _, e := range s.m {
+			out = append(out, e.key)
 		}
 		s.mu.RUnlock()
 	}
 	return out
+}
+
+// sum is the SHA-256 of s without copying it: Sum256 only reads its
+// argument, and the copy []byte(s) would cost every look-up an allocation.
+func sum(s string) [32]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s)))
 }

@@ -33,11 +33,11 @@ func TestCacheKeysAreHashes(t *testing.T) {
 		t.Fatalf("%d keys", len(keys))
 	}
 	for _, k := range keys {
-		if k.endpoint != srv.URL {
-			t.Errorf("key endpoint %q", k.endpoint)
+		if ep := c.endpoint.Load(); k.endpoint != ep.id || k.endpoint == 0 {
+			t.Errorf("key endpoint %d", k.endpoint)
 		}
 		for _, tok := range tokens {
-			if bytes.Contains(k.sum[:], []byte(tok)) || bytes.Contains([]byte(k.endpoint), []byte(tok)) {
+			if bytes.Contains(k.sum[:], []byte(tok)) {
 				t.Errorf("a cache key holds the token")
 			}
 		}
@@ -53,7 +53,7 @@ func TestCacheBounded(t *testing.T) {
 	for i := range 10_000 {
 		var k cacheKey
 		k.sum = sha256.Sum256([]byte{byte(i), byte(i >> 8)})
-		c.put(k, cacheEntry{until: now + int64(time.Hour)})
+		c.put(cacheEntry{key: k, until: now + int64(time.Hour)})
 	}
 	if n := c.Len(); n > 32 {
 		t.Errorf("%d entries in a cache of 32", n)
@@ -62,12 +62,36 @@ func TestCacheBounded(t *testing.T) {
 
 func TestCacheEntryEnds(t *testing.T) {
 	c := NewCache(10)
-	k := cacheKey{endpoint: "e"}
-	c.put(k, cacheEntry{until: 100})
+	k := cacheKey{endpoint: c.endpointID("e")}
+	c.put(cacheEntry{key: k, until: 100})
 	if _, ok := c.get(&k, 99); !ok {
 		t.Error("fresh entry missed")
 	}
 	if _, ok := c.get(&k, 100); ok || c.Len() != 0 {
 		t.Error("ended entry served or kept")
+	}
+}
+
+// Two keys in one slot evict each other; neither ever answers for the
+// other.
+func TestCacheSlotCollisionNeverAnswersForAnother(t *testing.T) {
+	c := NewCache(10)
+	a := cacheKey{endpoint: c.endpointID("a")}
+	b := a
+	b.sum[31] = 1 // same slot and shard, another key
+	if a.slot() != b.slot() {
+		t.Fatal("not one slot")
+	}
+	c.put(cacheEntry{key: a, until: 100})
+	if _, ok := c.get(&b, 1); ok {
+		t.Error("b found a's entry")
+	}
+	other := a
+	other.endpoint = c.endpointID("b")
+	if _, ok := c.get(&other, 1); ok {
+		t.Error("another endpoint found a's entry")
+	}
+	if c.endpointID("a") != a.endpoint {
+		t.Error("endpoint numbered twice")
 	}
 }

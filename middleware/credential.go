@@ -156,11 +156,21 @@ type APIKey struct {
 
 // credentialMemo is a credential's claims as one Verifier configuration
 // decoded them (a store may serve several): owner is that configuration.
+//
+// Everything that depends only on the claims and the configuration (iss,
+// aud, token_type, their shapes) is decided once, into err; what depends on
+// the clock is reduced to two instants checked on every request.
 type credentialMemo struct {
 	owner *shared
 	c     *Claims
-	p     presence
 	err   *Error
+	// expAt (unix nanoseconds; 0: no exp) is exp plus the leeway: from
+	// then on, errExpired.
+	expAt int64
+	// notBefore (unix nanoseconds; 0: none) is the later of nbf and iat
+	// less the leeway: before it, notYet.
+	notBefore int64
+	notYet    *Error
 }
 
 // ErrTokenInactive is declared with the other sentinels (errors.go).
@@ -213,15 +223,7 @@ func checkCredentials(rt *Route) error {
 // `{"`). The JWT kind recognises exactly these; anything else is an opaque
 // token or a key.
 func looksLikeJWS(token string) bool {
-	if !strings.HasPrefix(token, "eyJ") {
-		return false
-	}
-	i := strings.IndexByte(token, '.')
-	if i < 0 {
-		return false
-	}
-	j := strings.IndexByte(token[i+1:], '.')
-	return j >= 0 && strings.IndexByte(token[i+1+j+1:], '.') < 0
+	return strings.HasPrefix(token, "eyJ") && strings.Count(token, ".") == 2
 }
 
 // credential says where the request's credential came from.
@@ -237,6 +239,11 @@ func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *str
 	if cr.keyHdr {
 		c, err := v.verifyAPIKey(ctx, cr.token)
 		return c, false, CredentialAPIKey, err
+	}
+	if v.jwtOnly {
+		// The common route: no classification to pay for.
+		c, hit, err := v.verify(ctx, cr.token, alg)
+		return c, hit, CredentialJWT, err
 	}
 	if len(cr.token) > v.cfg.MaxTokenSize {
 		return nil, false, 0, errTooLarge
@@ -268,10 +275,7 @@ func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *str
 }
 
 func (v *Verifier) recognizesKey(token string) bool {
-	if r, ok := v.route.APIKeys.(APIKeyRecognizer); ok {
-		return r.RecognizesAPIKey(token)
-	}
-	return true
+	return v.keyRecognizer == nil || v.keyRecognizer.RecognizesAPIKey(token)
 }
 
 // checkRevoked asks the route's Introspector about a JWT that verified
@@ -307,7 +311,7 @@ func (v *Verifier) verifyIntrospected(ctx context.Context, token string) (*Claim
 		m = v.decodeCredential(res.raw, CredentialIntrospection)
 		res.memo.Store(m)
 	}
-	return v.checkCredentialClaims(ctx, m, true)
+	return v.checkCredentialClaims(ctx, m)
 }
 
 // verifyAPIKey decides an API key by the route's store.
@@ -332,7 +336,7 @@ func (v *Verifier) verifyAPIKey(ctx context.Context, key string) (*Claims, *Erro
 		m = v.decodeCredential(v.apiKeyClaims(k), CredentialAPIKey)
 		k.memo.Store(m)
 	}
-	return v.checkCredentialClaims(ctx, m, false)
+	return v.checkCredentialClaims(ctx, m)
 }
 
 // apiKeyClaims renders a key's record as the claims it is verified as.
@@ -360,24 +364,49 @@ func (v *Verifier) apiKeyClaims(k *APIKey) string {
 
 func (v *Verifier) decodeCredential(raw string, kind CredentialKind) *credentialMemo {
 	c, p, err := v.decodeClaims(raw)
-	m := &credentialMemo{owner: v.shared, c: c, p: p, err: err}
+	m := &credentialMemo{owner: v.shared, c: c, err: err}
 	if err != nil {
 		return m
 	}
 	c.kind = kind
+	leeway := v.cfg.Leeway
+	if kind == CredentialAPIKey {
+		// A key's end is its own; no clock skew to allow for.
+		leeway = 0
+	}
+	if p.exp {
+		m.expAt = c.ExpiresAt.Add(leeway).UnixNano()
+	}
+	m.notBefore, m.notYet = notBefore(c, p, leeway)
 	if kind == CredentialIntrospection {
-		var tt string
-		if ok, e := c.Get("token_type", &tt); e != nil {
-			m.err = errPayload
-		} else if ok {
-			if !accessTokenType(tt) {
-				m.err = errTokenType
-			}
-			// A route's Types compare with token_type, as with a JWT's typ.
-			c.typ = tt
-		}
+		m.err = v.checkIntrospected(c, p)
 	}
 	return m
+}
+
+// checkIntrospected decides what an introspection answer's claims say
+// whatever the time: iss (when present) and aud as for a JWT, token_type
+// (when present) an access token's.
+func (v *Verifier) checkIntrospected(c *Claims, p presence) *Error {
+	var tt string
+	if ok, err := c.Get("token_type", &tt); err != nil {
+		return errPayload
+	} else if ok {
+		if !accessTokenType(tt) {
+			return errTokenType
+		}
+		// A route's Types compare with token_type, as with a JWT's typ.
+		c.typ = tt
+	}
+	if v.issuers != nil && p.iss {
+		if _, ok := v.issuers[c.Issuer]; !ok {
+			return errIssuer
+		}
+	}
+	if len(v.cfg.Audiences) > 0 && !anyAudience(c.Audience, v.cfg.Audiences) {
+		return errAudience
+	}
+	return nil
 }
 
 // accessTokenType reports whether an introspection answer's token_type
@@ -392,43 +421,26 @@ func accessTokenType(tt string) bool {
 }
 
 // checkCredentialClaims checks a decoded credential on every request, as
-// checkClaims does a JWT's: exp (absent is fine: the endpoint or the store
-// vouches for the credential now), nbf, iat; for introspection also iss
-// (when present) and aud.
-func (v *Verifier) checkCredentialClaims(ctx context.Context, m *credentialMemo, introspected bool) (*Claims, *Error) {
+// checkClaims does a JWT's: what the memo decided once, then exp (absent
+// is fine: the endpoint or the store vouches for the credential now), nbf
+// and iat against the clock, then Validate.
+func (v *Verifier) checkCredentialClaims(ctx context.Context, m *credentialMemo) (*Claims, *Error) {
 	if m.err != nil {
 		return nil, m.err
 	}
-	c, p := m.c, m.p
-	now := v.cfg.Now()
-	leeway := v.cfg.Leeway
-	if !introspected {
-		// A key's end is its own; no clock skew to allow for.
-		leeway = 0
-	}
-	if p.exp && !now.Before(c.ExpiresAt.Add(leeway)) {
-		return nil, errExpired
-	}
-	if p.nbf && now.Add(leeway).Before(c.NotBefore) {
-		return nil, errNotYet
-	}
-	if p.iat && now.Add(leeway).Before(c.IssuedAt) {
-		return nil, errIssuedFuture
-	}
-	if introspected {
-		if v.issuers != nil && p.iss {
-			if _, ok := v.issuers[c.Issuer]; !ok {
-				return nil, errIssuer
-			}
+	if m.expAt != 0 || m.notBefore != 0 {
+		now := v.cfg.Now().UnixNano()
+		if m.expAt != 0 && now >= m.expAt {
+			return nil, errExpired
 		}
-		if len(v.cfg.Audiences) > 0 && !anyAudience(c.Audience, v.cfg.Audiences) {
-			return nil, errAudience
+		if m.notBefore != 0 && now < m.notBefore {
+			return nil, m.notYet
 		}
 	}
-	if err := v.runValidate(ctx, c); err != nil {
+	if err := v.runValidate(ctx, m.c); err != nil {
 		return nil, err
 	}
-	return c, nil
+	return m.c, nil
 }
 
 // extractCredential is extract with the route's API-key header: a key
@@ -452,6 +464,11 @@ func (v *Verifier) extractCredential(r *http.Request) (credential, bool, *Error)
 			err = errMultiple
 		}
 		return credential{}, false, err
+	}
+	if v.dpopMode == DPoPRequired {
+		// A key proves no possession: a route that requires DPoP refuses
+		// it as it refuses any bearer credential.
+		return credential{}, false, errDPoPRequired
 	}
 	k := strings.TrimSpace(vals[0])
 	if k == "" {

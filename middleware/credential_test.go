@@ -304,3 +304,21 @@ func TestAPIKeyNotRefusedForAudience(t *testing.T) {
 		t.Errorf("introspected token with another aud: %d", res.status)
 	}
 }
+
+// An API key proves no possession: a DPoP-required route refuses it in the
+// key header as it does a bearer token.
+func TestAPIKeyOnDPoPRequiredRoute(t *testing.T) {
+	ks := &fakeKeys{keys: map[string]*APIKey{"k": {Subject: "svc"}}}
+	v := credVerifier(t, Route{APIKeys: ks, DPoP: DPoPRequired})
+	for _, r := range []*http.Request{bearerReq("k"), bearerReq("")} {
+		if r.Header.Get("Authorization") == "" {
+			r.Header.Set("X-Api-Key", "k")
+		}
+		if res := do(v.Handler(okHandler), r); res.status != 401 || !strings.Contains(res.body, "DPoP") {
+			t.Errorf("%d %s", res.status, res.body)
+		}
+	}
+	if ks.calls.Load() != 0 {
+		t.Errorf("%d look-ups", ks.calls.Load())
+	}
+}

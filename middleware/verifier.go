@@ -30,6 +30,8 @@ type Verifier struct {
 	kinds              []CredentialKind // the route's credential order (Route.kinds)
 	revocation         bool             // JWTs are introspected too (RevocationChecker)
 	keyHeader          string           // Config.APIKeyHeader when the route takes API keys, else ""
+	jwtOnly            bool             // kinds is [jwt] alone: no credential to classify
+	keyRecognizer      APIKeyRecognizer // route.APIKeys', when it is one
 }
 
 // settle computes v's summaries of its route; New and With call it last.
@@ -59,6 +61,8 @@ func (v *Verifier) settle() *Verifier {
 	if slices.Contains(v.kinds, CredentialAPIKey) {
 		v.keyHeader = v.cfg.APIKeyHeader
 	}
+	v.jwtOnly = len(v.kinds) == 1 && v.kinds[0] == CredentialJWT && !v.revocation
+	v.keyRecognizer, _ = v.route.APIKeys.(APIKeyRecognizer)
 	v.tokenChecks = v.route.Audiences != nil || v.route.Types != nil || v.resource != nil || v.routeErr != nil || v.stepUp != nil
 	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || v.limit != nil || v.route.Budget != nil || v.route.Policy != nil
 	return v
