@@ -489,3 +489,9 @@ func (c *Claims) Kind() CredentialKind {
 	}
 	return c.kind
 }
+
+// APIKeyHeader returns the header the route reads API keys from
+// (Config.APIKeyHeader when the route takes API keys), or "": for faces
+// that build the request the Verifier reads (gRPC metadata) and must carry
+// that header over.
+func (v *Verifier) APIKeyHeader() string { return v.keyHeader }

@@ -62,6 +62,18 @@ type verdict struct {
 type call struct {
 	route, token string
 	body         string // an MCP JSON-RPC body, sent with POST; "" sends a GET
+	keyHeader    bool   // the token goes in X-Api-Key, not Authorization
+}
+
+// keyHeader is the header API keys may come in on every face.
+const keyHeader = "X-Api-Key"
+
+// authHeader is the header and value that carry c's token.
+func (c call) authHeader() (string, string) {
+	if c.keyHeader {
+		return keyHeader, c.token
+	}
+	return "Authorization", "Bearer " + c.token
 }
 
 // face is one way jwtgate answers. pkg is the package that implements it
@@ -75,6 +87,10 @@ type face struct {
 	// sub-request, a gRPC call): it answers body rows with the row's
 	// wantNoBody.
 	noBody bool
+	// bearerOnly marks a face whose protocol carries credentials in
+	// Authorization only (MCP): it answers header-key rows with the row's
+	// wantBearerOnly.
+	bearerOnly bool
 }
 
 // The routes every face serves, by name: the one requirement each adds.
@@ -126,6 +142,10 @@ type row struct {
 	// keySubject; raw sends exactly this credential.
 	opaque, key bool
 	raw         string
+	// header sends the credential in X-Api-Key instead of Authorization;
+	// wantBearerOnly is then the answer of a bearerOnly face.
+	header         bool
+	wantBearerOnly verdict
 }
 
 // keySubject is the subject of the API key every world holds.
@@ -216,6 +236,14 @@ func rows() []row {
 		{name: "api key on its own route", route: "keys", key: true, want: verdict{Status: 200, Sub: keySubject}},
 		{name: "jwt on a key-only route", route: "keys", mint: valid, want: verdict{Status: 401, Desc: "credential kind not accepted"}},
 		{name: "api key on a jwt-only route", route: "open", key: true, want: verdict{Status: 401, Desc: "token is not a compact JWS"}},
+		{name: "api key in its header", route: "keys", key: true, header: true, want: verdict{Status: 200, Sub: keySubject},
+			// The MCP SDK itself wants the credential in Authorization
+			// (the MCP spec's place), after jwtgate let the key through.
+			wantBearerOnly: verdict{Status: 401, Desc: "non-JSON body: no bearer token"}},
+		{name: "unknown api key in its header", route: "creds", raw: "jg_nope", header: true, want: verdict{Status: 401, Desc: "api key not accepted"},
+			wantBearerOnly: verdict{Status: 401, Desc: "api key not accepted"}},
+		{name: "api key in its header on a jwt-only route", route: "open", key: true, header: true, want: verdict{Status: 401, Desc: "authentication required"},
+			wantBearerOnly: verdict{Status: 401, Desc: "authentication required"}},
 	}
 }
 
@@ -233,7 +261,7 @@ func TestVerdictMatrix(t *testing.T) {
 				sub := strings.NewReplacer(" ", "-", "'", "").Replace(r.name) + "." + f.name
 				tok := r.credential(t, ws[r.down], sub)
 				for i := range r.pre {
-					if got := f.do(t, call{r.route, tok, r.body}); got.Status != 200 {
+					if got := f.do(t, call{r.route, tok, r.body, r.header}); got.Status != 200 {
 						t.Fatalf("%s: request %d before: %+v", f.name, i+1, got)
 					}
 				}
@@ -244,10 +272,13 @@ func TestVerdictMatrix(t *testing.T) {
 				if f.noBody && r.body != "" {
 					want = r.wantNoBody
 				}
+				if f.bearerOnly && r.header {
+					want = r.wantBearerOnly
+				}
 				if want.Status == 200 && want.Sub == "" {
 					want.Sub = sub
 				}
-				if got := f.do(t, call{r.route, tok, r.body}); got != want {
+				if got := f.do(t, call{r.route, tok, r.body, r.header}); got != want {
 					t.Errorf("%s: got %+v, want %+v", f.name, got, want)
 				}
 			}
@@ -350,7 +381,8 @@ func libraryFaces(t *testing.T, w *world, ready bool) []face {
 			t.Fatal(err)
 		}
 	}
-	base, err := middleware.New(middleware.Config{Keys: keys, Issuers: []string{idp.Issuer()}, Audiences: []string{"api", "orders", resourceURI, resourceURI + "/tools"}, Logger: quiet})
+	base, err := middleware.New(middleware.Config{Keys: keys, Issuers: []string{idp.Issuer()}, Audiences: []string{"api", "orders", resourceURI, resourceURI + "/tools"},
+		APIKeyHeader: keyHeader, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +439,7 @@ func libraryFaces(t *testing.T, w *world, ready bool) []face {
 		return func(t *testing.T, c call) verdict {
 			r := c.request("/" + c.route + "/x")
 			if c.token != "" {
-				r.Header.Set("Authorization", "Bearer "+c.token)
+				r.Header.Set(c.authHeader())
 			}
 			w := httptest.NewRecorder()
 			h(c.route).ServeHTTP(w, r)
@@ -444,7 +476,7 @@ func libraryFaces(t *testing.T, w *world, ready bool) []face {
 	var out []face
 	for _, n := range [][2]string{{"handler", "middleware"}, {"gin", "adapters/gin"}, {"echo", "adapters/echo"}, {"mcp", "adapters/mcp"}} {
 		hs := handlers[n[0]]
-		out = append(out, face{name: n[0], pkg: n[1], spend: spend, do: overHTTP(func(route string) http.Handler { return hs[route] })})
+		out = append(out, face{name: n[0], pkg: n[1], spend: spend, bearerOnly: n[0] == "mcp", do: overHTTP(func(route string) http.Handler { return hs[route] })})
 	}
 
 	extRoutes := map[string]middleware.Route{}
@@ -460,7 +492,8 @@ func libraryFaces(t *testing.T, w *world, ready bool) []face {
 	out = append(out, face{name: "extauthz", pkg: "extauthz", spend: spend, do: func(t *testing.T, c call) verdict {
 		hdr := map[string]string{}
 		if c.token != "" {
-			hdr["authorization"] = "Bearer " + c.token
+			k, v := c.authHeader()
+			hdr[strings.ToLower(k)] = v
 		}
 		resp, err := ext.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
 			Http: &authv3.AttributeContext_HttpRequest{Method: c.method(), Scheme: "http", Host: "api.example", Path: "/" + c.route + "/x", Headers: hdr, Body: c.body},
@@ -487,7 +520,8 @@ func libraryFaces(t *testing.T, w *world, ready bool) []face {
 	out = append(out, face{name: "grpc", pkg: "grpcauth", spend: spend, noBody: true, do: func(t *testing.T, c call) verdict {
 		ctx := context.Background()
 		if c.token != "" {
-			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("authorization", "Bearer "+c.token))
+			k, v := c.authHeader()
+			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(strings.ToLower(k), v))
 		}
 		info := &grpc.UnaryServerInfo{FullMethod: "/verdict.Matrix/" + c.route}
 		resp, err := ic.UnaryServerInterceptor(ctx, nil, info, func(ctx context.Context, _ any) (any, error) {
@@ -527,7 +561,7 @@ func gatewayFaces(t *testing.T, w *world, ready bool) []face {
 	rate, burst := 1.0/3600, 1
 	cfg := gateway.Config{Issuer: idp.Issuer(), Audiences: []string{"api"},
 		Introspection: &gateway.Introspection{Endpoint: w.as.URL()},
-		APIKeys:       &gateway.APIKeys{File: w.keyFile, Prefix: "jg_"},
+		APIKeys:       &gateway.APIKeys{File: w.keyFile, Prefix: "jg_", Header: keyHeader},
 		Routes: []gateway.Route{
 			{Prefix: "/open", Upstream: up.URL, ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}},
 			{Prefix: "/aud", Upstream: up.URL, Audiences: []string{"orders"}},
@@ -573,6 +607,12 @@ func gatewayFaces(t *testing.T, w *world, ready bool) []face {
 		}
 		return r
 	}
+	withCall := func(r *http.Request, c call) *http.Request {
+		if c.token != "" {
+			r.Header.Set(c.authHeader())
+		}
+		return r
+	}
 	spend := func(t *testing.T, token string) {
 		// The way a deployment spends: an answer without usage through the
 		// proxy, charged the fallback estimate (1000 > the limit of 1).
@@ -583,11 +623,11 @@ func gatewayFaces(t *testing.T, w *world, ready bool) []face {
 	}
 	return []face{
 		{name: "gateway proxy", pkg: "gateway", spend: spend, do: func(t *testing.T, c call) verdict {
-			w := serve(withToken(c.request("/"+c.route+"/x"), c.token))
+			w := serve(withCall(c.request("/"+c.route+"/x"), c))
 			return fromHTTP(t, w.Code, w.Body.String())
 		}},
 		{name: "gateway decision", pkg: "gateway", spend: spend, noBody: true, do: func(t *testing.T, c call) verdict {
-			r := withToken(httptest.NewRequest(http.MethodGet, "/_jwtgate", nil), c.token)
+			r := withCall(httptest.NewRequest(http.MethodGet, "/_jwtgate", nil), c)
 			r.RemoteAddr = "127.0.0.1:40000" // a trusted proxy's sub-request
 			r.Header.Set("X-Original-URI", "/"+c.route+"/x")
 			r.Header.Set("X-Original-Method", c.method())
