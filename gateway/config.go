@@ -124,8 +124,9 @@ type Config struct {
 	// request's credential decides; a credential it refuses is not tried
 	// as another. Empty means jwt only.
 	Credentials []string `yaml:"credentials"`
-	// Introspection checks opaque tokens at the authorization server (RFC
-	// 7662; see Introspection). nil means none.
+	// Introspection checks opaque tokens at the top-level issuer's
+	// authorization server (RFC 7662; see Introspection; providers may
+	// have their own). nil means none.
 	Introspection *Introspection `yaml:"introspection"`
 	// APIKeys holds the API keys routes may take (see APIKeys). nil means
 	// none.
@@ -158,6 +159,9 @@ type Provider struct {
 	// JWKSFile is a JWK Set on disk instead of a URL (as Config.JWKSFile).
 	// Empty means none.
 	JWKSFile string `yaml:"jwks_file"`
+	// Introspection checks this provider's opaque tokens (RFC 7662; see
+	// Introspection; its issuer is the provider's). nil means none.
+	Introspection *Introspection `yaml:"introspection"`
 }
 
 // Route sends requests under a path prefix to one upstream, with its own
@@ -170,6 +174,11 @@ type Route struct {
 	// api_key; see Config.Credentials). Empty means the top-level
 	// credentials.
 	Credentials []string `yaml:"credentials"`
+	// IntrospectionIssuer binds the route's introspection to the endpoint
+	// of this issuer (the top-level introspection's, or a provider's):
+	// answers from any other endpoint never count here. Empty means the
+	// only introspection configured.
+	IntrospectionIssuer string `yaml:"introspection_issuer"`
 	// Mode is ModeProxy or ModeDecision. Empty means ModeProxy.
 	//
 	// A request under a decision route is a sub-request about another

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"cmp"
 	"crypto"
+	"errors"
 	"fmt"
 	"net/http/httputil"
 	"os"
@@ -25,8 +27,9 @@ type Introspection struct {
 	// the authorization server's metadata names (issuer below).
 	Endpoint string `yaml:"endpoint"`
 	// Issuer is the authorization server whose metadata names the
-	// endpoint (RFC 8414, then OpenID discovery). Empty means the
-	// top-level issuer.
+	// endpoint (RFC 8414, then OpenID discovery), and the name routes bind
+	// to it by (introspection_issuer). Empty means the top-level issuer
+	// (a provider's introspection: always the provider's issuer).
 	Issuer string `yaml:"issuer"`
 	// ClientID is the gateway's client id at the authorization server.
 	ClientID string `yaml:"client_id"`
@@ -92,18 +95,58 @@ type APIKeys struct {
 }
 
 // checkCredentials checks the introspection and API-key settings and
-// reads their secrets.
+// reads their secrets. It runs before checkProviders, which moves the
+// top-level issuer into Providers: an introspection that relies on it for
+// discovery records it first.
 func (cfg *Config) checkCredentials(p *problems, lookupEnv func(string) (string, bool)) {
 	for _, c := range cfg.Credentials {
 		if _, ok := textEnum[middleware.CredentialKind](c); !ok {
 			p.add("credentials: %q is not jwt, introspection or api_key", c)
 		}
 	}
+	cfg.checkIntrospections(p, lookupEnv)
+	cfg.checkAPIKeys(p, lookupEnv)
+}
+
+// checkIntrospections checks the top-level introspection and the
+// providers'.
+func (cfg *Config) checkIntrospections(p *problems, lookupEnv func(string) (string, bool)) {
 	if in := cfg.Introspection; in != nil {
 		cp := *in
+		if cp.Endpoint == "" && cp.Issuer == "" {
+			cp.Issuer = cfg.Issuer
+		}
 		cfg.Introspection = &cp
-		cfg.checkIntrospection(p, &cp, lookupEnv)
+		checkIntrospection(p, "introspection", &cp, lookupEnv)
 	}
+	providers := slices.Clone(cfg.Providers)
+	for i := range providers {
+		if in := providers[i].Introspection; in != nil {
+			cp := *in
+			where := fmt.Sprintf("provider %d (%q): introspection", i+1, providers[i].Issuer)
+			switch {
+			case providers[i].Issuer == "":
+				p.add("%s: the provider needs an issuer (routes name the endpoint by it)", where)
+			case cp.Issuer != "" && cp.Issuer != providers[i].Issuer:
+				p.add("%s: issuer is the provider's", where)
+			}
+			cp.Issuer = providers[i].Issuer
+			providers[i].Introspection = &cp
+			checkIntrospection(p, where, &cp, lookupEnv)
+		}
+	}
+	cfg.Providers = providers
+	seen := map[string]bool{}
+	for _, in := range cfg.introspections() {
+		if seen[in.Issuer] {
+			p.add("introspection: two endpoints for issuer %q", in.Issuer)
+		}
+		seen[in.Issuer] = true
+	}
+}
+
+// checkAPIKeys checks the API-key settings.
+func (cfg *Config) checkAPIKeys(p *problems, lookupEnv func(string) (string, bool)) {
 	if ak := cfg.APIKeys; ak != nil {
 		switch {
 		case ak.File == "" && ak.Env == "" && !ak.Redis:
@@ -124,28 +167,64 @@ func (cfg *Config) checkCredentials(p *problems, lookupEnv func(string) (string,
 	}
 }
 
-func (cfg *Config) checkIntrospection(p *problems, in *Introspection, lookupEnv func(string) (string, bool)) {
-	if in.Endpoint == "" && in.Issuer == "" && cfg.Issuer == "" {
-		p.add("introspection: set endpoint, or issuer (or the top-level issuer) for discovery")
+// introspections are the configured introspection endpoints: the
+// top-level one, then each provider's.
+func (cfg *Config) introspections() []*Introspection {
+	var out []*Introspection
+	if cfg.Introspection != nil {
+		out = append(out, cfg.Introspection)
+	}
+	for _, pv := range cfg.Providers {
+		if pv.Introspection != nil {
+			out = append(out, pv.Introspection)
+		}
+	}
+	return out
+}
+
+// introspectionFor is the introspection a route binds to: the one of
+// issuer, or the only one when issuer is "".
+func (cfg *Config) introspectionFor(issuer string) (*Introspection, error) {
+	all := cfg.introspections()
+	if issuer == "" {
+		switch len(all) {
+		case 0:
+			return nil, errors.New("introspection needs the top-level introspection or a provider's")
+		case 1:
+			return all[0], nil
+		}
+		return nil, errors.New("several introspection endpoints: set introspection_issuer")
+	}
+	for _, in := range all {
+		if in.Issuer == issuer {
+			return in, nil
+		}
+	}
+	return nil, fmt.Errorf("introspection_issuer %q has no introspection", issuer)
+}
+
+func checkIntrospection(p *problems, where string, in *Introspection, lookupEnv func(string) (string, bool)) {
+	if in.Endpoint == "" && in.Issuer == "" {
+		p.add("%s: set endpoint, or issuer (or the top-level issuer) for discovery", where)
 	}
 	if in.AuthMethod != "" {
 		if _, ok := textEnum[introspect.AuthMethod](in.AuthMethod); !ok {
-			p.add("introspection: auth_method %q is not client_secret_basic, client_secret_post, private_key_jwt or none", in.AuthMethod)
+			p.add("%s: auth_method %q is not client_secret_basic, client_secret_post, private_key_jwt or none", where, in.AuthMethod)
 		}
 	}
 	switch {
 	case in.ClientSecretEnv != "" && in.ClientSecretFile != "":
-		p.add("introspection: set client_secret_env or client_secret_file, not both")
+		p.add("%s: set client_secret_env or client_secret_file, not both", where)
 	case in.ClientSecretEnv != "":
 		if v, ok := lookupEnv(in.ClientSecretEnv); !ok || v == "" {
-			p.add("introspection: environment variable %s is not set", in.ClientSecretEnv)
+			p.add("%s: environment variable %s is not set", where, in.ClientSecretEnv)
 		} else {
 			in.secret = v
 		}
 	case in.ClientSecretFile != "":
 		s, err := introspect.Secret("", in.ClientSecretFile)
 		if err != nil {
-			p.add("introspection: %v", err)
+			p.add("%s: %v", where, err)
 		}
 		in.secret = s
 	}
@@ -155,13 +234,13 @@ func (cfg *Config) checkIntrospection(p *problems, in *Introspection, lookupEnv 
 			in.key, err = introspect.ParsePrivateKey(b)
 		}
 		if err != nil {
-			p.add("introspection: private_key_file: %v", err)
+			p.add("%s: private_key_file: %v", where, err)
 		}
 	}
 	// The client's own rules (auth method against the secrets, URLs),
 	// checked without starting it: New makes no call and no goroutine.
-	if ic, err := introspect.New(in.config(cfg.Issuer)); err != nil {
-		p.add("introspection: %v", err)
+	if ic, err := introspect.New(in.config()); err != nil {
+		p.add("%s: %v", where, err)
 	} else {
 		ic.Close()
 	}
@@ -169,13 +248,10 @@ func (cfg *Config) checkIntrospection(p *problems, in *Introspection, lookupEnv 
 
 // config is the introspect.Config the settings describe (secrets
 // included, once Validate has read them).
-func (in *Introspection) config(issuer string) introspect.Config {
+func (in *Introspection) config() introspect.Config {
 	c := introspect.Config{Endpoint: in.Endpoint, Issuer: in.Issuer, ClientID: in.ClientID, ClientSecret: in.secret,
 		PrivateKey: in.key, KeyID: in.KeyID, Timeout: in.Timeout, MaxAge: in.MaxAge, NegativeMaxAge: in.NegativeMaxAge,
 		CacheSize: in.CacheSize, IntrospectJWTs: in.IntrospectJWTs}
-	if c.Endpoint == "" && c.Issuer == "" {
-		c.Issuer = issuer
-	}
 	if in.AuthMethod != "" {
 		c.AuthMethod = must(textEnum[introspect.AuthMethod](in.AuthMethod))
 	}
@@ -188,6 +264,9 @@ func (cfg *Config) checkRouteCredentials(p *problems, where string, r *Route) {
 	if len(r.Credentials) == 0 {
 		r.Credentials = cfg.Credentials
 	}
+	if r.IntrospectionIssuer != "" && !slices.Contains(r.Credentials, "introspection") {
+		p.add("%s: introspection_issuer without introspection in credentials", where)
+	}
 	for i, c := range r.Credentials {
 		k, ok := textEnum[middleware.CredentialKind](c)
 		switch {
@@ -195,8 +274,10 @@ func (cfg *Config) checkRouteCredentials(p *problems, where string, r *Route) {
 			p.add("%s: credentials: %q is not jwt, introspection or api_key", where, c)
 		case slices.Contains(r.Credentials[:i], c):
 			p.add("%s: credentials: %s listed twice", where, c)
-		case k == middleware.CredentialIntrospection && cfg.Introspection == nil:
-			p.add("%s: credentials: introspection needs the top-level introspection", where)
+		case k == middleware.CredentialIntrospection:
+			if _, err := cfg.introspectionFor(r.IntrospectionIssuer); err != nil {
+				p.add("%s: credentials: %v", where, err)
+			}
 		case k == middleware.CredentialAPIKey && cfg.APIKeys == nil:
 			p.add("%s: credentials: api_key needs the top-level api_keys", where)
 		}
@@ -206,15 +287,24 @@ func (cfg *Config) checkRouteCredentials(p *problems, where string, r *Route) {
 // newCredentials starts the introspection client and the API-key store
 // the routes use (closed by Close).
 func (g *Gateway) newCredentials() error {
-	if in := g.cfg.Introspection; in != nil {
-		c := in.config(g.cfg.Issuer)
-		c.Logger, c.OnIntrospect = g.log, g.metrics.OnIntrospect
+	all := g.cfg.introspections()
+	size := 0
+	for _, in := range all {
+		size += cmp.Or(in.CacheSize, introspect.DefaultCacheSize)
+	}
+	// One cache for every endpoint: it keys answers by endpoint, so an
+	// answer one endpoint gave is never used on a route bound to another.
+	shared := introspect.NewCache(size)
+	g.introspectors = map[*Introspection]*introspect.Client{}
+	for _, in := range all {
+		c := in.config()
+		c.Cache, c.Logger, c.OnIntrospect = shared, g.log, g.metrics.OnIntrospect
 		ic, err := introspect.New(c)
 		if err != nil {
 			return fmt.Errorf("introspection: %w", err)
 		}
 		g.closers = append(g.closers, ic)
-		g.introspector = ic
+		g.introspectors[in] = ic
 	}
 	if ak := g.cfg.APIKeys; ak != nil {
 		c := apikey.Config{File: ak.File, ReloadInterval: ak.ReloadInterval, Env: ak.Env, Prefix: ak.Prefix, Logger: g.log}
@@ -247,7 +337,8 @@ func (g *Gateway) routeCredentials(mr *middleware.Route, rc Route) {
 		mr.Credentials = append(mr.Credentials, k)
 		switch k {
 		case middleware.CredentialIntrospection:
-			mr.Introspection = g.introspector
+			in, _ := g.cfg.introspectionFor(rc.IntrospectionIssuer) // Validate has checked it
+			mr.Introspection = g.introspectors[in]
 		case middleware.CredentialAPIKey:
 			mr.APIKeys = g.apiKeys
 		}

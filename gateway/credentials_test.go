@@ -3,6 +3,8 @@ package gateway
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -144,4 +146,85 @@ func TestCredentialsConfigRefused(t *testing.T) {
 			t.Errorf("%s: %v, want %q", yaml, err, want)
 		}
 	}
+}
+
+// Providers' own introspection endpoints, one cache: a route bound to
+// provider B never accepts a token only A's endpoint knows, even though A's
+// answer is in the cache both share (the oathkeeper CVE-2026-33496
+// pattern).
+func TestRouteBoundToOneProvidersEndpoint(t *testing.T) {
+	pa, pb := startIDP(t, false), startIDP(t, false)
+	asA := jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{})
+	asB := jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{})
+	up := subjectUpstream(t)
+	cfg, err := ParseYAML([]byte(`
+audiences: [api]
+providers:
+  - issuer: ` + pa.Issuer() + `
+    introspection: {endpoint: '` + asA.URL() + `'}
+  - issuer: ` + pb.Issuer() + `
+    introspection: {endpoint: '` + asB.URL() + `'}
+routes:
+  - {prefix: /a, upstream: '` + up.URL + `', credentials: [introspection], introspection_issuer: '` + pa.Issuer() + `', claim_headers: {sub: X-Jwtgate-Subject}}
+  - {prefix: /b, upstream: '` + up.URL + `', credentials: [introspection], introspection_issuer: '` + pb.Issuer() + `', claim_headers: {sub: X-Jwtgate-Subject}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGatewayEnv(t, cfg, nil)
+	tok := asA.Issue(t, jwtgatetest.Claims{Subject: "alice", Issuer: pa.Issuer()})
+	if resp, body := g.get(t, "/a/x", tok); resp.StatusCode != 200 || !strings.HasPrefix(body, "sub=alice") {
+		t.Fatalf("route A: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := g.get(t, "/b/x", tok); resp.StatusCode != 401 || !strings.Contains(body, "token not active") {
+		t.Errorf("route B took A's token: %d %s", resp.StatusCode, body)
+	}
+	if asB.Requests() != 1 || asA.Requests() != 1 {
+		t.Errorf("A asked %d times, B %d: want 1 each", asA.Requests(), asB.Requests())
+	}
+	// Two endpoints and a route that names none: which one is ambiguous.
+	cfg.Routes = append(cfg.Routes, Route{Prefix: "/c", Upstream: up.URL, Credentials: []string{"introspection"}})
+	if _, err := cfg.Validate(env(nil)); err == nil || !strings.Contains(err.Error(), "set introspection_issuer") {
+		t.Errorf("ambiguous route: %v", err)
+	}
+}
+
+// An introspection without endpoint finds it from the top-level issuer's
+// metadata (RFC 8414).
+func TestIntrospectionEndpointDiscoveredFromTopLevelIssuer(t *testing.T) {
+	as := jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{ClientID: "gw", ClientSecret: "s3cret"})
+	up := subjectUpstream(t)
+	cfg, err := ParseYAML([]byte(`
+issuer: ` + as.Issuer() + `
+audiences: [api]
+credentials: [jwt, introspection]
+introspection: {client_id: gw, client_secret_file: '` + writeSecret(t, "s3cret\n") + `', auth_method: client_secret_post}
+routes:
+  - {prefix: /, upstream: '` + up.URL + `', claim_headers: {sub: X-Jwtgate-Subject}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Validating twice gives the same config (the issuer recorded once).
+	v1, err := cfg.Validate(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGatewayEnv(t, v1, nil)
+	tok := as.Issue(t, jwtgatetest.Claims{Subject: "bob"})
+	if resp, body := g.get(t, "/x", tok); resp.StatusCode != 200 || !strings.HasPrefix(body, "sub=bob") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if f := as.LastForm(); f.Get("client_secret") != "s3cret" {
+		t.Errorf("form %v", f)
+	}
+}
+
+func writeSecret(t *testing.T, s string) string {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(name, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return name
 }

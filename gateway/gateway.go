@@ -105,8 +105,8 @@ type Gateway struct {
 	closeErr   error     // what the first Close returned
 	buffers    *bufferPool
 
-	introspector *introspect.Client // nil without Config.Introspection
-	apiKeys      *apikey.Store      // nil without Config.APIKeys
+	introspectors map[*Introspection]*introspect.Client // one per configured endpoint
+	apiKeys       *apikey.Store                         // nil without Config.APIKeys
 
 	budgetMetrics *budgetMetrics // nil until a route has a budget
 	upstream      *upstreamMetrics

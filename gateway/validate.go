@@ -39,6 +39,7 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	var p problems
 	cfg.checkListen(&p)
 	cfg.checkTLS(&p)
+	cfg.checkCredentials(&p, lookupEnv) // before checkProviders moves the top-level issuer
 	cfg.checkProviders(&p)
 	cfg.checkRateLimits(&p)
 	cfg.checkRedis(&p, lookupEnv)
@@ -46,7 +47,6 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	cfg.checkVerification(&p)
 	cfg.checkDPoP(&p, lookupEnv)
 	cfg.checkUpstream(&p)
-	cfg.checkCredentials(&p, lookupEnv)
 	if _, err := parseTrustedProxies(cfg.TrustedProxies); err != nil {
 		p.add("%v", err)
 	}
