@@ -36,6 +36,10 @@ type Client struct {
 	clock  bool          // Config.Now was set: read it, not the monotonic clock
 
 	endpoint atomic.Pointer[endpoint] // configured, or found by discovery
+	// discoveryRetry (c.now units; 0: none) is when a failed discovery
+	// may be tried again: until then look-ups fail at once, so an issuer
+	// that is down is not asked once per request.
+	discoveryRetry atomic.Int64
 
 	ctx    context.Context // the Client's life: calls run under it
 	cancel context.CancelFunc
@@ -69,6 +73,9 @@ var (
 	_ middleware.Introspector      = (*Client)(nil)
 	_ middleware.RevocationChecker = (*Client)(nil)
 )
+
+// discoveryRetryAfter is how long a failed discovery is not tried again.
+const discoveryRetryAfter = 5 * time.Second
 
 // discoveryKey is the in-flight slot of the one discovery call.
 var discoveryKey = cacheKey{}
@@ -160,12 +167,17 @@ func (c *Client) resolveEndpoint(ctx context.Context) (*endpoint, error) {
 	if p := c.endpoint.Load(); p != nil {
 		return p, nil
 	}
+	if r := c.discoveryRetry.Load(); r != 0 && c.now() < r {
+		return nil, unavailable{errors.New("introspect: discovery failed recently")}
+	}
 	_, err := c.wait(ctx, discoveryKey, func(ctx context.Context) (*outcome, error) {
 		if c.endpoint.Load() != nil {
 			return &outcome{}, nil
 		}
 		ep, err := c.discover(ctx)
 		if err != nil {
+			c.discoveryRetry.Store(c.now() + int64(discoveryRetryAfter))
+			c.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "introspect: discovery failed", slog.String("issuer", c.cfg.Issuer), slog.Any("err", err))
 			return nil, err
 		}
 		c.endpoint.Store(&endpoint{url: ep, id: c.cache.endpointID(ep)})

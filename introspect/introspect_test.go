@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -526,5 +527,35 @@ func TestRevocationAwareModeIntrospectsJWTs(t *testing.T) {
 	before := as.Requests()
 	if a := w.do(rt, bad); a.status != 401 || as.Requests() != before {
 		t.Errorf("bad JWT: %d, %d introspections", a.status, as.Requests()-before)
+	}
+}
+
+// An issuer whose metadata cannot be read is 503, and is not asked again
+// on every request.
+func TestDiscoveryFailureIs503AndNotRetriedAtOnce(t *testing.T) {
+	var asked atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	clock := jwtgatetest.NewClock(time.Now())
+	ic, err := introspect.New(introspect.Config{Issuer: srv.URL, Logger: quiet, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	for range 3 {
+		if _, err := ic.Introspect(context.Background(), "tok"); !errors.Is(err, introspect.ErrUnavailable) {
+			t.Fatalf("%v", err)
+		}
+	}
+	if n := asked.Load(); n != 2 { // the two well-known documents, once
+		t.Errorf("%d metadata requests, want 2", n)
+	}
+	clock.Advance(time.Minute)
+	_, _ = ic.Introspect(context.Background(), "tok")
+	if n := asked.Load(); n != 4 {
+		t.Errorf("%d metadata requests after the pause, want 4", n)
 	}
 }

@@ -173,8 +173,6 @@ type credentialMemo struct {
 	notYet    *Error
 }
 
-// ErrTokenInactive is declared with the other sentinels (errors.go).
-
 var (
 	errInactive        = &Error{kind: ErrTokenInactive, desc: "token not active"}
 	errKeyRejected     = &Error{kind: ErrTokenInactive, desc: "api key not accepted"}
@@ -182,8 +180,8 @@ var (
 	errTokenType       = &Error{kind: ErrClaimsInvalid, desc: "token type not accepted"}
 )
 
-// defaultKinds is the order a route without Credentials uses: JWT, then
-// whatever the route has a store or an endpoint for.
+// kinds is the route's order: Credentials, or for a route without, JWT
+// then whatever the route has an endpoint or a store for.
 func (rt *Route) kinds() []CredentialKind {
 	if len(rt.Credentials) > 0 {
 		return rt.Credentials
@@ -254,7 +252,9 @@ func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *str
 		case k == CredentialJWT && jws:
 			c, hit, err := v.verify(ctx, cr.token, alg)
 			if err == nil && v.revocation {
-				err = v.checkRevoked(ctx, cr.token)
+				if err = v.checkRevoked(ctx, cr.token); err != nil {
+					c = nil
+				}
 			}
 			return c, hit, CredentialJWT, err
 		case k == CredentialIntrospection && !jws:
