@@ -42,7 +42,8 @@ type Config struct {
 	// Env names an environment variable holding records in the key file's
 	// format, read once by New.
 	Env string
-	// Records are keys given in code.
+	// Records are keys given in code. Nil: none; an empty slice is a
+	// source that holds no key (every key refused).
 	Records []Record
 	// Source is asked for keys none of the above holds (Redis). Nil: none.
 	Source Source
@@ -101,7 +102,7 @@ var (
 // New reads the keys and returns a Store; with File set it starts the
 // watcher that reloads it (stopped by Close).
 func New(cfg Config) (*Store, error) {
-	if cfg.File == "" && cfg.Env == "" && len(cfg.Records) == 0 && cfg.Source == nil {
+	if cfg.File == "" && cfg.Env == "" && cfg.Records == nil && cfg.Source == nil {
 		return nil, fmt.Errorf("%w: no keys: set File, Env, Records or Source", ErrInvalidConfig)
 	}
 	if cfg.ReloadInterval < 0 {

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jwtgate/jwtgate/apikey"
@@ -92,6 +93,8 @@ type APIKeys struct {
 	// SDKs send it), besides "Authorization: Bearer". Empty means bearer
 	// only.
 	Header string `yaml:"header"`
+
+	records []apikey.Record // Env's, read by Validate
 }
 
 // checkCredentials checks the introspection and API-key settings and
@@ -160,9 +163,17 @@ func (cfg *Config) checkAPIKeys(p *problems, lookupEnv func(string) (string, boo
 			p.add("api_keys: header %q is not a valid header name", ak.Header)
 		}
 		if ak.Env != "" {
-			if _, ok := lookupEnv(ak.Env); !ok {
+			cp := *ak
+			cfg.APIKeys = &cp
+			v, ok := lookupEnv(ak.Env)
+			if !ok {
 				p.add("api_keys: environment variable %s is not set", ak.Env)
 			}
+			recs, err := apikey.ParseRecords(strings.NewReader(v))
+			if err != nil {
+				p.add("api_keys: %s: %v", ak.Env, err)
+			}
+			cp.records = append([]apikey.Record{}, recs...) // not nil: a source, even with no keys
 		}
 	}
 }
@@ -307,7 +318,8 @@ func (g *Gateway) newCredentials() error {
 		g.introspectors[in] = ic
 	}
 	if ak := g.cfg.APIKeys; ak != nil {
-		c := apikey.Config{File: ak.File, ReloadInterval: ak.ReloadInterval, Env: ak.Env, Prefix: ak.Prefix, Logger: g.log}
+		// The environment's keys as Validate read them (Options.LookupEnv).
+		c := apikey.Config{File: ak.File, ReloadInterval: ak.ReloadInterval, Records: ak.records, Prefix: ak.Prefix, Logger: g.log}
 		if ak.Redis {
 			client, err := g.redisClient()
 			if err != nil {

@@ -228,3 +228,29 @@ func writeSecret(t *testing.T, s string) string {
 	}
 	return name
 }
+
+// api_keys.env: the keys come from the environment Options.LookupEnv reads.
+func TestAPIKeysFromEnvironment(t *testing.T) {
+	up := subjectUpstream(t)
+	key, line := jwtgatetest.NewAPIKey(t, jwtgatetest.APIKey{Subject: "env-bot"})
+	cfg, err := ParseYAML([]byte(`
+issuer: https://idp.example
+api_keys: {env: JWTGATE_KEYS}
+routes:
+  - {prefix: /, upstream: '` + up.URL + `', credentials: [api_key], claim_headers: {sub: X-Jwtgate-Subject}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGatewayEnv(t, cfg, map[string]string{"JWTGATE_KEYS": line + "\n"})
+	if resp, body := g.get(t, "/x", key); resp.StatusCode != 200 || !strings.HasPrefix(body, "sub=env-bot") {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+	if _, err := cfg.Validate(env(map[string]string{"JWTGATE_KEYS": "not a record"})); err == nil || !strings.Contains(err.Error(), "JWTGATE_KEYS") {
+		t.Errorf("bad records: %v", err)
+	}
+	g2 := startGatewayEnv(t, cfg, map[string]string{"JWTGATE_KEYS": "# none yet\n"})
+	if resp, _ := g2.get(t, "/x", key); resp.StatusCode != 401 {
+		t.Errorf("no keys: %d", resp.StatusCode)
+	}
+}
