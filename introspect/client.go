@@ -33,7 +33,7 @@ type Client struct {
 	method jwt.SigningMethod // PrivateKeyJWT only
 	cb     *gobreaker.CircuitBreaker[*outcome]
 	sem    chan struct{} // MaxConcurrent slots
-	clock  bool          // Config.Now was set: read it, not the monotonic clock
+	clock  bool          // Config.Now was set: it wins over a caller's reading
 
 	endpoint atomic.Pointer[endpoint] // configured, or found by discovery
 	// discoveryRetry (c.now units; 0: none) is when a failed discovery
@@ -71,6 +71,7 @@ type call struct {
 
 var (
 	_ middleware.Introspector      = (*Client)(nil)
+	_ middleware.IntrospectorAt    = (*Client)(nil)
 	_ middleware.RevocationChecker = (*Client)(nil)
 )
 
@@ -114,11 +115,21 @@ func New(cfg Config) (*Client, error) {
 // ErrUnavailable when it cannot decide. ctx bounds the wait, not the call,
 // which goes on (for the other waiters and the cache) until Timeout.
 func (c *Client) Introspect(ctx context.Context, token string) (*middleware.IntrospectionResult, error) {
+	return c.IntrospectAt(ctx, token, time.Time{})
+}
+
+// IntrospectAt is Introspect at the caller's clock reading now (zero: the
+// Client reads its own), for the middleware (middleware.IntrospectorAt):
+// a cache hit then reads no clock. With Config.Now set, that clock wins.
+func (c *Client) IntrospectAt(ctx context.Context, token string, now time.Time) (*middleware.IntrospectionResult, error) {
 	var start time.Time
 	if c.cfg.OnIntrospect != nil {
 		start = time.Now()
 	}
-	res, result, err := c.introspect(ctx, token)
+	if now.IsZero() || c.clock {
+		now = c.cfg.Now()
+	}
+	res, result, err := c.introspect(ctx, token, now.UnixNano())
 	if c.cfg.OnIntrospect != nil {
 		ep := ""
 		if p := c.endpoint.Load(); p != nil {
@@ -136,7 +147,7 @@ func (c *Client) Introspect(ctx context.Context, token string) (*middleware.Intr
 // and never carries the token.
 var errInactive = fmt.Errorf("introspect: %w", middleware.ErrTokenInactive)
 
-func (c *Client) introspect(ctx context.Context, token string) (*middleware.IntrospectionResult, string, error) {
+func (c *Client) introspect(ctx context.Context, token string, now int64) (*middleware.IntrospectionResult, string, error) {
 	if token == "" {
 		return nil, "inactive", nil
 	}
@@ -145,7 +156,7 @@ func (c *Client) introspect(ctx context.Context, token string) (*middleware.Intr
 		return nil, "error", err
 	}
 	k := cacheKey{endpoint: ep.id, sum: sum(token)}
-	if e, ok := c.cache.get(&k, c.now()); ok {
+	if e, ok := c.cache.get(&k, now); ok {
 		if e.res == nil {
 			return nil, "negative_hit", nil
 		}
@@ -167,7 +178,7 @@ func (c *Client) resolveEndpoint(ctx context.Context) (*endpoint, error) {
 	if p := c.endpoint.Load(); p != nil {
 		return p, nil
 	}
-	if r := c.discoveryRetry.Load(); r != 0 && c.now() < r {
+	if r := c.discoveryRetry.Load(); r != 0 && c.cfg.Now().UnixNano() < r {
 		return nil, unavailable{errors.New("introspect: discovery failed recently")}
 	}
 	_, err := c.wait(ctx, discoveryKey, func(ctx context.Context) (*outcome, error) {
@@ -176,7 +187,7 @@ func (c *Client) resolveEndpoint(ctx context.Context) (*endpoint, error) {
 		}
 		ep, err := c.discover(ctx)
 		if err != nil {
-			c.discoveryRetry.Store(c.now() + int64(discoveryRetryAfter))
+			c.discoveryRetry.Store(c.cfg.Now().UnixNano() + int64(discoveryRetryAfter))
 			c.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "introspect: discovery failed", slog.String("issuer", c.cfg.Issuer), slog.Any("err", err))
 			return nil, err
 		}
@@ -290,7 +301,7 @@ func (c *Client) post(ctx context.Context, ep, token string) (*outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := c.now()
+	now := c.cfg.Now().UnixNano()
 	if !a.Active {
 		out := &outcome{}
 		if c.cfg.NegativeMaxAge > 0 {
@@ -307,16 +318,6 @@ func (c *Client) post(ctx context.Context, ep, token string) (*outcome, error) {
 		out.until = until
 	}
 	return out, nil
-}
-
-// now is the cache's clock, in unix nanoseconds: Config.Now when set, else
-// the wall clock at the cache's start advanced by the monotonic clock (one
-// clock read instead of time.Now's two, on every cache hit).
-func (c *Client) now() int64 {
-	if c.clock {
-		return c.cfg.Now().UnixNano()
-	}
-	return c.cache.base + int64(time.Since(c.cache.start))
 }
 
 // IntrospectsJWTs reports Config.IntrospectJWTs (middleware.RevocationChecker).

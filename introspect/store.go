@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
-	"time"
 	"unsafe"
 
 	"github.com/jwtgate/jwtgate/middleware"
@@ -27,11 +26,6 @@ type Cache struct {
 
 	mu  sync.Mutex
 	ids map[string]uint64 // endpoint → its number in this cache; guarded by mu
-
-	// start (with its monotonic reading) and base (its unix nanoseconds)
-	// are the clock of Clients without Config.Now.
-	start time.Time
-	base  int64
 }
 
 type storeShard struct {
@@ -66,8 +60,7 @@ func NewCache(size int) *Cache {
 	if size <= 0 {
 		size = DefaultCacheSize
 	}
-	c := &Cache{perShard: (size + storeShards - 1) / storeShards, ids: map[string]uint64{}, start: time.Now()}
-	c.base = c.start.UnixNano()
+	c := &Cache{perShard: (size + storeShards - 1) / storeShards, ids: map[string]uint64{}}
 	for i := range c.shards {
 		c.shards[i].m = make(map[uint64]cacheEntry)
 	}

@@ -65,12 +65,21 @@ func BenchmarkCredentialHit(b *testing.B) {
 	}
 	rt := v.With(middleware.Route{Introspection: ic, APIKeys: keys, Scopes: []string{"read"},
 		Credentials: []middleware.CredentialKind{middleware.CredentialJWT, middleware.CredentialAPIKey, middleware.CredentialIntrospection}})
-	h := rt.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	for _, c := range []struct{ name, token string }{
-		{"jwt_cache_hit", idp.Mint(b, jwtgatetest.Claims{Audience: "api", Scopes: []string{"read"}})},
-		{"introspection_cache_hit", as.Issue(b, jwtgatetest.Claims{Scopes: []string{"read"}})},
-		{"api_key", key},
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	h := rt.Handler(next)
+	// The same JWT on a route that takes JWTs only (no classification).
+	jwtOnly := v.With(middleware.Route{Scopes: []string{"read"}}).Handler(next)
+	jwt := idp.Mint(b, jwtgatetest.Claims{Audience: "api", Scopes: []string{"read"}})
+	for _, c := range []struct {
+		name, token string
+		h           http.Handler
+	}{
+		{"jwt_cache_hit", jwt, h},
+		{"jwt_cache_hit_jwt_only_route", jwt, jwtOnly},
+		{"introspection_cache_hit", as.Issue(b, jwtgatetest.Claims{Scopes: []string{"read"}}), h},
+		{"api_key", key, h},
 	} {
+		h := c.h
 		req, _ := http.NewRequest(http.MethodGet, "http://api.test/x", nil)
 		req.Header.Set("Authorization", "Bearer "+c.token)
 		w := &benchWriter{h: http.Header{}}

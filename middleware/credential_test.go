@@ -322,3 +322,27 @@ func TestAPIKeyOnDPoPRequiredRoute(t *testing.T) {
 		t.Errorf("%d look-ups", ks.calls.Load())
 	}
 }
+
+// atIntrospector records the clock reading the Verifier hands it.
+type atIntrospector struct {
+	fakeIntrospector
+	at []time.Time
+}
+
+func (a *atIntrospector) IntrospectAt(ctx context.Context, token string, now time.Time) (*IntrospectionResult, error) {
+	a.at = append(a.at, now)
+	return a.Introspect(ctx, token)
+}
+
+// An IntrospectorAt gets the Verifier's own clock reading (one read per
+// request, shared with the claim checks).
+func TestIntrospectorAtGetsTheVerifiersClock(t *testing.T) {
+	in := &atIntrospector{}
+	in.set("o", activeAnswer(""))
+	if res := do(credVerifier(t, Route{Introspection: in}).Handler(okHandler), bearerReq("o")); res.status != 200 {
+		t.Fatalf("%d %s", res.status, res.body)
+	}
+	if len(in.at) != 1 || !in.at[0].Equal(testNow) {
+		t.Errorf("IntrospectAt got %v, want [%v]", in.at, testNow)
+	}
+}

@@ -32,6 +32,7 @@ type Verifier struct {
 	keyHeader          string           // Config.APIKeyHeader when the route takes API keys, else ""
 	jwtOnly            bool             // kinds is [jwt] alone: no credential to classify
 	keyRecognizer      APIKeyRecognizer // route.APIKeys', when it is one
+	introspectAt       IntrospectorAt   // route.Introspection's, when it is one
 }
 
 // settle computes v's summaries of its route; New and With call it last.
@@ -63,6 +64,7 @@ func (v *Verifier) settle() *Verifier {
 	}
 	v.jwtOnly = len(v.kinds) == 1 && v.kinds[0] == CredentialJWT && !v.revocation
 	v.keyRecognizer, _ = v.route.APIKeys.(APIKeyRecognizer)
+	v.introspectAt, _ = v.route.Introspection.(IntrospectorAt)
 	v.tokenChecks = v.route.Audiences != nil || v.route.Types != nil || v.resource != nil || v.routeErr != nil || v.stepUp != nil
 	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || v.limit != nil || v.route.Budget != nil || v.route.Policy != nil
 	return v
