@@ -23,6 +23,7 @@ import (
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/metrics"
 	"github.com/jwtgate/jwtgate/middleware"
+	"github.com/jwtgate/jwtgate/policy"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -557,5 +558,33 @@ func TestDiscoveryFailureIs503AndNotRetriedAtOnce(t *testing.T) {
 	_, _ = ic.Introspect(context.Background(), "tok")
 	if n := asked.Load(); n != 4 {
 		t.Errorf("%d metadata requests after the pause, want 4", n)
+	}
+}
+
+// An introspected token's claims reach a route policy, the rate limit and
+// the claim headers as a JWT's do.
+func TestIntrospectedClaimsFeedPolicyAndHeaders(t *testing.T) {
+	pol, err := policy.Compile(`claims.tenant == "acme"`, policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, jwtgatetest.IntrospectionOptions{}, introspect.Config{}, func(c *middleware.Config) {
+		c.ClaimHeaders = map[string]string{"client_id": "X-Client"}
+	})
+	rt := w.v.With(middleware.Route{Introspection: w.ic, Policy: pol, Scopes: []string{"read"}})
+	var client string
+	h := rt.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { client = r.Header.Get("X-Client") }))
+	for tenant, want := range map[string]int{"acme": 200, "globex": 403} {
+		tok := w.srv.Issue(t, jwtgatetest.Claims{Scopes: []string{"read"}, Extra: map[string]any{"tenant": tenant, "client_id": "app-" + tenant}})
+		r := httptest.NewRequest(http.MethodGet, "/x", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != want {
+			t.Errorf("%s: %d %s, want %d", tenant, rec.Code, rec.Body, want)
+		}
+		if want == 200 && client != "app-acme" {
+			t.Errorf("claim header %q", client)
+		}
 	}
 }
