@@ -128,6 +128,19 @@ type Config struct {
 	// issuer under which it publishes them (see InternalTokens). nil means
 	// the gateway signs nothing and publishes no keys.
 	InternalTokens *InternalTokens `yaml:"internal_tokens"`
+	// Credentials is the order in which routes that set none try
+	// credential kinds: jwt, introspection (needs introspection below),
+	// api_key (needs api_keys below). The first kind that recognises the
+	// request's credential decides; a credential it refuses is not tried
+	// as another. Empty means jwt only.
+	Credentials []string `yaml:"credentials"`
+	// Introspection checks opaque tokens at the top-level issuer's
+	// authorization server (RFC 7662; see Introspection; providers may
+	// have their own). nil means none.
+	Introspection *Introspection `yaml:"introspection"`
+	// APIKeys holds the API keys routes may take (see APIKeys). nil means
+	// none.
+	APIKeys *APIKeys `yaml:"api_keys"`
 	// Routes maps path prefixes to upstreams; the longest matching prefix
 	// wins. -upstream adds a catch-all "/" route, -decision a catch-all
 	// decision route. Empty is an error.
@@ -156,6 +169,9 @@ type Provider struct {
 	// JWKSFile is a JWK Set on disk instead of a URL (as Config.JWKSFile).
 	// Empty means none.
 	JWKSFile string `yaml:"jwks_file"`
+	// Introspection checks this provider's opaque tokens (RFC 7662; see
+	// Introspection; its issuer is the provider's). nil means none.
+	Introspection *Introspection `yaml:"introspection"`
 }
 
 // Route sends requests under a path prefix to one upstream, with its own
@@ -164,6 +180,15 @@ type Route struct {
 	// Prefix is the path prefix, starting with "/". "/api" matches "/api"
 	// and "/api/…" but not "/apiary". Required.
 	Prefix string `yaml:"prefix"`
+	// Credentials is the route's credential order (jwt, introspection,
+	// api_key; see Config.Credentials). Empty means the top-level
+	// credentials.
+	Credentials []string `yaml:"credentials"`
+	// IntrospectionIssuer binds the route's introspection to the endpoint
+	// of this issuer (the top-level introspection's, or a provider's):
+	// answers from any other endpoint never count here. Empty means the
+	// only introspection configured.
+	IntrospectionIssuer string `yaml:"introspection_issuer"`
 	// Mode is ModeProxy or ModeDecision. Empty means ModeProxy.
 	//
 	// A request under a decision route is a sub-request about another

@@ -294,7 +294,12 @@ func TestStreamSurvivesTheProxysLastBodyRead(t *testing.T) {
 	}`).URL
 		}},
 		{"caddy", func(t *testing.T) string {
-			return proxytest.Caddy(t, "reverse_proxy "+gwHost+" {\n\tflush_interval -1\n}").URL
+			// Caddy is a Go HTTP/1 server with the same race in front of
+			// the gateway (its transport's last read of the client's body
+			// against its own response start): Debian's Caddy 2.6 has no
+			// enable_full_duplex (2.7) nor request_buffers, so it buffers the small request
+			// body whole, and only the gateway's own race is under test.
+			return proxytest.Caddy(t, "reverse_proxy "+gwHost+" {\n\tflush_interval -1\n\tbuffer_requests\n}").URL
 		}},
 	} {
 		t.Run(front.name, func(t *testing.T) {

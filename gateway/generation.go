@@ -15,11 +15,13 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jwtgate/jwtgate/apikey"
 	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/forwarded"
 	"github.com/jwtgate/jwtgate/internal/redisconn"
 	"github.com/jwtgate/jwtgate/internaltoken"
+	"github.com/jwtgate/jwtgate/introspect"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/policy"
 	"github.com/jwtgate/jwtgate/ratelimit"
@@ -46,7 +48,10 @@ type generation struct {
 	transport http.RoundTripper      // what every route's proxy builds on
 	redis     redis.UniversalClient  // shared by the Redis stores; nil without Redis
 	ring      *internaltoken.KeyRing // internal_tokens' keys; nil without
-	handler   http.Handler
+
+	introspectors map[*Introspection]*introspect.Client // one per configured endpoint
+	apiKeys       *apikey.Store                         // nil without Config.APIKeys
+	handler       http.Handler
 
 	// refs is 1 for being current plus 1 per request on it; at 0 the
 	// generation is retired and acquire passes it by.
@@ -306,6 +311,10 @@ func redisKey(s redisconn.Settings) string {
 // narrowing, unless some route accepts any audience, where the base cannot
 // check aud at all and middleware.New says so in its Warn line.
 func (gen *generation) newVerifier() (*middleware.Verifier, error) {
+	// The introspection clients and the key store the routes will name.
+	if err := gen.newCredentials(); err != nil {
+		return nil, err
+	}
 	var audiences []string
 	for _, rc := range gen.cfg.Routes {
 		if len(rc.Audiences) == 0 {
@@ -329,6 +338,9 @@ func (gen *generation) newVerifier() (*middleware.Verifier, error) {
 		// A gateway in front of many users sees tokens that never come
 		// back: cache a token on its second sighting only.
 		TokenCacheDoorkeeper: true,
+	}
+	if gen.cfg.APIKeys != nil {
+		mc.APIKeyHeader = gen.cfg.APIKeys.Header
 	}
 	if err := gen.senderConstraints(&mc); err != nil {
 		return nil, err
@@ -367,6 +379,10 @@ func (gen *generation) buildRoute(rc Route) (*route, error) {
 		return nil, err
 	}
 	credential := staticCredential(rc.UpstreamAuth)
+	var keyHeader string
+	if gen.cfg.APIKeys != nil {
+		keyHeader = gen.cfg.APIKeys.Header
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			if rc.StripPrefix {
@@ -391,6 +407,9 @@ func (gen *generation) buildRoute(rc Route) (*route, error) {
 				// The proof goes with the token: neither is the upstream's.
 				pr.Out.Header.Del("Authorization")
 				pr.Out.Header.Del("DPoP")
+			}
+			if keyHeader != "" || rc.Credentials != nil {
+				dropAPIKey(pr, keyHeader)
 			}
 			if credential != "" {
 				pr.Out.Header.Set(rc.UpstreamAuth.Header, credential)
@@ -429,6 +448,7 @@ func (gen *generation) buildRoute(rc Route) (*route, error) {
 func (gen *generation) routeRequirements(rc Route) (middleware.Route, *budget.Handler, error) {
 	mr := middleware.Route{Scopes: rc.Scopes, Audiences: rc.Audiences, ClaimHeaders: rc.ClaimHeaders, Types: rc.Types, DPoP: routeDPoP(rc.DPoP),
 		RequireACR: rc.ACRValues, MaxAuthAge: rc.MaxAuthAge}
+	gen.routeCredentials(&mr, rc)
 	if rc.Resource != nil {
 		res, err := rc.Resource.middleware() // Validate has compiled its policies once
 		if err != nil {

@@ -39,6 +39,7 @@ func (cfg Config) Validate(lookupEnv func(string) (string, bool)) (Config, error
 	var p problems
 	cfg.checkListen(&p)
 	cfg.checkTLS(&p)
+	cfg.checkCredentials(&p, lookupEnv) // before checkProviders moves the top-level issuer
 	cfg.checkProviders(&p)
 	cfg.checkRateLimits(&p)
 	cfg.checkRedis(&p, lookupEnv)
@@ -236,6 +237,7 @@ func (cfg *Config) checkRoutes(p *problems, lookupEnv func(string) (string, bool
 		cfg.fillRouteTimeout(p, where, &r)
 		checkClaimHeaderNames(p, where, r.ClaimHeaders)
 		checkStepUp(p, where, r)
+		cfg.checkRouteCredentials(p, where, &r)
 		if r.Policy != "" {
 			if _, err := policy.Compile(r.Policy, policy.Options{}); err != nil {
 				p.add("%s: policy: %v", where, err)

@@ -163,7 +163,7 @@ func (s *stream) Context() context.Context { return s.ctx }
 // (RateLimit-*), or the status error and its trailers.
 func (ic *Interceptors) authenticate(ctx context.Context, fullMethod string) (context.Context, metadata.MD, metadata.MD, error) {
 	v := ic.verifier(fullMethod)
-	r := request(ctx, fullMethod)
+	r := request(ctx, fullMethod, v.APIKeyHeader())
 	var w capture.Writer
 	c, err := v.Authenticate(&w, r)
 	if err != nil {
@@ -179,9 +179,10 @@ func (ic *Interceptors) authenticate(ctx context.Context, fullMethod string) (co
 // request is the HTTP view of a call that the Verifier reads: POST to the
 // full method name (what a RateLimit Key or Cost func sees as r.URL.Path)
 // with the authorization metadata as Authorization header(s), so two values
-// are refused just as two headers are. Other metadata is not copied: a
-// Verifier that reads tokens from a cookie or a custom header finds none.
-func request(ctx context.Context, fullMethod string) *http.Request {
+// are refused just as two headers are, and the API-key metadata (keyHeader,
+// lower-cased) when the route takes API keys. Other metadata is not copied:
+// a Verifier that reads tokens from a cookie or a custom header finds none.
+func request(ctx context.Context, fullMethod, keyHeader string) *http.Request {
 	r := &http.Request{
 		Method:     http.MethodPost,
 		URL:        &url.URL{Path: fullMethod},
@@ -194,6 +195,11 @@ func request(ctx context.Context, fullMethod string) *http.Request {
 	// Just the one key: FromIncomingContext would copy all the metadata.
 	if vals := metadata.ValueFromIncomingContext(ctx, "authorization"); len(vals) > 0 {
 		r.Header["Authorization"] = vals
+	}
+	if keyHeader != "" {
+		if vals := metadata.ValueFromIncomingContext(ctx, strings.ToLower(keyHeader)); len(vals) > 0 {
+			r.Header[http.CanonicalHeaderKey(keyHeader)] = vals
+		}
 	}
 	return r.WithContext(ctx)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/introspect"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/ratelimit"
 )
@@ -73,6 +74,8 @@ type Metrics struct {
 	breaker     *prometheus.GaugeVec
 	keys        *prometheus.GaugeVec
 	lastSuccess *prometheus.Desc
+	credentials *prometheus.CounterVec // kind × outcome: which credential kind decided
+	introspect  *prometheus.CounterVec // result
 
 	acceptedOK            prometheus.Counter
 	latencyOK, latencyErr prometheus.Observer
@@ -81,7 +84,9 @@ type Metrics struct {
 	// /metrics shows only series that happened, as before): a label
 	// look-up per limited request cost more than the rest of its hooks.
 	decisionSeries [len(decisionReasons)]series
-	limiterSeries  [len(limiterBackends)][ratelimit.OutcomeError + 1]series
+	// credentialSeries[kind][rejected]: the kinds are few and fixed.
+	credentialSeries [middleware.CredentialAPIKey + 1][2]series
+	limiterSeries    [len(limiterBackends)][ratelimit.OutcomeError + 1]series
 
 	mu      sync.Mutex           // guards success
 	success map[string]time.Time // provider → last good fetch
@@ -148,6 +153,14 @@ func New(cfg Config) (*Metrics, error) {
 			Namespace: ns, Name: "jwks_keys",
 			Help: "Usable keys in the served key set.",
 		}, []string{"provider"}),
+		credentials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "credentials_total",
+			Help: "Requests decided by a credential, by kind (jwt, introspection, api_key) and outcome (accepted, rejected).",
+		}, []string{"kind", "outcome"}),
+		introspect: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "introspection_total",
+			Help: "Token introspection look-ups (RFC 7662), by result (hit, negative_hit, active, inactive, error).",
+		}, []string{"result"}),
 		lastSuccess: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "jwks_last_success_age_seconds"),
 			"Seconds since the last successful key-set fetch (200 or 304).", []string{"provider"}, nil),
 	}
@@ -166,7 +179,7 @@ func New(cfg Config) (*Metrics, error) {
 
 func (m *Metrics) vecs() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.latency, m.tokenCache, m.decisions, m.limiter,
-		m.fetches, m.refreshes, m.breaker, m.keys}
+		m.fetches, m.refreshes, m.breaker, m.keys, m.credentials, m.introspect}
 }
 
 // Describe implements prometheus.Collector.
@@ -234,7 +247,16 @@ func (m *Metrics) OnVerify(e middleware.VerifyEvent) {
 		latency = m.latencyErr
 	}
 	latency.Observe(e.Duration.Seconds())
+	if e.Kind > 0 && e.Kind <= middleware.CredentialAPIKey {
+		outcome, i := "accepted", 0
+		if e.Err != nil {
+			outcome, i = "rejected", 1
+		}
+		m.credentialSeries[e.Kind][i].counter(m.credentials, e.Kind.String(), outcome).Inc()
+	}
 	switch {
+	case e.Kind > middleware.CredentialJWT:
+		// Not a JWT: the verified-token cache was not asked.
 	case e.CacheHit:
 		m.cacheHit.Inc()
 	case e.Anonymous || e.Reason == "missing" || e.Reason == "invalid_request":
@@ -242,6 +264,12 @@ func (m *Metrics) OnVerify(e middleware.VerifyEvent) {
 	default:
 		m.cacheMiss.Inc()
 	}
+}
+
+// OnIntrospect is an introspect.Config.OnIntrospect hook: look-ups by
+// result (never the token, never the endpoint).
+func (m *Metrics) OnIntrospect(e introspect.Event) {
+	m.introspect.WithLabelValues(e.Result).Inc()
 }
 
 // OnRateLimit is a middleware.RateLimit.OnDecision hook.

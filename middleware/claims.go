@@ -40,6 +40,7 @@ type Claims struct {
 	typ    string      // the header's typ ("" when absent or not a string), for a route's Resource
 	extra  []claimText // claims the Verifier's config names, pre-rendered as text
 	cnf    confirmation
+	kind   CredentialKind // 0: a JWT (see Kind)
 	// decoded is the payload as a map, for policies (Map); shared by
 	// copies. Nil in a Claims not made by a Verifier: Map decodes each
 	// time.

@@ -139,6 +139,12 @@ type Config struct {
 	// (RFC 6750 §2.3; discouraged: URLs end up in logs). False (default): a
 	// request with access_token in its query is refused with 400.
 	AllowQuery bool
+	// APIKeyHeader names a header that carries an API key (for example
+	// "X-Api-Key", as Anthropic's SDKs send it), read on routes whose
+	// credentials include CredentialAPIKey (Route.APIKeys). A request with
+	// a key there and a token elsewhere is 400. "": keys come only as
+	// bearer tokens.
+	APIKeyHeader string
 	// DisableAuthorizationHeader stops reading "Authorization: Bearer".
 	// False (default): the Authorization header is read.
 	DisableAuthorizationHeader bool
@@ -239,8 +245,12 @@ type VerifyEvent struct {
 	// CacheHit reports whether the verified-token cache answered.
 	CacheHit bool
 	// Alg is the token's alg once it has passed the allow-list, "" before
-	// (so an attacker cannot grow a metric's label set).
+	// (so an attacker cannot grow a metric's label set), and for a
+	// credential that is not a JWT.
 	Alg string
+	// Kind is the kind of credential that decided (Route.Credentials); 0
+	// when none did (no credential, a request refused before).
+	Kind CredentialKind
 }
 
 // RateLimit configures the limiter the Verifier calls after a token
@@ -479,6 +489,14 @@ func (c *Config) normalizeClaims() error {
 func (c *Config) normalizeExtraction() error {
 	if c.HeaderName != "" && http.CanonicalHeaderKey(c.HeaderName) == "Authorization" {
 		return configErr("HeaderName must not be Authorization (read by default; see DisableAuthorizationHeader)")
+	}
+	if c.APIKeyHeader != "" {
+		switch h := http.CanonicalHeaderKey(c.APIKeyHeader); {
+		case h == "Authorization", h == "Cookie", h == http.CanonicalHeaderKey(c.HeaderName):
+			return configErr("APIKeyHeader must not be %s", h)
+		case strings.ContainsAny(h, " \t\r\n:"):
+			return configErr("APIKeyHeader %q is not a header name", c.APIKeyHeader)
+		}
 	}
 	if c.DisableAuthorizationHeader && c.HeaderName == "" && c.CookieName == "" && !c.AllowQuery {
 		return configErr("DisableAuthorizationHeader leaves no place to read a token from")

@@ -32,6 +32,11 @@ var (
 	// ErrTokenNotYetValid: nbf or iat is in the future, beyond the leeway
 	// (401 invalid_token).
 	ErrTokenNotYetValid = errors.New("middleware: token not yet valid")
+	// ErrTokenInactive: the authorization server says the opaque token is
+	// not active (RFC 7662: inactive, revoked, unknown), or no API key
+	// matches (401 invalid_token, "token not active" / "api key not
+	// accepted").
+	ErrTokenInactive = errors.New("middleware: token not active")
 	// ErrClaimsInvalid: iss, aud, a required claim or the Validate hook
 	// rejected the token (401 invalid_token).
 	ErrClaimsInvalid = errors.New("middleware: claims invalid")
@@ -164,7 +169,7 @@ func (e *Error) Unwrap() error { return e.cause }
 
 // Reason returns a short, stable, low-cardinality label for err, for metrics
 // and logs: "ok" for nil, then "missing", "invalid_request", "malformed",
-// "alg", "unknown_kid", "signature", "expired", "not_yet_valid", "claims",
+// "alg", "unknown_kid", "signature", "expired", "not_yet_valid", "inactive", "claims",
 // "sender_constrained", "dpop_proof", "dpop_replay", "dpop_nonce",
 // "dpop_required", "binding_mismatch", "replay_unavailable", "step_up", "scope", "policy", "rate_limited",
 // "budget_exhausted", "keys_unavailable", "limiter_unavailable" or "other".
@@ -188,6 +193,8 @@ func Reason(err error) string {
 		return "expired"
 	case errors.Is(err, ErrTokenNotYetValid):
 		return "not_yet_valid"
+	case errors.Is(err, ErrTokenInactive):
+		return "inactive"
 	case errors.Is(err, ErrClaimsInvalid):
 		return "claims"
 	case errors.Is(err, ErrSenderConstrained):

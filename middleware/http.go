@@ -35,15 +35,17 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 		// token.
 		return nil, "", v.routeErr
 	}
-	token, dpop, err := v.extract(r)
+	cr, dpop, err := v.extractCredential(r)
+	token := cr.token
 	var (
 		c        *Claims
 		hit      bool
 		alg      string
+		kind     CredentialKind
 		verified time.Duration
 	)
 	if err == nil {
-		c, hit, err = v.verify(r.Context(), token, &alg)
+		c, hit, kind, err = v.verifyCredential(r.Context(), cr, &alg)
 	} else if err == errMissing && v.cfg.Optional && !v.route.requiresToken() {
 		// Anonymous, but the client must still not pass its own claim
 		// headers to the upstream as if they were verified. A route that
@@ -72,7 +74,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 	}
 	if observe {
 		v.cfg.OnVerify(VerifyEvent{Context: r.Context(), Reason: reasonOf(err), Err: errOrNil(err),
-			Duration: verified, CacheHit: hit, Alg: alg})
+			Duration: verified, CacheHit: hit, Alg: alg, Kind: kind})
 	}
 	if err != nil {
 		if dpop && !err.dpop {

@@ -24,17 +24,20 @@ func routeSamples(t *testing.T) map[string]Route {
 		t.Fatal(err)
 	}
 	return map[string]Route{
-		"Scopes":       {Scopes: []string{"admin"}},
-		"RateLimit":    {RateLimit: &RateLimit{Limiter: lim, TierClaim: "plan", Tiers: map[string]ratelimit.Limiter{"pro": lim}}},
-		"Audiences":    {Audiences: []string{"orders"}},
-		"ClaimHeaders": {ClaimHeaders: map[string]string{"sub": "X-User"}},
-		"Types":        {Types: []string{"at+jwt"}},
-		"Resource":     {Resource: &Resource{URI: "https://mcp.example.com/mcp", AuthorizationServers: []string{"https://idp.test/"}}},
-		"DPoP":         {DPoP: DPoPRequired},
-		"Budget":       {Budget: &spentBudget{}},
-		"RequireACR":   {RequireACR: []string{"urn:mfa"}},
-		"MaxAuthAge":   {MaxAuthAge: 5 * time.Minute},
-		"Policy":       {Policy: denyAll{}},
+		"Scopes":        {Scopes: []string{"admin"}},
+		"RateLimit":     {RateLimit: &RateLimit{Limiter: lim, TierClaim: "plan", Tiers: map[string]ratelimit.Limiter{"pro": lim}}},
+		"Audiences":     {Audiences: []string{"orders"}},
+		"ClaimHeaders":  {ClaimHeaders: map[string]string{"sub": "X-User"}},
+		"Types":         {Types: []string{"at+jwt"}},
+		"Resource":      {Resource: &Resource{URI: "https://mcp.example.com/mcp", AuthorizationServers: []string{"https://idp.test/"}}},
+		"DPoP":          {DPoP: DPoPRequired},
+		"Budget":        {Budget: &spentBudget{}},
+		"RequireACR":    {RequireACR: []string{"urn:mfa"}},
+		"MaxAuthAge":    {MaxAuthAge: 5 * time.Minute},
+		"Policy":        {Policy: denyAll{}},
+		"Credentials":   {Credentials: []CredentialKind{CredentialJWT}},
+		"Introspection": {Introspection: &fakeIntrospector{}},
+		"APIKeys":       {APIKeys: &fakeKeys{}},
 	}
 }
 

@@ -25,8 +25,14 @@ type Verifier struct {
 	// everything a route may add: tokenChecks (audiences, Resource, a
 	// route error) and authz (those, scopes, claim headers, a rate limit).
 	tokenChecks, authz bool
-	limit              *RateLimit // the rate limit in force, nil when none
-	stepUp             *Error     // the route's step-up refusal (RFC 9470), nil when it requires none
+	limit              *RateLimit       // the rate limit in force, nil when none
+	stepUp             *Error           // the route's step-up refusal (RFC 9470), nil when it requires none
+	kinds              []CredentialKind // the route's credential order (Route.kinds)
+	revocation         bool             // JWTs are introspected too (RevocationChecker)
+	keyHeader          string           // Config.APIKeyHeader when the route takes API keys, else ""
+	jwtOnly            bool             // kinds is [jwt] alone: no credential to classify
+	keyRecognizer      APIKeyRecognizer // route.APIKeys', when it is one
+	introspectAt       IntrospectorAt   // route.Introspection's, when it is one
 }
 
 // settle computes v's summaries of its route; New and With call it last.
@@ -47,6 +53,18 @@ func (v *Verifier) settle() *Verifier {
 	if len(v.route.RequireACR) > 0 || v.route.MaxAuthAge > 0 {
 		v.stepUp = newStepUpError(v.route.RequireACR, v.route.MaxAuthAge)
 	}
+	v.kinds = v.route.kinds()
+	v.revocation = false
+	if rc, ok := v.route.Introspection.(RevocationChecker); ok && rc.IntrospectsJWTs() && slices.Contains(v.kinds, CredentialJWT) {
+		v.revocation = true
+	}
+	v.keyHeader = ""
+	if slices.Contains(v.kinds, CredentialAPIKey) {
+		v.keyHeader = v.cfg.APIKeyHeader
+	}
+	v.jwtOnly = len(v.kinds) == 1 && v.kinds[0] == CredentialJWT && !v.revocation
+	v.keyRecognizer, _ = v.route.APIKeys.(APIKeyRecognizer)
+	v.introspectAt, _ = v.route.Introspection.(IntrospectorAt)
 	v.tokenChecks = v.route.Audiences != nil || v.route.Types != nil || v.resource != nil || v.routeErr != nil || v.stepUp != nil
 	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || v.limit != nil || v.route.Budget != nil || v.route.Policy != nil
 	return v
@@ -122,6 +140,29 @@ type Route struct {
 	// charging what the upstream reports is the caller's (package
 	// budget's Handler.Meter). With on a derived Verifier replaces it.
 	Budget BudgetCheck
+	// Credentials is the order in which the route tries credential kinds
+	// (first match): the first kind that recognises the request's
+	// credential decides it, and a credential that kind refuses is never
+	// tried as another. A compact JWS is recognised by CredentialJWT only
+	// (never introspected, unless the Introspector asks for revoked JWTs:
+	// RevocationChecker); any other bearer token by CredentialIntrospection,
+	// or by CredentialAPIKey when the store recognises it
+	// (APIKeyRecognizer); a key in Config.APIKeyHeader by CredentialAPIKey
+	// only. Nil: JWT, then introspection when Introspection is set, then
+	// API keys when APIKeys is set. With on a derived Verifier replaces it.
+	Credentials []CredentialKind
+	// Introspection answers for opaque tokens on this route (RFC 7662;
+	// package introspect). Each route is bound to its own endpoint: an
+	// answer cached from another endpoint is never used here. When it is a
+	// RevocationChecker that says so, JWTs that verify on the route are
+	// introspected too. Nil: none. With on a derived Verifier replaces it.
+	Introspection Introspector
+	// APIKeys holds the API keys this route accepts (package apikey). A
+	// key's claims have no aud or typ: the route's Audiences, Types and
+	// Resource audience do not apply to it (its scopes, policy, step-up,
+	// rate limit and budget do). Nil: none. With on a derived Verifier
+	// replaces it.
+	APIKeys APIKeyStore
 }
 
 // BudgetCheck is a spending limit a route checks before the request goes
@@ -304,6 +345,16 @@ func (base Route) merge(rt Route) (Route, error) {
 		m.Budget = rt.Budget
 	}
 	m.Policy = joinPolicies(base.Policy, rt.Policy)
+	if len(rt.Credentials) > 0 {
+		m.Credentials = slices.Clone(rt.Credentials)
+	}
+	if rt.Introspection != nil {
+		m.Introspection = rt.Introspection
+	}
+	if rt.APIKeys != nil {
+		m.APIKeys = rt.APIKeys
+	}
+	errs = append(errs, checkCredentials(&m))
 	if len(rt.RequireACR) > 0 {
 		m.RequireACR = slices.Clone(rt.RequireACR)
 		if !scopeTokens(m.RequireACR) {
@@ -326,12 +377,15 @@ func (base Route) merge(rt Route) (Route, error) {
 	return m, errors.Join(errs...)
 }
 
-// Verify checks token (the compact JWS, without "Bearer ") and returns its
-// claims. ctx bounds any key look-up. It applies everything except the
+// Verify checks token (the compact JWS, or an opaque token or API key the
+// route accepts, without "Bearer ") and returns its claims. ctx bounds any key look-up. It applies everything except the
 // route's scopes and the rate limit, which need a request (a route's
 // audiences and Resource do apply).
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
-	c, _, err := v.verify(ctx, token, nil)
+	if v.routeErr != nil {
+		return nil, v.routeErr
+	}
+	c, _, _, err := v.verifyCredential(ctx, credential{token: token}, nil)
 	if err == nil && c.cnf.present && !v.cfg.AllowSenderConstrained {
 		// No request, so no proof and no certificate to check a binding
 		// against.
@@ -357,13 +411,17 @@ func (v *Verifier) checkRouteToken(c *Claims) *Error {
 	if v.routeErr != nil {
 		return v.routeErr
 	}
-	if len(v.route.Audiences) > 0 && !anyAudience(c.Audience, v.route.Audiences) {
+	// An API key is issued for this service, not by an issuer for many
+	// audiences: it has no aud or typ to check, and it is not refused for
+	// lacking them. (Every other requirement applies to it.)
+	keyed := c.kind == CredentialAPIKey
+	if !keyed && len(v.route.Audiences) > 0 && !anyAudience(c.Audience, v.route.Audiences) {
 		return errAudience
 	}
-	if len(v.route.Types) > 0 && !typeAccepted(c.typ, v.route.Types) {
+	if !keyed && len(v.route.Types) > 0 && !typeAccepted(c.typ, v.route.Types) {
 		return errTyp
 	}
-	if v.resource != nil {
+	if v.resource != nil && !keyed {
 		if err := v.resource.checkToken(c); err != nil {
 			return err
 		}

@@ -19,7 +19,7 @@ import (
 //	ErrInvalidRequest                     400  Bearer realm, error="invalid_request"
 //	ErrTokenMalformed, ErrAlgorithmNotAllowed, ErrUnknownKID, ErrSignatureInvalid,
 //	ErrTokenExpired, ErrTokenNotYetValid, ErrClaimsInvalid, ErrSenderConstrained,
-//	ErrDPoPRequired, ErrBindingMismatch   401  Bearer realm, error="invalid_token"
+//	ErrTokenInactive, ErrDPoPRequired, ErrBindingMismatch   401  Bearer realm, error="invalid_token"
 //	ErrDPoPProofInvalid, ErrDPoPReplayed  401  DPoP realm, algs, error="invalid_dpop_proof"
 //	ErrDPoPNonce                          401  DPoP realm, algs, error="use_dpop_nonce"; DPoP-Nonce
 //	ErrReplayUnavailable                  503  Retry-After
@@ -137,7 +137,7 @@ func classify(err error) (int, string) {
 	case errors.Is(err, ErrTokenMalformed), errors.Is(err, ErrAlgorithmNotAllowed),
 		errors.Is(err, ErrUnknownKID), errors.Is(err, ErrSignatureInvalid),
 		errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenNotYetValid),
-		errors.Is(err, ErrClaimsInvalid), errors.Is(err, ErrSenderConstrained),
+		errors.Is(err, ErrClaimsInvalid), errors.Is(err, ErrSenderConstrained), errors.Is(err, ErrTokenInactive),
 		errors.Is(err, ErrDPoPRequired), errors.Is(err, ErrBindingMismatch):
 		return http.StatusUnauthorized, "invalid_token"
 	case errors.Is(err, ErrDPoPProofInvalid), errors.Is(err, ErrDPoPReplayed):

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/tracing"
 )
 
@@ -120,5 +122,24 @@ func TestUnsampledUpstreamCall(t *testing.T) {
 	}
 	if n := len(exp.GetSpans()); n != 0 {
 		t.Errorf("%d spans recorded", n)
+	}
+}
+
+// The verify span names the credential kind that decided.
+func TestVerifySpanNamesCredentialKind(t *testing.T) {
+	tr, exp, tt := newTracer(t, sdktrace.AlwaysSample())
+	for _, k := range []middleware.CredentialKind{middleware.CredentialJWT, middleware.CredentialIntrospection, middleware.CredentialAPIKey} {
+		ctx, req := tt.Start(context.Background(), "request "+k.String())
+		tr.OnVerify(middleware.VerifyEvent{Context: ctx, Reason: "ok", Kind: k})
+		req.End()
+	}
+	var kinds []string
+	for _, s := range exp.GetSpans() {
+		if s.Name == tracing.SpanVerify {
+			kinds = append(kinds, attrs(s)["jwtgate.credential"].AsString())
+		}
+	}
+	if strings.Join(kinds, ",") != "jwt,introspection,api_key" {
+		t.Errorf("credential attributes %v", kinds)
 	}
 }

@@ -26,8 +26,11 @@ func (t *Tracer) OnVerify(e middleware.VerifyEvent) {
 	parent.SetAttributes(attribute.String("jwtgate.reason", e.Reason))
 	span, end := t.spanAt(e.Context, SpanVerify, e.Duration, trace.SpanKindInternal)
 	cred := "jwt"
-	if e.Anonymous {
+	switch {
+	case e.Anonymous:
 		cred = "none"
+	case e.Kind > middleware.CredentialJWT:
+		cred = e.Kind.String()
 	}
 	span.SetAttributes(
 		attribute.Bool("jwtgate.cache_hit", e.CacheHit),

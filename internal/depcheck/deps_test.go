@@ -60,6 +60,10 @@ func TestCoreLinksOnlyWhatItUses(t *testing.T) {
 		// The store contract suites: a user's own store runs them
 		// without linking Redis.
 		{[]string{"../../ratelimit/ratelimittest", "../../replay/replaytest", "../../budget/budgettest"}, append(heavy, frameworks...)},
+		// More credentials: introspection and the key store link no Redis
+		// (apikey/redisapikey does), no Prometheus, no framework; the
+		// test kit links nothing of jwtgate's heavy side either.
+		{[]string{"../../introspect", "../../apikey", "../../jwtgatetest"}, append(heavy, frameworks...)},
 	} {
 		got := deps(t, c.pkgs...)
 		if len(got) < 10 {

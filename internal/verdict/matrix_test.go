@@ -28,11 +28,13 @@ import (
 	jwtecho "github.com/jwtgate/jwtgate/adapters/echo"
 	jwtgin "github.com/jwtgate/jwtgate/adapters/gin"
 	jwtmcp "github.com/jwtgate/jwtgate/adapters/mcp"
+	"github.com/jwtgate/jwtgate/apikey"
 	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/extauthz"
 	"github.com/jwtgate/jwtgate/gateway"
 	"github.com/jwtgate/jwtgate/grpcauth"
+	"github.com/jwtgate/jwtgate/introspect"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/jwtgate/jwtgate/policy"
@@ -60,6 +62,18 @@ type verdict struct {
 type call struct {
 	route, token string
 	body         string // an MCP JSON-RPC body, sent with POST; "" sends a GET
+	keyHeader    bool   // the token goes in X-Api-Key, not Authorization
+}
+
+// keyHeader is the header API keys may come in on every face.
+const keyHeader = "X-Api-Key"
+
+// authHeader is the header and value that carry c's token.
+func (c call) authHeader() (string, string) {
+	if c.keyHeader {
+		return keyHeader, c.token
+	}
+	return "Authorization", "Bearer " + c.token
 }
 
 // face is one way jwtgate answers. pkg is the package that implements it
@@ -73,6 +87,10 @@ type face struct {
 	// sub-request, a gRPC call): it answers body rows with the row's
 	// wantNoBody.
 	noBody bool
+	// bearerOnly marks a face whose protocol carries credentials in
+	// Authorization only (MCP): it answers header-key rows with the row's
+	// wantBearerOnly.
+	bearerOnly bool
 }
 
 // The routes every face serves, by name: the one requirement each adds.
@@ -81,17 +99,20 @@ const resourceURI = "https://mcp.example.com/mcp"
 // routeFields says which row covers each Route field; a field added to
 // middleware.Route without a row fails TestMatrixCoversEveryRequirement.
 var routeFields = map[string]string{
-	"Scopes":       "missing scope",
-	"RateLimit":    "rate-limited",
-	"Audiences":    "wrong audience",
-	"ClaimHeaders": "valid",
-	"Types":        "wrong type",
-	"Resource":     "another resource's token",
-	"DPoP":         "bearer on a DPoP-required route",
-	"Budget":       "budget spent",
-	"RequireACR":   "weak login",
-	"MaxAuthAge":   "stale login",
-	"Policy":       "policy denial",
+	"Scopes":        "missing scope",
+	"RateLimit":     "rate-limited",
+	"Audiences":     "wrong audience",
+	"ClaimHeaders":  "valid",
+	"Types":         "wrong type",
+	"Resource":      "another resource's token",
+	"DPoP":          "bearer on a DPoP-required route",
+	"Budget":        "budget spent",
+	"RequireACR":    "weak login",
+	"MaxAuthAge":    "stale login",
+	"Policy":        "policy denial",
+	"Credentials":   "jwt on a key-only route",
+	"Introspection": "inactive opaque token",
+	"APIKeys":       "unknown api key",
 }
 
 // resourceFields says which row covers each middleware.Resource field.
@@ -116,6 +137,61 @@ type row struct {
 	// wantNoBody is the answer of a face that cannot see body: a tool
 	// rule it cannot check refuses, never passes.
 	wantNoBody verdict
+	// opaque sends a token the introspection endpoint issued (active)
+	// instead of a JWT; key sends the world's API key, whose subject is
+	// keySubject; raw sends exactly this credential.
+	opaque, key bool
+	raw         string
+	// header sends the credential in X-Api-Key instead of Authorization;
+	// wantBearerOnly is then the answer of a bearerOnly face.
+	header         bool
+	wantBearerOnly verdict
+}
+
+// keySubject is the subject of the API key every world holds.
+const keySubject = "key-bot"
+
+// world is what a matrix world's faces share besides the identity
+// provider: an introspection endpoint and an API-key file.
+type world struct {
+	idp     *jwtgatetest.Issuer
+	as      *jwtgatetest.IntrospectionServer
+	key     string
+	keyFile string
+}
+
+func newWorld(t *testing.T, down bool) *world {
+	w := &world{idp: jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})}
+	w.as = jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{})
+	var line string
+	w.key, line = jwtgatetest.NewAPIKey(t, jwtgatetest.APIKey{Prefix: "jg_", Subject: keySubject})
+	w.keyFile = jwtgatetest.APIKeyFile(t, line)
+	if down {
+		b := jwtgatetest.Behavior{Status: http.StatusServiceUnavailable}
+		if err := w.idp.SetDiscovery(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.idp.SetJWKS(b); err != nil {
+			t.Fatal(err)
+		}
+		w.as.SetFault(jwtgatetest.IntrospectionFault{Status: http.StatusInternalServerError})
+	}
+	return w
+}
+
+// credential is the row's credential for subject sub.
+func (r row) credential(t *testing.T, w *world, sub string) string {
+	switch {
+	case r.raw != "":
+		return r.raw
+	case r.key:
+		return w.key
+	case r.opaque:
+		return w.as.Issue(t, jwtgatetest.Claims{Subject: sub, Issuer: w.idp.Issuer(), Audience: "api"})
+	case r.mint != nil:
+		return r.mint(t, w.idp, sub)
+	}
+	return ""
 }
 
 func mint(c jwtgatetest.Claims) func(*testing.T, *jwtgatetest.Issuer, string) string {
@@ -154,36 +230,40 @@ func rows() []row {
 			body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_repo"}}`,
 			want: verdict{Status: 403, Desc: "insufficient scope"}, wantNoBody: verdict{Status: 400, Desc: "MCP message unreadable"}},
 		{name: "valid", route: "open", mint: valid, want: verdict{Status: 200}},
+		{name: "opaque token", route: "creds", opaque: true, want: verdict{Status: 200}},
+		{name: "inactive opaque token", route: "creds", raw: "never-issued-opaque-token", want: verdict{Status: 401, Desc: "token not active"}},
+		{name: "introspection unavailable", route: "creds", down: true, opaque: true, want: verdict{Status: 503, Desc: "introspection unavailable"}},
+		{name: "api key", route: "creds", key: true, want: verdict{Status: 200, Sub: keySubject}},
+		{name: "unknown api key", route: "creds", raw: "jg_not-a-key-of-this-world", want: verdict{Status: 401, Desc: "api key not accepted"}},
+		{name: "api key on its own route", route: "keys", key: true, want: verdict{Status: 200, Sub: keySubject}},
+		{name: "jwt on a key-only route", route: "keys", mint: valid, want: verdict{Status: 401, Desc: "credential kind not accepted"}},
+		{name: "api key on a jwt-only route", route: "open", key: true, want: verdict{Status: 401, Desc: "token is not a compact JWS"}},
+		{name: "api key in its header", route: "keys", key: true, header: true, want: verdict{Status: 200, Sub: keySubject},
+			// The MCP SDK itself wants the credential in Authorization
+			// (the MCP spec's place), after jwtgate let the key through.
+			wantBearerOnly: verdict{Status: 401, Desc: "non-JSON body: no bearer token"}},
+		{name: "unknown api key in its header", route: "creds", raw: "jg_nope", header: true, want: verdict{Status: 401, Desc: "api key not accepted"},
+			wantBearerOnly: verdict{Status: 401, Desc: "api key not accepted"}},
+		{name: "api key in its header on a jwt-only route", route: "open", key: true, header: true, want: verdict{Status: 401, Desc: "authentication required"},
+			wantBearerOnly: verdict{Status: 401, Desc: "authentication required"}},
 	}
 }
 
 // The same requests through every face give the same verdict.
 func TestVerdictMatrix(t *testing.T) {
 	worlds := map[bool][]face{}
-	idps := map[bool]*jwtgatetest.Issuer{}
+	ws := map[bool]*world{}
 	for _, down := range []bool{false, true} {
-		idps[down] = jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
-		if down {
-			b := jwtgatetest.Behavior{Status: http.StatusServiceUnavailable}
-			if err := idps[down].SetDiscovery(b); err != nil {
-				t.Fatal(err)
-			}
-			if err := idps[down].SetJWKS(b); err != nil {
-				t.Fatal(err)
-			}
-		}
-		worlds[down] = faces(t, idps[down], !down)
+		ws[down] = newWorld(t, down)
+		worlds[down] = faces(t, ws[down], !down)
 	}
 	for _, r := range rows() {
 		t.Run(r.name, func(t *testing.T) {
 			for _, f := range worlds[r.down] {
 				sub := strings.NewReplacer(" ", "-", "'", "").Replace(r.name) + "." + f.name
-				tok := ""
-				if r.mint != nil {
-					tok = r.mint(t, idps[r.down], sub)
-				}
+				tok := r.credential(t, ws[r.down], sub)
 				for i := range r.pre {
-					if got := f.do(t, call{r.route, tok, r.body}); got.Status != 200 {
+					if got := f.do(t, call{r.route, tok, r.body, r.header}); got.Status != 200 {
 						t.Fatalf("%s: request %d before: %+v", f.name, i+1, got)
 					}
 				}
@@ -194,10 +274,13 @@ func TestVerdictMatrix(t *testing.T) {
 				if f.noBody && r.body != "" {
 					want = r.wantNoBody
 				}
-				if want.Status == 200 {
+				if f.bearerOnly && r.header {
+					want = r.wantBearerOnly
+				}
+				if want.Status == 200 && want.Sub == "" {
 					want.Sub = sub
 				}
-				if got := f.do(t, call{r.route, tok, r.body}); got != want {
+				if got := f.do(t, call{r.route, tok, r.body, r.header}); got != want {
 					t.Errorf("%s: got %+v, want %+v", f.name, got, want)
 				}
 			}
@@ -232,8 +315,7 @@ func TestMatrixCoversEveryRequirement(t *testing.T) {
 func TestEveryFaceIsInTheMatrix(t *testing.T) {
 	covered := map[string]bool{}
 	// The faces as the matrix builds them (their keys need not load).
-	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
-	for _, f := range faces(t, idp, false) {
+	for _, f := range faces(t, newWorld(t, false), false) {
 		covered[f.pkg] = true
 	}
 	call := regexp.MustCompile(`\.(Authenticate|Verify)\(`)
@@ -269,15 +351,26 @@ func TestEveryFaceIsInTheMatrix(t *testing.T) {
 
 // faces builds every face for the identity provider idp, waiting for its
 // keys when ready.
-func faces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
-	lib := libraryFaces(t, idp, ready)
-	return append(lib, gatewayFaces(t, idp, ready)...)
+func faces(t *testing.T, w *world, ready bool) []face {
+	lib := libraryFaces(t, w, ready)
+	return append(lib, gatewayFaces(t, w, ready)...)
 }
 
 // libraryFaces: one Verifier and one Route per requirement, as a library
 // user builds them, behind each face.
-func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
+func libraryFaces(t *testing.T, w *world, ready bool) []face {
 	t.Helper()
+	idp := w.idp
+	intro, err := introspect.New(introspect.Config{Endpoint: w.as.URL(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { intro.Close() })
+	keyStore, err := apikey.New(apikey.Config{File: w.keyFile, Prefix: "jg_", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keyStore.Close() })
 	keys, err := cache.New(context.Background(), cache.Config{Issuer: idp.Issuer(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +383,8 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 			t.Fatal(err)
 		}
 	}
-	base, err := middleware.New(middleware.Config{Keys: keys, Issuers: []string{idp.Issuer()}, Audiences: []string{"api", "orders", resourceURI, resourceURI + "/tools"}, Logger: quiet})
+	base, err := middleware.New(middleware.Config{Keys: keys, Issuers: []string{idp.Issuer()}, Audiences: []string{"api", "orders", resourceURI, resourceURI + "/tools"},
+		APIKeyHeader: keyHeader, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,6 +423,9 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		"policy":   {Policy: tenantPolicy(t)},
 		"tools": {Resource: &middleware.Resource{URI: resourceURI + "/tools", AuthorizationServers: []string{idp.Issuer()},
 			Tools: map[string]middleware.ToolRule{"delete_repo": {Scopes: []string{"admin"}}}}},
+		"creds": {ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}, Introspection: intro, APIKeys: keyStore,
+			Credentials: []middleware.CredentialKind{middleware.CredentialJWT, middleware.CredentialAPIKey, middleware.CredentialIntrospection}},
+		"keys": {ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}, APIKeys: keyStore, Credentials: []middleware.CredentialKind{middleware.CredentialAPIKey}},
 	}
 	verifiers := map[string]*middleware.Verifier{}
 	for name, rt := range routes {
@@ -353,7 +450,7 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		return func(t *testing.T, c call) verdict {
 			r := c.request("/" + c.route + "/x")
 			if c.token != "" {
-				r.Header.Set("Authorization", "Bearer "+c.token)
+				r.Header.Set(c.authHeader())
 			}
 			w := httptest.NewRecorder()
 			h(c.route).ServeHTTP(w, r)
@@ -390,7 +487,7 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 	var out []face
 	for _, n := range [][2]string{{"handler", "middleware"}, {"gin", "adapters/gin"}, {"echo", "adapters/echo"}, {"mcp", "adapters/mcp"}} {
 		hs := handlers[n[0]]
-		out = append(out, face{name: n[0], pkg: n[1], spend: spend, do: overHTTP(func(route string) http.Handler { return hs[route] })})
+		out = append(out, face{name: n[0], pkg: n[1], spend: spend, bearerOnly: n[0] == "mcp", do: overHTTP(func(route string) http.Handler { return hs[route] })})
 	}
 
 	extRoutes := map[string]middleware.Route{}
@@ -406,7 +503,8 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 	out = append(out, face{name: "extauthz", pkg: "extauthz", spend: spend, do: func(t *testing.T, c call) verdict {
 		hdr := map[string]string{}
 		if c.token != "" {
-			hdr["authorization"] = "Bearer " + c.token
+			k, v := c.authHeader()
+			hdr[strings.ToLower(k)] = v
 		}
 		resp, err := ext.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
 			Http: &authv3.AttributeContext_HttpRequest{Method: c.method(), Scheme: "http", Host: "api.example", Path: "/" + c.route + "/x", Headers: hdr, Body: c.body},
@@ -433,7 +531,8 @@ func libraryFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 	out = append(out, face{name: "grpc", pkg: "grpcauth", spend: spend, noBody: true, do: func(t *testing.T, c call) verdict {
 		ctx := context.Background()
 		if c.token != "" {
-			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs("authorization", "Bearer "+c.token))
+			k, v := c.authHeader()
+			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(strings.ToLower(k), v))
 		}
 		info := &grpc.UnaryServerInfo{FullMethod: "/verdict.Matrix/" + c.route}
 		resp, err := ic.UnaryServerInterceptor(ctx, nil, info, func(ctx context.Context, _ any) (any, error) {
@@ -463,31 +562,37 @@ var httpStatus = map[string]int{"InvalidArgument": 400, "Unauthenticated": 401, 
 
 // gatewayFaces: the gateway, from a config with the same routes, as a
 // proxy and as the decision service behind a proxy.
-func gatewayFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
+func gatewayFaces(t *testing.T, w *world, ready bool) []face {
 	t.Helper()
+	idp := w.idp
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeSub(w, r.Header.Get("X-Jwtgate-Subject"))
 	}))
 	t.Cleanup(up.Close)
 	rate, burst := 1.0/3600, 1
-	cfg := gateway.Config{Issuer: idp.Issuer(), Audiences: []string{"api"}, Routes: []gateway.Route{
-		{Prefix: "/open", Upstream: up.URL, ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}},
-		{Prefix: "/aud", Upstream: up.URL, Audiences: []string{"orders"}},
-		{Prefix: "/typ", Upstream: up.URL, Types: []string{"at+jwt"}},
-		{Prefix: "/scope", Upstream: up.URL, Scopes: []string{"admin"}},
-		{Prefix: "/resource", Upstream: up.URL, Resource: &gateway.Resource{URI: resourceURI}},
-		{Prefix: "/rate", Upstream: up.URL, Rate: &rate, Burst: &burst},
-		{Prefix: "/budget", Upstream: up.URL, Budget: &gateway.RouteBudget{Limit: 1, Window: "day"}},
-		{Prefix: "/tenant", Upstream: up.URL, Budget: &gateway.RouteBudget{Limit: 1000, Window: "day",
-			TenantClaim: "org", Tenant: &gateway.BudgetTier{Limit: 1000}}},
-		{Prefix: "/dpop", Upstream: up.URL, DPoP: gateway.DPoPRequired},
-		{Prefix: "/acr", Upstream: up.URL, ACRValues: []string{"urn:mfa"}},
-		{Prefix: "/authage", Upstream: up.URL, MaxAuthAge: time.Minute},
-		{Prefix: "/policy", Upstream: up.URL, Policy: tenantExpr},
-		{Prefix: "/tools", Upstream: up.URL, Resource: &gateway.Resource{URI: resourceURI + "/tools",
-			Tools: map[string]gateway.ResourceTool{"delete_repo": {Scopes: []string{"admin"}}}}},
-		{Prefix: "/_jwtgate", Mode: gateway.ModeDecision},
-	}}
+	cfg := gateway.Config{Issuer: idp.Issuer(), Audiences: []string{"api"},
+		Introspection: &gateway.Introspection{Endpoint: w.as.URL()},
+		APIKeys:       &gateway.APIKeys{File: w.keyFile, Prefix: "jg_", Header: keyHeader},
+		Routes: []gateway.Route{
+			{Prefix: "/open", Upstream: up.URL, ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}},
+			{Prefix: "/aud", Upstream: up.URL, Audiences: []string{"orders"}},
+			{Prefix: "/typ", Upstream: up.URL, Types: []string{"at+jwt"}},
+			{Prefix: "/scope", Upstream: up.URL, Scopes: []string{"admin"}},
+			{Prefix: "/resource", Upstream: up.URL, Resource: &gateway.Resource{URI: resourceURI}},
+			{Prefix: "/rate", Upstream: up.URL, Rate: &rate, Burst: &burst},
+			{Prefix: "/budget", Upstream: up.URL, Budget: &gateway.RouteBudget{Limit: 1, Window: "day"}},
+			{Prefix: "/tenant", Upstream: up.URL, Budget: &gateway.RouteBudget{Limit: 1000, Window: "day",
+				TenantClaim: "org", Tenant: &gateway.BudgetTier{Limit: 1000}}},
+			{Prefix: "/dpop", Upstream: up.URL, DPoP: gateway.DPoPRequired},
+			{Prefix: "/acr", Upstream: up.URL, ACRValues: []string{"urn:mfa"}},
+			{Prefix: "/authage", Upstream: up.URL, MaxAuthAge: time.Minute},
+			{Prefix: "/policy", Upstream: up.URL, Policy: tenantExpr},
+			{Prefix: "/tools", Upstream: up.URL, Resource: &gateway.Resource{URI: resourceURI + "/tools",
+				Tools: map[string]gateway.ResourceTool{"delete_repo": {Scopes: []string{"admin"}}}}},
+			{Prefix: "/creds", Upstream: up.URL, ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}, Credentials: []string{"jwt", "api_key", "introspection"}},
+			{Prefix: "/keys", Upstream: up.URL, ClaimHeaders: map[string]string{"sub": "X-Jwtgate-Subject"}, Credentials: []string{"api_key"}},
+			{Prefix: "/_jwtgate", Mode: gateway.ModeDecision},
+		}}
 	tr := &http.Transport{}
 	g, err := gateway.New(context.Background(), cfg, gateway.Options{Logger: quiet, Transport: tr})
 	if err != nil {
@@ -515,6 +620,12 @@ func gatewayFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 		}
 		return r
 	}
+	withCall := func(r *http.Request, c call) *http.Request {
+		if c.token != "" {
+			r.Header.Set(c.authHeader())
+		}
+		return r
+	}
 	spend := func(t *testing.T, token string) {
 		// The way a deployment spends: an answer without usage through the
 		// proxy, charged the fallback estimate (1000 > the limit of 1).
@@ -525,11 +636,11 @@ func gatewayFaces(t *testing.T, idp *jwtgatetest.Issuer, ready bool) []face {
 	}
 	return []face{
 		{name: "gateway proxy", pkg: "gateway", spend: spend, do: func(t *testing.T, c call) verdict {
-			w := serve(withToken(c.request("/"+c.route+"/x"), c.token))
+			w := serve(withCall(c.request("/"+c.route+"/x"), c))
 			return fromHTTP(t, w.Code, w.Body.String())
 		}},
 		{name: "gateway decision", pkg: "gateway", spend: spend, noBody: true, do: func(t *testing.T, c call) verdict {
-			r := withToken(httptest.NewRequest(http.MethodGet, "/_jwtgate", nil), c.token)
+			r := withCall(httptest.NewRequest(http.MethodGet, "/_jwtgate", nil), c)
 			r.RemoteAddr = "127.0.0.1:40000" // a trusted proxy's sub-request
 			r.Header.Set("X-Original-URI", "/"+c.route+"/x")
 			r.Header.Set("X-Original-Method", c.method())

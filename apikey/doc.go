@@ -1,0 +1,32 @@
+// Package apikey holds API keys for the middleware: a *Store is a
+// middleware.APIKeyStore, set on a route as middleware.Route.APIKeys, so a
+// key becomes *middleware.Claims (sub, scope, the tier, key_id, exp) and
+// scopes, policies, rate limits, budgets, claim headers and every face work
+// on it unchanged.
+//
+// What it guarantees:
+//
+//   - Keys are stored as their SHA-256 only ("sha256:…" in a Record): Mint
+//     makes 256-bit random keys, for which one fast hash is enough. A
+//     look-up hashes the key and compares the stored hash in constant
+//     time.
+//   - Sources: a key file (JSON Lines of Record, reloaded when its content
+//     changes, so a key removed from it stops working within
+//     ReloadInterval; a file that no longer parses keeps the last good
+//     keys), an environment variable in the same format, Records in code,
+//     and a remote Source (apikey/redisapikey) asked by hash.
+//   - A key never appears in an error, a log line or a metric; the
+//     middleware never puts it in a cache key or an error body.
+//   - Prefix lets a route tell keys from opaque tokens it introspects
+//     (middleware.APIKeyRecognizer).
+//
+// The command jwtgate-keygen (cmd/jwtgate-keygen) mints a key and prints
+// its stored form.
+//
+// Quick start:
+//
+//	keys, err := apikey.New(apikey.Config{File: "/etc/jwtgate/keys.jsonl", Prefix: "jg_"})
+//	defer keys.Close()
+//	v, err := middleware.New(middleware.Config{…, APIKeyHeader: "X-Api-Key"})
+//	api := v.With(middleware.Route{APIKeys: keys})
+package apikey

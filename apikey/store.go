@@ -1,0 +1,290 @@
+package apikey
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jwtgate/jwtgate/middleware"
+)
+
+// DefaultReloadInterval is how often the key file is checked when
+// Config.ReloadInterval is 0.
+const DefaultReloadInterval = 5 * time.Second
+
+// Source is a remote store of records (package apikey/redisapikey's), asked
+// for a hash the local records do not hold. LookupHash returns ErrNotFound
+// (wrapped) for a hash it does not hold, any other error when it cannot
+// answer. It sees the key's SHA-256 only, never the key.
+type Source interface {
+	LookupHash(ctx context.Context, sum [32]byte) (*Record, error)
+}
+
+// Config configures a Store. Keys come from any of File, Env, Records and
+// Source; at least one must be set.
+type Config struct {
+	// File is a key file (JSON Lines of Record), reloaded when its content
+	// changes: a revoked key stops working within ReloadInterval. A file
+	// that does not parse is refused by New, and later keeps the last good
+	// set (reported to OnReload and the Logger).
+	File string
+	// ReloadInterval is how often File is checked. 0 means 5s.
+	ReloadInterval time.Duration
+	// Env names an environment variable holding records in the key file's
+	// format, read once by New.
+	Env string
+	// Records are keys given in code. Nil: none; an empty slice is a
+	// source that holds no key (every key refused).
+	Records []Record
+	// Source is asked for keys none of the above holds (Redis). Nil: none.
+	Source Source
+	// Prefix, when set, is the prefix every key has (Mint's prefix): a
+	// bearer token without it is not taken for a key
+	// (middleware.APIKeyRecognizer), so a route can take API keys and
+	// introspected tokens by bearer. "": every non-JWS bearer token.
+	Prefix string
+	// OnReload is called after each reload of File that found a change
+	// (or failed), for logs and tests. Nil: nothing is reported.
+	OnReload func(ReloadEvent)
+	// Logger receives a line per failed reload (never a key). Nil:
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// ReloadEvent describes one reload of the key file.
+type ReloadEvent struct {
+	// Keys is how many keys are in force after it.
+	Keys int
+	// Err is why the file was not loaded (the last good set stays).
+	Err error
+}
+
+// Store is a middleware.APIKeyStore: keys by their SHA-256, compared in
+// constant time. Create it with New; it is safe for concurrent use; Close
+// stops the file watcher and waits for it.
+type Store struct {
+	cfg  Config
+	snap atomic.Pointer[snapshot]
+
+	fixed []Record // Env and Records: in every snapshot
+
+	mu       sync.Mutex // serialises reloads
+	lastFile [32]byte   // SHA-256 of the file content last loaded; guarded by mu
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+type snapshot struct {
+	m map[[32]byte]*entry
+}
+
+type entry struct {
+	sum [32]byte // the stored hash, compared in constant time
+	key *middleware.APIKey
+}
+
+var (
+	_ middleware.APIKeyStore      = (*Store)(nil)
+	_ middleware.APIKeyRecognizer = (*Store)(nil)
+)
+
+// New reads the keys and returns a Store; with File set it starts the
+// watcher that reloads it (stopped by Close).
+func New(cfg Config) (*Store, error) {
+	if cfg.File == "" && cfg.Env == "" && cfg.Records == nil && cfg.Source == nil {
+		return nil, fmt.Errorf("%w: no keys: set File, Env, Records or Source", ErrInvalidConfig)
+	}
+	if cfg.ReloadInterval < 0 {
+		return nil, fmt.Errorf("%w: ReloadInterval must not be negative", ErrInvalidConfig)
+	}
+	if cfg.ReloadInterval == 0 {
+		cfg.ReloadInterval = DefaultReloadInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if strings.TrimFunc(cfg.Prefix, keyChar) != "" {
+		return nil, fmt.Errorf("%w: Prefix %q: letters, digits, '_' or '-' only", ErrInvalidConfig, cfg.Prefix)
+	}
+	s := &Store{cfg: cfg, stop: make(chan struct{})}
+	for _, r := range cfg.Records {
+		if err := r.validate(); err != nil {
+			return nil, fmt.Errorf("%w: Records: %w", ErrInvalidConfig, err)
+		}
+	}
+	s.fixed = append(s.fixed, cfg.Records...)
+	if cfg.Env != "" {
+		v, ok := os.LookupEnv(cfg.Env)
+		if !ok {
+			return nil, fmt.Errorf("%w: environment variable %s is not set", ErrInvalidConfig, cfg.Env)
+		}
+		recs, err := ParseRecords(strings.NewReader(v))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, cfg.Env, err)
+		}
+		s.fixed = append(s.fixed, recs...)
+	}
+	var fileRecs []Record
+	if cfg.File != "" {
+		b, err := os.ReadFile(cfg.File)
+		if err != nil {
+			return nil, fmt.Errorf("%w: key file: %w", ErrInvalidConfig, err)
+		}
+		if fileRecs, err = ParseRecords(bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("%w: key file %s: %w", ErrInvalidConfig, cfg.File, err)
+		}
+		s.lastFile = sha256.Sum256(b)
+	}
+	if err := s.install(fileRecs); err != nil {
+		return nil, err
+	}
+	if cfg.File != "" {
+		s.wg.Add(1)
+		go s.watch()
+	}
+	return s, nil
+}
+
+// install builds a snapshot of the fixed records and fileRecs and swaps it
+// in whole.
+func (s *Store) install(fileRecs []Record) error {
+	m := make(map[[32]byte]*entry, len(s.fixed)+len(fileRecs))
+	for _, r := range append(append([]Record(nil), s.fixed...), fileRecs...) {
+		sum, _ := r.sum() // validated
+		if _, dup := m[sum]; dup {
+			return fmt.Errorf("%w: a key is listed twice", ErrInvalidRecord)
+		}
+		m[sum] = &entry{sum: sum, key: apiKey(&r)}
+	}
+	s.snap.Store(&snapshot{m: m})
+	return nil
+}
+
+func apiKey(r *Record) *middleware.APIKey {
+	return &middleware.APIKey{ID: r.ID, Subject: r.Subject, Scopes: append([]string(nil), r.Scopes...), Tier: r.Tier, ExpiresAt: r.Expires}
+}
+
+// watch reloads the file every ReloadInterval until Close.
+func (s *Store) watch() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.ReloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			_ = s.reloadFile(false)
+		}
+	}
+}
+
+// Reload reads the key file now (the watcher does so every
+// ReloadInterval). A file that does not parse keeps the last good set and
+// is the error.
+func (s *Store) Reload() error {
+	if s.cfg.File == "" {
+		return nil
+	}
+	return s.reloadFile(true)
+}
+
+func (s *Store) reloadFile(force bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := os.ReadFile(s.cfg.File)
+	if err == nil {
+		sum := sha256.Sum256(b)
+		if sum == s.lastFile && !force {
+			return nil
+		}
+		var recs []Record
+		if recs, err = ParseRecords(bytes.NewReader(b)); err == nil {
+			if err = s.install(recs); err == nil {
+				s.lastFile = sum
+			}
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("apikey: reloading %s: %w", s.cfg.File, err)
+		s.cfg.Logger.Warn("apikey: key file not reloaded; the last good keys stay", slog.Any("err", err))
+	}
+	if s.cfg.OnReload != nil {
+		s.cfg.OnReload(ReloadEvent{Keys: s.Len(), Err: err})
+	}
+	return err
+}
+
+// Len returns how many keys the local records hold.
+func (s *Store) Len() int { return len(s.snap.Load().m) }
+
+// errUnknown is the answer for every unknown key: never the key.
+var errUnknown = fmt.Errorf("apikey: %w", middleware.ErrTokenInactive)
+
+// LookupAPIKey implements middleware.APIKeyStore: the key's SHA-256 is
+// looked up, then compared with the stored one in constant time.
+func (s *Store) LookupAPIKey(ctx context.Context, key string) (*middleware.APIKey, error) {
+	if key == "" || len(key) > MaxKeySize {
+		return nil, errUnknown
+	}
+	sum := Sum(key)
+	// The map finds the entry by the hash (its timing can tell an
+	// observer about a hash, never about a key: SHA-256 does not run
+	// backwards), and the entry's stored hash is then compared in
+	// constant time, so the decision itself never short-circuits on the
+	// first differing byte.
+	if e, ok := s.snap.Load().m[sum]; ok && equal32(&e.sum, &sum) {
+		return e.key, nil
+	}
+	if s.cfg.Source == nil {
+		return nil, errUnknown
+	}
+	rec, err := s.cfg.Source.LookupHash(ctx, sum)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, errUnknown
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	got, err := rec.sum()
+	if err != nil || rec.validate() != nil {
+		return nil, fmt.Errorf("%w: the source's record is malformed", ErrUnavailable)
+	}
+	if !equal32(&got, &sum) {
+		return nil, errUnknown
+	}
+	return apiKey(rec), nil
+}
+
+// RecognizesAPIKey implements middleware.APIKeyRecognizer: a token with
+// Prefix (every token when Prefix is "").
+func (s *Store) RecognizesAPIKey(token string) bool { return strings.HasPrefix(token, s.cfg.Prefix) }
+
+// Close stops the file watcher and waits for it. Idempotent.
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.stop) })
+	s.wg.Wait()
+	return nil
+}
+
+// equal32 compares two hashes in constant time: every word is read and
+// folded in, whatever differs, as subtle.ConstantTimeCompare does byte by
+// byte (at a seventh of the cost for 32 bytes).
+func equal32(a, b *[32]byte) bool {
+	var d uint64
+	for i := 0; i < 32; i += 8 {
+		d |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
+	}
+	return d == 0
+}
