@@ -19,6 +19,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jwtgate/jwtgate/cmd/jwtgate/cli"
 	"github.com/jwtgate/jwtgate/gateway"
 )
 
@@ -335,6 +336,23 @@ func TestChartRendersValidManifests(t *testing.T) {
 			}
 			if len(named) > 0 && (len(c.EnvFrom) == 0 || c.EnvFrom[0].SecretRef == nil) {
 				t.Errorf("the config names %v but no Secret is referenced (secretEnv)", named)
+			}
+			// The container's command line is one the program takes, with
+			// the mounted file where -config says.
+			for _, name := range named {
+				t.Setenv(name, "set-by-the-secret")
+			}
+			args := slices.Clone(c.Args)
+			mounted := filepath.Join(t.TempDir(), filepath.Base(cfgPath))
+			if err := os.WriteFile(mounted, []byte(r.configMap.Data[filepath.Base(cfgPath)]), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args[slices.Index(args, "-config")+1] = mounted
+			var stderr bytes.Buffer
+			if _, flags, err := cli.ParseArgs(args, &stderr); err != nil {
+				t.Fatalf("jwtgate %v: %v\n%s", c.Args, err, stderr.String())
+			} else if flags.Demo || flags.ConfigFile != mounted {
+				t.Errorf("jwtgate %v: demo %v, config %q", c.Args, flags.Demo, flags.ConfigFile)
 			}
 
 			if r.hpa != nil {
