@@ -1,0 +1,76 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/jwtgate/jwtgate/jwtgatetest"
+)
+
+// What a reload keeps beyond keys and limits: a route's token exchange
+// (its cached upstream tokens), the introspection clients (their cached
+// answers), the API-key store and the internal-token key ring, each when
+// its settings stay the same. Rebuilt instead, every reload would call the
+// token and introspection endpoints again for tokens they have answered.
+func TestReloadKeepsCredentialCaches(t *testing.T) {
+	idp := startIDP(t, false)
+	te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientSecret: "s3cret"})
+	as := jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{ClientID: "gateway", ClientSecret: "s3cret"})
+	up := startSeenUpstream(t)
+	key, stored := jwtgatetest.NewAPIKey(t, jwtgatetest.APIKey{Prefix: "jg_", Subject: "build-bot"})
+	keyFile := jwtgatetest.APIKeyFile(t, stored)
+	dir := t.TempDir()
+	writeKeyFile(t, dir, "2026-01.pem", "ES256")
+
+	secret := secretFile(t, "s3cret")
+	base := exchangeConfig(t, idp, te, up.srv.URL) // once: it writes a secret file
+	config := func(extra bool) Config {
+		cfg := base
+		cfg.Routes = slices.Clone(base.Routes)
+		cfg.Introspection = &Introspection{Endpoint: as.URL(), ClientID: "gateway", ClientSecretFile: secret}
+		cfg.APIKeys = &APIKeys{File: keyFile, Prefix: "jg_"}
+		cfg.InternalTokens = &InternalTokens{Issuer: "https://gateway.internal", KeyDir: dir}
+		cfg.Routes = append(cfg.Routes,
+			Route{Prefix: "/opaque/", Upstream: up.srv.URL, Credentials: []string{"api_key", "introspection"}},
+			Route{Prefix: "/signed/", Upstream: up.srv.URL, UpstreamAuth: &UpstreamAuth{Header: "X-Internal-Token", Sign: &UpstreamSign{Audience: "svc"}}})
+		if extra {
+			cfg.Routes = append(cfg.Routes, Route{Prefix: "/extra/", Upstream: up.srv.URL})
+		}
+		return cfg
+	}
+	var last ReloadEvent
+	g := startGatewayOpts(t, config(false), Options{OnReload: func(e ReloadEvent) { last = e }})
+	g.waitReady(t)
+
+	alice := idp.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
+	opaque := as.Issue(t, jwtgatetest.Claims{Subject: "bob", Issuer: idp.Issuer()})
+	round := func(when string) {
+		t.Helper()
+		for _, c := range []struct{ path, tok string }{{"/orders/1", alice}, {"/opaque/1", opaque}, {"/opaque/1", key}, {"/signed/1", alice}} {
+			if resp, body := g.get(t, c.path, c.tok); resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %s: %d %s", when, c.path, resp.StatusCode, body)
+			}
+		}
+	}
+	round("before")
+	exchanges, introspections := te.Stats().Requests, as.Requests()
+	for i := range 3 {
+		if err := g.Reload(context.Background(), config(i%2 == 0)); err != nil {
+			t.Fatal(err)
+		}
+		round("after a reload")
+	}
+	if n := te.Stats().Requests; n != exchanges {
+		t.Errorf("%d token exchanges after three reloads, want %d (the exchange's cache kept)", n, exchanges)
+	}
+	if n := as.Requests(); n != introspections {
+		t.Errorf("%d introspections after three reloads, want %d (the cached answer kept)", n, introspections)
+	}
+	for _, name := range []string{`token exchange "/orders/"`, "introspection", "api keys", "internal token keys"} {
+		if !slices.Contains(last.Kept, name) {
+			t.Errorf("the last reload did not keep %s (kept %q, made %v)", name, last.Kept, last)
+		}
+	}
+}
