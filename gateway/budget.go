@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -600,8 +601,28 @@ func (gen *generation) newBudget(rc Route) (*budget.Handler, error) {
 	if client != nil {
 		key += fmt.Sprintf(" replicas %d %s", gen.cfg.Replicas, redisKey(gen.cfg.Redis.settings()))
 	}
+	// In process, the stores hold what each subject has spent: they are
+	// held on their own, by what they count (limit and window), so that a
+	// reload that changes only how answers are priced or read (prices,
+	// weights, format…) builds a new handler over the same spending.
+	var stores map[string]budget.Budget
+	if client == nil {
+		stores = map[string]budget.Budget{}
+		for _, l := range budgetLevels(bc) {
+			b, err := gen.hold(fmt.Sprintf("budget store %q %q %d %s", rc.Prefix, l.part, l.limit, l.window),
+				fmt.Sprintf("budget %q spending", rc.Prefix), func() (any, func() error, bool, error) {
+					w, _ := budget.ParseWindow(l.window) // Validate has checked it
+					b, err := budget.NewLocal(budget.LocalConfig{Limit: l.limit, Window: w})
+					return b, nil, false, err
+				})
+			if err != nil {
+				return nil, err
+			}
+			stores[l.part] = b.(budget.Budget)
+		}
+	}
 	v, err := gen.hold(key, fmt.Sprintf("budget %q", rc.Prefix), func() (any, func() error, bool, error) {
-		h, err := gen.buildBudget(rc, client)
+		h, err := gen.buildBudget(rc, client, stores)
 		return h, nil, false, err
 	})
 	if err != nil {
@@ -610,18 +631,41 @@ func (gen *generation) newBudget(rc Route) (*budget.Handler, error) {
 	return v.(*budget.Handler), nil
 }
 
+// budgetLevel is one budget a route's config names: part is its key's
+// part after the route (see buildBudget), with its limit and window.
+type budgetLevel struct {
+	part   string
+	limit  int64
+	window string
+}
+
+// budgetLevels lists every budget bc names, as buildBudget makes them.
+func budgetLevels(bc *RouteBudget) []budgetLevel {
+	ls := []budgetLevel{{"", bc.Limit, bc.Window}}
+	for name, t := range bc.Tiers {
+		ls = append(ls, budgetLevel{name, t.Limit, cmp.Or(t.Window, bc.Window)})
+	}
+	if t := bc.Tenant; t != nil {
+		ls = append(ls, budgetLevel{"|tenant", t.Limit, cmp.Or(t.Window, bc.Window)})
+	}
+	if t := bc.RouteCap; t != nil {
+		ls = append(ls, budgetLevel{"|route", t.Limit, cmp.Or(t.Window, bc.Window)})
+	}
+	return ls
+}
+
 // buildBudget makes the budget handler of rc, kept in client when there
 // is one.
-func (gen *generation) buildBudget(rc Route, client redis.UniversalClient) (*budget.Handler, error) {
+func (gen *generation) buildBudget(rc Route, client redis.UniversalClient, stores map[string]budget.Budget) (*budget.Handler, error) {
 	g, bc := gen.g, rc.Budget
 	// part is the key's part after the route: the tier ("" for the
 	// default budget) for subjects, "|tenant" and "|route" for the other
 	// levels (a subject's key, issuer first, never starts with "|").
 	newBudget := func(part string, limit int64, window string) (budget.Budget, error) {
-		w, _ := budget.ParseWindow(window) // Validate has checked it
 		if client == nil {
-			return budget.NewLocal(budget.LocalConfig{Limit: limit, Window: w})
+			return stores[part], nil
 		}
+		w, _ := budget.ParseWindow(window) // Validate has checked it
 		return redisbudget.New(redisbudget.Config{
 			Client: client,
 			// By the route's prefix, not its position, so that replicas

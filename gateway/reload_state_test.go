@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jwtgate/jwtgate/internal/redistest"
+	"github.com/jwtgate/jwtgate/budget"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -31,6 +32,16 @@ func TestReloadKeepsBudgetState(t *testing.T) {
 	}
 	if resp, _ := g.post(t, path, tok, body); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("spent budget after a reload that left the route alone: %d, want 429", resp.StatusCode)
+	}
+	// A reload that changes how answers are priced, not what is counted,
+	// builds a new handler over the same spending.
+	repriced := budgetConfig(p.Issuer(), up.srv.URL, RouteBudget{Limit: 60, Window: "hour",
+		Weights: map[string]budget.Weights{"*": {Input: 1, Output: 1}}})
+	if err := g.Reload(context.Background(), repriced); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := g.post(t, path, tok, body); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("spent budget after a reload that changed only the weights: %d, want 429", resp.StatusCode)
 	}
 	raised := budgetConfig(p.Issuer(), up.srv.URL, RouteBudget{Limit: 600, Window: "hour"})
 	if err := g.Reload(context.Background(), raised); err != nil {
