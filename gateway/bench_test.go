@@ -186,3 +186,26 @@ func gatewayLoop(n int, h http.Handler, w *flushRecorder, req *http.Request) boo
 //
 //go:noinline
 func gatewayServe(h http.Handler, w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }
+
+// The proxies' copy buffers go round without allocating: a buffer put
+// back is the one got next, whole, and a buffer of another size is not
+// kept.
+func TestBufferPoolAllocatesNothing(t *testing.T) {
+	bp := newBufferPool()
+	b := bp.Get()
+	if len(b) != copyBufferSize {
+		t.Fatalf("len %d", len(b))
+	}
+	b[0] = 1
+	bp.Put(b[:10]) // ReverseProxy hands back what it got; a shorter slice still is the whole buffer
+	if n := testing.AllocsPerRun(100, func() { bp.Put(bp.Get()) }); n != 0 {
+		t.Errorf("%v allocations per Get and Put, want 0", n)
+	}
+	small := make([]byte, 10, 100)
+	bp.Put(small) // not 32 KiB: dropped
+	for range 3 {
+		if got := bp.Get(); len(got) != copyBufferSize {
+			t.Fatalf("len %d after a small Put", len(got))
+		}
+	}
+}
