@@ -416,8 +416,10 @@ func (g *Gateway) buildRoute(i int, rc Route, transport http.RoundTripper) (*rou
 			}
 			if dropAuthorization {
 				// The proof goes with the token: neither is the upstream's.
-				pr.Out.Header.Del("Authorization")
-				pr.Out.Header.Del("DPoP")
+				// Under the names as http.Header keys them: Del("DPoP")
+				// made the canonical "Dpop" anew, an allocation per request.
+				delete(pr.Out.Header, "Authorization")
+				delete(pr.Out.Header, "Dpop")
 			}
 			if credential != "" {
 				pr.Out.Header.Set(rc.UpstreamAuth.Header, credential)
