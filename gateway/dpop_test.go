@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"math/big"
@@ -589,5 +590,35 @@ func TestREADMEHasTheDPoPConfig(t *testing.T) {
 	}
 	if _, err := cfg.Validate(env(map[string]string{"JWTGATE_DPOP_NONCE_SECRET": nonceSecret})); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// drop_authorization drops the DPoP proof with the token: the upstream of
+// a DPoP request sees neither, and still gets the verified claim header.
+func TestDropAuthorizationDropsTheProof(t *testing.T) {
+	idp, up := startIDP(t, false), startUpstream(t)
+	g := startGateway(t, Config{
+		Listen: "127.0.0.1:0", Issuer: idp.Issuer(), Audiences: []string{"api"},
+		DPoP: DPoP{Mode: DPoPAllowed},
+		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL, DropAuthorization: true,
+			ClaimHeaders: map[string]string{"sub": "X-User"}}},
+	}, nil)
+	g.waitReady(t)
+	c := newDPoPClient(t, idp)
+	resp, body := g.do(t, "GET", "/items", "DPoP "+c.token, c.proof(t, "GET", g.url+"/items", ""))
+	wantStatus(t, "DPoP request", resp, body, http.StatusOK)
+	var got struct {
+		Headers http.Header `json:"headers"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	for _, h := range []string{"Authorization", "DPoP"} {
+		if v := got.Headers.Values(h); len(v) > 0 {
+			t.Errorf("the upstream got %s: %q", h, v)
+		}
+	}
+	if got.Headers.Get("X-User") == "" {
+		t.Errorf("the upstream got no X-User: %v", got.Headers)
 	}
 }

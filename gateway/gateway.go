@@ -128,18 +128,23 @@ type Gateway struct {
 }
 
 // bufferPool recycles the proxies' copy buffers (32 KiB each), which
-// would otherwise be allocated per request.
+// would otherwise be allocated per request. It pools the arrays
+// themselves: Put turns the slice back into its array's pointer, where
+// pooling a new *[]byte per Put cost every proxied request an allocation.
 type bufferPool struct{ p sync.Pool }
 
+const copyBufferSize = 32 << 10
+
+type copyBuffer = [copyBufferSize]byte
+
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new(copyBuffer) }}}
 }
 
-func (bp *bufferPool) Get() []byte { return *bp.p.Get().(*[]byte) }
+func (bp *bufferPool) Get() []byte { return bp.p.Get().(*copyBuffer)[:] }
 func (bp *bufferPool) Put(b []byte) {
-	if cap(b) == 32<<10 {
-		b = b[:cap(b)]
-		bp.p.Put(&b)
+	if cap(b) == copyBufferSize {
+		bp.p.Put((*copyBuffer)(b[:cap(b)]))
 	}
 }
 

@@ -405,8 +405,10 @@ func (gen *generation) buildRoute(rc Route) (*route, error) {
 			}
 			if dropAuthorization {
 				// The proof goes with the token: neither is the upstream's.
-				pr.Out.Header.Del("Authorization")
-				pr.Out.Header.Del("DPoP")
+				// Under the names as http.Header keys them: Del("DPoP")
+				// made the canonical "Dpop" anew, an allocation per request.
+				delete(pr.Out.Header, "Authorization")
+				delete(pr.Out.Header, "Dpop")
 			}
 			if keyHeader != "" || rc.Credentials != nil {
 				dropAPIKey(pr, keyHeader)

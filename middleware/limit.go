@@ -103,7 +103,7 @@ func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims,
 		}
 		rl.OnDecision(RateLimitEvent{Context: r.Context(), Reason: reason, Key: key, Tier: tier, Cost: cost, Decision: d})
 	}
-	setRateLimitHeaders(w.Header(), d)
+	setRateLimitHeaders(w.Header(), d, v.limitText)
 	if !d.Allowed {
 		// A copy, so that d itself stays on the stack on the allowed path.
 		limited := d

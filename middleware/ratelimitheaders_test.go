@@ -14,8 +14,27 @@ import (
 )
 
 // setRateLimitHeaders writes exactly what h.Set of each rendered value
-// writes, replacing what was there, for every range of values.
+// writes, replacing what was there, for every range of values: without a
+// kept limit, and with one shared by every decision (the first limit is
+// kept; the others, a tiered route's, must still be rendered, not taken
+// from it).
 func TestSetRateLimitHeadersAsHeaderSet(t *testing.T) {
+	for _, lt := range []*limitText{nil, new(limitText)} {
+		testSetRateLimitHeaders(t, lt)
+		testSetRateLimitHeaders(t, lt) // now with the kept limit
+	}
+	lt := new(limitText)
+	setRateLimitHeaders(http.Header{}, ratelimit.Decision{Limit: 10}, lt)
+	if s, ok := lt.get(10); !ok || s != "10" {
+		t.Errorf("kept %q, %v; want \"10\"", s, ok)
+	}
+	if _, ok := lt.get(11); ok {
+		t.Error("another limit found kept")
+	}
+}
+
+func testSetRateLimitHeaders(t *testing.T, lt *limitText) {
+	t.Helper()
 	for _, d := range []ratelimit.Decision{
 		{Limit: 10, Remaining: 9, ResetAfter: 100 * time.Millisecond},
 		{Limit: 0, Remaining: -3, ResetAfter: 0},
@@ -29,7 +48,7 @@ func TestSetRateLimitHeadersAsHeaderSet(t *testing.T) {
 		want.Set("RateLimit-Remaining", strconv.Itoa(max(d.Remaining, 0)))
 		want.Set("RateLimit-Reset", seconds(d.ResetAfter))
 		got := http.Header{"X-Other": {"kept"}, "Ratelimit-Limit": {"old", "older"}, "Ratelimit-Reset": {"old"}}
-		setRateLimitHeaders(got, d)
+		setRateLimitHeaders(got, d, lt)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%+v: %v, want %v", d, got, want)
 		}
@@ -39,12 +58,17 @@ func TestSetRateLimitHeadersAsHeaderSet(t *testing.T) {
 	}
 }
 
-// The headers of a limited cache hit cost one allocation in all.
+// The headers of a limited cache hit cost one allocation in all, with the
+// limit kept or not.
 func TestSetRateLimitHeadersAllocatesOnce(t *testing.T) {
 	h := http.Header{}
 	d := ratelimit.Decision{Allowed: true, Limit: 1e9, Remaining: 123_456_789, ResetAfter: 90 * time.Second}
-	if n := testing.AllocsPerRun(100, func() { setRateLimitHeaders(h, d) }); n != 1 {
-		t.Errorf("%v allocations, want 1", n)
+	lt := new(limitText)
+	setRateLimitHeaders(h, d, lt) // keeps the limit: its one allocation
+	for _, lt := range []*limitText{nil, lt} {
+		if n := testing.AllocsPerRun(100, func() { setRateLimitHeaders(h, d, lt) }); n != 1 {
+			t.Errorf("kept %v: %v allocations, want 1", lt != nil, n)
+		}
 	}
 }
 

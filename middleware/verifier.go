@@ -26,6 +26,7 @@ type Verifier struct {
 	// route error) and authz (those, scopes, claim headers, a rate limit).
 	tokenChecks, authz bool
 	limit              *RateLimit       // the rate limit in force, nil when none
+	limitText          *limitText       // the limit's RateLimit-Limit value, kept; nil when no limit
 	stepUp             *Error           // the route's step-up refusal (RFC 9470), nil when it requires none
 	kinds              []CredentialKind // the route's credential order (Route.kinds)
 	revocation         bool             // JWTs are introspected too (RevocationChecker)
@@ -45,9 +46,9 @@ func (v *Verifier) settle() *Verifier {
 	if v.route.RateLimit != nil {
 		rl = v.route.RateLimit
 	}
-	v.limit = nil
+	v.limit, v.limitText = nil, nil
 	if rl.enabled() {
-		v.limit = rl
+		v.limit, v.limitText = rl, new(limitText)
 	}
 	v.stepUp = nil
 	if len(v.route.RequireACR) > 0 || v.route.MaxAuthAge > 0 {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -240,7 +241,7 @@ func writeError(w http.ResponseWriter, err error, ch challenge) {
 		// budget's) fills the RateLimit-* headers from it.
 		if dd, ok := errors.AsType[decisionError](err); ok {
 			if d, ok := dd.Decision(); ok {
-				setRateLimitHeaders(h, d)
+				setRateLimitHeaders(h, d, nil)
 				h.Set("Retry-After", seconds(d.RetryAfter))
 				break
 			}
@@ -324,19 +325,60 @@ type rateLimitValues struct {
 	digits [3 * 20]byte // three int64s in decimal
 }
 
+// limitText remembers one limit rendered in decimal: a route's limit is
+// the same on every request, so its digits need not be made again. The
+// first limit a route renders is kept (a route with tiers renders the
+// others each time), so it never allocates after the first request. The
+// zero value is ready; safe for concurrent use.
+type limitText struct {
+	p atomic.Pointer[renderedInt]
+}
+
+type renderedInt struct {
+	n int
+	s string
+}
+
+// get returns n's decimal, if it is the one kept.
+func (t *limitText) get(n int) (string, bool) {
+	if t == nil {
+		return "", false
+	}
+	if r := t.p.Load(); r != nil && r.n == n {
+		return r.s, true
+	}
+	return "", false
+}
+
+// keep keeps n's decimal s unless a limit is kept already.
+func (t *limitText) keep(n int, s string) {
+	if t != nil && t.p.Load() == nil {
+		t.p.CompareAndSwap(nil, &renderedInt{n: n, s: strings.Clone(s)})
+	}
+}
+
 // setRateLimitHeaders sets RateLimit-Limit, -Remaining and -Reset from d,
-// as h.Set would, replacing any value there.
-func setRateLimitHeaders(h http.Header, d ratelimit.Decision) {
+// as h.Set would, replacing any value there. lt, when not nil, keeps the
+// route's limit rendered.
+func setRateLimitHeaders(h http.Header, d ratelimit.Decision, lt *limitText) {
 	rv := new(rateLimitValues)
-	b := strconv.AppendInt(rv.digits[:0], int64(d.Limit), 10)
-	limit := len(b)
+	b := rv.digits[:0]
+	limit, kept := lt.get(d.Limit)
+	if !kept {
+		b = strconv.AppendInt(b, int64(d.Limit), 10)
+	}
+	nLimit := len(b)
 	b = strconv.AppendInt(b, int64(max(d.Remaining, 0)), 10)
 	remaining := len(b)
 	b = appendSeconds(b, d.ResetAfter)
 	// b is rv.digits (60 bytes hold three int64s), written once here and
 	// never again: a string over it is immutable, as strings must be.
 	all := unsafe.String(&rv.digits[0], len(b))
-	rv.vals = [3]string{all[:limit], all[limit:remaining], all[remaining:]}
+	if !kept {
+		limit = all[:nLimit]
+		lt.keep(d.Limit, limit)
+	}
+	rv.vals = [3]string{limit, all[nLimit:remaining], all[remaining:]}
 	h[hdrRateLimitLimit] = rv.vals[0:1:1]
 	h[hdrRateLimitRemaining] = rv.vals[1:2:2]
 	h[hdrRateLimitReset] = rv.vals[2:3:3]

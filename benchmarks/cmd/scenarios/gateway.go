@@ -51,7 +51,7 @@ const (
 )
 
 // gatewayProxies are the proxies measured, the floor first.
-var gatewayProxies = []string{results.GatewayFloor, "bare_default", "gateway", "handrolled", "library_cold"}
+var gatewayProxies = []string{results.GatewayFloor, "bare_default", "gateway", "gateway_limited", "handrolled", "library_cold"}
 
 // expressEnv names the folder of peers/express with its node_modules
 // installed (benchmarks/run does it with npm); when set, the scenario also
@@ -153,11 +153,17 @@ func runChild(kind, upstream, jwks string) error {
 			return err
 		}
 		h = v.Handler(proxy(tunedTransport()))
-	case "gateway":
-		g, err := gateway.New(ctx, gateway.Config{
+	case "gateway", "gateway_limited":
+		cfg := gateway.Config{
 			JWKSURL: jwks, Issuer: fixture.Issuer, Audiences: []string{fixture.Audience},
 			Routes: []gateway.Route{{Prefix: "/", Upstream: upstream}},
-		}, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
+		}
+		if kind == "gateway_limited" {
+			// A per-subject limit high enough never to limit: what the
+			// limiter, its headers and its metrics cost a request.
+			cfg.Rate, cfg.Burst = 1e9, 1e9
+		}
+		g, err := gateway.New(ctx, cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return err
 		}
