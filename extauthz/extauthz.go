@@ -134,7 +134,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 			c *middleware.Claims
 		)
 		if c, err = v.Authenticate(&w, r); err == nil {
-			return s.allow(r, c, w.Headers()), nil
+			return s.allow(r, v, c, w.Headers()), nil
 		}
 	}
 	return deny(v, r, err), nil
@@ -221,12 +221,13 @@ func headers(h *authv3.AttributeContext_HttpRequest) http.Header {
 }
 
 // allow answers an accepted request: the claim headers set, the ones
-// without a value and any client header an upstream could read as a claim
-// header removed, and the Verifier's response headers (RateLimit-*) added.
+// without a value, any client header an upstream could read as a claim
+// header and an API key removed, and the Verifier's response headers
+// (RateLimit-*) added.
 //
 // A claim header with a value is not in headers_to_remove: Envoy applies
 // the removals after the headers it sets, and would drop it.
-func (s *Server) allow(r *http.Request, c *middleware.Claims, resp http.Header) *authv3.CheckResponse {
+func (s *Server) allow(r *http.Request, v *middleware.Verifier, c *middleware.Claims, resp http.Header) *authv3.CheckResponse {
 	ok := &authv3.OkHttpResponse{
 		Headers:              make([]*corev3.HeaderValueOption, 0, len(s.claims)),
 		ResponseHeadersToAdd: toOptions(resp),
@@ -253,6 +254,15 @@ func (s *Server) allow(r *http.Request, c *middleware.Claims, resp http.Header) 
 				remove = append(remove, l)
 			}
 		}
+	}
+	// An API key is the gateway's credential, never the upstream's (nor
+	// its logs'): the key header goes whatever it held, Authorization when
+	// the key came in it.
+	if h := v.APIKeyHeader(); h != "" {
+		remove = append(remove, strings.ToLower(h))
+	}
+	if c != nil && c.Kind() == middleware.CredentialAPIKey && !slices.Contains(remove, "authorization") {
+		remove = append(remove, "authorization")
 	}
 	slices.Sort(remove[len(s.removes):])
 	ok.HeadersToRemove = remove

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/jwtgate/jwtgate/apikey"
 	"github.com/jwtgate/jwtgate/extauthz"
 	"github.com/jwtgate/jwtgate/internal/authtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
@@ -389,4 +390,51 @@ func equalMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// An API key is never passed on to the upstream: the key header is in
+// headers_to_remove on a route that takes keys, and Authorization too when
+// the key came in it (the gateway's proxy drops them the same way).
+func TestAPIKeyNeverReachesTheUpstream(t *testing.T) {
+	idp := authtest.NewIssuer(t)
+	key, stored := jwtgatetest.NewAPIKey(t, jwtgatetest.APIKey{Prefix: "jg_", Subject: "build-bot"})
+	store, err := apikey.New(apikey.Config{File: jwtgatetest.APIKeyFile(t, stored), Prefix: "jg_"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	v := authtest.NewVerifier(t, idp, middleware.Config{APIKeyHeader: "X-Api-Key"})
+	s, err := extauthz.New(extauthz.Config{Verifier: v, Routes: map[string]middleware.Route{
+		"/keys": {APIKeys: store, Credentials: []middleware.CredentialKind{middleware.CredentialAPIKey, middleware.CredentialJWT}},
+	}, ClaimHeaders: map[string]string{"sub": "X-User"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := serve(t, s)
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		remove  []string
+	}{
+		{"key header", map[string]string{"x-api-key": key}, []string{"x-api-key"}},
+		{"key as bearer", map[string]string{"authorization": "Bearer " + key}, []string{"authorization", "x-api-key"}},
+		{"jwt", map[string]string{"authorization": "Bearer " + idp.Mint(t, jwtgatetest.Claims{})}, []string{"x-api-key"}},
+	} {
+		resp, err := client.Check(context.Background(), checkRequest("GET", "/keys/x", tc.headers))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := resp.GetOkResponse()
+		if ok == nil {
+			t.Fatalf("%s: refused: %v", tc.name, resp.GetDeniedResponse())
+		}
+		for _, h := range tc.remove {
+			if !slices.Contains(ok.GetHeadersToRemove(), h) {
+				t.Errorf("%s: headers_to_remove %q lacks %q", tc.name, ok.GetHeadersToRemove(), h)
+			}
+		}
+		if tc.name == "jwt" && slices.Contains(ok.GetHeadersToRemove(), "authorization") {
+			t.Errorf("jwt: the token is removed, but StripAuthorization is off")
+		}
+	}
 }

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/jwtgate/jwtgate/internal/redistest"
 	"github.com/jwtgate/jwtgate/budget"
+	"github.com/jwtgate/jwtgate/internal/redistest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
