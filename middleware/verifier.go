@@ -161,7 +161,9 @@ type Route struct {
 	Credentials []CredentialKind
 	// Introspection answers for opaque tokens on this route (RFC 7662;
 	// package introspect). Each route is bound to its own endpoint: an
-	// answer cached from another endpoint is never used here. When it is a
+	// answer cached from another endpoint is never used here (nor, in the
+	// verified-token cache, an answer another Introspector gave: see
+	// NewIntrospectionResultUntil). When it is a
 	// RevocationChecker that says so, JWTs that verify on the route are
 	// introspected too. Nil: none. With on a derived Verifier replaces it.
 	Introspection Introspector
