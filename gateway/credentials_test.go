@@ -173,14 +173,27 @@ routes:
 	}
 	g := startGatewayEnv(t, cfg, nil)
 	tok := asA.Issue(t, jwtgatetest.Claims{Subject: "alice", Issuer: pa.Issuer()})
-	if resp, body := g.get(t, "/a/x", tok); resp.StatusCode != 200 || !strings.HasPrefix(body, "sub=alice") {
-		t.Fatalf("route A: %d %s", resp.StatusCode, body)
+	// Twice: the second is answered by the verified-token cache, which
+	// must not answer for route B either.
+	for range 2 {
+		if resp, body := g.get(t, "/a/x", tok); resp.StatusCode != 200 || !strings.HasPrefix(body, "sub=alice") {
+			t.Fatalf("route A: %d %s", resp.StatusCode, body)
+		}
 	}
 	if resp, body := g.get(t, "/b/x", tok); resp.StatusCode != 401 || !strings.Contains(body, "token not active") {
 		t.Errorf("route B took A's token: %d %s", resp.StatusCode, body)
 	}
 	if asB.Requests() != 1 || asA.Requests() != 1 {
 		t.Errorf("A asked %d times, B %d: want 1 each", asA.Requests(), asB.Requests())
+	}
+	// A token both endpoints know, as different subjects: each route gets
+	// its own endpoint's answer, from the cache too.
+	both := asA.Issue(t, jwtgatetest.Claims{Subject: "alice", Issuer: pa.Issuer()})
+	asB.SetAnswer(both, []byte(`{"active":true,"sub":"bob","aud":"api","iss":"`+pb.Issuer()+`"}`))
+	for _, step := range []struct{ path, sub string }{{"/a/x", "alice"}, {"/a/x", "alice"}, {"/b/x", "bob"}, {"/b/x", "bob"}, {"/a/x", "alice"}} {
+		if resp, body := g.get(t, step.path, both); resp.StatusCode != 200 || !strings.HasPrefix(body, "sub="+step.sub) {
+			t.Errorf("%s: %d %s, want sub=%s", step.path, resp.StatusCode, body, step.sub)
+		}
 	}
 	// Two endpoints and a route that names none: which one is ambiguous.
 	cfg.Routes = append(cfg.Routes, Route{Prefix: "/c", Upstream: up.URL, Credentials: []string{"introspection"}})

@@ -162,7 +162,7 @@ func (c *Client) introspect(ctx context.Context, token string, now int64) (*midd
 		}
 		return e.res, "hit", nil
 	}
-	out, err := c.wait(ctx, k, func(ctx context.Context) (*outcome, error) { return c.call(ctx, ep.url, token) })
+	out, err := c.wait(ctx, k, func(ctx context.Context) (*outcome, error) { return c.call(ctx, ep.url, token, now) })
 	switch {
 	case err != nil:
 		return nil, "error", err
@@ -249,9 +249,10 @@ func (c *Client) run(k cacheKey, cl *call, fn func(context.Context) (*outcome, e
 	close(cl.done)
 }
 
-// call asks the endpoint about token, through the breaker.
-func (c *Client) call(ctx context.Context, ep, token string) (*outcome, error) {
-	out, err := c.cb.Execute(func() (*outcome, error) { return c.post(ctx, ep, token) })
+// call asks the endpoint about token, through the breaker; now is the
+// reading the look-up is made at.
+func (c *Client) call(ctx context.Context, ep, token string, now int64) (*outcome, error) {
+	out, err := c.cb.Execute(func() (*outcome, error) { return c.post(ctx, ep, token, now) })
 	if err != nil {
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 			err = unavailable{fmt.Errorf("introspect: breaker open: %w", err)}
@@ -263,8 +264,10 @@ func (c *Client) call(ctx context.Context, ep, token string) (*outcome, error) {
 	return out, nil
 }
 
-// post makes one introspection request and reads its answer.
-func (c *Client) post(ctx context.Context, ep, token string) (*outcome, error) {
+// post makes one introspection request and reads its answer. The answer is
+// reused from now (the reading the look-up was made at, on the clock the
+// cache is read with) until min(exp, now+MaxAge).
+func (c *Client) post(ctx context.Context, ep, token string, now int64) (*outcome, error) {
 	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep, nil)
 	if err != nil {
@@ -301,7 +304,6 @@ func (c *Client) post(ctx context.Context, ep, token string) (*outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := c.cfg.Now().UnixNano()
 	if !a.Active {
 		out := &outcome{}
 		if c.cfg.NegativeMaxAge > 0 {
@@ -313,7 +315,14 @@ func (c *Client) post(ctx context.Context, ep, token string) (*outcome, error) {
 	if !a.Exp.IsZero() && a.Exp.UnixNano() < until {
 		until = a.Exp.UnixNano()
 	}
-	out := &outcome{res: middleware.NewIntrospectionResult(ep, string(b))}
+	// The answer says until when it is reused, so that the Verifier can
+	// keep it as long and no longer, in its verified-token cache. Not with
+	// a clock of the Client's own (Config.Now): the Verifier's differs.
+	resUntil := time.Time{}
+	if !c.clock && until > now {
+		resUntil = time.Unix(0, until)
+	}
+	out := &outcome{res: middleware.NewIntrospectionResultUntil(ep, string(b), resUntil)}
 	if until > now {
 		out.until = until
 	}

@@ -120,7 +120,8 @@ type Config struct {
 	Timeout time.Duration
 	// MaxAge bounds how long an active answer is reused; it also ends at
 	// the answer's exp. 0 means 5 minutes. A revoked token is refused
-	// after at most MaxAge.
+	// after at most MaxAge (a Verifier's verified-token cache keeps the
+	// answer no longer: IntrospectionResult.Until).
 	MaxAge time.Duration
 	// NegativeMaxAge is how long an inactive answer is reused. 0 means 10
 	// seconds; negative: inactive answers are not cached.
@@ -153,12 +154,17 @@ type Config struct {
 	IntrospectJWTs bool
 
 	// OnIntrospect is called once per Introspect call, with its outcome,
-	// for metrics (never the token). Nil: nothing is reported.
+	// for metrics (never the token). Nil: nothing is reported. A request
+	// a Verifier answers from its verified-token cache makes no call (its
+	// VerifyEvent says CacheHit).
 	OnIntrospect func(Event)
 	// Logger receives a Warn line per failed call (never the token). Nil:
 	// slog.Default().
 	Logger *slog.Logger
-	// Now is the clock. Nil: time.Now.
+	// Now is the clock. Nil: time.Now, or the reading a Verifier passes
+	// (IntrospectAt). Set, it wins over that reading, and answers carry no
+	// Until: the Verifier's clock may be another, so every request comes
+	// to the Client.
 	Now func() time.Time
 }
 

@@ -13,6 +13,13 @@
 //     token, and an answer from one endpoint is never used for a route bound
 //     to another, even with a shared Cache. Active answers live until
 //     min(exp, MaxAge), inactive ones NegativeMaxAge; the cache is bounded.
+//   - An active answer says how long it is reused
+//     (middleware.IntrospectionResult.Until), so that a Verifier answers a
+//     repeated token from its own verified-token cache — keyed like a
+//     JWT's, bound to this Client — for no longer than this cache would:
+//     the hit costs what a JWT's does, without the SHA-256. This Cache
+//     stays behind it, shared, coalescing and negative. (Not with
+//     Config.Now set: that clock is not the Verifier's.)
 //   - Concurrent look-ups of one token make one call; calls are bounded
 //     (MaxConcurrent, MaxPending, Timeout, MaxResponseBytes).
 //   - An endpoint that is down, slow, answers 5xx, refuses the client's

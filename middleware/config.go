@@ -158,7 +158,9 @@ type Config struct {
 	TokenCacheSize int
 	// TokenCacheMaxAge bounds how long a verified token is reused without
 	// checking its signature again; an entry also ends at the token's exp.
-	// 0 means 10 minutes.
+	// 0 means 10 minutes. An introspected token is kept too, for the route
+	// whose Introspector answered and no longer than that answer's
+	// IntrospectionResult.Until.
 	TokenCacheMaxAge time.Duration
 	// TokenCacheDoorkeeper caches a verified token only when it is seen
 	// a second time (a small table of recent tokens' hashes remembers the

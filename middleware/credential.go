@@ -105,7 +105,10 @@ type RevocationChecker interface {
 type IntrospectionResult struct {
 	endpoint string
 	raw      string
-	memo     atomic.Pointer[credentialMemo]
+	// until (unix nanoseconds; 0: not said) is when the Introspector stops
+	// reusing the answer (NewIntrospectionResultUntil).
+	until int64
+	memo  atomic.Pointer[credentialMemo]
 }
 
 // NewIntrospectionResult returns the answer raw (the JSON object, exactly
@@ -115,6 +118,32 @@ type IntrospectionResult struct {
 // are.
 func NewIntrospectionResult(endpoint, raw string) *IntrospectionResult {
 	return &IntrospectionResult{endpoint: endpoint, raw: raw}
+}
+
+// NewIntrospectionResultUntil is NewIntrospectionResult for an answer the
+// Introspector reuses until until (its own cache's end for the answer:
+// min(exp, its max age)), on the clock of the now the Verifier passed to
+// IntrospectAt. The Verifier may then answer the token from its
+// verified-token cache — keyed like a JWT's, the whole token compared, the
+// entry bound to this route's Introspector — until then and never later,
+// without asking the Introspector (and so without hashing the token for
+// its cache). A zero until, or an Introspector that is not an
+// IntrospectorAt, leaves every request to the Introspector.
+func NewIntrospectionResultUntil(endpoint, raw string, until time.Time) *IntrospectionResult {
+	r := &IntrospectionResult{endpoint: endpoint, raw: raw}
+	if !until.IsZero() {
+		r.until = until.UnixNano()
+	}
+	return r
+}
+
+// Until returns when the Introspector stops reusing the answer (zero: it
+// did not say).
+func (r *IntrospectionResult) Until() time.Time {
+	if r.until == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, r.until)
 }
 
 // Endpoint returns the introspection endpoint that answered.
@@ -266,8 +295,8 @@ func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *str
 			}
 			return c, hit, CredentialJWT, err
 		case k == CredentialIntrospection && !jws:
-			c, err := v.verifyIntrospected(ctx, cr.token)
-			return c, false, CredentialIntrospection, err
+			c, hit, err := v.verifyIntrospected(ctx, cr.token)
+			return c, hit, CredentialIntrospection, err
 		case k == CredentialAPIKey && !jws && v.recognizesKey(cr.token):
 			c, err := v.verifyAPIKey(ctx, cr.token)
 			return c, false, CredentialAPIKey, err
@@ -305,9 +334,29 @@ func introspectionError(err error) *Error {
 
 // verifyIntrospected decides an opaque token by the route's Introspector:
 // its answer's members are checked as a JWT's claims are (exp, nbf, iat,
-// iss when present, aud, required claims, token_type, Validate).
-func (v *Verifier) verifyIntrospected(ctx context.Context, token string) (*Claims, *Error) {
+// iss when present, aud, required claims, token_type, Validate). A token
+// the route's own Introspector answered for before is found in the
+// verified-token cache (as a JWT is: a seeded hash, the whole token
+// compared), until the Introspector's own reuse of the answer ends; it
+// reports whether that cache answered.
+func (v *Verifier) verifyIntrospected(ctx context.Context, token string) (*Claims, bool, *Error) {
 	now := v.cfg.Now()
+	var h uint64
+	if v.introCache {
+		var e *cacheEntry
+		// Bound to the Introspector (so to its endpoint): an entry another
+		// route's endpoint vouched for is a miss here, and this route's
+		// endpoint is asked (the oathkeeper CVE-2026-33496 pattern).
+		if e, h = v.cache.get(token, now.UnixNano()); e != nil && e.intro == v.route.Introspection {
+			if e.notBefore != 0 && now.UnixNano() < e.notBefore {
+				return nil, true, e.notYet
+			}
+			if err := v.runValidate(ctx, e.claims); err != nil {
+				return nil, true, err
+			}
+			return e.claims, true, nil
+		}
+	}
 	var (
 		res *IntrospectionResult
 		err error
@@ -318,17 +367,32 @@ func (v *Verifier) verifyIntrospected(ctx context.Context, token string) (*Claim
 		res, err = v.route.Introspection.Introspect(ctx, token)
 	}
 	if err != nil {
-		return nil, introspectionError(err)
+		return nil, false, introspectionError(err)
 	}
 	if res == nil {
-		return nil, errInactive
+		return nil, false, errInactive
 	}
 	m := res.memo.Load()
 	if m == nil || m.owner != v.shared {
 		m = v.decodeCredential(res.raw, CredentialIntrospection)
 		res.memo.Store(m)
 	}
-	return v.checkCredentialClaims(ctx, m, now)
+	c, cerr := v.checkCredentialClaims(ctx, m, now)
+	if cerr != nil {
+		return nil, false, cerr
+	}
+	if v.introCache && res.until > now.UnixNano() && v.cache.admit(h) {
+		// Never past the Introspector's own reuse of the answer (so a
+		// revocation is seen when it would have been), the token's exp or
+		// TokenCacheMaxAge.
+		until := min(res.until, now.Add(v.cfg.TokenCacheMaxAge).UnixNano())
+		if m.expAt != 0 {
+			until = min(until, m.expAt)
+		}
+		v.cache.put(h, &cacheEntry{token: token, claims: c, until: until,
+			notBefore: m.notBefore, notYet: m.notYet, intro: v.route.Introspection})
+	}
+	return c, false, nil
 }
 
 // verifyAPIKey decides an API key by the route's store.

@@ -46,6 +46,11 @@ type cacheEntry struct {
 	key any
 	j   jwsKeyRef
 	gen atomic.Uint64 // the provider generation this entry was last checked under
+	// intro, when not nil, made this an opaque token's entry: the
+	// Introspector whose answer it holds. Only a route bound to that very
+	// Introspector takes it (never the JWT check, nor another endpoint's
+	// route). A pointer, so comparing it cannot panic (Verifier.introCache).
+	intro Introspector
 }
 
 // jwsKeyRef is what a re-check needs from the original token's header.

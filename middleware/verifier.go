@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"time"
 
@@ -34,6 +35,11 @@ type Verifier struct {
 	jwtOnly            bool             // kinds is [jwt] alone: no credential to classify
 	keyRecognizer      APIKeyRecognizer // route.APIKeys', when it is one
 	introspectAt       IntrospectorAt   // route.Introspection's, when it is one
+	// introCache: opaque tokens this route introspects may be answered
+	// from the verified-token cache (the cache is on, the Introspector
+	// takes the Verifier's clock reading, and is a pointer, so that an
+	// entry's Introspector compares with the route's without panicking).
+	introCache bool
 }
 
 // settle computes v's summaries of its route; New and With call it last.
@@ -66,6 +72,7 @@ func (v *Verifier) settle() *Verifier {
 	v.jwtOnly = len(v.kinds) == 1 && v.kinds[0] == CredentialJWT && !v.revocation
 	v.keyRecognizer, _ = v.route.APIKeys.(APIKeyRecognizer)
 	v.introspectAt, _ = v.route.Introspection.(IntrospectorAt)
+	v.introCache = v.cache != nil && v.introspectAt != nil && reflect.ValueOf(v.route.Introspection).Kind() == reflect.Pointer
 	v.tokenChecks = v.route.Audiences != nil || v.route.Types != nil || v.resource != nil || v.routeErr != nil || v.stepUp != nil
 	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || v.limit != nil || v.route.Budget != nil || v.route.Policy != nil
 	return v
@@ -154,7 +161,9 @@ type Route struct {
 	Credentials []CredentialKind
 	// Introspection answers for opaque tokens on this route (RFC 7662;
 	// package introspect). Each route is bound to its own endpoint: an
-	// answer cached from another endpoint is never used here. When it is a
+	// answer cached from another endpoint is never used here (nor, in the
+	// verified-token cache, an answer another Introspector gave: see
+	// NewIntrospectionResultUntil). When it is a
 	// RevocationChecker that says so, JWTs that verify on the route are
 	// introspected too. Nil: none. With on a derived Verifier replaces it.
 	Introspection Introspector
@@ -447,7 +456,8 @@ func (v *Verifier) verify(ctx context.Context, token string, alg *string) (*Clai
 	var h uint64
 	if v.cache != nil {
 		var e *cacheEntry
-		if e, h = v.cache.get(token, now.UnixNano()); e != nil {
+		// An opaque token's entry (intro) is never a JWT's answer.
+		if e, h = v.cache.get(token, now.UnixNano()); e != nil && e.intro == nil {
 			if alg != nil {
 				*alg = e.j.spec.name
 			}
