@@ -467,10 +467,15 @@ func (gen *generation) routeRequirements(rc Route) (middleware.Route, *budget.Ha
 			return mr, nil, err
 		}
 		weight := rc.Weight
+		onDecision := gen.g.metrics.OnRateLimit
+		if _, ok := lim.(*ratelimit.Local); ok {
+			// Made without an Observer: this hook counts its calls too.
+			onDecision = gen.g.metrics.OnLocalRateLimit
+		}
 		mr.RateLimit = &middleware.RateLimit{
 			Limiter:    lim,
 			Cost:       func(*middleware.Claims, *http.Request) int { return weight },
-			OnDecision: gen.g.traceRateLimit(gen.g.metrics.OnRateLimit),
+			OnDecision: gen.g.traceRateLimit(onDecision),
 		}
 	}
 	if rc.Policy != "" {
@@ -508,7 +513,9 @@ func (gen *generation) limiter(rc Route) (ratelimit.Limiter, error) {
 	if client == nil {
 		v, err := gen.hold(key, name, func() (any, func() error, bool, error) {
 			l, err := ratelimit.NewLocal(ratelimit.LocalConfig{
-				Rate: n, Period: period, Burst: *rc.Burst, Observer: g.metrics.OnLimiterEvent,
+				// No Observer: the route's OnDecision counts its calls
+				// (Metrics.OnLocalRateLimit), one hook instead of two.
+				Rate: n, Period: period, Burst: *rc.Burst,
 			})
 			return l, nil, false, err
 		})

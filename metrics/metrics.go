@@ -283,6 +283,28 @@ func (m *Metrics) OnRateLimit(e middleware.RateLimitEvent) {
 	m.decisions.WithLabelValues(e.Reason).Inc()
 }
 
+// OnLocalRateLimit is OnRateLimit for a rate limit whose limiter is a
+// ratelimit.Local made without an Observer and used by this rate limit
+// alone: it also counts the limiter's call as OnLimiterEvent would
+// (backend "local"). A Local calls its Observer exactly when it answers
+// allowed or limited, so one hook does the work of two (a limited request
+// is that call cheaper).
+func (m *Metrics) OnLocalRateLimit(e middleware.RateLimitEvent) {
+	var o ratelimit.Outcome
+	switch e.Reason {
+	case "allowed":
+		m.decisionSeries[0].counter(m.decisions, "allowed").Inc()
+		o = ratelimit.OutcomeAllowed
+	case "limited":
+		m.decisionSeries[1].counter(m.decisions, "limited").Inc()
+		o = ratelimit.OutcomeLimited
+	default:
+		m.OnRateLimit(e)
+		return
+	}
+	m.limiterSeries[0][o].counter(m.limiter, "local", o.String()).Inc()
+}
+
 // OnLimiterEvent is a ratelimit.LocalConfig / RedisConfig Observer.
 func (m *Metrics) OnLimiterEvent(e ratelimit.Event) {
 	if e.Outcome <= ratelimit.OutcomeError {

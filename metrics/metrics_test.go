@@ -308,3 +308,50 @@ func TestRateLimitHooksCountEachSeries(t *testing.T) {
 		t.Errorf("%v allocations per hook call", n)
 	}
 }
+
+// OnLocalRateLimit counts what OnRateLimit and a Local's OnLimiterEvent
+// count together: every decision, and a "local" limiter call for each
+// allowed or limited one (a Local reports nothing else), without
+// allocating.
+func TestOnLocalRateLimitIsBothHooks(t *testing.T) {
+	both, one := mustNew(t), mustNew(t)
+	reasons := []string{"allowed", "limited", "allowed", "error", "no_key", "other"}
+	for _, r := range reasons {
+		e := middleware.RateLimitEvent{Reason: r}
+		one.OnLocalRateLimit(e)
+		both.OnRateLimit(e)
+		switch r {
+		case "allowed":
+			both.OnLimiterEvent(ratelimit.Event{Backend: "local", Outcome: ratelimit.OutcomeAllowed})
+		case "limited":
+			both.OnLimiterEvent(ratelimit.Event{Backend: "local", Outcome: ratelimit.OutcomeLimited})
+		}
+	}
+	for _, r := range reasons {
+		if got, want := testutil.ToFloat64(one.decisions.WithLabelValues(r)), testutil.ToFloat64(both.decisions.WithLabelValues(r)); got != want {
+			t.Errorf("decision %s: %v, want %v", r, got, want)
+		}
+	}
+	for _, o := range []string{"allowed", "limited"} {
+		if got, want := testutil.ToFloat64(one.limiter.WithLabelValues("local", o)), testutil.ToFloat64(both.limiter.WithLabelValues("local", o)); got != want || want == 0 {
+			t.Errorf("limiter local/%s: %v, want %v", o, got, want)
+		}
+	}
+	if n := testutil.CollectAndCount(one.limiter); n != 2 {
+		t.Errorf("%d limiter series, want local/allowed and local/limited", n)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		one.OnLocalRateLimit(middleware.RateLimitEvent{Reason: "allowed"})
+	}); n != 0 {
+		t.Errorf("%v allocations per call", n)
+	}
+}
+
+func mustNew(t *testing.T) *Metrics {
+	t.Helper()
+	m, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -1,6 +1,9 @@
 package middleware
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 type claimsKey struct{}
 
@@ -8,6 +11,25 @@ type claimsKey struct{}
 // adapters use it to put claims in a request's context.
 func ContextWithClaims(ctx context.Context, c *Claims) context.Context {
 	return context.WithValue(ctx, claimsKey{}, c)
+}
+
+// claimsCtx is what ContextWithClaims makes, with room for the request's
+// RateLimit-* header values, so that Handler makes both in one allocation.
+type claimsCtx struct {
+	context.Context
+	c         *Claims
+	rateLimit [3]string // see setRateLimitHeadersIn
+}
+
+func (c *claimsCtx) Value(key any) any {
+	if key == (claimsKey{}) {
+		return c.c
+	}
+	return c.Context.Value(key)
+}
+
+func (c *claimsCtx) String() string {
+	return fmt.Sprint(c.Context) + ".WithValue(middleware.claimsKey, *middleware.Claims)"
 }
 
 // ClaimsFromContext returns the verified claims Handler stored in ctx, and

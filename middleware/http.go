@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -15,7 +16,7 @@ import (
 // to pass to v.WriteError. With Optional set, a request without a token
 // returns (nil, nil).
 func (v *Verifier) Authenticate(w http.ResponseWriter, r *http.Request) (*Claims, error) {
-	c, _, err := v.authenticate(w, r)
+	c, _, err := v.authenticate(w, r, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -23,8 +24,9 @@ func (v *Verifier) Authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 }
 
 // authenticate also returns the accepted DPoP proof's key thumbprint ("":
-// not a DPoP request).
-func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims, string, *Error) {
+// not a DPoP request). When cc is not nil, the rate limit may make the
+// claims' context there (see applyLimit).
+func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request, cc **claimsCtx) (*Claims, string, *Error) {
 	observe := v.cfg.OnVerify != nil
 	var start time.Time
 	if observe {
@@ -70,7 +72,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 		verified = time.Since(start)
 	}
 	if err == nil && v.authz {
-		err = v.authorize(w, r, c)
+		err = v.authorize(w, r, c, cc)
 	}
 	if observe {
 		v.cfg.OnVerify(VerifyEvent{Context: r.Context(), Reason: reasonOf(err), Err: errOrNil(err),
@@ -96,7 +98,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request) (*Claims
 // audiences, its scopes, the claim headers and the rate limit. These come
 // after the verified-token cache, so routes that differ only here share
 // one cache entry and one signature check per token.
-func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims) *Error {
+func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims, cc **claimsCtx) *Error {
 	if v.tokenChecks {
 		if err := v.checkRouteToken(c); err != nil {
 			return err
@@ -121,7 +123,7 @@ func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims) 
 		v.forwardClaims(r, c)
 	}
 	if v.limit != nil {
-		if err := v.applyLimit(w, r, c, v.limit); err != nil {
+		if err := v.applyLimit(w, r, c, v.limit, cc); err != nil {
 			return err
 		}
 	}
@@ -187,13 +189,22 @@ func (v *Verifier) logReject(r *http.Request, err *Error) {
 // with the claims in its context (ClaimsFromContext).
 func (v *Verifier) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, jkt, err := v.authenticate(w, r)
+		var cc *claimsCtx
+		c, jkt, err := v.authenticate(w, r, &cc)
 		if err != nil {
 			v.WriteError(w, r, err)
 			return
 		}
 		if c != nil {
-			ctx := ContextWithClaims(r.Context(), c)
+			var ctx context.Context
+			if cc != nil {
+				// The rate limit's header values live in it: one
+				// allocation for both.
+				cc.Context, cc.c = r.Context(), c
+				ctx = cc
+			} else {
+				ctx = ContextWithClaims(r.Context(), c)
+			}
 			if jkt != "" {
 				ctx = ContextWithDPoPThumbprint(ctx, jkt)
 			}

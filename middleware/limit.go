@@ -41,8 +41,11 @@ func hasKeyPrefix(s string) bool {
 
 // applyLimit spends the request's cost from its key's bucket and sets the
 // RateLimit-* headers; over the limit it returns ErrRateLimited with the
-// Decision.
-func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims, rl *RateLimit) *Error {
+// Decision. When cc is not nil (Handler's request), it makes *cc, the
+// claims' context Handler will pass on, and keeps the header values in it,
+// so that a limited request allocates no more than an unlimited one when
+// the values' text is the last answer's.
+func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims, rl *RateLimit, cc **claimsCtx) *Error {
 	lim := rl.Limiter
 	tier := ""
 	if rl.TierClaim != "" {
@@ -103,7 +106,14 @@ func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims,
 		}
 		rl.OnDecision(RateLimitEvent{Context: r.Context(), Reason: reason, Key: key, Tier: tier, Cost: cost, Decision: d})
 	}
-	setRateLimitHeaders(w.Header(), d, v.limitText)
+	var vals *[3]string
+	if cc != nil {
+		if *cc == nil {
+			*cc = new(claimsCtx)
+		}
+		vals = &(*cc).rateLimit
+	}
+	setRateLimitHeadersIn(w.Header(), d, v.limitText, vals)
 	if !d.Allowed {
 		// A copy, so that d itself stays on the stack on the allowed path.
 		limited := d

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"reflect"
@@ -167,5 +168,101 @@ func TestIssuerKeyMadeOncePerToken(t *testing.T) {
 	}
 	if one, two := allocs(local(baseConfig(memKeys(t)))), allocs(local(cfg)); two > one {
 		t.Errorf("a hit with two issuers allocates %v, with one %v", two, one)
+	}
+}
+
+// Answers with the same Remaining and Reset share the kept text but never
+// a header's slice: a handler writing into one answer's h[k][0] does not
+// reach the next. A changed value is rendered again, and with vals given
+// and the text kept, the headers allocate nothing.
+func TestSetRateLimitHeadersKeepsLastText(t *testing.T) {
+	lt := new(limitText)
+	d := ratelimit.Decision{Allowed: true, Limit: 1e9, Remaining: 999_999_999, ResetAfter: time.Nanosecond}
+	setRateLimitHeaders(http.Header{}, d, lt) // keeps the limit
+	first, second := http.Header{}, http.Header{}
+	setRateLimitHeaders(first, d, lt) // keeps the rest
+	setRateLimitHeaders(second, d, lt)
+	first["Ratelimit-Remaining"][0] = "changed"
+	first["Ratelimit-Limit"][0] = "changed"
+	want := http.Header{"Ratelimit-Limit": {"1000000000"}, "Ratelimit-Remaining": {"999999999"}, "Ratelimit-Reset": {"1"}}
+	if !reflect.DeepEqual(second, want) {
+		t.Errorf("second answer %v, want %v", second, want)
+	}
+	for _, c := range []struct {
+		d    ratelimit.Decision
+		want http.Header
+	}{
+		{ratelimit.Decision{Limit: 1e9, Remaining: 5, ResetAfter: time.Nanosecond},
+			http.Header{"Ratelimit-Limit": {"1000000000"}, "Ratelimit-Remaining": {"5"}, "Ratelimit-Reset": {"1"}}},
+		{ratelimit.Decision{Limit: 1e9, Remaining: 5, ResetAfter: 2 * time.Second},
+			http.Header{"Ratelimit-Limit": {"1000000000"}, "Ratelimit-Remaining": {"5"}, "Ratelimit-Reset": {"2"}}},
+		{ratelimit.Decision{Limit: 7, Remaining: 5, ResetAfter: 2 * time.Second}, // a tier's limit
+			http.Header{"Ratelimit-Limit": {"7"}, "Ratelimit-Remaining": {"5"}, "Ratelimit-Reset": {"2"}}},
+		{ratelimit.Decision{Limit: 1e9, Remaining: -1, ResetAfter: 2 * time.Second},
+			http.Header{"Ratelimit-Limit": {"1000000000"}, "Ratelimit-Remaining": {"0"}, "Ratelimit-Reset": {"2"}}},
+		{ratelimit.Decision{Limit: 1e9, Remaining: 0, ResetAfter: 2 * time.Second}, // the same text again
+			http.Header{"Ratelimit-Limit": {"1000000000"}, "Ratelimit-Remaining": {"0"}, "Ratelimit-Reset": {"2"}}},
+	} {
+		got := http.Header{}
+		setRateLimitHeaders(got, c.d, lt)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%+v: %v, want %v", c.d, got, c.want)
+		}
+	}
+	h := http.Header{}
+	var vals [3]string
+	d.Remaining = 0
+	d.ResetAfter = 2 * time.Second
+	if n := testing.AllocsPerRun(100, func() { setRateLimitHeadersIn(h, d, lt, &vals) }); n != 0 {
+		t.Errorf("kept text into vals: %v allocations, want 0", n)
+	}
+}
+
+// Through Handler, a limited cache hit whose RateLimit-* text is the last
+// answer's allocates no more than the unlimited hit (the values live in
+// the claims' context), and the next handler still finds the claims and
+// every value of the request's own context.
+func TestSteadyLimitedHitAddsNoAllocation(t *testing.T) {
+	k := keys(t)
+	v, err := New(baseConfig(memKeys(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type ctxKey struct{}
+	r := bearerReq(sign(t, jwt.SigningMethodES256, k.ec, "ec1", nil, goodClaims()))
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, "mine"))
+	var sub, mine any
+	next := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		c, _ := ClaimsFromContext(r.Context())
+		sub, mine = c.Subject, r.Context().Value(ctxKey{})
+	})
+	// Every request a second later: the bucket is full again each time,
+	// so every answer says the same.
+	now := time.Unix(1e9, 0)
+	lim, err := ratelimit.NewLocal(ratelimit.LocalConfig{Rate: 10, Burst: 10, Now: func() time.Time {
+		now = now.Add(time.Second)
+		return now
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := func(h http.Handler, remaining string) float64 {
+		w := &discardWriter{h: http.Header{}}
+		h.ServeHTTP(w, r) // verified and cached
+		h.ServeHTTP(w, r) // the kept text
+		return testing.AllocsPerRun(200, func() {
+			clear(w.h)
+			h.ServeHTTP(w, r)
+			if w.status != 0 || w.h.Get("RateLimit-Remaining") != remaining {
+				t.Fatalf("status %d, headers %v", w.status, w.h)
+			}
+		})
+	}
+	hit := allocs(v.Handler(next), "")
+	if got := allocs(v.With(Route{RateLimit: &RateLimit{Limiter: lim}}).Handler(next), "9"); got != hit {
+		t.Errorf("a steady limited hit costs %v allocations, the unlimited one %v", got, hit)
+	}
+	if sub != goodClaims()["sub"] || mine != "mine" {
+		t.Errorf("next saw sub %v and the request's value %v", sub, mine)
 	}
 }

@@ -319,19 +319,30 @@ const (
 
 // rateLimitValues is one answer's three RateLimit-* values and their
 // digits, in one allocation (they were nine: a slice per header, a string
-// per number and a canonical copy per name).
+// per number and a canonical copy per name). It also records which
+// remaining and reset it rendered, so that limitText can keep it for the
+// next answer with the same two.
 type rateLimitValues struct {
-	vals   [3]string
-	digits [3 * 20]byte // three int64s in decimal
+	vals      [3]string
+	remaining int          // the rendered Remaining (never below 0)
+	reset     int64        // the rendered Reset, in seconds
+	rem, res  string       // their text, apart from vals, which the header map shares
+	digits    [3 * 20]byte // three int64s in decimal
 }
 
 // limitText remembers one limit rendered in decimal: a route's limit is
 // the same on every request, so its digits need not be made again. The
 // first limit a route renders is kept (a route with tiers renders the
-// others each time), so it never allocates after the first request. The
+// others each time), so it never allocates after the first request.
+//
+// It also keeps the last answer's Remaining and Reset text: a subject well
+// under its limit has a full bucket again by its next request, so answer
+// after answer says burst − cost and the same reset, and rendering two
+// numbers each time was a fifth of what a limit added to a request. The
 // zero value is ready; safe for concurrent use.
 type limitText struct {
-	p atomic.Pointer[renderedInt]
+	p    atomic.Pointer[renderedInt]
+	last atomic.Pointer[rateLimitValues] // never written after it is stored
 }
 
 type renderedInt struct {
@@ -359,18 +370,40 @@ func (t *limitText) keep(n int, s string) {
 
 // setRateLimitHeaders sets RateLimit-Limit, -Remaining and -Reset from d,
 // as h.Set would, replacing any value there. lt, when not nil, keeps the
-// route's limit rendered.
+// route's limit and the last remaining and reset rendered.
 func setRateLimitHeaders(h http.Header, d ratelimit.Decision, lt *limitText) {
+	setRateLimitHeadersIn(h, d, lt, nil)
+}
+
+// setRateLimitHeadersIn is setRateLimitHeaders with the three values'
+// slices in vals when it is not nil and the text is the last answer's; vals
+// must be this answer's alone.
+func setRateLimitHeadersIn(h http.Header, d ratelimit.Decision, lt *limitText, vals *[3]string) {
+	remaining, reset := max(d.Remaining, 0), resetSeconds(d.ResetAfter)
+	limit, kept := lt.get(d.Limit)
+	if kept {
+		if last := lt.last.Load(); last != nil && last.remaining == remaining && last.reset == reset {
+			// Only the three slices are new: a handler may write into
+			// h[k][0], which must not reach another answer.
+			if vals == nil {
+				vals = new([3]string)
+			}
+			*vals = [3]string{limit, last.rem, last.res}
+			h[hdrRateLimitLimit] = vals[0:1:1]
+			h[hdrRateLimitRemaining] = vals[1:2:2]
+			h[hdrRateLimitReset] = vals[2:3:3]
+			return
+		}
+	}
 	rv := new(rateLimitValues)
 	b := rv.digits[:0]
-	limit, kept := lt.get(d.Limit)
 	if !kept {
 		b = strconv.AppendInt(b, int64(d.Limit), 10)
 	}
 	nLimit := len(b)
-	b = strconv.AppendInt(b, int64(max(d.Remaining, 0)), 10)
-	remaining := len(b)
-	b = appendSeconds(b, d.ResetAfter)
+	b = strconv.AppendInt(b, int64(remaining), 10)
+	nRemaining := len(b)
+	b = strconv.AppendInt(b, reset, 10)
 	// b is rv.digits (60 bytes hold three int64s), written once here and
 	// never again: a string over it is immutable, as strings must be.
 	all := unsafe.String(&rv.digits[0], len(b))
@@ -378,10 +411,17 @@ func setRateLimitHeaders(h http.Header, d ratelimit.Decision, lt *limitText) {
 		limit = all[:nLimit]
 		lt.keep(d.Limit, limit)
 	}
-	rv.vals = [3]string{limit, all[nLimit:remaining], all[remaining:]}
+	rv.remaining, rv.reset = remaining, reset
+	rv.rem, rv.res = all[nLimit:nRemaining], all[nRemaining:]
+	rv.vals = [3]string{limit, rv.rem, rv.res}
 	h[hdrRateLimitLimit] = rv.vals[0:1:1]
 	h[hdrRateLimitRemaining] = rv.vals[1:2:2]
 	h[hdrRateLimitReset] = rv.vals[2:3:3]
+	if kept {
+		// Kept only beside a kept limit: a tiered route's other limits
+		// would otherwise replace it on every answer.
+		lt.last.Store(rv)
+	}
 }
 
 // seconds renders d as whole seconds, rounded up, never below 1 for a
@@ -393,10 +433,10 @@ func seconds(d time.Duration) string {
 	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }
 
-// appendSeconds appends seconds(d) to b.
-func appendSeconds(b []byte, d time.Duration) []byte {
+// resetSeconds is seconds(d) as a number.
+func resetSeconds(d time.Duration) int64 {
 	if d <= 0 {
-		return append(b, '0')
+		return 0
 	}
-	return strconv.AppendInt(b, int64((d+time.Second-1)/time.Second), 10)
+	return int64((d + time.Second - 1) / time.Second)
 }
