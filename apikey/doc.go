@@ -17,6 +17,11 @@
 //     and a remote Source (apikey/redisapikey) asked by hash.
 //   - A key never appears in an error, a log line or a metric; the
 //     middleware never puts it in a cache key or an error body.
+//   - A Store without a Source is a middleware.APIKeyVersioner: its
+//     version moves on every reload, so the Verifier may answer a
+//     repeated key from its verified-token cache (no SHA-256) and stops
+//     at once when the key file changes. A Store with a Source is asked
+//     on every request.
 //   - Prefix lets a route tell keys from opaque tokens it introspects
 //     (middleware.APIKeyRecognizer).
 //

@@ -74,6 +74,10 @@ type ReloadEvent struct {
 type Store struct {
 	cfg  Config
 	snap atomic.Pointer[snapshot]
+	// version is bumped after every snapshot is installed
+	// (middleware.APIKeyVersioner): a Verifier's cached answer for a key
+	// records it and stops answering once it moves.
+	version atomic.Uint64
 
 	fixed []Record // Env and Records: in every snapshot
 
@@ -97,6 +101,7 @@ type entry struct {
 var (
 	_ middleware.APIKeyStore      = (*Store)(nil)
 	_ middleware.APIKeyRecognizer = (*Store)(nil)
+	_ middleware.APIKeyVersioner  = (*Store)(nil)
 )
 
 // New reads the keys and returns a Store; with File set it starts the
@@ -168,6 +173,10 @@ func (s *Store) install(fileRecs []Record) error {
 		m[sum] = &entry{sum: sum, key: apiKey(&r)}
 	}
 	s.snap.Store(&snapshot{m: m})
+	// After the swap: a Verifier reads the version before it looks a key
+	// up, so an answer from the old snapshot is always recorded under
+	// the old version.
+	s.version.Add(1)
 	return nil
 }
 
@@ -270,6 +279,15 @@ func (s *Store) LookupAPIKey(ctx context.Context, key string) (*middleware.APIKe
 // RecognizesAPIKey implements middleware.APIKeyRecognizer: a token with
 // Prefix (every token when Prefix is "").
 func (s *Store) RecognizesAPIKey(token string) bool { return strings.HasPrefix(token, s.cfg.Prefix) }
+
+// APIKeyVersion implements middleware.APIKeyVersioner: the version moves
+// on every reload of File that installs keys (Reload, the watcher), so a
+// Verifier's cached answer for a revoked key stops at once. A Store with a
+// Source says its answers may not be reused: Redis tells it of no change,
+// so every request asks it.
+func (s *Store) APIKeyVersion() (uint64, bool) {
+	return s.version.Load(), s.cfg.Source == nil
+}
 
 // Close stops the file watcher and waits for it. Idempotent.
 func (s *Store) Close() error {

@@ -173,6 +173,22 @@ type APIKeyRecognizer interface {
 	RecognizesAPIKey(token string) bool
 }
 
+// APIKeyVersioner is an APIKeyStore's optional capability, found by type
+// assertion once per route: a store that can say when its keys may have
+// changed lets the Verifier answer a repeated key from its verified-token
+// cache (keyed like a JWT's, the whole key kept in the entry and compared,
+// the entry bound to this store) instead of asking the store again.
+//
+// APIKeyVersion returns a number that changes whenever a key may have been
+// added, changed or revoked (a reload), and whether the store's answers may
+// be reused at all: a store that asks a remote source with no change
+// signal (Redis) says false, and every request goes to it. A store that is
+// not a pointer gets no cache (its entries could not be compared with the
+// route's store).
+type APIKeyVersioner interface {
+	APIKeyVersion() (version uint64, reusable bool)
+}
+
 // APIKey is what a store holds for one key: never the key, only what it
 // grants. Treat it as read-only once a store hands it out.
 type APIKey struct {
@@ -272,8 +288,8 @@ type credential struct {
 // refuses is never tried as another kind.
 func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *string) (*Claims, bool, CredentialKind, *Error) {
 	if cr.keyHdr {
-		c, err := v.verifyAPIKey(ctx, cr.token)
-		return c, false, CredentialAPIKey, err
+		c, hit, err := v.verifyAPIKey(ctx, cr.token)
+		return c, hit, CredentialAPIKey, err
 	}
 	if v.jwtOnly {
 		// The common route: no classification to pay for.
@@ -298,8 +314,8 @@ func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *str
 			c, hit, err := v.verifyIntrospected(ctx, cr.token)
 			return c, hit, CredentialIntrospection, err
 		case k == CredentialAPIKey && !jws && v.recognizesKey(cr.token):
-			c, err := v.verifyAPIKey(ctx, cr.token)
-			return c, false, CredentialAPIKey, err
+			c, hit, err := v.verifyAPIKey(ctx, cr.token)
+			return c, hit, CredentialAPIKey, err
 		}
 	}
 	if !jws && slices.Contains(v.kinds, CredentialJWT) {
@@ -395,29 +411,70 @@ func (v *Verifier) verifyIntrospected(ctx context.Context, token string) (*Claim
 	return c, false, nil
 }
 
-// verifyAPIKey decides an API key by the route's store.
-func (v *Verifier) verifyAPIKey(ctx context.Context, key string) (*Claims, *Error) {
+// verifyAPIKey decides an API key by the route's store. A key this
+// route's store answered for before, under the store's current version, is
+// found in the verified-token cache (as a JWT is: a seeded hash of the key,
+// the whole key compared), never past the key's expiry or TokenCacheMaxAge;
+// it reports whether that cache answered.
+func (v *Verifier) verifyAPIKey(ctx context.Context, key string) (*Claims, bool, *Error) {
 	if v.route.APIKeys == nil {
-		return nil, errKindNotAccepted
+		return nil, false, errKindNotAccepted
 	}
 	if len(key) > v.cfg.MaxTokenSize {
-		return nil, errTooLarge
+		return nil, false, errTooLarge
+	}
+	var (
+		now     time.Time
+		h, ver  uint64
+		reusing bool
+	)
+	if v.keyVersioner != nil {
+		// The version is read before the store is asked: a reload between
+		// the two leaves the entry under the older version, so it never
+		// answers after the reload.
+		ver, reusing = v.keyVersioner.APIKeyVersion()
+	}
+	if reusing {
+		now = v.cfg.Now()
+		var e *cacheEntry
+		// Bound to the store and its version: an entry another route's
+		// store vouched for is a miss here, and so is one from before the
+		// store last reloaded (a revoked key is refused at once).
+		if e, h = v.cache.get(key, now.UnixNano()); e != nil && e.keys == v.route.APIKeys && e.keyVer == ver {
+			if err := v.runValidate(ctx, e.claims); err != nil {
+				return nil, true, err
+			}
+			return e.claims, true, nil
+		}
 	}
 	k, err := v.route.APIKeys.LookupAPIKey(ctx, key)
 	switch {
 	case err != nil && errors.Is(err, ErrTokenInactive):
-		return nil, errKeyRejected
+		return nil, false, errKeyRejected
 	case err != nil:
-		return nil, &Error{kind: ErrKeysUnavailable, desc: "api key store unavailable", cause: err}
+		return nil, false, &Error{kind: ErrKeysUnavailable, desc: "api key store unavailable", cause: err}
 	case k == nil:
-		return nil, errKeyRejected
+		return nil, false, errKeyRejected
 	}
 	m := k.memo.Load()
 	if m == nil || m.owner != v.shared {
 		m = v.decodeCredential(v.apiKeyClaims(k), CredentialAPIKey)
 		k.memo.Store(m)
 	}
-	return v.checkCredentialClaims(ctx, m, time.Time{})
+	c, cerr := v.checkCredentialClaims(ctx, m, now)
+	if cerr != nil {
+		return nil, false, cerr
+	}
+	if reusing && m.notBefore == 0 && v.cache.admit(h) {
+		// Never past the key's expiry (no leeway for a key) or
+		// TokenCacheMaxAge.
+		until := now.Add(v.cfg.TokenCacheMaxAge).UnixNano()
+		if m.expAt != 0 {
+			until = min(until, m.expAt)
+		}
+		v.cache.put(h, &cacheEntry{token: key, claims: c, until: until, keys: v.route.APIKeys, keyVer: ver})
+	}
+	return c, false, nil
 }
 
 // apiKeyClaims renders a key's record as the claims it is verified as.

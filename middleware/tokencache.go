@@ -51,6 +51,12 @@ type cacheEntry struct {
 	// Introspector takes it (never the JWT check, nor another endpoint's
 	// route). A pointer, so comparing it cannot panic (Verifier.introCache).
 	intro Introspector
+	// keys, when not nil, made this an API key's entry: the store that
+	// answered for the key, under its version keyVer
+	// (APIKeyVersioner). Only a route bound to that very store takes it,
+	// and only while the store's version is unchanged.
+	keys   APIKeyStore
+	keyVer uint64
 }
 
 // jwsKeyRef is what a re-check needs from the original token's header.

@@ -40,6 +40,10 @@ type Verifier struct {
 	// takes the Verifier's clock reading, and is a pointer, so that an
 	// entry's Introspector compares with the route's without panicking).
 	introCache bool
+	// keyVersioner: route.APIKeys' version, when the cache is on and the
+	// store is an APIKeyVersioner and a pointer; nil: every key goes to
+	// the store.
+	keyVersioner APIKeyVersioner
 }
 
 // settle computes v's summaries of its route; New and With call it last.
@@ -73,6 +77,10 @@ func (v *Verifier) settle() *Verifier {
 	v.keyRecognizer, _ = v.route.APIKeys.(APIKeyRecognizer)
 	v.introspectAt, _ = v.route.Introspection.(IntrospectorAt)
 	v.introCache = v.cache != nil && v.introspectAt != nil && reflect.ValueOf(v.route.Introspection).Kind() == reflect.Pointer
+	v.keyVersioner = nil
+	if kv, ok := v.route.APIKeys.(APIKeyVersioner); ok && v.cache != nil && reflect.ValueOf(v.route.APIKeys).Kind() == reflect.Pointer {
+		v.keyVersioner = kv
+	}
 	v.tokenChecks = v.route.Audiences != nil || v.route.Types != nil || v.resource != nil || v.routeErr != nil || v.stepUp != nil
 	v.authz = v.tokenChecks || len(v.route.Scopes) > 0 || len(v.claimHeaders()) > 0 || v.limit != nil || v.route.Budget != nil || v.route.Policy != nil
 	return v
@@ -456,8 +464,9 @@ func (v *Verifier) verify(ctx context.Context, token string, alg *string) (*Clai
 	var h uint64
 	if v.cache != nil {
 		var e *cacheEntry
-		// An opaque token's entry (intro) is never a JWT's answer.
-		if e, h = v.cache.get(token, now.UnixNano()); e != nil && e.intro == nil {
+		// An opaque token's entry (intro) or an API key's (keys) is never
+		// a JWT's answer.
+		if e, h = v.cache.get(token, now.UnixNano()); e != nil && e.intro == nil && e.keys == nil {
 			if alg != nil {
 				*alg = e.j.spec.name
 			}
