@@ -3,8 +3,6 @@ package exchange
 import (
 	"container/list"
 	"crypto/sha256"
-	"encoding/hex"
-	"strings"
 	"sync"
 	"time"
 )
@@ -16,30 +14,31 @@ type tokenCache struct {
 	max int
 
 	mu      sync.Mutex // guards entries and lru
-	entries map[string]*list.Element
+	entries map[subjectKey]*list.Element
 	lru     list.List // of *cacheEntry, most recently used at the front
 }
 
 type cacheEntry struct {
-	key   string
+	key   subjectKey
 	token string
 	until time.Time
 }
 
 func newTokenCache(max int) *tokenCache {
-	return &tokenCache{max: max, entries: make(map[string]*list.Element)}
+	return &tokenCache{max: max, entries: make(map[subjectKey]*list.Element)}
 }
 
-// cacheKey is what an exchanged token is kept under: the subject token's
-// SHA-256 (never the token itself: the cache is no second copy of the
-// client's credential), the audience and the scope.
-func cacheKey(subject, audience, resource string, scopes []string) string {
-	sum := sha256.Sum256([]byte(subject))
-	return hex.EncodeToString(sum[:]) + "\x00" + audience + "\x00" + resource + "\x00" + strings.Join(scopes, " ")
-}
+// subjectKey is what an exchanged token is kept under: the subject
+// token's SHA-256 (never the token itself: the cache is no second copy of
+// the client's credential). The audience, resource and scopes are the
+// Transport's own, fixed for its cache, so they need not be in the key,
+// and a hit allocates nothing.
+type subjectKey [sha256.Size]byte
+
+func cacheKey(subject string) subjectKey { return sha256.Sum256([]byte(subject)) }
 
 // get returns the token under key while now is before its end.
-func (c *tokenCache) get(key string, now time.Time) (string, bool) {
+func (c *tokenCache) get(key subjectKey, now time.Time) (string, bool) {
 	if c.max == 0 {
 		return "", false
 	}
@@ -61,7 +60,7 @@ func (c *tokenCache) get(key string, now time.Time) (string, bool) {
 
 // put keeps token under key until until, evicting the least recently used
 // entry when full.
-func (c *tokenCache) put(key, token string, until time.Time) {
+func (c *tokenCache) put(key subjectKey, token string, until time.Time) {
 	if c.max == 0 {
 		return
 	}

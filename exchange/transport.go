@@ -47,7 +47,7 @@ type Transport struct {
 
 	mu       sync.Mutex // guards closed, flights, seq, endpoint
 	closed   bool
-	flights  map[string]*flight // by cache key, while their call runs
+	flights  map[subjectKey]*flight // by cache key, while their call runs
 	seq      uint64
 	endpoint string // the discovered token endpoint; "" until found
 
@@ -72,7 +72,7 @@ func New(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Transport{cfg: cfg, cache: newTokenCache(cfg.MaxEntries), flights: make(map[string]*flight)}
+	t := &Transport{cfg: cfg, cache: newTokenCache(cfg.MaxEntries), flights: make(map[subjectKey]*flight)}
 	if cfg.Client.Method == AuthPrivateKeyJWT {
 		t.assertionAlg, _ = assertionAlg(cfg.Client.PrivateKey) // checked by withDefaults
 	}
@@ -154,7 +154,7 @@ func (t *Transport) token(ctx context.Context, c *middleware.Claims) (string, er
 		return "", fmt.Errorf("%w: %w: %w", ErrExchange, ErrSenderConstrained, middleware.ErrSenderConstrained)
 	}
 	subject := c.Token()
-	key := cacheKey(subject, t.cfg.Audience, t.cfg.Resource, t.cfg.Scopes)
+	key := cacheKey(subject)
 	if tok, ok := t.cache.get(key, t.cfg.Now()); ok {
 		return tok, nil
 	}
@@ -175,7 +175,7 @@ func (t *Transport) token(ctx context.Context, c *middleware.Claims) (string, er
 }
 
 // join joins the running exchange for key or starts one; nil when closed.
-func (t *Transport) join(key, subject string, subjectExp time.Time) <-chan singleflight.Result {
+func (t *Transport) join(key subjectKey, subject string, subjectExp time.Time) <-chan singleflight.Result {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -196,7 +196,7 @@ func (t *Transport) join(key, subject string, subjectExp time.Time) <-chan singl
 }
 
 // exchange is one flight: the call, the cache entry, the event.
-func (t *Transport) exchange(key, subject string, subjectExp time.Time, f *flight) (any, error) {
+func (t *Transport) exchange(key subjectKey, subject string, subjectExp time.Time, f *flight) (any, error) {
 	defer t.wg.Done()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.Timeout)

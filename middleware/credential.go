@@ -303,12 +303,7 @@ func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *str
 	for _, k := range v.kinds {
 		switch {
 		case k == CredentialJWT && jws:
-			c, hit, err := v.verify(ctx, cr.token, alg)
-			if err == nil && v.revocation {
-				if err = v.checkRevoked(ctx, cr.token); err != nil {
-					c = nil
-				}
-			}
+			c, hit, err := v.verifyJWT(ctx, cr.token, alg)
 			return c, hit, CredentialJWT, err
 		case k == CredentialIntrospection && !jws:
 			c, hit, err := v.verifyIntrospected(ctx, cr.token)
@@ -320,11 +315,25 @@ func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *str
 	}
 	if !jws && slices.Contains(v.kinds, CredentialJWT) {
 		// Nothing else wants it: the JWT check says what is wrong with it
-		// (the answer a JWT-only Verifier has always given).
-		c, hit, err := v.verify(ctx, cr.token, alg)
+		// (the answer a JWT-only Verifier has always given). A JWS that
+		// does not start "eyJ" (whitespace before its header's JSON) can
+		// still verify, so revocation is checked here as well.
+		c, hit, err := v.verifyJWT(ctx, cr.token, alg)
 		return c, hit, CredentialJWT, err
 	}
 	return nil, false, 0, errKindNotAccepted
+}
+
+// verifyJWT is the JWT kind: the signature and claims, then, in
+// revocation-aware mode, the Introspector's word on a token that verified.
+func (v *Verifier) verifyJWT(ctx context.Context, token string, alg *string) (*Claims, bool, *Error) {
+	c, hit, err := v.verify(ctx, token, alg)
+	if err == nil && v.revocation {
+		if err = v.checkRevoked(ctx, token); err != nil {
+			c = nil
+		}
+	}
+	return c, hit, err
 }
 
 func (v *Verifier) recognizesKey(token string) bool {

@@ -2,6 +2,8 @@ package middleware
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -344,5 +346,39 @@ func TestIntrospectorAtGetsTheVerifiersClock(t *testing.T) {
 	}
 	if len(in.at) != 1 || !in.at[0].Equal(testNow) {
 		t.Errorf("IntrospectAt got %v, want [%v]", in.at, testNow)
+	}
+}
+
+// A JWS whose header's JSON starts with whitespace does not begin "eyJ",
+// yet verifies: on a JWT-only route in revocation-aware mode it is still
+// introspected, so a revoked token is refused however its header is
+// spelled.
+func TestRevocationAwareJWTWhateverItsHeader(t *testing.T) {
+	k := keys(t)
+	payload, err := json.Marshal(goodClaims())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.RawURLEncoding.EncodeToString
+	signing := enc([]byte(` {"alg":"ES256","kid":"ec1","typ":"JWT"}`)) + "." + enc(payload)
+	sig, err := jwt.SigningMethodES256.Sign(signing, k.ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := signing + "." + enc(sig)
+	if strings.HasPrefix(tok, "eyJ") {
+		t.Fatal("the token starts eyJ: the test checks nothing")
+	}
+	in := &fakeIntrospector{jwts: true}
+	in.set(tok, `{"active":true}`)
+	v := credVerifier(t, Route{Introspection: in, Credentials: []CredentialKind{CredentialJWT}})
+	if res := do(v.Handler(okHandler), bearerReq(tok)); res.status != 200 {
+		t.Fatalf("active JWT: %d %s", res.status, res.body)
+	}
+	in.mu.Lock()
+	delete(in.answers, tok) // revoked: the endpoint no longer knows it
+	in.mu.Unlock()
+	if res := do(v.Handler(okHandler), bearerReq(tok)); res.status != 401 || !strings.Contains(res.body, "token not active") {
+		t.Errorf("revoked JWT whose header starts with a space: %d %s", res.status, res.body)
 	}
 }
