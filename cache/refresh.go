@@ -151,8 +151,7 @@ func (c *Cache) flight(waiter context.Context, reason RefreshReason, mayStart fu
 	if !mayStart(c.cfg.now()) {
 		return nil
 	}
-	c.flightWaiters = nil
-	c.addWaiter(waiter)
+	c.addWaiter(waiter) // flightWaiters is empty: the last flight's end took them
 	c.flightSeq++
 	c.flightKey = strconv.FormatUint(c.flightSeq, 10)
 	c.flightActive = true

@@ -305,10 +305,15 @@ func (gen *generation) newCredentials() error {
 	all := gen.cfg.introspections()
 	if len(all) > 0 {
 		configs := make([]introspect.Config, len(all))
+		var key strings.Builder
+		key.WriteString("introspection")
 		for i, in := range all {
 			configs[i] = in.config()
+			keyed := configs[i]
+			keyed.PrivateKey = nil // %+v would print its address: by fingerprint instead
+			fmt.Fprintf(&key, " %+v %s", keyed, signerFingerprint(configs[i].PrivateKey))
 		}
-		v, err := gen.hold(fmt.Sprintf("introspection %+v", configs), "introspection", func() (any, func() error, bool, error) {
+		v, err := gen.hold(key.String(), "introspection", func() (any, func() error, bool, error) {
 			size := 0
 			for _, in := range all {
 				size += cmp.Or(in.CacheSize, introspect.DefaultCacheSize)

@@ -47,6 +47,7 @@ type generation struct {
 	fw        *forwarded.Resolver
 	transport http.RoundTripper      // what every route's proxy builds on
 	redis     redis.UniversalClient  // shared by the Redis stores; nil without Redis
+	redisNew  bool                   // redis was made for this generation, not kept from the last
 	ring      *internaltoken.KeyRing // internal_tokens' keys; nil without
 
 	introspectors map[*Introspection]*introspect.Client // one per configured endpoint
@@ -283,6 +284,7 @@ func (gen *generation) redisClient() (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, nil, false, fmt.Errorf("redis: %w", err)
 		}
+		gen.redisNew = true
 		return c, c.Close, true, nil
 	})
 	if err != nil {

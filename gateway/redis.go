@@ -157,13 +157,14 @@ var ErrRedisRefused = errors.New("gateway: redis refused the gateway")
 // redisCheckTimeout bounds New's look at Redis.
 const redisCheckTimeout = 3 * time.Second
 
-// checkRedis asks Redis (through the sentinels, for Sentinel; every node,
-// for a cluster) for a PING, once, at start. A refusal of the gateway's
-// credentials or certificates is ErrRedisRefused; Redis not answering is
-// logged only: the stores' failure policies are for that.
+// checkRedis asks a new Redis client (through the sentinels, for
+// Sentinel; every node, for a cluster) for a PING, once, when it is made.
+// A refusal of the gateway's credentials or certificates is
+// ErrRedisRefused; Redis not answering is logged only: the stores' failure
+// policies are for that.
 func (gen *generation) checkRedis(ctx context.Context) error {
-	if gen.redis == nil {
-		return nil
+	if !gen.redisNew {
+		return nil // none, or the running one a reload kept: asked when it was made
 	}
 	ctx, cancel := context.WithTimeout(ctx, redisCheckTimeout)
 	defer cancel()

@@ -2,7 +2,11 @@ package gateway
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
+	"os"
 	"slices"
 	"testing"
 
@@ -72,5 +76,54 @@ func TestReloadKeepsCredentialCaches(t *testing.T) {
 		if !slices.Contains(last.Kept, name) {
 			t.Errorf("the last reload did not keep %s (kept %q, made %v)", name, last.Kept, last)
 		}
+	}
+}
+
+// An exchange that authenticates with private_key_jwt is kept across
+// reloads too: its key, parsed again from the file each time, is named by
+// its fingerprint, not by the address of the new value.
+func TestReloadKeepsPrivateKeyJWTExchange(t *testing.T) {
+	idp := startIDP(t, false)
+	keyFile := writeKeyFile(t, t.TempDir(), "client.pem", "ES256")
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientKey: k.(crypto.Signer).Public()})
+	up := startSeenUpstream(t)
+	config := func(extra bool) Config {
+		cfg := Config{Listen: "127.0.0.1:0", Issuer: idp.Issuer(), Audiences: []string{"api"},
+			Routes: []Route{{Prefix: "/orders/", Upstream: up.srv.URL, UpstreamAuth: &UpstreamAuth{Exchange: &UpstreamExchange{
+				TokenEndpoint: te.URL(), Audience: "orders", ClientID: "gw", PrivateKeyFile: keyFile,
+			}}}}}
+		if extra {
+			cfg.Routes = append(cfg.Routes, Route{Prefix: "/extra/", Upstream: up.srv.URL})
+		}
+		return cfg
+	}
+	var last ReloadEvent
+	g := startGatewayOpts(t, config(false), Options{OnReload: func(e ReloadEvent) { last = e }})
+	g.waitReady(t)
+	alice := idp.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
+	for i := range 3 {
+		if i > 0 {
+			if err := g.Reload(context.Background(), config(i%2 == 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if resp, body := g.get(t, "/orders/1", alice); resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if n := te.Stats().Requests; n != 1 {
+		t.Errorf("%d token exchanges across two reloads, want 1", n)
+	}
+	if !slices.Contains(last.Kept, `token exchange "/orders/"`) {
+		t.Errorf("the last reload did not keep the exchange (kept %q)", last.Kept)
 	}
 }

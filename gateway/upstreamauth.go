@@ -3,8 +3,9 @@ package gateway
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
-	"encoding/json"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -265,15 +266,15 @@ func (gen *generation) credentialTransport(rc Route, next http.RoundTripper) (ht
 			return nil, err
 		}
 		ec.Header, ec.Scheme = ua.Header, ua.Scheme
-		// A route whose settings, exchange and upstream transport stay the
-		// same keeps its exchange, and with it the tokens it has cached,
-		// across reloads (next is then built alike: the same held upstream
-		// transport under the same route settings).
-		route, err := json.Marshal(rc)
-		if err != nil {
-			return nil, err
-		}
-		key := fmt.Sprintf("exchange %s %+v %+v", route, ec, gen.cfg.UpstreamTransport)
+		// A route whose exchange and upstream transport stay the same keeps
+		// its exchange, and with it the tokens it has cached, across
+		// reloads: next is then built alike (the same held upstream
+		// transport under the route's response-header time-out, all that
+		// routeTransport takes from the route).
+		keyed := ec
+		keyed.Client.PrivateKey = nil // %+v would print its address: by fingerprint instead
+		key := fmt.Sprintf("exchange %q %v %+v %s %+v", rc.Prefix, rc.ResponseHeaderTimeout, keyed,
+			signerFingerprint(ec.Client.PrivateKey), gen.cfg.UpstreamTransport)
 		calls, err := g.exchangeCounter()
 		if err != nil {
 			return nil, err
@@ -407,4 +408,19 @@ func cmpErr(err, def error) error {
 		return err
 	}
 	return def
+}
+
+// signerFingerprint names a private key by value, for resource keys: the
+// SHA-256 of its PKCS #8 form ("" for none). Parsed again from its file
+// on every reload, the same key is a new value each time.
+func signerFingerprint(k crypto.Signer) string {
+	if k == nil {
+		return ""
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return fmt.Sprintf("%p", k) // a key x509 cannot write: never equal, a new client
+	}
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
 }
