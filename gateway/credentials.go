@@ -405,9 +405,9 @@ func (gen *generation) routeCredentials(mr *middleware.Route, rc Route) {
 // came in it.
 func dropAPIKey(pr *httputil.ProxyRequest, keyHeader string) {
 	if keyHeader != "" {
-		pr.Out.Header.Del(keyHeader)
+		delete(pr.Out.Header, keyHeader) // canonical: buildRoute made it so
 	}
 	if c, ok := middleware.ClaimsFromContext(pr.In.Context()); ok && c.Kind() == middleware.CredentialAPIKey {
-		pr.Out.Header.Del("Authorization")
+		delete(pr.Out.Header, "Authorization")
 	}
 }

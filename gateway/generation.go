@@ -380,10 +380,13 @@ func (gen *generation) buildRoute(rc Route) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	credential := staticCredential(rc.UpstreamAuth)
-	var keyHeader string
-	if gen.cfg.APIKeys != nil {
-		keyHeader = gen.cfg.APIKeys.Header
+	credential, credentialHeader := staticCredential(rc.UpstreamAuth), ""
+	if credential != "" {
+		credentialHeader = http.CanonicalHeaderKey(rc.UpstreamAuth.Header)
+	}
+	var keyHeader string // canonical, so the proxy deletes it without canonicalizing per request
+	if gen.cfg.APIKeys != nil && gen.cfg.APIKeys.Header != "" {
+		keyHeader = http.CanonicalHeaderKey(gen.cfg.APIKeys.Header)
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -400,9 +403,9 @@ func (gen *generation) buildRoute(rc Route) (*route, error) {
 			// ReverseProxy has already removed every header the client's
 			// Connection header named, the claim headers the Verifier set
 			// included: put the verified ones back.
-			for _, h := range rc.ClaimHeaders {
-				if vs := pr.In.Header.Values(h); len(vs) > 0 {
-					pr.Out.Header[http.CanonicalHeaderKey(h)] = slices.Clone(vs)
+			for _, h := range rt.claims { // canonical already: no lookup canonicalizes again
+				if vs := pr.In.Header[h]; len(vs) > 0 {
+					pr.Out.Header[h] = slices.Clone(vs)
 				}
 			}
 			if dropAuthorization {
@@ -416,7 +419,7 @@ func (gen *generation) buildRoute(rc Route) (*route, error) {
 				dropAPIKey(pr, keyHeader)
 			}
 			if credential != "" {
-				pr.Out.Header.Set(rc.UpstreamAuth.Header, credential)
+				pr.Out.Header[credentialHeader] = []string{credential}
 			}
 		},
 		Transport: rtr,
