@@ -63,12 +63,22 @@ func (g *Gateway) CheckStartup(ctx context.Context) error {
 		case <-ctx.Done():
 			return errors.Join(errs...)
 		}
-		if errors.Is(p.firstErr, cache.ErrIssuerMismatch) {
-			errs = append(errs, fmt.Errorf("%w: provider %q: %s (the configured issuer must equal the document's issuer exactly, trailing slash and host name included)",
-				ErrInvalidConfig, p.issuer, p.redact(p.firstErr.Error())))
+		if err := p.issuerMismatch(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// issuerMismatch is the configuration error of a provider whose first
+// answer was a discovery document naming another issuer; nil otherwise.
+// Read it once p.first is closed.
+func (p *provider) issuerMismatch() error {
+	if !errors.Is(p.firstErr, cache.ErrIssuerMismatch) {
+		return nil
+	}
+	return fmt.Errorf("%w: provider %q: %s (the configured issuer must equal the document's issuer exactly, trailing slash and host name included)",
+		ErrInvalidConfig, p.issuer, p.redact(p.firstErr.Error()))
 }
 
 // ProviderStatus is one provider's state as /readyz reports it.

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/jwtgate/jwtgate/cache"
 )
 
 var (
@@ -189,9 +187,10 @@ func (g *Gateway) waitFresh(ctx context.Context, gen *generation) error {
 		case <-p.first:
 		case <-wctx.Done():
 		}
-		if wctx.Err() == nil && errors.Is(p.firstErr, cache.ErrIssuerMismatch) {
-			return fmt.Errorf("%w: provider %q: %s (the configured issuer must equal the document's issuer exactly, trailing slash and host name included)",
-				ErrInvalidConfig, p.issuer, p.redact(p.firstErr.Error()))
+		if wctx.Err() == nil {
+			if err := p.issuerMismatch(); err != nil {
+				return err
+			}
 		}
 		if err := p.c.WaitReady(wctx); err != nil {
 			switch {
