@@ -380,14 +380,7 @@ func (gen *generation) buildRoute(rc Route) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	credential, credentialHeader := staticCredential(rc.UpstreamAuth), ""
-	if credential != "" {
-		credentialHeader = http.CanonicalHeaderKey(rc.UpstreamAuth.Header)
-	}
-	var keyHeader string // canonical, so the proxy deletes it without canonicalizing per request
-	if gen.cfg.APIKeys != nil && gen.cfg.APIKeys.Header != "" {
-		keyHeader = http.CanonicalHeaderKey(gen.cfg.APIKeys.Header)
-	}
+	credential, credentialHeader, keyHeader := gen.upstreamHeaders(rc)
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			if rc.StripPrefix {
@@ -447,6 +440,20 @@ func (gen *generation) buildRoute(rc Route) (*route, error) {
 	}
 	rt.handler = stripReservedHandler(v.Handler(next))
 	return rt, nil
+}
+
+// upstreamHeaders are what the route's proxy sets and deletes toward the
+// upstream: its static credential ("" for none) and the header for it, and
+// the API-key header ("" for none); names canonical, so the proxy does not
+// canonicalize them on every request.
+func (gen *generation) upstreamHeaders(rc Route) (credential, credentialHeader, keyHeader string) {
+	if credential = staticCredential(rc.UpstreamAuth); credential != "" {
+		credentialHeader = http.CanonicalHeaderKey(rc.UpstreamAuth.Header)
+	}
+	if ak := gen.cfg.APIKeys; ak != nil && ak.Header != "" {
+		keyHeader = http.CanonicalHeaderKey(ak.Header)
+	}
+	return credential, credentialHeader, keyHeader
 }
 
 // routeRequirements is the route's config as the library's one
