@@ -11,9 +11,9 @@
 //     no allocation for a key it holds (one, its copy of the key, to admit a
 //     new one). Memory is bounded by MaxKeys (default 100,000), least
 //     recently used keys being forgotten; a forgotten key comes back with a
-//     full bucket. A held key costs about 100 bytes beside its own bytes (a
-//     48-byte entry and a map slot), so the default cap of short subjects
-//     takes about 10-13 MB however many distinct subjects arrive. Each
+//     full bucket. A held key costs about 70 bytes beside its own bytes (a
+//     48-byte entry and a 16-byte map slot), so the default cap of short
+//     subjects takes about 9-12 MB however many distinct subjects arrive. Each
 //     replica counts on its own.
 //   - Package ratelimit/redislimit keeps the buckets in Redis (GCRA,
 //     github.com/go-redis/redis_rate), so every replica shares one limit

@@ -61,9 +61,10 @@ type LocalConfig struct {
 // a new one (so a shard may evict while another still has room), and a key
 // is stored in at most MaxKeyBytes, copied (never a substring pinning the
 // caller's larger string, such as a token's payload). A held key costs
-// about 100 bytes plus its own bytes (its 48-byte entry, its map slot, the
-// copy of the key), so the default 100,000 keys of a few dozen bytes take
-// about 13 MB, and a flood of distinct keys never takes more. A key that
+// about 70 bytes plus its own bytes (its 48-byte entry, its 16-byte map
+// slot in a table up to half empty, the copy of the key): 87 bytes for a
+// 16-byte key, measured; so the default 100,000 keys of a few dozen bytes
+// take about 9-12 MB, and a flood of distinct keys never takes more. A key that
 // has been evicted comes back with a full bucket, as if it were new. That
 // is harmless for a key idle long enough to have refilled (Burst/Rate
 // periods), which is what the least recently used key usually is; a flood
@@ -90,7 +91,15 @@ var _ Limiter = (*Local)(nil)
 
 type shard struct {
 	mu sync.Mutex // guards everything below
-	m  map[string]*entry
+	// m is keyed by the key's seeded 64-bit hash, which picks the shard
+	// too: one hash per call, where a map keyed by the string would hash
+	// it again (and its slot would take 24 bytes, not 16). The entry's key
+	// is compared on every look-up; two keys of one hash (a chance of
+	// about n²/2⁶⁵ for n keys, and the seed is the process's secret) share
+	// the entry as an eviction does: the newcomer takes it over with a full
+	// bucket.
+	m    map[uint64]*entry
+	seed maphash.Seed // Local.seed, for the hash of an entry it evicts
 	// lru is the sentinel of a circular list of the shard's entries:
 	// lru.next is the most recently used, lru.prev the least.
 	lru      entry
@@ -111,8 +120,8 @@ type entry struct {
 }
 
 // entryBytes is the fixed part of what Local holds per key, its entry
-// (a test checks it), beside which each key costs its map slot (a string
-// and a pointer, 24 bytes, in swiss tables kept at most 7/8 full and up to
+// (a test checks it), beside which each key costs its map slot (a hash and
+// a pointer, 16 bytes, in swiss tables kept at most 7/8 full and up to
 // half empty just after growing) and its own bytes (at most MaxKeyBytes,
 // rounded up to a size class).
 const entryBytes = 48
@@ -198,7 +207,8 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	}
 	for i := range l.shards {
 		s := &l.shards[i]
-		s.m = make(map[string]*entry)
+		s.m = make(map[uint64]*entry)
+		s.seed = l.seed
 		s.lru.next, s.lru.prev = &s.lru, &s.lru
 		// Spread MaxKeys exactly, so the shards together never hold more.
 		s.capacity = maxKeys / n
@@ -214,10 +224,28 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 // burst is refused with CostExceedsLimit (nothing is spent); a negative cost
 // is ErrInvalidCost.
 func (l *Local) Allow(_ context.Context, key string, cost int) (Decision, error) {
+	return l.decide(key, cost, 0, false)
+}
+
+var _ LimiterAt = (*Local)(nil)
+
+// AllowAt is Allow at now, the caller's own reading of time.Now, so that a
+// caller that has one (the middleware reads the clock for every token's
+// expiry) saves the limiter a second reading. A Local with a clock of its
+// own (LocalConfig.Now) ignores now and reads that clock: readings of two
+// clocks must never meet in one bucket.
+func (l *Local) AllowAt(_ context.Context, key string, cost int, now time.Time) (Decision, error) {
+	if l.now != nil {
+		return l.decide(key, cost, 0, false)
+	}
+	return l.decide(key, cost, int64(now.Sub(l.epoch)), true)
+}
+
+func (l *Local) decide(key string, cost int, now int64, haveNow bool) (Decision, error) {
 	if cost < 0 {
 		return Decision{Limit: l.lim.Burst}, ErrInvalidCost
 	}
-	d := l.allow(key, cost)
+	d := l.allow(key, cost, now, haveNow)
 	if l.observe != nil {
 		o := OutcomeAllowed
 		if !d.Allowed {
@@ -228,32 +256,43 @@ func (l *Local) Allow(_ context.Context, key string, cost int) (Decision, error)
 	return d, nil
 }
 
-func (l *Local) allow(key string, cost int) Decision {
+func (l *Local) allow(key string, cost int, now int64, haveNow bool) Decision {
 	key = boundkey.Bound(key, l.maxKey)
-	s := &l.shards[maphash.String(l.seed, key)&l.mask]
+	return l.allowHashed(key, maphash.String(l.seed, key), cost, now, haveNow)
+}
+
+// allowHashed is allow for a bounded key and its hash h (a test passes
+// colliding ones). Without haveNow it reads the clock itself.
+func (l *Local) allowHashed(key string, h uint64, cost int, now int64, haveNow bool) Decision {
+	s := &l.shards[h&l.mask]
 	burst := l.lim.Burst
 
 	if cost > burst {
 		// Never allowed: report the key's state without tracking a new key.
 		tokens := float64(burst)
 		s.mu.Lock()
-		if e := s.m[key]; e != nil {
-			tokens = l.tokensAt(e, l.clock())
+		if e := s.m[h]; e != nil && e.key == key {
+			if !haveNow {
+				now = l.clock()
+			}
+			tokens = l.tokensAt(e, now)
 		}
 		s.mu.Unlock()
 		return tooCostly(l.lim, remaining(tokens), l.lim.Earn(float64(burst)-tokens))
 	}
 
 	s.mu.Lock()
-	// Read the clock under the lock so one bucket never sees time go
-	// backwards between callers (x/time/rate would then refill twice).
-	now := l.clock()
-	e := s.m[key]
-	if e == nil {
-		e = s.admit(key, l.burst, now)
-	} else if s.lru.next != e {
-		s.unlink(e)
-		s.pushFront(e)
+	if !haveNow {
+		// Read under the lock, so that callers reading their own clock
+		// reach a bucket in the order of their readings.
+		now = l.clock()
+	}
+	e := s.find(h, key, l.burst, now)
+	if haveNow && now < e.last {
+		// A reading made before another caller's, which reached the
+		// bucket first: as of that caller's, or the time between the two
+		// would be earned twice.
+		now = e.last
 	}
 	ok, tokens := l.allowN(e, now, cost)
 	s.mu.Unlock()
@@ -270,6 +309,25 @@ func (l *Local) allow(key string, cost int) Decision {
 	return d
 }
 
+// find returns key's entry, admitting it with a full bucket at now when it
+// is new, and makes it the most recently used. Called with s.mu held.
+func (s *shard) find(h uint64, key string, burst float64, now int64) *entry {
+	e := s.m[h]
+	switch {
+	case e == nil:
+		return s.admit(h, key, burst, now)
+	case e.key != key:
+		// Another key of the same hash: this one takes the entry over,
+		// as if the other had been evicted.
+		e.key, e.tokens, e.last = strings.Clone(key), burst, now
+	}
+	if s.lru.next != e {
+		s.unlink(e)
+		s.pushFront(e)
+	}
+	return e
+}
+
 // SetEmptyAt sets key's bucket to what it would hold had it been empty at
 // emptyAt (it has been earning since, up to the burst), tracking the key if
 // it is new; an emptyAt after now means empty now. It is for a limiter that
@@ -278,20 +336,15 @@ func (l *Local) allow(key string, cost int) Decision {
 // what a key spent nor hands it a fresh burst.
 func (l *Local) SetEmptyAt(key string, emptyAt time.Time) {
 	key = boundkey.Bound(key, l.maxKey)
-	s := &l.shards[maphash.String(l.seed, key)&l.mask]
+	h := maphash.String(l.seed, key)
+	s := &l.shards[h&l.mask]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := l.clock()
 	// A bucket cannot owe more than empty: a later emptyAt (a key another
 	// limit wrote with a bigger burst, float rounding) means empty now.
 	at := min(int64(emptyAt.Sub(l.epoch)), now)
-	e := s.m[key]
-	if e == nil {
-		e = s.admit(key, l.burst, now)
-	} else if s.lru.next != e {
-		s.unlink(e)
-		s.pushFront(e)
-	}
+	e := s.find(h, key, l.burst, now)
 	e.tokens, e.last = 0, at
 }
 
@@ -300,21 +353,22 @@ func (l *Local) SetEmptyAt(key string, emptyAt time.Time) {
 // copied: the caller's may be a substring of something much larger (a
 // token's payload, for a claim), which a held key would keep alive. Called
 // with s.mu held.
-func (s *shard) admit(key string, burst float64, now int64) *entry {
+func (s *shard) admit(h uint64, key string, burst float64, now int64) *entry {
 	var e *entry
 	if len(s.m) >= s.capacity {
 		e = s.lru.prev
 		s.unlink(e)
-		delete(s.m, e.key)
+		delete(s.m, s.hash(e.key))
 	} else {
 		e = new(entry)
 	}
-	key = strings.Clone(key)
-	e.key, e.tokens, e.last = key, burst, now
-	s.m[key] = e
+	e.key, e.tokens, e.last = strings.Clone(key), burst, now
+	s.m[h] = e
 	s.pushFront(e)
 	return e
 }
+
+func (s *shard) hash(key string) uint64 { return maphash.String(s.seed, key) }
 
 func (s *shard) unlink(e *entry) {
 	e.prev.next = e.next

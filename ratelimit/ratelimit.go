@@ -27,6 +27,18 @@ type Limiter interface {
 	Allow(ctx context.Context, key string, cost int) (Decision, error)
 }
 
+// LimiterAt is a Limiter's optional capability, found by type assertion:
+// AllowAt is Allow at now, a reading of time.Now the caller already holds,
+// as golang.org/x/time/rate's AllowN takes one. Callers that read the
+// clock anyway pass their reading and save the limiter its own. now must
+// come from time.Now (with its monotonic reading), never from another
+// clock; a limiter with an injected clock may ignore it. [Local]
+// implements it.
+type LimiterAt interface {
+	Limiter
+	AllowAt(ctx context.Context, key string, cost int, now time.Time) (Decision, error)
+}
+
 // Decision is the outcome of one Allow call, with everything needed to fill
 // the RateLimit-* and Retry-After response headers.
 type Decision struct {
