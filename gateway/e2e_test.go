@@ -323,7 +323,7 @@ func TestOverTheRateIs429(t *testing.T) {
 		`jwtgate_ratelimit_decisions_total{decision="limited"} 1`,
 		`jwtgate_ratelimit_decisions_total{decision="allowed"} 2`,
 		// The in-process limiter's calls, counted by the route's decision
-		// hook (Metrics.OnLocalRateLimit), one for each decision.
+		// hook (Metrics.LocalRateLimitHook), one for each decision.
 		`jwtgate_limiter_calls_total{backend="local",outcome="allowed"} 2`,
 		`jwtgate_limiter_calls_total{backend="local",outcome="limited"} 1`,
 	} {

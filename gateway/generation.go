@@ -482,7 +482,7 @@ func (gen *generation) routeRequirements(rc Route) (middleware.Route, *budget.Ha
 		onDecision := gen.g.metrics.OnRateLimit
 		if _, ok := lim.(*ratelimit.Local); ok {
 			// Made without an Observer: this hook counts its calls too.
-			onDecision = gen.g.metrics.OnLocalRateLimit
+			onDecision = gen.g.metrics.LocalRateLimitHook()
 		}
 		mr.RateLimit = &middleware.RateLimit{
 			Limiter:    lim,
@@ -526,7 +526,7 @@ func (gen *generation) limiter(rc Route) (ratelimit.Limiter, error) {
 		v, err := gen.hold(key, name, func() (any, func() error, bool, error) {
 			l, err := ratelimit.NewLocal(ratelimit.LocalConfig{
 				// No Observer: the route's OnDecision counts its calls
-				// (Metrics.OnLocalRateLimit), one hook instead of two.
+				// (Metrics.LocalRateLimitHook), one hook instead of two.
 				Rate: n, Period: period, Burst: *rc.Burst,
 			})
 			return l, nil, false, err

@@ -305,6 +305,23 @@ func (m *Metrics) OnLocalRateLimit(e middleware.RateLimitEvent) {
 	m.limiterSeries[0][o].counter(m.limiter, "local", o.String()).Inc()
 }
 
+// LocalRateLimitHook returns OnLocalRateLimit for one route's rate limit,
+// with the two series an allowed request counts resolved now (both start
+// at zero), so that the common answer costs two counter increments and no
+// look-up. Every other answer goes to OnLocalRateLimit.
+func (m *Metrics) LocalRateLimitHook() func(middleware.RateLimitEvent) {
+	allowed := m.decisionSeries[0].counter(m.decisions, "allowed")
+	local := m.limiterSeries[0][ratelimit.OutcomeAllowed].counter(m.limiter, "local", ratelimit.OutcomeAllowed.String())
+	return func(e middleware.RateLimitEvent) {
+		if e.Reason == "allowed" {
+			allowed.Inc()
+			local.Inc()
+			return
+		}
+		m.OnLocalRateLimit(e)
+	}
+}
+
 // OnLimiterEvent is a ratelimit.LocalConfig / RedisConfig Observer.
 func (m *Metrics) OnLimiterEvent(e ratelimit.Event) {
 	if e.Outcome <= ratelimit.OutcomeError {

@@ -316,9 +316,14 @@ func TestRateLimitHooksCountEachSeries(t *testing.T) {
 func TestOnLocalRateLimitIsBothHooks(t *testing.T) {
 	both, one := mustNew(t), mustNew(t)
 	reasons := []string{"allowed", "limited", "allowed", "error", "no_key", "other"}
-	for _, r := range reasons {
+	hook := one.LocalRateLimitHook()
+	for i, r := range reasons {
 		e := middleware.RateLimitEvent{Reason: r}
-		one.OnLocalRateLimit(e)
+		if i%2 == 0 {
+			one.OnLocalRateLimit(e)
+		} else {
+			hook(e) // the same counts, from the hook with resolved series
+		}
 		both.OnRateLimit(e)
 		switch r {
 		case "allowed":
@@ -342,6 +347,7 @@ func TestOnLocalRateLimitIsBothHooks(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() {
 		one.OnLocalRateLimit(middleware.RateLimitEvent{Reason: "allowed"})
+		hook(middleware.RateLimitEvent{Reason: "allowed"})
 	}); n != 0 {
 		t.Errorf("%v allocations per call", n)
 	}

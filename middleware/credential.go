@@ -285,15 +285,17 @@ type credential struct {
 
 // verifyCredential is the first match: the first kind of the route's
 // order that recognises the credential decides it, and a credential it
-// refuses is never tried as another kind.
-func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *string) (*Claims, bool, CredentialKind, *Error) {
+// refuses is never tried as another kind. now is the request's reading of
+// the Verifier's clock: every check of the request, and the rate limit
+// after them, use this one.
+func (v *Verifier) verifyCredential(ctx context.Context, cr credential, now time.Time, alg *string) (*Claims, bool, CredentialKind, *Error) {
 	if cr.keyHdr {
-		c, hit, err := v.verifyAPIKey(ctx, cr.token)
+		c, hit, err := v.verifyAPIKey(ctx, cr.token, now)
 		return c, hit, CredentialAPIKey, err
 	}
 	if v.jwtOnly {
 		// The common route: no classification to pay for.
-		c, hit, err := v.verify(ctx, cr.token, alg)
+		c, hit, err := v.verifyAt(ctx, cr.token, now, alg)
 		return c, hit, CredentialJWT, err
 	}
 	if len(cr.token) > v.cfg.MaxTokenSize {
@@ -303,13 +305,13 @@ func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *str
 	for _, k := range v.kinds {
 		switch {
 		case k == CredentialJWT && jws:
-			c, hit, err := v.verifyJWT(ctx, cr.token, alg)
+			c, hit, err := v.verifyJWT(ctx, cr.token, now, alg)
 			return c, hit, CredentialJWT, err
 		case k == CredentialIntrospection && !jws:
-			c, hit, err := v.verifyIntrospected(ctx, cr.token)
+			c, hit, err := v.verifyIntrospected(ctx, cr.token, now)
 			return c, hit, CredentialIntrospection, err
 		case k == CredentialAPIKey && !jws && v.recognizesKey(cr.token):
-			c, hit, err := v.verifyAPIKey(ctx, cr.token)
+			c, hit, err := v.verifyAPIKey(ctx, cr.token, now)
 			return c, hit, CredentialAPIKey, err
 		}
 	}
@@ -318,7 +320,7 @@ func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *str
 		// (the answer a JWT-only Verifier has always given). A JWS that
 		// does not start "eyJ" (whitespace before its header's JSON) can
 		// still verify, so revocation is checked here as well.
-		c, hit, err := v.verifyJWT(ctx, cr.token, alg)
+		c, hit, err := v.verifyJWT(ctx, cr.token, now, alg)
 		return c, hit, CredentialJWT, err
 	}
 	return nil, false, 0, errKindNotAccepted
@@ -326,8 +328,8 @@ func (v *Verifier) verifyCredential(ctx context.Context, cr credential, alg *str
 
 // verifyJWT is the JWT kind: the signature and claims, then, in
 // revocation-aware mode, the Introspector's word on a token that verified.
-func (v *Verifier) verifyJWT(ctx context.Context, token string, alg *string) (*Claims, bool, *Error) {
-	c, hit, err := v.verify(ctx, token, alg)
+func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time, alg *string) (*Claims, bool, *Error) {
+	c, hit, err := v.verifyAt(ctx, token, now, alg)
 	if err == nil && v.revocation {
 		if err = v.checkRevoked(ctx, token); err != nil {
 			c = nil
@@ -364,8 +366,7 @@ func introspectionError(err error) *Error {
 // verified-token cache (as a JWT is: a seeded hash, the whole token
 // compared), until the Introspector's own reuse of the answer ends; it
 // reports whether that cache answered.
-func (v *Verifier) verifyIntrospected(ctx context.Context, token string) (*Claims, bool, *Error) {
-	now := v.cfg.Now()
+func (v *Verifier) verifyIntrospected(ctx context.Context, token string, now time.Time) (*Claims, bool, *Error) {
 	var h uint64
 	if v.introCache {
 		var e *cacheEntry
@@ -425,7 +426,7 @@ func (v *Verifier) verifyIntrospected(ctx context.Context, token string) (*Claim
 // found in the verified-token cache (as a JWT is: a seeded hash of the key,
 // the whole key compared), never past the key's expiry or TokenCacheMaxAge;
 // it reports whether that cache answered.
-func (v *Verifier) verifyAPIKey(ctx context.Context, key string) (*Claims, bool, *Error) {
+func (v *Verifier) verifyAPIKey(ctx context.Context, key string, now time.Time) (*Claims, bool, *Error) {
 	if v.route.APIKeys == nil {
 		return nil, false, errKindNotAccepted
 	}
@@ -433,7 +434,6 @@ func (v *Verifier) verifyAPIKey(ctx context.Context, key string) (*Claims, bool,
 		return nil, false, errTooLarge
 	}
 	var (
-		now     time.Time
 		h, ver  uint64
 		reusing bool
 	)
@@ -444,7 +444,6 @@ func (v *Verifier) verifyAPIKey(ctx context.Context, key string) (*Claims, bool,
 		ver, reusing = v.keyVersioner.APIKeyVersion()
 	}
 	if reusing {
-		now = v.cfg.Now()
 		var e *cacheEntry
 		// Bound to the store and its version: an entry another route's
 		// store vouched for is a miss here, and so is one from before the

@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // FuzzFirstMatch: whatever the bearer credential, at most one kind looks at
@@ -24,7 +25,7 @@ func FuzzFirstMatch(f *testing.F) {
 		Credentials: []CredentialKind{CredentialJWT, CredentialAPIKey, CredentialIntrospection}})
 	f.Fuzz(func(t *testing.T, tok string) {
 		i0, k0 := in.calls.Load(), ks.calls.Load()
-		c, _, kind, err := rt.verifyCredential(context.Background(), credential{token: tok}, nil)
+		c, _, kind, err := rt.verifyCredential(context.Background(), credential{token: tok}, time.Now(), nil)
 		di, dk := in.calls.Load()-i0, ks.calls.Load()-k0
 		if di+dk > 1 {
 			t.Fatalf("%q: introspected %d times and looked up %d times", tok, di, dk)

@@ -46,8 +46,11 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request, cc **cla
 		kind     CredentialKind
 		verified time.Duration
 	)
+	// One reading of the clock for the request: the token's instants and
+	// the rate limit's bucket.
+	now := v.cfg.Now()
 	if err == nil {
-		c, hit, kind, err = v.verifyCredential(r.Context(), cr, &alg)
+		c, hit, kind, err = v.verifyCredential(r.Context(), cr, now, &alg)
 	} else if err == errMissing && v.cfg.Optional && !v.route.requiresToken() {
 		// Anonymous, but the client must still not pass its own claim
 		// headers to the upstream as if they were verified. A route that
@@ -72,7 +75,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request, cc **cla
 		verified = time.Since(start)
 	}
 	if err == nil && v.authz {
-		err = v.authorize(w, r, c, cc)
+		err = v.authorize(w, r, c, cc, now)
 	}
 	if observe {
 		v.cfg.OnVerify(VerifyEvent{Context: r.Context(), Reason: reasonOf(err), Err: errOrNil(err),
@@ -98,7 +101,7 @@ func (v *Verifier) authenticate(w http.ResponseWriter, r *http.Request, cc **cla
 // audiences, its scopes, the claim headers and the rate limit. These come
 // after the verified-token cache, so routes that differ only here share
 // one cache entry and one signature check per token.
-func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims, cc **claimsCtx) *Error {
+func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims, cc **claimsCtx, now time.Time) *Error {
 	if v.tokenChecks {
 		if err := v.checkRouteToken(c); err != nil {
 			return err
@@ -123,7 +126,7 @@ func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims, 
 		v.forwardClaims(r, c)
 	}
 	if v.limit != nil {
-		if err := v.applyLimit(w, r, c, v.limit, cc); err != nil {
+		if err := v.applyLimit(w, r, c, v.limit, cc, now); err != nil {
 			return err
 		}
 	}

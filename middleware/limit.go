@@ -3,6 +3,9 @@ package middleware
 import (
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
 // DefaultRateLimitKey is the key used when RateLimit.Key is nil: the
@@ -44,26 +47,29 @@ func hasKeyPrefix(s string) bool {
 // Decision. When cc is not nil (Handler's request), it makes *cc, the
 // claims' context Handler will pass on, and keeps the header values in it,
 // so that a limited request allocates no more than an unlimited one when
-// the values' text is the last answer's.
-func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims, rl *RateLimit, cc **claimsCtx) *Error {
+// the values' text is the last answer's. now is the request's reading of
+// the clock, which a limiter that takes one (ratelimit.LimiterAt) is
+// given when that clock is time.Now.
+func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims, rl *RateLimit, cc **claimsCtx, now time.Time) *Error {
 	lim := rl.Limiter
-	tier := ""
+	tier, tiered := "", false
 	if rl.TierClaim != "" {
 		if t, ok := c.String(rl.TierClaim); ok {
 			tier = t
 			if l, ok := rl.Tiers[t]; ok {
-				lim = l
+				lim, tiered = l, true
 			}
 		}
 	}
 	if lim == nil {
 		return nil
 	}
-	keyFn := rl.Key
-	if keyFn == nil {
-		keyFn = DefaultRateLimitKey
+	var key string
+	if rl.Key == nil {
+		key = DefaultRateLimitKey(c, r)
+	} else {
+		key = rl.Key(c, r)
 	}
-	key := keyFn(c, r)
 	if rl.Key == nil && key != "" && len(v.cfg.Issuers) > 1 {
 		// sub is unique only within its issuer (RFC 7519 §4.1.2): one
 		// issuer's "alice" must not spend another's bucket. '#' cannot
@@ -85,7 +91,15 @@ func (v *Verifier) applyLimit(w http.ResponseWriter, r *http.Request, c *Claims,
 	if rl.Cost != nil {
 		cost = max(rl.Cost(c, r), 1)
 	}
-	d, err := lim.Allow(r.Context(), key, cost)
+	var (
+		d   ratelimit.Decision
+		err error
+	)
+	if v.limitAt != nil && !tiered {
+		d, err = v.limitAt.AllowAt(r.Context(), key, cost, now)
+	} else {
+		d, err = lim.Allow(r.Context(), key, cost)
+	}
 	if err != nil {
 		if rl.OnDecision != nil {
 			rl.OnDecision(RateLimitEvent{Context: r.Context(), Reason: "error", Key: key, Tier: tier, Cost: cost, Err: err})

@@ -239,3 +239,75 @@ func TestRateLimitWithRatelimitLocal(t *testing.T) {
 		t.Fatalf("refill gave more than one unit: %d", got.status)
 	}
 }
+
+// atLimiter records whether the Verifier handed it its clock reading
+// (AllowAt) or left it to read its own (Allow).
+type atLimiter struct {
+	mu     sync.Mutex
+	allows int
+	ats    []time.Time
+}
+
+func (l *atLimiter) Allow(context.Context, string, int) (ratelimit.Decision, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.allows++
+	return ratelimit.Decision{Allowed: true, Limit: 5, Remaining: 4}, nil
+}
+
+func (l *atLimiter) AllowAt(_ context.Context, _ string, _ int, now time.Time) (ratelimit.Decision, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ats = append(l.ats, now)
+	return ratelimit.Decision{Allowed: true, Limit: 5, Remaining: 4}, nil
+}
+
+// The rate limit is given the request's own reading of the clock (the one
+// the token's exp was checked against) when that clock is time.Now, and
+// never a reading of an injected clock, which a LimiterAt must not mix
+// with its own; a tier's limiter is asked as it always was.
+func TestRateLimitGetsTheRequestsClockReading(t *testing.T) {
+	k := keys(t)
+	now := time.Now()
+	claims := goodClaims()
+	claims["exp"], claims["iat"] = now.Add(time.Hour).Unix(), now.Add(-time.Minute).Unix()
+	claims["tier"] = "gold"
+	tok := sign(t, jwt.SigningMethodRS256, k.rsa, "rsa1", nil, claims)
+
+	for _, c := range []struct {
+		name           string
+		clock          func() time.Time
+		tiered, wantAt bool
+	}{
+		{"time.Now", nil, false, true},
+		{"injected clock", func() time.Time { return now }, false, false},
+		{"tier's limiter", nil, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lim := &atLimiter{}
+			cfg := baseConfig(memKeys(t))
+			cfg.Now = c.clock
+			cfg.RateLimit = RateLimit{Limiter: lim}
+			if c.tiered {
+				cfg.RateLimit = RateLimit{Limiter: &atLimiter{}, TierClaim: "tier", Tiers: map[string]ratelimit.Limiter{"gold": lim}}
+			}
+			v, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := time.Now()
+			if got := do(v.Handler(okHandler), bearerReq(tok)); got.status != 200 {
+				t.Fatalf("%d %s", got.status, got.body)
+			}
+			after := time.Now()
+			switch {
+			case c.wantAt && (len(lim.ats) != 1 || lim.allows != 0):
+				t.Fatalf("AllowAt %d times, Allow %d times; want AllowAt once", len(lim.ats), lim.allows)
+			case c.wantAt && (lim.ats[0].Before(before) || lim.ats[0].After(after)):
+				t.Fatalf("AllowAt at %v, not a reading made during the request (%v – %v)", lim.ats[0], before, after)
+			case !c.wantAt && (len(lim.ats) != 0 || lim.allows != 1):
+				t.Fatalf("AllowAt %d times, Allow %d times; want Allow once", len(lim.ats), lim.allows)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/forwarded"
+	"github.com/jwtgate/jwtgate/ratelimit"
 )
 
 // Verifier checks JWTs: in HTTP requests (Handler, Authenticate) and for
@@ -26,15 +27,18 @@ type Verifier struct {
 	// everything a route may add: tokenChecks (audiences, Resource, a
 	// route error) and authz (those, scopes, claim headers, a rate limit).
 	tokenChecks, authz bool
-	limit              *RateLimit       // the rate limit in force, nil when none
-	limitText          *limitText       // the limit's RateLimit-Limit value, kept; nil when no limit
-	stepUp             *Error           // the route's step-up refusal (RFC 9470), nil when it requires none
-	kinds              []CredentialKind // the route's credential order (Route.kinds)
-	revocation         bool             // JWTs are introspected too (RevocationChecker)
-	keyHeader          string           // Config.APIKeyHeader when the route takes API keys, else ""
-	jwtOnly            bool             // kinds is [jwt] alone: no credential to classify
-	keyRecognizer      APIKeyRecognizer // route.APIKeys', when it is one
-	introspectAt       IntrospectorAt   // route.Introspection's, when it is one
+	limit              *RateLimit // the rate limit in force, nil when none
+	limitText          *limitText // the limit's RateLimit-Limit value, kept; nil when no limit
+	// limitAt is limit.Limiter when it takes the request's clock reading
+	// and that clock is time.Now (ratelimit.LimiterAt's contract).
+	limitAt       ratelimit.LimiterAt
+	stepUp        *Error           // the route's step-up refusal (RFC 9470), nil when it requires none
+	kinds         []CredentialKind // the route's credential order (Route.kinds)
+	revocation    bool             // JWTs are introspected too (RevocationChecker)
+	keyHeader     string           // Config.APIKeyHeader when the route takes API keys, else ""
+	jwtOnly       bool             // kinds is [jwt] alone: no credential to classify
+	keyRecognizer APIKeyRecognizer // route.APIKeys', when it is one
+	introspectAt  IntrospectorAt   // route.Introspection's, when it is one
 	// introCache: opaque tokens this route introspects may be answered
 	// from the verified-token cache (the cache is on, the Introspector
 	// takes the Verifier's clock reading, and is a pointer, so that an
@@ -56,9 +60,12 @@ func (v *Verifier) settle() *Verifier {
 	if v.route.RateLimit != nil {
 		rl = v.route.RateLimit
 	}
-	v.limit, v.limitText = nil, nil
+	v.limit, v.limitText, v.limitAt = nil, nil, nil
 	if rl.enabled() {
 		v.limit, v.limitText = rl, new(limitText)
+		if v.wallClock {
+			v.limitAt, _ = rl.Limiter.(ratelimit.LimiterAt)
+		}
 	}
 	v.stepUp = nil
 	if len(v.route.RequireACR) > 0 || v.route.MaxAuthAge > 0 {
@@ -98,6 +105,7 @@ type shared struct {
 	rsaCheck   rsaCheck
 	dpop       *dpopSpec           // built even when off, so a route can turn DPoP on
 	fw         *forwarded.Resolver // the trusted-proxy view, for htu and client certificates
+	wallClock  bool                // cfg.Now is time.Now (the caller set none)
 }
 
 // Route holds per-route requirements, applied by a Verifier derived with
@@ -217,11 +225,12 @@ func (rt *Route) requiresToken() bool {
 // New checks cfg, fills its defaults and returns a Verifier. A bad Config is
 // an error, never a panic.
 func New(cfg Config) (*Verifier, error) {
+	wallClock := cfg.Now == nil
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
 	warnUnchecked(&cfg)
-	s := &shared{cfg: cfg, algs: make(map[string]*algSpec)}
+	s := &shared{cfg: cfg, algs: make(map[string]*algSpec), wallClock: wallClock}
 	for _, a := range cfg.Algorithms {
 		s.algs[a] = algSpecs[a]
 	}
@@ -403,7 +412,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if v.routeErr != nil {
 		return nil, v.routeErr
 	}
-	c, _, _, err := v.verifyCredential(ctx, credential{token: token}, nil)
+	c, _, _, err := v.verifyCredential(ctx, credential{token: token}, v.cfg.Now(), nil)
 	if err == nil && c.cnf.present && !v.cfg.AllowSenderConstrained {
 		// No request, so no proof and no certificate to check a binding
 		// against.
@@ -454,12 +463,16 @@ func (v *Verifier) checkRouteToken(c *Claims) *Error {
 // not nil) once the header has been read, and whether the verified-token
 // cache answered.
 func (v *Verifier) verify(ctx context.Context, token string, alg *string) (*Claims, bool, *Error) {
+	return v.verifyAt(ctx, token, v.cfg.Now(), alg)
+}
+
+// verifyAt is verify at now, the request's clock reading.
+func (v *Verifier) verifyAt(ctx context.Context, token string, now time.Time, alg *string) (*Claims, bool, *Error) {
 	// First, before even hashing it for the cache: junk of any size costs
 	// one comparison.
 	if len(token) > v.cfg.MaxTokenSize {
 		return nil, false, errTooLarge
 	}
-	now := v.cfg.Now()
 	// The cache-hit half, kept inline: it is the hot path.
 	var h uint64
 	if v.cache != nil {

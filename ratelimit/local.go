@@ -224,7 +224,15 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 // burst is refused with CostExceedsLimit (nothing is spent); a negative cost
 // is ErrInvalidCost.
 func (l *Local) Allow(_ context.Context, key string, cost int) (Decision, error) {
-	return l.decide(key, cost, 0, false)
+	if cost < 0 {
+		return Decision{Limit: l.lim.Burst}, ErrInvalidCost
+	}
+	key = boundkey.Bound(key, l.maxKey)
+	d := l.allowHashed(key, maphash.String(l.seed, key), cost, 0, false)
+	if l.observe != nil {
+		l.report(key, cost, d)
+	}
+	return d, nil
 }
 
 var _ LimiterAt = (*Local)(nil)
@@ -235,34 +243,33 @@ var _ LimiterAt = (*Local)(nil)
 // own (LocalConfig.Now) ignores now and reads that clock: readings of two
 // clocks must never meet in one bucket.
 func (l *Local) AllowAt(_ context.Context, key string, cost int, now time.Time) (Decision, error) {
-	if l.now != nil {
-		return l.decide(key, cost, 0, false)
-	}
-	return l.decide(key, cost, int64(now.Sub(l.epoch)), true)
-}
-
-func (l *Local) decide(key string, cost int, now int64, haveNow bool) (Decision, error) {
 	if cost < 0 {
 		return Decision{Limit: l.lim.Burst}, ErrInvalidCost
 	}
-	d := l.allow(key, cost, now, haveNow)
+	key = boundkey.Bound(key, l.maxKey)
+	h := maphash.String(l.seed, key)
+	var d Decision
+	if l.now != nil {
+		d = l.allowHashed(key, h, cost, 0, false)
+	} else {
+		d = l.allowHashed(key, h, cost, int64(now.Sub(l.epoch)), true)
+	}
 	if l.observe != nil {
-		o := OutcomeAllowed
-		if !d.Allowed {
-			o = OutcomeLimited
-		}
-		l.observe(Event{Backend: "local", Outcome: o, Key: key, Cost: cost, Decision: d})
+		l.report(key, cost, d)
 	}
 	return d, nil
 }
 
-func (l *Local) allow(key string, cost int, now int64, haveNow bool) Decision {
-	key = boundkey.Bound(key, l.maxKey)
-	return l.allowHashed(key, maphash.String(l.seed, key), cost, now, haveNow)
+func (l *Local) report(key string, cost int, d Decision) {
+	o := OutcomeAllowed
+	if !d.Allowed {
+		o = OutcomeLimited
+	}
+	l.observe(Event{Backend: "local", Outcome: o, Key: key, Cost: cost, Decision: d})
 }
 
-// allowHashed is allow for a bounded key and its hash h (a test passes
-// colliding ones). Without haveNow it reads the clock itself.
+// allowHashed decides for a bounded key and its hash h (a test passes
+// colliding ones), at now if haveNow, else at its own reading of the clock.
 func (l *Local) allowHashed(key string, h uint64, cost int, now int64, haveNow bool) Decision {
 	s := &l.shards[h&l.mask]
 	burst := l.lim.Burst
