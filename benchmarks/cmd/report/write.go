@@ -12,6 +12,9 @@ import (
 	"github.com/jwtgate/jwtgate/cache"
 )
 
+// countedWarmReport is cmd/scenarios' countedWarm, for the report's text.
+const countedWarmReport = 20
+
 // coldBar is the issue's target for jwtgate_cold / crypto_floor.
 var coldBar = map[string]float64{"RS256": 1.15, "ES256": 1.08, "EdDSA": 1.10}
 
@@ -323,6 +326,11 @@ func (d *data) writeScenarios(p func(string, ...any)) {
 		p("## Gateway over real TCP\n\n")
 		p("Each proxy in a process of its own (GOMAXPROCS=1), %d keep-alive clients and the upstream in the scenarios process, ES256 tokens: one token repeated, or a new token on every request. CPU time is the proxy process's (user + system, /proc/<pid>/stat, 10 ms ticks); each ratio is to `%s` (httputil.ReverseProxy, 256 idle connections per host) of the same round. `bare_default` is the same proxy on http.DefaultTransport (2 idle per host); `gateway_limited` is the gateway with a per-subject rate limit high enough never to limit; `handrolled` is golang-jwt + keyfunc + the tuned ReverseProxy, verifying every request (no cache); `library_cold` is jwtgate's Verifier with its verified-token cache off in front of the tuned ReverseProxy, the library's cold path in the same conditions; `express` (when node and npm are there) is express + express-jwt + jwks-rsa in front of http-proxy with a keep-alive agent, one Node process. p50/p99 come from a second, open-loop phase at a fixed rate, each latency measured from the request's scheduled send time.\n\n", sc.Gateway[0].Concurrency, results.GatewayFloor)
 		p("%s\n", results.GatewayTable(sc.Gateway))
+	}
+	if len(sc.GatewayInstructions) > 0 {
+		p("### Gateway over real TCP, instructions\n\n")
+		p("The CPU times above spread by ±20 %% between rounds on this shared machine, more than the rate limit's cost. Here each proxy runs alone under callgrind (`GOGC=off`), one keep-alive connection, one request at a time with the repeated ES256 token: after %d warm-up requests its counts are zeroed (`callgrind_control --zero`), %d requests sent, and the counts dumped. Per request: what the whole proxy process executed in user space (its server, handler, transport and runtime; the kernel's socket work, the same for every proxy, is not counted). Counts repeat to a fraction of a per cent, so each round's ratio decides.\n\n", countedWarmReport, sc.GatewayInstructions[0].Requests)
+		p("%s\n", results.GatewayInstructionsTable(sc.GatewayInstructions))
 	}
 	if len(sc.Memory) > 0 || len(sc.Notes) > 0 {
 		p("## Memory\n\n")

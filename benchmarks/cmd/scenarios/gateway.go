@@ -174,6 +174,12 @@ func runChild(kind, upstream, jwks string) error {
 		if err != nil {
 			return err
 		}
+		if os.Getenv(childCounted) != "" {
+			// Counted: behind the same plain server as the other
+			// proxies, so that only the handlers differ.
+			h = g.Handler()
+			break
+		}
 		fmt.Printf("LISTEN %s\n", ln.Addr())
 		return g.Serve(ctx, ln)
 	default:
@@ -199,15 +205,26 @@ type child struct {
 	stdin io.Closer
 	addr  string
 	done  chan error
+	grace time.Duration // how long stop waits before killing
 }
 
 func startChild(kind, upstream, jwks string) (*child, error) {
+	return startChildUnder(nil, nil, kind, upstream, jwks)
+}
+
+// startChildUnder is startChild with the child run by the command wrap
+// (valgrind and its arguments; nil: none) and env added to its environment.
+func startChildUnder(wrap, env []string, kind, upstream, jwks string) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(self)
+	if len(wrap) > 0 {
+		cmd = exec.Command(wrap[0], append(wrap[1:], self)...)
+	}
 	cmd.Env = append(os.Environ(), childEnv+"="+kind, childUpstream+"="+upstream, childJWKS+"="+jwks, "GOMAXPROCS=1")
+	cmd.Env = append(cmd.Env, env...)
 	if kind == "express" {
 		// A Node process: one JavaScript thread, as the Go children have
 		// one CPU.
@@ -226,7 +243,10 @@ func startChild(kind, upstream, jwks string) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{cmd: cmd, stdin: stdin, done: make(chan error, 1)}
+	c := &child{cmd: cmd, stdin: stdin, done: make(chan error, 1), grace: 10 * time.Second}
+	if len(wrap) > 0 {
+		c.grace = 2 * time.Minute // valgrind writes its counts as the child exits
+	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTEN ")
 	if err != nil || !ok {
@@ -239,7 +259,7 @@ func startChild(kind, upstream, jwks string) (*child, error) {
 }
 
 // stop closes the child's stdin (it shuts down) and waits for it, killing
-// it after 10 s.
+// it after its grace period.
 func (c *child) stop() {
 	c.stdin.Close()
 	if c.done == nil || c.addr == "" {
@@ -249,7 +269,7 @@ func (c *child) stop() {
 	}
 	select {
 	case <-c.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(c.grace):
 		_ = c.cmd.Process.Kill()
 		<-c.done
 	}

@@ -54,6 +54,7 @@ type settings struct {
 	gwRequests  int // per proxy × mix × round
 	gwRounds    int
 	gwConc      int
+	gwCounted   bool          // also count instructions (callgrind) per request
 	scenarioCap time.Duration // hard bound for any one library in a scenario
 }
 
@@ -69,7 +70,7 @@ func main() {
 
 	s := settings{loadDur: 2 * time.Second, loadConc: 16, refreshDur: 4 * time.Second,
 		floodN: 10000, memoryN: 1000000, scenarioCap: 30 * time.Second,
-		gwRequests: 20000, gwRounds: 3, gwConc: 32}
+		gwRequests: 20000, gwRounds: 3, gwConc: 32, gwCounted: true}
 	if *quick {
 		s = settings{loadDur: 200 * time.Millisecond, loadConc: 4, refreshDur: 2500 * time.Millisecond,
 			floodN: 500, memoryN: 10000, scenarioCap: 10 * time.Second,
@@ -113,6 +114,12 @@ func run(out string, only []string, s settings, keyFile string) error {
 	if slices.Contains(only, "gateway") {
 		if res.Gateway, err = runGateway(ctx, fx, s); err != nil {
 			return fmt.Errorf("gateway: %w", err)
+		}
+		if s.gwCounted {
+			c := counting{proxies: countedProxies, requests: 500, rounds: s.gwRounds}
+			if res.GatewayInstructions, err = runGatewayInstructions(fx, c); err != nil {
+				return fmt.Errorf("gateway instructions: %w", err)
+			}
 		}
 	}
 	b, err := json.MarshalIndent(res, "", "  ")

@@ -95,3 +95,46 @@ func median(x []float64) float64 {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// GatewayInstructions is one proxy × round of the gateway scenario's
+// instruction counts: callgrind on the proxy's process, one keep-alive
+// connection, one request at a time.
+type GatewayInstructions struct {
+	Proxy    string `json:"proxy"`
+	Mix      string `json:"mix"`
+	Round    int    `json:"round"`
+	Requests int    `json:"requests"` // requests the per-request figure is taken over
+	// PerRequest is the instructions the proxy's handler, and all that
+	// ran in its process meanwhile, executed per request.
+	PerRequest float64 `json:"per_request"`
+}
+
+// GatewayInstructionsTable is their markdown table: each proxy's count per
+// request in every round, ÷ GatewayFloor of the same round, and the
+// limited gateway ÷ the gateway of the same round.
+func GatewayInstructionsTable(rs []GatewayInstructions) string {
+	by := map[int]map[string]float64{}
+	var rounds []int
+	for _, r := range rs {
+		if by[r.Round] == nil {
+			by[r.Round] = map[string]float64{}
+			rounds = append(rounds, r.Round)
+		}
+		by[r.Round][r.Proxy] = r.PerRequest
+	}
+	slices.Sort(rounds)
+	var b strings.Builder
+	fmt.Fprintf(&b, "| round | %s | gateway | ÷ %s | gateway_limited | ÷ %s | gateway_limited ÷ gateway |\n|---|---|---|---|---|---|---|\n", GatewayFloor, GatewayFloor, GatewayFloor)
+	ratio := func(a, b float64) string {
+		if a == 0 || b == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.3f", a/b)
+	}
+	for _, rd := range rounds {
+		m := by[rd]
+		fmt.Fprintf(&b, "| %d | %.0f | %.0f | %s | %.0f | %s | **%s** |\n", rd, m[GatewayFloor], m["gateway"], ratio(m["gateway"], m[GatewayFloor]),
+			m["gateway_limited"], ratio(m["gateway_limited"], m[GatewayFloor]), ratio(m["gateway_limited"], m["gateway"]))
+	}
+	return b.String()
+}

@@ -12,7 +12,10 @@ type Results struct {
 	Flood   []FloodResult   `json:"flood,omitempty"`
 	Memory  []MemoryResult  `json:"memory,omitempty"`
 	Gateway []GatewayResult `json:"gateway,omitempty"`
-	Notes   []string        `json:"notes,omitempty"`
+	// GatewayInstructions is the gateway scenario's instruction counts
+	// (absent when valgrind is not installed, and in -quick runs).
+	GatewayInstructions []GatewayInstructions `json:"gateway_instructions,omitempty"`
+	Notes               []string              `json:"notes,omitempty"`
 }
 
 // LoadResult is one case × alg over real TCP.
