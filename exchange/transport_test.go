@@ -334,7 +334,7 @@ func TestConfigErrors(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
 	for name, cfg := range map[string]exchange.Config{
 		"no endpoint":          {Audience: "a"},
-		"both":                 {TokenEndpoint: "https://a.example/t", Issuer: "https://a.example", Audience: "a"},
+		"issuer with a query":  {TokenEndpoint: "https://a.example/t", Issuer: "https://a.example?x=1", Audience: "a"},
 		"no audience":          {TokenEndpoint: "https://a.example/t"},
 		"http elsewhere":       {TokenEndpoint: "http://a.example/t", Audience: "a"},
 		"credentials in URL":   {TokenEndpoint: "https://u:p@a.example/t", Audience: "a"},
