@@ -32,8 +32,8 @@ type Client struct {
 	auth      *oauthclient.Authenticator
 	discovery *oauthclient.Discoverer // nil with Config.Endpoint
 	cb        *gobreaker.CircuitBreaker[*outcome]
-	sem    chan struct{} // MaxConcurrent slots
-	clock  bool          // Config.Now was set: it wins over a caller's reading
+	sem       chan struct{} // MaxConcurrent slots
+	clock     bool          // Config.Now was set: it wins over a caller's reading
 
 	endpoint atomic.Pointer[endpoint] // configured, or found by discovery
 

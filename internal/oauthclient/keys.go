@@ -94,7 +94,7 @@ func Secret(lookupEnv func(string) (string, bool), env, file string) (string, er
 	case env != "":
 		v, ok := lookupEnv(env)
 		if !ok || v == "" {
-			return "", configErr("environment variable %s is empty or not set", env)
+			return "", configErr("environment variable %s is not set (or empty)", env)
 		}
 		return v, nil
 	case file != "":
