@@ -147,7 +147,8 @@ type Credentials struct {
 }
 
 // Authenticator applies Credentials to requests. Create it with
-// NewAuthenticator; it is immutable and safe for concurrent use.
+// NewAuthenticator (the zero value is not usable); it is immutable and
+// safe for concurrent use.
 type Authenticator struct {
 	c   Credentials
 	alg jwt.SigningMethod // private_key_jwt only

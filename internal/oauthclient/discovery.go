@@ -106,8 +106,8 @@ type DiscoveryConfig struct {
 
 // Discoverer finds one endpoint of an issuer by discovery, once: the first
 // success is kept for its life, concurrent calls share one fetch, and a
-// failure is kept RetryAfter. Create it with NewDiscoverer; safe for
-// concurrent use. It starts no goroutine: a fetch runs in the call that
+// failure is kept RetryAfter. Create it with NewDiscoverer (the zero value
+// is not usable); safe for concurrent use. It starts no goroutine: a fetch runs in the call that
 // starts it, under that call's context, so pass a context of the owner's
 // life (exchange's and introspect's calls run under their own), not a
 // request's: a caller that only waits leaves on its context without
