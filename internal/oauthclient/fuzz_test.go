@@ -1,6 +1,7 @@
 package oauthclient_test
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -39,6 +40,34 @@ func FuzzParseMetadata(f *testing.F) {
 		var doc map[string]any
 		if json.Unmarshal(body, &doc) != nil || doc["issuer"] != issuer {
 			t.Fatalf("accepted a document for issuer %v, configured %q", doc["issuer"], issuer)
+		}
+	})
+}
+
+// FuzzParsePrivateKey: a key file is operator input, but a wrong file
+// (a certificate, a public key, junk) must be an error, never a panic or
+// a key that cannot sign an assertion.
+func FuzzParsePrivateKey(f *testing.F) {
+	for _, k := range keys {
+		der, err := x509.MarshalPKCS8PrivateKey(k.key)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(pemOf("PRIVATE KEY", der))
+	}
+	f.Add(pemOf("EC PRIVATE KEY", []byte{0x30, 0x03, 0x02, 0x01, 0x01}))
+	f.Add(pemOf("RSA PRIVATE KEY", []byte{0x30, 0x00}))
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := oauthclient.ParsePrivateKey(b)
+		if err != nil {
+			if k != nil || !errors.Is(err, oauthclient.ErrInvalidConfig) {
+				t.Fatalf("%v %v", k, err)
+			}
+			return
+		}
+		if _, err := oauthclient.SigningAlg(k); err != nil {
+			t.Fatalf("accepted a key that cannot sign: %v", err)
 		}
 	})
 }
