@@ -137,3 +137,47 @@ func TestCacheIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// A waiter that leaves on its own context leaves alone: the flight goes
+// on, and the others that joined it get its token.
+func TestCancelledWaiterDoesNotCancelOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := verifiedContext(t, "alice")
+		ep := &heldEndpoint{release: make(chan struct{})}
+		var events atomic.Int32
+		tr, err := exchange.New(exchange.Config{TokenEndpoint: "https://as.example/token", Audience: "orders",
+			HTTPClient: &http.Client{Transport: ep}, OnExchange: func(exchange.Event) { events.Add(1) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		first, cancelFirst := context.WithCancel(ctx)
+		left := make(chan error, 1)
+		go func() { _, err := tr.Token(first); left <- err }()
+		synctest.Wait() // the first request started the flight
+		stayed := make(chan string, 2)
+		for range 2 {
+			go func() {
+				tok, err := tr.Token(ctx)
+				if err != nil {
+					tok = err.Error()
+				}
+				stayed <- tok
+			}()
+		}
+		synctest.Wait()
+		cancelFirst()
+		if err := <-left; !errors.Is(err, context.Canceled) {
+			t.Fatalf("the request that left: %v", err)
+		}
+		close(ep.release)
+		for range 2 {
+			if tok := <-stayed; tok != "upstream-token" {
+				t.Fatalf("a request that stayed got %q", tok)
+			}
+		}
+		if c, e := ep.calls.Load(), events.Load(); c != 1 || e != 1 {
+			t.Fatalf("%d calls, %d events; want one of each", c, e)
+		}
+	})
+}

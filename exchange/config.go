@@ -2,17 +2,14 @@ package exchange
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/jwtgate/jwtgate/internal/oauthclient"
 )
 
 // Defaults applied by New to zero-valued Config fields.
@@ -38,7 +35,6 @@ const (
 const (
 	grantTypeTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 	grantTypeJWTBearer     = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-	clientAssertionType    = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 )
 
 // Grant is how the subject token is traded.
@@ -106,19 +102,19 @@ const (
 	AuthPrivateKeyJWT
 )
 
-var authMethodNames = [...]string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"}
-
 func (m AuthMethod) String() string {
-	if m >= 0 && int(m) < len(authMethodNames) {
-		return authMethodNames[m]
+	if m.valid() {
+		return oauthclient.Method(m).String()
 	}
 	return fmt.Sprintf("AuthMethod(%d)", int(m))
 }
 
+func (m AuthMethod) valid() bool { return m >= AuthNone && m <= AuthPrivateKeyJWT }
+
 // MarshalText writes the method's OAuth name.
 func (m AuthMethod) MarshalText() ([]byte, error) {
-	if m >= 0 && int(m) < len(authMethodNames) {
-		return []byte(authMethodNames[m]), nil
+	if m.valid() {
+		return []byte(m.String()), nil
 	}
 	return nil, fmt.Errorf("%w: unknown client authentication %d", ErrInvalidConfig, int(m))
 }
@@ -130,14 +126,25 @@ func (m *AuthMethod) UnmarshalText(b []byte) error {
 		*m = AuthNone
 		return nil
 	}
-	for i, n := range authMethodNames {
-		if n == string(b) {
-			*m = AuthMethod(i)
-			return nil
-		}
+	if om, ok := oauthclient.ParseMethod(string(b)); ok {
+		*m = AuthMethod(om) // the same order: AuthNone is MethodNone
+		return nil
 	}
-	return fmt.Errorf("%w: client authentication %q: want one of %s", ErrInvalidConfig, b, strings.Join(authMethodNames[:], ", "))
+	return fmt.Errorf("%w: client authentication %q: want one of %s", ErrInvalidConfig, b, strings.Join(oauthclient.MethodNames(), ", "))
 }
+
+// AssertionAudience says what a private_key_jwt assertion's aud is:
+// AudienceIssuer (the zero value: the issuer identifier, RFC 10070; the
+// token endpoint URL when no Issuer is configured) or AudienceEndpoint
+// (the token endpoint URL, for servers that accept only that). Its text
+// form is "issuer" or "endpoint".
+type AssertionAudience = oauthclient.Audience
+
+// The assertion audiences.
+const (
+	AudienceIssuer   = oauthclient.AudienceIssuer
+	AudienceEndpoint = oauthclient.AudienceEndpoint
+)
 
 // Binding says what happens to a sender-constrained subject token (a cnf
 // claim: DPoP-bound, RFC 9449, or certificate-bound, RFC 8705). The
@@ -206,19 +213,25 @@ type ClientAuth struct {
 	PrivateKey crypto.Signer
 	// KeyID is the assertion's kid header. "" means none.
 	KeyID string
+	// Audience is the assertion's aud. The zero value is AudienceIssuer:
+	// Config.Issuer, or the token endpoint URL when no Issuer is set.
+	Audience AssertionAudience
 }
 
 // Config configures a Transport. New copies it; every zero field but the
 // ones marked required means its documented default.
 type Config struct {
 	// TokenEndpoint is the token endpoint's URL: https, or http on a
-	// loopback host (or with AllowInsecureHTTP). Set it or Issuer.
+	// loopback host (or with AllowInsecureHTTP). Set it, Issuer, or both.
 	TokenEndpoint string
-	// Issuer is the authorization server's issuer: the token endpoint is
-	// the token_endpoint of its discovery document
-	// ({Issuer}/.well-known/openid-configuration, whose issuer must equal
-	// Issuer), fetched on the first exchange and kept. Set it or
-	// TokenEndpoint.
+	// Issuer is the authorization server's issuer identifier. Without
+	// TokenEndpoint, the token endpoint is the token_endpoint of its
+	// metadata (RFC 8414's /.well-known/oauth-authorization-server, then
+	// OpenID Connect's /.well-known/openid-configuration; the document's
+	// issuer must equal Issuer), fetched on the first exchange and kept.
+	// With TokenEndpoint, nothing is fetched. Either way it is the
+	// private_key_jwt assertion's aud (ClientAuth.Audience). "" means
+	// TokenEndpoint alone.
 	Issuer string
 	// Grant is the grant used. The zero value is GrantTokenExchange.
 	Grant Grant
@@ -326,17 +339,18 @@ func (cfg Config) withDefaults() (Config, error) {
 	switch {
 	case cfg.TokenEndpoint == "" && cfg.Issuer == "":
 		return bad("set TokenEndpoint or Issuer")
-	case cfg.TokenEndpoint != "" && cfg.Issuer != "":
-		return bad("set TokenEndpoint or Issuer, not both")
 	case cfg.Audience == "" && cfg.Resource == "":
 		return bad("set Audience, Resource or both (the upstream the token is for)")
 	}
 	if cfg.TokenEndpoint != "" {
-		if err := checkURL(cfg.TokenEndpoint, cfg.AllowInsecureHTTP); err != nil {
-			return Config{}, err
+		if err := oauthclient.CheckEndpoint(cfg.TokenEndpoint, cfg.AllowInsecureHTTP); err != nil {
+			return bad("TokenEndpoint: %w", err)
 		}
-	} else if err := checkURL(cfg.Issuer, cfg.AllowInsecureHTTP); err != nil {
-		return Config{}, err
+	}
+	if cfg.Issuer != "" {
+		if err := oauthclient.CheckIssuer(cfg.Issuer, cfg.AllowInsecureHTTP); err != nil {
+			return bad("Issuer: %w", err)
+		}
 	}
 	if cfg.Resource != "" {
 		if u, err := url.Parse(cfg.Resource); err != nil || !u.IsAbs() || u.Fragment != "" {
@@ -352,9 +366,6 @@ func (cfg Config) withDefaults() (Config, error) {
 		return Config{}, err
 	}
 	if _, err := cfg.Binding.MarshalText(); err != nil {
-		return Config{}, err
-	}
-	if err := cfg.Client.check(); err != nil {
 		return Config{}, err
 	}
 	if cfg.SubjectTokenType == "" {
@@ -418,79 +429,18 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-func (c ClientAuth) check() error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: client authentication: "+format, append([]any{ErrInvalidConfig}, a...)...)
+// authenticator is the client's authentication at the token endpoint.
+func (cfg *Config) authenticator() (*oauthclient.Authenticator, error) {
+	c := cfg.Client
+	if !c.Method.valid() {
+		return nil, fmt.Errorf("%w: client authentication: unknown method %d", ErrInvalidConfig, int(c.Method))
 	}
-	switch c.Method {
-	case AuthNone:
-		if c.ClientSecret != "" || c.PrivateKey != nil {
-			return bad("method none takes no secret and no key")
-		}
-	case AuthClientSecretBasic, AuthClientSecretPost:
-		if c.ClientID == "" || c.ClientSecret == "" {
-			return bad("%s needs a client ID and a secret", c.Method)
-		}
-		if c.PrivateKey != nil {
-			return bad("%s takes no private key", c.Method)
-		}
-	case AuthPrivateKeyJWT:
-		if c.ClientID == "" || c.PrivateKey == nil {
-			return bad("private_key_jwt needs a client ID and a private key")
-		}
-		if c.ClientSecret != "" {
-			return bad("private_key_jwt takes no secret")
-		}
-		if _, err := assertionAlg(c.PrivateKey); err != nil {
-			return err
-		}
-	default:
-		return bad("unknown method %d", int(c.Method))
+	a, err := oauthclient.NewAuthenticator(oauthclient.Credentials{Method: oauthclient.Method(c.Method), ClientID: c.ClientID,
+		ClientSecret: c.ClientSecret, PrivateKey: c.PrivateKey, KeyID: c.KeyID, Issuer: cfg.Issuer, Audience: c.Audience, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("%w: client authentication: %w", ErrInvalidConfig, err)
 	}
-	return nil
-}
-
-// assertionAlg is the JWS algorithm a private_key_jwt key signs with.
-func assertionAlg(k crypto.Signer) (string, error) {
-	switch k := k.(type) {
-	case *ecdsa.PrivateKey:
-		switch k.Curve {
-		case elliptic.P256():
-			return "ES256", nil
-		case elliptic.P384():
-			return "ES384", nil
-		case elliptic.P521():
-			return "ES512", nil
-		}
-	case ed25519.PrivateKey:
-		return "EdDSA", nil
-	case *rsa.PrivateKey:
-		if k.N.BitLen() >= 2048 {
-			return "RS256", nil
-		}
-	}
-	return "", fmt.Errorf("%w: client authentication: private key %T: want ECDSA P-256/384/521, Ed25519 or RSA of 2048 bits or more", ErrInvalidConfig, k)
-}
-
-// checkURL requires an absolute http(s) URL without credentials, https
-// unless the host is loopback or allowInsecure.
-func checkURL(raw string, allowInsecure bool) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil || u.Fragment != "" {
-		return fmt.Errorf("%w: %q is not an absolute http(s) URL without credentials or fragment", ErrInvalidConfig, raw)
-	}
-	if u.Scheme == "http" && !allowInsecure && !loopback(u.Hostname()) {
-		return fmt.Errorf("%w: %q: http only on a loopback host (or with AllowInsecureHTTP): secrets travel there", ErrInvalidConfig, raw)
-	}
-	return nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return a, nil
 }
 
 // scopeToken reports whether s is a scope-token (RFC 6749 §3.3).

@@ -92,21 +92,3 @@ func FuzzParseTokenResponse(f *testing.F) {
 		_, _ = parseErrorResponse(body)
 	})
 }
-
-func FuzzParseDiscovery(f *testing.F) {
-	f.Add([]byte(`{"issuer":"https://as.example","token_endpoint":"https://as.example/token"}`), "https://as.example")
-	f.Add([]byte(`{"issuer":"https://as.example","token_endpoint":"http://evil.example/token"}`), "https://as.example")
-	f.Add([]byte(`{"issuer":"https://other.example","token_endpoint":"https://as.example/token"}`), "https://as.example")
-	f.Fuzz(func(t *testing.T, body []byte, issuer string) {
-		ep, err := parseDiscovery(body, issuer, false)
-		if err != nil {
-			if !errors.Is(err, ErrUnavailable) {
-				t.Fatalf("err %v does not wrap ErrUnavailable", err)
-			}
-			return
-		}
-		if checkURL(ep, false) != nil {
-			t.Fatalf("accepted token endpoint %q", ep)
-		}
-	})
-}

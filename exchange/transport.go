@@ -8,14 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
-	"golang.org/x/sync/singleflight"
 
+	"github.com/jwtgate/jwtgate/internal/oauthclient"
 	"github.com/jwtgate/jwtgate/internal/upstreamcred"
 	"github.com/jwtgate/jwtgate/middleware"
 )
@@ -34,33 +33,33 @@ import (
 // the upstream is not called: WriteError turns it into the answer.
 type Transport struct {
 	cfg          Config
-	assertionAlg string // private_key_jwt's JWS alg
+	auth         *oauthclient.Authenticator
+	discovery    *oauthclient.Discoverer // nil with Config.TokenEndpoint
 	client       *http.Client
 	ownTransport *http.Transport // nil with Config.HTTPClient
 	cache        *tokenCache
 	breaker      *gobreaker.CircuitBreaker[tokenResponse]
-	sf           singleflight.Group
 
 	ctx    context.Context // bounds every exchange; Close cancels it
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the running exchanges
 
-	mu       sync.Mutex // guards closed, flights, seq, endpoint
-	closed   bool
-	flights  map[subjectKey]*flight // by cache key, while their call runs
-	seq      uint64
-	endpoint string // the discovered token endpoint; "" until found
+	mu      sync.Mutex // guards closed, flights and each flight's waiters
+	closed  bool
+	flights map[subjectKey]*flight // by cache key, while their call runs
 
 	closeOnce sync.Once
 }
 
-// flight is one running call to the token endpoint. Each gets its own
-// singleflight key: a caller arriving as it finishes never joins it by
-// mistake, and so never leaves a WaitGroup count no call will release.
+// flight is one running call to the token endpoint, in a goroutine of the
+// Transport's own. It leaves the flights map before done is closed, so a
+// request arriving after that finds the cached token or starts a new
+// flight, never one that has ended.
 type flight struct {
-	sfKey   string
-	fn      func() (any, error)
-	waiters int // requests that joined after the first
+	done    chan struct{} // closed once tok and err are set
+	tok     string
+	err     error
+	waiters int // requests that joined after the first; guarded by Transport.mu
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -72,10 +71,11 @@ func New(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Transport{cfg: cfg, cache: newTokenCache(cfg.MaxEntries), flights: make(map[subjectKey]*flight)}
-	if cfg.Client.Method == AuthPrivateKeyJWT {
-		t.assertionAlg, _ = assertionAlg(cfg.Client.PrivateKey) // checked by withDefaults
+	auth, err := cfg.authenticator()
+	if err != nil {
+		return nil, err
 	}
+	t := &Transport{cfg: cfg, auth: auth, cache: newTokenCache(cfg.MaxEntries), flights: make(map[subjectKey]*flight)}
 	var c http.Client
 	if cfg.HTTPClient != nil {
 		c = *cfg.HTTPClient
@@ -90,6 +90,13 @@ func New(cfg Config) (*Transport, error) {
 	// wherever the redirect says: answer it as the endpoint's failure.
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	t.client = &c
+	if cfg.TokenEndpoint == "" {
+		t.discovery, err = oauthclient.NewDiscoverer(oauthclient.DiscoveryConfig{Issuer: cfg.Issuer, Member: oauthclient.TokenEndpoint,
+			Client: t.client, AllowInsecureHTTP: cfg.AllowInsecureHTTP, MaxBytes: cfg.MaxBodyBytes, Now: cfg.Now})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.breaker = gobreaker.NewCircuitBreaker[tokenResponse](gobreaker.Settings{
 		Name:        "exchange",
@@ -158,46 +165,42 @@ func (t *Transport) token(ctx context.Context, c *middleware.Claims) (string, er
 	if tok, ok := t.cache.get(key, t.cfg.Now()); ok {
 		return tok, nil
 	}
-	ch := t.join(key, subject, c.ExpiresAt)
-	if ch == nil {
+	f := t.join(key, subject, c.ExpiresAt)
+	if f == nil {
 		return "", fmt.Errorf("%w: %w: %w", ErrExchange, ErrUnavailable, ErrClosed)
 	}
 	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return "", res.Err
-		}
-		return res.Val.(string), nil
+	case <-f.done:
+		return f.tok, f.err
 	case <-ctx.Done():
-		// The call goes on for the others (and the cache).
+		// The flight goes on for the others (and the cache).
 		return "", fmt.Errorf("%w: %w", ErrExchange, context.Cause(ctx))
 	}
 }
 
-// join joins the running exchange for key or starts one; nil when closed.
-func (t *Transport) join(key subjectKey, subject string, subjectExp time.Time) <-chan singleflight.Result {
+// join joins the flight for key or starts one; nil when closed.
+func (t *Transport) join(key subjectKey, subject string, subjectExp time.Time) *flight {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return nil
 	}
 	if f, ok := t.flights[key]; ok {
-		// f is removed inside its fn, before singleflight forgets sfKey:
-		// DoChan joins it.
 		f.waiters++
-		return t.sf.DoChan(f.sfKey, f.fn)
+		return f
 	}
-	t.seq++
-	f := &flight{sfKey: strconv.FormatUint(t.seq, 10)}
-	f.fn = func() (any, error) { return t.exchange(key, subject, subjectExp, f) }
+	f := &flight{done: make(chan struct{})}
 	t.flights[key] = f
 	t.wg.Add(1)
-	return t.sf.DoChan(f.sfKey, f.fn)
+	go t.fly(key, subject, subjectExp, f)
+	return f
 }
 
-// exchange is one flight: the call, the cache entry, the event.
-func (t *Transport) exchange(key subjectKey, subject string, subjectExp time.Time, f *flight) (any, error) {
+// fly is one flight: the call, the cache entry, the event, then the
+// answer to its waiters.
+func (t *Transport) fly(key subjectKey, subject string, subjectExp time.Time, f *flight) {
 	defer t.wg.Done()
+	defer close(f.done)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.Timeout)
 	defer cancel()
@@ -229,10 +232,7 @@ func (t *Transport) exchange(key subjectKey, subject string, subjectExp time.Tim
 	if h := t.cfg.OnExchange; h != nil {
 		h(Event{Status: status, Err: err, Duration: time.Since(start), Coalesced: waiters})
 	}
-	if err != nil {
-		return nil, err
-	}
-	return resp.accessToken, nil
+	f.tok, f.err = resp.accessToken, err
 }
 
 // call asks the token endpoint once, through the breaker. Errors wrap
@@ -245,7 +245,7 @@ func (t *Transport) call(ctx context.Context, subject string) (tokenResponse, in
 		if err != nil {
 			return tokenResponse{}, err
 		}
-		req, err := t.newTokenRequest(ctx, endpoint, subject)
+		req, err := t.auth.NewRequest(ctx, endpoint, t.form(subject))
 		if err != nil {
 			return tokenResponse{}, fmt.Errorf("%w: %w", ErrExchange, err)
 		}

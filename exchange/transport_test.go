@@ -2,9 +2,12 @@ package exchange_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"net/http"
 	"strings"
@@ -334,7 +337,7 @@ func TestConfigErrors(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
 	for name, cfg := range map[string]exchange.Config{
 		"no endpoint":          {Audience: "a"},
-		"both":                 {TokenEndpoint: "https://a.example/t", Issuer: "https://a.example", Audience: "a"},
+		"issuer with a query":  {TokenEndpoint: "https://a.example/t", Issuer: "https://a.example?x=1", Audience: "a"},
 		"no audience":          {TokenEndpoint: "https://a.example/t"},
 		"http elsewhere":       {TokenEndpoint: "http://a.example/t", Audience: "a"},
 		"credentials in URL":   {TokenEndpoint: "https://u:p@a.example/t", Audience: "a"},
@@ -379,5 +382,54 @@ func TestEnumsReadTheirNames(t *testing.T) {
 		if err := u.UnmarshalText([]byte("nope")); !errors.Is(err, exchange.ErrInvalidConfig) {
 			t.Fatalf("%T: err %v", u, err)
 		}
+	}
+}
+
+// The private_key_jwt assertion's aud is the issuer when one is configured
+// (RFC 10070), else the token endpoint; AudienceEndpoint keeps the token
+// endpoint. Every key kind signs.
+func TestPrivateKeyJWTAudience(t *testing.T) {
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	for _, tc := range []struct {
+		name     string
+		key      crypto.Signer
+		issuer   bool // Config.Issuer set
+		endpoint bool // Config.TokenEndpoint set
+		aud      exchange.AssertionAudience
+		wantIss  bool // aud is the issuer, else the token endpoint
+	}{
+		{"token endpoint alone", p384, false, true, exchange.AudienceIssuer, false},
+		{"issuer and token endpoint", p521, true, true, exchange.AudienceIssuer, true},
+		{"issuer by discovery", ed, true, false, exchange.AudienceIssuer, true},
+		{"issuer, audience endpoint", rsaKey, true, true, exchange.AudienceEndpoint, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientKey: tc.key.Public()}, func(c *exchange.Config) {
+				if tc.issuer {
+					c.Issuer = strings.TrimSuffix(c.TokenEndpoint, jwtgatetest.TokenPath)
+				}
+				if !tc.endpoint {
+					c.TokenEndpoint = ""
+				}
+				c.Client = exchange.ClientAuth{Method: exchange.AuthPrivateKeyJWT, ClientID: "gw", PrivateKey: tc.key, Audience: tc.aud}
+			})
+			if resp := r.get(t, r.idp.Mint(t, jwtgatetest.Claims{Audience: "api"})); resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			want := r.te.URL()
+			if tc.wantIss {
+				want = r.te.Issuer()
+			}
+			reqs := r.te.Requests()
+			if len(reqs) != 1 || reqs[0].ClientAuth != "private_key_jwt" || reqs[0].AssertionAudience != want {
+				t.Fatalf("requests %+v, want one private_key_jwt with aud %s", reqs, want)
+			}
+			if st := r.te.Stats(); (st.Discovery == 1) == tc.endpoint {
+				t.Errorf("%d discovery fetches with token endpoint set %v", st.Discovery, tc.endpoint)
+			}
+		})
 	}
 }

@@ -349,11 +349,13 @@ type UpstreamAuth struct {
 // file, never from this file.
 type UpstreamExchange struct {
 	// TokenEndpoint is the token endpoint's URL (https; http only on
-	// loopback). Set it or Issuer.
+	// loopback). Empty means the one the issuer's metadata names.
 	TokenEndpoint string `yaml:"token_endpoint"`
-	// Issuer is the authorization server whose discovery document
-	// (/.well-known/openid-configuration) names the token endpoint,
-	// fetched on the first exchange. Set it or TokenEndpoint.
+	// Issuer is the authorization server's issuer identifier: without
+	// token_endpoint, its metadata (RFC 8414, then OpenID discovery)
+	// names the token endpoint, fetched on the first exchange; either way
+	// it is the private_key_jwt assertion's aud. Empty means token_endpoint
+	// alone. Set it, token_endpoint, or both.
 	Issuer string `yaml:"issuer"`
 	// Grant is token-exchange (RFC 8693) or jwt-bearer (RFC 7523, the
 	// verified token as the assertion). Empty means token-exchange.
@@ -382,13 +384,19 @@ type UpstreamExchange struct {
 	// secret. Empty means ClientSecretFile, or no secret.
 	ClientSecretEnv string `yaml:"client_secret_env"`
 	// ClientSecretFile is a file holding the client secret (a mounted
-	// Secret; surrounding white space is dropped). Empty means none.
+	// Secret; trailing line breaks are dropped). Empty means none.
 	ClientSecretFile string `yaml:"client_secret_file"`
-	// PrivateKeyFile is the PEM private key of private_key_jwt (ECDSA,
-	// Ed25519 or RSA of 2048 bits or more). Empty means none.
+	// PrivateKeyFile is the PEM private key of private_key_jwt (RSA of
+	// 2048 bits or more, ECDSA P-256, P-384 or P-521, or Ed25519). Empty
+	// means none.
 	PrivateKeyFile string `yaml:"private_key_file"`
 	// KeyID is the kid of private_key_jwt assertions. Empty means none.
 	KeyID string `yaml:"key_id"`
+	// AssertionAudience is the private_key_jwt assertion's aud: issuer
+	// (the issuer identifier, RFC 10070; the token endpoint URL when no
+	// issuer is set) or endpoint (the token endpoint URL, for servers that
+	// accept only that). Empty means issuer.
+	AssertionAudience string `yaml:"assertion_audience"`
 	// Binding decides DPoP- or certificate-bound client tokens: refuse
 	// (401 invalid_token, the default) or verified_at_edge (exchange it:
 	// the gateway checked the proof or certificate on the request itself,

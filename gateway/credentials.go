@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httputil"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jwtgate/jwtgate/apikey"
 	"github.com/jwtgate/jwtgate/apikey/redisapikey"
+	"github.com/jwtgate/jwtgate/internal/oauthclient"
 	"github.com/jwtgate/jwtgate/introspect"
 	"github.com/jwtgate/jwtgate/middleware"
 	"github.com/redis/go-redis/v9"
@@ -43,13 +43,21 @@ type Introspection struct {
 	// secret. Empty means none.
 	ClientSecretEnv string `yaml:"client_secret_env"`
 	// ClientSecretFile is a file holding the client secret (a mounted
-	// Secret). Empty means none. Set it or client_secret_env, not both.
+	// Secret; trailing line breaks are dropped). Empty means none. Set it
+	// or client_secret_env, not both.
 	ClientSecretFile string `yaml:"client_secret_file"`
-	// PrivateKeyFile is a PEM private key (RSA, P-256 or Ed25519) that
-	// signs private_key_jwt client assertions. Empty means none.
+	// PrivateKeyFile is a PEM private key (RSA of 2048 bits or more, ECDSA
+	// P-256, P-384 or P-521, or Ed25519) that signs private_key_jwt client
+	// assertions. Empty means none.
 	PrivateKeyFile string `yaml:"private_key_file"`
 	// KeyID is the client assertions' kid. Empty means none.
 	KeyID string `yaml:"key_id"`
+	// AssertionAudience is the private_key_jwt assertion's aud: issuer
+	// (the issuer identifier, RFC 10070; the endpoint URL when there is no
+	// issuer) or endpoint (the introspection endpoint URL, for servers
+	// that accept only the URL the assertion is sent to). Empty means
+	// issuer.
+	AssertionAudience string `yaml:"assertion_audience"`
 	// Timeout bounds each call to the endpoint. 0 means 5s.
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxAge bounds how long an active answer is reused (it also ends at
@@ -224,31 +232,10 @@ func checkIntrospection(p *problems, where string, in *Introspection, lookupEnv 
 			p.add("%s: auth_method %q is not client_secret_basic, client_secret_post, private_key_jwt or none", where, in.AuthMethod)
 		}
 	}
-	switch {
-	case in.ClientSecretEnv != "" && in.ClientSecretFile != "":
-		p.add("%s: set client_secret_env or client_secret_file, not both", where)
-	case in.ClientSecretEnv != "":
-		if v, ok := lookupEnv(in.ClientSecretEnv); !ok || v == "" {
-			p.add("%s: environment variable %s is not set", where, in.ClientSecretEnv)
-		} else {
-			in.secret = v
-		}
-	case in.ClientSecretFile != "":
-		s, err := introspect.Secret("", in.ClientSecretFile)
-		if err != nil {
-			p.add("%s: %v", where, err)
-		}
-		in.secret = s
+	if _, ok := textEnum[introspect.AssertionAudience](in.AssertionAudience); !ok {
+		p.add("%s: assertion_audience %q is not issuer or endpoint", where, in.AssertionAudience)
 	}
-	if in.PrivateKeyFile != "" {
-		b, err := os.ReadFile(in.PrivateKeyFile)
-		if err == nil {
-			in.key, err = introspect.ParsePrivateKey(b)
-		}
-		if err != nil {
-			p.add("%s: private_key_file: %v", where, err)
-		}
-	}
+	in.secret, in.key = readClientCredentials(p, where, in.ClientSecretEnv, in.ClientSecretFile, in.PrivateKeyFile, lookupEnv)
 	// The client's own rules (auth method against the secrets, URLs),
 	// checked without starting it: New makes no call and no goroutine.
 	if ic, err := introspect.New(in.config()); err != nil {
@@ -262,12 +249,29 @@ func checkIntrospection(p *problems, where string, in *Introspection, lookupEnv 
 // included, once Validate has read them).
 func (in *Introspection) config() introspect.Config {
 	c := introspect.Config{Endpoint: in.Endpoint, Issuer: in.Issuer, ClientID: in.ClientID, ClientSecret: in.secret,
-		PrivateKey: in.key, KeyID: in.KeyID, Timeout: in.Timeout, MaxAge: in.MaxAge, NegativeMaxAge: in.NegativeMaxAge,
+		PrivateKey: in.key, KeyID: in.KeyID, AssertionAudience: must(textEnum[introspect.AssertionAudience](in.AssertionAudience)), Timeout: in.Timeout, MaxAge: in.MaxAge, NegativeMaxAge: in.NegativeMaxAge,
 		CacheSize: in.CacheSize, IntrospectJWTs: in.IntrospectJWTs}
 	if in.AuthMethod != "" {
 		c.AuthMethod = must(textEnum[introspect.AuthMethod](in.AuthMethod))
 	}
 	return c
+}
+
+// readClientCredentials reads an OAuth client's secret (from the
+// environment or a file, not both) and private key (a PEM file), for an
+// introspection or a token exchange; problems go to p.
+func readClientCredentials(p *problems, where, secretEnv, secretFile, keyFile string, lookupEnv func(string) (string, bool)) (string, crypto.Signer) {
+	secret, err := oauthclient.Secret(lookupEnv, secretEnv, secretFile)
+	if err != nil {
+		p.add("%s: %v", where, err)
+	}
+	var key crypto.Signer
+	if keyFile != "" {
+		if key, err = oauthclient.ReadPrivateKey(keyFile); err != nil {
+			p.add("%s: private_key_file: %v", where, err)
+		}
+	}
+	return secret, key
 }
 
 // checkRouteCredentials checks a route's credential order against what
@@ -311,7 +315,7 @@ func (gen *generation) newCredentials() error {
 			configs[i] = in.config()
 			keyed := configs[i]
 			keyed.PrivateKey = nil // %+v would print its address: by fingerprint instead
-			fmt.Fprintf(&key, " %+v %s", keyed, signerFingerprint(configs[i].PrivateKey))
+			fmt.Fprintf(&key, " %+v %s", keyed, oauthclient.Fingerprint(configs[i].PrivateKey))
 		}
 		v, err := gen.hold(key.String(), "introspection", func() (any, func() error, bool, error) {
 			size := 0

@@ -137,6 +137,7 @@ func TestCredentialsConfigRefused(t *testing.T) {
 		"introspection: {endpoint: 'https://idp.example/i', client_secret_env: NOPE}\nroutes:\n  - {prefix: /a, upstream: 'http://u'}\n":                     "NOPE is not set",
 		"introspection: {endpoint: 'https://idp.example/i', auth_method: mtls}\nroutes:\n  - {prefix: /a, upstream: 'http://u'}\n":                           "auth_method",
 		"introspection: {endpoint: 'https://idp.example/i', client_id: gw, auth_method: private_key_jwt}\nroutes:\n  - {prefix: /a, upstream: 'http://u'}\n": "private_key_jwt needs",
+		"introspection: {endpoint: 'https://idp.example/i', assertion_audience: aud}\nroutes:\n  - {prefix: /a, upstream: 'http://u'}\n":                     "assertion_audience \"aud\"",
 	} {
 		cfg, err := ParseYAML([]byte("issuer: https://idp.example\n" + yaml))
 		if err == nil {

@@ -3,10 +3,14 @@ package gateway
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -125,5 +129,50 @@ func TestReloadKeepsPrivateKeyJWTExchange(t *testing.T) {
 	}
 	if !slices.Contains(last.Kept, `token exchange "/orders/"`) {
 		t.Errorf("the last reload did not keep the exchange (kept %q)", last.Kept)
+	}
+}
+
+// A private_key_jwt exchange's assertion names the issuer when one is
+// configured (RFC 10070), the token endpoint with assertion_audience:
+// endpoint; a P-384 key read from its file signs it (ES384).
+func TestExchangeAssertionAudience(t *testing.T) {
+	idp := startIDP(t, false)
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "client.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ audience, want string }{{"", "issuer"}, {"endpoint", "endpoint"}} {
+		t.Run(tc.want, func(t *testing.T) {
+			te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientKey: &key.PublicKey})
+			up := startSeenUpstream(t)
+			cfg := Config{Listen: "127.0.0.1:0", Issuer: idp.Issuer(), Audiences: []string{"api"},
+				Routes: []Route{{Prefix: "/orders/", Upstream: up.srv.URL, UpstreamAuth: &UpstreamAuth{Exchange: &UpstreamExchange{
+					TokenEndpoint: te.URL(), Issuer: te.Issuer(), Audience: "orders", ClientID: "gw", PrivateKeyFile: keyFile,
+					AssertionAudience: tc.audience,
+				}}}}}
+			g := startGatewayOpts(t, cfg, Options{})
+			g.waitReady(t)
+			if resp, body := g.get(t, "/orders/1", idp.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})); resp.StatusCode != http.StatusOK {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			want := te.Issuer()
+			if tc.want == "endpoint" {
+				want = te.URL()
+			}
+			if reqs := te.Requests(); len(reqs) != 1 || reqs[0].AssertionAudience != want {
+				t.Fatalf("requests %+v, want one assertion with aud %s", reqs, want)
+			}
+			if st := te.Stats(); st.Discovery != 0 {
+				t.Errorf("%d discovery fetches with token_endpoint set", st.Discovery)
+			}
+		})
 	}
 }

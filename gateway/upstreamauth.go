@@ -2,17 +2,10 @@ package gateway
 
 import (
 	"context"
-	"crypto"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -20,12 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jwtgate/jwtgate/exchange"
+	"github.com/jwtgate/jwtgate/internal/oauthclient"
 	"github.com/jwtgate/jwtgate/internaltoken"
 )
-
-// maxSecretFileBytes bounds a client secret file: a secret is short, and
-// anything long is the wrong file.
-const maxSecretFileBytes = 16 << 10
 
 // checkUpstreamAuth returns a copy of ua with its default header and its
 // credential read: the static one from the environment, an exchange's
@@ -77,31 +67,7 @@ func (cfg *Config) checkUpstreamAuth(p *problems, where string, ua *UpstreamAuth
 // check reads the exchange's secret or key and checks the rest by
 // building the library's Transport once.
 func (x *UpstreamExchange) check(p *problems, where string, lookupEnv func(string) (string, bool)) {
-	x.secret, x.key = "", nil
-	switch {
-	case x.ClientSecretEnv != "" && x.ClientSecretFile != "":
-		p.add("%s: set client_secret_env or client_secret_file, not both", where)
-	case x.ClientSecretEnv != "":
-		if v, ok := lookupEnv(x.ClientSecretEnv); !ok || v == "" {
-			p.add("%s: environment variable %s is not set", where, x.ClientSecretEnv)
-		} else {
-			x.secret = v
-		}
-	case x.ClientSecretFile != "":
-		b, err := readSmallFile(x.ClientSecretFile, maxSecretFileBytes)
-		if s := strings.TrimSpace(string(b)); err != nil || s == "" {
-			p.add("%s: client_secret_file %s: %v", where, x.ClientSecretFile, cmpErr(err, errors.New("empty")))
-		} else {
-			x.secret = s
-		}
-	}
-	if x.PrivateKeyFile != "" {
-		k, err := readPrivateKey(x.PrivateKeyFile)
-		if err != nil {
-			p.add("%s: private_key_file: %v", where, err)
-		}
-		x.key = k
-	}
+	x.secret, x.key = readClientCredentials(p, where, x.ClientSecretEnv, x.ClientSecretFile, x.PrivateKeyFile, lookupEnv)
 	if x.Timeout < 0 || x.Timeout > time.Hour {
 		p.add("%s: timeout %v: want 0 (default %v) to 1h", where, x.Timeout, exchange.DefaultTimeout)
 	}
@@ -130,6 +96,9 @@ func (x *UpstreamExchange) config() (exchange.Config, error) {
 	}
 	if err := ec.Binding.UnmarshalText([]byte(x.Binding)); err != nil {
 		return ec, fmt.Errorf("binding %q: want refuse or verified_at_edge", x.Binding)
+	}
+	if err := ec.Client.Audience.UnmarshalText([]byte(x.AssertionAudience)); err != nil {
+		return ec, fmt.Errorf("assertion_audience %q: want issuer or endpoint", x.AssertionAudience)
 	}
 	method := x.ClientAuth
 	if method == "" {
@@ -274,7 +243,7 @@ func (gen *generation) credentialTransport(rc Route, next http.RoundTripper) (ht
 		keyed := ec
 		keyed.Client.PrivateKey = nil // %+v would print its address: by fingerprint instead
 		key := fmt.Sprintf("exchange %q %v %+v %s %+v", rc.Prefix, rc.ResponseHeaderTimeout, keyed,
-			signerFingerprint(ec.Client.PrivateKey), gen.cfg.UpstreamTransport)
+			oauthclient.Fingerprint(ec.Client.PrivateKey), gen.cfg.UpstreamTransport)
 		calls, err := g.exchangeCounter()
 		if err != nil {
 			return nil, err
@@ -354,73 +323,4 @@ func (g *Gateway) credentialError(w http.ResponseWriter, r *http.Request, prefix
 		return true
 	}
 	return false
-}
-
-func readSmallFile(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("larger than %d bytes", max)
-	}
-	return b, nil
-}
-
-// readPrivateKey reads a PEM private key: PKCS #8, SEC 1 or PKCS #1.
-func readPrivateKey(path string) (crypto.Signer, error) {
-	b, err := readSmallFile(path, 64<<10)
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, errors.New("no PEM block")
-	}
-	var k any
-	switch block.Type {
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		k, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("PEM block %q: want PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY", block.Type)
-	}
-	if err != nil {
-		return nil, err
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("key %T cannot sign", k)
-	}
-	return s, nil
-}
-
-func cmpErr(err, def error) error {
-	if err != nil {
-		return err
-	}
-	return def
-}
-
-// signerFingerprint names a private key by value, for resource keys: the
-// SHA-256 of its PKCS #8 form ("" for none). Parsed again from its file
-// on every reload, the same key is a new value each time.
-func signerFingerprint(k crypto.Signer) string {
-	if k == nil {
-		return ""
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		return fmt.Sprintf("%p", k) // a key x509 cannot write: never equal, a new client
-	}
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:])
 }

@@ -325,6 +325,8 @@ func TestUpstreamAuthConfigErrors(t *testing.T) {
 		{"secret twice", `upstream_auth: {exchange: {token_endpoint: 'https://as/t', audience: a, client_id: gw, client_secret_env: UP_KEY, client_secret_file: /x}}`, "not both"},
 		{"no client id", `upstream_auth: {exchange: {token_endpoint: 'https://as/t', audience: a, client_secret_env: UP_KEY}}`, "client ID"},
 		{"missing key file", `upstream_auth: {exchange: {token_endpoint: 'https://as/t', audience: a, client_id: gw, private_key_file: /nonexistent.pem}}`, "private_key_file"},
+		{"bad assertion audience", `upstream_auth: {exchange: {token_endpoint: 'https://as/t', audience: a, assertion_audience: token_endpoint}}`, "assertion_audience \"token_endpoint\""},
+		{"issuer with a query", `upstream_auth: {exchange: {issuer: 'https://as?x=1', audience: a}}`, "query"},
 		{"sign without internal_tokens", `upstream_auth: {sign: {audience: svc}}`, "needs internal_tokens"},
 		{"sign reserved claim", `upstream_auth: {sign: {audience: svc, claims: [sub, exp]}}`, "exp is the gateway's own"},
 		{"sign long ttl", `upstream_auth: {sign: {audience: svc, ttl: 2h}}`, "ttl 2h0m0s"},

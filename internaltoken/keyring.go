@@ -6,10 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +21,8 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+
+	"github.com/jwtgate/jwtgate/internal/oauthclient"
 )
 
 // Defaults of KeyRingConfig.
@@ -288,20 +288,10 @@ func loadKey(path string) (*ringKey, error) {
 // ParsePrivateKey reads a PEM private key the KeyRing can sign with:
 // ECDSA P-256 or Ed25519, PKCS #8 or (ECDSA) SEC 1.
 func ParsePrivateKey(pemBytes []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(pemBytes)
-	if block == nil {
-		return nil, fmt.Errorf("%w: no PEM block", ErrInvalidConfig)
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("%w: PEM block %q: want PRIVATE KEY or EC PRIVATE KEY", ErrInvalidConfig, block.Type)
-	}
+	// The PEM forms are the OAuth client's (internal/oauthclient): one
+	// parser for every key the gateway reads. The ring narrows the kinds:
+	// what it publishes, every verifier behind the gateway must accept.
+	key, err := oauthclient.ParsePrivateKey(pemBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}

@@ -8,14 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/jwtgate/jwtgate/internal/oauthclient"
 	"github.com/jwtgate/jwtgate/middleware"
 )
 
@@ -28,18 +27,15 @@ import (
 // token (401). Create it with New; it is safe for concurrent use; Close
 // stops the calls in flight and waits for them.
 type Client struct {
-	cfg    Config
-	cache  *Cache
-	method jwt.SigningMethod // PrivateKeyJWT only
-	cb     *gobreaker.CircuitBreaker[*outcome]
-	sem    chan struct{} // MaxConcurrent slots
-	clock  bool          // Config.Now was set: it wins over a caller's reading
+	cfg       Config
+	cache     *Cache
+	auth      *oauthclient.Authenticator
+	discovery *oauthclient.Discoverer // nil with Config.Endpoint
+	cb        *gobreaker.CircuitBreaker[*outcome]
+	sem       chan struct{} // MaxConcurrent slots
+	clock     bool          // Config.Now was set: it wins over a caller's reading
 
 	endpoint atomic.Pointer[endpoint] // configured, or found by discovery
-	// discoveryRetry (c.now units; 0: none) is when a failed discovery
-	// may be tried again: until then look-ups fail at once, so an issuer
-	// that is down is not asked once per request.
-	discoveryRetry atomic.Int64
 
 	ctx    context.Context // the Client's life: calls run under it
 	cancel context.CancelFunc
@@ -75,9 +71,6 @@ var (
 	_ middleware.RevocationChecker = (*Client)(nil)
 )
 
-// discoveryRetryAfter is how long a failed discovery is not tried again.
-const discoveryRetryAfter = 5 * time.Second
-
 // discoveryKey is the in-flight slot of the one discovery call.
 var discoveryKey = cacheKey{}
 
@@ -86,18 +79,18 @@ var discoveryKey = cacheKey{}
 // at start is not an error.
 func New(cfg Config) (*Client, error) {
 	clock := cfg.Now != nil
-	if err := cfg.normalize(); err != nil {
+	auth, err := cfg.normalize()
+	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, cache: cfg.Cache, clock: clock, sem: make(chan struct{}, cfg.MaxConcurrent), inflight: map[cacheKey]*call{}}
+	c := &Client{cfg: cfg, cache: cfg.Cache, auth: auth, clock: clock, sem: make(chan struct{}, cfg.MaxConcurrent), inflight: map[cacheKey]*call{}}
 	if c.cache == nil {
 		c.cache = NewCache(cfg.CacheSize)
 	}
-	if cfg.AuthMethod == PrivateKeyJWT {
-		c.method, _ = signingMethod(cfg.PrivateKey) // checked by normalize
-	}
 	if cfg.Endpoint != "" {
 		c.endpoint.Store(&endpoint{url: cfg.Endpoint, id: c.cache.endpointID(cfg.Endpoint)})
+	} else if c.discovery, err = c.newDiscoverer(); err != nil {
+		return nil, configErr("%w", err)
 	}
 	c.cb = gobreaker.NewCircuitBreaker[*outcome](gobreaker.Settings{
 		Name:    "introspect",
@@ -178,18 +171,14 @@ func (c *Client) resolveEndpoint(ctx context.Context) (*endpoint, error) {
 	if p := c.endpoint.Load(); p != nil {
 		return p, nil
 	}
-	if r := c.discoveryRetry.Load(); r != 0 && c.cfg.Now().UnixNano() < r {
-		return nil, unavailable{errors.New("introspect: discovery failed recently")}
-	}
 	_, err := c.wait(ctx, discoveryKey, func(ctx context.Context) (*outcome, error) {
 		if c.endpoint.Load() != nil {
 			return &outcome{}, nil
 		}
-		ep, err := c.discover(ctx)
+		ep, err := c.discovery.Endpoint(ctx)
 		if err != nil {
-			c.discoveryRetry.Store(c.cfg.Now().UnixNano() + int64(discoveryRetryAfter))
 			c.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "introspect: discovery failed", slog.String("issuer", c.cfg.Issuer), slog.Any("err", err))
-			return nil, err
+			return nil, unavailable{fmt.Errorf("introspect: %w", err)}
 		}
 		c.endpoint.Store(&endpoint{url: ep, id: c.cache.endpointID(ep)})
 		return &outcome{}, nil
@@ -269,18 +258,10 @@ func (c *Client) call(ctx context.Context, ep, token string, now int64) (*outcom
 // cache is read with) until min(exp, now+MaxAge).
 func (c *Client) post(ctx context.Context, ep, token string, now int64) (*outcome, error) {
 	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep, nil)
+	req, err := c.auth.NewRequest(ctx, ep, form)
 	if err != nil {
-		return nil, unavailable{fmt.Errorf("introspect: %w", err)}
+		return nil, unavailable{fmt.Errorf("introspect: request: %w", err)}
 	}
-	if err := c.authenticate(req, form, ep); err != nil {
-		return nil, unavailable{fmt.Errorf("introspect: client assertion: %w", err)}
-	}
-	body := form.Encode()
-	req.Body = io.NopCloser(strings.NewReader(body))
-	req.ContentLength = int64(len(body))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		// url.Error quotes the URL only, never the body: the token stays out.

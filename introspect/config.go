@@ -2,17 +2,13 @@ package introspect
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/jwtgate/jwtgate/internal/oauthclient"
 )
 
 // Defaults for the Config fields whose zero value means "the default".
@@ -52,20 +48,40 @@ const (
 // String returns the RFC 7591 name: "client_secret_basic",
 // "client_secret_post", "private_key_jwt", "none", or "" for AuthDefault.
 func (m AuthMethod) String() string {
-	switch m {
-	case AuthDefault:
+	switch {
+	case m == AuthDefault:
 		return ""
-	case ClientSecretBasic:
-		return "client_secret_basic"
-	case ClientSecretPost:
-		return "client_secret_post"
-	case PrivateKeyJWT:
-		return "private_key_jwt"
-	case AuthNone:
-		return "none"
+	case m <= AuthNone:
+		return m.method().String()
 	}
 	return fmt.Sprintf("AuthMethod(%d)", uint8(m))
 }
+
+// method is m as the OAuth client's method (AuthDefault resolved first).
+func (m AuthMethod) method() oauthclient.Method {
+	switch m {
+	case ClientSecretBasic:
+		return oauthclient.MethodClientSecretBasic
+	case ClientSecretPost:
+		return oauthclient.MethodClientSecretPost
+	case PrivateKeyJWT:
+		return oauthclient.MethodPrivateKeyJWT
+	}
+	return oauthclient.MethodNone
+}
+
+// AssertionAudience says what a private_key_jwt assertion's aud is:
+// AudienceIssuer (the zero value: the Issuer, RFC 10070; the Endpoint when
+// no Issuer is configured) or AudienceEndpoint (the introspection
+// endpoint URL, for servers that accept only the URL the assertion is
+// sent to). Its text form is "issuer" or "endpoint".
+type AssertionAudience = oauthclient.Audience
+
+// The assertion audiences.
+const (
+	AudienceIssuer   = oauthclient.AudienceIssuer
+	AudienceEndpoint = oauthclient.AudienceEndpoint
+)
 
 // MarshalText returns String's name.
 func (m AuthMethod) MarshalText() ([]byte, error) {
@@ -94,9 +110,10 @@ type Config struct {
 	Endpoint string
 	// Issuer, when Endpoint is empty, is the authorization server whose
 	// metadata names the endpoint (introspection_endpoint, RFC 8414 at
-	// /.well-known/oauth-authorization-server, then OpenID discovery),
-	// found on first use and then kept. A private_key_jwt assertion's aud
-	// is the Issuer when set, else the Endpoint.
+	// /.well-known/oauth-authorization-server, then OpenID discovery; the
+	// document's issuer must equal Issuer), found on first use and then
+	// kept. A private_key_jwt assertion's aud is the Issuer when set, else
+	// the Endpoint (AssertionAudience).
 	Issuer string
 
 	// ClientID identifies this gateway to the endpoint.
@@ -104,12 +121,16 @@ type Config struct {
 	// ClientSecret for client_secret_basic and client_secret_post. Read it
 	// from the environment or a file (Secret), never from a config file.
 	ClientSecret string
-	// PrivateKey signs private_key_jwt assertions: an *rsa.PrivateKey
-	// (RS256), an *ecdsa.PrivateKey on P-256 (ES256) or an
-	// ed25519.PrivateKey (EdDSA). ParsePrivateKey reads a PEM file's.
+	// PrivateKey signs private_key_jwt assertions: an *rsa.PrivateKey of
+	// 2048 bits or more (RS256), an *ecdsa.PrivateKey on P-256, P-384 or
+	// P-521 (ES256, ES384, ES512) or an ed25519.PrivateKey (EdDSA).
+	// ParsePrivateKey reads a PEM file's.
 	PrivateKey crypto.Signer
 	// KeyID is the assertion header's kid. "": none.
 	KeyID string
+	// AssertionAudience is the private_key_jwt assertion's aud. The zero
+	// value is AudienceIssuer: the Issuer, or the Endpoint without one.
+	AssertionAudience AssertionAudience
 	// AuthMethod: see AuthDefault.
 	AuthMethod AuthMethod
 
@@ -185,18 +206,20 @@ func configErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 }
 
-func (c *Config) normalize() error {
+// normalize checks c, fills its defaults, and returns the client's
+// authentication.
+func (c *Config) normalize() (*oauthclient.Authenticator, error) {
 	if c.Endpoint == "" && c.Issuer == "" {
-		return configErr("set Endpoint or Issuer")
+		return nil, configErr("set Endpoint or Issuer")
 	}
 	if c.Endpoint != "" {
-		if err := checkURL("Endpoint", c.Endpoint); err != nil {
-			return err
+		if err := oauthclient.CheckEndpoint(c.Endpoint, false); err != nil {
+			return nil, configErr("Endpoint: %w", err)
 		}
 	}
 	if c.Issuer != "" {
-		if err := checkURL("Issuer", c.Issuer); err != nil {
-			return err
+		if err := oauthclient.CheckIssuer(c.Issuer, false); err != nil {
+			return nil, configErr("Issuer: %w", err)
 		}
 	}
 	if c.AuthMethod == AuthDefault {
@@ -209,21 +232,14 @@ func (c *Config) normalize() error {
 			c.AuthMethod = AuthNone
 		}
 	}
-	switch c.AuthMethod {
-	case ClientSecretBasic, ClientSecretPost:
-		if c.ClientID == "" || c.ClientSecret == "" {
-			return configErr("%s needs ClientID and ClientSecret", c.AuthMethod)
-		}
-	case PrivateKeyJWT:
-		if c.ClientID == "" || c.PrivateKey == nil {
-			return configErr("private_key_jwt needs ClientID and PrivateKey")
-		}
-		if _, err := signingMethod(c.PrivateKey); err != nil {
-			return err
-		}
-	case AuthNone:
-	default:
-		return configErr("AuthMethod(%d)", uint8(c.AuthMethod))
+	if c.AuthMethod > AuthNone {
+		return nil, configErr("AuthMethod(%d)", uint8(c.AuthMethod))
+	}
+	auth, err := oauthclient.NewAuthenticator(oauthclient.Credentials{Method: c.AuthMethod.method(), ClientID: c.ClientID,
+		ClientSecret: c.ClientSecret, PrivateKey: c.PrivateKey, KeyID: c.KeyID, Issuer: c.Issuer, Audience: c.AssertionAudience,
+		Now: c.Now})
+	if err != nil {
+		return nil, configErr("%w", err)
 	}
 	for _, d := range []struct {
 		name string
@@ -231,7 +247,7 @@ func (c *Config) normalize() error {
 		def  time.Duration
 	}{{"Timeout", &c.Timeout, DefaultTimeout}, {"MaxAge", &c.MaxAge, DefaultMaxAge}, {"BreakerOpen", &c.BreakerOpen, DefaultBreakerOpen}} {
 		if *d.v < 0 {
-			return configErr("%s must not be negative", d.name)
+			return nil, configErr("%s must not be negative", d.name)
 		}
 		if *d.v == 0 {
 			*d.v = d.def
@@ -241,7 +257,7 @@ func (c *Config) normalize() error {
 		c.NegativeMaxAge = DefaultNegativeMaxAge
 	}
 	if c.MaxResponseBytes < 0 || c.MaxConcurrent < 0 || c.MaxPending < 0 || c.CacheSize < 0 {
-		return configErr("sizes must not be negative")
+		return nil, configErr("sizes must not be negative")
 	}
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = DefaultMaxResponseBytes
@@ -268,70 +284,16 @@ func (c *Config) normalize() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return nil
-}
-
-// checkURL: absolute, https, or http on a loopback host; no userinfo or
-// fragment.
-func checkURL(field, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return configErr("%s %q is not an absolute URL without userinfo or fragment", field, raw)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		h := u.Hostname()
-		if ip := net.ParseIP(h); h == "localhost" || (ip != nil && ip.IsLoopback()) {
-			return nil
-		}
-	}
-	return configErr("%s %q: want https (http only on a loopback host)", field, raw)
+	return auth, nil
 }
 
 // Secret reads a client secret from the environment variable env or from
 // the file file (exactly one of them set), without a trailing line break:
 // for loaders that must keep secrets out of config files.
 func Secret(env, file string) (string, error) {
-	switch {
-	case env != "" && file != "":
-		return "", configErr("set the secret's environment variable or its file, not both")
-	case env != "":
-		v, ok := os.LookupEnv(env)
-		if !ok || v == "" {
-			return "", configErr("environment variable %s is empty or not set", env)
-		}
-		return v, nil
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", configErr("secret file: %v", err)
-		}
-		s := strings.TrimRight(string(b), "\r\n")
-		if s == "" {
-			return "", configErr("secret file %s is empty", file)
-		}
-		return s, nil
+	s, err := oauthclient.Secret(os.LookupEnv, env, file)
+	if err != nil {
+		return "", configErr("%w", err)
 	}
-	return "", nil
-}
-
-// keyAlg names the JWS alg a private key signs client assertions with.
-func keyAlg(k crypto.Signer) (string, error) {
-	switch k := k.(type) {
-	case *rsa.PrivateKey:
-		if k.N.BitLen() < 2048 {
-			return "", configErr("PrivateKey: RSA key shorter than 2048 bits")
-		}
-		return "RS256", nil
-	case *ecdsa.PrivateKey:
-		if k.Curve.Params().Name != "P-256" {
-			return "", configErr("PrivateKey: only P-256 ECDSA keys (ES256)")
-		}
-		return "ES256", nil
-	case ed25519.PrivateKey:
-		return "EdDSA", nil
-	}
-	return "", configErr("PrivateKey: want an RSA, P-256 ECDSA or Ed25519 key, got %T", k)
+	return s, nil
 }

@@ -1,62 +1,20 @@
 package introspect
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
-	"strings"
+	"time"
+
+	"github.com/jwtgate/jwtgate/internal/oauthclient"
 )
 
-// wellKnown are the metadata documents tried, in order: RFC 8414's, then
-// OpenID Connect Discovery's.
-var wellKnown = []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"}
+// discoveryRetryAfter is how long a failed discovery is not tried again:
+// until then look-ups fail at once, so an issuer that is down is not asked
+// once per request.
+const discoveryRetryAfter = 5 * time.Second
 
-// discover finds the issuer's introspection_endpoint. The document's
-// issuer must be the configured one (RFC 8414 §3.3), and the endpoint must
-// pass the same URL rules as a configured one.
-func (c *Client) discover(ctx context.Context) (string, error) {
-	var last error
-	for _, p := range wellKnown {
-		ep, err := c.fetchMetadata(ctx, strings.TrimSuffix(c.cfg.Issuer, "/")+p)
-		if err == nil {
-			return ep, nil
-		}
-		last = err
-	}
-	return "", unavailable{fmt.Errorf("introspect: discovery: %w", last)}
-}
-
-func (c *Client) fetchMetadata(ctx context.Context, u string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s answered %d", u, resp.StatusCode)
-	}
-	var doc struct {
-		Issuer   string `json:"issuer"`
-		Endpoint string `json:"introspection_endpoint"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes)).Decode(&doc); err != nil {
-		return "", fmt.Errorf("%s: %w", u, err)
-	}
-	if doc.Issuer != c.cfg.Issuer {
-		return "", fmt.Errorf("%s names issuer %q, not %q", u, doc.Issuer, c.cfg.Issuer)
-	}
-	if doc.Endpoint == "" {
-		return "", fmt.Errorf("%s has no introspection_endpoint", u)
-	}
-	if err := checkURL("introspection_endpoint", doc.Endpoint); err != nil {
-		return "", err
-	}
-	return doc.Endpoint, nil
+// newDiscoverer finds the issuer's introspection_endpoint (RFC 8414, then
+// OpenID Connect discovery). The document's issuer must be the configured
+// one, and the endpoint must pass the rules of a configured one.
+func (c *Client) newDiscoverer() (*oauthclient.Discoverer, error) {
+	return oauthclient.NewDiscoverer(oauthclient.DiscoveryConfig{Issuer: c.cfg.Issuer, Member: oauthclient.IntrospectionEndpoint,
+		Client: c.cfg.HTTPClient, MaxBytes: c.cfg.MaxResponseBytes, RetryAfter: discoveryRetryAfter, Now: c.cfg.Now})
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jwtgate/jwtgate/introspect"
@@ -586,5 +587,47 @@ func TestIntrospectedClaimsFeedPolicyAndHeaders(t *testing.T) {
 		if want == 200 && client != "app-acme" {
 			t.Errorf("claim header %q", client)
 		}
+	}
+}
+
+// The private_key_jwt assertion's aud is the Issuer when set (RFC 10070),
+// the endpoint with AudienceEndpoint or without an Issuer; keys on P-384
+// and P-521 sign as P-256 ones do.
+func TestAssertionAudienceAndKeyKinds(t *testing.T) {
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	for _, tc := range []struct {
+		name    string
+		key     *ecdsa.PrivateKey
+		alg     string
+		issuer  bool
+		aud     introspect.AssertionAudience
+		wantIss bool
+	}{
+		{"issuer", p384, "ES384", true, introspect.AudienceIssuer, true},
+		{"endpoint", p521, "ES512", true, introspect.AudienceEndpoint, false},
+		{"no issuer", p384, "ES384", false, introspect.AudienceIssuer, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{ClientID: "gw", RequireAssertion: true})
+			cfg := introspect.Config{Endpoint: srv.URL(), ClientID: "gw", PrivateKey: tc.key, AssertionAudience: tc.aud}
+			if tc.issuer {
+				cfg.Issuer = srv.Issuer()
+			}
+			w := newWorld(t, jwtgatetest.IntrospectionOptions{}, cfg)
+			if a := w.do(w.route, srv.Issue(t, jwtgatetest.Claims{Issuer: w.srv.Issuer()})); a.status != 200 {
+				t.Fatalf("%+v", a)
+			}
+			want := srv.URL()
+			if tc.wantIss {
+				want = srv.Issuer()
+			}
+			var claims jwt.RegisteredClaims
+			_, err := jwt.ParseWithClaims(srv.LastForm().Get("client_assertion"), &claims, func(*jwt.Token) (any, error) { return &tc.key.PublicKey, nil },
+				jwt.WithValidMethods([]string{tc.alg}), jwt.WithAudience(want), jwt.WithIssuer("gw"), jwt.WithSubject("gw"))
+			if err != nil {
+				t.Fatalf("assertion: %v (want aud %s)", err, want)
+			}
+		})
 	}
 }

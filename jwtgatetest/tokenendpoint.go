@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,9 +45,14 @@ type TokenEndpointOptions struct {
 	// they are refused.
 	ClientSecret string
 	// ClientKey verifies private_key_jwt assertions (iss and sub
-	// ClientID, aud the token endpoint's URL, exp in the future). nil:
+	// ClientID, aud one of AssertionAudiences, exp in the future). nil:
 	// private_key_jwt is refused.
 	ClientKey crypto.PublicKey
+	// AssertionAudiences are the aud values a private_key_jwt assertion
+	// is accepted with (one of them must be there). nil: the endpoint's
+	// issuer (RFC 10070) and its token endpoint URL (what servers before
+	// it want).
+	AssertionAudiences []string
 	// Issuer, when set, mints the issued tokens: JWTs with the subject
 	// token's sub, aud the request's audience (else its resource), its
 	// scope, and exp at ExpiresIn. nil: opaque random tokens.
@@ -109,6 +115,9 @@ type TokenRequest struct {
 	// ClientAuth is how the client authenticated: client_secret_basic,
 	// client_secret_post, private_key_jwt or none.
 	ClientAuth string
+	// AssertionAudience is the aud of a private_key_jwt assertion
+	// (space-separated when an array), as sent; "" for other methods.
+	AssertionAudience string
 }
 
 // TokenEndpoint is an OAuth token endpoint for tests of token exchange: it
@@ -301,6 +310,10 @@ func (e *TokenEndpoint) read(r *http.Request) (tr TokenRequest, status int, code
 	f := r.PostForm
 	tr = TokenRequest{Grant: f.Get("grant_type"), Audience: f.Get("audience"), Resource: f.Get("resource"),
 		Scope: f.Get("scope"), SubjectTokenType: f.Get("subject_token_type")}
+	if a, err := unverifiedClaims(f.Get("client_assertion")); err == nil {
+		aud, _ := jwt.MapClaims(a).GetAudience()
+		tr.AssertionAudience = strings.Join(aud, " ")
+	}
 	var ok bool
 	if tr.ClientAuth, ok = e.client(r); !ok {
 		return tr, http.StatusUnauthorized, "invalid_client", "client authentication failed"
@@ -359,11 +372,25 @@ func (e *TokenEndpoint) assertionOK(r *http.Request, typ, assertion string) bool
 	if e.opts.ClientKey == nil || typ != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 		return false
 	}
-	_, err := jwt.Parse(assertion, func(*jwt.Token) (any, error) { return e.opts.ClientKey, nil },
+	var claims jwt.MapClaims
+	_, err := jwt.ParseWithClaims(assertion, &claims, func(*jwt.Token) (any, error) { return e.opts.ClientKey, nil },
 		jwt.WithValidMethods([]string{"ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"}),
-		jwt.WithIssuer(e.opts.ClientID), jwt.WithSubject(e.opts.ClientID), jwt.WithAudience(e.URL()),
+		jwt.WithIssuer(e.opts.ClientID), jwt.WithSubject(e.opts.ClientID),
 		jwt.WithExpirationRequired(), jwt.WithTimeFunc(e.opts.Now))
-	return err == nil
+	if err != nil {
+		return false
+	}
+	accepted := e.opts.AssertionAudiences
+	if accepted == nil {
+		accepted = []string{e.Issuer(), e.URL()}
+	}
+	aud, _ := claims.GetAudience()
+	for _, a := range aud {
+		if slices.Contains(accepted, a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *TokenEndpoint) issue(w http.ResponseWriter, tr TokenRequest, status int) {
