@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/jwtgate/jwtgate/internal/upstreamcred"
 )
 
 // Defaults applied by New to zero-valued Config fields.
@@ -360,14 +362,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.SubjectTokenType == "" {
 		cfg.SubjectTokenType = TokenTypeAccessToken
 	}
-	if cfg.Header == "" {
-		cfg.Header = "Authorization"
-	}
+	cfg.Header, cfg.Scheme = upstreamcred.Defaults(cfg.Header, cfg.Scheme)
 	if !validHeaderName(cfg.Header) {
 		return bad("Header %q is not a header name", cfg.Header)
-	}
-	if cfg.Scheme == "" && strings.EqualFold(cfg.Header, "Authorization") {
-		cfg.Scheme = "Bearer"
 	}
 	for _, d := range []struct {
 		name string
