@@ -403,7 +403,18 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if v.routeErr != nil {
 		return nil, v.routeErr
 	}
-	c, _, _, err := v.verifyCredential(ctx, credential{token: token}, nil)
+	var (
+		c   *Claims
+		err *Error
+	)
+	if len(token) > v.cfg.MaxTokenSize {
+		// Where a caller's token comes in, as extract is for a request's:
+		// the one size check on the way (verifyCredential and the kinds
+		// behind it trust it).
+		err = errTooLarge
+	} else {
+		c, _, _, err = v.verifyCredential(ctx, credential{token: token}, nil)
+	}
 	if err == nil && c.cnf.present && !v.cfg.AllowSenderConstrained {
 		// No request, so no proof and no certificate to check a binding
 		// against.
