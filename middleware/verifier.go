@@ -207,6 +207,24 @@ type BudgetHeaderCheck interface {
 	CheckBudgetHeader(h http.Header, r *http.Request, c *Claims) error
 }
 
+// BudgetCarrier is a BudgetHeaderCheck whose check works out what its
+// meter, behind the Verifier's Handler, needs again (package budget's:
+// the keys and budgets the request spends from). Handler calls
+// CheckBudgetCarry instead of CheckBudgetHeader and hands carry (nil for
+// nothing) to the next handler in the request's context, where
+// BudgetCarried finds it; it rides in the claims' own context value, so
+// carrying costs no allocation. Other faces (Verify, a decision about
+// the route) call CheckBudgetHeader or CheckBudget as before.
+type BudgetCarrier interface {
+	BudgetHeaderCheck
+	CheckBudgetCarry(h http.Header, r *http.Request, c *Claims) (carry any, err error)
+}
+
+// BudgetCarried returns what the route's BudgetCarrier returned for the
+// request whose context ctx is, behind Handler; nil when nothing was
+// carried.
+func BudgetCarried(ctx context.Context) any { return ctx.Value(budgetKey{}) }
+
 // requiresToken reports whether the route can only be decided with a
 // token, so that Optional must not let an anonymous request through.
 func (rt *Route) requiresToken() bool {
