@@ -21,7 +21,11 @@
 //     version moves on every reload, so the Verifier may answer a
 //     repeated key from its verified-token cache (no SHA-256) and stops
 //     at once when the key file changes. A Store with a Source is asked
-//     on every request.
+//     on every request; with a RawSource (redisapikey's) it decodes each
+//     stored value once and hands out the same record while the source
+//     returns the same bytes.
+//   - A key's size is bounded once, by the Verifier where it reads it
+//     (middleware.Config.MaxTokenSize); the Store does not check it again.
 //   - Prefix lets a route tell keys from opaque tokens it introspects
 //     (middleware.APIKeyRecognizer).
 //

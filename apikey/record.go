@@ -36,7 +36,11 @@ type Record struct {
 // hashPrefix names the only hash a Record may use.
 const hashPrefix = "sha256:"
 
-// MaxKeySize bounds a key (bytes): a longer one is refused before hashing.
+// MaxKeySize was the Store's own bound on a key (bytes).
+//
+// Deprecated: the Verifier bounds every credential, an API key included,
+// by middleware.Config.MaxTokenSize where it reads it, once; the Store
+// does not check the size again.
 const MaxKeySize = 512
 
 // Hash returns the stored form of key's hash ("sha256:…"). Keys must be

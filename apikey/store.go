@@ -29,6 +29,20 @@ type Source interface {
 	LookupHash(ctx context.Context, sum [32]byte) (*Record, error)
 }
 
+// RawSource is a Source's optional capability, found by type assertion:
+// LookupRaw returns the stored form for sum as it is (one key-file line)
+// or ErrNotFound (wrapped). With it the Store still asks on every request,
+// so a record changed or deleted at the source takes effect on the next
+// one, but decodes each stored value once: while the source returns the
+// same bytes for a key, the Store hands out the same *middleware.APIKey,
+// whose claims the Verifier then builds once.
+type RawSource interface {
+	LookupRaw(ctx context.Context, sum [32]byte) ([]byte, error)
+}
+
+// maxDecoded bounds the records a Store keeps decoded from a RawSource.
+const maxDecoded = 4096
+
 // Config configures a Store. Keys come from any of File, Env, Records and
 // Source; at least one must be set.
 type Config struct {
@@ -81,6 +95,10 @@ type Store struct {
 
 	fixed []Record // Env and Records: in every snapshot
 
+	raw     RawSource              // cfg.Source's, when it has the capability
+	decMu   sync.RWMutex           // guards decoded
+	decoded map[[32]byte]*rawEntry // by the key's SHA-256: the bytes last decoded for it
+
 	mu       sync.Mutex // serialises reloads
 	lastFile [32]byte   // SHA-256 of the file content last loaded; guarded by mu
 
@@ -89,12 +107,27 @@ type Store struct {
 	once sync.Once
 }
 
+// snapshot indexes the local records by the first 8 bytes of their hash;
+// the whole hash is then compared in constant time (equal32), so the map's
+// own comparison never decides whether a key matches. Hashes sharing the
+// 8 bytes are chained.
 type snapshot struct {
-	m map[[32]byte]*entry
+	m map[uint64]*entry
+	n int
 }
 
 type entry struct {
-	sum [32]byte // the stored hash, compared in constant time
+	sum  [32]byte // the stored hash, compared in constant time
+	key  *middleware.APIKey
+	next *entry // another record whose hash starts alike
+}
+
+// index is where sum is found in a snapshot.
+func index(sum *[32]byte) uint64 { return binary.LittleEndian.Uint64(sum[:8]) }
+
+// rawEntry is a RawSource's stored form for one key and what it decoded to.
+type rawEntry struct {
+	raw []byte
 	key *middleware.APIKey
 }
 
@@ -123,6 +156,9 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("%w: Prefix %q: letters, digits, '_' or '-' only", ErrInvalidConfig, cfg.Prefix)
 	}
 	s := &Store{cfg: cfg, stop: make(chan struct{})}
+	if rs, ok := cfg.Source.(RawSource); ok {
+		s.raw, s.decoded = rs, make(map[[32]byte]*rawEntry)
+	}
 	for _, r := range cfg.Records {
 		if err := r.validate(); err != nil {
 			return nil, fmt.Errorf("%w: Records: %w", ErrInvalidConfig, err)
@@ -164,15 +200,17 @@ func New(cfg Config) (*Store, error) {
 // install builds a snapshot of the fixed records and fileRecs and swaps it
 // in whole.
 func (s *Store) install(fileRecs []Record) error {
-	m := make(map[[32]byte]*entry, len(s.fixed)+len(fileRecs))
+	snap := &snapshot{m: make(map[uint64]*entry, len(s.fixed)+len(fileRecs))}
 	for _, r := range append(append([]Record(nil), s.fixed...), fileRecs...) {
 		sum, _ := r.sum() // validated
-		if _, dup := m[sum]; dup {
+		if snap.find(&sum) != nil {
 			return fmt.Errorf("%w: a key is listed twice", ErrInvalidRecord)
 		}
-		m[sum] = &entry{sum: sum, key: apiKey(&r)}
+		i := index(&sum)
+		snap.m[i] = &entry{sum: sum, key: apiKey(&r), next: snap.m[i]}
+		snap.n++
 	}
-	s.snap.Store(&snapshot{m: m})
+	s.snap.Store(snap)
 	// After the swap: a Verifier reads the version before it looks a key
 	// up, so an answer from the old snapshot is always recorded under
 	// the old version.
@@ -236,44 +274,106 @@ func (s *Store) reloadFile(force bool) error {
 }
 
 // Len returns how many keys the local records hold.
-func (s *Store) Len() int { return len(s.snap.Load().m) }
+func (s *Store) Len() int { return s.snap.Load().n }
+
+// find returns the entry whose hash is sum, or nil. The map finds the
+// entries by 8 bytes of the hash (its timing can tell an observer about a
+// hash, never about a key: SHA-256 does not run backwards); the whole
+// hash is then compared in constant time, so that comparison decides.
+func (snap *snapshot) find(sum *[32]byte) *entry {
+	for e := snap.m[index(sum)]; e != nil; e = e.next {
+		if equal32(&e.sum, sum) {
+			return e
+		}
+	}
+	return nil
+}
 
 // errUnknown is the answer for every unknown key: never the key.
 var errUnknown = fmt.Errorf("apikey: %w", middleware.ErrTokenInactive)
 
 // LookupAPIKey implements middleware.APIKeyStore: the key's SHA-256 is
-// looked up, then compared with the stored one in constant time.
+// looked up, then compared with the stored one in constant time. The
+// Verifier has bounded the key's size (middleware.Config.MaxTokenSize)
+// before it asks: the Store does not check it again.
 func (s *Store) LookupAPIKey(ctx context.Context, key string) (*middleware.APIKey, error) {
-	if key == "" || len(key) > MaxKeySize {
+	if key == "" {
 		return nil, errUnknown
 	}
 	sum := Sum(key)
-	// The map finds the entry by the hash (its timing can tell an
-	// observer about a hash, never about a key: SHA-256 does not run
-	// backwards), and the entry's stored hash is then compared in
-	// constant time, so the decision itself never short-circuits on the
-	// first differing byte.
-	if e, ok := s.snap.Load().m[sum]; ok && equal32(&e.sum, &sum) {
+	if e := s.snap.Load().find(&sum); e != nil {
 		return e.key, nil
 	}
-	if s.cfg.Source == nil {
+	switch {
+	case s.raw != nil:
+		return s.lookupRaw(ctx, &sum)
+	case s.cfg.Source == nil:
 		return nil, errUnknown
 	}
 	rec, err := s.cfg.Source.LookupHash(ctx, sum)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil, errUnknown
-	case err != nil:
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	if err != nil {
+		return nil, sourceErr(err)
 	}
+	return checkSourced(rec, &sum)
+}
+
+// sourceErr is a Source's failure as LookupAPIKey reports it.
+func sourceErr(err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return errUnknown
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// checkSourced checks a Source's record for sum: valid, and stored under
+// its own hash (a record put under another key's hash grants nothing).
+func checkSourced(rec *Record, sum *[32]byte) (*middleware.APIKey, error) {
 	got, err := rec.sum()
 	if err != nil || rec.validate() != nil {
 		return nil, fmt.Errorf("%w: the source's record is malformed", ErrUnavailable)
 	}
-	if !equal32(&got, &sum) {
+	if !equal32(&got, sum) {
 		return nil, errUnknown
 	}
 	return apiKey(rec), nil
+}
+
+// lookupRaw asks the RawSource for sum's stored form on every call, and
+// decodes it only when it is not the form decoded last time for sum.
+func (s *Store) lookupRaw(ctx context.Context, sum *[32]byte) (*middleware.APIKey, error) {
+	b, err := s.raw.LookupRaw(ctx, *sum)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.decMu.Lock()
+			delete(s.decoded, *sum)
+			s.decMu.Unlock()
+		}
+		return nil, sourceErr(err)
+	}
+	s.decMu.RLock()
+	e := s.decoded[*sum]
+	s.decMu.RUnlock()
+	if e != nil && bytes.Equal(e.raw, b) {
+		return e.key, nil
+	}
+	recs, err := ParseRecords(bytes.NewReader(b))
+	if err != nil || len(recs) != 1 {
+		return nil, fmt.Errorf("%w: the source's value is not one record", ErrUnavailable)
+	}
+	k, err := checkSourced(&recs[0], sum)
+	if err != nil {
+		return nil, err
+	}
+	s.decMu.Lock()
+	if _, ok := s.decoded[*sum]; !ok && len(s.decoded) >= maxDecoded {
+		for old := range s.decoded { // any one: the next use of it decodes again
+			delete(s.decoded, old)
+			break
+		}
+	}
+	s.decoded[*sum] = &rawEntry{raw: b, key: k}
+	s.decMu.Unlock()
+	return k, nil
 }
 
 // RecognizesAPIKey implements middleware.APIKeyRecognizer: a token with

@@ -304,3 +304,26 @@ func TestParseRecords(t *testing.T) {
 		}
 	}
 }
+
+// A key's size is checked once, where the Verifier reads it (MaxTokenSize):
+// a registered key longer than the store's old 512 bytes works, and one
+// over MaxTokenSize is refused before the store is asked.
+func TestKeySizeCheckedWhereItComesIn(t *testing.T) {
+	long := "jg_" + strings.Repeat("k", 700)
+	s := &countingStore{Store: newStore(t, apikey.Config{Records: []apikey.Record{{Hash: apikey.Hash(long), Subject: "long"}}})}
+	v := route(t, s, middleware.Route{})
+	if a := send(v, "X-Api-Key", long); a.status != http.StatusOK || a.claims.Subject != "long" {
+		t.Fatalf("a 703-byte key: %d %s", a.status, a.body)
+	}
+	huge := "jg_" + strings.Repeat("k", middleware.DefaultMaxTokenSize)
+	before := s.calls.Load()
+	if a := send(v, "X-Api-Key", huge); a.status != http.StatusUnauthorized || !strings.Contains(a.body, "too large") {
+		t.Fatalf("a key over MaxTokenSize: %d %s", a.status, a.body)
+	}
+	if _, err := v.Verify(context.Background(), huge); !errors.Is(err, middleware.ErrTokenMalformed) {
+		t.Fatalf("Verify of a key over MaxTokenSize: %v", err)
+	}
+	if n := s.calls.Load() - before; n != 0 {
+		t.Fatalf("a key over MaxTokenSize reached the store %d times", n)
+	}
+}

@@ -314,11 +314,12 @@ func DefaultKey(c *middleware.Claims, r *http.Request) string {
 func (h *Handler) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := middleware.ClaimsFromContext(r.Context())
-		if err := h.CheckBudgetHeader(w.Header(), r, c); err != nil {
+		p, err := h.check(w.Header(), r, c)
+		if err != nil {
 			h.cfg.WriteError(w, r, err)
 			return
 		}
-		h.meter(w, r, next)
+		h.meter(w, r, next, p)
 	})
 }
 
@@ -329,7 +330,13 @@ func (h *Handler) Wrap(next http.Handler) http.Handler {
 // for a decision about the route) and runs once.
 func (h *Handler) Meter(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.meter(w, r, next)
+		// What the Verifier's check worked out (CheckBudgetCarry), when it
+		// was this Handler's.
+		p, _ := middleware.BudgetCarried(r.Context()).(*plan)
+		if p != nil && p.h != h {
+			p = nil
+		}
+		h.meter(w, r, next, p)
 	})
 }
 
@@ -353,14 +360,36 @@ var _ middleware.BudgetHeaderCheck = (*Handler)(nil)
 // fields, one member per level ("subject", "tenant", "route"). It
 // implements middleware.BudgetHeaderCheck.
 func (h *Handler) CheckBudgetHeader(hdr http.Header, r *http.Request, c *middleware.Claims) error {
-	s, tier, noTenant := h.spends(r, c)
-	if s == nil {
-		return nil
+	_, err := h.check(hdr, r, c)
+	return err
+}
+
+var _ middleware.BudgetCarrier = (*Handler)(nil)
+
+// CheckBudgetCarry is CheckBudgetHeader that also returns what the
+// request spends from, worked out for the check, for Meter behind the
+// Verifier (which carries it in the request's context) to charge without
+// working it out again. It implements middleware.BudgetCarrier.
+func (h *Handler) CheckBudgetCarry(hdr http.Header, r *http.Request, c *middleware.Claims) (any, error) {
+	p, err := h.check(hdr, r, c)
+	if p == nil {
+		return nil, err // not a typed nil
 	}
-	if noTenant {
+	return p, err
+}
+
+// check is CheckBudgetHeader, returning the request's plan (nil without
+// claims).
+func (h *Handler) check(hdr http.Header, r *http.Request, c *middleware.Claims) (*plan, error) {
+	p := h.plan(r, c)
+	s, tier := p.spends()
+	if s == nil {
+		return p, nil
+	}
+	if p.noTenant {
 		h.observe(Event{Context: r.Context(), Kind: KindNoTenant, Level: LevelTenant, Tier: tier, Key: s[0].key, Err: ErrNoTenant})
 		if !h.cfg.Shadow {
-			return noTenantError{}
+			return p, noTenantError{}
 		}
 	}
 	got := make([]LevelDecision, 0, len(s))
@@ -370,7 +399,7 @@ func (h *Handler) CheckBudgetHeader(hdr http.Header, r *http.Request, c *middlew
 		if err != nil {
 			h.observe(Event{Context: r.Context(), Kind: KindError, Level: sp.level, Tier: tier, Key: sp.key, Err: err})
 			if !h.cfg.Shadow {
-				return fmt.Errorf("%w: %w", middleware.ErrLimiterUnavailable, err)
+				return p, fmt.Errorf("%w: %w", middleware.ErrLimiterUnavailable, err)
 			}
 			continue
 		}
@@ -385,9 +414,9 @@ func (h *Handler) CheckBudgetHeader(hdr http.Header, r *http.Request, c *middlew
 	}
 	setHeaders(hdr, s, got)
 	if refused != nil && !h.cfg.Shadow {
-		return refused
+		return p, refused
 	}
-	return nil
+	return p, nil
 }
 
 // subject returns the budget, key and tier the request spends from; a nil
@@ -419,10 +448,14 @@ func (h *Handler) pick(c *middleware.Claims) (Budget, string) {
 }
 
 // meter runs next with a writer that taps the response, then charges the
-// subject what the upstream reported.
-func (h *Handler) meter(w http.ResponseWriter, r *http.Request, next http.Handler) {
+// subject what the upstream reported. p is what the check worked out for
+// this request (nil: work it out here).
+func (h *Handler) meter(w http.ResponseWriter, r *http.Request, next http.Handler, p *plan) {
 	c, _ := middleware.ClaimsFromContext(r.Context())
-	s, tier, _ := h.spends(r, c)
+	if p == nil || p.c != c {
+		p = h.plan(r, c)
+	}
+	s, tier := p.spends()
 	if s == nil {
 		h.observe(Event{Context: r.Context(), Kind: KindNoKey, Tier: tier})
 		next.ServeHTTP(w, r)

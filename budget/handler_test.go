@@ -719,3 +719,60 @@ func TestStripAddedUsageWithContentLength(t *testing.T) {
 		t.Fatalf("encoded: charged %+v", e)
 	}
 }
+
+// The subject's key (and the rest of what a request spends from) is worked
+// out once per request, by the check, and charged by the meter behind it:
+// behind a Verifier whose route checks the budget (Route.Budget, Meter),
+// carried in the request's context, and within Wrap.
+func TestKeyWorkedOutOncePerRequest(t *testing.T) {
+	idp := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{URL: "https://idp.example", Algorithms: []string{"ES256"}})
+	v, err := middleware.New(middleware.Config{Keys: idp.Keys(t), Issuers: []string{idp.Issuer()}, Audiences: []string{"api"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := budget.NewLocal(budget.LocalConfig{Limit: 1000, Window: budget.PerDay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	route, err := budget.NewLocal(budget.LocalConfig{Limit: 10000, Window: budget.PerDay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys atomic.Int64
+	charged := make(chan budget.Event, 10)
+	h, err := budget.NewHandler(budget.Config{
+		Budget: b, Route: route,
+		Key: func(c *middleware.Claims, r *http.Request) string { keys.Add(1); return budget.DefaultKey(c, r) },
+		Observer: func(e budget.Event) {
+			if e.Kind == budget.KindCharged {
+				charged <- e
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := idp.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
+	upstream := &fakeLLM{}
+	for name, handler := range map[string]http.Handler{
+		"verifier and Meter": v.With(middleware.Route{Budget: h}).Handler(h.Meter(upstream)),
+		"Wrap":               v.Handler(h.Wrap(upstream)),
+	} {
+		for i := range 2 {
+			keys.Store(0)
+			r := httptest.NewRequest(http.MethodPost, "/v1/messages", strings.NewReader(`{"model":"m"}`))
+			r.Header.Set("Authorization", "Bearer "+tok)
+			w := httptest.NewRecorder()
+			handler.ServeHTTP(w, r)
+			if w.Code != http.StatusOK {
+				t.Fatalf("%s, request %d: %d %s", name, i, w.Code, w.Body)
+			}
+			if e := <-charged; e.Key != "https://idp.example#alice" || e.Cost != 100 {
+				t.Fatalf("%s, request %d: charged %+v", name, i, e)
+			}
+			if n := keys.Load(); n != 1 {
+				t.Errorf("%s, request %d: the key was worked out %d times, want 1", name, i, n)
+			}
+		}
+	}
+}

@@ -69,28 +69,51 @@ type spend struct {
 	key   string
 }
 
-// spends returns the budgets the request spends from, the subject's first;
-// nil when it is not budgeted (no claims, no key). noTenant reports a
-// token without the tenant claim on a route that needs one.
-func (h *Handler) spends(r *http.Request, c *middleware.Claims) (s []spend, tier string, noTenant bool) {
-	b, key, tier := h.subject(r, c)
-	if b == nil || key == "" {
-		return nil, tier, false
+// plan is what one request spends from, worked out once: by the check,
+// and handed to the meter (Wrap; behind a Verifier whose route checks the
+// budget, through the request's context, see CheckBudgetCarry), so that
+// the subject's key, the tenant's and the list are not built again.
+type plan struct {
+	h        *Handler
+	c        *middleware.Claims
+	s        []spend // the subject's first; nil when the request is not budgeted (no key)
+	tier     string
+	noTenant bool // a token without the tenant claim on a route that needs one
+	buf      [3]spend
+}
+
+// plan returns the budgets the request spends from; nil without claims.
+func (h *Handler) plan(r *http.Request, c *middleware.Claims) *plan {
+	if c == nil {
+		return nil
 	}
-	s = append(make([]spend, 0, 3), spend{LevelSubject, b, key})
+	b, key, tier := h.subject(r, c)
+	p := &plan{h: h, c: c, tier: tier}
+	if b == nil || key == "" {
+		return p
+	}
+	p.s = append(p.buf[:0], spend{LevelSubject, b, key})
 	if h.cfg.TenantClaim != "" {
 		t, ok := c.String(h.cfg.TenantClaim)
 		if !ok || t == "" {
-			noTenant = true
+			p.noTenant = true
 		} else {
 			// By issuer, as the subject: two issuers' "acme" are two tenants.
-			s = append(s, spend{LevelTenant, h.cfg.Tenant, c.Issuer + "#" + t})
+			p.s = append(p.s, spend{LevelTenant, h.cfg.Tenant, c.Issuer + "#" + t})
 		}
 	}
 	if h.cfg.Route != nil {
-		s = append(s, spend{LevelRoute, h.cfg.Route, RouteKey})
+		p.s = append(p.s, spend{LevelRoute, h.cfg.Route, RouteKey})
 	}
-	return s, tier, noTenant
+	return p
+}
+
+// spends is p's list and tier; nil when p is.
+func (p *plan) spends() ([]spend, string) {
+	if p == nil {
+		return nil, ""
+	}
+	return p.s, p.tier
 }
 
 // setHeaders writes what is left of each budget as the IETF RateLimit

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/internal/oauthclient"
+	"github.com/jwtgate/jwtgate/internal/upstreamcred"
 )
 
 // Defaults applied by New to zero-valued Config fields.
@@ -371,14 +372,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.SubjectTokenType == "" {
 		cfg.SubjectTokenType = TokenTypeAccessToken
 	}
-	if cfg.Header == "" {
-		cfg.Header = "Authorization"
-	}
+	cfg.Header, cfg.Scheme = upstreamcred.Defaults(cfg.Header, cfg.Scheme)
 	if !validHeaderName(cfg.Header) {
 		return bad("Header %q is not a header name", cfg.Header)
-	}
-	if cfg.Scheme == "" && strings.EqualFold(cfg.Header, "Authorization") {
-		cfg.Scheme = "Bearer"
 	}
 	for _, d := range []struct {
 		name string

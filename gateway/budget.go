@@ -599,7 +599,7 @@ func (gen *generation) newBudget(rc Route) (*budget.Handler, error) {
 	}
 	key := fmt.Sprintf("budget %q %s", rc.Prefix, settings)
 	if client != nil {
-		key += fmt.Sprintf(" replicas %d %s", gen.cfg.Replicas, redisKey(gen.cfg.Redis.settings()))
+		key += fmt.Sprintf(" replicas %d %s", gen.cfg.Replicas, gen.redisKey())
 	}
 	// In process, the stores hold what each subject has spent: they are
 	// held on their own, by what they count (limit and window), so that a

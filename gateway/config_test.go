@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -256,5 +257,23 @@ routes: [{prefix: /, upstream: 'http://u'}]
 	again, err := v.Validate(nil)
 	if err != nil || len(again.Providers) != 2 {
 		t.Fatalf("revalidate: %+v, %v", again.Providers, err)
+	}
+}
+
+// LoadFileDigest names the exact bytes it decoded, also those of a file it
+// refuses; a file it cannot read has no digest.
+func TestLoadFileDigest(t *testing.T) {
+	body := "issuer: https://idp.example\n"
+	name := writeFile(t, body)
+	cfg, sum, err := LoadFileDigest(name)
+	if err != nil || cfg.Issuer != "https://idp.example" || sum != sha256.Sum256([]byte(body)) {
+		t.Fatalf("good file: %v %q %x", err, cfg.Issuer, sum)
+	}
+	bad := "issuer: [\n"
+	if _, sum, err := LoadFileDigest(writeFile(t, bad)); !errors.Is(err, ErrInvalidConfig) || sum != sha256.Sum256([]byte(bad)) {
+		t.Fatalf("bad file: %v %x", err, sum)
+	}
+	if _, sum, err := LoadFileDigest(filepath.Join(t.TempDir(), "missing.yaml")); !errors.Is(err, ErrInvalidConfig) || sum != ([sha256.Size]byte{}) {
+		t.Fatalf("missing file: %v %x", err, sum)
 	}
 }

@@ -361,7 +361,7 @@ func (gen *generation) newCredentials() error {
 			if client, err = gen.redisClient(); err != nil {
 				return err
 			}
-			key += " " + redisKey(gen.cfg.Redis.settings())
+			key += " " + gen.redisKey()
 		}
 		v, err := gen.hold(key, "api keys", func() (any, func() error, bool, error) {
 			// The environment's keys as Validate read them (Options.LookupEnv).

@@ -205,7 +205,7 @@ func (gen *generation) senderConstraints(mc *middleware.Config) error {
 		return err
 	}
 	failure := must(textEnum[ratelimit.FailurePolicy](d.ReplayFailure))
-	v, err := gen.hold(fmt.Sprintf("dpop replay %v %s", failure, redisKey(gen.cfg.Redis.settings())), "dpop replay store", func() (any, func() error, bool, error) {
+	v, err := gen.hold(fmt.Sprintf("dpop replay %v %s", failure, gen.redisKey()), "dpop replay store", func() (any, func() error, bool, error) {
 		rs, err := redisreplay.New(redisreplay.Config{
 			Client: client, Prefix: "jwtgate:dpop:", FailurePolicy: failure, Logger: gen.g.log,
 		})

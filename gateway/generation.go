@@ -48,6 +48,7 @@ type generation struct {
 	transport http.RoundTripper      // what every route's proxy builds on
 	redis     redis.UniversalClient  // shared by the Redis stores; nil without Redis
 	redisNew  bool                   // redis was made for this generation, not kept from the last
+	redisName string                 // redisKey's memo
 	ring      *internaltoken.KeyRing // internal_tokens' keys; nil without
 
 	introspectors map[*Introspection]*introspect.Client // one per configured endpoint
@@ -279,7 +280,7 @@ func (gen *generation) redisClient() (redis.UniversalClient, error) {
 		return gen.redis, nil
 	}
 	s := gen.cfg.Redis.settings()
-	v, err := gen.hold(redisKey(s), "redis client", func() (any, func() error, bool, error) {
+	v, err := gen.hold(gen.redisKey(), "redis client", func() (any, func() error, bool, error) {
 		c, err := redisconn.New(s)
 		if err != nil {
 			return nil, nil, false, fmt.Errorf("redis: %w", err)
@@ -294,16 +295,34 @@ func (gen *generation) redisClient() (redis.UniversalClient, error) {
 	return gen.redis, nil
 }
 
-// redisKey names a Redis client's settings in resource keys (and holds
-// the password: keys are never logged, only their kinds).
-func redisKey(s redisconn.Settings) string {
+// redisKey names the generation's Redis client in resource keys: the
+// client's, and those of the stores on it, which must follow it to a new
+// one. Made once per generation: it reads the TLS files.
+func (gen *generation) redisKey() string {
+	if gen.redisName == "" {
+		gen.redisName = redisSettingsKey(gen.cfg.Redis.settings())
+	}
+	return gen.redisName
+}
+
+// redisSettingsKey names a Redis client's settings (and holds the password: keys
+// are never logged, only their kinds) and, with TLS, the contents of its
+// files: a certificate, key or CA rotated in place under the same path is
+// a new client at the next reload, whose connections show and trust the
+// new ones. The files are read again when the client is made; a rotation
+// between the two reads only makes the next reload build a client anew.
+func redisSettingsKey(s redisconn.Settings) string {
 	// By value: JSON follows the TLS pointer, which %v would print as an
 	// address, so that the same settings are the same client.
 	b, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Sprintf("redis %p", &s) // never equal: a new client
 	}
-	return "redis " + string(b)
+	key := "redis " + string(b)
+	if s.TLS != nil {
+		key += fmt.Sprintf(" tls files %x", s.TLS.Digest())
+	}
+	return key
 }
 
 // newVerifier builds the Verifier that every route derives from with
@@ -536,7 +555,7 @@ func (gen *generation) limiter(rc Route) (ratelimit.Limiter, error) {
 		}
 		return v.(ratelimit.Limiter), nil
 	}
-	key += fmt.Sprintf(" replicas %d %s", gen.cfg.Replicas, redisKey(gen.cfg.Redis.settings()))
+	key += fmt.Sprintf(" replicas %d %s", gen.cfg.Replicas, gen.redisKey())
 	v, err := gen.hold(key, name, func() (any, func() error, bool, error) {
 		r, err := redislimit.New(redislimit.Config{
 			Client: client,

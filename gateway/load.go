@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -14,23 +15,35 @@ import (
 // LoadFile reads a YAML config file. Unknown keys are errors, so a typo
 // fails loudly instead of silently meaning "default".
 func LoadFile(name string) (Config, error) {
+	cfg, _, err := LoadFileDigest(name)
+	return cfg, err
+}
+
+// LoadFileDigest is LoadFile that also returns the SHA-256 of the bytes it
+// read: the exact content the Config came from, so that whoever watches
+// the file compares a later read with what was decoded, not with a second
+// read that an edit in between would make different. The digest is set
+// whenever the file could be read, also when its content is refused (too
+// large: the digest covers the bytes read), and zero when it could not.
+func LoadFileDigest(name string) (Config, [sha256.Size]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return Config{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return Config{}, [sha256.Size]byte{}, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
 	if err != nil {
-		return Config{}, fmt.Errorf("%w: read %s: %w", ErrInvalidConfig, name, err)
+		return Config{}, [sha256.Size]byte{}, fmt.Errorf("%w: read %s: %w", ErrInvalidConfig, name, err)
 	}
+	sum := sha256.Sum256(b)
 	if len(b) > maxConfigBytes {
-		return Config{}, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalidConfig, name, maxConfigBytes)
+		return Config{}, sum, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalidConfig, name, maxConfigBytes)
 	}
 	cfg, err := decodeYAML(b)
 	if err != nil {
-		return cfg, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, name, err)
+		return cfg, sum, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, name, err)
 	}
-	return cfg, nil
+	return cfg, sum, nil
 }
 
 // ParseYAML decodes a config document without validating it.

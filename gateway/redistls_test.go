@@ -1,15 +1,21 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/jwtgate/jwtgate/internal/redistest"
+	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // newWithRedis runs New with r as the redis section (and a route that
@@ -164,5 +170,76 @@ func TestRedisSentinelPasswordAndTLSConfig(t *testing.T) {
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.problem) {
 			t.Errorf("%s: err = %v, want %q", tc.yaml, err, tc.problem)
 		}
+	}
+}
+
+// copyFile writes src's content over dst (in place, as a certificate
+// rotation by a secret mount's sync or a renewal tool does).
+func copyFile(t *testing.T, dst, src string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The Redis client's certificate, key and CA are named by path in the
+// config: a reload with the same files keeps the client, one whose files
+// were rotated in place (same paths, new contents) makes a client that
+// shows the new certificate, and its stores follow it.
+func TestReloadRereadsRotatedRedisTLSFiles(t *testing.T) {
+	files := redistest.NewTLSFiles(t)
+	srv := redistest.StartWith(t, redistest.Options{TLS: files})
+	dir := t.TempDir()
+	own := &RedisTLS{CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "client.pem"), KeyFile: filepath.Join(dir, "client-key.pem")}
+	copyFile(t, own.CAFile, files.CAFile)
+	copyFile(t, own.CertFile, files.ClientCertFile)
+	copyFile(t, own.KeyFile, files.ClientKeyFile)
+
+	p, up := startIDP(t, false), startUpstream(t)
+	cfg := reloadConfig(p, p.JWKSURL(), up.srv.URL, "/limited/")
+	cfg.Redis = RedisConfig{Addr: srv.Addr, TLS: own}
+	cfg.Rate, cfg.Burst = 100, 100
+	var last ReloadEvent
+	g := startGatewayOpts(t, cfg, Options{OnReload: func(e ReloadEvent) { last = e }})
+	g.waitReady(t)
+	tok := p.Mint(t, jwtgatetest.Claims{Subject: "u"})
+	if resp, body := g.get(t, "/limited/x", tok); resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	client := g.cur.Load().redis
+
+	if err := g.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if g.cur.Load().redis != client || !slices.Contains(last.Kept, "redis client") {
+		t.Fatalf("unchanged files: kept %q, started %q", last.Kept, last.Started)
+	}
+
+	cert, key, der := files.NewClientCert(t)
+	copyFile(t, own.CertFile, cert)
+	copyFile(t, own.KeyFile, key)
+	if err := g.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	rotated := g.cur.Load().redis
+	if rotated == client || !slices.Contains(last.Started, "redis client") || !slices.Contains(last.Started, `rate limit "/limited/"`) {
+		t.Fatalf("rotated files: kept %q, started %q", last.Kept, last.Started)
+	}
+	c, ok := rotated.(*redis.Client)
+	if !ok {
+		t.Fatalf("client %T", rotated)
+	}
+	if shown := c.Options().TLSConfig.Certificates; len(shown) != 1 || !bytes.Equal(shown[0].Certificate[0], der) {
+		t.Fatal("the new client does not show the rotated certificate")
+	}
+	if resp, body := g.get(t, "/limited/x", tok); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the rotation: %d %s", resp.StatusCode, body)
+	}
+	if err := client.Ping(context.Background()).Err(); err == nil {
+		t.Fatal("the old Redis client still open after its last config was replaced")
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/exchange"
 	"github.com/jwtgate/jwtgate/internal/oauthclient"
+	"github.com/jwtgate/jwtgate/internal/upstreamcred"
 	"github.com/jwtgate/jwtgate/internaltoken"
 )
 
@@ -26,9 +27,9 @@ func (cfg *Config) checkUpstreamAuth(p *problems, where string, ua *UpstreamAuth
 		return nil
 	}
 	cp := *ua
-	if cp.Header == "" {
-		cp.Header = "Authorization"
-	}
+	// Filled here for every kind (static, exchange, sign): each then
+	// sends Header and Scheme as they are.
+	cp.Header, cp.Scheme = upstreamcred.Defaults(cp.Header, cp.Scheme)
 	if !validHeaderName(cp.Header) {
 		p.add("%s: upstream_auth header %q is not a valid header name", where, cp.Header)
 	}
@@ -213,13 +214,7 @@ func staticCredential(ua *UpstreamAuth) string {
 	if ua == nil || ua.perUser() {
 		return ""
 	}
-	switch {
-	case ua.Scheme != "":
-		return ua.Scheme + " " + ua.value
-	case strings.EqualFold(ua.Header, "Authorization"):
-		return "Bearer " + ua.value
-	}
-	return ua.value
+	return upstreamcred.Value(ua.Scheme, ua.value) // Validate filled the defaults
 }
 
 // credentialTransport is the route's transport with its per-request

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -443,6 +444,76 @@ func makeDocumentedKeyFiles(t *testing.T, docs []byte) {
 		for _, f := range strings.Split(string(m[1]), ",") {
 			name := local(strings.TrimSpace(f))
 			writeKeyFile(t, filepath.Dir(name), filepath.Base(name), "ES256")
+		}
+	}
+}
+
+// Where the upstream credential goes and with what scheme is one rule for
+// a static key, an exchanged token and a signed one (upstreamcred.Defaults):
+// the same header and scheme settings put each in the same place.
+func TestUpstreamCredentialHeaderRuleIsOneForEveryKind(t *testing.T) {
+	idp := startIDP(t, false)
+	te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientSecret: "s3cret"})
+	up := startSeenUpstream(t)
+	cfg := exchangeConfig(t, idp, te, up.srv.URL)
+	exch := cfg.Routes[0].UpstreamAuth.Exchange
+	dir := t.TempDir()
+	writeKeyFile(t, dir, "2026-01.pem", "ES256")
+	cfg.InternalTokens = &InternalTokens{Issuer: "https://gateway.internal", KeyDir: dir}
+	cfg.Routes = nil
+	cases := []struct {
+		header, scheme string
+		wantHeader     string
+		wantScheme     string // "" means the value alone
+	}{
+		{"", "", "Authorization", "Bearer"},
+		{"authorization", "", "Authorization", "Bearer"},
+		{"AUTHORIZATION", "Token", "Authorization", "Token"},
+		{"X-Api-Key", "", "X-Api-Key", ""},
+		{"x-upstream-token", "Bearer", "X-Upstream-Token", "Bearer"},
+	}
+	kinds := []string{"static", "exchange", "sign"}
+	for i, c := range cases {
+		for _, kind := range kinds {
+			ua := &UpstreamAuth{Header: c.header, Scheme: c.scheme}
+			switch kind {
+			case "static":
+				ua.Env = "UP_KEY"
+			case "exchange":
+				x := *exch
+				ua.Exchange = &x
+			case "sign":
+				ua.Sign = &UpstreamSign{Audience: "svc"}
+			}
+			// A static key leaves the client's token unless told: drop it
+			// here, as exchange and sign always do.
+			cfg.Routes = append(cfg.Routes, Route{Prefix: fmt.Sprintf("/%s%d/", kind, i), Upstream: up.srv.URL, UpstreamAuth: ua, DropAuthorization: true})
+		}
+	}
+	g := startGateway(t, cfg, nil)
+	g.waitReady(t)
+	tok := idp.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
+	for i, c := range cases {
+		for _, kind := range kinds {
+			path := fmt.Sprintf("/%s%d/x", kind, i)
+			if resp, body := g.get(t, path, tok); resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+			}
+			reqs := up.requests()
+			h := reqs[len(reqs)-1].Header
+			v := h.Get(c.wantHeader)
+			if c.wantHeader != "Authorization" && h.Get("Authorization") != "" {
+				t.Errorf("%s (header %q scheme %q): Authorization %q besides %s", path, c.header, c.scheme, h.Get("Authorization"), c.wantHeader)
+			}
+			scheme, cred, spaced := strings.Cut(v, " ")
+			switch {
+			case v == "":
+				t.Errorf("%s (header %q scheme %q): nothing in %s: %v", path, c.header, c.scheme, c.wantHeader, h)
+			case c.wantScheme == "" && spaced:
+				t.Errorf("%s (header %q scheme %q): %s %q has a scheme, want the value alone", path, c.header, c.scheme, c.wantHeader, v)
+			case c.wantScheme != "" && (scheme != c.wantScheme || cred == ""):
+				t.Errorf("%s (header %q scheme %q): %s %q, want scheme %q", path, c.header, c.scheme, c.wantHeader, v, c.wantScheme)
+			}
 		}
 	}
 }

@@ -96,12 +96,7 @@ func New(cfg Config) (*Transport, error) {
 			return bad("claim %q cannot be copied (iss, aud, exp, iat, nbf and jti are the signer's; cnf binds to a key the gateway does not hold)", c)
 		}
 	}
-	if cfg.Header == "" {
-		cfg.Header = "Authorization"
-	}
-	if http.CanonicalHeaderKey(cfg.Header) == "Authorization" && cfg.Scheme == "" {
-		cfg.Scheme = "Bearer"
-	}
+	cfg.Header, cfg.Scheme = upstreamcred.Defaults(cfg.Header, cfg.Scheme)
 	if cfg.Next == nil {
 		cfg.Next = http.DefaultTransport
 	}

@@ -7,6 +7,9 @@ import (
 
 type claimsKey struct{}
 
+// budgetKey finds a BudgetCarrier's value (BudgetCarried).
+type budgetKey struct{}
+
 // ContextWithClaims returns a copy of ctx carrying c, as Handler does;
 // adapters use it to put claims in a request's context.
 func ContextWithClaims(ctx context.Context, c *Claims) context.Context {
@@ -14,16 +17,21 @@ func ContextWithClaims(ctx context.Context, c *Claims) context.Context {
 }
 
 // claimsCtx is what ContextWithClaims makes, with room for the request's
-// RateLimit-* header values, so that Handler makes both in one allocation.
+// RateLimit-* header values and a BudgetCarrier's value, so that Handler
+// makes them all in one allocation.
 type claimsCtx struct {
 	context.Context
 	c         *Claims
 	rateLimit [3]string // see setRateLimitHeadersIn
+	budget    any       // see BudgetCarrier
 }
 
 func (c *claimsCtx) Value(key any) any {
-	if key == (claimsKey{}) {
+	switch key {
+	case claimsKey{}:
 		return c.c
+	case budgetKey{}:
+		return c.budget
 	}
 	return c.Context.Value(key)
 }

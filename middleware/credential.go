@@ -298,9 +298,8 @@ func (v *Verifier) verifyCredential(ctx context.Context, cr credential, now time
 		c, hit, err := v.verifyAt(ctx, cr.token, now, alg)
 		return c, hit, CredentialJWT, err
 	}
-	if len(cr.token) > v.cfg.MaxTokenSize {
-		return nil, false, 0, errTooLarge
-	}
+	// cr.token's size was checked where it came in: extract for a
+	// request, Verify for a caller's token.
 	jws := looksLikeJWS(cr.token)
 	for _, k := range v.kinds {
 		switch {
@@ -430,9 +429,8 @@ func (v *Verifier) verifyAPIKey(ctx context.Context, key string, now time.Time) 
 	if v.route.APIKeys == nil {
 		return nil, false, errKindNotAccepted
 	}
-	if len(key) > v.cfg.MaxTokenSize {
-		return nil, false, errTooLarge
-	}
+	// key's size was checked where it came in (extract, extractCredential
+	// or Verify).
 	var (
 		h, ver  uint64
 		reusing bool
@@ -597,11 +595,10 @@ func (v *Verifier) checkCredentialClaims(ctx context.Context, m *credentialMemo,
 // there is an API key whatever it looks like; a request with a key there
 // and a token elsewhere carries two credentials (400).
 func (v *Verifier) extractCredential(r *http.Request) (credential, bool, *Error) {
-	if v.keyHeader == "" {
-		t, dpop, err := v.extract(r)
-		return credential{token: t}, dpop, err
+	var vals []string
+	if v.keyHeader != "" {
+		vals = r.Header.Values(v.keyHeader)
 	}
-	vals := r.Header.Values(v.keyHeader)
 	if len(vals) == 0 {
 		t, dpop, err := v.extract(r)
 		return credential{token: t}, dpop, err
@@ -625,6 +622,8 @@ func (v *Verifier) extractCredential(r *http.Request) (credential, bool, *Error)
 		return credential{}, false, errEmptyBearer
 	}
 	if len(k) > v.cfg.MaxTokenSize {
+		// The one size check an API key meets: neither verifyAPIKey nor
+		// the store checks again.
 		return credential{}, false, errTooLarge
 	}
 	return credential{token: k, keyHdr: true}, false, nil

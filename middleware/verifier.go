@@ -215,6 +215,24 @@ type BudgetHeaderCheck interface {
 	CheckBudgetHeader(h http.Header, r *http.Request, c *Claims) error
 }
 
+// BudgetCarrier is a BudgetHeaderCheck whose check works out what its
+// meter, behind the Verifier's Handler, needs again (package budget's:
+// the keys and budgets the request spends from). Handler calls
+// CheckBudgetCarry instead of CheckBudgetHeader and hands carry (nil for
+// nothing) to the next handler in the request's context, where
+// BudgetCarried finds it; it rides in the claims' own context value, so
+// carrying costs no allocation. Other faces (Verify, a decision about
+// the route) call CheckBudgetHeader or CheckBudget as before.
+type BudgetCarrier interface {
+	BudgetHeaderCheck
+	CheckBudgetCarry(h http.Header, r *http.Request, c *Claims) (carry any, err error)
+}
+
+// BudgetCarried returns what the route's BudgetCarrier returned for the
+// request whose context ctx is, behind Handler; nil when nothing was
+// carried.
+func BudgetCarried(ctx context.Context) any { return ctx.Value(budgetKey{}) }
+
 // requiresToken reports whether the route can only be decided with a
 // token, so that Optional must not let an anonymous request through.
 func (rt *Route) requiresToken() bool {
@@ -412,7 +430,18 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if v.routeErr != nil {
 		return nil, v.routeErr
 	}
-	c, _, _, err := v.verifyCredential(ctx, credential{token: token}, v.cfg.Now(), nil)
+	var (
+		c   *Claims
+		err *Error
+	)
+	if len(token) > v.cfg.MaxTokenSize {
+		// Where a caller's token comes in, as extract is for a request's:
+		// the one size check on the way (verifyCredential and the kinds
+		// behind it trust it).
+		err = errTooLarge
+	} else {
+		c, _, _, err = v.verifyCredential(ctx, credential{token: token}, v.cfg.Now(), nil)
+	}
 	if err == nil && c.cnf.present && !v.cfg.AllowSenderConstrained {
 		// No request, so no proof and no certificate to check a binding
 		// against.

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 
@@ -51,7 +52,10 @@ type Source struct {
 	timeout time.Duration
 }
 
-var _ apikey.Source = (*Source)(nil)
+var (
+	_ apikey.Source    = (*Source)(nil)
+	_ apikey.RawSource = (*Source)(nil)
+)
 
 // New returns a Source; it does not contact Redis.
 func New(cfg Config) (*Source, error) {
@@ -76,10 +80,17 @@ func New(cfg Config) (*Source, error) {
 }
 
 // Key returns the Redis key a record for sum lives under.
-func (s *Source) Key(sum [32]byte) string { return s.prefix + hex.EncodeToString(sum[:]) }
+func (s *Source) Key(sum [32]byte) string {
+	// One allocation: the prefix and the hex digits written into one
+	// buffer, which becomes the string.
+	b := make([]byte, len(s.prefix)+hex.EncodedLen(len(sum)))
+	hex.Encode(b[copy(b, s.prefix):], sum[:])
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
 
-// LookupHash implements apikey.Source.
-func (s *Source) LookupHash(ctx context.Context, sum [32]byte) (*apikey.Record, error) {
+// LookupRaw implements apikey.RawSource: the value under sum's key as it
+// is, asked on every call (a DEL or SET is seen by the next one).
+func (s *Source) LookupRaw(ctx context.Context, sum [32]byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	b, err := s.client.Get(ctx, s.Key(sum)).Bytes()
@@ -88,6 +99,15 @@ func (s *Source) LookupHash(ctx context.Context, sum [32]byte) (*apikey.Record, 
 		return nil, apikey.ErrNotFound
 	case err != nil:
 		return nil, fmt.Errorf("redisapikey: %w", err)
+	}
+	return b, nil
+}
+
+// LookupHash implements apikey.Source.
+func (s *Source) LookupHash(ctx context.Context, sum [32]byte) (*apikey.Record, error) {
+	b, err := s.LookupRaw(ctx, sum)
+	if err != nil {
+		return nil, err
 	}
 	recs, err := apikey.ParseRecords(bytes.NewReader(b))
 	if err != nil || len(recs) != 1 {

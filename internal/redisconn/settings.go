@@ -1,6 +1,7 @@
 package redisconn
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -86,6 +87,31 @@ func (t *TLS) Config() (*tls.Config, error) {
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
+}
+
+// Digest is the SHA-256 of the files' contents, each named by its role
+// and length-prefixed so that no two sets of contents run together into
+// the same bytes. A file that cannot be read counts by its error text: it
+// differs from any content, and Config reports it. Settings name their
+// files by path, so a certificate rotated in place leaves them equal;
+// whoever keeps a client while its settings stay the same adds this to
+// what it compares.
+func (t *TLS) Digest() [sha256.Size]byte {
+	h := sha256.New()
+	for _, f := range [...]struct{ role, name string }{{"ca", t.CAFile}, {"cert", t.CertFile}, {"key", t.KeyFile}} {
+		var b []byte
+		if f.name != "" {
+			var err error
+			if b, err = os.ReadFile(f.name); err != nil {
+				b = []byte("error " + err.Error())
+			}
+		}
+		fmt.Fprintf(h, "%s %d\n", f.role, len(b))
+		h.Write(b)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // IsZero reports whether s names no Redis at all.

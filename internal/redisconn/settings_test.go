@@ -141,3 +141,34 @@ func notPEM(t *testing.T) string {
 	}
 	return p
 }
+
+// Digest follows the files' contents, not their paths.
+func TestTLSDigestFollowsContents(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tl := &TLS{CAFile: write("ca.pem", "ca"), CertFile: write("c.pem", "cert"), KeyFile: write("k.pem", "key")}
+	first := tl.Digest()
+	if tl.Digest() != first {
+		t.Fatal("the same contents, another digest")
+	}
+	write("c.pem", "cert2")
+	if tl.Digest() == first {
+		t.Fatal("a rotated certificate, the same digest")
+	}
+	// Contents shifted from one file to the next are not the same files.
+	moved := &TLS{CAFile: write("a", "cac"), CertFile: write("b", "ert"), KeyFile: write("c", "key")}
+	same := &TLS{CAFile: write("d", "ca"), CertFile: write("e", "cert"), KeyFile: write("f", "key")}
+	if moved.Digest() == same.Digest() {
+		t.Fatal("contents run together")
+	}
+	gone := &TLS{CAFile: filepath.Join(dir, "missing.pem")}
+	if gone.Digest() == (&TLS{}).Digest() {
+		t.Fatal("a file that cannot be read counts as none")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -31,6 +32,11 @@ type TLSFiles struct {
 	// Client is a client configuration that trusts CAFile and shows the
 	// client certificate: what the test's own clients use.
 	Client *tls.Config
+
+	ca     *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+	dir    string
+	serial int64 // the last certificate's
 }
 
 // NewTLSFiles makes a certificate authority and two certificates signed by
@@ -70,6 +76,7 @@ func NewTLSFiles(tb testing.TB) *TLSFiles {
 	srvDER, srvKey := leaf(2, "redistest server", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, true)
 	cliDER, cliKey := leaf(3, "redistest client", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, false)
 	f := &TLSFiles{
+		ca: ca, caKey: caKey, dir: dir, serial: 3,
 		CAFile:         writePEM(tb, dir, "ca.pem", "CERTIFICATE", caDER),
 		CertFile:       writePEM(tb, dir, "server.pem", "CERTIFICATE", srvDER),
 		KeyFile:        writePEM(tb, dir, "server-key.pem", "PRIVATE KEY", pkcs8(tb, srvKey)),
@@ -84,6 +91,29 @@ func NewTLSFiles(tb testing.TB) *TLSFiles {
 		Certificates: []tls.Certificate{{Certificate: [][]byte{cliDER}, PrivateKey: cliKey}},
 	}
 	return f
+}
+
+// NewClientCert makes another client certificate signed by the same
+// authority, as a rotation would issue, and returns its PEM certificate
+// and key files (new files; copy them over the old ones to rotate in
+// place) and its DER certificate.
+func (f *TLSFiles) NewClientCert(tb testing.TB) (certFile, keyFile string, der []byte) {
+	tb.Helper()
+	f.serial++
+	k := newKey(tb)
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(f.serial), Subject: pkix.Name{CommonName: fmt.Sprintf("redistest client %d", f.serial)},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.ca, &k.PublicKey, f.caKey)
+	if err != nil {
+		tb.Fatalf("redistest: client certificate: %v", err)
+	}
+	certFile = writePEM(tb, f.dir, fmt.Sprintf("client-%d.pem", f.serial), "CERTIFICATE", der)
+	keyFile = writePEM(tb, f.dir, fmt.Sprintf("client-%d-key.pem", f.serial), "PRIVATE KEY", pkcs8(tb, k))
+	return certFile, keyFile, der
 }
 
 // serverArgs are redis-server's TLS settings: TLS only on port, the

@@ -8,6 +8,36 @@ import (
 	"strings"
 )
 
+// The defaults of where the gateway's credential goes upstream, the one
+// rule for a static key, an exchanged token and a signed one alike.
+const (
+	DefaultHeader = "Authorization"
+	DefaultScheme = "Bearer" // in DefaultHeader only
+)
+
+// Defaults fills an unset header and scheme: "" header means
+// Authorization; "" scheme means Bearer in Authorization (whatever the
+// case of its name) and none in any other header, whose value is the
+// credential as it is (an API key's X-Api-Key).
+func Defaults(header, scheme string) (string, string) {
+	if header == "" {
+		header = DefaultHeader
+	}
+	if scheme == "" && strings.EqualFold(header, DefaultHeader) {
+		scheme = DefaultScheme
+	}
+	return header, scheme
+}
+
+// Value is what goes in the header: value after scheme and a space, or
+// value alone without a scheme.
+func Value(scheme, value string) string {
+	if scheme == "" {
+		return value
+	}
+	return scheme + " " + value
+}
+
 // Prepare returns a copy of req for the upstream with value (scheme first,
 // when set) in header and nothing of subject: a header or a query
 // parameter that carries it is removed, whatever the Verifier's extraction
@@ -19,10 +49,7 @@ func Prepare(req *http.Request, subject, header, scheme, value string) *http.Req
 		scrub(out, subject)
 	}
 	out.Header.Del("DPoP")
-	if scheme != "" {
-		value = scheme + " " + value
-	}
-	out.Header.Set(header, value)
+	out.Header.Set(header, Value(scheme, value))
 	return out
 }
 

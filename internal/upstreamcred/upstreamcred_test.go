@@ -28,3 +28,23 @@ func TestPrepareLeavesNothingOfTheSubject(t *testing.T) {
 		t.Fatalf("query %q, want keep=1", out.URL.RawQuery)
 	}
 }
+
+func TestDefaults(t *testing.T) {
+	for _, c := range []struct{ header, scheme, wantHeader, wantScheme string }{
+		{"", "", "Authorization", "Bearer"},
+		{"authorization", "", "authorization", "Bearer"},
+		{"Authorization", "DPoP", "Authorization", "DPoP"},
+		{"X-Api-Key", "", "X-Api-Key", ""},
+		{"X-Api-Key", "Token", "X-Api-Key", "Token"},
+	} {
+		if h, s := Defaults(c.header, c.scheme); h != c.wantHeader || s != c.wantScheme {
+			t.Errorf("Defaults(%q, %q) = %q, %q; want %q, %q", c.header, c.scheme, h, s, c.wantHeader, c.wantScheme)
+		}
+	}
+	if v := Value("", "k"); v != "k" {
+		t.Errorf("Value without a scheme: %q", v)
+	}
+	if v := Value("Bearer", "k"); v != "Bearer k" {
+		t.Errorf("Value with a scheme: %q", v)
+	}
+}

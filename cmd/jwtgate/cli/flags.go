@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -133,7 +134,9 @@ func listFlag(name, val string, dst *[]string) error {
 // -h the usage goes to stderr and the error is flag.ErrHelp; nothing else is
 // written there. A config file with values of the wrong type is an error
 // (wrapping *yaml.TypeError) returned with the Config that did decode, so
-// that Validate can name the file's other problems in the same run.
+// that Validate can name the file's other problems in the same run. Any
+// other config file error comes with Flags holding only ConfigFile and
+// ConfigDigest.
 func ParseArgs(argv []string, stderr io.Writer) (gateway.Config, Flags, error) {
 	fs := flag.NewFlagSet("jwtgate", flag.ContinueOnError)
 	// The flag package prints a parse error and the whole usage; the
@@ -158,21 +161,23 @@ func ParseArgs(argv []string, stderr io.Writer) (gateway.Config, Flags, error) {
 
 	var (
 		cfg     gateway.Config
+		digest  [sha256.Size]byte
 		fileErr error // values of the wrong type: reported with the rest (see decodeYAML)
 	)
 	if a.configFile != "" {
-		if cfg, fileErr = gateway.LoadFile(a.configFile); fileErr != nil {
+		if cfg, digest, fileErr = gateway.LoadFileDigest(a.configFile); fileErr != nil {
 			if _, partial := errors.AsType[*yaml.TypeError](fileErr); !partial {
-				return gateway.Config{}, Flags{}, fileErr
+				return gateway.Config{}, Flags{ConfigFile: a.configFile, ConfigDigest: digest}, fileErr
 			}
 		}
 	}
 	opts := Flags{
-		Demo:       a.demo || !set["config"] && !set["upstream"] && !set["decision"] && !set["decision-path"] && !set["issuer"] && !set["jwks-url"] && !set["jwks-file"],
-		DemoFlag:   a.demo,
-		ListenSet:  set["listen"] || cfg.Listen != "",
-		ConfigFile: a.configFile,
-		Watch:      a.watch,
+		ConfigDigest: digest,
+		Demo:         a.demo || !set["config"] && !set["upstream"] && !set["decision"] && !set["decision-path"] && !set["issuer"] && !set["jwks-url"] && !set["jwks-file"],
+		DemoFlag:     a.demo,
+		ListenSet:    set["listen"] || cfg.Listen != "",
+		ConfigFile:   a.configFile,
+		Watch:        a.watch,
 	}
 	for _, step := range []func() error{
 		func() error { return a.checkWatch(opts) },
@@ -311,6 +316,12 @@ type Flags struct {
 	ConfigFile string
 	// Watch is -watch: reload ConfigFile when its content changes.
 	Watch bool
+	// ConfigDigest is the SHA-256 of the ConfigFile bytes the Config was
+	// decoded from (gateway.LoadFileDigest): what -watch compares the file
+	// with, so that an edit after this read is a change. Zero without
+	// ConfigFile or when it could not be read. Also set, with ConfigFile,
+	// when the file was read but does not decode.
+	ConfigDigest [sha256.Size]byte
 }
 
 // isLoopback reports whether the listen address hostport is on loopback

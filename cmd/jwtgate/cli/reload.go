@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -35,7 +34,7 @@ type reloader struct {
 	changed chan struct{} // the watcher's: the directory changed, debounced (1 buffered)
 	watch   *dirWatcher   // nil without -watch
 
-	last [sha256.Size]byte // the content last reloaded (or loaded at start): the same again is no change
+	last [sha256.Size]byte // the content last decoded (at start or a reload): the same again is no change
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -43,9 +42,10 @@ type reloader struct {
 
 // newReloader sets the reloader up; with watch it watches file's
 // directory, from now on, so that nothing written after start is missed
-// (see start).
-func newReloader(g *gateway.Gateway, args []string, opts Flags, env Env, loaded [sha256.Size]byte) (*reloader, error) {
-	r := &reloader{g: g, args: args, file: opts.ConfigFile, env: env, log: env.Options.Logger, changed: make(chan struct{}, 1), last: loaded}
+// (see start). opts.ConfigDigest names the content the running config
+// was decoded from.
+func newReloader(g *gateway.Gateway, args []string, opts Flags, env Env) (*reloader, error) {
+	r := &reloader{g: g, args: args, file: opts.ConfigFile, env: env, log: env.Options.Logger, changed: make(chan struct{}, 1), last: opts.ConfigDigest}
 	if opts.Demo {
 		r.file = "" // the demo's providers and routes are not the file's: nothing to reload
 	}
@@ -106,14 +106,15 @@ func (r *reloader) run(ctx context.Context) {
 }
 
 // reload reloads -config with the command line's flags over it, unless
-// !always and its content is the one last reloaded (an event that changed
+// !always and its content is the one last decoded (an event that changed
 // nothing: a touch, a ConfigMap sync of the same data, another file in
-// the directory). A file that cannot be read or parsed is a refused
-// reload like any other: the gateway logs and counts it.
+// the directory). The file is read once: what is compared is what was
+// decoded, so an edit landing after the read is a change the next event
+// sees. A file that cannot be read or parsed is a refused reload like any
+// other: the gateway logs and counts it.
 func (r *reloader) reload(ctx context.Context, always bool) {
-	b, err := os.ReadFile(r.file)
-	if err == nil {
-		sum := sha256.Sum256(b)
+	cfg, opts, err := ParseArgs(r.args, io.Discard)
+	if sum := opts.ConfigDigest; sum != ([sha256.Size]byte{}) {
 		if r.env.onCheck != nil {
 			r.env.onCheck(always || sum != r.last)
 		}
@@ -127,24 +128,10 @@ func (r *reloader) reload(ctx context.Context, always bool) {
 	}
 	_ = r.g.ReloadFrom(ctx, func() (gateway.Config, error) {
 		if err != nil {
-			return gateway.Config{}, err
-		}
-		cfg, _, err := ParseArgs(r.args, io.Discard)
-		if err != nil {
 			return cfg, withRestOfFile(err, cfg, r.env.LookupEnv)
 		}
 		return cfg, nil
 	}) // logged, counted and reported by the gateway
-}
-
-// fileHash is the hash of what the file holds now; zero when it cannot be
-// read (then any content is a change).
-func fileHash(name string) [sha256.Size]byte {
-	b, err := os.ReadFile(name)
-	if err != nil {
-		return [sha256.Size]byte{}
-	}
-	return sha256.Sum256(b)
 }
 
 // dirWatcher calls changed once a directory has been quiet for debounce

@@ -277,3 +277,32 @@ func TestSIGHUPWithoutConfigIsIgnored(t *testing.T) {
 		t.Fatalf("after SIGHUP: %d %s", code, body)
 	}
 }
+
+// An edit landing after Run's load read the file and before the watch
+// started is a change: -watch compares with the bytes the running config
+// was decoded from, not with a second read of the file (which would hold
+// the edit, so that it went unnoticed until the next one).
+func TestWatchSeesAnEditBetweenLoadAndWatch(t *testing.T) {
+	p, up := startIDP(t, false), startUpstream(t)
+	file := writeFile(t, reloadYAML(p, up.srv.URL, "/a/"))
+	checks := make(chan bool, 64)
+	env, events := reloadEvents(Env{
+		WatchDebounce: time.Millisecond,
+		onCheck:       func(changed bool) { checks <- changed },
+		afterLoad: func() {
+			if err := os.WriteFile(file, []byte(reloadYAML(p, up.srv.URL, "/a/", "/b/")), 0o600); err != nil {
+				t.Error(err)
+			}
+		},
+	})
+	r := startRun(t, env, "-config", file, "-watch", "-listen", "127.0.0.1:0")
+	if changed := <-checks; !changed {
+		t.Fatal("the check at the watch's start missed the edit made after the load")
+	}
+	if e := <-events; e.Err != nil || e.Generation != 2 {
+		t.Fatalf("reload of the edit: %+v", e)
+	}
+	if code, body := r.get(t, "/b/x", p.Mint(t, jwtgatetest.Claims{Subject: "u"})); code != http.StatusOK {
+		t.Fatalf("/b/ after the edit: %d %s", code, body)
+	}
+}

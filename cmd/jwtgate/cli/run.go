@@ -65,7 +65,8 @@ type Env struct {
 	// DefaultWatchDebounce.
 	WatchDebounce time.Duration
 
-	onCheck func(changed bool) // tests: called each time the reloader has read -config
+	onCheck   func(changed bool) // tests: called each time the reloader has read -config
+	afterLoad func()             // tests: called once Run's ParseArgs has read -config
 }
 
 // ServeEvent is what Env.OnServe receives.
@@ -120,9 +121,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return env.usage(withRestOfFile(err, cfg, env.LookupEnv))
 	}
-	// What -watch compares the file with: read just after ParseArgs read
-	// it; the watch starts later and reads it once at its start.
-	loaded := fileHash(opts.ConfigFile)
+	if env.afterLoad != nil {
+		env.afterLoad()
+	}
 
 	var d *demoParts
 	if opts.Demo {
@@ -164,7 +165,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if err := checkStartupWithin(ctx, g, env.StartupWindow); err != nil {
 		return env.usage(err)
 	}
-	rl, err := newReloader(g, args, opts, env, loaded)
+	rl, err := newReloader(g, args, opts, env)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "gateway: -watch: %v\n", err)
 		return ExitFailed
