@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/internal/redistest"
 )
 
@@ -16,12 +17,12 @@ import (
 // limits, so that a store uses it) and returns its error.
 func newWithRedis(t *testing.T, r RedisConfig, vars map[string]string) error {
 	t.Helper()
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	cfg := Config{
 		Listen: "127.0.0.1:0", Issuer: p.Issuer(), Redis: r,
-		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL, Rate: ptr(1.0), Burst: ptr(1)}},
+		Routes: []Route{{Prefix: "/", Upstream: up.URL, Rate: ptr(1.0), Burst: ptr(1)}},
 	}
-	g, err := New(context.Background(), cfg, Options{Logger: quiet, LookupEnv: env(vars)})
+	g, err := New(context.Background(), cfg, Options{Logger: quiet, LookupEnv: gwtest.Env(vars)})
 	if err == nil {
 		g.Close()
 	}
@@ -159,7 +160,7 @@ func TestRedisSentinelPasswordAndTLSConfig(t *testing.T) {
 	} {
 		cfg, err := ParseYAML([]byte(base + tc.yaml))
 		if err == nil {
-			_, err = cfg.Validate(env(nil))
+			_, err = cfg.Validate(gwtest.Env(nil))
 		}
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.problem) {
 			t.Errorf("%s: err = %v, want %q", tc.yaml, err, tc.problem)
