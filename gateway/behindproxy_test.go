@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/internal/proxytest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
@@ -33,7 +34,7 @@ func proxyConfig(t *testing.T, name, jwtgate, upstream string) string {
 }
 
 func TestREADMEHasTheTestedProxyConfigs(t *testing.T) {
-	readme, err := readDocs()
+	readme, err := gwtest.ReadDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +119,8 @@ var proxyStarters = map[string]func(t *testing.T, jwtgate, app string) *proxytes
 }
 
 func TestBehindRealProxies(t *testing.T) {
-	idp := startIDP(t, false)
-	down := startIDP(t, true) // its keys never load: 503
+	idp := gwtest.StartIDP(t, false)
+	down := gwtest.StartIDP(t, true) // its keys never load: 503
 	app := echoApp(t)
 	alice := idp.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
 	root := idp.Mint(t, jwtgatetest.Claims{Subject: "root", Audience: "api", Scopes: []string{"admin"}, Extra: map[string]any{"email": "root@example.com"}})
@@ -138,7 +139,7 @@ func TestBehindRealProxies(t *testing.T) {
 				if resp.StatusCode != 200 {
 					t.Fatalf("%d: %s\n%s", resp.StatusCode, body, bp.proxy.Output())
 				}
-				h := upstreamHeaders(t, body)
+				h := gwtest.UpstreamHeaders(t, body)
 				if vs := h.Values("X-Jwtgate-Subject"); len(vs) != 1 || vs[0] != "root" {
 					t.Errorf("app saw X-Jwtgate-Subject %q", vs)
 				}
@@ -154,7 +155,7 @@ func TestBehindRealProxies(t *testing.T) {
 				if strings.Contains(body, "forged") {
 					t.Errorf("forged header reached the app: %s", body)
 				}
-				h := upstreamHeaders(t, body)
+				h := gwtest.UpstreamHeaders(t, body)
 				if h.Get("X-Jwtgate-Subject") != "alice" || h.Get("X-Jwtgate-Email") != "" {
 					t.Errorf("app saw %v", h)
 				}
@@ -193,7 +194,7 @@ func TestBehindRealProxies(t *testing.T) {
 // (/_jwtgate, which has no requirements): through the README's real nginx
 // and Caddy configs (issue 19, item 1).
 func TestBehindRealProxiesUnusualOriginals(t *testing.T) {
-	idp := startIDP(t, false)
+	idp := gwtest.StartIDP(t, false)
 	app := echoApp(t)
 	alice := idp.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
 	root := idp.Mint(t, jwtgatetest.Claims{Subject: "root", Audience: "api", Scopes: []string{"admin"}})
@@ -242,10 +243,10 @@ func TestBehindRealProxiesUnusualOriginals(t *testing.T) {
 // (issue 19, item 3); the proof for the request itself, with Caddy's
 // scheme and host, does.
 func TestDPoPProxyRouteBehindRealCaddy(t *testing.T) {
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	g := startGateway(t, Config{
 		Listen: "127.0.0.1:0", Issuer: idp.Issuer(), DPoP: DPoP{Mode: DPoPRequired},
-		Routes: []Route{{Prefix: "/echo/", Upstream: up.srv.URL}},
+		Routes: []Route{{Prefix: "/echo/", Upstream: up.URL}},
 	}, nil)
 	g.waitReady(t)
 	caddy := proxytest.Caddy(t, "reverse_proxy "+strings.TrimPrefix(g.url, "http://"))

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -50,7 +51,7 @@ func benchGateway(b *testing.B, cfg Config) *Gateway {
 }
 
 func BenchmarkGatewayRoute(b *testing.B) {
-	p := startIDP(b, false)
+	p := gwtest.StartIDP(b, false)
 	g := benchGateway(b, Config{
 		Issuer: p.Issuer(), Audiences: []string{"api"}, Rate: 1e9, Burst: 1e9,
 		Routes: benchRoutes(),
@@ -73,7 +74,7 @@ func BenchmarkGatewayRoute(b *testing.B) {
 // same route, alternating in the same loop so both see the same machine
 // state; it reports each one's ns and decision/proxy.
 func BenchmarkDecisionVsProxy(b *testing.B) {
-	p := startIDP(b, false)
+	p := gwtest.StartIDP(b, false)
 	g := benchGateway(b, Config{
 		Issuer: p.Issuer(), Audiences: []string{"api"}, Rate: 1e9, Burst: 1e9,
 		Routes: append(benchRoutes(), Route{Prefix: "/_jwtgate", Mode: ModeDecision, StripPrefix: true}),
@@ -125,7 +126,7 @@ func BenchmarkDecisionVsProxy(b *testing.B) {
 // clearing): take the least of a few.
 func BenchmarkGatewayLimit(b *testing.B) {
 	parent := b
-	p := startIDP(b, false)
+	p := gwtest.StartIDP(b, false)
 	auth := "Bearer " + p.Mint(b, jwtgatetest.Claims{Subject: "bench", Scopes: []string{"read"}})
 	for _, c := range []struct {
 		name string

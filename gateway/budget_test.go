@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/jwtgate/jwtgate/budget"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/internal/redistest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
@@ -52,9 +53,9 @@ func TestBadBudgetConfig(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := LoadFile(writeFile(t, tc.yaml))
+			cfg, err := LoadFile(gwtest.WriteConfig(t, tc.yaml))
 			if err == nil {
-				_, err = cfg.Validate(env(nil))
+				_, err = cfg.Validate(gwtest.Env(nil))
 			}
 			if !errors.Is(err, ErrInvalidConfig) {
 				t.Fatalf("err = %v, want ErrInvalidConfig", err)
@@ -66,11 +67,11 @@ func TestBadBudgetConfig(t *testing.T) {
 	}
 	// A bad budget: New refuses it too (the program exits 2 before
 	// listening, cli's TestConfigErrorsExitTwo).
-	cfg, err := LoadFile(writeFile(t, route("limit: 0, window: day")))
+	cfg, err := LoadFile(gwtest.WriteConfig(t, route("limit: 0, window: day")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(context.Background(), cfg, Options{Logger: quiet, LookupEnv: env(nil)}); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "budget: limit 0") {
+	if _, err := New(context.Background(), cfg, Options{Logger: quiet, LookupEnv: gwtest.Env(nil)}); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "budget: limit 0") {
 		t.Errorf("New: %v", err)
 	}
 }
@@ -217,7 +218,7 @@ func budgetConfig(issuer, up string, b RouteBudget) Config {
 // is charged), and the fourth is refused with 429 before the upstream is
 // called, for every format, streamed and not.
 func TestBudgetRunsDownAndRefusesBeforeTheUpstream(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	for _, path := range []string{"/llm/v1/chat/completions", "/llm/v1/responses", "/llm/v1/messages"} {
 		for _, stream := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s stream=%v", path, stream), func(t *testing.T) {
@@ -266,7 +267,7 @@ func TestBudgetRunsDownAndRefusesBeforeTheUpstream(t *testing.T) {
 // The first streamed event reaches the client while the upstream still
 // holds the rest; the charge happens after the stream ends.
 func TestBudgetFirstStreamedEventArrivesBeforeTheUpstreamFinishes(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	hold := make(chan struct{})
 	up := startLLMUpstream(t, hold)
 	g := startGateway(t, budgetConfig(p.Issuer(), up.srv.URL, RouteBudget{Limit: 30, Window: "day"}), nil)
@@ -314,7 +315,7 @@ func TestBudgetSharedAcrossGatewaysInRedisCluster(t *testing.T) {
 
 func budgetShared(t *testing.T, rc RedisConfig) {
 	t.Helper()
-	p, up := startIDP(t, false), startLLMUpstream(t, nil)
+	p, up := gwtest.StartIDP(t, false), startLLMUpstream(t, nil)
 	cfg := budgetConfig(p.Issuer(), up.srv.URL, RouteBudget{Limit: 90, Window: "day"})
 	cfg.Redis = rc
 	a, b := startGateway(t, cfg, nil), startGateway(t, cfg, nil)
@@ -340,7 +341,7 @@ func budgetShared(t *testing.T, rc RedisConfig) {
 
 // The same sub from two issuers is two subjects with two budgets.
 func TestBudgetSameSubjectFromTwoIssuers(t *testing.T) {
-	a, b := startIDP(t, false), startIDP(t, false)
+	a, b := gwtest.StartIDP(t, false), gwtest.StartIDP(t, false)
 	up := startLLMUpstream(t, nil)
 	cfg := budgetConfig(a.Issuer(), up.srv.URL, RouteBudget{Limit: 30, Window: "day"})
 	cfg.Providers = []Provider{{Issuer: b.Issuer()}}
@@ -361,7 +362,7 @@ func TestBudgetSameSubjectFromTwoIssuers(t *testing.T) {
 // tier's budget at the model's weights, a shadow route reports refusals
 // without making them, and no metric names a subject.
 func TestBudgetTiersShadowAndMetrics(t *testing.T) {
-	p, up := startIDP(t, false), startLLMUpstream(t, nil)
+	p, up := gwtest.StartIDP(t, false), startLLMUpstream(t, nil)
 	weights := map[string]budget.Weights{"gpt-4o*": {Input: 1, Output: 2}}
 	cfg := Config{
 		Listen: "127.0.0.1:0", Issuer: p.Issuer(),
@@ -439,7 +440,7 @@ func grepLines(s, sub string) string {
 
 // The README's budget YAML is a valid config.
 func TestREADMEBudgetYAMLIsValid(t *testing.T) {
-	readme, err := readDocs()
+	readme, err := gwtest.ReadDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +454,7 @@ func TestREADMEBudgetYAMLIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cfg.Validate(env(map[string]string{"OPENAI_API_KEY": "sk"})); err != nil {
+	if _, err := cfg.Validate(gwtest.Env(map[string]string{"OPENAI_API_KEY": "sk"})); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -463,7 +464,7 @@ func TestREADMEBudgetYAMLIsValid(t *testing.T) {
 // request through.
 func TestBudgetRedisFailurePolicy(t *testing.T) {
 	rs := redistest.Start(t)
-	p, up := startIDP(t, false), startLLMUpstream(t, nil)
+	p, up := gwtest.StartIDP(t, false), startLLMUpstream(t, nil)
 	cfg := Config{
 		Listen: "127.0.0.1:0", Issuer: p.Issuer(), Redis: RedisConfig{Addr: rs.Addr},
 		Routes: []Route{
@@ -504,7 +505,7 @@ func TestBudgetRedisFailurePolicy(t *testing.T) {
 // budget_exhausted, and jwtgate_requests_total counts the refusals under
 // their own reason, not "ok".
 func TestBudgetDecisionAndReason(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	up := startLLMUpstream(t, nil)
 	cfg := budgetConfig(p.Issuer(), up.srv.URL, RouteBudget{Limit: 30, Window: "hour"})
 	cfg.Routes = append(cfg.Routes, Route{Prefix: "/_jwtgate", Mode: ModeDecision})
@@ -546,7 +547,7 @@ func TestBudgetDecisionAndReason(t *testing.T) {
 // refused before the upstream (a strict-name upstream would stream it
 // without usage).
 func TestBudgetStripAddedUsageWithContentLength(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	var calls atomic.Int32
 	stream := "data: {\"model\":\"gpt-4o\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n" +
 		"data: {\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":20}}\n\n" +

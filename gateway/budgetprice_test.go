@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/internal/redistest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
@@ -85,9 +86,9 @@ func TestBadCurrencyBudgetConfig(t *testing.T) {
 		{"token tenant fractional", route("limit: 1, window: day, tenant_claim: org, tenant: {limit: 1.5}"), "limit 1.5: want a whole number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := LoadFile(writeFile(t, tc.yaml))
+			cfg, err := LoadFile(gwtest.WriteConfig(t, tc.yaml))
 			if err == nil {
-				_, err = cfg.Validate(env(nil))
+				_, err = cfg.Validate(gwtest.Env(nil))
 			}
 			if !errors.Is(err, ErrInvalidConfig) {
 				t.Fatalf("err = %v, want ErrInvalidConfig", err)
@@ -117,7 +118,7 @@ func TestDollarBudgetTenantsSharedAcrossReplicasInRedisCluster(t *testing.T) {
 
 func dollarsShared(t *testing.T, rc RedisConfig) {
 	t.Helper()
-	p, up := startIDP(t, false), startLLMUpstream(t, nil)
+	p, up := gwtest.StartIDP(t, false), startLLMUpstream(t, nil)
 	prices := BudgetPrices{Default: true}
 	cfg := budgetConfig(p.Issuer(), up.srv.URL, RouteBudget{
 		Currency: "USD", Prices: &prices, Limit: 700, Window: "day",

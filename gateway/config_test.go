@@ -3,25 +3,13 @@ package gateway
 import (
 	"crypto/sha256"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 )
-
-func env(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
-func writeFile(t *testing.T, body string) string {
-	t.Helper()
-	name := filepath.Join(t.TempDir(), "gateway.yaml")
-	if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
 
 const fullConfig = `
 listen: 127.0.0.1:9090
@@ -45,11 +33,11 @@ routes:
 `
 
 func TestConfigFileRoundTrip(t *testing.T) {
-	cfg, err := LoadFile(writeFile(t, fullConfig))
+	cfg, err := LoadFile(gwtest.WriteConfig(t, fullConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := cfg.Validate(env(map[string]string{"LLM_KEY": "sk-1"}))
+	v, err := cfg.Validate(gwtest.Env(map[string]string{"LLM_KEY": "sk-1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,9 +116,9 @@ func TestBadConfig(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := LoadFile(writeFile(t, tc.yaml))
+			cfg, err := LoadFile(gwtest.WriteConfig(t, tc.yaml))
 			if err == nil {
-				_, err = cfg.Validate(env(nil))
+				_, err = cfg.Validate(gwtest.Env(nil))
 			}
 			if !errors.Is(err, ErrInvalidConfig) {
 				t.Fatalf("err = %v, want ErrInvalidConfig", err)
@@ -144,7 +132,7 @@ func TestBadConfig(t *testing.T) {
 
 func TestVerificationSettingsFromYAML(t *testing.T) {
 	{
-		file := writeFile(t, "issuer: https://idp\nleeway: 0s\ntypes: [at+jwt]\nalgorithms: [EdDSA]\nrequire_claims: [tenant]\n"+
+		file := gwtest.WriteConfig(t, "issuer: https://idp\nleeway: 0s\ntypes: [at+jwt]\nalgorithms: [EdDSA]\nrequire_claims: [tenant]\n"+
 			"routes: [{prefix: /, upstream: 'http://u'}]\n")
 		cfg, err := LoadFile(file)
 		if err != nil {
@@ -172,7 +160,7 @@ func TestVerificationSettingsDefaults(t *testing.T) {
 }
 
 func TestValidateReportsEveryMistake(t *testing.T) {
-	_, err := Config{Listen: "x", Rate: -1}.Validate(env(nil))
+	_, err := Config{Listen: "x", Rate: -1}.Validate(gwtest.Env(nil))
 	for _, want := range []string{"listen", "need -issuer", "rate -1", "no routes"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not mention %q", err, want)
@@ -186,7 +174,7 @@ func TestValidateReportsEveryMistake(t *testing.T) {
 			{Prefix: "/a/../b", Upstream: "ftp://u", Weight: -1, ClaimHeaders: map[string]string{"sub": "Connection"}, UpstreamAuth: &UpstreamAuth{}},
 			{Prefix: "/", Upstream: "http://u", Rate: ptr(-2.0)},
 		},
-	}.Validate(env(nil))
+	}.Validate(gwtest.Env(nil))
 	for _, want := range []string{
 		`listen "x"`, `issuer "idp"`, `redis: "r": want host:port`, "shutdown_timeout -1ns", "leeway 2h0m0s", `"none" is never accepted`,
 		"clean absolute path", `upstream "ftp://u"`, "weight -1", `"Connection" is not a header`, "needs env", "rate -2",
@@ -212,7 +200,7 @@ func FuzzParseYAML(f *testing.F) {
 			}
 			return
 		}
-		_, _ = cfg.Validate(env(nil)) // must not panic
+		_, _ = cfg.Validate(gwtest.Env(nil)) // must not panic
 	})
 }
 
@@ -222,7 +210,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := cfg.Validate(env(map[string]string{"LLM_API_KEY": "sk-x"}))
+	v, err := cfg.Validate(gwtest.Env(map[string]string{"LLM_API_KEY": "sk-x"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +223,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 }
 
 func TestProviders(t *testing.T) {
-	cfg, err := LoadFile(writeFile(t, `
+	cfg, err := LoadFile(gwtest.WriteConfig(t, `
 issuer: https://a.example
 providers:
   - issuer: https://b.example
@@ -264,13 +252,13 @@ routes: [{prefix: /, upstream: 'http://u'}]
 // refuses; a file it cannot read has no digest.
 func TestLoadFileDigest(t *testing.T) {
 	body := "issuer: https://idp.example\n"
-	name := writeFile(t, body)
+	name := gwtest.WriteConfig(t, body)
 	cfg, sum, err := LoadFileDigest(name)
 	if err != nil || cfg.Issuer != "https://idp.example" || sum != sha256.Sum256([]byte(body)) {
 		t.Fatalf("good file: %v %q %x", err, cfg.Issuer, sum)
 	}
 	bad := "issuer: [\n"
-	if _, sum, err := LoadFileDigest(writeFile(t, bad)); !errors.Is(err, ErrInvalidConfig) || sum != sha256.Sum256([]byte(bad)) {
+	if _, sum, err := LoadFileDigest(gwtest.WriteConfig(t, bad)); !errors.Is(err, ErrInvalidConfig) || sum != sha256.Sum256([]byte(bad)) {
 		t.Fatalf("bad file: %v %x", err, sum)
 	}
 	if _, sum, err := LoadFileDigest(filepath.Join(t.TempDir(), "missing.yaml")); !errors.Is(err, ErrInvalidConfig) || sum != ([sha256.Size]byte{}) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -25,7 +26,7 @@ func subjectUpstream(t *testing.T) *httptest.Server {
 // the route's Verifier, a refused credential is not retried as another, the
 // endpoint down is 503, and a key revoked from the file stops working.
 func TestCredentialsFromYAML(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	as := jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{ClientID: "gateway", ClientSecret: "s3cret"})
 	up := subjectUpstream(t)
 	key, stored := jwtgatetest.NewAPIKey(t, jwtgatetest.APIKey{Prefix: "jg_", Subject: "build-bot", Scopes: []string{"deploy"}})
@@ -141,7 +142,7 @@ func TestCredentialsConfigRefused(t *testing.T) {
 	} {
 		cfg, err := ParseYAML([]byte("issuer: https://idp.example\n" + yaml))
 		if err == nil {
-			_, err = cfg.Validate(env(nil))
+			_, err = cfg.Validate(gwtest.Env(nil))
 		}
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", yaml, err, want)
@@ -154,7 +155,7 @@ func TestCredentialsConfigRefused(t *testing.T) {
 // answer is in the cache both share (the oathkeeper CVE-2026-33496
 // pattern).
 func TestRouteBoundToOneProvidersEndpoint(t *testing.T) {
-	pa, pb := startIDP(t, false), startIDP(t, false)
+	pa, pb := gwtest.StartIDP(t, false), gwtest.StartIDP(t, false)
 	asA := jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{})
 	asB := jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{})
 	up := subjectUpstream(t)
@@ -198,7 +199,7 @@ routes:
 	}
 	// Two endpoints and a route that names none: which one is ambiguous.
 	cfg.Routes = append(cfg.Routes, Route{Prefix: "/c", Upstream: up.URL, Credentials: []string{"introspection"}})
-	if _, err := cfg.Validate(env(nil)); err == nil || !strings.Contains(err.Error(), "set introspection_issuer") {
+	if _, err := cfg.Validate(gwtest.Env(nil)); err == nil || !strings.Contains(err.Error(), "set introspection_issuer") {
 		t.Errorf("ambiguous route: %v", err)
 	}
 }
@@ -220,7 +221,7 @@ routes:
 		t.Fatal(err)
 	}
 	// Validating twice gives the same config (the issuer recorded once).
-	v1, err := cfg.Validate(env(nil))
+	v1, err := cfg.Validate(gwtest.Env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +261,7 @@ routes:
 	if resp, body := g.get(t, "/x", key); resp.StatusCode != 200 || !strings.HasPrefix(body, "sub=env-bot") {
 		t.Errorf("%d %s", resp.StatusCode, body)
 	}
-	if _, err := cfg.Validate(env(map[string]string{"JWTGATE_KEYS": "not a record"})); err == nil || !strings.Contains(err.Error(), "JWTGATE_KEYS") {
+	if _, err := cfg.Validate(gwtest.Env(map[string]string{"JWTGATE_KEYS": "not a record"})); err == nil || !strings.Contains(err.Error(), "JWTGATE_KEYS") {
 		t.Errorf("bad records: %v", err)
 	}
 	g2 := startGatewayEnv(t, cfg, map[string]string{"JWTGATE_KEYS": "# none yet\n"})

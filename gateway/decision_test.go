@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -78,7 +79,7 @@ const (
 )
 
 func TestDecisionRouteIsChosenByTheCleanOriginalPath(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	g := newDecisionGateway(t, p.Issuer(), nil)
 	waitReady(t, g)
 	user := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
@@ -121,7 +122,7 @@ func TestDecisionRouteIsChosenByTheCleanOriginalPath(t *testing.T) {
 }
 
 func TestDecisionIgnoresForwardedHeadersFromUntrustedAddresses(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	user := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
 	admin := p.Mint(t, jwtgatetest.Claims{Subject: "root", Audience: "api", Scopes: []string{"admin"}})
 
@@ -164,7 +165,7 @@ func TestDecisionIgnoresForwardedHeadersFromUntrustedAddresses(t *testing.T) {
 }
 
 func TestDecisionAnswerHasEveryClaimHeader(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	g := newDecisionGateway(t, p.Issuer(), nil)
 	waitReady(t, g)
 	noEmail := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
@@ -191,10 +192,10 @@ func TestDecisionAnswerHasEveryClaimHeader(t *testing.T) {
 }
 
 func TestDecisionRejections(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	g := newDecisionGateway(t, p.Issuer(), nil)
 	waitReady(t, g)
-	down := startIDP(t, true)
+	down := gwtest.StartIDP(t, true)
 	gDown := newDecisionGateway(t, down.Issuer(), nil) // keys never load
 	user := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
 
@@ -235,7 +236,7 @@ func (b blockingBody) Read([]byte) (int, error) {
 func (b blockingBody) Close() error { return nil }
 
 func TestDecisionNeverReadsTheBody(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	g := newDecisionGateway(t, p.Issuer(), nil)
 	waitReady(t, g)
 	done := make(chan struct{})
@@ -261,7 +262,7 @@ func TestDecisionNeverReadsTheBody(t *testing.T) {
 // middleware sends: a GET to its address with the client's headers and
 // X-Forwarded-Method/-Proto/-Host/-Uri/-For.
 func TestTraefikForwardAuthContract(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	g := newDecisionGateway(t, p.Issuer(), nil)
 	waitReady(t, g)
 	admin := p.Mint(t, jwtgatetest.Claims{Subject: "root", Audience: "api", Scopes: []string{"admin"}, Extra: map[string]any{"email": "root@example.com"}})
@@ -290,7 +291,7 @@ func TestTraefikForwardAuthContract(t *testing.T) {
 // sends with path_prefix /_jwtgate: the original method, the original path
 // appended to the prefix, and the allowed headers.
 func TestEnvoyHTTPExtAuthzContract(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	g := newDecisionGateway(t, p.Issuer(), nil)
 	waitReady(t, g)
 	admin := p.Mint(t, jwtgatetest.Claims{Subject: "root", Audience: "api", Scopes: []string{"admin"}})
@@ -335,7 +336,7 @@ func TestEnvoyHTTPExtAuthzContract(t *testing.T) {
 // own path (/_jwtgate, which has no requirements), nor to the other header,
 // which the client may have set (issue 19, item 1).
 func TestDecisionRefusesAnUnusableOriginal(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	g := newDecisionGateway(t, p.Issuer(), nil)
 	waitReady(t, g)
 	user := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
@@ -378,7 +379,7 @@ func TestDecisionRefusesAnUnusableOriginal(t *testing.T) {
 // Raw UTF-8 in nginx's $request_uri is percent-encoded and decided by its
 // route; two headers that agree are one original.
 func TestDecisionOriginalWithHighBytesAndAgreeingHeaders(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	g := newDecisionGateway(t, p.Issuer(), nil)
 	waitReady(t, g)
 	user := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})

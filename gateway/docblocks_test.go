@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 )
 
 // Every gateway config in the documentation runs as written: each YAML
@@ -12,7 +14,7 @@ import (
 // names (env:, *_env:) set and any TLS, key or secret file it names
 // present.
 func TestEveryDocumentedConfigValidates(t *testing.T) {
-	docs, err := readDocs()
+	docs, err := gwtest.ReadDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +34,7 @@ func TestEveryDocumentedConfigValidates(t *testing.T) {
 		}
 		cfg, err := ParseYAML([]byte(block))
 		if err == nil {
-			_, err = cfg.Validate(env(vars))
+			_, err = cfg.Validate(gwtest.Env(vars))
 		}
 		if err != nil {
 			first, _, _ := strings.Cut(strings.TrimSpace(block), "\n")

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/internal/redistest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
@@ -53,10 +54,10 @@ func TestDPoPBadConfig(t *testing.T) {
 		{name: "settings while off", yaml: ok + "dpop: {nonce_secret_env: SECRET}\n", want: "dpop: settings given but DPoP is off everywhere"},
 		{name: "settings while explicitly off", yaml: ok + "dpop: {mode: off, replay: memory}\n", want: "DPoP is off everywhere"},
 	}
-	lookup := env(map[string]string{"SHORT": "short", "SECRET": nonceSecret})
+	lookup := gwtest.Env(map[string]string{"SHORT": "short", "SECRET": nonceSecret})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := LoadFile(writeFile(t, tc.yaml))
+			cfg, err := LoadFile(gwtest.WriteConfig(t, tc.yaml))
 			if err == nil {
 				_, err = cfg.Validate(lookup)
 			}
@@ -91,11 +92,11 @@ routes:
   - {prefix: /open, upstream: 'http://u', dpop: off}
   - {prefix: /, upstream: 'http://u', dpop: required}
 `
-	cfg, err := LoadFile(writeFile(t, yaml))
+	cfg, err := LoadFile(gwtest.WriteConfig(t, yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := cfg.Validate(env(map[string]string{"DPOP_SECRET": nonceSecret}))
+	v, err := cfg.Validate(gwtest.Env(map[string]string{"DPOP_SECRET": nonceSecret}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ routes:
 	if modes["/open"] != middleware.DPoPOff || modes["/"] != middleware.DPoPRequired {
 		t.Fatalf("route modes %v", modes)
 	}
-	if _, err := v.Validate(env(map[string]string{"DPOP_SECRET": nonceSecret})); err != nil {
+	if _, err := v.Validate(gwtest.Env(map[string]string{"DPOP_SECRET": nonceSecret})); err != nil {
 		t.Fatalf("validating again: %v", err)
 	}
 }
@@ -177,13 +178,13 @@ func wantStatus(t *testing.T, what string, resp *http.Response, body string, sta
 }
 
 func TestDPoPRequiredEndToEnd(t *testing.T) {
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	cfg := Config{
 		Listen: "127.0.0.1:0", Issuer: idp.Issuer(), Audiences: []string{"api"},
 		DPoP: DPoP{Mode: DPoPRequired},
 		Routes: []Route{
-			{Prefix: "/bearer/", Upstream: up.srv.URL, DPoP: DPoPAllowed},
-			{Prefix: "/", Upstream: up.srv.URL},
+			{Prefix: "/bearer/", Upstream: up.URL, DPoP: DPoPAllowed},
+			{Prefix: "/", Upstream: up.URL},
 		},
 	}
 	g := startGateway(t, cfg, nil)
@@ -232,14 +233,14 @@ func TestDPoPRequiredEndToEnd(t *testing.T) {
 // The htu is the URL the client addressed: a trusted proxy's
 // X-Forwarded-Proto/-Host, or external_url; never an untrusted header.
 func TestDPoPHTUBehindProxy(t *testing.T) {
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	c := newDPoPClient(t, idp)
 	const ext = "https://api.example.com"
 	fwd := []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "api.example.com"}
 	base := func(tune func(*Config)) Config {
 		cfg := Config{
 			Listen: "127.0.0.1:0", Issuer: idp.Issuer(), DPoP: DPoP{Mode: DPoPRequired},
-			Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}},
+			Routes: []Route{{Prefix: "/", Upstream: up.URL}},
 		}
 		tune(&cfg)
 		return cfg
@@ -276,13 +277,13 @@ func TestDPoPHTUBehindProxy(t *testing.T) {
 // accepted by one replica is refused by the other.
 func TestDPoPReplayAcrossGatewaysThroughRedisCluster(t *testing.T) {
 	rc := redistest.StartCluster(t)
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	c := newDPoPClient(t, idp)
 	const ext = "https://api.example.com"
 	cfg := Config{
 		Listen: "127.0.0.1:0", Issuer: idp.Issuer(), Redis: RedisConfig{Cluster: rc.Addrs},
 		DPoP:   DPoP{Mode: DPoPRequired, ExternalURL: ext, Replay: ReplayRedis},
-		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}},
+		Routes: []Route{{Prefix: "/", Upstream: up.URL}},
 	}
 	a, b := startGateway(t, cfg, nil), startGateway(t, cfg, nil)
 	a.waitReady(t)
@@ -305,14 +306,14 @@ func TestDPoPReplayAcrossGatewaysThroughRedisCluster(t *testing.T) {
 // not, which is why replay: redis exists.
 func TestDPoPReplayAcrossGatewaysThroughRedis(t *testing.T) {
 	rs := redistest.Start(t)
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	c := newDPoPClient(t, idp)
 	const ext = "https://api.example.com"
 	cfg := func(replay, policy string) Config {
 		return Config{
 			Listen: "127.0.0.1:0", Issuer: idp.Issuer(), Redis: RedisConfig{Addr: rs.Addr},
 			DPoP:   DPoP{Mode: DPoPRequired, ExternalURL: ext, Replay: replay, ReplayFailure: policy},
-			Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}},
+			Routes: []Route{{Prefix: "/", Upstream: up.URL}},
 		}
 	}
 	a, b := startGateway(t, cfg(ReplayRedis, ""), nil), startGateway(t, cfg(ReplayRedis, ""), nil)
@@ -356,14 +357,14 @@ func TestDPoPReplayAcrossGatewaysThroughRedis(t *testing.T) {
 }
 
 func TestDPoPNonce(t *testing.T) {
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	cfg := Config{
 		Listen: "127.0.0.1:0", Issuer: idp.Issuer(),
 		DPoP:   DPoP{Mode: DPoPRequired, NonceSecretEnv: "DPOP_NONCE_SECRET"},
-		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}},
+		Routes: []Route{{Prefix: "/", Upstream: up.URL}},
 	}
 	// startGateway's environment has UP_KEY only: the secret is missing.
-	if _, err := cfg.Validate(env(nil)); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "DPOP_NONCE_SECRET is not set") {
+	if _, err := cfg.Validate(gwtest.Env(nil)); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "DPOP_NONCE_SECRET is not set") {
 		t.Fatalf("without the secret: %v", err)
 	}
 	g := startGatewayEnv(t, cfg, map[string]string{"DPOP_NONCE_SECRET": nonceSecret})
@@ -391,7 +392,7 @@ func startGatewayEnv(t *testing.T, cfg Config, vars map[string]string) *gw {
 	t.Helper()
 	tr, cacheTr := &http.Transport{}, &http.Transport{}
 	g, err := New(context.Background(), cfg, Options{
-		Logger: quiet, Transport: tr, HTTPClient: &http.Client{Transport: cacheTr}, LookupEnv: env(vars),
+		Logger: quiet, Transport: tr, HTTPClient: &http.Client{Transport: cacheTr}, LookupEnv: gwtest.Env(vars),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +411,7 @@ func startGatewayEnv(t *testing.T, cfg Config, vars map[string]string) *gw {
 // htm and htu are the original request's, from the trusted proxy's
 // headers, not the sub-request's.
 func TestDPoPDecision(t *testing.T) {
-	idp := startIDP(t, false)
+	idp := gwtest.StartIDP(t, false)
 	g := newDecisionGateway(t, idp.Issuer(), func(c *Config) { c.DPoP.Mode = DPoPRequired })
 	waitReady(t, g)
 	c := newDPoPClient(t, idp)
@@ -442,10 +443,10 @@ func TestDPoPDecision(t *testing.T) {
 // (issue 19, item 3: a proof for GET /echo/a let DELETE /echo/b/delete-me
 // through). Scheme and host may still come from the trusted proxy.
 func TestDPoPProxyRouteChecksTheProxiedRequest(t *testing.T) {
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	g := startGateway(t, Config{
 		Listen: "127.0.0.1:0", Issuer: idp.Issuer(), DPoP: DPoP{Mode: DPoPRequired},
-		Routes: []Route{{Prefix: "/echo/", Upstream: up.srv.URL}},
+		Routes: []Route{{Prefix: "/echo/", Upstream: up.URL}},
 	}, nil)
 	g.waitReady(t)
 	c := newDPoPClient(t, idp)
@@ -474,7 +475,7 @@ func TestDPoPProxyRouteChecksTheProxiedRequest(t *testing.T) {
 // HTTP ext_authz, the path appended to the decision route's prefix and the
 // sub-request's method.
 func TestDPoPDecisionEnvoyAppendedPath(t *testing.T) {
-	idp := startIDP(t, false)
+	idp := gwtest.StartIDP(t, false)
 	g := newDecisionGateway(t, idp.Issuer(), func(c *Config) { c.DPoP.Mode = DPoPRequired })
 	waitReady(t, g)
 	c := newDPoPClient(t, idp)
@@ -493,14 +494,14 @@ func TestDPoPDecisionEnvoyAppendedPath(t *testing.T) {
 // certificate_bound_tokens: a cnf["x5t#S256"] token passes with its
 // certificate in a trusted proxy's Client-Cert (RFC 9440), not without.
 func TestCertificateBoundTokensThroughGateway(t *testing.T) {
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	der := selfSignedCert(t)
 	tok := idp.Mint(t, jwtgatetest.Claims{Subject: "mtls", Extra: map[string]any{"cnf": map[string]any{"x5t#S256": jwtgatetest.CertThumbprint(der)}}})
 	clientCert := ":" + base64.StdEncoding.EncodeToString(der) + ":"
 	for _, bound := range []bool{true, false} {
 		cfg := Config{
 			Listen: "127.0.0.1:0", Issuer: idp.Issuer(), CertificateBoundTokens: bound,
-			Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}},
+			Routes: []Route{{Prefix: "/", Upstream: up.URL}},
 		}
 		g := startGateway(t, cfg, nil)
 		g.waitReady(t)
@@ -536,7 +537,7 @@ func selfSignedCert(t testing.TB) []byte {
 // cache hits after the first request, so the difference is the proof's
 // cost. It reports each one's ns and dpop/bearer.
 func BenchmarkDPoPVsBearer(b *testing.B) {
-	idp := startIDP(b, false)
+	idp := gwtest.StartIDP(b, false)
 	g := benchGateway(b, Config{
 		Issuer: idp.Issuer(), Audiences: []string{"api"}, DPoP: DPoP{Mode: DPoPAllowed},
 		Routes: []Route{{Prefix: "/api/", Upstream: "http://upstream.invalid", ClaimHeaders: map[string]string{"sub": "X-User"}, DropAuthorization: true}},
@@ -577,7 +578,7 @@ func TestREADMEHasTheDPoPConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := readDocs()
+	readme, err := gwtest.ReadDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +589,7 @@ func TestREADMEHasTheDPoPConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cfg.Validate(env(map[string]string{"JWTGATE_DPOP_NONCE_SECRET": nonceSecret})); err != nil {
+	if _, err := cfg.Validate(gwtest.Env(map[string]string{"JWTGATE_DPOP_NONCE_SECRET": nonceSecret})); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -596,11 +597,11 @@ func TestREADMEHasTheDPoPConfig(t *testing.T) {
 // drop_authorization drops the DPoP proof with the token: the upstream of
 // a DPoP request sees neither, and still gets the verified claim header.
 func TestDropAuthorizationDropsTheProof(t *testing.T) {
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	g := startGateway(t, Config{
 		Listen: "127.0.0.1:0", Issuer: idp.Issuer(), Audiences: []string{"api"},
 		DPoP: DPoP{Mode: DPoPAllowed},
-		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL, DropAuthorization: true,
+		Routes: []Route{{Prefix: "/", Upstream: up.URL, DropAuthorization: true,
 			ClaimHeaders: map[string]string{"sub": "X-User"}}},
 	}, nil)
 	g.waitReady(t)

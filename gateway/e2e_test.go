@@ -2,106 +2,26 @@ package gateway
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var quiet = slog.New(slog.DiscardHandler)
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes (a logger's)
-// and reads (the test's).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-// startIDP starts an identity provider on loopback (the test kit's,
-// signing with ES256 as the demo's does), down (see setDown) if asked.
-func startIDP(t testing.TB, down bool) *jwtgatetest.Issuer {
-	t.Helper()
-	i := jwtgatetest.NewIssuer(t, jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
-	if down {
-		setDown(t, i, true)
-	}
-	return i
-}
-
-// setDown makes i's discovery and JWK Set answer 503, or normally again.
-func setDown(t testing.TB, i *jwtgatetest.Issuer, down bool) {
-	t.Helper()
-	var b jwtgatetest.Behavior
-	if down {
-		b.Status = http.StatusServiceUnavailable
-	}
-	if err := errors.Join(i.SetDiscovery(b), i.SetJWKS(b)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// upstream is the service behind the gateway. /sse sends one event, then
-// waits for release before the next; /slow tells started, then waits for
-// release; everything else echoes the request's headers as JSON.
-type upstream struct {
-	srv     *httptest.Server
-	release chan struct{}
-	started chan struct{}
-}
-
-func startUpstream(t *testing.T) *upstream {
-	t.Helper()
-	u := &upstream{release: make(chan struct{}), started: make(chan struct{}, 1)}
-	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/sse"):
-			w.Header().Set("Content-Type", "text/event-stream")
-			io.WriteString(w, "data: first\n\n")
-			http.NewResponseController(w).Flush()
-			select {
-			case <-u.release:
-			case <-r.Context().Done():
-				return
-			}
-			io.WriteString(w, "data: second\n\n")
-		case strings.HasSuffix(r.URL.Path, "/slow"):
-			u.started <- struct{}{}
-			select {
-			case <-u.release:
-			case <-r.Context().Done():
-				return
-			}
-			io.WriteString(w, "done")
-		default:
-			json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "headers": r.Header})
-		}
-	}))
-	t.Cleanup(u.srv.Close)
-	return u
-}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -142,7 +62,7 @@ func startGateway(t *testing.T, cfg Config, tune func(*cache.Config)) *gw {
 // cfg.TLS (and its client then trusts nothing: make one of your own).
 func startGatewayOpts(t *testing.T, cfg Config, opts Options) *gw {
 	t.Helper()
-	lookup := env(map[string]string{"UP_KEY": "sk-upstream"})
+	lookup := gwtest.Env(map[string]string{"UP_KEY": "sk-upstream"})
 	cfg, err := cfg.Validate(lookup) // for its Listen
 	if err != nil {
 		t.Fatal(err)
@@ -212,8 +132,8 @@ func (g *gw) get(t *testing.T, path, token string, hdr ...string) (*http.Respons
 }
 
 func TestValidTokenReachesUpstreamWithClaimHeaders(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	g := startGateway(t, testConfig(p.Issuer(), up.URL), nil)
 	g.waitReady(t)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}, Extra: map[string]any{"email": "alice@example.com"}})
 
@@ -261,9 +181,9 @@ func TestValidTokenReachesUpstreamWithClaimHeaders(t *testing.T) {
 }
 
 func TestRejections(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	other := startIDP(t, false) // signs with keys the gateway does not know
-	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	other := gwtest.StartIDP(t, false) // signs with keys the gateway does not know
+	g := startGateway(t, testConfig(p.Issuer(), up.URL), nil)
 	g.waitReady(t)
 	good := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}})
 	parts := strings.Split(good, ".")
@@ -301,8 +221,8 @@ func TestRejections(t *testing.T) {
 }
 
 func TestOverTheRateIs429(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	g := startGateway(t, testConfig(p.Issuer(), up.URL), nil)
 	g.waitReady(t)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "carol"})
 	// Burst 3, weight 2: the first request spends 2, the second needs 2 of 1.
@@ -334,8 +254,8 @@ func TestOverTheRateIs429(t *testing.T) {
 }
 
 func TestSSEFirstEventArrivesBeforeUpstreamFinishes(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	g := startGateway(t, testConfig(p.Issuer(), up.URL), nil)
 	g.waitReady(t)
 	req, _ := http.NewRequest(http.MethodGet, g.url+"/llm/sse", nil)
 	req.Header.Set("Authorization", "Bearer "+p.Mint(t, jwtgatetest.Claims{Subject: "eve"}))
@@ -351,7 +271,7 @@ func TestSSEFirstEventArrivesBeforeUpstreamFinishes(t *testing.T) {
 	if err != nil || line != "data: first\n" {
 		t.Fatalf("first line %q, %v", line, err)
 	}
-	close(up.release)
+	close(up.Release)
 	rest, err := io.ReadAll(r)
 	if err != nil || !strings.Contains(string(rest), "data: second") {
 		t.Fatalf("rest %q, %v", rest, err)
@@ -359,12 +279,12 @@ func TestSSEFirstEventArrivesBeforeUpstreamFinishes(t *testing.T) {
 }
 
 func TestNewKeyAfterRotationPassesWithoutRestart(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	// A set fetched within the last UnknownKIDInterval is authoritative
 	// (a kid not in it is 401 without a fetch); over real sockets, right
 	// after the load, the interval must be all but zero for the new kid
 	// to be fetched for at once.
-	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), func(c *cache.Config) { c.UnknownKIDInterval = time.Nanosecond })
+	g := startGateway(t, testConfig(p.Issuer(), up.URL), func(c *cache.Config) { c.UnknownKIDInterval = time.Nanosecond })
 	g.waitReady(t)
 	before := p.Mint(t, jwtgatetest.Claims{Subject: "frank", Scopes: []string{"read"}})
 	if resp, body := g.get(t, "/api/x", before); resp.StatusCode != 200 {
@@ -388,11 +308,11 @@ func TestNewKeyAfterRotationPassesWithoutRestart(t *testing.T) {
 }
 
 func TestReadyzFollowsTheJWKS(t *testing.T) {
-	p, up := startIDP(t, true), startUpstream(t)
+	p, up := gwtest.StartIDP(t, true), gwtest.StartUpstream(t)
 	refreshed := make(chan struct{}, 64)
-	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), func(c *cache.Config) {
+	g := startGateway(t, testConfig(p.Issuer(), up.URL), func(c *cache.Config) {
 		c.RetryMin, c.RetryMax = 5*time.Millisecond, 20*time.Millisecond
-		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(cache.RefreshEvent) {
+		c.Observer.OnRefresh = gwtest.Chain(c.Observer.OnRefresh, func(cache.RefreshEvent) {
 			select {
 			case refreshed <- struct{}{}:
 			default:
@@ -411,7 +331,7 @@ func TestReadyzFollowsTheJWKS(t *testing.T) {
 	if resp, body := g.get(t, "/api/x", tok); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("request while keys unavailable: %d %s", resp.StatusCode, body)
 	}
-	setDown(t, p, false)
+	gwtest.SetDown(t, p, false)
 	g.waitReady(t)
 	if resp, _ := g.get(t, "/readyz", ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz after JWKS up: %d", resp.StatusCode)
@@ -421,27 +341,20 @@ func TestReadyzFollowsTheJWKS(t *testing.T) {
 	}
 }
 
-func chain[E any](a, b func(E)) func(E) {
-	if a == nil {
-		return b
-	}
-	return func(e E) { a(e); b(e) }
-}
-
 // Tokens from either of two providers pass; each is checked with its own
 // provider's keys, and /readyz waits for both.
 func TestSeveralProviders(t *testing.T) {
-	a, b, up := startIDP(t, false), startIDP(t, true), startUpstream(t)
+	a, b, up := gwtest.StartIDP(t, false), gwtest.StartIDP(t, true), gwtest.StartUpstream(t)
 	cfg := Config{
 		Listen: "127.0.0.1:0", Issuer: a.Issuer(),
 		Providers: []Provider{{Issuer: b.Issuer(), JWKSURL: b.JWKSURL()}},
-		Routes:    []Route{{Prefix: "/", Upstream: up.srv.URL}},
+		Routes:    []Route{{Prefix: "/", Upstream: up.URL}},
 	}
 	refreshed := make(chan string, 64)
 	g := startGateway(t, cfg, func(c *cache.Config) {
 		c.RetryMin, c.RetryMax = 5*time.Millisecond, 20*time.Millisecond
 		iss := c.Issuer
-		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(cache.RefreshEvent) {
+		c.Observer.OnRefresh = gwtest.Chain(c.Observer.OnRefresh, func(cache.RefreshEvent) {
 			select {
 			case refreshed <- iss:
 			default:
@@ -456,7 +369,7 @@ func TestSeveralProviders(t *testing.T) {
 	if resp, _ := g.get(t, "/readyz", ""); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with one provider down: %d", resp.StatusCode)
 	}
-	setDown(t, b, false)
+	gwtest.SetDown(t, b, false)
 	g.waitReady(t)
 	for _, p := range []*jwtgatetest.Issuer{a, b} {
 		if resp, body := g.get(t, "/x", p.Mint(t, jwtgatetest.Claims{Subject: "u"})); resp.StatusCode != http.StatusOK {
@@ -464,7 +377,7 @@ func TestSeveralProviders(t *testing.T) {
 		}
 	}
 	// A third provider's token is refused.
-	c := startIDP(t, false)
+	c := gwtest.StartIDP(t, false)
 	if resp, _ := g.get(t, "/x", c.Mint(t, jwtgatetest.Claims{Subject: "u"})); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unknown issuer: %d", resp.StatusCode)
 	}

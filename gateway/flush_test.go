@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -39,7 +40,7 @@ func pieceUpstream(t *testing.T, release chan struct{}, frame func(w http.Respon
 // unknown length (chunked, or read to EOF), with no FlushInterval of the
 // gateway's own.
 func TestStreamsArriveAtOnce(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "streamer"})
 	for _, c := range []struct {
 		name  string
@@ -102,7 +103,7 @@ func TestStreamsArriveAtOnce(t *testing.T) {
 // completions) arrive event by event through the gateway: with an hour
 // between two events, the first one must come through alone.
 func TestDemoStreamsArriveEventByEvent(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	up := httptest.NewServer(demo.NewUpstream(demo.UpstreamConfig{Events: 3, Interval: time.Hour}))
 	t.Cleanup(up.Close)
 	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(),
@@ -182,7 +183,7 @@ func (a answerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // sends it when the handler returns); an answer of unknown length or an
 // event stream is flushed at once, also through the budget's usage tap.
 func TestKnownLengthAnswerIsNotFlushed(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	tok := "Bearer " + p.Mint(t, jwtgatetest.Claims{Subject: "counter", Scopes: []string{"read"}})
 	const chat = `{"model":"gpt-4o","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}`
 	const sse = "data: {\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\ndata: [DONE]\n\n"

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/internal/proxytest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
@@ -86,7 +87,7 @@ func toolCall(n int) string {
 // this test fails only by luck. TestStreamSurvivesTheProxysLastBodyRead
 // forces that timing and fails every time without the fix.
 func TestConcurrentStreamedPOSTsArriveWhole(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	up := mcpUpstream(t)
 	g := startGateway(t, Config{
 		Listen: "127.0.0.1:0", Issuer: p.Issuer(),
@@ -126,7 +127,7 @@ func TestConcurrentStreamedPOSTsArriveWhole(t *testing.T) {
 // the gateway's HTTP/1 server, on starting the response, tries to drain
 // the body the proxy is still forwarding, and the exchange stalls.
 func TestUpstreamStreamsBeforeReadingTheWholeBody(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
 			t.Error(err)
@@ -252,7 +253,7 @@ func (b *lateReader) Read(p []byte) (int, error) {
 // headers (golang/go#40747). With it, every stream arrives whole: straight
 // to the gateway, and through real nginx and Caddy in front of it.
 func TestStreamSurvivesTheProxysLastBodyRead(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	var streams sync.Map
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
@@ -398,7 +399,7 @@ func (l *lockedBuffer) String() string {
 // connection reset. Every answer here must come, on kept-alive
 // connections, without a panic in the log.
 func TestUnreadBodiesOnKeptAliveConnections(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

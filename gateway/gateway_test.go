@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -68,11 +69,11 @@ func TestPrefixMatches(t *testing.T) {
 // An unclean path must never reach an upstream under the route its raw
 // prefix names.
 func TestUncleanPathNeverProxied(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	hit := make(chan string, 10)
 	spy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hit <- r.URL.Path }))
 	defer spy.Close()
-	cfg := testConfig(p.Issuer(), up.srv.URL)
+	cfg := testConfig(p.Issuer(), up.URL)
 	cfg.Routes = append(cfg.Routes, Route{Prefix: "/public/", Upstream: spy.URL})
 	g := startGateway(t, cfg, nil)
 	g.waitReady(t)
@@ -109,11 +110,11 @@ func TestUncleanPathNeverProxied(t *testing.T) {
 // itself. "/public/..%5Cadmin" was proxied under /public's rules, and IIS
 // reads it as /admin.
 func TestBackslashAndAmbiguousPathsNeverProxied(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	hit := make(chan string, 100)
 	spy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hit <- r.URL.RawPath + " " + r.URL.Path }))
 	defer spy.Close()
-	cfg := testConfig(p.Issuer(), up.srv.URL)
+	cfg := testConfig(p.Issuer(), up.URL)
 	cfg.Routes = append([]Route{{Prefix: "/public/", Upstream: spy.URL}}, cfg.Routes...)
 	g := startGateway(t, cfg, nil)
 	g.waitReady(t)
@@ -186,7 +187,7 @@ func rawGet(t *testing.T, addr, target string, hdr ...string) (int, string) {
 }
 
 func TestUpstreamDownIs502(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL
 	dead.Close()
@@ -241,10 +242,10 @@ func FuzzRouting(f *testing.F) {
 // verified (and cached) once, and each route still checks its own
 // audiences after the cache.
 func TestOneVerifierForAllRoutes(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Routes: []Route{
-		{Prefix: "/a/", Upstream: up.srv.URL, Audiences: []string{"aud-a"}},
-		{Prefix: "/b/", Upstream: up.srv.URL, Audiences: []string{"aud-b"}},
+		{Prefix: "/a/", Upstream: up.URL, Audiences: []string{"aud-a"}},
+		{Prefix: "/b/", Upstream: up.URL, Audiences: []string{"aud-b"}},
 	}}, nil)
 	g.waitReady(t)
 	both := p.Mint(t, jwtgatetest.Claims{Subject: "u", Audiences: []string{"aud-a", "aud-b"}})
@@ -278,10 +279,10 @@ func TestOneVerifierForAllRoutes(t *testing.T) {
 // The base Verifier's audiences: the union when every route has some, none
 // as soon as one route accepts any audience.
 func TestBaseVerifierAudiences(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Routes: []Route{
-		{Prefix: "/a/", Upstream: up.srv.URL, Audiences: []string{"aud-a"}},
-		{Prefix: "/", Upstream: up.srv.URL},
+		{Prefix: "/a/", Upstream: up.URL, Audiences: []string{"aud-a"}},
+		{Prefix: "/", Upstream: up.URL},
 	}}, nil)
 	g.waitReady(t)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "u", Audience: "anything"})
@@ -296,7 +297,7 @@ func TestBaseVerifierAudiences(t *testing.T) {
 // Close is idempotent and safe to call concurrently; every call reports
 // the first one's result.
 func TestCloseTwiceConcurrently(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	g, err := New(t.Context(), Config{Issuer: p.Issuer(), Routes: []Route{{Prefix: "/", Upstream: "http://127.0.0.1:9"}}}, Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -16,8 +17,8 @@ import (
 // X-Tenant as "default" or "all" then acts on nobody's authority). The
 // verified claim headers must reach the upstream whatever Connection says.
 func TestRedTeamConnectionHeaderCannotDropClaimHeaders(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	g := startGateway(t, testConfig(p.Issuer(), up.srv.URL), nil)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	g := startGateway(t, testConfig(p.Issuer(), up.URL), nil)
 	g.waitReady(t)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read"}, Extra: map[string]any{"email": "alice@example.com"}})
 	resp, body := g.get(t, "/api/items", tok, "Connection", "X-User, x-user-email")

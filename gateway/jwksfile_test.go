@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -18,7 +19,7 @@ import (
 // invalid keeps the last good set (tokens still pass) and /readyz says what
 // went wrong; a missing file at start is a config error.
 func TestJWKSFile(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	resp, err := http.Get(p.JWKSURL())
 	if err != nil {
 		t.Fatal(err)
@@ -29,11 +30,11 @@ func TestJWKSFile(t *testing.T) {
 	if err := os.WriteFile(path, set, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), JWKSFile: path, Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}
+	cfg := Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), JWKSFile: path, Routes: []Route{{Prefix: "/", Upstream: up.URL}}}
 	refreshed := make(chan cache.RefreshEvent, 16)
 	g := startGateway(t, cfg, func(c *cache.Config) {
 		c.FileCheckInterval = 50 * time.Millisecond
-		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) { refreshed <- e })
+		c.Observer.OnRefresh = gwtest.Chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) { refreshed <- e })
 	})
 	g.waitReady(t)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice"})

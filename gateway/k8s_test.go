@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -15,7 +16,7 @@ import (
 // valid config, and the Deployment's args point at where the ConfigMap is
 // mounted and watch it.
 func TestKubernetesManifestConfigValidates(t *testing.T) {
-	docs, err := readDocs()
+	docs, err := gwtest.ReadDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestKubernetesManifestConfigValidates(t *testing.T) {
 	}
 	cfg, err := ParseYAML([]byte(config))
 	if err == nil {
-		_, err = cfg.Validate(env(nil))
+		_, err = cfg.Validate(gwtest.Env(nil))
 	}
 	if err != nil {
 		t.Fatalf("the ConfigMap's jwtgate.yaml: %v", err)

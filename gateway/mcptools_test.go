@@ -12,6 +12,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -43,7 +44,7 @@ func (tt *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // for is refused with the MCP scope challenge and never reaches the
 // server; a batch cannot hide one; a tool's policy applies.
 func TestMCPToolRulesThroughTheGateway(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	server := mcp.NewServer(&mcp.Implementation{Name: "tools", Version: "v0.0.1"}, nil)
 	var mu sync.Mutex
 	var called []string

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -14,7 +15,7 @@ import (
 // tokens than the verified-token cache holds; repeated is the same loop on
 // one token, for the hit path beside it.
 func BenchmarkGatewayNeverRepeated(b *testing.B) {
-	p := startIDP(b, false)
+	p := gwtest.StartIDP(b, false)
 	g := benchGateway(b, Config{
 		Issuer: p.Issuer(), Audiences: []string{"api"}, Rate: 1e9, Burst: 1e9,
 		Routes: benchRoutes(),

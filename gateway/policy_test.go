@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -14,9 +15,9 @@ import (
 // ErrInvalidConfig naming the route, the expression and the position) and applied to every
 // request of the route.
 func TestPolicyRouteFromYAML(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	cfg, err := ParseYAML([]byte("listen: 127.0.0.1:0\nissuer: " + p.Issuer() + "\nroutes:\n" +
-		"  - {prefix: /reports, upstream: '" + up.srv.URL + "', policy: 'claims.tenant == \"acme\" && request.method == \"GET\"'}\n"))
+		"  - {prefix: /reports, upstream: '" + up.URL + "', policy: 'claims.tenant == \"acme\" && request.method == \"GET\"'}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,11 +35,11 @@ func TestPolicyRouteFromYAML(t *testing.T) {
 		t.Fatalf("metrics:\n%s", grepLines(metrics, "jwtgate_requests_total"))
 	}
 
-	bad, err := LoadFile(writeFile(t, "issuer: https://idp.example\nroutes:\n  - {prefix: /a, upstream: 'http://u', policy: 'claims.tenant == '}\n"))
+	bad, err := LoadFile(gwtest.WriteConfig(t, "issuer: https://idp.example\nroutes:\n  - {prefix: /a, upstream: 'http://u', policy: 'claims.tenant == '}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(context.Background(), bad, Options{Logger: quiet, LookupEnv: env(nil)})
+	_, err = New(context.Background(), bad, Options{Logger: quiet, LookupEnv: gwtest.Env(nil)})
 	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), `route 1 ("/a"): policy:`) || !strings.Contains(err.Error(), "line 1, column") {
 		t.Fatalf("a bad policy: New: %v", err)
 	}

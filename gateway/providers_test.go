@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -10,32 +9,19 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
-
-type readyzBody struct {
-	Status    string
-	Providers []ProviderStatus
-}
-
-func decodeReadyz(t *testing.T, body string) readyzBody {
-	t.Helper()
-	var rb readyzBody
-	if err := json.Unmarshal([]byte(body), &rb); err != nil {
-		t.Fatalf("/readyz body %q: %v", body, err)
-	}
-	return rb
-}
 
 // A provider that answers at start with a discovery document for another
 // issuer is a configuration mistake: CheckStartup says so with the reason
 // (the program then exits 2 before listening, cli's
 // TestIssuerMismatchAtStartExitsTwo) rather than serve 503 for ever.
 func TestIssuerMismatchAtStart(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	other := startIDP(t, false)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	other := gwtest.StartIDP(t, false)
 	localhost := strings.Replace(p.Issuer(), "127.0.0.1", "localhost", 1)
-	route := []Route{{Prefix: "/", Upstream: up.srv.URL}}
+	route := []Route{{Prefix: "/", Upstream: up.URL}}
 	for _, c := range []struct {
 		name       string
 		cfg        Config
@@ -62,14 +48,14 @@ func TestIssuerMismatchAtStart(t *testing.T) {
 // A provider that is down or silent at start is an outage, not a mistake:
 // CheckStartup lets the gateway serve, and /readyz says 503 and why.
 func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
-	up := startUpstream(t)
-	down := startIDP(t, true)
+	up := gwtest.StartUpstream(t)
+	down := gwtest.StartIDP(t, true)
 	gone, err := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	gone.Close() // its address now refuses connections
-	silent := startIDP(t, false)
+	silent := gwtest.StartIDP(t, false)
 	// Held until the gateway's cache gives up the request, or the issuer
 	// closes in the test's cleanup.
 	if err := silent.SetDiscovery(jwtgatetest.Behavior{Hang: true}); err != nil {
@@ -88,7 +74,7 @@ func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
 		{"silent", silent.Issuer(), time.Nanosecond, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: c.issuer, Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}, nil)
+			g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: c.issuer, Routes: []Route{{Prefix: "/", Upstream: up.URL}}}, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), c.window)
 			defer cancel()
 			if err := g.CheckStartup(ctx); err != nil {
@@ -98,7 +84,7 @@ func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
 			if resp.StatusCode != http.StatusServiceUnavailable {
 				t.Fatalf("/readyz %d: %s", resp.StatusCode, body)
 			}
-			rb := decodeReadyz(t, body)
+			rb := gwtest.DecodeReadyz[ProviderStatus](t, body)
 			if rb.Status != "keys not loaded" || len(rb.Providers) != 1 {
 				t.Fatalf("/readyz body %s", body)
 			}
@@ -124,7 +110,7 @@ func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
 func firstRefresh() (func(*cache.Config), chan cache.RefreshEvent) {
 	ch := make(chan cache.RefreshEvent, 64)
 	return func(c *cache.Config) {
-		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
+		c.Observer.OnRefresh = gwtest.Chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
 			select {
 			case ch <- e:
 			default:
@@ -136,15 +122,15 @@ func firstRefresh() (func(*cache.Config), chan cache.RefreshEvent) {
 // A gateway built without the start-up check (an embedder calling New, or
 // Run when the window ended first) still shows the mismatch in /readyz.
 func TestReadyzNamesIssuerMismatch(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	tune, refreshed := firstRefresh()
-	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer() + "/", Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}, tune)
+	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer() + "/", Routes: []Route{{Prefix: "/", Upstream: up.URL}}}, tune)
 	<-refreshed
 	resp, body := g.get(t, "/readyz", "")
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("/readyz %d %v: %s", resp.StatusCode, resp.Header, body)
 	}
-	ps := decodeReadyz(t, body).Providers
+	ps := gwtest.DecodeReadyz[ProviderStatus](t, body).Providers
 	want := `discovery issuer mismatch: document says "` + p.Issuer() + `", configured "` + p.Issuer() + `/"`
 	if len(ps) != 1 || ps[0].Issuer != p.Issuer()+"/" || !strings.Contains(ps[0].LastError, want) || ps[0].JWKSURL != "" {
 		t.Fatalf("providers %+v, want last_error with %q", ps, want)
@@ -157,37 +143,37 @@ func TestReadyzNamesIssuerMismatch(t *testing.T) {
 // /readyz is for operators and probes: a key in the JWKS URL's query (some
 // hosted providers take one) must not show up in it.
 func TestReadyzRedactsURLQuery(t *testing.T) {
-	up := startUpstream(t)
-	jwks := startIDP(t, false)
+	up := gwtest.StartUpstream(t)
+	jwks := gwtest.StartIDP(t, false)
 	if err := jwks.SetJWKS(jwtgatetest.Behavior{Status: http.StatusInternalServerError}); err != nil {
 		t.Fatal(err)
 	}
 	tune, refreshed := firstRefresh()
-	g := startGateway(t, Config{Listen: "127.0.0.1:0", JWKSURL: jwks.JWKSURL() + "?api_key=s3cret#frag", Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}, tune)
+	g := startGateway(t, Config{Listen: "127.0.0.1:0", JWKSURL: jwks.JWKSURL() + "?api_key=s3cret#frag", Routes: []Route{{Prefix: "/", Upstream: up.URL}}}, tune)
 	<-refreshed
 	_, body := g.get(t, "/readyz", "")
 	if strings.Contains(body, "s3cret") || strings.Contains(body, "frag") {
 		t.Fatalf("/readyz leaks the URL's query: %s", body)
 	}
-	ps := decodeReadyz(t, body).Providers
+	ps := gwtest.DecodeReadyz[ProviderStatus](t, body).Providers
 	if len(ps) != 1 || ps[0].JWKSURL != jwks.JWKSURL() || !strings.Contains(ps[0].LastError, jwks.JWKSURL()) || !strings.Contains(ps[0].LastError, "500") {
 		t.Fatalf("providers %+v", ps)
 	}
 }
 
 func TestReadyzListsEveryProvider(t *testing.T) {
-	a, b, up := startIDP(t, false), startIDP(t, false), startUpstream(t)
+	a, b, up := gwtest.StartIDP(t, false), gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	g := startGateway(t, Config{
 		Listen: "127.0.0.1:0", Issuer: a.Issuer(),
 		Providers: []Provider{{Issuer: b.Issuer(), JWKSURL: b.JWKSURL()}},
-		Routes:    []Route{{Prefix: "/", Upstream: up.srv.URL}},
+		Routes:    []Route{{Prefix: "/", Upstream: up.URL}},
 	}, nil)
 	g.waitReady(t)
 	resp, body := g.get(t, "/readyz", "")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/readyz %d: %s", resp.StatusCode, body)
 	}
-	rb := decodeReadyz(t, body)
+	rb := gwtest.DecodeReadyz[ProviderStatus](t, body)
 	if rb.Status != "ready" || len(rb.Providers) != 2 {
 		t.Fatalf("/readyz body %s", body)
 	}

@@ -1,16 +1,16 @@
 package gateway
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 )
 
 // The README's authorization example is a valid config as written.
 func TestREADMEAuthorizationYAMLIsValid(t *testing.T) {
-	readme, err := readDocs()
+	readme, err := gwtest.ReadDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestREADMEAuthorizationYAMLIsValid(t *testing.T) {
 		found = true
 		cfg, err := ParseYAML(b[1])
 		if err == nil {
-			_, err = cfg.Validate(env(nil))
+			_, err = cfg.Validate(gwtest.Env(nil))
 		}
 		if err != nil {
 			t.Errorf("README's authorization block: %v\n%s", err, b[1])
@@ -36,7 +36,7 @@ func TestREADMEAuthorizationYAMLIsValid(t *testing.T) {
 
 // The README's MCP tool-rules example is a valid config as written.
 func TestREADMEToolRulesYAMLIsValid(t *testing.T) {
-	readme, err := readDocs()
+	readme, err := gwtest.ReadDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestREADMEToolRulesYAMLIsValid(t *testing.T) {
 		found = true
 		cfg, err := ParseYAML(b[1])
 		if err == nil {
-			_, err = cfg.Validate(env(nil))
+			_, err = cfg.Validate(gwtest.Env(nil))
 		}
 		if err != nil {
 			t.Errorf("README's tool rules block: %v", err)
@@ -57,25 +57,4 @@ func TestREADMEToolRulesYAMLIsValid(t *testing.T) {
 	if !found {
 		t.Fatal("README has no tool-rules YAML block")
 	}
-}
-
-// readDocs is README.md and every page under docs/, together: the
-// configs and commands the documentation shows, wherever they live.
-func readDocs() ([]byte, error) {
-	files, err := filepath.Glob("../docs/*.md")
-	if err != nil {
-		return nil, err
-	}
-	all, err := os.ReadFile("../README.md")
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		all = append(append(all, '\n'), b...)
-	}
-	return all, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/internal/redistest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
@@ -16,10 +17,10 @@ import (
 // Two replicas with -redis share one budget per subject.
 func TestRedisLimitsAreSharedAcrossReplicas(t *testing.T) {
 	rs := redistest.Start(t)
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	cfg := Config{
 		Listen: "127.0.0.1:0", Issuer: p.Issuer(), Redis: RedisConfig{Addr: rs.Addr},
-		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL, Rate: ptr(0.001), Burst: ptr(2)}},
+		Routes: []Route{{Prefix: "/", Upstream: up.URL, Rate: ptr(0.001), Burst: ptr(2)}},
 	}
 	a, b := startGateway(t, cfg, nil), startGateway(t, cfg, nil)
 	a.waitReady(t)
@@ -59,7 +60,7 @@ func TestRedisConfigShapes(t *testing.T) {
 		if !reflect.DeepEqual(cfg.Redis, tc.want) {
 			t.Errorf("%s: %+v, want %+v", tc.yaml, cfg.Redis, tc.want)
 		}
-		if _, err := cfg.Validate(env(map[string]string{"REDIS_PASSWORD": "pw"})); err != nil {
+		if _, err := cfg.Validate(gwtest.Env(map[string]string{"REDIS_PASSWORD": "pw"})); err != nil {
 			t.Errorf("%s: %v", tc.yaml, err)
 		}
 	}
@@ -67,7 +68,7 @@ func TestRedisConfigShapes(t *testing.T) {
 
 // A password in the config file is refused without being repeated.
 func TestRedisPasswordNeverInProblems(t *testing.T) {
-	_, err := Config{Issuer: "https://idp", Redis: RedisConfig{Addr: "redis://app:hunter2@r:6379"}}.Validate(env(nil))
+	_, err := Config{Issuer: "https://idp", Redis: RedisConfig{Addr: "redis://app:hunter2@r:6379"}}.Validate(gwtest.Env(nil))
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v", err)
 	}
@@ -77,9 +78,9 @@ func TestRedisPasswordNeverInProblems(t *testing.T) {
 // subject (cfg's route allows two requests).
 func sharedLimit(t *testing.T, cfg Config, vars map[string]string) {
 	t.Helper()
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	cfg.Listen, cfg.Issuer = "127.0.0.1:0", p.Issuer()
-	cfg.Routes = []Route{{Prefix: "/", Upstream: up.srv.URL, Rate: ptr(0.001), Burst: ptr(2)}}
+	cfg.Routes = []Route{{Prefix: "/", Upstream: up.URL, Rate: ptr(0.001), Burst: ptr(2)}}
 	a, b := startGatewayEnv(t, cfg, vars), startGatewayEnv(t, cfg, vars)
 	a.waitReady(t)
 	b.waitReady(t)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/internal/redistest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
@@ -22,12 +23,12 @@ import (
 // limits, so that a store uses it) and returns its error.
 func newWithRedis(t *testing.T, r RedisConfig, vars map[string]string) error {
 	t.Helper()
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	cfg := Config{
 		Listen: "127.0.0.1:0", Issuer: p.Issuer(), Redis: r,
-		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL, Rate: ptr(1.0), Burst: ptr(1)}},
+		Routes: []Route{{Prefix: "/", Upstream: up.URL, Rate: ptr(1.0), Burst: ptr(1)}},
 	}
-	g, err := New(context.Background(), cfg, Options{Logger: quiet, LookupEnv: env(vars)})
+	g, err := New(context.Background(), cfg, Options{Logger: quiet, LookupEnv: gwtest.Env(vars)})
 	if err == nil {
 		g.Close()
 	}
@@ -165,7 +166,7 @@ func TestRedisSentinelPasswordAndTLSConfig(t *testing.T) {
 	} {
 		cfg, err := ParseYAML([]byte(base + tc.yaml))
 		if err == nil {
-			_, err = cfg.Validate(env(nil))
+			_, err = cfg.Validate(gwtest.Env(nil))
 		}
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.problem) {
 			t.Errorf("%s: err = %v, want %q", tc.yaml, err, tc.problem)
@@ -199,8 +200,8 @@ func TestReloadRereadsRotatedRedisTLSFiles(t *testing.T) {
 	copyFile(t, own.CertFile, files.ClientCertFile)
 	copyFile(t, own.KeyFile, files.ClientKeyFile)
 
-	p, up := startIDP(t, false), startUpstream(t)
-	cfg := reloadConfig(p, p.JWKSURL(), up.srv.URL, "/limited/")
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	cfg := reloadConfig(p, p.JWKSURL(), up.URL, "/limited/")
 	cfg.Redis = RedisConfig{Addr: srv.Addr, TLS: own}
 	cfg.Rate, cfg.Burst = 100, 100
 	var last ReloadEvent

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -23,7 +24,7 @@ import (
 // its settings stay the same. Rebuilt instead, every reload would call the
 // token and introspection endpoints again for tokens they have answered.
 func TestReloadKeepsCredentialCaches(t *testing.T) {
-	idp := startIDP(t, false)
+	idp := gwtest.StartIDP(t, false)
 	te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientSecret: "s3cret"})
 	as := jwtgatetest.NewIntrospectionServer(t, jwtgatetest.IntrospectionOptions{ClientID: "gateway", ClientSecret: "s3cret"})
 	up := startSeenUpstream(t)
@@ -87,7 +88,7 @@ func TestReloadKeepsCredentialCaches(t *testing.T) {
 // reloads too: its key, parsed again from the file each time, is named by
 // its fingerprint, not by the address of the new value.
 func TestReloadKeepsPrivateKeyJWTExchange(t *testing.T) {
-	idp := startIDP(t, false)
+	idp := gwtest.StartIDP(t, false)
 	keyFile := writeKeyFile(t, t.TempDir(), "client.pem", "ES256")
 	b, err := os.ReadFile(keyFile)
 	if err != nil {
@@ -136,7 +137,7 @@ func TestReloadKeepsPrivateKeyJWTExchange(t *testing.T) {
 // configured (RFC 10070), the token endpoint with assertion_audience:
 // endpoint; a P-384 key read from its file signs it (ES384).
 func TestExchangeAssertionAudience(t *testing.T) {
-	idp := startIDP(t, false)
+	idp := gwtest.StartIDP(t, false)
 	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

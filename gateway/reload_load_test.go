@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -34,7 +35,7 @@ func TestReloadUnderLoadDropsNothing(t *testing.T) {
 		every    = 100 * time.Millisecond
 		duration = 10 * time.Second
 	)
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	jwks := countJWKS(t, p)
 	end := make(chan struct{}) // closed: the long streams send their last event
 	up := httptest.NewServer(loadUpstream(end))

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jwtgate/jwtgate/budget"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/internal/redistest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
@@ -14,7 +15,7 @@ import (
 // What a subject has spent of an unchanged route's budget survives a
 // reload; a reload that changes the budget starts it afresh.
 func TestReloadKeepsBudgetState(t *testing.T) {
-	p, up := startIDP(t, false), startLLMUpstream(t, nil)
+	p, up := gwtest.StartIDP(t, false), startLLMUpstream(t, nil)
 	cfg := budgetConfig(p.Issuer(), up.srv.URL, RouteBudget{Limit: 60, Window: "hour"})
 	g := startGateway(t, cfg, nil)
 	g.waitReady(t)
@@ -56,11 +57,11 @@ func TestReloadKeepsBudgetState(t *testing.T) {
 // in-process replay store outlives generations), even when the reload
 // rebuilds the Verifier.
 func TestReloadKeepsDPoPReplayState(t *testing.T) {
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	cfg := Config{
 		Listen: "127.0.0.1:0", Issuer: idp.Issuer(), Audiences: []string{"api"},
 		DPoP:   DPoP{Mode: DPoPRequired},
-		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}},
+		Routes: []Route{{Prefix: "/", Upstream: up.URL}},
 	}
 	g := startGateway(t, cfg, nil)
 	g.waitReady(t)
@@ -71,7 +72,7 @@ func TestReloadKeepsDPoPReplayState(t *testing.T) {
 
 	next := cfg
 	next.Audiences = []string{"api", "other"} // another base Verifier
-	next.Routes = []Route{{Prefix: "/", Upstream: up.srv.URL}, {Prefix: "/more/", Upstream: up.srv.URL}}
+	next.Routes = []Route{{Prefix: "/", Upstream: up.URL}, {Prefix: "/more/", Upstream: up.URL}}
 	if err := g.Reload(context.Background(), next); err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +85,8 @@ func TestReloadKeepsDPoPReplayState(t *testing.T) {
 // is closed with the config that used it.
 func TestReloadKeepsTheRedisClient(t *testing.T) {
 	a, b := redistest.Start(t), redistest.Start(t)
-	p, up := startIDP(t, false), startUpstream(t)
-	cfg := reloadConfig(p, p.JWKSURL(), up.srv.URL, "/a/", "/limited/")
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	cfg := reloadConfig(p, p.JWKSURL(), up.URL, "/a/", "/limited/")
 	cfg.Redis = RedisConfig{Addr: a.Addr}
 	cfg.Rate, cfg.Burst = 100, 100
 	var last ReloadEvent
@@ -98,7 +99,7 @@ func TestReloadKeepsTheRedisClient(t *testing.T) {
 	client := g.cur.Load().redis
 
 	next := cfg
-	next.Routes = append(slices.Clone(cfg.Routes), Route{Prefix: "/b/", Upstream: up.srv.URL})
+	next.Routes = append(slices.Clone(cfg.Routes), Route{Prefix: "/b/", Upstream: up.URL})
 	if err := g.Reload(context.Background(), next); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -97,12 +98,12 @@ func reloads(t *testing.T, g *gw, result string) float64 {
 // does not validate keeps the running one serving, logs each of its
 // problems and counts an error; both results are counted.
 func TestReloadSwapsRoutesAndBadConfigKeepsServing(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	jwks := countJWKS(t, p)
-	logs := &syncBuffer{}
+	logs := &gwtest.SyncBuffer{}
 	var events []ReloadEvent
 	var evMu sync.Mutex
-	g := startGatewayOpts(t, reloadConfig(p, jwks.URL(), up.srv.URL, "/a/"), Options{
+	g := startGatewayOpts(t, reloadConfig(p, jwks.URL(), up.URL, "/a/"), Options{
 		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
 		OnReload: func(e ReloadEvent) { evMu.Lock(); events = append(events, e); evMu.Unlock() },
 	})
@@ -115,15 +116,15 @@ func TestReloadSwapsRoutesAndBadConfigKeepsServing(t *testing.T) {
 		t.Fatal("reloads counted before any")
 	}
 
-	if err := g.Reload(context.Background(), reloadConfig(p, jwks.URL(), up.srv.URL, "/a/", "/b/")); err != nil {
+	if err := g.Reload(context.Background(), reloadConfig(p, jwks.URL(), up.URL, "/a/", "/b/")); err != nil {
 		t.Fatal(err)
 	}
 	if resp, body := g.get(t, "/b/x", tok); resp.StatusCode != http.StatusOK || !strings.Contains(body, "X-Sub-B") {
 		t.Fatalf("/b/ after the reload: %d %s", resp.StatusCode, body)
 	}
 
-	bad := reloadConfig(p, jwks.URL(), up.srv.URL, "/a/")
-	bad.Routes = append(bad.Routes, Route{Prefix: "no-slash", Upstream: up.srv.URL}, Route{Prefix: "/c/", Upstream: "ftp://nowhere"})
+	bad := reloadConfig(p, jwks.URL(), up.URL, "/a/")
+	bad.Routes = append(bad.Routes, Route{Prefix: "no-slash", Upstream: up.URL}, Route{Prefix: "/c/", Upstream: "ftp://nowhere"})
 	err := g.Reload(context.Background(), bad)
 	if !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("bad config: %v, want ErrInvalidConfig", err)
@@ -167,14 +168,14 @@ func checkProblemLines(t *testing.T, out string, problems ...string) {
 // changing any of them is refused, saying which, and nothing else of it
 // applies.
 func TestReloadRefusesRestartOnlyChanges(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	g := startGateway(t, reloadConfig(p, p.JWKSURL(), up.srv.URL, "/a/"), nil)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	g := startGateway(t, reloadConfig(p, p.JWKSURL(), up.URL, "/a/"), nil)
 	g.waitReady(t)
 	for name, change := range map[string]func(*Config){
 		"listen":           func(c *Config) { c.Listen = "127.0.0.1:1" },
 		"shutdown_timeout": func(c *Config) { c.ShutdownTimeout = time.Minute },
 	} {
-		cfg := reloadConfig(p, p.JWKSURL(), up.srv.URL, "/a/", "/b/")
+		cfg := reloadConfig(p, p.JWKSURL(), up.URL, "/a/", "/b/")
 		change(&cfg)
 		err := g.Reload(context.Background(), cfg)
 		if !errors.Is(err, ErrRestartRequired) || !strings.Contains(err.Error(), name) {
@@ -191,10 +192,10 @@ func TestReloadRefusesRestartOnlyChanges(t *testing.T) {
 
 // An unchanged provider keeps its key cache: reloads fetch nothing.
 func TestReloadKeepsUnchangedProviderKeys(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	jwks := countJWKS(t, p)
 	var last ReloadEvent
-	g := startGatewayOpts(t, reloadConfig(p, jwks.URL(), up.srv.URL, "/a/"), Options{OnReload: func(e ReloadEvent) { last = e }})
+	g := startGatewayOpts(t, reloadConfig(p, jwks.URL(), up.URL, "/a/"), Options{OnReload: func(e ReloadEvent) { last = e }})
 	g.waitReady(t)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "u"})
 	if resp, _ := g.get(t, "/a/x", tok); resp.StatusCode != http.StatusOK {
@@ -206,7 +207,7 @@ func TestReloadKeepsUnchangedProviderKeys(t *testing.T) {
 		if i%2 == 0 {
 			prefixes = append(prefixes, "/b/")
 		}
-		if err := g.Reload(context.Background(), reloadConfig(p, jwks.URL(), up.srv.URL, prefixes...)); err != nil {
+		if err := g.Reload(context.Background(), reloadConfig(p, jwks.URL(), up.URL, prefixes...)); err != nil {
 			t.Fatal(err)
 		}
 		if !g.Ready() {
@@ -229,9 +230,9 @@ func TestReloadKeepsUnchangedProviderKeys(t *testing.T) {
 // exist yet, so nothing on it is served unverified) and /readyz names the
 // provider it waits for; then the new config serves.
 func TestReloadWaitsForNewProviderKeys(t *testing.T) {
-	a, b, up := startIDP(t, false), startIDP(t, false), startUpstream(t)
+	a, b, up := gwtest.StartIDP(t, false), gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	bJWKS := countJWKS(t, b)
-	cfg := Config{Listen: "127.0.0.1:0", Issuer: a.Issuer(), Routes: []Route{{Prefix: "/a/", Upstream: up.srv.URL}}}
+	cfg := Config{Listen: "127.0.0.1:0", Issuer: a.Issuer(), Routes: []Route{{Prefix: "/a/", Upstream: up.URL}}}
 	g := startGateway(t, cfg, nil)
 	g.waitReady(t)
 	release := bJWKS.holdRequests()
@@ -239,7 +240,7 @@ func TestReloadWaitsForNewProviderKeys(t *testing.T) {
 
 	next := cfg
 	next.Providers = []Provider{{Issuer: b.Issuer(), JWKSURL: bJWKS.URL()}}
-	next.Routes = []Route{{Prefix: "/a/", Upstream: up.srv.URL}, {Prefix: "/b/", Upstream: up.srv.URL}}
+	next.Routes = []Route{{Prefix: "/a/", Upstream: up.URL}, {Prefix: "/b/", Upstream: up.URL}}
 	done := make(chan error, 1)
 	go func() { done <- g.Reload(context.Background(), next) }()
 	<-bJWKS.arrived // the new provider's first fetch is waiting
@@ -280,13 +281,13 @@ func TestReloadWaitsForNewProviderKeys(t *testing.T) {
 // A new provider still without keys when the window ends: the reload is
 // refused, the running config stays and the new route never serves.
 func TestReloadWindowEndsWithoutKeys(t *testing.T) {
-	a, b, up := startIDP(t, false), startIDP(t, true), startUpstream(t)
-	cfg := Config{Listen: "127.0.0.1:0", Issuer: a.Issuer(), Routes: []Route{{Prefix: "/a/", Upstream: up.srv.URL}}}
+	a, b, up := gwtest.StartIDP(t, false), gwtest.StartIDP(t, true), gwtest.StartUpstream(t)
+	cfg := Config{Listen: "127.0.0.1:0", Issuer: a.Issuer(), Routes: []Route{{Prefix: "/a/", Upstream: up.URL}}}
 	g := startGatewayOpts(t, cfg, Options{ReloadWindow: 200 * time.Millisecond})
 	g.waitReady(t)
 	next := cfg
 	next.Providers = []Provider{{Issuer: b.Issuer(), JWKSURL: b.JWKSURL()}}
-	next.Routes = append(slices.Clone(cfg.Routes), Route{Prefix: "/b/", Upstream: up.srv.URL})
+	next.Routes = append(slices.Clone(cfg.Routes), Route{Prefix: "/b/", Upstream: up.URL})
 	err := g.Reload(context.Background(), next)
 	if !errors.Is(err, ErrKeysNotLoaded) || !strings.Contains(err.Error(), b.Issuer()) {
 		t.Fatalf("reload with a provider down: %v, want ErrKeysNotLoaded naming it", err)
@@ -310,8 +311,8 @@ func TestReloadWindowEndsWithoutKeys(t *testing.T) {
 // What subjects have spent on a route that a reload leaves as it is
 // survives the reload; a route whose limit changes starts afresh.
 func TestReloadKeepsRateLimitState(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	cfg := reloadConfig(p, p.JWKSURL(), up.srv.URL, "/a/", "/limited/")
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	cfg := reloadConfig(p, p.JWKSURL(), up.URL, "/a/", "/limited/")
 	cfg.Routes[1].Rate, cfg.Routes[1].Burst = ptr(0.001), ptr(2)
 	g := startGateway(t, cfg, nil)
 	g.waitReady(t)
@@ -325,7 +326,7 @@ func TestReloadKeepsRateLimitState(t *testing.T) {
 		t.Fatalf("over the burst: %d", resp.StatusCode)
 	}
 	next := cfg
-	next.Routes = append(slices.Clone(cfg.Routes), Route{Prefix: "/b/", Upstream: up.srv.URL})
+	next.Routes = append(slices.Clone(cfg.Routes), Route{Prefix: "/b/", Upstream: up.URL})
 	if err := g.Reload(context.Background(), next); err != nil {
 		t.Fatal(err)
 	}
@@ -351,8 +352,8 @@ func TestReloadKeepsRateLimitState(t *testing.T) {
 // routes it started on, and what only the old config used (here its
 // provider) is closed only after that request has ended.
 func TestReloadInFlightFinishesOnOldConfig(t *testing.T) {
-	a, b, up := startIDP(t, false), startIDP(t, false), startUpstream(t)
-	cfg := Config{Listen: "127.0.0.1:0", Issuer: a.Issuer(), Routes: []Route{{Prefix: "/old/", Upstream: up.srv.URL}}}
+	a, b, up := gwtest.StartIDP(t, false), gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	cfg := Config{Listen: "127.0.0.1:0", Issuer: a.Issuer(), Routes: []Route{{Prefix: "/old/", Upstream: up.URL}}}
 	g := startGateway(t, cfg, nil)
 	g.waitReady(t)
 	old := g.cur.Load()
@@ -363,9 +364,9 @@ func TestReloadInFlightFinishesOnOldConfig(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+a.Mint(t, jwtgatetest.Claims{Subject: "u"}))
 	served := make(chan struct{})
 	go func() { defer close(served); g.Handler().ServeHTTP(rec, req) }()
-	<-up.started
+	<-up.Started
 
-	next := Config{Listen: "127.0.0.1:0", Issuer: b.Issuer(), Routes: []Route{{Prefix: "/new/", Upstream: up.srv.URL}}}
+	next := Config{Listen: "127.0.0.1:0", Issuer: b.Issuer(), Routes: []Route{{Prefix: "/new/", Upstream: up.URL}}}
 	if err := g.Reload(context.Background(), next); err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +376,7 @@ func TestReloadInFlightFinishesOnOldConfig(t *testing.T) {
 	if !oldCache.Ready() {
 		t.Fatal("the old provider's cache closed under a request still running on it")
 	}
-	up.release <- struct{}{}
+	up.Release <- struct{}{}
 	<-served
 	if rec.Code != http.StatusOK || rec.Body.String() != "done" {
 		t.Fatalf("in-flight request: %d %q", rec.Code, rec.Body)
@@ -390,10 +391,10 @@ func TestReloadInFlightFinishesOnOldConfig(t *testing.T) {
 
 // Concurrent reloads are serialized: each gets its own generation.
 func TestConcurrentReloadsSerialized(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	var mu sync.Mutex
 	gens := map[uint64]bool{}
-	g := startGatewayOpts(t, reloadConfig(p, p.JWKSURL(), up.srv.URL, "/a/"), Options{OnReload: func(e ReloadEvent) {
+	g := startGatewayOpts(t, reloadConfig(p, p.JWKSURL(), up.URL, "/a/"), Options{OnReload: func(e ReloadEvent) {
 		mu.Lock()
 		gens[e.Generation] = true
 		mu.Unlock()
@@ -405,7 +406,7 @@ func TestConcurrentReloadsSerialized(t *testing.T) {
 			if i%2 == 0 {
 				prefixes = append(prefixes, "/b/")
 			}
-			if err := g.Reload(context.Background(), reloadConfig(p, p.JWKSURL(), up.srv.URL, prefixes...)); err != nil {
+			if err := g.Reload(context.Background(), reloadConfig(p, p.JWKSURL(), up.URL, prefixes...)); err != nil {
 				t.Error(err)
 			}
 		})
@@ -418,7 +419,7 @@ func TestConcurrentReloadsSerialized(t *testing.T) {
 
 // After Close a reload is refused and builds nothing.
 func TestReloadAfterClose(t *testing.T) {
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	cfg := reloadConfig(p, p.JWKSURL(), "http://127.0.0.1:1", "/a/")
 	g, err := New(context.Background(), cfg, Options{Logger: quiet})
 	if err != nil {
@@ -437,8 +438,8 @@ func TestReloadAfterClose(t *testing.T) {
 // the configured one with a trailing slash) refuses the reload at once as
 // a config error, as it stops the program at start.
 func TestReloadRefusesAnIssuerMismatch(t *testing.T) {
-	a, b, up := startIDP(t, false), startIDP(t, false), startUpstream(t)
-	cfg := Config{Listen: "127.0.0.1:0", Issuer: a.Issuer(), Routes: []Route{{Prefix: "/a/", Upstream: up.srv.URL}}}
+	a, b, up := gwtest.StartIDP(t, false), gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	cfg := Config{Listen: "127.0.0.1:0", Issuer: a.Issuer(), Routes: []Route{{Prefix: "/a/", Upstream: up.URL}}}
 	g := startGatewayOpts(t, cfg, Options{ReloadWindow: time.Minute})
 	g.waitReady(t)
 	next := cfg

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -16,11 +17,11 @@ import (
 // tokens are refused, and the client's token does not reach the upstream
 // unless forward_token says so.
 func TestResourceRoute(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	const uri = "https://mcp.example.com/mcp"
 	g := startYAML(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nroutes:\n"+
-		"  - {prefix: /mcp, upstream: '"+up.srv.URL+"', types: [at+jwt], resource: {uri: '"+uri+"', scopes_supported: [tools]}}\n"+
-		"  - {prefix: /fwd, upstream: '"+up.srv.URL+"', forward_token: true, resource: {uri: 'https://mcp.example.com/fwd'}}\n")
+		"  - {prefix: /mcp, upstream: '"+up.URL+"', types: [at+jwt], resource: {uri: '"+uri+"', scopes_supported: [tools]}}\n"+
+		"  - {prefix: /fwd, upstream: '"+up.URL+"', forward_token: true, resource: {uri: 'https://mcp.example.com/fwd'}}\n")
 	do := func(path, token string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, g.url+path, nil)
@@ -53,8 +54,8 @@ func TestResourceRoute(t *testing.T) {
 	}
 	good := mint(uri, "at+jwt")
 	resp, body = do("/mcp", good)
-	if resp.StatusCode != 200 || upstreamHeaders(t, body).Get("Authorization") != "" {
-		t.Fatalf("valid token: %d, upstream saw Authorization %q", resp.StatusCode, upstreamHeaders(t, body).Get("Authorization"))
+	if resp.StatusCode != 200 || gwtest.UpstreamHeaders(t, body).Get("Authorization") != "" {
+		t.Fatalf("valid token: %d, upstream saw Authorization %q", resp.StatusCode, gwtest.UpstreamHeaders(t, body).Get("Authorization"))
 	}
 	for name, tok := range map[string]string{
 		"another resource": mint("https://mcp.example.com/other", "at+jwt"),
@@ -69,7 +70,7 @@ func TestResourceRoute(t *testing.T) {
 		t.Errorf("query token: %d", resp.StatusCode)
 	}
 	fwd := p.MintWith(t, jwtgatetest.Claims{Subject: "alice", Audience: "https://mcp.example.com/fwd"}, jwtgatetest.MintOptions{})
-	if resp, body := do("/fwd", fwd); resp.StatusCode != 200 || upstreamHeaders(t, body).Get("Authorization") != "Bearer "+fwd {
+	if resp, body := do("/fwd", fwd); resp.StatusCode != 200 || gwtest.UpstreamHeaders(t, body).Get("Authorization") != "Bearer "+fwd {
 		t.Fatalf("forward_token: %d %s", resp.StatusCode, body)
 	}
 }
@@ -97,11 +98,11 @@ func TestResourceRouteConfigErrors(t *testing.T) {
 // audiences say (they are the other routes'), and a config whose routes are
 // all resources checks aud: New logs no "aud unchecked" warning.
 func TestResourceRouteBesideTopLevelAudiences(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	const uri = "https://mcp.example.com/mcp"
 	g := startGateway(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Audiences: []string{"api"}, Routes: []Route{
-		{Prefix: "/mcp", Upstream: up.srv.URL, Resource: &Resource{URI: uri}},
-		{Prefix: "/", Upstream: up.srv.URL},
+		{Prefix: "/mcp", Upstream: up.URL, Resource: &Resource{URI: uri}},
+		{Prefix: "/", Upstream: up.URL},
 	}}, nil)
 	g.waitReady(t)
 	mint := func(aud string) string { return p.Mint(t, jwtgatetest.Claims{Subject: "u", Audience: aud}) }
@@ -121,7 +122,7 @@ func TestResourceRouteBesideTopLevelAudiences(t *testing.T) {
 	var logs strings.Builder
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	mcpOnly, err := New(t.Context(), Config{Issuer: p.Issuer(), Routes: []Route{
-		{Prefix: "/mcp", Upstream: up.srv.URL, Resource: &Resource{URI: uri}},
+		{Prefix: "/mcp", Upstream: up.URL, Resource: &Resource{URI: uri}},
 	}}, Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -13,9 +14,9 @@ import (
 // route's Verifier, whose 401 names what the client must come back with;
 // bad values are config errors.
 func TestStepUpRouteFromYAML(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	cfg, err := ParseYAML([]byte("listen: 127.0.0.1:0\nissuer: " + p.Issuer() + "\nroutes:\n" +
-		"  - {prefix: /admin, upstream: '" + up.srv.URL + "', acr_values: [urn:mfa], max_auth_age: 5m}\n"))
+		"  - {prefix: /admin, upstream: '" + up.URL + "', acr_values: [urn:mfa], max_auth_age: 5m}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

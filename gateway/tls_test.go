@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -230,8 +231,8 @@ func tlsGatewayConfig(idp, up string, tc *TLSConfig) Config {
 // and HTTP/1.1 to the others; the upstream learns the request came over
 // https.
 func TestTLSServesHTTP2AndHTTP1(t *testing.T) {
-	idp, up, d := startIDP(t, false), startUpstream(t), newTLSDir(t)
-	g := startGatewayOpts(t, tlsGatewayConfig(idp.Issuer(), up.srv.URL, &TLSConfig{CertFile: d.cert, KeyFile: d.key}), Options{})
+	idp, up, d := gwtest.StartIDP(t, false), gwtest.StartUpstream(t), newTLSDir(t)
+	g := startGatewayOpts(t, tlsGatewayConfig(idp.Issuer(), up.URL, &TLSConfig{CertFile: d.cert, KeyFile: d.key}), Options{})
 	g.waitReady(t)
 	if !strings.HasPrefix(g.url, "https://") {
 		t.Fatalf("url %s", g.url)
@@ -318,8 +319,8 @@ func TestTLSClientAuthRequire(t *testing.T) {
 // with none; under client_auth request a client without a certificate
 // still gets in with an unbound token.
 func TestTLSCertificateBoundTokens(t *testing.T) {
-	idp, up, d := startIDP(t, false), startUpstream(t), newTLSDir(t)
-	cfg := tlsGatewayConfig(idp.Issuer(), up.srv.URL, &TLSConfig{CertFile: d.cert, KeyFile: d.key, ClientCAFile: d.ca, ClientAuth: ClientAuthRequest})
+	idp, up, d := gwtest.StartIDP(t, false), gwtest.StartUpstream(t), newTLSDir(t)
+	cfg := tlsGatewayConfig(idp.Issuer(), up.URL, &TLSConfig{CertFile: d.cert, KeyFile: d.key, ClientCAFile: d.ca, ClientAuth: ClientAuthRequest})
 	cfg.CertificateBoundTokens = true
 	cfg.TrustedProxies = []string{} // the TLS connection is the only source of a client certificate
 	g := startGatewayOpts(t, cfg, Options{})
@@ -356,13 +357,13 @@ type rotationGateway struct {
 	*gw
 	d     *tlsDir
 	clock *jwtgatetest.Clock
-	logs  *syncBuffer
+	logs  *gwtest.SyncBuffer
 }
 
-func startRotationGateway(t *testing.T, idp *jwtgatetest.Issuer, up *upstream) *rotationGateway {
+func startRotationGateway(t *testing.T, idp *jwtgatetest.Issuer, up *gwtest.Upstream) *rotationGateway {
 	t.Helper()
-	r := &rotationGateway{d: newTLSDir(t), clock: jwtgatetest.NewClock(time.Now()), logs: &syncBuffer{}}
-	r.gw = startGatewayOpts(t, tlsGatewayConfig(idp.Issuer(), up.srv.URL, &TLSConfig{CertFile: r.d.cert, KeyFile: r.d.key}),
+	r := &rotationGateway{d: newTLSDir(t), clock: jwtgatetest.NewClock(time.Now()), logs: &gwtest.SyncBuffer{}}
+	r.gw = startGatewayOpts(t, tlsGatewayConfig(idp.Issuer(), up.URL, &TLSConfig{CertFile: r.d.cert, KeyFile: r.d.key}),
 		Options{Now: r.clock.Now, Logger: slog.New(slog.NewTextHandler(r.logs, nil))})
 	r.waitReady(t)
 	return r
@@ -391,7 +392,7 @@ func (r *rotationGateway) renew(t *testing.T, serial int64) {
 // connection gets the new one once the files are checked again (at most
 // once a second: before that, still the old one), with no restart.
 func TestTLSCertificateRotation(t *testing.T) {
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	r := startRotationGateway(t, idp, up)
 	tok := idp.Mint(t, jwtgatetest.Claims{Subject: "alice"})
 
@@ -425,7 +426,7 @@ func TestTLSCertificateRotation(t *testing.T) {
 	if s := serverSerial(t, resp); s != 1 || resp.StatusCode != http.StatusOK || open.dials.Load() != 1 {
 		t.Fatalf("open connection: serial %d, status %d, %d dials (want 1, 200, 1)", s, resp.StatusCode, open.dials.Load())
 	}
-	up.release <- struct{}{}
+	up.Release <- struct{}{}
 	if rest, err := io.ReadAll(events); err != nil || !strings.Contains(string(rest), "data: second") {
 		t.Fatalf("stream after the renewal: %q %v", rest, err)
 	}
@@ -439,7 +440,7 @@ func TestTLSCertificateRotation(t *testing.T) {
 // often the files are checked, and counted; once the key follows, the new
 // pair is served.
 func TestTLSBadRenewalKeepsTheLastGood(t *testing.T) {
-	r := startRotationGateway(t, startIDP(t, false), startUpstream(t))
+	r := startRotationGateway(t, gwtest.StartIDP(t, false), gwtest.StartUpstream(t))
 	replaceFile(t, r.d.cert, r.d.ca1.server(t, 3).certPEM)
 	for range 3 {
 		r.clock.Advance(2 * time.Second)
@@ -537,7 +538,7 @@ func TestTLSConfigProblems(t *testing.T) {
 			[]string{`cert_file "` + garbage, `client_ca_file "` + garbage, `client_auth "sometimes"`}},
 	} {
 		tc := c.tc
-		_, err := tlsGatewayConfig("https://idp.example", "http://127.0.0.1:9", &tc).Validate(env(nil))
+		_, err := tlsGatewayConfig("https://idp.example", "http://127.0.0.1:9", &tc).Validate(gwtest.Env(nil))
 		if err == nil {
 			t.Errorf("%s: valid", c.name)
 			continue
@@ -554,7 +555,7 @@ func TestTLSConfigProblems(t *testing.T) {
 		{CertFile: d.cert, KeyFile: d.key, ClientCAFile: d.ca, ClientAuth: ClientAuthRequest},
 		{CertFile: d.cert, KeyFile: d.key, ClientCAFile: d.ca, ClientAuth: ClientAuthRequire},
 	} {
-		if _, err := tlsGatewayConfig("https://idp.example", "http://127.0.0.1:9", &tc).Validate(env(nil)); err != nil {
+		if _, err := tlsGatewayConfig("https://idp.example", "http://127.0.0.1:9", &tc).Validate(gwtest.Env(nil)); err != nil {
 			t.Errorf("%+v: %v", tc, err)
 		}
 	}
@@ -564,8 +565,8 @@ func TestTLSConfigProblems(t *testing.T) {
 // https:// URLs; one whose files are wrong is refused by New. (The
 // program's listening line: cli's TestRunServesTLS.)
 func TestConfigFileServesTLS(t *testing.T) {
-	idp, up, d := startIDP(t, false), startUpstream(t), newTLSDir(t)
-	cfg, err := LoadFile(writeFile(t, "listen: 127.0.0.1:0\nissuer: "+idp.Issuer()+"\nroutes: [{prefix: /, upstream: '"+up.srv.URL+"'}]\n"+
+	idp, up, d := gwtest.StartIDP(t, false), gwtest.StartUpstream(t), newTLSDir(t)
+	cfg, err := LoadFile(gwtest.WriteConfig(t, "listen: 127.0.0.1:0\nissuer: "+idp.Issuer()+"\nroutes: [{prefix: /, upstream: '"+up.URL+"'}]\n"+
 		"tls: {cert_file: '"+d.cert+"', key_file: '"+d.key+"', client_ca_file: '"+d.ca+"', client_auth: request}\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -576,11 +577,11 @@ func TestConfigFileServesTLS(t *testing.T) {
 		t.Errorf("url %s: %s %d %s", g.url, resp.Proto, resp.StatusCode, body)
 	}
 
-	bad, err := LoadFile(writeFile(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ntls: {cert_file: '"+d.cert+"', key_file: '"+d.cert+"'}\n"))
+	bad, err := LoadFile(gwtest.WriteConfig(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ntls: {cert_file: '"+d.cert+"', key_file: '"+d.cert+"'}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(context.Background(), bad, Options{Logger: quiet, LookupEnv: env(nil)}); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "no PEM private key") {
+	if _, err := New(context.Background(), bad, Options{Logger: quiet, LookupEnv: gwtest.Env(nil)}); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "no PEM private key") {
 		t.Errorf("bad key file: New: %v", err)
 	}
 }
@@ -646,7 +647,7 @@ func TestTLSChangedFiles(t *testing.T) {
 // files it names, and, where openssl is installed, the commands make files
 // it accepts and print the client certificate's thumbprint.
 func TestDocsHaveTheTLSConfig(t *testing.T) {
-	docs, err := readDocs()
+	docs, err := gwtest.ReadDocs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -674,7 +675,7 @@ func TestDocsHaveTheTLSConfig(t *testing.T) {
 
 	// The files, from the test's own CA.
 	makeDocumentedTLSFiles(t, yamlDoc)
-	if _, err := cfg.Validate(env(nil)); err != nil {
+	if _, err := cfg.Validate(gwtest.Env(nil)); err != nil {
 		t.Fatalf("with the three files: %v", err)
 	}
 
@@ -682,14 +683,14 @@ func TestDocsHaveTheTLSConfig(t *testing.T) {
 }
 
 // checkDocsCertCommands runs the docs' certificate commands (script)
-// in a new directory, when openssl is installed: cfg is valid with the
-// files they make, and they print the client certificate's thumbprint.
+// in a new directory: cfg is valid with the files they make, and they
+// print the client certificate's thumbprint. The tools they need are
+// required, as redis-server is: a skip would pass with the docs unchecked.
 func checkDocsCertCommands(t *testing.T, cfg Config, script string) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("no openssl: the documented commands are not run")
-	}
-	if _, err := exec.LookPath("basenc"); err != nil {
-		t.Skip("no basenc: the documented commands are not run")
+	for _, tool := range []string{"openssl", "basenc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("the documented certificate commands need %s: %v", tool, err)
+		}
 	}
 	t.Chdir(t.TempDir())
 	var stderr strings.Builder
@@ -699,7 +700,7 @@ func checkDocsCertCommands(t *testing.T, cfg Config, script string) {
 	if err != nil {
 		t.Fatalf("%s: %v\n%s%s", script, err, out, stderr.String())
 	}
-	if _, err := cfg.Validate(env(nil)); err != nil {
+	if _, err := cfg.Validate(gwtest.Env(nil)); err != nil {
 		t.Fatalf("with the commands' files: %v", err)
 	}
 	clientPEM, err := os.ReadFile("tls/client.crt")
@@ -771,7 +772,7 @@ func TestTLSConfigForAServerOfOnesOwn(t *testing.T) {
 // the clock moves on: every handshake succeeds with one of the
 // certificates, and the race detector sees the checks and swaps.
 func TestTLSHandshakesDuringRenewals(t *testing.T) {
-	r := startRotationGateway(t, startIDP(t, false), startUpstream(t))
+	r := startRotationGateway(t, gwtest.StartIDP(t, false), gwtest.StartUpstream(t))
 	const clients, each, renewals = 8, 10, 40
 	certs := make([]*issued, renewals)
 	for i := range certs {

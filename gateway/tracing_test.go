@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/tracing"
 )
@@ -29,7 +30,7 @@ func startTracedGateway(t *testing.T) (*gw, *jwtgatetest.Issuer, *tracetest.InMe
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	refreshed := make(chan struct{}, 1)
 	tune := func(c *cache.Config) {
 		// After the gateway's hooks, the tracer's among them.
@@ -42,7 +43,7 @@ func startTracedGateway(t *testing.T) (*gw, *jwtgatetest.Issuer, *tracetest.InMe
 			}
 		}
 	}
-	g := startGatewayOpts(t, testConfig(p.Issuer(), up.srv.URL), Options{Tracing: tr, Cache: tune})
+	g := startGatewayOpts(t, testConfig(p.Issuer(), up.URL), Options{Tracing: tr, Cache: tune})
 	g.waitReady(t)
 	<-refreshed
 	return g, p, exp
@@ -143,7 +144,7 @@ func TestTracingFromEnv(t *testing.T) {
 		{"bad protocol", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, false, "want grpc or http/protobuf"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tr, shutdown, err := TracingFromEnv(context.Background(), env(c.vars))
+			tr, shutdown, err := TracingFromEnv(context.Background(), gwtest.Env(c.vars))
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("err %v, want %q", err, c.err)
@@ -182,14 +183,14 @@ func TestTracingFromEnvExportsOverOTLP(t *testing.T) {
 	defer collector.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "10")
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	tr, shutdown, err := TracingFromEnv(context.Background(), os.LookupEnv)
 	if err != nil || tr == nil {
 		t.Fatalf("TracingFromEnv: %v, %v", tr, err)
 	}
 	defer shutdown(context.Background())
 	g := startGatewayOpts(t, Config{Listen: "127.0.0.1:0", Issuer: p.Issuer(), Audiences: []string{"api"},
-		Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}, Options{Tracing: tr})
+		Routes: []Route{{Prefix: "/", Upstream: up.URL}}}, Options{Tracing: tr})
 	g.waitReady(t)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
 	if resp, body := g.get(t, "/x", tok); resp.StatusCode != 200 {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -86,7 +87,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...stri
 // opened one for most requests).
 func TestUpstreamConnectionsReusedUnderConcurrency(t *testing.T) {
 	const clients, perClient = 32, 100
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	var (
 		accepted atomic.Int64
 		gate     sync.WaitGroup // the first round waits until all 32 are in flight
@@ -197,7 +198,7 @@ func TestUpstreamResponseHeaderTimeout(t *testing.T) {
 	// In a subtest, so that its cleanups (gateway, IdP, upstream) have run
 	// before the leak check.
 	t.Run("hang", func(t *testing.T) {
-		p := startIDP(t, false)
+		p := gwtest.StartIDP(t, false)
 		hang, gone := hangingUpstream(t)
 		g := startOwnTransport(t, Config{Issuer: p.Issuer(), ResponseHeaderTimeout: time.Hour, Routes: []Route{
 			{Prefix: "/hang", Upstream: hang, ResponseHeaderTimeout: 50 * time.Millisecond},
@@ -223,7 +224,7 @@ func TestUpstreamResponseHeaderTimeout(t *testing.T) {
 // A stream whose headers arrive in time keeps flowing past the time-out.
 func TestStreamOutlivesResponseHeaderTimeout(t *testing.T) {
 	const timeout = 50 * time.Millisecond
-	p := startIDP(t, false)
+	p := gwtest.StartIDP(t, false)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		rc := http.NewResponseController(w)

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/cache"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/internaltoken"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 	"github.com/jwtgate/jwtgate/middleware"
@@ -83,7 +84,7 @@ func exchangeConfig(t *testing.T, idp *jwtgatetest.Issuer, te *jwtgatetest.Token
 }
 
 func TestExchangeTwoUsersReachUpstreamAsTwoPrincipals(t *testing.T) {
-	idp := startIDP(t, false)
+	idp := gwtest.StartIDP(t, false)
 	te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientSecret: "s3cret"})
 	up := startSeenUpstream(t)
 	g := startGateway(t, exchangeConfig(t, idp, te, up.srv.URL), nil)
@@ -115,7 +116,7 @@ func TestExchangeTwoUsersReachUpstreamAsTwoPrincipals(t *testing.T) {
 }
 
 func TestExchangeCachedAndExpiresWithTheSubjectToken(t *testing.T) {
-	idp := startIDP(t, false)
+	idp := gwtest.StartIDP(t, false)
 	clock := jwtgatetest.NewClock(time.Now())
 	// The upstream's token lives an hour; the subject token two minutes.
 	te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientSecret: "s3cret",
@@ -158,7 +159,7 @@ func TestExchangeEndpointFailureIs503AndUpstreamSeesNothing(t *testing.T) {
 		{"bad JSON", jwtgatetest.TokenBehavior{Body: []byte("{")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			idp := startIDP(t, false)
+			idp := gwtest.StartIDP(t, false)
 			te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientSecret: "s3cret"})
 			if err := te.SetBehavior(tc.b); err != nil {
 				t.Fatal(err)
@@ -184,7 +185,7 @@ func TestExchangeEndpointFailureIs503AndUpstreamSeesNothing(t *testing.T) {
 }
 
 func TestSubjectTokenNeverUpstreamOrInLogs(t *testing.T) {
-	idp := startIDP(t, false)
+	idp := gwtest.StartIDP(t, false)
 	te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientSecret: "s3cret"})
 	up := startSeenUpstream(t)
 	cfg := exchangeConfig(t, idp, te, up.srv.URL)
@@ -240,7 +241,7 @@ func TestSubjectTokenNeverUpstreamOrInLogs(t *testing.T) {
 }
 
 func TestInternalTokenVerifiesWithPublishedKeysAndSurvivesRotation(t *testing.T) {
-	idp := startIDP(t, false)
+	idp := gwtest.StartIDP(t, false)
 	up := startSeenUpstream(t)
 	dir := t.TempDir()
 	writeKeyFile(t, dir, "2026-01.pem", "ES256")
@@ -335,7 +336,7 @@ func TestUpstreamAuthConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			y := "issuer: https://idp\nroutes: [{prefix: /, upstream: 'http://u', " + tc.yaml + "}]\n"
-			_, err := loadYAML([]byte(y), env(map[string]string{"UP_KEY": "x"}))
+			_, err := loadYAML([]byte(y), gwtest.Env(map[string]string{"UP_KEY": "x"}))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
@@ -348,14 +349,14 @@ func TestUpstreamAuthConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			y := "issuer: https://idp\n" + tc.yaml + "\nroutes: [{prefix: /, upstream: 'http://u'}]\n"
-			_, err := loadYAML([]byte(y), env(nil))
+			_, err := loadYAML([]byte(y), gwtest.Env(nil))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want %q", err, tc.want)
 			}
 		})
 	}
 	y := "issuer: https://idp\ninternal_tokens: {issuer: 'https://gw', key_dir: " + dir + "}\nroutes: [{prefix: /.well-known/, upstream: 'http://u'}]\n"
-	if _, err := loadYAML([]byte(y), env(nil)); err == nil || !strings.Contains(err.Error(), "overlaps the gateway's own /.well-known/jwks.json") {
+	if _, err := loadYAML([]byte(y), gwtest.Env(nil)); err == nil || !strings.Contains(err.Error(), "overlaps the gateway's own /.well-known/jwks.json") {
 		t.Fatalf("overlap: %v", err)
 	}
 }
@@ -452,7 +453,7 @@ func makeDocumentedKeyFiles(t *testing.T, docs []byte) {
 // a static key, an exchanged token and a signed one (upstreamcred.Defaults):
 // the same header and scheme settings put each in the same place.
 func TestUpstreamCredentialHeaderRuleIsOneForEveryKind(t *testing.T) {
-	idp := startIDP(t, false)
+	idp := gwtest.StartIDP(t, false)
 	te := jwtgatetest.NewTokenEndpoint(t, jwtgatetest.TokenEndpointOptions{ClientID: "gw", ClientSecret: "s3cret"})
 	up := startSeenUpstream(t)
 	cfg := exchangeConfig(t, idp, te, up.srv.URL)

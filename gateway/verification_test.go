@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -13,7 +14,7 @@ import (
 // tokens that only that setting decides. (cli's
 // TestVerificationFlagsEndToEnd: the same through the flags.)
 func TestVerificationSettingsEndToEnd(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	// 10 s past exp: within the default 30 s leeway, outside 1 s.
 	expired := p.Mint(t, jwtgatetest.Claims{Subject: "a", ExpiresAt: time.Now().Add(-10 * time.Second)})
 	plain := p.Mint(t, jwtgatetest.Claims{Subject: "a"}) // typ JWT, ES256, no tenant
@@ -39,7 +40,7 @@ func TestVerificationSettingsEndToEnd(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := Config{Issuer: p.Issuer(), Routes: []Route{{Prefix: "/", Upstream: up.srv.URL}}}
+			cfg := Config{Issuer: p.Issuer(), Routes: []Route{{Prefix: "/", Upstream: up.URL}}}
 			c.set(&cfg)
 			g := startLoaded(t, cfg)
 			status, body := g.get(t, "/x", c.token)
@@ -55,9 +56,9 @@ func TestVerificationSettingsEndToEnd(t *testing.T) {
 
 // The YAML keys reach the Verifier too.
 func TestVerificationKeysEndToEnd(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	g := startYAML(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nleeway: 1s\ntypes: [at+jwt]\nalgorithms: [ES256]\n"+
-		"require_claims: [tenant]\nroutes: [{prefix: /, upstream: '"+up.srv.URL+"'}]\n")
+		"require_claims: [tenant]\nroutes: [{prefix: /, upstream: '"+up.URL+"'}]\n")
 	at := jwtgatetest.MintOptions{Type: "at+jwt"}
 	for _, c := range []struct {
 		name string

@@ -7,13 +7,14 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -354,37 +355,78 @@ func TestRevokedTokenRefusedAfterMaxAge(t *testing.T) {
 	}
 }
 
-// Concurrent look-ups of one token make one call.
+// Concurrent look-ups of one token make one call. The endpoint holds its
+// first answer until every caller is durably blocked (synctest.Wait): a
+// caller that did not join the call in flight is then either held at the
+// endpoint too or waiting for a slot, and is counted once released.
 func TestConcurrentLookupsCoalesced(t *testing.T) {
-	w := newWorld(t, jwtgatetest.IntrospectionOptions{}, introspect.Config{})
-	tok := w.srv.Issue(t, jwtgatetest.Claims{})
-	arrived := make(chan struct{}, 16)
-	// Hold the endpoint so that every look-up joins the first.
-	w.srv.SetFault(jwtgatetest.IntrospectionFault{Hang: true, Arrived: arrived})
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan struct{})
-	errs := make(chan error, 16)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			<-started
-			_, err := w.ic.Introspect(ctx, tok)
-			errs <- err
+	synctest.Test(t, func(t *testing.T) {
+		const callers = 16
+		const body = `{"active":true,"sub":"alice"}`
+		gate := &gatedEndpoint{body: body, release: make(chan struct{})}
+		ic, err := introspect.New(introspect.Config{
+			Endpoint:   "http://127.0.0.1/introspect",
+			HTTPClient: &http.Client{Transport: gate},
+			Logger:     quiet,
 		})
-	}
-	close(started)
-	<-arrived
-	cancel()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if !errors.Is(err, introspect.ErrUnavailable) {
-			t.Errorf("waiter: %v", err)
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer ic.Close()
+		type result struct {
+			res *middleware.IntrospectionResult
+			err error
+		}
+		results := make(chan result, callers)
+		for range callers {
+			go func() {
+				res, err := ic.Introspect(context.Background(), "opaque")
+				results <- result{res, err}
+			}()
+		}
+		synctest.Wait()
+		if n := gate.calls.Load(); n != 1 {
+			t.Errorf("%d calls at the endpoint while %d look-ups wait, want 1", n, callers)
+		}
+		close(gate.release)
+		for range callers {
+			r := <-results
+			if r.err != nil || r.res == nil || r.res.Raw() != body {
+				t.Errorf("caller got %v, %v; want the endpoint's answer", r.res, r.err)
+			}
+		}
+		if n := gate.calls.Load(); n != 1 {
+			t.Errorf("%d calls for %d concurrent look-ups, want 1", n, callers)
+		}
+	})
+}
+
+// gatedEndpoint is an in-memory introspection endpoint for a synctest
+// bubble: it counts calls and holds each until release is closed (a
+// durable block), then answers body.
+type gatedEndpoint struct {
+	body    string
+	release chan struct{}
+	calls   atomic.Int64
+}
+
+func (g *gatedEndpoint) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		defer req.Body.Close()
 	}
-	if n := w.srv.Requests(); n != 1 {
-		t.Errorf("%d calls for 16 concurrent look-ups, want 1", n)
+	g.calls.Add(1)
+	select {
+	case <-g.release:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
 	}
+	return &http.Response{
+		StatusCode:    http.StatusOK,
+		Header:        http.Header{"Content-Type": {"application/json"}},
+		Body:          io.NopCloser(strings.NewReader(g.body)),
+		ContentLength: int64(len(g.body)),
+		Request:       req,
+	}, nil
 }
 
 // Consecutive failures open the breaker: later misses fail at once, without

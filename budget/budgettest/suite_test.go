@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jwtgate/jwtgate/budget"
@@ -55,12 +56,15 @@ func keyed(change func(string) string) budgettest.NewFunc {
 	}
 }
 
-// lostUpdates counts with a read and a write under separate locks: right
-// one call at a time, losing charges when calls interleave.
+// lostUpdates counts with a read and a write as two steps: right one call
+// at a time, losing charges when calls interleave. Its round trip is a
+// sleep in the synctest bubble TestSuiteCatchesBrokenStores runs it in: the
+// bubble's clock moves only once every caller is blocked, so every
+// concurrent Charge reads before any writes, and the first write makes the
+// others' charges vanish, every run.
 type lostUpdates struct {
-	l    *budget.Local
-	mu   sync.Mutex
-	used map[string]int64
+	l  *budget.Local
+	mu sync.Mutex // makes each write one step, as a SET is
 }
 
 func (b *lostUpdates) Check(ctx context.Context, key string) (ratelimit.Decision, error) {
@@ -72,12 +76,14 @@ func (b *lostUpdates) Charge(ctx context.Context, key string, cost int64) (ratel
 	if err != nil || cost <= 0 {
 		return b.l.Charge(ctx, key, cost)
 	}
-	// Read what is left, wait (a slow backend's round trip), then charge
-	// what was left minus the cost, as if writing the new count.
-	time.Sleep(time.Millisecond)
+	time.Sleep(time.Millisecond) // a slow backend's round trip, in fake time
+	// Write what was read minus the cost: the charges made since the read
+	// are overwritten.
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	now, _ := b.l.Check(ctx, key)
 	spentMeanwhile := int64(d.Remaining - now.Remaining)
-	return b.l.Charge(ctx, key, max(cost-spentMeanwhile, 0)) // the other writers' charges are overwritten
+	return b.l.Charge(ctx, key, max(cost-spentMeanwhile, 0))
 }
 
 // Each broken budget must fail exactly the checks named, and correct
@@ -178,18 +184,21 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 			[]string{"ConcurrentChargesAddUp"},
 		},
 	} {
+		// In a bubble: the racy budget's round trip passes in fake time.
 		t.Run(tc.name, func(t *testing.T) {
-			var failed []string
-			for _, c := range budgettest.Checks() {
-				res := tbrecord.Run(t, func(tb testing.TB) { c.Run(tb, tc.newStore) })
-				if res.Failed {
-					failed = append(failed, c.Name)
+			synctest.Test(t, func(t *testing.T) {
+				var failed []string
+				for _, c := range budgettest.Checks() {
+					res := tbrecord.Run(t, func(tb testing.TB) { c.Run(tb, tc.newStore) })
+					if res.Failed {
+						failed = append(failed, c.Name)
+					}
+					if res.Failed != slices.Contains(tc.mustFail, c.Name) {
+						t.Errorf("check %s: failed %v, want %v; it logged:\n%s", c.Name, res.Failed, !res.Failed, res.Log)
+					}
 				}
-				if res.Failed != slices.Contains(tc.mustFail, c.Name) {
-					t.Errorf("check %s: failed %v, want %v; it logged:\n%s", c.Name, res.Failed, !res.Failed, res.Log)
-				}
-			}
-			t.Logf("failed checks: %v", failed)
+				t.Logf("failed checks: %v", failed)
+			})
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,10 +18,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // An in-flight request started before cancellation finishes with 200, and
 // Until returns only after the server has stopped accepting.
 func TestUntilLetsInFlightRequestFinish(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := &closeNotifier{Listener: inner, closed: make(chan struct{})}
 	entered, release := make(chan struct{}), make(chan struct{})
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
@@ -31,34 +33,31 @@ func TestUntilLetsInFlightRequestFinish(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- Until(ctx, srv, ln, 10*time.Second, nil) }()
 
-	resc := make(chan *http.Response, 1)
+	// The client reports to the test, never to t: it may end after a
+	// failed test has.
+	resc, errc := make(chan *http.Response, 1), make(chan error, 1)
 	go func() {
 		res, err := http.Get("http://" + ln.Addr().String())
-		if err != nil {
-			t.Error(err)
-		}
 		resc <- res
+		errc <- err
 	}()
 	<-entered
 	cancel()
 	// Shutdown closes the listener before it waits for the request.
-	for {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			break
-		}
+	<-ln.closed
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 		c.Close()
-		select {
-		case err := <-done:
-			t.Fatalf("Until returned %v with a request in flight", err)
-		default:
-		}
-		time.Sleep(time.Millisecond) // polling the listener's state, not behaviour under test
+		t.Error("the listener accepts after Shutdown closed it")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Until returned %v with a request in flight", err)
+	default:
 	}
 	close(release)
-	res := <-resc
-	if res == nil || res.StatusCode != 200 {
-		t.Fatalf("in-flight request: %v", res)
+	res, err := <-resc, <-errc
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("in-flight request: %v, %v", res, err)
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
@@ -122,4 +121,17 @@ func TestUntilReturnsServeError(t *testing.T) {
 	if err == nil || errors.Is(err, http.ErrServerClosed) {
 		t.Fatalf("Until on a closed listener: %v", err)
 	}
+}
+
+// closeNotifier closes closed once the listener is closed.
+type closeNotifier struct {
+	net.Listener
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *closeNotifier) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() { close(l.closed) })
+	return err
 }

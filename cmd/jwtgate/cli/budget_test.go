@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/jwtgate/jwtgate/gateway"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 )
 
 var budgetCurlLine = regexp.MustCompile(`(?m)^curl -H "Authorization: Bearer ([A-Za-z0-9_.-]+)" -H "Content-Type: application/json" -d '([^']+)' (http://\S+)$`)
@@ -17,7 +18,7 @@ var budgetCurlLine = regexp.MustCompile(`(?m)^curl -H "Authorization: Bearer ([A
 // The demo prints a curl line whose fourth run is refused by the demo
 // route's budget; it works as printed.
 func TestDemoBudgetLineRunsDown(t *testing.T) {
-	var stdout syncBuffer
+	var stdout gwtest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	done := make(chan int, 1)

@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/jwtgate/jwtgate/gateway"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 )
 
 // Demo mode's identity provider mints tokens for anyone: without -demo it
 // never listens beyond loopback.
 func TestDemoRefusedOnNonLoopbackListen(t *testing.T) {
 	for _, listen := range []string{"0.0.0.0:8080", ":8080", "[::]:8080", "192.0.2.1:8080", "gateway.example:8080"} {
-		var stdout, stderr syncBuffer
+		var stdout, stderr gwtest.SyncBuffer
 		code := Run(context.Background(), []string{"-listen", listen}, Env{Stdout: &stdout, Stderr: &stderr, Options: gateway.Options{Logger: quiet}})
 		if code != ExitUsage {
 			t.Errorf("-listen %s: exit %d, want %d; stderr %s", listen, code, ExitUsage, stderr.String())
@@ -34,15 +35,15 @@ func TestDemoFlag(t *testing.T) {
 		{"-demo"},
 		{"-demo", "-listen", "0.0.0.0:8080"}, // asked for explicitly
 		{"-demo", "-listen", ":8080", "-rate", "3"},
-		{"-demo", "-config", writeFile(t, "listen: 0.0.0.0:8080\naudiences: [mine]\n")},
+		{"-demo", "-config", gwtest.WriteConfig(t, "listen: 0.0.0.0:8080\naudiences: [mine]\n")},
 	} {
 		_, f, err := ParseArgs(args, io.Discard)
 		if err != nil || !f.Demo || !f.DemoFlag {
 			t.Errorf("ParseArgs(%q) = %+v, %v; want the demo, asked for", args, f, err)
 		}
 	}
-	withRoutes := writeFile(t, "routes: [{prefix: /, upstream: 'http://u'}]\n")
-	withProvider := writeFile(t, "providers: [{issuer: 'https://idp'}]\n")
+	withRoutes := gwtest.WriteConfig(t, "routes: [{prefix: /, upstream: 'http://u'}]\n")
+	withProvider := gwtest.WriteConfig(t, "providers: [{issuer: 'https://idp'}]\n")
 	for _, c := range []struct {
 		args []string
 		want string
@@ -75,7 +76,7 @@ func TestDemoFlag(t *testing.T) {
 // chosen by default or with -demo; a real gateway does not.
 func TestDemoModeSaysSoOnStderr(t *testing.T) {
 	for _, args := range [][]string{{"-listen", "127.0.0.1:0"}, {"-demo", "-listen", "127.0.0.1:0"}} {
-		var stderr syncBuffer
+		var stderr gwtest.SyncBuffer
 		ctx, cancel := context.WithCancel(context.Background())
 		code := Run(ctx, args, Env{Stdout: io.Discard, Stderr: &stderr, Options: gateway.Options{Logger: quiet},
 			OnServe: func(e ServeEvent) {
@@ -100,8 +101,8 @@ func TestDemoModeSaysSoOnStderr(t *testing.T) {
 		t.Errorf("loopback demo banner %q", w)
 	}
 
-	p, up := startIDP(t, false), startUpstream(t)
-	r := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.srv.URL)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	r := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.URL)
 	if strings.Contains(r.stderr.String(), "DEMO") {
 		t.Errorf("a real gateway printed the demo banner: %s", r.stderr.String())
 	}

@@ -7,14 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
 // The verification flags reach the Verifier: each is tried through Run, in
 // flag mode, against tokens that only that setting decides.
 func TestVerificationFlagsEndToEnd(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	base := []string{"-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.srv.URL}
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	base := []string{"-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.URL}
 	// 10 s past exp: within the default 30 s leeway, outside 1 s.
 	expired := p.Mint(t, jwtgatetest.Claims{Subject: "a", ExpiresAt: time.Now().Add(-10 * time.Second)})
 	plain := p.Mint(t, jwtgatetest.Claims{Subject: "a"}) // typ JWT, ES256, no tenant
@@ -67,8 +68,8 @@ func TestRunExportsTracesOverOTLP(t *testing.T) {
 	defer collector.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "10")
-	p, up := startIDP(t, false), startUpstream(t)
-	r := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-audience", "api", "-upstream", up.srv.URL)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	r := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-audience", "api", "-upstream", up.URL)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Audience: "api"})
 	if code, body := r.get(t, "/x", tok); code != 200 {
 		t.Fatalf("%d %s", code, body)

@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/jwtgate/jwtgate/gateway"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 )
 
 // The program exits 2, before listening, on a bad -dpop, a missing nonce
 // secret, or -dpop in demo mode.
 func TestDPoPBadFlagsExitTwo(t *testing.T) {
-	yaml := writeFile(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ndpop: {mode: required, nonce_secret_env: JWTGATE_TEST_NONCE_UNSET}\n")
+	yaml := gwtest.WriteConfig(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ndpop: {mode: required, nonce_secret_env: JWTGATE_TEST_NONCE_UNSET}\n")
 	for _, c := range []struct {
 		args []string
 		want string
@@ -21,8 +22,8 @@ func TestDPoPBadFlagsExitTwo(t *testing.T) {
 		{[]string{"-config", yaml}, "JWTGATE_TEST_NONCE_UNSET is not set"},
 		{[]string{"-dpop", "required"}, "-dpop required: the demo's provider and curl lines use Bearer tokens"},
 	} {
-		var stdout, stderr syncBuffer
-		code := Run(context.Background(), c.args, Env{Stdout: &stdout, Stderr: &stderr, LookupEnv: env(nil), Options: gateway.Options{Logger: quiet}})
+		var stdout, stderr gwtest.SyncBuffer
+		code := Run(context.Background(), c.args, Env{Stdout: &stdout, Stderr: &stderr, LookupEnv: gwtest.Env(nil), Options: gateway.Options{Logger: quiet}})
 		if code != ExitUsage || !strings.Contains(stderr.String(), c.want) || stdout.String() != "" {
 			t.Errorf("%q: exit %d (want %d), stdout %q, stderr %q lacks %q", c.args, code, ExitUsage, stdout.String(), stderr.String(), c.want)
 		}
@@ -40,7 +41,7 @@ func TestTLSFlags(t *testing.T) {
 	if want := (gateway.TLSConfig{CertFile: "a.crt", KeyFile: "a.key", ClientCAFile: "ca.crt", ClientAuth: gateway.ClientAuthRequire}); cfg.TLS == nil || *cfg.TLS != want {
 		t.Fatalf("tls = %+v", cfg.TLS)
 	}
-	yaml := writeFile(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ntls: {cert_file: f.crt, key_file: f.key}\n")
+	yaml := gwtest.WriteConfig(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ntls: {cert_file: f.crt, key_file: f.key}\n")
 	if cfg, _, err = ParseArgs([]string{"-config", yaml, "-tls-key", "g.key"}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestTLSFlags(t *testing.T) {
 	if cfg, _, err = ParseArgs([]string{"-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:9"}, io.Discard); err != nil || cfg.TLS != nil {
 		t.Fatalf("no -tls-* flags: tls = %+v, %v", cfg.TLS, err)
 	}
-	var stderr syncBuffer
+	var stderr gwtest.SyncBuffer
 	code := Run(context.Background(), []string{"-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:9", "-tls-cert", "/nonexistent.crt"},
 		Env{Stdout: io.Discard, Stderr: &stderr, Options: gateway.Options{Logger: quiet}})
 	if code != ExitUsage || !strings.Contains(stderr.String(), "tls: key_file is required") {
@@ -71,9 +72,9 @@ func TestConfigErrorsExitTwo(t *testing.T) {
 		{route("budget: {limit: 0, window: day}"), []string{"budget: limit 0"}},
 		{route("policy: 'claims.tenant == '"), []string{`route 1 ("/a"): policy:`, "line 1, column"}},
 	} {
-		var stdout, stderr syncBuffer
-		code := Run(context.Background(), []string{"-config", writeFile(t, c.yaml)},
-			Env{Stdout: &stdout, Stderr: &stderr, LookupEnv: env(nil), Options: gateway.Options{Logger: quiet}})
+		var stdout, stderr gwtest.SyncBuffer
+		code := Run(context.Background(), []string{"-config", gwtest.WriteConfig(t, c.yaml)},
+			Env{Stdout: &stdout, Stderr: &stderr, LookupEnv: gwtest.Env(nil), Options: gateway.Options{Logger: quiet}})
 		if code != ExitUsage || stdout.String() != "" {
 			t.Errorf("%s: exit %d, stdout %q", c.yaml, code, stdout.String())
 		}

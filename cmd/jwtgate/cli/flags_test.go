@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/gateway"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 )
 
 func TestFlagsAlone(t *testing.T) {
@@ -80,7 +81,7 @@ func TestReplicasFlag(t *testing.T) {
 // -redis takes a URL, and replaces where Redis is but keeps the file's
 // username, password_env and tls.
 func TestRedisFlagOverridesWhereNotWho(t *testing.T) {
-	file := writeFile(t, "issuer: https://idp\nredis: {cluster: [10.0.0.1:7000], username: app, password_env: REDIS_PW, tls: {server_name: r.internal}}\n")
+	file := gwtest.WriteConfig(t, "issuer: https://idp\nredis: {cluster: [10.0.0.1:7000], username: app, password_env: REDIS_PW, tls: {server_name: r.internal}}\n")
 	cfg, _, err := ParseArgs([]string{"-config", file, "-upstream", "http://127.0.0.1:9", "-redis", "rediss://r.internal:6380/1"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +90,7 @@ func TestRedisFlagOverridesWhereNotWho(t *testing.T) {
 	if !reflect.DeepEqual(cfg.Redis, want) {
 		t.Fatalf("redis %+v, want %+v", cfg.Redis, want)
 	}
-	if _, err := cfg.Validate(env(map[string]string{"REDIS_PW": "pw"})); err != nil {
+	if _, err := cfg.Validate(gwtest.Env(map[string]string{"REDIS_PW": "pw"})); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -158,14 +159,14 @@ routes:
 
 // A config file and a flag: the flag overrides the file's field.
 func TestConfigFileAndFlags(t *testing.T) {
-	cfg, opts, err := ParseArgs([]string{"-config", writeFile(t, fullConfig), "-burst", "30"}, io.Discard)
+	cfg, opts, err := ParseArgs([]string{"-config", gwtest.WriteConfig(t, fullConfig), "-burst", "30"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if opts.Demo {
 		t.Error("a config file must not mean demo mode")
 	}
-	v, err := cfg.Validate(env(map[string]string{"LLM_KEY": "sk-1"}))
+	v, err := cfg.Validate(gwtest.Env(map[string]string{"LLM_KEY": "sk-1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,11 +229,11 @@ func TestBadFlags(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args
 			if tc.yaml != "" {
-				args = append([]string{"-config", writeFile(t, tc.yaml)}, args...)
+				args = append([]string{"-config", gwtest.WriteConfig(t, tc.yaml)}, args...)
 			}
 			cfg, _, err := ParseArgs(args, io.Discard)
 			if err == nil {
-				_, err = cfg.Validate(env(nil))
+				_, err = cfg.Validate(gwtest.Env(nil))
 			}
 			if !errors.Is(err, gateway.ErrInvalidConfig) {
 				t.Fatalf("err = %v, want gateway.ErrInvalidConfig", err)
@@ -246,7 +247,7 @@ func TestBadFlags(t *testing.T) {
 
 // Flags override a config file's verification settings.
 func TestVerificationFlagsOverrideYAML(t *testing.T) {
-	file := writeFile(t, "issuer: https://idp\nleeway: 0s\ntypes: [at+jwt]\nalgorithms: [EdDSA]\nrequire_claims: [tenant]\n"+
+	file := gwtest.WriteConfig(t, "issuer: https://idp\nleeway: 0s\ntypes: [at+jwt]\nalgorithms: [EdDSA]\nrequire_claims: [tenant]\n"+
 		"routes: [{prefix: /, upstream: 'http://u'}]\n")
 	cfg, _, err := ParseArgs([]string{"-config", file, "-leeway", "2s", "-types", "jwt", "-algorithms", "PS256", "-require-claims", "azp"}, io.Discard)
 	if err != nil {

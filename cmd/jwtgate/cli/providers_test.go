@@ -2,39 +2,25 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jwtgate/jwtgate/gateway"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
-
-type readyzBody struct {
-	Status    string
-	Providers []gateway.ProviderStatus
-}
-
-func decodeReadyz(t *testing.T, body string) readyzBody {
-	t.Helper()
-	var rb readyzBody
-	if err := json.Unmarshal([]byte(body), &rb); err != nil {
-		t.Fatalf("/readyz body %q: %v", body, err)
-	}
-	return rb
-}
 
 // A provider that answers at start with a discovery document for another
 // issuer is a configuration mistake: exit 2 with the reason, before
 // listening, rather than serve 503 for ever.
 func TestIssuerMismatchAtStartExitsTwo(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	other := startIDP(t, false)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	other := gwtest.StartIDP(t, false)
 	localhost := strings.Replace(p.Issuer(), "127.0.0.1", "localhost", 1)
-	twoProviders := writeFile(t, "issuer: "+other.Issuer()+"\nproviders: [{issuer: '"+p.Issuer()+"/'}]\n"+
-		"routes: [{prefix: /, upstream: '"+up.srv.URL+"'}]\nlisten: 127.0.0.1:0\n")
+	twoProviders := gwtest.WriteConfig(t, "issuer: "+other.Issuer()+"\nproviders: [{issuer: '"+p.Issuer()+"/'}]\n"+
+		"routes: [{prefix: /, upstream: '"+up.URL+"'}]\nlisten: 127.0.0.1:0\n")
 	for _, c := range []struct {
 		name       string
 		args       []string
@@ -47,9 +33,9 @@ func TestIssuerMismatchAtStartExitsTwo(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			args := c.args
 			if c.args[0] != "-config" {
-				args = append([]string{"-listen", "127.0.0.1:0", "-upstream", up.srv.URL}, args...)
+				args = append([]string{"-listen", "127.0.0.1:0", "-upstream", up.URL}, args...)
 			}
-			var stdout, stderr syncBuffer
+			var stdout, stderr gwtest.SyncBuffer
 			// Should it serve after all, stop it at once so the test fails
 			// instead of hanging.
 			ctx, cancel := context.WithCancel(context.Background())
@@ -73,14 +59,14 @@ func TestIssuerMismatchAtStartExitsTwo(t *testing.T) {
 // A provider that is down or silent at start is an outage, not a mistake:
 // the gateway serves, and /readyz says 503 and why.
 func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
-	up := startUpstream(t)
-	down := startIDP(t, true)
+	up := gwtest.StartUpstream(t)
+	down := gwtest.StartIDP(t, true)
 	gone, err := jwtgatetest.Start(jwtgatetest.IssuerOptions{Algorithms: []string{"ES256"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	gone.Close() // its address now refuses connections
-	silent := startIDP(t, false)
+	silent := gwtest.StartIDP(t, false)
 	// Held until the gateway's cache gives up the request, or the issuer
 	// closes in the test's cleanup.
 	if err := silent.SetDiscovery(jwtgatetest.Behavior{Hang: true}); err != nil {
@@ -99,12 +85,12 @@ func TestUnreachableProviderAtStartKeepsRunning(t *testing.T) {
 		{"silent", silent.Issuer(), time.Nanosecond, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			g := startRun(t, Env{StartupWindow: c.window}, "-listen", "127.0.0.1:0", "-issuer", c.issuer, "-upstream", up.srv.URL)
+			g := startRun(t, Env{StartupWindow: c.window}, "-listen", "127.0.0.1:0", "-issuer", c.issuer, "-upstream", up.URL)
 			status, body := g.get(t, "/readyz", "")
 			if status != http.StatusServiceUnavailable {
 				t.Fatalf("/readyz %d: %s", status, body)
 			}
-			rb := decodeReadyz(t, body)
+			rb := gwtest.DecodeReadyz[gateway.ProviderStatus](t, body)
 			if rb.Status != "keys not loaded" || len(rb.Providers) != 1 {
 				t.Fatalf("/readyz body %s", body)
 			}

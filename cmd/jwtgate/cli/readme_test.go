@@ -3,32 +3,13 @@ package cli
 import (
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-)
 
-// readDocs returns README.md and docs/*.md, one after the other.
-func readDocs() ([]byte, error) {
-	files, err := filepath.Glob("../../../docs/*.md")
-	if err != nil {
-		return nil, err
-	}
-	all, err := os.ReadFile("../../../README.md")
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		all = append(append(all, '\n'), b...)
-	}
-	return all, nil
-}
+	"github.com/jwtgate/jwtgate/internal/gwtest"
+)
 
 // The README's flag-mode decision command forwards every claim header that
 // its nginx, Caddy and Traefik configs copy onto the upstream request: a
@@ -36,7 +17,7 @@ func readDocs() ([]byte, error) {
 // client sent it (Caddy's copy_headers skips a header the answer does not
 // have), so the command and the configs must agree.
 func TestREADMEDecisionCommandMatchesTheProxyConfigs(t *testing.T) {
-	readme, err := readDocs()
+	readme, err := gwtest.ReadDocs()
 	if err != nil {
 		t.Fatal(err)
 	}

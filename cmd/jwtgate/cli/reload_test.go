@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/jwtgate/jwtgate/gateway"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -55,7 +56,7 @@ func metricLine(t *testing.T, r *running, name string) string {
 }
 
 func TestWatchWithoutConfigIsAUsageError(t *testing.T) {
-	empty := writeFile(t, "listen: 127.0.0.1:0\n")
+	empty := gwtest.WriteConfig(t, "listen: 127.0.0.1:0\n")
 	for _, args := range [][]string{
 		{"-watch", "-issuer", "https://idp.example", "-upstream", "http://127.0.0.1:1"},
 		{"-watch"},
@@ -72,8 +73,8 @@ func TestWatchWithoutConfigIsAUsageError(t *testing.T) {
 // SIGHUP reloads -config with the command line's flags over it; a file
 // that does not parse keeps the running config and counts an error.
 func TestSIGHUPReloadsTheConfigFile(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	file := writeFile(t, reloadYAML(p, up.srv.URL, "/a/"))
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	file := gwtest.WriteConfig(t, reloadYAML(p, up.URL, "/a/"))
 	hup := make(chan os.Signal)
 	env, events := reloadEvents(Env{Reload: hup})
 	r := startRun(t, env, "-config", file, "-listen", "127.0.0.1:0", "-audience", "api")
@@ -82,7 +83,7 @@ func TestSIGHUPReloadsTheConfigFile(t *testing.T) {
 		t.Fatalf("/b/ before: %d", code)
 	}
 
-	if err := os.WriteFile(file, []byte(reloadYAML(p, up.srv.URL, "/a/", "/b/")), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(reloadYAML(p, up.URL, "/a/", "/b/")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hup <- syscall.SIGHUP
@@ -117,8 +118,8 @@ func TestSIGHUPReloadsTheConfigFile(t *testing.T) {
 
 // The process's own SIGHUP, through Main's signal handling.
 func TestMainReloadsOnSIGHUP(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	file := writeFile(t, reloadYAML(p, up.srv.URL, "/a/"))
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	file := gwtest.WriteConfig(t, reloadYAML(p, up.URL, "/a/"))
 	urlc := make(chan string, 1)
 	env, events := reloadEvents(Env{Stdout: io.Discard, Stderr: io.Discard, OnServe: func(e ServeEvent) { urlc <- e.URL }})
 	env.Options.Logger = quiet
@@ -195,8 +196,8 @@ func TestWatchFollowsAConfigMapUpdate(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // after Run's own cleanup
 
-	p, up := startIDP(t, false), startUpstream(t)
-	cm := newConfigMap(t, reloadYAML(p, up.srv.URL, "/a/"))
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	cm := newConfigMap(t, reloadYAML(p, up.URL, "/a/"))
 	checks := make(chan bool, 64)
 	env, events := reloadEvents(Env{WatchDebounce: time.Millisecond, onCheck: func(changed bool) { checks <- changed }})
 	r := startRun(t, env, "-config", cm.file(), "-watch", "-listen", "127.0.0.1:0")
@@ -206,11 +207,11 @@ func TestWatchFollowsAConfigMapUpdate(t *testing.T) {
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "u"})
 
 	// The same content again: read, not reloaded.
-	cm.update(reloadYAML(p, up.srv.URL, "/a/"))
+	cm.update(reloadYAML(p, up.URL, "/a/"))
 	if changed := <-checks; changed {
 		t.Fatal("an update with the same content counted as a change")
 	}
-	cm.update(reloadYAML(p, up.srv.URL, "/a/", "/b/"))
+	cm.update(reloadYAML(p, up.URL, "/a/", "/b/"))
 	for changed := <-checks; !changed; changed = <-checks {
 	}
 	e := <-events
@@ -259,10 +260,10 @@ func TestDebounceWaitsForQuiet(t *testing.T) {
 // Without -config there is nothing to reload: SIGHUP is logged and
 // ignored, and the gateway serves on.
 func TestSIGHUPWithoutConfigIsIgnored(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	hup := make(chan os.Signal)
 	env, events := reloadEvents(Env{Reload: hup})
-	r := startRun(t, env, "-issuer", p.Issuer(), "-upstream", up.srv.URL, "-listen", "127.0.0.1:0")
+	r := startRun(t, env, "-issuer", p.Issuer(), "-upstream", up.URL, "-listen", "127.0.0.1:0")
 	hup <- syscall.SIGHUP
 	hup <- syscall.SIGHUP // taken once the first has been handled
 	select {
@@ -283,14 +284,14 @@ func TestSIGHUPWithoutConfigIsIgnored(t *testing.T) {
 // was decoded from, not with a second read of the file (which would hold
 // the edit, so that it went unnoticed until the next one).
 func TestWatchSeesAnEditBetweenLoadAndWatch(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
-	file := writeFile(t, reloadYAML(p, up.srv.URL, "/a/"))
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	file := gwtest.WriteConfig(t, reloadYAML(p, up.URL, "/a/"))
 	checks := make(chan bool, 64)
 	env, events := reloadEvents(Env{
 		WatchDebounce: time.Millisecond,
 		onCheck:       func(changed bool) { checks <- changed },
 		afterLoad: func() {
-			if err := os.WriteFile(file, []byte(reloadYAML(p, up.srv.URL, "/a/", "/b/")), 0o600); err != nil {
+			if err := os.WriteFile(file, []byte(reloadYAML(p, up.URL, "/a/", "/b/")), 0o600); err != nil {
 				t.Error(err)
 			}
 		},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/gateway"
 	"github.com/jwtgate/jwtgate/internal/demo"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
 
@@ -16,37 +17,37 @@ import (
 // and yet no client-sent X-Jwtgate-* may reach the upstream: upstreams take
 // them as the gateway's word.
 func TestFlagModeStripsReservedHeaders(t *testing.T) {
-	p, up := startIDP(t, false), startUpstream(t)
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	tok := p.Mint(t, jwtgatetest.Claims{Subject: "alice", Scopes: []string{"read", "write"}})
 	t.Run("no claim headers", func(t *testing.T) {
-		g := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.srv.URL)
-		status, body := g.get(t, "/x", tok, spoofs...)
+		g := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.URL)
+		status, body := g.get(t, "/x", tok, gwtest.Spoofs...)
 		if status != http.StatusOK {
 			t.Fatalf("status %d: %s", status, body)
 		}
-		checkNoSpoof(t, upstreamHeaders(t, body), nil)
+		gwtest.CheckNoSpoof(t, gwtest.UpstreamHeaders(t, body), gateway.ReservedHeaderPrefix, nil)
 	})
 	t.Run("-claim-header", func(t *testing.T) {
-		g := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.srv.URL,
+		g := runGateway(t, "-listen", "127.0.0.1:0", "-issuer", p.Issuer(), "-upstream", up.URL,
 			"-claim-header", "sub=X-Jwtgate-Subject", "-claim-header", "scope=X-Jwtgate-Scope")
-		status, body := g.get(t, "/x", tok, spoofs...)
+		status, body := g.get(t, "/x", tok, gwtest.Spoofs...)
 		if status != http.StatusOK {
 			t.Fatalf("status %d: %s", status, body)
 		}
-		checkNoSpoof(t, upstreamHeaders(t, body), map[string]string{"X-Jwtgate-Subject": "alice", "X-Jwtgate-Scope": "read write"})
+		gwtest.CheckNoSpoof(t, gwtest.UpstreamHeaders(t, body), gateway.ReservedHeaderPrefix, map[string]string{"X-Jwtgate-Subject": "alice", "X-Jwtgate-Scope": "read write"})
 		// A token without scope: the header is absent, not the client's.
-		status, body = g.get(t, "/x", p.Mint(t, jwtgatetest.Claims{Subject: "bob"}), spoofs...)
+		status, body = g.get(t, "/x", p.Mint(t, jwtgatetest.Claims{Subject: "bob"}), gwtest.Spoofs...)
 		if status != http.StatusOK {
 			t.Fatalf("status %d: %s", status, body)
 		}
-		checkNoSpoof(t, upstreamHeaders(t, body), map[string]string{"X-Jwtgate-Subject": "bob"})
+		gwtest.CheckNoSpoof(t, gwtest.UpstreamHeaders(t, body), gateway.ReservedHeaderPrefix, map[string]string{"X-Jwtgate-Subject": "bob"})
 	})
 }
 
 // The demo's routes forward X-Jwtgate-Subject and -Scope; a header under
 // the prefix that they don't set must not pass either.
 func TestDemoModeStripsReservedHeaders(t *testing.T) {
-	var stdout syncBuffer
+	var stdout gwtest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type served struct {
@@ -74,7 +75,7 @@ func TestDemoModeStripsReservedHeaders(t *testing.T) {
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	r := &running{url: s.url, client: &http.Client{Transport: tr}}
-	status, body := r.get(t, "/api/hello", tok, spoofs...)
+	status, body := r.get(t, "/api/hello", tok, gwtest.Spoofs...)
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %s", status, body)
 	}
@@ -86,7 +87,7 @@ func TestDemoModeStripsReservedHeaders(t *testing.T) {
 	for k, v := range echo.Headers {
 		h.Set(k, v)
 	}
-	checkNoSpoof(t, h, map[string]string{"X-Jwtgate-Subject": "demo-user", "X-Jwtgate-Scope": demoScopes})
+	gwtest.CheckNoSpoof(t, h, gateway.ReservedHeaderPrefix, map[string]string{"X-Jwtgate-Subject": "demo-user", "X-Jwtgate-Scope": demoScopes})
 	tr.CloseIdleConnections()
 	cancel()
 	if code := <-done; code != ExitOK {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,22 +16,9 @@ import (
 
 	"github.com/jwtgate/jwtgate/cache"
 	"github.com/jwtgate/jwtgate/gateway"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of Run and
-// reads of the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestBadFlagsExitTwoBeforeListening(t *testing.T) {
 	cases := []struct {
@@ -47,7 +33,7 @@ func TestBadFlagsExitTwoBeforeListening(t *testing.T) {
 		{[]string{"-jwks-url", "http://idp.example/jwks", "-upstream", "http://127.0.0.1:9"}, "key cache"},
 	}
 	for _, c := range cases {
-		var stdout, stderr syncBuffer
+		var stdout, stderr gwtest.SyncBuffer
 		code := Run(context.Background(), c.args, Env{Stdout: &stdout, Stderr: &stderr, Options: gateway.Options{Logger: quiet}})
 		if code != ExitUsage {
 			t.Errorf("%q: exit %d, want %d; stderr %s", c.args, code, ExitUsage, stderr.String())
@@ -115,7 +101,7 @@ func TestDemoModePrintsWorkingCurlLines(t *testing.T) {
 }
 
 func demoCurlLinesWork(t *testing.T, args []string) {
-	var stdout syncBuffer
+	var stdout gwtest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	done := make(chan int, 1)
@@ -182,15 +168,15 @@ func demoCurlLinesWork(t *testing.T, args []string) {
 // request, triggers shutdown with stop once the upstream holds the request,
 // and checks that the request still completes and the program exits 0.
 func slowRequestSurvivesShutdown(t *testing.T, run func(args []string, env Env) int, stop func()) {
-	p, up := startIDP(t, false), startUpstream(t)
-	cfgFile := writeFile(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nroutes:\n  - {prefix: /, upstream: '"+up.srv.URL+"'}\n")
+	p, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
+	cfgFile := gwtest.WriteConfig(t, "listen: 127.0.0.1:0\nissuer: "+p.Issuer()+"\nroutes:\n  - {prefix: /, upstream: '"+up.URL+"'}\n")
 	urlc := make(chan string, 1)
 	done := make(chan int, 1)
 	loaded := make(chan struct{})
 	var once sync.Once
 	shutdownBegan := make(chan struct{})
 	deps := gateway.Options{Logger: quiet, OnShutdown: func(gateway.ShutdownEvent) { close(shutdownBegan) }, Cache: func(c *cache.Config) {
-		c.Observer.OnRefresh = chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
+		c.Observer.OnRefresh = gwtest.Chain(c.Observer.OnRefresh, func(e cache.RefreshEvent) {
 			if e.Keys > 0 {
 				once.Do(func() { close(loaded) })
 			}
@@ -230,7 +216,7 @@ func slowRequestSurvivesShutdown(t *testing.T, run func(args []string, env Env) 
 		resc <- result{resp.StatusCode, string(b), err}
 	}()
 	select {
-	case <-up.started: // the request is in flight at the upstream
+	case <-up.Started: // the request is in flight at the upstream
 	case r := <-resc:
 		t.Fatalf("request never reached the upstream: %+v", r)
 	}
@@ -248,7 +234,7 @@ func slowRequestSurvivesShutdown(t *testing.T, run func(args []string, env Env) 
 		t.Fatalf("request ended before the upstream answered: %+v", r)
 	default:
 	}
-	close(up.release)
+	close(up.Release)
 	r := <-resc
 	if r.err != nil || r.status != http.StatusOK || r.body != "done" {
 		t.Fatalf("slow request: %+v", r)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/gateway"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key
@@ -63,11 +64,11 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 // https:// URLs; a tls: section whose files are wrong is exit 2 before
 // listening.
 func TestRunServesTLS(t *testing.T) {
-	idp, up := startIDP(t, false), startUpstream(t)
+	idp, up := gwtest.StartIDP(t, false), gwtest.StartUpstream(t)
 	certFile, keyFile, pool := selfSigned(t)
-	yaml := writeFile(t, "listen: 127.0.0.1:0\nissuer: "+idp.Issuer()+"\nroutes: [{prefix: /, upstream: '"+up.srv.URL+"'}]\n"+
+	yaml := gwtest.WriteConfig(t, "listen: 127.0.0.1:0\nissuer: "+idp.Issuer()+"\nroutes: [{prefix: /, upstream: '"+up.URL+"'}]\n"+
 		"tls: {cert_file: '"+certFile+"', key_file: '"+keyFile+"'}\n")
-	var stdout syncBuffer
+	var stdout gwtest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	urlc, done := make(chan string, 1), make(chan int, 1)
 	go func() {
@@ -101,8 +102,8 @@ func TestRunServesTLS(t *testing.T) {
 		t.Errorf("stdout %q, want it to start with %q", stdout.String(), want)
 	}
 
-	bad := writeFile(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ntls: {cert_file: '"+certFile+"', key_file: '"+certFile+"'}\n")
-	var stderr syncBuffer
+	bad := gwtest.WriteConfig(t, "issuer: https://idp.example\nroutes: [{prefix: /, upstream: 'http://127.0.0.1:9'}]\ntls: {cert_file: '"+certFile+"', key_file: '"+certFile+"'}\n")
+	var stderr gwtest.SyncBuffer
 	code := Run(context.Background(), []string{"-config", bad}, Env{Stdout: &stdout, Stderr: &stderr, Options: gateway.Options{Logger: quiet}})
 	if code != ExitUsage || !strings.Contains(stderr.String(), "no PEM private key") {
 		t.Errorf("bad key file: exit %d, stderr %q", code, stderr.String())

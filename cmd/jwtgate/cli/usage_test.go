@@ -10,14 +10,15 @@ import (
 	"testing"
 
 	"github.com/jwtgate/jwtgate/gateway"
+	"github.com/jwtgate/jwtgate/internal/gwtest"
 )
 
 // runUsage runs the program with args and returns its exit code and
 // stderr; every case here fails before anything listens.
 func runUsage(t *testing.T, lookup map[string]string, args ...string) (int, string) {
 	t.Helper()
-	var stderr syncBuffer
-	code := Run(context.Background(), args, Env{Stdout: io.Discard, Stderr: &stderr, LookupEnv: env(lookup), Options: gateway.Options{Logger: quiet}})
+	var stderr gwtest.SyncBuffer
+	code := Run(context.Background(), args, Env{Stdout: io.Discard, Stderr: &stderr, LookupEnv: gwtest.Env(lookup), Options: gateway.Options{Logger: quiet}})
 	return code, stderr.String()
 }
 
@@ -42,7 +43,7 @@ func TestBadFlagSaysItOnce(t *testing.T) {
 // A value of the wrong type does not hide the file's other problems: one
 // run names them all.
 func TestYAMLTypeErrorAndOtherProblemsTogether(t *testing.T) {
-	file := writeFile(t, "issuer: https://idp.example\nrate: fast\nroutes:\n  - {prefix: admin, upstream: 'http://u'}\n")
+	file := gwtest.WriteConfig(t, "issuer: https://idp.example\nrate: fast\nroutes:\n  - {prefix: admin, upstream: 'http://u'}\n")
 	code, out := runUsage(t, nil, "-config", file)
 	if code != ExitUsage || !strings.Contains(out, "line 2") || !strings.Contains(out, "`fast`") ||
 		!strings.Contains(out, `route 1 ("admin")`) || strings.Contains(out, "gateway: gateway:") {
@@ -75,11 +76,11 @@ func TestExampleYAMLSaysWhatItNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cfg.Validate(env(vars)); err != nil {
+	if _, err := cfg.Validate(gwtest.Env(vars)); err != nil {
 		t.Fatalf("with the header's variables %v: %v", vars, err)
 	}
 	for name := range vars {
-		_, err := cfg.Validate(env(nil))
+		_, err := cfg.Validate(gwtest.Env(nil))
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Fatalf("without %s: %v", name, err)
 		}
