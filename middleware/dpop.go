@@ -463,7 +463,7 @@ func (v *Verifier) checkProof(r *http.Request, token, jkt string) *Error {
 	if err != nil {
 		return err
 	}
-	if p.spec.method.Verify(p.signingInput, p.sig, p.key) != nil {
+	if !p.spec.verify(p.signingInput, p.sig, p.key) {
 		return errProofSig
 	}
 	view := v.fw.View(r)
