@@ -406,7 +406,7 @@ func (gen *generation) buildRoute(rc Route) (*route, error) {
 				stripPrefix(pr.Out.URL, rc.Prefix)
 			}
 			pr.SetURL(target)
-			pr.SetXForwarded()
+			setXForwarded(pr)
 			// Whatever reached here under the reserved prefix came from the
 			// Verifier (the client's were stripped before it ran); clear
 			// Out anyway, so that only the configured claim headers, copied
