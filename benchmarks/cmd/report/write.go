@@ -329,7 +329,7 @@ func (d *data) writeScenarios(p func(string, ...any)) {
 	}
 	if len(sc.GatewayInstructions) > 0 {
 		p("### Gateway over real TCP, instructions\n\n")
-		p("The CPU times above spread by ±20 %% between rounds on this shared machine, more than the rate limit's cost. Here each proxy runs alone under callgrind (`GOGC=off`), one keep-alive connection, one request at a time with the repeated ES256 token: after %d warm-up requests its counts are zeroed (`callgrind_control --zero`), %d requests sent, and the counts dumped. Per request: what the whole proxy process executed in user space (its server, handler, transport and runtime; the kernel's socket work, the same for every proxy, is not counted). Counts repeat to a fraction of a per cent, so each round's ratio decides.\n\n", countedWarmReport, sc.GatewayInstructions[0].Requests)
+		p("The CPU times above spread by ±20 %% between rounds on this shared machine, more than the rate limit's cost. Here each proxy runs alone under callgrind (`GOGC=off`), one keep-alive connection, one request at a time with the repeated ES256 token: after %d warm-up requests its counts are zeroed (`callgrind_control --zero`), %d requests sent, and the counts dumped. Per request: what the whole proxy process executed in user space (its server, handler, transport and runtime; the kernel's socket work, the same for every proxy, is not counted). Counts spread by about 1 %% between rounds, far less than CPU time (the runtime's scheduler and network poller are counted with everything else, and they run as long as the waits for the upstream last).\n\n", countedWarmReport, sc.GatewayInstructions[0].Requests)
 		p("%s\n", results.GatewayInstructionsTable(sc.GatewayInstructions))
 	}
 	if len(sc.Memory) > 0 || len(sc.Notes) > 0 {
