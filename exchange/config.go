@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/headername"
 	"github.com/jwtgate/jwtgate/internal/oauthclient"
 	"github.com/jwtgate/jwtgate/internal/upstreamcred"
 )
@@ -373,7 +374,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.SubjectTokenType = TokenTypeAccessToken
 	}
 	cfg.Header, cfg.Scheme = upstreamcred.Defaults(cfg.Header, cfg.Scheme)
-	if !validHeaderName(cfg.Header) {
+	if !headername.ValidName(cfg.Header) {
 		return bad("Header %q is not a header name", cfg.Header)
 	}
 	for _, d := range []struct {
@@ -447,20 +448,6 @@ func scopeToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x80 || !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) && !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
 			return false
 		}
 	}

@@ -356,6 +356,24 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// The header name is checked by internal/headername's RFC 9110 token rule,
+// the one the gateway's other header names use: every tchar is accepted,
+// delimiters and non-ASCII refused.
+func TestHeaderNameIsAToken(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"X-Api_Key": true, "x!#$%&'*+.^`|~9": true,
+		"X:Y": false, "X(Y)": false, "X\"Y": false, "X\tY": false, "Ä": false,
+	} {
+		ex, err := exchange.New(exchange.Config{TokenEndpoint: "https://a.example/t", Audience: "a", Header: name})
+		if got := err == nil; got != ok {
+			t.Errorf("header %q: err %v, want accepted %v", name, err, ok)
+		}
+		if ex != nil {
+			ex.Close()
+		}
+	}
+}
+
 func TestEnumsReadTheirNames(t *testing.T) {
 	var g exchange.Grant
 	var m exchange.AuthMethod
