@@ -230,28 +230,37 @@ func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	i.answer(w, r, b, body, etag, lastMod)
 }
 
-// answer applies b to one request whose normal answer is doc.
-func (i *Issuer) answer(w http.ResponseWriter, r *http.Request, b Behavior, doc []byte, etag string, lastMod time.Time) {
-	if b.Hang {
+// wait applies a behaviour's Hang and Delay to one request (the issuer's
+// and the token endpoint's): it reports whether the request is to be
+// answered now, and aborts the connection when closing ends the wait first.
+func wait(w http.ResponseWriter, r *http.Request, hang bool, delay time.Duration, closing <-chan struct{}) bool {
+	if hang {
 		select {
 		case <-r.Context().Done():
-		case <-i.closing:
+		case <-closing:
 			abort(w)
 		}
-		return
+		return false
 	}
-	if b.Delay > 0 {
-		t := time.NewTimer(b.Delay)
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-i.closing:
-			t.Stop()
+			return false
+		case <-closing:
 			abort(w)
-			return
+			return false
 		}
+	}
+	return true
+}
+
+// answer applies b to one request whose normal answer is doc.
+func (i *Issuer) answer(w http.ResponseWriter, r *http.Request, b Behavior, doc []byte, etag string, lastMod time.Time) {
+	if !wait(w, r, b.Hang, b.Delay, i.closing) {
+		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -258,26 +258,8 @@ func (e *TokenEndpoint) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	b := e.behavior
 	e.mu.Unlock()
-	if b.Hang {
-		select {
-		case <-r.Context().Done():
-		case <-e.closing:
-			abort(w)
-		}
+	if !wait(w, r, b.Hang, b.Delay, e.closing) {
 		return
-	}
-	if b.Delay > 0 {
-		t := time.NewTimer(b.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-e.closing:
-			t.Stop()
-			abort(w)
-			return
-		}
 	}
 	if b.Status != 0 && (b.Status < 200 || b.Status > 299) {
 		code := "invalid_grant"
