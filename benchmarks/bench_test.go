@@ -5,6 +5,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/benchmarks/cases"
 	"github.com/jwtgate/jwtgate/benchmarks/fixture"
+	"github.com/jwtgate/jwtgate/internal/growstack"
 )
 
 // BenchmarkSerial is one request at a time through each case.
@@ -51,7 +52,7 @@ func benchOne(b *testing.B, c cases.Case, alg string, parallel bool) {
 		})
 	} else {
 		cl := newCaller(inst, tok)
-		growStack()
+		growstack.Grow() // see package growstack
 		if !benchLoop(b.N, cl) {
 			b.Fatal("rejected the good token")
 		}
@@ -62,21 +63,6 @@ func benchOne(b *testing.B, c cases.Case, alg string, parallel bool) {
 	}
 	b.ReportMetric(float64(fx.Server.Fetches(c.Name)-before), "jwksfetches")
 }
-
-// growStack grows the calling goroutine's stack (each b.N run is a new
-// goroutine, born with a small one) before benchLoop is counted: a stack
-// copied inside benchLoop moves the frames callgrind follows, which then
-// misses benchLoop's return and counts part of what follows it, a run-to-run
-// spread of up to 1 % on a cold check.
-//
-//go:noinline
-func growStack() byte {
-	var pad [256 << 10]byte
-	return touch(pad[:])
-}
-
-//go:noinline
-func touch(b []byte) byte { return b[len(b)-1] }
 
 // benchLoop is the only code callgrind counts (--toggle-collect), so its
 // name is part of benchmarks/run's contract.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/growstack"
 	"github.com/jwtgate/jwtgate/internal/gwtest"
 	"github.com/jwtgate/jwtgate/jwtgatetest"
 )
@@ -171,7 +172,7 @@ func BenchmarkGatewayLimit(b *testing.B) {
 //
 //go:noinline
 func gatewayLoop(n int, h http.Handler, w *flushRecorder, req *http.Request) bool {
-	growStack()
+	growstack.Grow() // see package growstack
 	ok := true
 	w.flushes = 0
 	for range n {
@@ -182,23 +183,6 @@ func gatewayLoop(n int, h http.Handler, w *flushRecorder, req *http.Request) boo
 	}
 	return ok
 }
-
-// growStack grows the calling goroutine's stack (each b.N run is a new
-// goroutine, born with a small one) before the requests are counted: a
-// stack copied in the middle of gatewayServe moves the frames callgrind
-// follows, which then misses the function's return, keeps counting after it
-// (the test binary's goroutine-leak check, once) and makes runs of one
-// build differ by up to 2 %. The garbage collector would shrink it again;
-// counted runs set GOGC=off.
-//
-//go:noinline
-func growStack() byte {
-	var pad [256 << 10]byte
-	return touch(pad[:])
-}
-
-//go:noinline
-func touch(b []byte) byte { return b[len(b)-1] }
 
 // gatewayServe is one request, for callgrind to count
 // (--toggle-collect='*gatewayServe*').
