@@ -131,8 +131,8 @@ func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims, 
 		}
 	}
 	if v.route.Budget != nil {
-		if bc, ok := v.route.Budget.(BudgetCarrier); ok && w != nil && cc != nil {
-			carry, err := bc.CheckBudgetCarry(w.Header(), r, c)
+		if v.budgetCarrier != nil && w != nil && cc != nil {
+			carry, err := v.budgetCarrier.CheckBudgetCarry(w.Header(), r, c)
 			if carry != nil && err == nil {
 				if *cc == nil {
 					*cc = new(claimsCtx) // in place of ContextWithClaims' value: no allocation more
@@ -141,8 +141,8 @@ func (v *Verifier) authorize(w http.ResponseWriter, r *http.Request, c *Claims, 
 			}
 			return budgetError(err)
 		}
-		if hc, ok := v.route.Budget.(BudgetHeaderCheck); ok && w != nil {
-			return budgetError(hc.CheckBudgetHeader(w.Header(), r, c))
+		if v.budgetHeader != nil && w != nil {
+			return budgetError(v.budgetHeader.CheckBudgetHeader(w.Header(), r, c))
 		}
 		return budgetError(v.route.Budget.CheckBudget(r, c))
 	}

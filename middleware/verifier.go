@@ -32,13 +32,15 @@ type Verifier struct {
 	// limitAt is limit.Limiter when it takes the request's clock reading
 	// and that clock is time.Now (ratelimit.LimiterAt's contract).
 	limitAt       ratelimit.LimiterAt
-	stepUp        *Error           // the route's step-up refusal (RFC 9470), nil when it requires none
-	kinds         []CredentialKind // the route's credential order (Route.kinds)
-	revocation    bool             // JWTs are introspected too (RevocationChecker)
-	keyHeader     string           // Config.APIKeyHeader when the route takes API keys, else ""
-	jwtOnly       bool             // kinds is [jwt] alone: no credential to classify
-	keyRecognizer APIKeyRecognizer // route.APIKeys', when it is one
-	introspectAt  IntrospectorAt   // route.Introspection's, when it is one
+	stepUp        *Error            // the route's step-up refusal (RFC 9470), nil when it requires none
+	kinds         []CredentialKind  // the route's credential order (Route.kinds)
+	revocation    bool              // JWTs are introspected too (RevocationChecker)
+	keyHeader     string            // Config.APIKeyHeader when the route takes API keys, else ""
+	jwtOnly       bool              // kinds is [jwt] alone: no credential to classify
+	keyRecognizer APIKeyRecognizer  // route.APIKeys', when it is one
+	budgetCarrier BudgetCarrier     // route.Budget's, when it is one
+	budgetHeader  BudgetHeaderCheck // route.Budget's, when it is one
+	introspectAt  IntrospectorAt    // route.Introspection's, when it is one
 	// introCache: opaque tokens this route introspects may be answered
 	// from the verified-token cache (the cache is on, the Introspector
 	// takes the Verifier's clock reading, and is a pointer, so that an
@@ -82,6 +84,9 @@ func (v *Verifier) settle() *Verifier {
 	}
 	v.jwtOnly = len(v.kinds) == 1 && v.kinds[0] == CredentialJWT && !v.revocation
 	v.keyRecognizer, _ = v.route.APIKeys.(APIKeyRecognizer)
+	// Found once per route, not on every budgeted request.
+	v.budgetCarrier, _ = v.route.Budget.(BudgetCarrier)
+	v.budgetHeader, _ = v.route.Budget.(BudgetHeaderCheck)
 	v.introspectAt, _ = v.route.Introspection.(IntrospectorAt)
 	v.introCache = v.cache != nil && v.introspectAt != nil && reflect.ValueOf(v.route.Introspection).Kind() == reflect.Pointer
 	v.keyVersioner = nil
